@@ -1,0 +1,99 @@
+//! The redb storage backend: redb's `FileBackend` with `sync_data` following [`Durability`].
+
+use std::fs::File;
+use std::ops::Bound;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use redb::backends::FileBackend;
+use redb::{BackendError, StorageBackend};
+
+/// The I/O error type of redb's backend methods (without its `experimental-api-5` feature).
+type BackendIoError = std::io::Error;
+
+use crate::settings::Durability;
+
+/// Delegates every method to redb's [`FileBackend`], the six lock methods and `close` too
+/// (MultiWriter mode refuses a backend without them), and calls `sync_data` only when the
+/// durability level asks for it.
+#[derive(Debug)]
+pub(crate) struct DurabilityBackend {
+    inner: FileBackend,
+    sync: bool,
+    /// How many `sync_data` calls reached the disk; read by tests of the durability promise.
+    syncs: Arc<AtomicU64>,
+}
+
+impl DurabilityBackend {
+    /// Wraps `file`; `syncs` counts the `sync_data` calls that reach the disk.
+    pub(crate) fn new(
+        file: File,
+        durability: Durability,
+        syncs: Arc<AtomicU64>,
+    ) -> Result<Self, redb::DatabaseError> {
+        Ok(DurabilityBackend {
+            inner: FileBackend::new(file)?,
+            sync: durability == Durability::Sync,
+            syncs,
+        })
+    }
+}
+
+impl StorageBackend for DurabilityBackend {
+    fn len(&self) -> Result<u64, BackendIoError> {
+        self.inner.len()
+    }
+
+    fn read(&self, offset: u64, out: &mut [u8]) -> Result<(), BackendIoError> {
+        self.inner.read(offset, out)
+    }
+
+    fn set_len(&self, len: u64) -> Result<(), BackendIoError> {
+        self.inner.set_len(len)
+    }
+
+    fn sync_data(&self) -> Result<(), BackendIoError> {
+        if self.sync {
+            self.syncs.fetch_add(1, Ordering::Relaxed);
+            self.inner.sync_data()
+        } else {
+            Ok(())
+        }
+    }
+
+    fn write(&self, offset: u64, data: &[u8]) -> Result<(), BackendIoError> {
+        self.inner.write(offset, data)
+    }
+
+    fn close(&self) -> Result<(), BackendIoError> {
+        self.inner.close()
+    }
+
+    fn try_lock_range(&self, start: Bound<u64>, end: Bound<u64>) -> Result<bool, BackendError> {
+        self.inner.try_lock_range(start, end)
+    }
+
+    fn try_lock_shared_range(
+        &self,
+        start: Bound<u64>,
+        end: Bound<u64>,
+    ) -> Result<bool, BackendError> {
+        self.inner.try_lock_shared_range(start, end)
+    }
+
+    fn lock_range(&self, start: Bound<u64>, end: Bound<u64>) -> Result<(), BackendError> {
+        self.inner.lock_range(start, end)
+    }
+
+    fn lock_shared_range(&self, start: Bound<u64>, end: Bound<u64>) -> Result<(), BackendError> {
+        self.inner.lock_shared_range(start, end)
+    }
+
+    fn unlock_range(&self, start: Bound<u64>, end: Bound<u64>) -> Result<(), BackendError> {
+        self.inner.unlock_range(start, end)
+    }
+
+    fn query_lock_range(&self, start: Bound<u64>, end: Bound<u64>) -> Result<bool, BackendError> {
+        self.inner.query_lock_range(start, end)
+    }
+}

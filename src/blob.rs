@@ -1,0 +1,252 @@
+//! Value files: naming, the write-then-rename protocol, whole reads and memory maps.
+//!
+//! A value at or above `min_file_size` lives in its own file, `ab/cd/<32 hex>.val` under the
+//! cache directory (the first four hex digits of the name are the two folder levels). The file
+//! holds exactly the value's bytes, no header; the row holds its size and crc32. A file is
+//! written to `<name>.val.tmp`, synced when the durability setting asks for it, renamed into
+//! place, and only then is its row committed. It is deleted only after the commit that drops
+//! its row, so a crash leaves at most an orphan file, never a row without its file.
+
+use std::collections::hash_map::RandomState;
+use std::fs::{self, File, OpenOptions};
+use std::hash::{BuildHasher, Hasher};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::error::{Error, Result};
+
+/// File name suffix of a value file.
+pub(crate) const BLOB_SUFFIX: &str = ".val";
+/// Suffix of a value file still being written.
+pub(crate) const BLOB_TEMP_SUFFIX: &str = ".val.tmp";
+/// Hex digits in a value file's name, without the suffix.
+const NAME_HEX_LEN: usize = 32;
+
+/// A value file's path relative to the cache directory, validated: `ab/cd/<32 hex>.val`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct BlobPath(String);
+
+impl BlobPath {
+    /// A fresh random path. Collisions are caught when the file is created (`create_new`).
+    fn random() -> BlobPath {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let mut name = String::with_capacity(NAME_HEX_LEN + 6 + BLOB_SUFFIX.len());
+        let mut hex = String::with_capacity(NAME_HEX_LEN);
+        for half in 0..2u64 {
+            // RandomState is seeded from the OS's random source once per process.
+            let mut h = RandomState::new().build_hasher();
+            h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+            h.write_u32(std::process::id());
+            h.write_u128(crate::time::now_us().into());
+            h.write_u64(half);
+            hex.push_str(&format!("{:016x}", h.finish()));
+        }
+        let (a, rest) = hex.split_at(2);
+        let (b, _) = rest.split_at(2);
+        name.push_str(a);
+        name.push('/');
+        name.push_str(b);
+        name.push('/');
+        name.push_str(&hex);
+        name.push_str(BLOB_SUFFIX);
+        BlobPath(name)
+    }
+
+    /// Validates a stored path; anything else (`..`, absolute paths) is [`Error::Corrupted`].
+    pub(crate) fn parse(s: &str) -> Result<BlobPath> {
+        let bad = || Error::Corrupted(format!("invalid value file path {s:?}"));
+        let name = s.strip_suffix(BLOB_SUFFIX).ok_or_else(bad)?;
+        let mut parts = name.split('/');
+        let (Some(a), Some(b), Some(hex), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(bad());
+        };
+        let is_hex = |p: &str| {
+            p.bytes()
+                .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
+        };
+        let ok = a.len() == 2
+            && b.len() == 2
+            && hex.len() == NAME_HEX_LEN
+            && is_hex(a)
+            && is_hex(b)
+            && is_hex(hex)
+            && hex.get(0..2) == Some(a)
+            && hex.get(2..4) == Some(b);
+        if ok {
+            Ok(BlobPath(s.to_owned()))
+        } else {
+            Err(bad())
+        }
+    }
+
+    /// The path as stored in the row.
+    pub(crate) fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The absolute path under `dir`.
+    pub(crate) fn under(&self, dir: &Path) -> PathBuf {
+        dir.join(&self.0)
+    }
+}
+
+/// A value file that has been written and renamed into place, with what its row needs.
+pub(crate) struct WrittenBlob {
+    pub(crate) path: BlobPath,
+    pub(crate) size: u64,
+    pub(crate) crc32: u32,
+}
+
+/// Writes `data` to a new value file (write, sync if `sync`, rename).
+pub(crate) fn write(dir: &Path, data: &[u8], sync: bool) -> Result<WrittenBlob> {
+    write_from(dir, &mut io::Cursor::new(data), sync)
+}
+
+/// Streams `reader` into a new value file, computing size and crc32 as the bytes pass.
+pub(crate) fn write_from(dir: &Path, reader: &mut dyn Read, sync: bool) -> Result<WrittenBlob> {
+    let (path, final_path, temp_path, mut file) = create_temp(dir)?;
+    let result = (|| -> Result<(u64, u32)> {
+        let mut hasher = crc32fast::Hasher::new();
+        let mut size = 0u64;
+        let mut buf = vec![0u8; 256 * 1024];
+        loop {
+            let n = match reader.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e.into()),
+            };
+            let chunk = buf.get(..n).unwrap_or_default();
+            hasher.update(chunk);
+            file.write_all(chunk)?;
+            size += n as u64;
+        }
+        if sync {
+            file.sync_all()?;
+        }
+        drop(file);
+        fs::rename(&temp_path, &final_path)?;
+        if sync {
+            sync_dir(final_path.parent().unwrap_or(dir))?;
+        }
+        Ok((size, hasher.finalize()))
+    })();
+    match result {
+        Ok((size, crc32)) => Ok(WrittenBlob { path, size, crc32 }),
+        Err(e) => {
+            let _ = fs::remove_file(&temp_path);
+            Err(e)
+        }
+    }
+}
+
+/// Creates the folders and an empty temp file for a fresh random name.
+fn create_temp(dir: &Path) -> Result<(BlobPath, PathBuf, PathBuf, File)> {
+    for _attempt in 0..8 {
+        let path = BlobPath::random();
+        let final_path = path.under(dir);
+        let temp_path = dir.join(format!(
+            "{}{BLOB_TEMP_SUFFIX}",
+            path.as_str().trim_end_matches(BLOB_SUFFIX)
+        ));
+        if let Some(parent) = final_path.parent() {
+            fs::create_dir_all(parent)?;
+        }
+        match OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&temp_path)
+        {
+            Ok(file) if !final_path.exists() => return Ok((path, final_path, temp_path, file)),
+            Ok(_) => {
+                let _ = fs::remove_file(&temp_path);
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(Error::Io(io::Error::new(
+        io::ErrorKind::AlreadyExists,
+        "could not find a free value file name after 8 attempts",
+    )))
+}
+
+fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)?.sync_all()?;
+    Ok(())
+}
+
+/// Reads a whole value file with one `read`; `Ok(None)` if it does not exist (a concurrent
+/// delete, or damage that `check` reports).
+pub(crate) fn read(dir: &Path, path: &BlobPath) -> Result<Option<Vec<u8>>> {
+    match fs::read(path.under(dir)) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Opens a value file for mapping; `Ok(None)` if it does not exist.
+pub(crate) fn open(dir: &Path, path: &BlobPath) -> Result<Option<File>> {
+    match File::open(path.under(dir)) {
+        Ok(file) => Ok(Some(file)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Deletes a value file; one that is already gone is not an error.
+pub(crate) fn remove(dir: &Path, path: &BlobPath) -> Result<()> {
+    match fs::remove_file(path.under(dir)) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e.into()),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn random_paths_have_the_documented_shape() {
+        let p = BlobPath::random();
+        assert_eq!(BlobPath::parse(p.as_str()).unwrap(), p);
+        let s = p.as_str();
+        assert_eq!(s.len(), 2 + 1 + 2 + 1 + 32 + 4);
+        assert_eq!(&s[0..2], &s[6..8]);
+        assert_eq!(&s[3..5], &s[8..10]);
+        assert_ne!(BlobPath::random(), p);
+    }
+
+    #[test]
+    fn hostile_paths_are_refused() {
+        for bad in [
+            "../../etc/passwd",
+            "/ab/cd/0123456789abcdef0123456789abcdef.val",
+            "ab/cd/0123456789abcdef0123456789abcdef.txt",
+            "ab/cd/ef/0123456789abcdef0123456789abcdef.val",
+            "zz/cd/zz23456789abcdef0123456789abcdef.val",
+            "ab/cd/0123456789ABCDEF0123456789abcdef.val",
+            "01/23/0123456789abcdef0123456789abcde.val",
+            "",
+        ] {
+            assert!(BlobPath::parse(bad).is_err(), "{bad}");
+        }
+        assert!(BlobPath::parse("01/23/0123456789abcdef0123456789abcdef.val").is_ok());
+    }
+
+    #[test]
+    fn write_read_remove() {
+        let dir = tempfile::tempdir().unwrap();
+        let blob = write(dir.path(), b"payload", true).unwrap();
+        assert_eq!(blob.size, 7);
+        assert_eq!(blob.crc32, crc32fast::hash(b"payload"));
+        assert_eq!(read(dir.path(), &blob.path).unwrap().unwrap(), b"payload");
+        remove(dir.path(), &blob.path).unwrap();
+        remove(dir.path(), &blob.path).unwrap();
+        assert!(read(dir.path(), &blob.path).unwrap().is_none());
+    }
+}

@@ -1,0 +1,126 @@
+//! `CacheBuilder`: settings chosen before a cache is opened.
+
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::cache::Cache;
+use crate::error::Result;
+use crate::settings::{Durability, EvictionPolicy, Setting, Settings};
+
+/// Chooses settings, then opens a [`Cache`] with [`CacheBuilder::open`] or
+/// [`CacheBuilder::temp`].
+///
+/// A setting given here is stored in the cache and applies to every later open; a setting
+/// not given keeps its stored value (or its default, for a new cache), as Python diskcache's
+/// `Cache(directory, **settings)` does. `timeout` is per handle and not stored.
+///
+/// ## Defaults
+/// `size_limit` 1 GiB, `cull_limit` 10, `eviction_policy` least-recently-stored,
+/// `statistics` off, `tag_index` off, `min_file_size` 32 KiB, `durability`
+/// [`Durability::NoSync`], `timeout` 60 s.
+///
+/// ```
+/// # fn main() -> diskcache::Result<()> {
+/// # let dir = tempfile::tempdir()?;
+/// let cache = diskcache::Cache::builder()
+///     .min_file_size(1024)
+///     .timeout(std::time::Duration::from_secs(5))
+///     .open(dir.path())?;
+/// assert_eq!(cache.settings().min_file_size, 1024);
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug, Default)]
+#[must_use]
+pub struct CacheBuilder {
+    overrides: Vec<Setting>,
+    timeout: Option<Duration>,
+}
+
+impl CacheBuilder {
+    /// A builder with no setting chosen.
+    pub fn new() -> Self {
+        CacheBuilder::default()
+    }
+
+    fn set(mut self, setting: Setting) -> Self {
+        self.overrides.retain(|s| s.name() != setting.name());
+        self.overrides.push(setting);
+        self
+    }
+
+    /// Target upper bound of the cache's volume, in bytes.
+    pub fn size_limit(self, bytes: u64) -> Self {
+        self.set(Setting::SizeLimit(bytes))
+    }
+
+    /// How many entries one write may cull at most.
+    pub fn cull_limit(self, entries: u64) -> Self {
+        self.set(Setting::CullLimit(entries))
+    }
+
+    /// Which entries are culled first.
+    pub fn eviction_policy(self, policy: EvictionPolicy) -> Self {
+        self.set(Setting::EvictionPolicy(policy))
+    }
+
+    /// Whether hits and misses are counted.
+    pub fn statistics(self, enabled: bool) -> Self {
+        self.set(Setting::Statistics(enabled))
+    }
+
+    /// Whether the tag order table is kept.
+    pub fn tag_index(self, enabled: bool) -> Self {
+        self.set(Setting::TagIndex(enabled))
+    }
+
+    /// Values of at least this many bytes go to their own file.
+    pub fn min_file_size(self, bytes: u64) -> Self {
+        self.set(Setting::MinFileSize(bytes))
+    }
+
+    /// Whether commits are fsynced.
+    pub fn durability(self, durability: Durability) -> Self {
+        self.set(Setting::Durability(durability))
+    }
+
+    /// How long a write waits for the write lock before [`crate::Error::Timeout`].
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Opens the cache in `dir`, creating the directory and the cache if needed.
+    ///
+    /// # Errors
+    /// [`crate::Error::Io`] if the directory or database file cannot be created or opened;
+    /// [`crate::Error::UnsupportedVersion`] for a cache written by a newer format;
+    /// [`crate::Error::Storage`] if the database file is damaged;
+    /// [`crate::Error::Timeout`] if initializing needed the write lock and did not get it.
+    pub fn open(self, dir: impl AsRef<Path>) -> Result<Cache> {
+        let mut base = Settings::default();
+        if let Some(t) = self.timeout {
+            base.timeout = t;
+        }
+        Cache::from_store(crate::store::Store::open(
+            dir.as_ref(),
+            &self.overrides,
+            base,
+        )?)
+    }
+
+    /// Opens a cache in a new directory under the system's temporary directory. The
+    /// directory is kept after the cache is closed, as diskcache's `Cache()` keeps its own.
+    pub fn temp(self) -> Result<Cache> {
+        self.open(temp_dir_path())
+    }
+}
+
+/// A fresh `diskcache-<16 hex>` path under the system's temporary directory.
+fn temp_dir_path() -> PathBuf {
+    let mut h = RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    h.write_u64(crate::time::now_us());
+    std::env::temp_dir().join(format!("diskcache-{:016x}", h.finish()))
+}

@@ -1,0 +1,621 @@
+//! `Cache`: one cache directory (one redb file and its value files), the public API.
+
+use std::fmt;
+use std::io::Read;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::blob::{self, WrittenBlob};
+use crate::builder::CacheBuilder;
+use crate::error::{Error, Result};
+use crate::iter::Keys;
+use crate::key::Key;
+use crate::options::{Entry, SetOptions, Tag};
+use crate::reader::ValueReader;
+use crate::row::{Row, ValuePlace};
+use crate::schema::{META_COUNT, META_VOLUME};
+use crate::settings::Settings;
+use crate::store::Store;
+use crate::time;
+use crate::txn::WriteCtx;
+use crate::value::{self, EncodedValue, ValueKind};
+
+/// How many entries one transaction of `clear` removes, so that a large clear never holds
+/// the write lock for long and can be interrupted between batches.
+const CLEAR_BATCH: usize = 1000;
+
+/// A disk-backed key-value cache in one directory, safe to share between threads (clone it)
+/// and between processes (open the same directory).
+///
+/// Every operation is atomic. Keys are anything `Into<Key>`: integers, floats, text, bytes,
+/// or composites made with [`Key::from_serialize`]. Values are any `serde` type; integers,
+/// floats, text and bytes are stored as themselves, anything else through the value codec
+/// (postcard). Values of at least `min_file_size` bytes live in their own files.
+///
+/// ```
+/// # fn main() -> diskcache::Result<()> {
+/// # let dir = tempfile::tempdir()?;
+/// use diskcache::Cache;
+/// let cache = Cache::open(dir.path())?;
+/// cache.set("answer", &42)?;
+/// assert_eq!(cache.get::<i64>("answer")?, Some(42));
+/// assert_eq!(cache.incr("answer", 1, None)?, 43);
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Cache {
+    store: Arc<Store>,
+}
+
+impl fmt::Debug for Cache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Cache")
+            .field("directory", &self.store.dir())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A value read back from its row: the bytes and the row they came from.
+struct Fetched {
+    row: Row,
+    bytes: Vec<u8>,
+}
+
+impl Cache {
+    pub(crate) fn from_store(store: Store) -> Result<Cache> {
+        Ok(Cache {
+            store: Arc::new(store),
+        })
+    }
+
+    /// Opens the cache in `dir`, creating it if needed, with the stored settings.
+    ///
+    /// # Errors
+    /// As [`CacheBuilder::open`].
+    pub fn open(dir: impl AsRef<Path>) -> Result<Cache> {
+        CacheBuilder::new().open(dir)
+    }
+
+    /// Opens a new cache in a fresh temporary directory, which is kept after close.
+    ///
+    /// # Errors
+    /// As [`CacheBuilder::open`].
+    pub fn temp() -> Result<Cache> {
+        CacheBuilder::new().temp()
+    }
+
+    /// A builder to choose settings before opening.
+    pub fn builder() -> CacheBuilder {
+        CacheBuilder::new()
+    }
+
+    /// The cache's directory.
+    pub fn directory(&self) -> &Path {
+        self.store.dir()
+    }
+
+    /// The settings in force.
+    pub fn settings(&self) -> Settings {
+        self.store.settings()
+    }
+
+    /// Closes this handle. The database closes when the last clone is closed or dropped;
+    /// dropping does the same, so `close` only makes the intent visible.
+    ///
+    /// # Errors
+    /// None today; the signature leaves room for a final flush.
+    pub fn close(self) -> Result<()> {
+        drop(self);
+        Ok(())
+    }
+
+    // ----- writes -------------------------------------------------------------------------
+
+    /// Stores `value` under `key`, with no expire time and no tag.
+    ///
+    /// Re-setting a key keeps its place in [`Cache::keys`].
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for a NaN key or one over [`crate::MAX_KEY_BYTES`];
+    /// [`Error::Codec`] if the value cannot be serialized; [`Error::Timeout`] if the write
+    /// lock was not had within the timeout; [`Error::Io`] if a value file cannot be written.
+    pub fn set<V: Serialize + ?Sized>(&self, key: impl Into<Key>, value: &V) -> Result<()> {
+        self.set_with(key, value, SetOptions::default())
+    }
+
+    /// Stores `value` under `key` with an expire time and a tag.
+    ///
+    /// ```
+    /// # fn main() -> diskcache::Result<()> {
+    /// # let cache = diskcache::Cache::open(tempfile::tempdir()?.path())?;
+    /// use std::time::Duration;
+    /// use diskcache::SetOptions;
+    /// cache.set_with("k", "v", SetOptions::default().expire(Duration::from_secs(60)).tag("t"))?;
+    /// let entry = cache.get_entry::<String>("k")?.unwrap();
+    /// assert_eq!(entry.tag, Some("t".into()));
+    /// assert!(entry.expire_time.is_some());
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Cache::set`].
+    pub fn set_with<V: Serialize + ?Sized>(
+        &self,
+        key: impl Into<Key>,
+        value: &V,
+        opts: SetOptions,
+    ) -> Result<()> {
+        let key = key.into().encode()?;
+        let prepared = self.prepare(value::encode_value(value)?, &opts)?;
+        self.store_prepared(&key, prepared, false).map(|_| ())
+    }
+
+    /// Stores the bytes read from `reader` under `key`, streaming them to a value file
+    /// without holding the whole value in memory (diskcache's `set(..., read=True)`). The
+    /// value reads back as bytes.
+    ///
+    /// # Errors
+    /// As [`Cache::set`], plus [`Error::Io`] from `reader`.
+    pub fn set_reader(
+        &self,
+        key: impl Into<Key>,
+        mut reader: impl Read,
+        opts: SetOptions,
+    ) -> Result<()> {
+        let key = key.into().encode()?;
+        let tag = encode_tag(opts.tag.as_ref())?;
+        let sync = self.sync_files();
+        let written = blob::write_from(self.directory(), &mut reader, sync)?;
+        let prepared = Prepared {
+            kind: ValueKind::Bytes,
+            place: None,
+            blob: Some(written),
+            expire: opts.expire,
+            tag,
+        };
+        self.store_prepared(&key, prepared, false).map(|_| ())
+    }
+
+    /// Stores `value` only if `key` is absent (or expired). Returns whether it stored.
+    ///
+    /// # Errors
+    /// As [`Cache::set`].
+    pub fn add<V: Serialize + ?Sized>(
+        &self,
+        key: impl Into<Key>,
+        value: &V,
+        opts: SetOptions,
+    ) -> Result<bool> {
+        let key = key.into().encode()?;
+        let prepared = self.prepare(value::encode_value(value)?, &opts)?;
+        self.store_prepared(&key, prepared, true)
+    }
+
+    /// Removes `key`. Returns whether a live (unexpired) entry was removed; an expired
+    /// entry is removed too, but counts as absent.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for a bad key; [`Error::Timeout`].
+    pub fn delete(&self, key: impl Into<Key>) -> Result<bool> {
+        let key = key.into().encode()?;
+        self.store.write(|w| {
+            let Some(row) = w.get(&key)? else {
+                return Ok(false);
+            };
+            w.remove(&key, &row)?;
+            Ok(!row.is_expired(w.now))
+        })
+    }
+
+    /// Sets a live entry's expire time (`None`: never expires). Returns whether the key was
+    /// present.
+    ///
+    /// # Errors
+    /// As [`Cache::delete`].
+    pub fn touch(&self, key: impl Into<Key>, expire: Option<Duration>) -> Result<bool> {
+        let key = key.into().encode()?;
+        self.store.write(|w| {
+            let Some(old) = w.get(&key)? else {
+                return Ok(false);
+            };
+            if old.is_expired(w.now) {
+                return Ok(false);
+            }
+            let mut row = old.clone();
+            row.expire_time = expire.map_or(0, |ttl| time::expire_at(w.now, ttl));
+            w.put(&key, &row, Some(&old))?;
+            Ok(true)
+        })
+    }
+
+    /// Adds `delta` to the integer stored under `key` and returns the result, atomically
+    /// across threads and processes. A missing (or expired) key starts from `default`; with
+    /// `default: None` it is [`Error::KeyNotFound`]. The expire time and tag are kept.
+    ///
+    /// ```
+    /// # fn main() -> diskcache::Result<()> {
+    /// # let cache = diskcache::Cache::open(tempfile::tempdir()?.path())?;
+    /// assert_eq!(cache.incr("hits", 1, Some(0))?, 1);
+    /// assert_eq!(cache.incr("hits", 10, None)?, 11);
+    /// assert!(matches!(cache.incr("nope", 1, None), Err(diskcache::Error::KeyNotFound)));
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::KeyNotFound`]; [`Error::NotAnInteger`] if the stored value is not an integer;
+    /// [`Error::InvalidArgument`] if the result overflows an `i64`; [`Error::Timeout`].
+    pub fn incr(&self, key: impl Into<Key>, delta: i64, default: Option<i64>) -> Result<i64> {
+        let key = key.into().encode()?;
+        self.store.write(|w| {
+            let old = w.get(&key)?;
+            let live = old.as_ref().filter(|r| !r.is_expired(w.now));
+            let (start, row_id, expire_time, tag) = match live {
+                Some(row) => {
+                    let current = match (&row.kind, &row.place) {
+                        (ValueKind::Int, ValuePlace::Inline(bytes)) => {
+                            check_crc(row, bytes, &key)?;
+                            value::int_from_bytes(bytes)?
+                        }
+                        _ => return Err(Error::NotAnInteger),
+                    };
+                    (current, row.row_id, row.expire_time, row.tag.clone())
+                }
+                None => {
+                    let start = default.ok_or(Error::KeyNotFound)?;
+                    let row_id = match &old {
+                        Some(expired) => expired.row_id,
+                        None => w.next_row_id()?,
+                    };
+                    (start, row_id, 0, None)
+                }
+            };
+            let result = start.checked_add(delta).ok_or_else(|| {
+                Error::InvalidArgument(format!("{start} + {delta} overflows an i64"))
+            })?;
+            let bytes = value::int_to_bytes(result);
+            let row = Row {
+                row_id,
+                store_time: w.now,
+                expire_time,
+                access_time: w.now,
+                access_count: 0,
+                kind: ValueKind::Int,
+                size: bytes.len() as u64,
+                crc32: crc32fast::hash(&bytes),
+                tag,
+                place: ValuePlace::Inline(bytes),
+            };
+            w.put(&key, &row, old.as_ref())?;
+            Ok(result)
+        })
+    }
+
+    /// Subtracts `delta`: `incr(key, -delta, default)`.
+    ///
+    /// # Errors
+    /// As [`Cache::incr`]; `delta == i64::MIN` is [`Error::InvalidArgument`].
+    pub fn decr(&self, key: impl Into<Key>, delta: i64, default: Option<i64>) -> Result<i64> {
+        let negated = delta
+            .checked_neg()
+            .ok_or_else(|| Error::InvalidArgument(format!("cannot negate {delta}")))?;
+        self.incr(key, negated, default)
+    }
+
+    /// Removes `key` and returns its value, if it was present and live.
+    ///
+    /// # Errors
+    /// [`Error::Codec`] if the value is not a `V` (the entry is then left in place);
+    /// [`Error::Corrupted`] if its bytes fail their crc32; [`Error::Timeout`].
+    pub fn pop<V: DeserializeOwned>(&self, key: impl Into<Key>) -> Result<Option<V>> {
+        Ok(self.pop_entry(key)?.map(|e| e.value))
+    }
+
+    /// Removes `key` and returns its value with its expire time and tag.
+    ///
+    /// # Errors
+    /// As [`Cache::pop`].
+    pub fn pop_entry<V: DeserializeOwned>(&self, key: impl Into<Key>) -> Result<Option<Entry<V>>> {
+        let key = key.into().encode()?;
+        self.store.write(|w| {
+            let Some(row) = w.get(&key)? else {
+                return Ok(None);
+            };
+            if row.is_expired(w.now) {
+                w.remove(&key, &row)?;
+                return Ok(None);
+            }
+            let Some(fetched) = self.load(row.clone(), &key)? else {
+                // The value file is gone: drop the row that names it.
+                w.remove(&key, &row)?;
+                return Ok(None);
+            };
+            w.remove(&key, &fetched.row)?;
+            // Decoding inside the transaction: a wrong type aborts it and keeps the entry.
+            entry_of(fetched).map(Some)
+        })
+    }
+
+    /// Removes every entry and returns how many there were. Works in batches of 1,000
+    /// entries per transaction, so other writers get turns and an interrupted clear leaves a
+    /// consistent, smaller cache.
+    ///
+    /// # Errors
+    /// [`Error::Timeout`]; [`Error::Io`].
+    pub fn clear(&self) -> Result<u64> {
+        let mut total = 0;
+        loop {
+            let removed = self.store.write(|w| w.remove_first(CLEAR_BATCH))?;
+            if removed == 0 {
+                return Ok(total);
+            }
+            total += removed;
+        }
+    }
+
+    // ----- reads --------------------------------------------------------------------------
+
+    /// The value stored under `key`, or `None` if it is absent or expired.
+    ///
+    /// # Errors
+    /// [`Error::Codec`] if the value is not a `V`; [`Error::Corrupted`] if its bytes fail their
+    /// crc32; [`Error::InvalidArgument`] for a bad key.
+    pub fn get<V: DeserializeOwned>(&self, key: impl Into<Key>) -> Result<Option<V>> {
+        let key = key.into().encode()?;
+        match self.fetch(&key)? {
+            Some(f) => value::decode_value(f.row.kind, f.bytes).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The value with its expire time and tag (diskcache's `get(expire_time=True, tag=True)`).
+    ///
+    /// # Errors
+    /// As [`Cache::get`].
+    pub fn get_entry<V: DeserializeOwned>(&self, key: impl Into<Key>) -> Result<Option<Entry<V>>> {
+        let key = key.into().encode()?;
+        self.fetch(&key)?.map(entry_of).transpose()
+    }
+
+    /// A `Read + Seek` reader over the value: a memory map of its value file, or its inline
+    /// bytes (diskcache's `read`). The crc32 is checked when the reader reaches the end.
+    ///
+    /// ```
+    /// # fn main() -> diskcache::Result<()> {
+    /// # let cache = diskcache::Cache::open(tempfile::tempdir()?.path())?;
+    /// use std::io::Read;
+    /// cache.set_reader("blob", &b"streamed bytes"[..], Default::default())?;
+    /// let mut text = String::new();
+    /// cache.get_reader("blob")?.unwrap().read_to_string(&mut text)?;
+    /// assert_eq!(text, "streamed bytes");
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Corrupted`] if a value file's length disagrees with its row; [`Error::Io`].
+    pub fn get_reader(&self, key: impl Into<Key>) -> Result<Option<ValueReader>> {
+        let key = key.into().encode()?;
+        let Some(row) = self.live_row(&key)? else {
+            return Ok(None);
+        };
+        let origin = describe(&key);
+        match &row.place {
+            ValuePlace::Inline(bytes) => {
+                Ok(Some(ValueReader::inline(bytes.clone(), row.crc32, origin)))
+            }
+            ValuePlace::File(path) => match blob::open(self.directory(), path)? {
+                Some(file) => ValueReader::mapped(&file, row.size, row.crc32, origin).map(Some),
+                None => Ok(None),
+            },
+        }
+    }
+
+    /// Whether `key` is present and unexpired.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for a bad key; [`Error::Storage`].
+    pub fn contains(&self, key: impl Into<Key>) -> Result<bool> {
+        let key = key.into().encode()?;
+        Ok(self.live_row(&key)?.is_some())
+    }
+
+    /// The number of entries, counting expired ones until they are removed (as diskcache).
+    ///
+    /// # Errors
+    /// [`Error::Storage`].
+    pub fn len(&self) -> Result<u64> {
+        self.store.read(|r| r.meta(META_COUNT))
+    }
+
+    /// Whether the cache holds no entries (expired ones count until removed).
+    ///
+    /// # Errors
+    /// [`Error::Storage`].
+    pub fn is_empty(&self) -> Result<bool> {
+        Ok(self.len()? == 0)
+    }
+
+    /// The bytes the entries occupy: per entry, its key, tag, value (inline or in its file)
+    /// and a fixed 60-byte row header. Kept in step with every commit.
+    ///
+    /// # Errors
+    /// [`Error::Storage`].
+    pub fn volume(&self) -> Result<u64> {
+        self.store.read(|r| r.meta(META_VOLUME))
+    }
+
+    /// The live keys in insertion order; re-setting a key keeps its place. Reads in batches,
+    /// each from a fresh snapshot, so a long iteration never holds the database.
+    ///
+    /// ```
+    /// # fn main() -> diskcache::Result<()> {
+    /// # let cache = diskcache::Cache::open(tempfile::tempdir()?.path())?;
+    /// for k in ["b", "a", "c"] { cache.set(k, &0)?; }
+    /// cache.set("b", &1)?;
+    /// let keys: Vec<_> = cache.keys()?.collect::<diskcache::Result<_>>()?;
+    /// assert_eq!(keys, ["b".into(), "a".into(), "c".into()]);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Storage`]; each item may carry [`Error::Corrupted`].
+    pub fn keys(&self) -> Result<Keys> {
+        Ok(Keys::new(self.store.clone()))
+    }
+
+    // ----- internals ----------------------------------------------------------------------
+
+    fn sync_files(&self) -> bool {
+        self.settings().durability == crate::settings::Durability::Sync
+    }
+
+    /// Puts a value where it will live (a file if large) before the transaction starts, so
+    /// the write lock is never held while a large value is written.
+    fn prepare(&self, value: EncodedValue, opts: &SetOptions) -> Result<Prepared> {
+        let tag = encode_tag(opts.tag.as_ref())?;
+        let numeric = matches!(value.kind, ValueKind::Int | ValueKind::Float);
+        let large = value.bytes.len() as u64 >= self.settings().min_file_size;
+        let (place, blob) = if large && !numeric {
+            let written = blob::write(self.directory(), &value.bytes, self.sync_files())?;
+            (None, Some(written))
+        } else {
+            (Some(value.bytes), None)
+        };
+        Ok(Prepared {
+            kind: value.kind,
+            place,
+            blob,
+            expire: opts.expire,
+            tag,
+        })
+    }
+
+    /// Stores a prepared value; with `only_if_absent`, leaves a live entry alone and returns
+    /// false. A value file that ends up unused is deleted.
+    fn store_prepared(&self, key: &[u8], prepared: Prepared, only_if_absent: bool) -> Result<bool> {
+        let blob_path = prepared.blob.as_ref().map(|b| b.path.clone());
+        let result = self.store.write(|w| {
+            let old = w.get(key)?;
+            if only_if_absent && old.as_ref().is_some_and(|r| !r.is_expired(w.now)) {
+                return Ok(false);
+            }
+            let row = prepared.into_row(w, old.as_ref())?;
+            w.put(key, &row, old.as_ref())?;
+            Ok(true)
+        });
+        if let (Some(path), Ok(false) | Err(_)) = (&blob_path, &result) {
+            let _ = blob::remove(self.directory(), path);
+        }
+        result
+    }
+
+    /// The live row under `key`, from a fresh snapshot.
+    fn live_row(&self, key: &[u8]) -> Result<Option<Row>> {
+        let row = self.store.read(|r| r.get(key))?;
+        Ok(row.filter(|r| !r.is_expired(time::now_us())))
+    }
+
+    /// The live value under `key`, crc-checked; `None` if absent, expired, or its file was
+    /// deleted by a concurrent writer after the snapshot was taken.
+    fn fetch(&self, key: &[u8]) -> Result<Option<Fetched>> {
+        match self.live_row(key)? {
+            Some(row) => self.load(row, key),
+            None => Ok(None),
+        }
+    }
+
+    /// Reads `row`'s value bytes and checks their crc32.
+    fn load(&self, row: Row, key: &[u8]) -> Result<Option<Fetched>> {
+        let bytes = match &row.place {
+            ValuePlace::Inline(bytes) => bytes.clone(),
+            ValuePlace::File(path) => match blob::read(self.directory(), path)? {
+                Some(bytes) => bytes,
+                None => return Ok(None),
+            },
+        };
+        check_crc(&row, &bytes, key)?;
+        Ok(Some(Fetched { row, bytes }))
+    }
+}
+
+/// A value ready to be stored: its bytes inline, or the file already written.
+struct Prepared {
+    kind: ValueKind,
+    place: Option<Vec<u8>>,
+    blob: Option<WrittenBlob>,
+    expire: Option<Duration>,
+    tag: Option<Vec<u8>>,
+}
+
+impl Prepared {
+    /// The row for this value, keeping `old`'s row id (and so its insertion place).
+    fn into_row(self, w: &mut WriteCtx<'_>, old: Option<&Row>) -> Result<Row> {
+        let row_id = match old {
+            Some(old) => old.row_id,
+            None => w.next_row_id()?,
+        };
+        let (place, size, crc32) = match (self.place, self.blob) {
+            (_, Some(b)) => (ValuePlace::File(b.path), b.size, b.crc32),
+            (Some(bytes), None) => {
+                let crc = crc32fast::hash(&bytes);
+                let size = bytes.len() as u64;
+                (ValuePlace::Inline(bytes), size, crc)
+            }
+            (None, None) => return Err(Error::InvalidArgument("a value has no bytes".into())),
+        };
+        Ok(Row {
+            row_id,
+            store_time: w.now,
+            expire_time: self.expire.map_or(0, |ttl| time::expire_at(w.now, ttl)),
+            access_time: w.now,
+            access_count: 0,
+            kind: self.kind,
+            size,
+            crc32,
+            tag: self.tag,
+            place,
+        })
+    }
+}
+
+fn encode_tag(tag: Option<&Tag>) -> Result<Option<Vec<u8>>> {
+    tag.map(Key::encode).transpose()
+}
+
+fn check_crc(row: &Row, bytes: &[u8], key: &[u8]) -> Result<()> {
+    let got = crc32fast::hash(bytes);
+    if got == row.crc32 {
+        return Ok(());
+    }
+    let place = match &row.place {
+        ValuePlace::Inline(_) => "inline value".to_owned(),
+        ValuePlace::File(p) => format!("value file {}", p.as_str()),
+    };
+    Err(Error::Corrupted(format!(
+        "{}: {place} fails its crc32, expected {:#010x}, got {got:#010x}",
+        describe(key),
+        row.crc32
+    )))
+}
+
+/// A key for messages: its display form, or its length if it cannot be decoded.
+fn describe(key: &[u8]) -> String {
+    match Key::from_encoded(key) {
+        Ok(k) => format!("key {k}"),
+        Err(_) => format!("key of {} bytes", key.len()),
+    }
+}
+
+fn entry_of<V: DeserializeOwned>(fetched: Fetched) -> Result<Entry<V>> {
+    let Fetched { row, bytes } = fetched;
+    let tag = row.tag.as_deref().map(Key::from_encoded).transpose()?;
+    let expire_time = (row.expire_time != 0).then(|| time::from_us(row.expire_time));
+    Ok(Entry {
+        value: value::decode_value(row.kind, bytes)?,
+        expire_time,
+        tag,
+    })
+}

@@ -1,0 +1,80 @@
+//! A disk-backed, process-safe cache: Python's `diskcache` in pure Rust.
+//!
+//! A [`Cache`] is a dictionary that lives in a directory: every operation is atomic, and any
+//! number of threads (clones of one `Cache`) and processes (each opening the same directory)
+//! can use it at once. Keys are integers, floats, text, bytes or composite values; values
+//! are any `serde` type. Entries can expire and carry tags; large values live in their own
+//! files and can be streamed in and out.
+//!
+//! Storage is [redb](https://docs.rs/redb), an embedded copy-on-write B-tree, in its
+//! multi-process mode, plus one file per large value, every value checked by a crc32. No
+//! SQLite and no C toolchain: it builds with `cargo build` alone. The on-disk format is
+//! written down in `format-spec/` in the repository.
+//!
+//! ```
+//! # fn main() -> diskcache::Result<()> {
+//! # let dir = tempfile::tempdir()?;
+//! use std::time::Duration;
+//! use diskcache::{Cache, Key, SetOptions};
+//!
+//! let cache = Cache::open(dir.path())?;
+//! cache.set("greeting", "hello")?;
+//! cache.set(1, &vec![1u8, 2, 3])?;
+//! cache.set_with("session", &42, SetOptions::default().expire(Duration::from_secs(60)).tag("web"))?;
+//!
+//! assert_eq!(cache.get::<String>("greeting")?.as_deref(), Some("hello"));
+//! assert_eq!(cache.get::<Vec<u8>>(1.0)?, Some(vec![1, 2, 3])); // 1.0 is the key 1
+//! assert_eq!(cache.incr("session", 1, None)?, 43);
+//!
+//! let composite = Key::from_serialize(&("user", 7))?;
+//! cache.set(composite.clone(), "seven")?;
+//! assert!(cache.contains(composite)?);
+//! assert_eq!(cache.len()?, 4);
+//! # Ok(()) }
+//! ```
+//!
+//! # What it is not
+//! An embedded cache for one machine. To share a cache between machines, use a network cache
+//! (Redis, memcached). Directories on network file systems are not supported.
+//!
+//! # Limits
+//! Keys are at most [`MAX_KEY_BYTES`] once encoded; integer keys and values are `i64`.
+
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+#![doc(test(attr(deny(warnings))))]
+
+mod backend;
+mod blob;
+mod builder;
+mod cache;
+mod error;
+mod iter;
+pub mod key;
+mod options;
+mod reader;
+mod row;
+mod schema;
+mod settings;
+mod store;
+mod time;
+mod txn;
+mod value;
+
+pub use builder::CacheBuilder;
+pub use cache::Cache;
+pub use error::{Error, Result};
+pub use iter::Keys;
+pub use key::{Key, MAX_KEY_BYTES};
+pub use options::{Entry, SetOptions, Side, Tag};
+pub use reader::ValueReader;
+pub use schema::FORMAT_VERSION;
+pub use settings::{Durability, EvictionPolicy, Setting, Settings};
+
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

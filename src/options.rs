@@ -1,0 +1,59 @@
+//! Per-call options and results: [`SetOptions`], [`Entry`], [`Side`].
+
+use std::time::{Duration, SystemTime};
+
+use crate::key::Key;
+
+/// A tag groups entries so that `evict(tag)` can remove them together. Any key can be a tag.
+pub type Tag = Key;
+
+/// How a value is stored: when it expires and its tag.
+///
+/// ```
+/// use std::time::Duration;
+/// use diskcache::SetOptions;
+/// let opts = SetOptions::default().expire(Duration::from_secs(60)).tag("session");
+/// assert_eq!(opts.expire, Some(Duration::from_secs(60)));
+/// ```
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SetOptions {
+    /// How long the entry lives; `None` for ever.
+    pub expire: Option<Duration>,
+    /// The entry's tag, if any.
+    pub tag: Option<Tag>,
+}
+
+impl SetOptions {
+    /// Sets the time to live.
+    pub fn expire(mut self, ttl: Duration) -> Self {
+        self.expire = Some(ttl);
+        self
+    }
+
+    /// Sets the tag.
+    pub fn tag(mut self, tag: impl Into<Tag>) -> Self {
+        self.tag = Some(tag.into());
+        self
+    }
+}
+
+/// A value with its metadata, as `get_entry` and `pop_entry` return it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Entry<V> {
+    /// The stored value.
+    pub value: V,
+    /// When the entry expires; `None` if never.
+    pub expire_time: Option<SystemTime>,
+    /// The entry's tag, if any.
+    pub tag: Option<Tag>,
+}
+
+/// Which end of a queue `push`, `pull` and `peek` work on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Side {
+    /// The end with the smallest keys.
+    Front,
+    /// The end with the largest keys. The default.
+    #[default]
+    Back,
+}

@@ -1,0 +1,297 @@
+//! The row stored for each key: its times, tag, value kind, crc32 and the value or its file.
+//!
+//! Layout (little-endian; `format-spec/rows.md` is the authority):
+//!
+//! | offset | size | field |
+//! |---|---|---|
+//! | 0 | 1 | row format version, [`ROW_VERSION`] |
+//! | 1 | 1 | flags: bit 0 value in a file, bits 1–7 zero |
+//! | 2 | 1 | value kind ([`ValueKind`] byte) |
+//! | 3 | 1 | reserved, zero |
+//! | 4 | 4 | crc32 (IEEE) of the value's bytes |
+//! | 8 | 8 | row id |
+//! | 16 | 8 | store time, µs since the Unix epoch |
+//! | 24 | 8 | expire time, µs since the Unix epoch; 0 = never |
+//! | 32 | 8 | access time, µs since the Unix epoch |
+//! | 40 | 8 | access count |
+//! | 48 | 8 | value size in bytes |
+//! | 56 | 4 | tag length T; 0 = no tag |
+//! | 60 | T | tag, an encoded [`crate::Key`] |
+//! | 60+T | rest | the value bytes (inline) or the value file's relative path (UTF-8) |
+
+use crate::blob::BlobPath;
+use crate::error::{Error, Result};
+use crate::value::ValueKind;
+
+/// The row format version written by this build.
+pub(crate) const ROW_VERSION: u8 = 1;
+/// Length of the fixed part of a row, before the tag.
+pub(crate) const ROW_HEADER_LEN: usize = 60;
+/// Flag bit: the value lives in a file.
+const FLAG_FILE: u8 = 1;
+
+/// Where a row's value bytes are.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum ValuePlace {
+    /// In the row itself.
+    Inline(Vec<u8>),
+    /// In a value file under the cache directory.
+    File(BlobPath),
+}
+
+/// One decoded row of the `entries` table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Row {
+    pub(crate) row_id: u64,
+    pub(crate) store_time: u64,
+    /// 0 means the entry never expires.
+    pub(crate) expire_time: u64,
+    pub(crate) access_time: u64,
+    pub(crate) access_count: u64,
+    pub(crate) kind: ValueKind,
+    pub(crate) size: u64,
+    pub(crate) crc32: u32,
+    /// The encoded tag key, if any.
+    pub(crate) tag: Option<Vec<u8>>,
+    pub(crate) place: ValuePlace,
+}
+
+impl Row {
+    /// Whether the entry has expired at `now_us`.
+    pub(crate) fn is_expired(&self, now_us: u64) -> bool {
+        self.expire_time != 0 && self.expire_time <= now_us
+    }
+
+    /// The bytes this entry counts for in `volume()`: the fixed row header, the key, the tag
+    /// and the value (inline or in its file).
+    pub(crate) fn volume(&self, key_len: usize) -> u64 {
+        let tag_len = self.tag.as_ref().map_or(0, Vec::len);
+        let fixed = ROW_HEADER_LEN
+            .saturating_add(key_len)
+            .saturating_add(tag_len);
+        u64::try_from(fixed)
+            .unwrap_or(u64::MAX)
+            .saturating_add(self.size)
+    }
+
+    /// The value file, if the value lives in one.
+    pub(crate) fn file(&self) -> Option<&BlobPath> {
+        match &self.place {
+            ValuePlace::File(path) => Some(path),
+            ValuePlace::Inline(_) => None,
+        }
+    }
+
+    /// Encodes the row as stored in the `entries` table.
+    pub(crate) fn encode(&self) -> Result<Vec<u8>> {
+        let tag = self.tag.as_deref().unwrap_or_default();
+        let tag_len = u32::try_from(tag.len())
+            .map_err(|_| Error::InvalidArgument("the tag is too long".into()))?;
+        let (flags, rest): (u8, &[u8]) = match &self.place {
+            ValuePlace::Inline(bytes) => (0, bytes),
+            ValuePlace::File(path) => (FLAG_FILE, path.as_str().as_bytes()),
+        };
+        let mut out = Vec::with_capacity(ROW_HEADER_LEN + tag.len() + rest.len());
+        out.extend_from_slice(&[ROW_VERSION, flags, self.kind.as_byte(), 0]);
+        out.extend_from_slice(&self.crc32.to_le_bytes());
+        for word in [
+            self.row_id,
+            self.store_time,
+            self.expire_time,
+            self.access_time,
+            self.access_count,
+            self.size,
+        ] {
+            out.extend_from_slice(&word.to_le_bytes());
+        }
+        out.extend_from_slice(&tag_len.to_le_bytes());
+        out.extend_from_slice(tag);
+        out.extend_from_slice(rest);
+        Ok(out)
+    }
+
+    /// The dual of [`Row::encode`]. Any malformed input is [`Error::Corrupted`].
+    pub(crate) fn decode(bytes: &[u8]) -> Result<Row> {
+        let mut r = Reader { bytes, pos: 0 };
+        let [version, flags, kind, _reserved] = r.array::<4>()?;
+        if version != ROW_VERSION {
+            return Err(corrupt(format!("unknown row version {version}")));
+        }
+        if flags & !FLAG_FILE != 0 {
+            return Err(corrupt(format!("unknown row flags {flags:#04x}")));
+        }
+        let kind = ValueKind::from_byte(kind)?;
+        let crc32 = u32::from_le_bytes(r.array()?);
+        let row_id = r.u64()?;
+        let store_time = r.u64()?;
+        let expire_time = r.u64()?;
+        let access_time = r.u64()?;
+        let access_count = r.u64()?;
+        let size = r.u64()?;
+        let tag_len = usize::try_from(u32::from_le_bytes(r.array()?))
+            .map_err(|_| corrupt("tag length does not fit in memory".into()))?;
+        let tag = r.take(tag_len)?;
+        let tag = (tag_len > 0).then(|| tag.to_vec());
+        let rest = r.rest();
+        let place = if flags & FLAG_FILE != 0 {
+            let path = std::str::from_utf8(rest)
+                .map_err(|_| corrupt("value file path is not UTF-8".into()))?;
+            ValuePlace::File(BlobPath::parse(path)?)
+        } else {
+            if u64::try_from(rest.len()).ok() != Some(size) {
+                return Err(corrupt(format!(
+                    "inline value has {} bytes, the row says {size}",
+                    rest.len()
+                )));
+            }
+            ValuePlace::Inline(rest.to_vec())
+        };
+        Ok(Row {
+            row_id,
+            store_time,
+            expire_time,
+            access_time,
+            access_count,
+            kind,
+            size,
+            crc32,
+            tag,
+            place,
+        })
+    }
+}
+
+fn corrupt(msg: String) -> Error {
+    Error::Corrupted(format!("row: {msg}"))
+}
+
+/// A bounds-checked cursor over a row's bytes.
+struct Reader<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8]> {
+        let end = self.pos.checked_add(n).filter(|&e| e <= self.bytes.len());
+        let slice = end.and_then(|e| self.bytes.get(self.pos..e));
+        let slice = slice.ok_or_else(|| {
+            corrupt(format!(
+                "truncated: needs {n} bytes at offset {}, has {}",
+                self.pos,
+                self.bytes.len()
+            ))
+        })?;
+        self.pos += n;
+        Ok(slice)
+    }
+
+    fn array<const N: usize>(&mut self) -> Result<[u8; N]> {
+        let slice = self.take(N)?;
+        let mut out = [0u8; N];
+        out.copy_from_slice(slice);
+        Ok(out)
+    }
+
+    fn u64(&mut self) -> Result<u64> {
+        Ok(u64::from_le_bytes(self.array()?))
+    }
+
+    fn rest(&self) -> &'a [u8] {
+        self.bytes.get(self.pos..).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn sample(place: ValuePlace, tag: Option<Vec<u8>>) -> Row {
+        let size = match &place {
+            ValuePlace::Inline(b) => b.len() as u64,
+            ValuePlace::File(_) => 1 << 20,
+        };
+        Row {
+            row_id: 7,
+            store_time: 1_700_000_000_000_000,
+            expire_time: 0,
+            access_time: 1_700_000_000_000_001,
+            access_count: 3,
+            kind: ValueKind::Bytes,
+            size,
+            crc32: 0xDEAD_BEEF,
+            tag,
+            place,
+        }
+    }
+
+    #[test]
+    fn inline_and_file_rows_round_trip() {
+        let inline = sample(
+            ValuePlace::Inline(b"hello".to_vec()),
+            Some(b"\x20tag".to_vec()),
+        );
+        assert_eq!(Row::decode(&inline.encode().unwrap()).unwrap(), inline);
+        let path = BlobPath::parse("01/23/0123456789abcdef0123456789abcdef.val").unwrap();
+        let file = sample(ValuePlace::File(path), None);
+        assert_eq!(Row::decode(&file.encode().unwrap()).unwrap(), file);
+    }
+
+    #[test]
+    fn header_is_sixty_bytes_and_layout_is_pinned() {
+        let row = sample(ValuePlace::Inline(Vec::new()), None);
+        let bytes = row.encode().unwrap();
+        assert_eq!(bytes.len(), ROW_HEADER_LEN);
+        assert_eq!(bytes[0], ROW_VERSION);
+        assert_eq!(bytes[2], ValueKind::Bytes.as_byte());
+        assert_eq!(&bytes[4..8], &0xDEAD_BEEFu32.to_le_bytes());
+        assert_eq!(&bytes[8..16], &7u64.to_le_bytes());
+    }
+
+    #[test]
+    fn damaged_rows_are_corrupted_not_panics() {
+        let good = sample(ValuePlace::Inline(b"abc".to_vec()), None)
+            .encode()
+            .unwrap();
+        for cut in 0..good.len() {
+            assert!(matches!(
+                Row::decode(&good[..cut]),
+                Err(Error::Corrupted(_))
+            ));
+        }
+        let mut bad_version = good.clone();
+        bad_version[0] = 9;
+        assert!(matches!(
+            Row::decode(&bad_version),
+            Err(Error::Corrupted(_))
+        ));
+        let mut bad_flags = good.clone();
+        bad_flags[1] = 0x80;
+        assert!(matches!(Row::decode(&bad_flags), Err(Error::Corrupted(_))));
+        let mut bad_kind = good;
+        bad_kind[2] = 0;
+        assert!(matches!(Row::decode(&bad_kind), Err(Error::Corrupted(_))));
+    }
+
+    proptest! {
+        #[test]
+        fn any_inline_row_round_trips(
+            row_id: u64, store: u64, expire: u64, access: u64, count: u64, crc: u32,
+            tag in proptest::option::of(proptest::collection::vec(any::<u8>(), 1..40)),
+            value in proptest::collection::vec(any::<u8>(), 0..200),
+        ) {
+            let row = Row {
+                row_id, store_time: store, expire_time: expire, access_time: access,
+                access_count: count, kind: ValueKind::Serialized, size: value.len() as u64,
+                crc32: crc, tag, place: ValuePlace::Inline(value),
+            };
+            prop_assert_eq!(Row::decode(&row.encode().unwrap()).unwrap(), row);
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..120)) {
+            let _ = Row::decode(&bytes);
+        }
+    }
+}

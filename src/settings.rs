@@ -1,0 +1,266 @@
+//! Settings: every knob of a cache, its default, and how it is stored in the `settings` table.
+
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+
+/// Which entries a cull removes first when the cache is over its size limit.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum EvictionPolicy {
+    /// Oldest store time first (diskcache's `least-recently-stored`). The default.
+    #[default]
+    LeastRecentlyStored,
+    /// Oldest access time first (`least-recently-used`).
+    LeastRecentlyUsed,
+    /// Fewest accesses first (`least-frequently-used`).
+    LeastFrequentlyUsed,
+    /// Never cull (`none`).
+    None,
+}
+
+impl EvictionPolicy {
+    /// The number stored in the `settings` table.
+    fn code(self) -> u64 {
+        match self {
+            EvictionPolicy::None => 0,
+            EvictionPolicy::LeastRecentlyStored => 1,
+            EvictionPolicy::LeastRecentlyUsed => 2,
+            EvictionPolicy::LeastFrequentlyUsed => 3,
+        }
+    }
+
+    /// The dual of [`EvictionPolicy::code`].
+    fn from_code(code: u64) -> Result<Self> {
+        Ok(match code {
+            0 => EvictionPolicy::None,
+            1 => EvictionPolicy::LeastRecentlyStored,
+            2 => EvictionPolicy::LeastRecentlyUsed,
+            3 => EvictionPolicy::LeastFrequentlyUsed,
+            other => return Err(Error::Corrupted(format!("unknown eviction policy {other}"))),
+        })
+    }
+}
+
+/// What a write survives once the call that made it has returned.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Durability {
+    /// Survives the process being killed (`kill -9`): every write is in the operating system's
+    /// page cache before the call returns, but nothing is fsynced, so a power loss or kernel
+    /// crash may lose recent writes or, as with SQLite's `synchronous=OFF`, damage the
+    /// database. The default. `format-spec/durability.md` says exactly what is promised.
+    #[default]
+    NoSync,
+    /// Also survives power loss: every commit and every value file is fsynced before the call
+    /// returns. Several times slower per write.
+    Sync,
+}
+
+impl Durability {
+    fn code(self) -> u64 {
+        match self {
+            Durability::NoSync => 0,
+            Durability::Sync => 1,
+        }
+    }
+
+    fn from_code(code: u64) -> Result<Self> {
+        Ok(match code {
+            0 => Durability::NoSync,
+            1 => Durability::Sync,
+            other => {
+                return Err(Error::Corrupted(format!(
+                    "unknown durability level {other}"
+                )));
+            }
+        })
+    }
+}
+
+/// Every setting of a cache, as read by [`crate::Cache::settings`].
+///
+/// All but `timeout` are stored in the cache: chosen when it is created (or changed by a
+/// builder when it is reopened) and applied to every later open.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Settings {
+    /// Target upper bound of [`crate::Cache::volume`], in bytes. Default 1 GiB.
+    pub size_limit: u64,
+    /// At most this many entries are culled by one write. Default 10.
+    pub cull_limit: u64,
+    /// Which entries go first when culling. Default least-recently-stored.
+    pub eviction_policy: EvictionPolicy,
+    /// Whether hits and misses are counted. Default off.
+    pub statistics: bool,
+    /// Whether the tag order table is kept, making `evict(tag)` a range scan. Default off.
+    pub tag_index: bool,
+    /// Values of at least this many bytes go to their own file. Default 32 KiB.
+    pub min_file_size: u64,
+    /// Whether commits are fsynced. Default [`Durability::NoSync`].
+    pub durability: Durability,
+    /// How long a write waits for the write lock before [`crate::Error::Timeout`]. Default
+    /// 60 s. Not stored: each handle chooses its own, as diskcache's `timeout` does.
+    pub timeout: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            size_limit: 1 << 30,
+            cull_limit: 10,
+            eviction_policy: EvictionPolicy::LeastRecentlyStored,
+            statistics: false,
+            tag_index: false,
+            min_file_size: 32 * 1024,
+            durability: Durability::NoSync,
+            timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// One stored setting with its value: what a builder overrides and what the `settings` table
+/// holds, one row each.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Setting {
+    /// [`Settings::size_limit`].
+    SizeLimit(u64),
+    /// [`Settings::cull_limit`].
+    CullLimit(u64),
+    /// [`Settings::eviction_policy`].
+    EvictionPolicy(EvictionPolicy),
+    /// [`Settings::statistics`].
+    Statistics(bool),
+    /// [`Settings::tag_index`].
+    TagIndex(bool),
+    /// [`Settings::min_file_size`].
+    MinFileSize(u64),
+    /// [`Settings::durability`].
+    Durability(Durability),
+}
+
+impl Setting {
+    /// The row name in the `settings` table.
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            Setting::SizeLimit(_) => "size_limit",
+            Setting::CullLimit(_) => "cull_limit",
+            Setting::EvictionPolicy(_) => "eviction_policy",
+            Setting::Statistics(_) => "statistics",
+            Setting::TagIndex(_) => "tag_index",
+            Setting::MinFileSize(_) => "min_file_size",
+            Setting::Durability(_) => "durability",
+        }
+    }
+
+    /// The row value in the `settings` table.
+    pub(crate) fn code(&self) -> u64 {
+        match *self {
+            Setting::SizeLimit(v) | Setting::CullLimit(v) | Setting::MinFileSize(v) => v,
+            Setting::EvictionPolicy(p) => p.code(),
+            Setting::Statistics(b) | Setting::TagIndex(b) => u64::from(b),
+            Setting::Durability(d) => d.code(),
+        }
+    }
+
+    /// The dual of [`Setting::name`] and [`Setting::code`]; `Ok(None)` for a name this build
+    /// does not know (a later version's setting, ignored).
+    pub(crate) fn decode(name: &str, code: u64) -> Result<Option<Setting>> {
+        let flag = |v: u64| match v {
+            0 => Ok(false),
+            1 => Ok(true),
+            other => Err(Error::Corrupted(format!(
+                "setting {name} holds {other}, not 0 or 1"
+            ))),
+        };
+        Ok(Some(match name {
+            "size_limit" => Setting::SizeLimit(code),
+            "cull_limit" => Setting::CullLimit(code),
+            "eviction_policy" => Setting::EvictionPolicy(EvictionPolicy::from_code(code)?),
+            "statistics" => Setting::Statistics(flag(code)?),
+            "tag_index" => Setting::TagIndex(flag(code)?),
+            "min_file_size" => Setting::MinFileSize(code),
+            "durability" => Setting::Durability(Durability::from_code(code)?),
+            _ => return Ok(None),
+        }))
+    }
+
+    /// Every stored setting of `s`, in table order.
+    pub(crate) fn all_of(s: &Settings) -> [Setting; 7] {
+        [
+            Setting::SizeLimit(s.size_limit),
+            Setting::CullLimit(s.cull_limit),
+            Setting::EvictionPolicy(s.eviction_policy),
+            Setting::Statistics(s.statistics),
+            Setting::TagIndex(s.tag_index),
+            Setting::MinFileSize(s.min_file_size),
+            Setting::Durability(s.durability),
+        ]
+    }
+}
+
+impl Settings {
+    /// Applies one setting; returns the value it replaced.
+    pub(crate) fn apply(&mut self, setting: Setting) -> Setting {
+        let old = match setting {
+            Setting::SizeLimit(_) => Setting::SizeLimit(self.size_limit),
+            Setting::CullLimit(_) => Setting::CullLimit(self.cull_limit),
+            Setting::EvictionPolicy(_) => Setting::EvictionPolicy(self.eviction_policy),
+            Setting::Statistics(_) => Setting::Statistics(self.statistics),
+            Setting::TagIndex(_) => Setting::TagIndex(self.tag_index),
+            Setting::MinFileSize(_) => Setting::MinFileSize(self.min_file_size),
+            Setting::Durability(_) => Setting::Durability(self.durability),
+        };
+        match setting {
+            Setting::SizeLimit(v) => self.size_limit = v,
+            Setting::CullLimit(v) => self.cull_limit = v,
+            Setting::EvictionPolicy(p) => self.eviction_policy = p,
+            Setting::Statistics(b) => self.statistics = b,
+            Setting::TagIndex(b) => self.tag_index = b,
+            Setting::MinFileSize(v) => self.min_file_size = v,
+            Setting::Durability(d) => self.durability = d,
+        }
+        old
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_setting_round_trips_through_its_table_row() {
+        let s = Settings {
+            size_limit: 5,
+            cull_limit: 0,
+            eviction_policy: EvictionPolicy::LeastFrequentlyUsed,
+            statistics: true,
+            tag_index: true,
+            min_file_size: 1,
+            durability: Durability::Sync,
+            ..Settings::default()
+        };
+        let mut back = Settings::default();
+        for setting in Setting::all_of(&s) {
+            let decoded = Setting::decode(setting.name(), setting.code())
+                .unwrap()
+                .unwrap();
+            back.apply(decoded);
+        }
+        assert_eq!(back, s);
+    }
+
+    #[test]
+    fn unknown_names_are_ignored_and_bad_codes_refused() {
+        assert_eq!(Setting::decode("from_the_future", 3).unwrap(), None);
+        assert!(Setting::decode("statistics", 2).is_err());
+        assert!(Setting::decode("eviction_policy", 99).is_err());
+        assert!(Setting::decode("durability", 7).is_err());
+    }
+
+    #[test]
+    fn apply_returns_the_old_value() {
+        let mut s = Settings::default();
+        assert_eq!(s.apply(Setting::CullLimit(3)), Setting::CullLimit(10));
+        assert_eq!(s.cull_limit, 3);
+    }
+}

@@ -1,0 +1,42 @@
+//! The one clock: times are stored as microseconds since the Unix epoch.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Microseconds since the Unix epoch, now. A clock set before 1970 reads as 0.
+pub(crate) fn now_us() -> u64 {
+    to_us(SystemTime::now())
+}
+
+/// A point in time as microseconds since the Unix epoch (saturating at both ends).
+pub(crate) fn to_us(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+/// The dual of [`to_us`].
+pub(crate) fn from_us(us: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_micros(us)
+}
+
+/// The expire time, in µs, of an entry stored at `now` that lives for `ttl`.
+///
+/// Saturates, so a huge `ttl` means "never in practice"; never returns 0, which the row
+/// format reserves for "no expire time".
+pub(crate) fn expire_at(now: u64, ttl: Duration) -> u64 {
+    let ttl_us = u64::try_from(ttl.as_micros()).unwrap_or(u64::MAX);
+    now.saturating_add(ttl_us).max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_saturates() {
+        let now = now_us();
+        assert_eq!(to_us(from_us(now)), now);
+        assert_eq!(expire_at(now, Duration::MAX), u64::MAX);
+        assert_eq!(expire_at(0, Duration::ZERO), 1);
+    }
+}

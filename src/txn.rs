@@ -1,0 +1,254 @@
+//! Write transactions: taking the write lock within the timeout, and keeping every order table,
+//! the counters and the value files in step with each row change.
+
+use std::sync::{Condvar, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use redb::{ReadableTable, Table, WriteTransaction};
+
+use crate::blob::BlobPath;
+use crate::error::{Error, Result};
+use crate::row::Row;
+use crate::schema::{
+    ENTRIES, META, META_COUNT, META_NEXT_ROW_ID, META_VOLUME, ORDER_EXPIRE, ORDER_INSERT,
+    ORDER_STORE,
+};
+
+/// Serializes this process's writers with a deadline, so threads queue without spinning and
+/// `timeout` bounds the wait in-process as well as across processes.
+#[derive(Debug, Default)]
+pub(crate) struct WriteGate {
+    busy: Mutex<bool>,
+    freed: Condvar,
+}
+
+/// Holds the gate; dropping it lets the next writer in.
+pub(crate) struct GateGuard<'a>(&'a WriteGate);
+
+impl WriteGate {
+    /// Waits until no other thread of this process writes, or `deadline` passes.
+    pub(crate) fn enter(&self, deadline: Instant) -> Result<GateGuard<'_>> {
+        let mut busy = self.busy.lock().unwrap_or_else(PoisonError::into_inner);
+        while *busy {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(Error::Timeout);
+            }
+            busy = self
+                .freed
+                .wait_timeout(busy, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        *busy = true;
+        Ok(GateGuard(self))
+    }
+}
+
+impl Drop for GateGuard<'_> {
+    fn drop(&mut self) {
+        *self.0.busy.lock().unwrap_or_else(PoisonError::into_inner) = false;
+        self.0.freed.notify_one();
+    }
+}
+
+/// Begins a redb write transaction, polling while another process holds redb's writer lock,
+/// until `deadline`.
+pub(crate) fn begin_write(db: &redb::Database, deadline: Instant) -> Result<WriteTransaction> {
+    let mut pause = Duration::from_micros(20);
+    loop {
+        match db.try_begin_write() {
+            Ok(txn) => return Ok(txn),
+            Err(redb::TransactionError::WouldBlock) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(Error::Timeout);
+        }
+        std::thread::sleep(pause.min(left));
+        pause = (pause * 2).min(Duration::from_millis(2));
+    }
+}
+
+/// The tables of one write transaction, and what its commit must also do: the counter
+/// deltas to store, and the value files to delete once the rows that named them are gone.
+pub(crate) struct WriteCtx<'t> {
+    entries: Table<'t, &'static [u8], &'static [u8]>,
+    order_insert: Table<'t, u64, &'static [u8]>,
+    order_expire: Table<'t, (u64, u64), &'static [u8]>,
+    /// Open only while the eviction policy is least-recently-stored.
+    order_store: Option<Table<'t, (u64, u64), &'static [u8]>>,
+    meta: Table<'t, &'static str, u64>,
+    count_delta: i64,
+    volume_delta: i128,
+    next_row_id: Option<u64>,
+    files_to_delete: Vec<BlobPath>,
+    /// Whether anything was written; a transaction that wrote nothing is not committed.
+    changed: bool,
+    /// The time of this transaction, µs since the epoch: one clock reading for all its work.
+    pub(crate) now: u64,
+}
+
+impl<'t> WriteCtx<'t> {
+    /// Opens the tables of `txn`.
+    pub(crate) fn open(txn: &'t WriteTransaction, keep_store_order: bool) -> Result<Self> {
+        Ok(WriteCtx {
+            entries: txn.open_table(ENTRIES)?,
+            order_insert: txn.open_table(ORDER_INSERT)?,
+            order_expire: txn.open_table(ORDER_EXPIRE)?,
+            order_store: if keep_store_order {
+                Some(txn.open_table(ORDER_STORE)?)
+            } else {
+                None
+            },
+            meta: txn.open_table(META)?,
+            count_delta: 0,
+            volume_delta: 0,
+            next_row_id: None,
+            files_to_delete: Vec::new(),
+            changed: false,
+            now: crate::time::now_us(),
+        })
+    }
+
+    /// The row stored under `key`, expired or not.
+    pub(crate) fn get(&self, key: &[u8]) -> Result<Option<Row>> {
+        match self.entries.get(key)? {
+            Some(guard) => Ok(Some(Row::decode(guard.value())?)),
+            None => Ok(None),
+        }
+    }
+
+    /// A fresh row id, larger than every one handed out before.
+    pub(crate) fn next_row_id(&mut self) -> Result<u64> {
+        let id = match self.next_row_id {
+            Some(id) => id,
+            None => self.meta.get(META_NEXT_ROW_ID)?.map_or(1, |g| g.value()),
+        };
+        self.next_row_id = Some(
+            id.checked_add(1)
+                .ok_or_else(|| Error::Corrupted("the row id counter is exhausted".into()))?,
+        );
+        Ok(id)
+    }
+
+    /// Stores `row` under `key`, replacing `old` (the row currently stored there, if any),
+    /// and keeps the order tables, the counters and the value files in step.
+    pub(crate) fn put(&mut self, key: &[u8], row: &Row, old: Option<&Row>) -> Result<()> {
+        self.changed = true;
+        self.entries.insert(key, row.encode()?.as_slice())?;
+        match old {
+            Some(old) => {
+                self.unlink_orders(old)?;
+                self.volume_delta -= i128::from(old.volume(key.len()));
+                if old.file().is_some() && old.file() != row.file() {
+                    self.files_to_delete.extend(old.file().cloned());
+                }
+                if old.row_id != row.row_id {
+                    self.order_insert.remove(old.row_id)?;
+                    self.order_insert.insert(row.row_id, key)?;
+                }
+            }
+            None => {
+                self.count_delta += 1;
+                self.order_insert.insert(row.row_id, key)?;
+            }
+        }
+        self.volume_delta += i128::from(row.volume(key.len()));
+        if row.expire_time != 0 {
+            self.order_expire
+                .insert((row.expire_time, row.row_id), key)?;
+        }
+        if let Some(order_store) = &mut self.order_store {
+            order_store.insert((row.store_time, row.row_id), key)?;
+        }
+        Ok(())
+    }
+
+    /// Removes the row stored under `key` (which must be `row`) and everything that points
+    /// at it; its value file is deleted after the commit.
+    pub(crate) fn remove(&mut self, key: &[u8], row: &Row) -> Result<()> {
+        self.changed = true;
+        self.entries.remove(key)?;
+        self.order_insert.remove(row.row_id)?;
+        self.unlink_orders(row)?;
+        self.count_delta -= 1;
+        self.volume_delta -= i128::from(row.volume(key.len()));
+        self.files_to_delete.extend(row.file().cloned());
+        Ok(())
+    }
+
+    /// Removes up to `limit` entries, oldest inserted first. Returns how many were removed.
+    pub(crate) fn remove_first(&mut self, limit: usize) -> Result<u64> {
+        let batch: Vec<Vec<u8>> = self
+            .order_insert
+            .iter()?
+            .take(limit)
+            .map(|item| item.map(|(_, key)| key.value().to_vec()))
+            .collect::<std::result::Result<_, _>>()?;
+        for key in &batch {
+            let row = self.get(key)?.ok_or_else(|| {
+                Error::Corrupted("the insertion order names a key with no row".into())
+            })?;
+            self.remove(key, &row)?;
+        }
+        Ok(batch.len() as u64)
+    }
+
+    fn unlink_orders(&mut self, row: &Row) -> Result<()> {
+        if row.expire_time != 0 {
+            self.order_expire.remove((row.expire_time, row.row_id))?;
+        }
+        if let Some(order_store) = &mut self.order_store {
+            order_store.remove((row.store_time, row.row_id))?;
+        }
+        Ok(())
+    }
+
+    /// Writes the counters. Returns `None` if the transaction changed nothing (so need not
+    /// commit), else the value files to delete once the commit is done.
+    pub(crate) fn finish(mut self) -> Result<Option<Vec<BlobPath>>> {
+        if !self.changed {
+            return Ok(None);
+        }
+        if self.count_delta != 0 {
+            let count = self.meta.get(META_COUNT)?.map_or(0, |g| g.value());
+            let count = count.saturating_add_signed(self.count_delta);
+            self.meta.insert(META_COUNT, count)?;
+        }
+        if self.volume_delta != 0 {
+            let volume = self.meta.get(META_VOLUME)?.map_or(0, |g| g.value());
+            let volume = i128::from(volume).saturating_add(self.volume_delta).max(0);
+            self.meta
+                .insert(META_VOLUME, u64::try_from(volume).unwrap_or(u64::MAX))?;
+        }
+        if let Some(id) = self.next_row_id {
+            self.meta.insert(META_NEXT_ROW_ID, id)?;
+        }
+        Ok(Some(self.files_to_delete))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn the_gate_times_out_while_held_and_admits_after() {
+        let gate = Arc::new(WriteGate::default());
+        let held = gate.enter(Instant::now()).unwrap();
+        let soon = Instant::now() + Duration::from_millis(20);
+        assert!(matches!(gate.enter(soon), Err(Error::Timeout)));
+        let g2 = gate.clone();
+        let waiter = std::thread::spawn(move || {
+            g2.enter(Instant::now() + Duration::from_secs(10))
+                .map(|_| ())
+                .is_ok()
+        });
+        std::thread::sleep(Duration::from_millis(10));
+        drop(held);
+        assert!(waiter.join().unwrap());
+    }
+}
