@@ -234,6 +234,12 @@ impl Store {
             txn.abort()?;
             return Ok(value);
         };
+        // TEST-ONLY sabotage, off unless the `broken-ack-before-commit` feature is on: the write
+        // is acknowledged but thrown away, to show the crash and multi-process tests can fail.
+        if cfg!(feature = "broken-ack-before-commit") {
+            txn.abort()?;
+            return Ok(value);
+        }
         txn.commit()?;
         for file in &files {
             // The row is gone; a file that cannot be deleted now is an orphan for check().

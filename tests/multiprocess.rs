@@ -1,0 +1,454 @@
+//! Guards that several processes using one cache directory at once lose no update and read
+//! each other's writes, and that a writer held up by another process's write lock gets
+//! [`Error::Timeout`] after its `timeout` rather than waiting forever.
+//!
+//! The other processes are real: each parent test re-runs this test binary
+//! (`std::env::current_exe()`) with `--exact <child test> --nocapture --test-threads=1` and
+//! environment variables naming the child's role, cache directory and id. A child test does
+//! its work only when those variables name it, and otherwise returns at once, so in the normal
+//! run every child test passes trivially.
+//!
+//! Children talk to their parent on stdout, one message per line after a `@@` marker (the test
+//! harness may print `test <name> ... ` on the same line first).
+
+use std::io::{BufRead, BufReader, Lines};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use diskcache::{Cache, Error};
+use serde_bytes::ByteBuf;
+
+/// Names the child test a process was started to act as.
+const ROLE_VAR: &str = "DISKCACHE_CHILD_ROLE";
+/// The cache directory of a child.
+const DIR_VAR: &str = "DISKCACHE_CHILD_DIR";
+/// A child's number, 0 to `PROCESSES - 1`.
+const ID_VAR: &str = "DISKCACHE_CHILD_ID";
+
+/// Processes writing at once in the counter and key tests.
+const PROCESSES: usize = 4;
+/// Increments per process in the counter test.
+const INCREMENTS: i64 = 300;
+/// Keys set per process in the key test.
+const KEYS_PER_PROCESS: usize = 120;
+/// The row header every entry counts in `volume()` besides its key, tag and value (the
+/// documented 60 bytes).
+const ROW_HEADER: u64 = 60;
+/// The file a parent creates to let its waiting children start at once.
+const GO_FILE: &str = "go";
+/// How long anything in these tests may wait for another process before failing.
+const PATIENCE: Duration = Duration::from_secs(60);
+
+// ----- plumbing -----------------------------------------------------------------------------
+
+/// The directory and id this process was started with, if it was started as the child `role`.
+fn child_env(role: &str) -> Option<(PathBuf, usize)> {
+    if std::env::var(ROLE_VAR).ok()? != role {
+        return None;
+    }
+    let dir = PathBuf::from(std::env::var_os(DIR_VAR).expect("a child needs its directory"));
+    let id = std::env::var(ID_VAR)
+        .expect("a child needs its id")
+        .parse()
+        .expect("the child id is a number");
+    Some((dir, id))
+}
+
+/// Sends one message to the parent.
+fn tell_parent(message: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "@@{message}").unwrap();
+    out.flush().unwrap();
+}
+
+/// Waits until `path` exists.
+fn wait_for_file(path: &Path) {
+    let start = Instant::now();
+    while !path.exists() {
+        assert!(
+            start.elapsed() < PATIENCE,
+            "{} never appeared",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// A child process running one child test of this binary; killed if dropped unfinished.
+struct Proc {
+    name: String,
+    child: Child,
+    lines: Lines<BufReader<ChildStdout>>,
+}
+
+impl Proc {
+    fn spawn(role: &str, dir: &Path, id: usize) -> Proc {
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", role, "--nocapture", "--test-threads=1"])
+            .env(ROLE_VAR, role)
+            .env(DIR_VAR, dir)
+            .env(ID_VAR, id.to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        Proc {
+            name: format!("{role} #{id}"),
+            child,
+            lines,
+        }
+    }
+
+    /// The next message of the child (the text after `@@`); `None` at the end of its output.
+    fn next_message(&mut self) -> Option<String> {
+        for line in self.lines.by_ref() {
+            let line = line.unwrap();
+            if let Some((_, message)) = line.split_once("@@") {
+                return Some(message.to_owned());
+            }
+        }
+        None
+    }
+
+    /// Waits for a message starting with `word`, and returns what follows it.
+    fn expect(&mut self, word: &str) -> String {
+        loop {
+            match self.next_message() {
+                Some(m) => {
+                    if let Some(rest) = m.strip_prefix(word) {
+                        return rest.trim().to_owned();
+                    }
+                }
+                None => panic!("{} ended without saying {word:?}", self.name),
+            }
+        }
+    }
+
+    /// Waits for the child to exit and checks that its test passed.
+    fn finish(mut self) {
+        while self.next_message().is_some() {}
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "{} failed: {status}", self.name);
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        // After finish() the child is already reaped and this does nothing.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `PROCESSES` children of `role` on `dir`, waits until each has opened the cache, and
+/// lets them all go at once.
+fn start_together(role: &str, dir: &Path) -> Vec<Proc> {
+    let mut procs: Vec<Proc> = (0..PROCESSES)
+        .map(|id| Proc::spawn(role, dir, id))
+        .collect();
+    for p in &mut procs {
+        p.expect("ready");
+    }
+    std::fs::write(dir.join(GO_FILE), b"").unwrap();
+    procs
+}
+
+/// In a child: opens the cache, tells the parent, and waits for the go signal.
+fn open_and_wait_for_go(dir: &Path) -> Cache {
+    let cache = Cache::open(dir).unwrap();
+    tell_parent("ready");
+    wait_for_file(&dir.join(GO_FILE));
+    cache
+}
+
+/// The value files (`.val`) under `dir`.
+fn value_files(dir: &Path) -> usize {
+    let mut count = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_dir() {
+            count += value_files(&entry.path());
+        } else if entry.file_name().to_string_lossy().ends_with(".val") {
+            count += 1;
+        }
+    }
+    count
+}
+
+/// What `volume()` counts for one entry with a text key and no tag: the row header, the
+/// encoded key (a class byte and the UTF-8) and the value's stored bytes.
+fn entry_volume(key: &str, value_len: u64) -> u64 {
+    ROW_HEADER + 1 + key.len() as u64 + value_len
+}
+
+// ----- one counter, many processes ----------------------------------------------------------
+
+const COUNTER_CHILD: &str =
+    "a_counter_child_increments_the_shared_counter_when_started_by_a_parent";
+
+/// Child of [`four_processes_incrementing_one_counter_lose_no_increment`]: increments
+/// `counter` [`INCREMENTS`] times and reports every value `incr` returned. In the normal test
+/// run (no child environment) it returns at once and passes trivially.
+#[test]
+fn a_counter_child_increments_the_shared_counter_when_started_by_a_parent() {
+    let Some((dir, _id)) = child_env(COUNTER_CHILD) else {
+        return;
+    };
+    let cache = open_and_wait_for_go(&dir);
+    let mut seen = Vec::with_capacity(INCREMENTS as usize);
+    for _ in 0..INCREMENTS {
+        seen.push(cache.incr("counter", 1, Some(0)).unwrap().to_string());
+        // A writer that begins its next transaction at once nearly always wins the lock back
+        // from the others, who poll for it; a short pause lets their increments interleave.
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    tell_parent(&format!("results {}", seen.join(" ")));
+}
+
+#[test]
+fn four_processes_incrementing_one_counter_lose_no_increment() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Cache::open(dir.path()).unwrap();
+    let started = Instant::now();
+    let procs = start_together(COUNTER_CHILD, dir.path());
+    let mut returned = Vec::new();
+    let mut cut_in = 0;
+    for mut p in procs {
+        let results: Vec<i64> = p
+            .expect("results")
+            .split(' ')
+            .map(|v| v.parse().unwrap())
+            .collect();
+        // How often another process incremented between two of this one's increments.
+        cut_in += results.windows(2).filter(|w| w[1] != w[0] + 1).count();
+        returned.extend(results);
+        p.finish();
+    }
+    let elapsed = started.elapsed();
+    let total = PROCESSES as i64 * INCREMENTS;
+
+    assert_eq!(cache.get::<i64>("counter").unwrap(), Some(total));
+    assert_eq!(cache.len().unwrap(), 1);
+    assert_eq!(cache.volume().unwrap(), entry_volume("counter", 8));
+    // Each increment saw its own starting value: every result from 1 to the total, once.
+    assert!(
+        cut_in > 0,
+        "the processes never interleaved: the test proved nothing"
+    );
+    returned.sort_unstable();
+    let expected: Vec<i64> = (1..=total).collect();
+    assert!(
+        returned == expected,
+        "the values incr returned are not 1..={total} each once ({} values)",
+        returned.len()
+    );
+    eprintln!(
+        "counter: {PROCESSES} processes x {INCREMENTS} incr = {total} in {elapsed:.2?}, \
+         final value {total}, no result twice; another process cut in {cut_in} times"
+    );
+}
+
+// ----- many keys, many processes ------------------------------------------------------------
+
+const KEYS_CHILD: &str = "a_keys_child_sets_its_keys_and_reads_the_others_when_started_by_a_parent";
+
+/// The value process `id` stores under its `i`th key.
+#[derive(Clone, Debug, PartialEq)]
+enum Value {
+    Int(i64),
+    Text(String),
+    /// At least 32 KiB, the default `min_file_size`: stored in a value file.
+    Large(Vec<u8>),
+}
+
+fn key_of(id: usize, i: usize) -> String {
+    format!("p{id}-{i}")
+}
+
+fn value_of(id: usize, i: usize) -> Value {
+    let n = id * KEYS_PER_PROCESS + i;
+    match i % 4 {
+        0 => {
+            let len = 32 * 1024 + n % 1000;
+            Value::Large((0..len).map(|j| (j * 7 + n) as u8).collect())
+        }
+        1 => Value::Int(n as i64 * 1_000_003),
+        _ => Value::Text(format!("value {n} of process {id} ").repeat(1 + i % 7)),
+    }
+}
+
+impl Value {
+    fn store(&self, cache: &Cache, key: &str) {
+        match self {
+            Value::Int(v) => cache.set(key, v),
+            Value::Text(s) => cache.set(key, s),
+            Value::Large(b) => cache.set(key, &ByteBuf::from(b.clone())),
+        }
+        .unwrap();
+    }
+
+    /// Reads `key` back as this value's type.
+    fn load(&self, cache: &Cache, key: &str) -> Option<Value> {
+        match self {
+            Value::Int(_) => cache.get::<i64>(key).unwrap().map(Value::Int),
+            Value::Text(_) => cache.get::<String>(key).unwrap().map(Value::Text),
+            Value::Large(_) => cache
+                .get::<ByteBuf>(key)
+                .unwrap()
+                .map(|b| Value::Large(b.into_vec())),
+        }
+    }
+
+    fn stored_len(&self) -> u64 {
+        match self {
+            Value::Int(_) => 8,
+            Value::Text(s) => s.len() as u64,
+            Value::Large(b) => b.len() as u64,
+        }
+    }
+}
+
+/// Child of [`four_processes_setting_their_own_keys_read_each_others_writes`]: sets its keys,
+/// reading another process's key after each set, then, once every process is done, reads all
+/// the others' keys. In the normal test run (no child environment) it returns at once and
+/// passes trivially.
+#[test]
+fn a_keys_child_sets_its_keys_and_reads_the_others_when_started_by_a_parent() {
+    let Some((dir, id)) = child_env(KEYS_CHILD) else {
+        return;
+    };
+    let cache = open_and_wait_for_go(&dir);
+    let mut early_hits = 0;
+    for i in 0..KEYS_PER_PROCESS {
+        value_of(id, i).store(&cache, &key_of(id, i));
+        let other = (id + 1 + i % (PROCESSES - 1)) % PROCESSES;
+        let expected = value_of(other, i);
+        if let Some(found) = expected.load(&cache, &key_of(other, i)) {
+            assert!(found == expected, "{} has a wrong value", key_of(other, i));
+            early_hits += 1;
+        }
+    }
+    std::fs::write(dir.join(format!("done-{id}")), b"").unwrap();
+    for other in 0..PROCESSES {
+        wait_for_file(&dir.join(format!("done-{other}")));
+    }
+    for other in (0..PROCESSES).filter(|&o| o != id) {
+        for i in 0..KEYS_PER_PROCESS {
+            let expected = value_of(other, i);
+            let found = expected.load(&cache, &key_of(other, i));
+            assert!(
+                found.as_ref() == Some(&expected),
+                "process {id} does not see {} as written",
+                key_of(other, i)
+            );
+        }
+    }
+    tell_parent(&format!("seen {early_hits}"));
+}
+
+#[test]
+fn four_processes_setting_their_own_keys_read_each_others_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Cache::open(dir.path()).unwrap();
+    let started = Instant::now();
+    let procs = start_together(KEYS_CHILD, dir.path());
+    let mut early_hits = Vec::new();
+    for mut p in procs {
+        early_hits.push(p.expect("seen"));
+        p.finish();
+    }
+    let elapsed = started.elapsed();
+
+    let mut volume = 0;
+    let mut large = 0;
+    for id in 0..PROCESSES {
+        for i in 0..KEYS_PER_PROCESS {
+            let (key, expected) = (key_of(id, i), value_of(id, i));
+            let found = expected.load(&cache, &key);
+            assert!(found.as_ref() == Some(&expected), "{key} is not as written");
+            volume += entry_volume(&key, expected.stored_len());
+            large += usize::from(matches!(expected, Value::Large(_)));
+        }
+    }
+    let entries = (PROCESSES * KEYS_PER_PROCESS) as u64;
+    assert_eq!(cache.len().unwrap(), entries);
+    assert_eq!(cache.keys().unwrap().count() as u64, entries);
+    assert_eq!(cache.volume().unwrap(), volume);
+    assert_eq!(value_files(dir.path()), large);
+
+    assert_eq!(cache.clear().unwrap(), entries);
+    assert_eq!(cache.len().unwrap(), 0);
+    assert_eq!(cache.volume().unwrap(), 0);
+    assert_eq!(value_files(dir.path()), 0);
+    eprintln!(
+        "keys: {PROCESSES} processes x {KEYS_PER_PROCESS} keys ({large} in value files) in \
+         {elapsed:.2?}; other processes' keys seen while writing: {}; volume {volume} bytes, \
+         0 after clear",
+        early_hits.join("/")
+    );
+}
+
+// ----- the write lock held by another process -----------------------------------------------
+
+const LOCK_CHILD: &str = "a_lock_child_holds_the_write_lock_when_started_by_a_parent";
+/// How long the lock child holds redb's write lock.
+const HOLD: Duration = Duration::from_secs(2);
+
+/// Child of [`a_write_times_out_while_another_process_holds_the_write_lock`]: opens the
+/// cache's database with redb directly, begins a write transaction, says `locked`, and holds
+/// it for [`HOLD`]. In the normal test run (no child environment) it returns at once and
+/// passes trivially.
+#[test]
+fn a_lock_child_holds_the_write_lock_when_started_by_a_parent() {
+    let Some((dir, _id)) = child_env(LOCK_CHILD) else {
+        return;
+    };
+    let db = redb::Database::builder()
+        .set_concurrency_mode(redb::ConcurrencyMode::MultiWriter)
+        .create(dir.join("cache.redb"))
+        .unwrap();
+    let txn = db.begin_write().unwrap();
+    tell_parent("locked");
+    std::thread::sleep(HOLD);
+    txn.abort().unwrap();
+}
+
+#[test]
+fn a_write_times_out_while_another_process_holds_the_write_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    // Opened, and written once, before the child locks: opening a new cache writes.
+    let cache = Cache::builder()
+        .timeout(Duration::from_millis(200))
+        .open(dir.path())
+        .unwrap();
+    cache.set("before", &1).unwrap();
+
+    let mut child = Proc::spawn(LOCK_CHILD, dir.path(), 0);
+    child.expect("locked");
+    let started = Instant::now();
+    let result = cache.set("during", &2);
+    let waited = started.elapsed();
+    assert!(matches!(result, Err(Error::Timeout)), "got {result:?}");
+    assert!(
+        waited >= Duration::from_millis(150),
+        "gave up after {waited:?}"
+    );
+    assert!(
+        waited <= Duration::from_millis(1500),
+        "gave up after {waited:?}"
+    );
+    let incr = cache.incr("before", 1, None);
+    assert!(matches!(incr, Err(Error::Timeout)), "got {incr:?}");
+    // Reads need no write lock.
+    assert_eq!(cache.get::<i64>("before").unwrap(), Some(1));
+    child.finish();
+
+    cache.set("during", &2).unwrap();
+    assert_eq!(cache.get::<i64>("during").unwrap(), Some(2));
+    assert_eq!(cache.incr("before", 1, None).unwrap(), 2);
+    eprintln!("lock: set gave up with Timeout after {waited:.2?} (timeout 200 ms)");
+}
