@@ -1,0 +1,857 @@
+//! The benchmark that stands beside Python diskcache's anchor benchmark
+//! (`shared/anchors/bench_diskcache.py`): the same workload, timed the same way, written as JSON of
+//! the same shape, so the two can be set side by side.
+//!
+//! ```text
+//! cargo run --release --example bench -- [--json OUT.json] [--compare PY.json] [--ops N]
+//!     [--warm N] [--seconds S] [--procs P] [--dir BASE]
+//! ```
+//!
+//! Defaults as the Python script: `--ops 20000 --warm 2000 --seconds 5 --procs 4`, `--dir` the
+//! system temp directory (a fresh directory is made inside it and removed at the end).
+//! `--compare PY.json` reads the JSON the Python script wrote and prints its figures beside ours
+//! with the ratio python median / our median (above 1: we are faster).
+//!
+//! # Workload (as Python's `single()` and `multi()`)
+//! - warm-up on keys the measured phase never uses: for `warm` keys set, get, get a missing
+//!   key, incr one counter; delete them and the counter; then 5 times set, get and delete a
+//!   1 MiB value;
+//! - `set`: N inserts of new keys `"key-%d"`, value 100 bytes of `b'x'`; `get_hit`: N gets of
+//!   those keys; `get_miss`: N gets of `"miss-%d"`; `incr`: N increments of `"counter"`;
+//!   `set_update` (extra): N re-sets of the `"key-%d"` keys; `delete`: N deletes of them;
+//!   `set_1MiB`: 100 inserts of `"big-%d"`, 1 MiB of `b'y'` (a value file); `get_1MiB`: 100
+//!   whole-value gets; `get_1MiB_read` (extra): `get_reader` and read to the end into a `Vec`
+//!   (sized from the reader's length, as Python's `fh.read()` sizes from `fstat`); then the big
+//!   keys are deleted and `len()` must be 1.
+//! - `read_plus_crc_1MiB` (extra, no Python counterpart): the floor for `get_1MiB`, a
+//!   `std::fs::read` of a 1 MiB file just written (so in the page cache, like the value files)
+//!   plus `crc32fast::hash` of it. The target is `get_1MiB` within 1.25x of it.
+//! - `mixed_4proc_90get`: 1000 keys `"key-%d"` pre-populated, then P processes (this executable
+//!   started again with a hidden `--worker` flag) on the one cache directory for S seconds,
+//!   each doing `i % 10 == 0` → set else get on key `"key-%d" % (i % 1000)`, `i` starting at
+//!   `p * 7919`. They start together at a wall-clock instant about 300 ms ahead (in place of
+//!   Python's barrier) and each writes its latencies as one JSON line on stdout.
+//!   `extras.mixed_4proc_50set` is the same with `i % 2 == 0` → set (ours only).
+//!
+//! Every call is timed on its own with [`Instant`], in nanoseconds; the statistics are those of
+//! Python's `stats()` (same indexes, microseconds rounded to 2 decimals), plus `p999_us`.
+//!
+//! Values are bytes stored as bytes: `set` is given [`serde_bytes::Bytes`] and `get` asks for a
+//! [`serde_bytes::ByteBuf`], so both take the cache's native `Bytes` path (the bytes as they
+//! are, no postcard; decoding moves the buffer read into the `ByteBuf` without another copy).
+//! A plain `&[u8]` / `Vec<u8>` would be stored the same way but serialized element by element.
+
+use std::fmt::Write as _;
+use std::hint::black_box;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use diskcache::Cache;
+use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde_bytes::{ByteBuf, Bytes};
+use serde_json::{Value, json};
+
+/// The small value: 100 bytes, stored inline.
+const SMALL: [u8; 100] = [b'x'; 100];
+/// The size of the big value, which goes to a value file.
+const BIG_LEN: usize = 1 << 20;
+/// How many big values.
+const BIG_N: usize = 100;
+/// How many keys the multi-process mixes use.
+const MIX_KEYS: u64 = 1000;
+/// How far ahead of the spawn the workers' common start is.
+const START_DELAY: Duration = Duration::from_millis(300);
+
+type BoxError = Box<dyn std::error::Error>;
+type Res<T> = std::result::Result<T, BoxError>;
+
+const USAGE: &str = "usage: cargo run --release --example bench -- [--json OUT.json] \
+[--compare PY.json] [--ops N] [--warm N] [--seconds S] [--procs P] [--dir BASE]
+
+  --json OUT.json    write the figures as JSON (same shape as bench_diskcache.py's)
+  --compare PY.json  print Python diskcache's figures from bench_diskcache.py beside ours
+  --ops N            operations per single-process op (default 20000)
+  --warm N           warm-up keys (default 2000)
+  --seconds S        length of each multi-process mix (default 5)
+  --procs P          processes in each mix (default 4)
+  --dir BASE         where to make the benchmark's directory (default: the temp dir)";
+
+// ----- command line ---------------------------------------------------------------------------
+
+struct Args {
+    json: Option<PathBuf>,
+    compare: Option<PathBuf>,
+    ops: usize,
+    warm: usize,
+    seconds: f64,
+    procs: u64,
+    dir: PathBuf,
+}
+
+/// What a worker process is told.
+struct WorkerArgs {
+    dir: PathBuf,
+    seconds: f64,
+    seed: u64,
+    start_at_ns: u128,
+    set_every: u64,
+}
+
+enum Mode {
+    Bench(Args),
+    Worker(WorkerArgs),
+}
+
+fn parse_args(argv: &[String]) -> Result<Mode, String> {
+    if argv.first().map(String::as_str) == Some("--worker") {
+        let [_, dir, seconds, seed, start, every] = argv else {
+            return Err("--worker DIR SECONDS SEED START_AT_UNIX_NANOS SET_EVERY".into());
+        };
+        return Ok(Mode::Worker(WorkerArgs {
+            dir: PathBuf::from(dir),
+            seconds: positive_f64("--worker SECONDS", seconds)?,
+            seed: number("--worker SEED", seed)?,
+            start_at_ns: number("--worker START_AT_UNIX_NANOS", start)?,
+            set_every: positive("--worker SET_EVERY", every)?,
+        }));
+    }
+    let mut args = Args {
+        json: None,
+        compare: None,
+        ops: 20_000,
+        warm: 2000,
+        seconds: 5.0,
+        procs: 4,
+        dir: std::env::temp_dir(),
+    };
+    let mut it = argv.iter();
+    while let Some(flag) = it.next() {
+        if flag == "-h" || flag == "--help" {
+            return Err(String::new());
+        }
+        let value = it
+            .next()
+            .ok_or_else(|| format!("{flag} needs a value"))?
+            .as_str();
+        match flag.as_str() {
+            "--json" => args.json = Some(PathBuf::from(value)),
+            "--compare" => args.compare = Some(PathBuf::from(value)),
+            "--ops" => args.ops = positive(flag, value)?,
+            "--warm" => args.warm = number(flag, value)?,
+            "--seconds" => args.seconds = positive_f64(flag, value)?,
+            "--procs" => args.procs = positive(flag, value)?,
+            "--dir" => args.dir = PathBuf::from(value),
+            _ => return Err(format!("unknown argument {flag:?}")),
+        }
+    }
+    Ok(Mode::Bench(args))
+}
+
+fn number<T: std::str::FromStr>(flag: &str, value: &str) -> Result<T, String> {
+    value
+        .parse()
+        .map_err(|_| format!("{flag}: {value:?} is not a whole number"))
+}
+
+fn positive<T: std::str::FromStr + Default + PartialEq>(
+    flag: &str,
+    value: &str,
+) -> Result<T, String> {
+    let n: T = number(flag, value)?;
+    if n == T::default() {
+        return Err(format!("{flag} must be at least 1"));
+    }
+    Ok(n)
+}
+
+fn positive_f64(flag: &str, value: &str) -> Result<f64, String> {
+    match value.parse::<f64>() {
+        Ok(s) if s.is_finite() && s > 0.0 && s < 1e6 => Ok(s),
+        _ => Err(format!(
+            "{flag}: {value:?} is not a positive number of seconds"
+        )),
+    }
+}
+
+fn main() -> ExitCode {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let result = match parse_args(&argv) {
+        Ok(Mode::Worker(w)) => worker(&w),
+        Ok(Mode::Bench(args)) => match check_args(&args) {
+            Ok(python) => run(&args, python.as_ref()),
+            Err(msg) => return usage_error(&msg),
+        },
+        Err(msg) if msg.is_empty() => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(msg) => return usage_error(&msg),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bench: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn usage_error(msg: &str) -> ExitCode {
+    eprintln!("bench: {msg}\n{USAGE}");
+    ExitCode::from(2)
+}
+
+/// Checks the paths before anything is measured, and reads `--compare`.
+fn check_args(args: &Args) -> Result<Option<Value>, String> {
+    if !args.dir.is_dir() {
+        return Err(format!("--dir {}: not a directory", args.dir.display()));
+    }
+    if let Some(out) = &args.json {
+        let parent = out.parent().filter(|p| !p.as_os_str().is_empty());
+        if parent.is_some_and(|p| !p.is_dir()) || out.is_dir() {
+            return Err(format!("--json {}: cannot write there", out.display()));
+        }
+    }
+    let Some(path) = &args.compare else {
+        return Ok(None);
+    };
+    let text =
+        std::fs::read_to_string(path).map_err(|e| format!("--compare {}: {e}", path.display()))?;
+    let v: Value =
+        serde_json::from_str(&text).map_err(|e| format!("--compare {}: {e}", path.display()))?;
+    if !v.get("Cache").is_some_and(Value::is_object) {
+        return Err(format!(
+            "--compare {}: no \"Cache\" figures; expected bench_diskcache.py's JSON",
+            path.display()
+        ));
+    }
+    Ok(Some(v))
+}
+
+// ----- statistics -----------------------------------------------------------------------------
+
+/// A latency summary, as Python's `stats()` plus `p999_us`.
+struct Stats {
+    median_us: f64,
+    p90_us: f64,
+    p99_us: f64,
+    p999_us: f64,
+    max_us: f64,
+    mean_us: f64,
+    n: usize,
+}
+
+/// Python's `stats()`: sorted; median `ts[n // 2]`; `pXX` `ts[min(n - 1, int(n * 0.XX))]`.
+fn stats(mut ts: Vec<u64>) -> Stats {
+    ts.sort_unstable();
+    let n = ts.len();
+    let at = |i: usize| ts.get(i.min(n.saturating_sub(1))).copied().unwrap_or(0);
+    // As Python's int(n * q): the same f64 product, truncated.
+    let pct = |q: f64| at((n as f64 * q) as usize);
+    let us = |ns: f64| (ns / 1000.0 * 100.0).round() / 100.0;
+    let sum: u128 = ts.iter().map(|&t| u128::from(t)).sum();
+    Stats {
+        median_us: us(at(n / 2) as f64),
+        p90_us: us(pct(0.90) as f64),
+        p99_us: us(pct(0.99) as f64),
+        p999_us: us(pct(0.999) as f64),
+        max_us: us(ts.last().copied().unwrap_or(0) as f64),
+        mean_us: if n == 0 {
+            0.0
+        } else {
+            us(sum as f64 / n as f64)
+        },
+        n,
+    }
+}
+
+impl Stats {
+    fn to_ordered(&self) -> Ordered {
+        let mut o = Ordered::new();
+        o.val("median_us", json!(self.median_us));
+        o.val("p90_us", json!(self.p90_us));
+        o.val("p99_us", json!(self.p99_us));
+        o.val("p999_us", json!(self.p999_us));
+        o.val("max_us", json!(self.max_us));
+        o.val("mean_us", json!(self.mean_us));
+        o.val("n", json!(self.n));
+        o
+    }
+}
+
+/// Times `f` once per key, each call on its own.
+fn timed<K>(keys: &[K], mut f: impl FnMut(&K) -> Res<()>) -> Res<Stats> {
+    let mut ts = Vec::with_capacity(keys.len());
+    for k in keys {
+        let t = Instant::now();
+        f(k)?;
+        ts.push(elapsed_ns(t));
+    }
+    Ok(stats(ts))
+}
+
+fn elapsed_ns(t: Instant) -> u64 {
+    u64::try_from(t.elapsed().as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// A JSON object that keeps its keys in the order given (serde_json's `Map` sorts them).
+struct Ordered(Vec<(&'static str, Node)>);
+
+/// A value in an [`Ordered`] object: a nested ordered object or a plain JSON value.
+enum Node {
+    Obj(Ordered),
+    Val(Value),
+}
+
+impl Serialize for Ordered {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in &self.0 {
+            match v {
+                Node::Obj(o) => map.serialize_entry(k, o)?,
+                Node::Val(v) => map.serialize_entry(k, v)?,
+            }
+        }
+        map.end()
+    }
+}
+
+impl Ordered {
+    fn new() -> Ordered {
+        Ordered(Vec::new())
+    }
+    fn val(&mut self, k: &'static str, v: Value) {
+        self.0.push((k, Node::Val(v)));
+    }
+    fn obj(&mut self, k: &'static str, o: Ordered) {
+        self.0.push((k, Node::Obj(o)));
+    }
+    fn stats(&mut self, k: &'static str, s: &Stats) {
+        self.obj(k, s.to_ordered());
+    }
+}
+
+// ----- the single-process workload ------------------------------------------------------------
+
+fn bytes_value(v: Option<ByteBuf>, len: usize, key: &str) -> Res<()> {
+    match v {
+        Some(b) if b.len() == len => {
+            black_box(b);
+            Ok(())
+        }
+        Some(b) => Err(format!("{key}: got {} bytes, expected {len}", b.len()).into()),
+        None => Err(format!("{key}: missing").into()),
+    }
+}
+
+/// Python's `warm_up`: every code path once per key, on keys the measured phase never uses.
+fn warm_up(cache: &Cache, n: usize, big: &[u8]) -> Res<()> {
+    for i in 0..n {
+        cache.set(format!("warm-{i}"), &Bytes::new(&SMALL))?;
+        black_box(cache.get::<ByteBuf>(format!("warm-{i}"))?);
+        black_box(cache.get::<ByteBuf>(format!("warm-miss-{i}"))?);
+        cache.incr("warm-counter", 1, Some(0))?;
+    }
+    for i in 0..n {
+        cache.delete(format!("warm-{i}"))?;
+    }
+    cache.delete("warm-counter")?;
+    for i in 0..5 {
+        cache.set(format!("warm-big-{i}"), &Bytes::new(big))?;
+        black_box(cache.get::<ByteBuf>(format!("warm-big-{i}"))?);
+        cache.delete(format!("warm-big-{i}"))?;
+    }
+    Ok(())
+}
+
+/// Python's `single()`: (the ops under "Cache", the extras).
+fn single(cache: &Cache, n: usize, warm: usize) -> Res<(Ordered, Ordered)> {
+    let big = vec![b'y'; BIG_LEN];
+    warm_up(cache, warm, &big)?;
+    let keys: Vec<String> = (0..n).map(|i| format!("key-{i}")).collect();
+    let miss: Vec<String> = (0..n).map(|i| format!("miss-{i}")).collect();
+    let bigs: Vec<String> = (0..BIG_N).map(|i| format!("big-{i}")).collect();
+    let (mut r, mut x) = (Ordered::new(), Ordered::new());
+
+    let set = |k: &String| -> Res<()> { Ok(cache.set(k.as_str(), &Bytes::new(&SMALL))?) };
+    r.stats("set", &timed(&keys, set)?);
+    r.stats(
+        "get_hit",
+        &timed(&keys, |k| {
+            bytes_value(cache.get::<ByteBuf>(k.as_str())?, SMALL.len(), k)
+        })?,
+    );
+    r.stats(
+        "get_miss",
+        &timed(&miss, |k| match cache.get::<ByteBuf>(k.as_str())? {
+            None => Ok(()),
+            Some(_) => Err(format!("{k}: found, expected a miss").into()),
+        })?,
+    );
+    r.stats(
+        "incr",
+        &timed(&keys, |_| {
+            black_box(cache.incr("counter", 1, Some(0))?);
+            Ok(())
+        })?,
+    );
+    x.stats("set_update", &timed(&keys, set)?);
+    r.stats(
+        "delete",
+        &timed(&keys, |k| {
+            if cache.delete(k.as_str())? {
+                Ok(())
+            } else {
+                Err(format!("{k}: delete found nothing").into())
+            }
+        })?,
+    );
+    r.stats(
+        "set_1MiB",
+        &timed(&bigs, |k| Ok(cache.set(k.as_str(), &Bytes::new(&big))?))?,
+    );
+    r.stats(
+        "get_1MiB",
+        &timed(&bigs, |k| {
+            bytes_value(cache.get::<ByteBuf>(k.as_str())?, BIG_LEN, k)
+        })?,
+    );
+    x.stats(
+        "get_1MiB_read",
+        &timed(&bigs, |k| {
+            let mut reader = cache
+                .get_reader(k.as_str())?
+                .ok_or_else(|| format!("{k}: missing"))?;
+            let mut buf = Vec::with_capacity(usize::try_from(reader.len())?);
+            reader.read_to_end(&mut buf)?;
+            bytes_value(Some(ByteBuf::from(buf)), BIG_LEN, k)
+        })?,
+    );
+    for k in &bigs {
+        cache.delete(k.as_str())?;
+    }
+    let len = cache.len()?;
+    if len != 1 {
+        return Err(format!("{len} entries left, expected 1 (\"counter\")").into());
+    }
+    Ok((r, x))
+}
+
+/// The floor for `get_1MiB`: `fs::read` of a 1 MiB file just written, plus its crc32.
+fn read_plus_crc(dir: &Path) -> Res<Stats> {
+    std::fs::create_dir_all(dir)?;
+    let big = vec![b'y'; BIG_LEN];
+    let files: Vec<PathBuf> = (0..BIG_N)
+        .map(|i| dir.join(format!("raw-{i}.bin")))
+        .collect();
+    for f in &files {
+        std::fs::write(f, &big)?;
+    }
+    // One untimed pass, as the cache's warm-up reads big values before it is timed.
+    for f in files.iter().take(5) {
+        black_box(crc32fast::hash(&std::fs::read(f)?));
+    }
+    let s = timed(&files, |f| {
+        let bytes = std::fs::read(f)?;
+        black_box(crc32fast::hash(&bytes));
+        drop(black_box(bytes));
+        Ok(())
+    })?;
+    for f in &files {
+        std::fs::remove_file(f)?;
+    }
+    Ok(s)
+}
+
+// ----- the multi-process mixes ----------------------------------------------------------------
+
+/// What a worker prints: one JSON line.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct WorkerReport {
+    ops: u64,
+    elapsed_s: f64,
+    get_ns: Vec<u64>,
+    set_ns: Vec<u64>,
+    set_false: u64,
+}
+
+fn unix_ns() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos())
+}
+
+/// One worker process of a mix (Python's `worker`).
+fn worker(w: &WorkerArgs) -> Res<()> {
+    let cache = Cache::open(&w.dir)?;
+    black_box(cache.get::<ByteBuf>("key-0")?); // open everything before the clock starts
+    let now = unix_ns();
+    if w.start_at_ns > now {
+        let wait = u64::try_from(w.start_at_ns - now).unwrap_or(u64::MAX);
+        std::thread::sleep(Duration::from_nanos(wait));
+    } else {
+        eprintln!(
+            "bench worker {}: started {:.1} ms after the common start",
+            w.seed,
+            (now - w.start_at_ns) as f64 / 1e6
+        );
+    }
+    let (mut get_ns, mut set_ns) = (Vec::new(), Vec::new());
+    let mut i = w.seed;
+    let start = Instant::now();
+    let end = start + Duration::from_secs_f64(w.seconds);
+    while Instant::now() < end {
+        let k = format!("key-{}", i % MIX_KEYS);
+        let t = Instant::now();
+        if i.is_multiple_of(w.set_every) {
+            cache.set(k.as_str(), &Bytes::new(&SMALL))?;
+            set_ns.push(elapsed_ns(t));
+        } else {
+            black_box(cache.get::<ByteBuf>(k.as_str())?);
+            get_ns.push(elapsed_ns(t));
+        }
+        i += 1;
+    }
+    let elapsed_s = start.elapsed().as_secs_f64();
+    drop(cache);
+    let report = WorkerReport {
+        ops: (get_ns.len() + set_ns.len()) as u64,
+        elapsed_s,
+        get_ns,
+        set_ns,
+        set_false: 0,
+    };
+    let mut line = serde_json::to_string(&report)?;
+    line.push('\n');
+    std::io::Write::write_all(&mut std::io::stdout().lock(), line.as_bytes())?;
+    Ok(())
+}
+
+/// Python's `multi()`: P processes on one pre-populated cache for `seconds`; a set every
+/// `set_every` ops.
+fn multi(dir: &Path, procs: u64, seconds: f64, set_every: u64) -> Res<Ordered> {
+    {
+        let cache = Cache::open(dir)?;
+        for i in 0..MIX_KEYS {
+            cache.set(format!("key-{i}"), &Bytes::new(&SMALL))?;
+        }
+        cache.close()?;
+    }
+    let exe = std::env::current_exe()?;
+    let start_at = unix_ns() + START_DELAY.as_nanos();
+    let mut children = Vec::new();
+    for p in 0..procs {
+        let child = Command::new(&exe)
+            .arg("--worker")
+            .arg(dir)
+            .arg(seconds.to_string())
+            .arg((p * 7919).to_string())
+            .arg(start_at.to_string())
+            .arg(set_every.to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()?;
+        children.push(child);
+    }
+    let mut reports = Vec::new();
+    let mut failed = Vec::new();
+    for (p, child) in children.into_iter().enumerate() {
+        let out = child.wait_with_output()?;
+        if !out.status.success() {
+            failed.push(format!("worker {p}: {}", out.status));
+            continue;
+        }
+        reports.push(serde_json::from_slice::<WorkerReport>(&out.stdout)?);
+    }
+    if !failed.is_empty() {
+        return Err(failed.join("; ").into());
+    }
+    let ops: u64 = reports.iter().map(|r| r.ops).sum();
+    let rate: f64 = reports
+        .iter()
+        .map(|r| r.ops as f64 / r.elapsed_s.max(f64::MIN_POSITIVE))
+        .sum();
+    let set_false: u64 = reports.iter().map(|r| r.set_false).sum();
+    let mut get_ts = Vec::new();
+    let mut set_ts = Vec::new();
+    for r in reports {
+        get_ts.extend(r.get_ns);
+        set_ts.extend(r.set_ns);
+    }
+    let mut o = Ordered::new();
+    o.val("kind", json!("Cache"));
+    o.val("procs", json!(procs));
+    o.val("seconds", json!(seconds));
+    o.val("ops", json!(ops));
+    o.val("ops_per_s", json!(rate.round() as u64));
+    o.stats("get", &stats(get_ts));
+    o.stats("set", &stats(set_ts));
+    o.val("set_returned_false", json!(set_false));
+    Ok(o)
+}
+
+// ----- environment ----------------------------------------------------------------------------
+
+/// (device, fstype, mount point) of the file system holding `path`, from /proc/mounts.
+fn mount_of(path: &Path) -> Value {
+    let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut best = ("?".to_owned(), "?".to_owned(), String::new());
+    if let Ok(mounts) = std::fs::read_to_string("/proc/mounts") {
+        for line in mounts.lines() {
+            let mut f = line.split_whitespace();
+            let (Some(dev), Some(mnt), Some(fstype)) = (f.next(), f.next(), f.next()) else {
+                continue;
+            };
+            if path.starts_with(mnt) && mnt.len() >= best.2.len() {
+                best = (dev.to_owned(), fstype.to_owned(), mnt.to_owned());
+            }
+        }
+    }
+    let device = Path::new(&best.0)
+        .file_name()
+        .map_or(best.0.clone(), |d| d.to_string_lossy().into_owned());
+    json!({"device": device, "fstype": best.1, "mount": best.2})
+}
+
+/// The version of `name` in the crate's Cargo.lock, as built.
+fn locked_version(name: &str) -> String {
+    let lock = include_str!("../Cargo.lock");
+    let needle = format!("name = \"{name}\"\nversion = \"");
+    lock.find(&needle)
+        .and_then(|at| lock.get(at + needle.len()..))
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or("?")
+        .to_owned()
+}
+
+fn rustc_version() -> String {
+    Command::new(std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into()))
+        .arg("--version")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .map_or_else(|| "?".to_owned(), |s| s.trim().to_owned())
+}
+
+fn env_json(base: &Path) -> Ordered {
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map_or_else(|_| "?".to_owned(), |s| s.trim().to_owned());
+    let mut o = Ordered::new();
+    o.val("rustc", json!(rustc_version()));
+    o.val("redb", json!(locked_version("redb")));
+    let profile = if cfg!(debug_assertions) {
+        "debug"
+    } else {
+        "release"
+    };
+    o.val("profile", json!(profile));
+    let (os, arch) = (std::env::consts::OS, std::env::consts::ARCH);
+    o.val("platform", json!(format!("{os}-{kernel}-{arch}")));
+    o.val("machine", json!(arch));
+    o.val("tmp_fs", mount_of(base));
+    o
+}
+
+// ----- the run and its table ------------------------------------------------------------------
+
+fn run(args: &Args, python: Option<&Value>) -> Res<()> {
+    if cfg!(debug_assertions) {
+        eprintln!(
+            "bench: warning: a debug build; run with --release for figures that mean anything"
+        );
+    }
+    let t0 = Instant::now();
+    let nproc = std::thread::available_parallelism().map_or(0, std::num::NonZero::get);
+    let env = env_json(&args.dir);
+    let tmp = tempfile::Builder::new()
+        .prefix("diskcache-bench-")
+        .tempdir_in(&args.dir)
+        .map_err(|e| format!("--dir {}: {e}", args.dir.display()))?;
+
+    let cache = Cache::open(tmp.path().join("c"))?;
+    let (ops, mut extras) = single(&cache, args.ops, args.warm)?;
+    cache.close()?;
+    let floor = read_plus_crc(&tmp.path().join("raw"))?;
+    extras.stats("read_plus_crc_1MiB", &floor);
+    let mixed = multi(&tmp.path().join("m"), args.procs, args.seconds, 10)?;
+    let mixed50 = multi(&tmp.path().join("m50"), args.procs, args.seconds, 2)?;
+    drop(tmp);
+    let wall_s = (t0.elapsed().as_secs_f64() * 10.0).round() / 10.0;
+
+    let mut all_extras = Ordered::new();
+    all_extras.obj("Cache", extras);
+    all_extras.obj("mixed_4proc_50set", mixed50);
+    let mut result = Ordered::new();
+    result.val("diskcache_version", json!(env!("CARGO_PKG_VERSION")));
+    result.val("nproc", json!(nproc));
+    result.obj("env", env);
+    result.obj("extras", all_extras);
+    result.obj("Cache", ops);
+    result.obj("mixed_4proc_90get", mixed);
+    result.val("wall_s", json!(wall_s));
+
+    print!("{}", table(&serde_json::to_value(&result)?, python, args));
+    if let Some(path) = &args.json {
+        let mut text = serde_json::to_string_pretty(&result)?;
+        text.push('\n');
+        std::fs::write(path, text).map_err(|e| format!("--json {}: {e}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// Looks a path of keys up in a JSON value.
+fn at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a Value> {
+    path.iter().try_fold(v, |v, k| v.get(k))
+}
+
+fn f(v: Option<&Value>) -> Option<f64> {
+    v.and_then(Value::as_f64)
+}
+
+fn cell(v: Option<f64>, width: usize) -> String {
+    v.map_or_else(|| format!("{:>width$}", "-"), |v| format!("{v:>width$.1}"))
+}
+
+fn ratio(num: Option<f64>, den: Option<f64>) -> String {
+    match (num, den) {
+        (Some(a), Some(b)) if b > 0.0 => format!("{:>7.2}x", a / b),
+        _ => format!("{:>8}", "-"),
+    }
+}
+
+fn mix_line(name: &str, ours: Option<&Value>, py: Option<&Value>) -> String {
+    let g = |v: Option<&Value>, p: &[&str]| v.and_then(|v| f(at(v, p)));
+    let desc = |v: Option<&Value>| {
+        format!(
+            "{:.0} ops/s (get med {:.1} p99 {:.1} us; set med {:.1} p99 {:.1} us)",
+            g(v, &["ops_per_s"]).unwrap_or(f64::NAN),
+            g(v, &["get", "median_us"]).unwrap_or(f64::NAN),
+            g(v, &["get", "p99_us"]).unwrap_or(f64::NAN),
+            g(v, &["set", "median_us"]).unwrap_or(f64::NAN),
+            g(v, &["set", "p99_us"]).unwrap_or(f64::NAN),
+        )
+    };
+    let mut s = format!("{name}\n  ours:   {}\n", desc(ours));
+    if py.is_some() {
+        let r = ratio(g(ours, &["ops_per_s"]), g(py, &["ops_per_s"]));
+        let _ = writeln!(
+            s,
+            "  python: {}\n  throughput ours / python: {} (>1 means we are faster)",
+            desc(py),
+            r.trim()
+        );
+    }
+    s
+}
+
+/// The rows of the table: the ops under "Cache", then the extras, in the JSON's order.
+const OPS: [&str; 7] = [
+    "set", "get_hit", "get_miss", "incr", "delete", "set_1MiB", "get_1MiB",
+];
+const EXTRA_OPS: [&str; 3] = ["set_update", "get_1MiB_read", "read_plus_crc_1MiB"];
+
+fn table(result: &Value, py: Option<&Value>, args: &Args) -> String {
+    let mut s = String::new();
+    let text = |v: &Value, p: &[&str]| at(v, p).map_or_else(|| "?".to_owned(), value_text);
+    let _ = writeln!(
+        s,
+        "diskcache (Rust) {}, redb {}, nproc {}, tmp on {} ({}), n={}, warm={}, {} procs x {} s",
+        text(result, &["diskcache_version"]),
+        text(result, &["env", "redb"]),
+        text(result, &["nproc"]),
+        text(result, &["env", "tmp_fs", "device"]),
+        text(result, &["env", "tmp_fs", "fstype"]),
+        args.ops,
+        args.warm,
+        args.procs,
+        args.seconds,
+    );
+    if let Some(py) = py {
+        let _ = writeln!(
+            s,
+            "compared with Python diskcache {}, sqlite {}, nproc {}, tmp on {} ({}), n={} (--compare)",
+            text(py, &["diskcache_version"]),
+            text(py, &["env", "sqlite"]),
+            text(py, &["nproc"]),
+            text(py, &["env", "tmp_fs", "device"]),
+            text(py, &["env", "tmp_fs", "fstype"]),
+            text(py, &["Cache", "set", "n"]),
+        );
+    }
+    let _ = write!(s, "\n{:<20} {:>10} {:>9}", "op (us)", "ours med", "p99");
+    if py.is_some() {
+        let _ = write!(s, "   {:>10} {:>9}   {:>8}", "python med", "p99", "py/ours");
+    }
+    s.push('\n');
+    let paths = OPS
+        .iter()
+        .map(|&op| vec!["Cache", op])
+        .chain(EXTRA_OPS.iter().map(|&op| vec!["extras", "Cache", op]));
+    let stat = |v: &Value, path: &[&str], field: &str| {
+        f(path
+            .iter()
+            .try_fold(v, |v, k| v.get(k))
+            .and_then(|v| v.get(field)))
+    };
+    for path in paths {
+        let op = path.last().copied().unwrap_or_default();
+        let om = stat(result, &path, "median_us");
+        let _ = write!(
+            s,
+            "{op:<20} {} {}",
+            cell(om, 10),
+            cell(stat(result, &path, "p99_us"), 9)
+        );
+        if let Some(py) = py {
+            let pm = stat(py, &path, "median_us");
+            let p99 = cell(stat(py, &path, "p99_us"), 9);
+            let _ = write!(s, "   {} {p99}   {}", cell(pm, 10), ratio(pm, om));
+        }
+        s.push('\n');
+    }
+    if py.is_some() {
+        s.push_str("(py/ours = python median / our median: >1 means we are faster)\n");
+    }
+    let get = f(at(result, &["Cache", "get_1MiB", "median_us"]));
+    let floor = f(at(
+        result,
+        &["extras", "Cache", "read_plus_crc_1MiB", "median_us"],
+    ));
+    let _ = writeln!(
+        s,
+        "\nget_1MiB vs read+crc: median {} us vs {} us = {} (target <= 1.25x)",
+        cell(get, 0),
+        cell(floor, 0),
+        ratio(get, floor).trim()
+    );
+    let _ = write!(
+        s,
+        "\n{}",
+        mix_line(
+            &format!("{} procs 90% get / 10% set (mixed_4proc_90get)", args.procs),
+            result.get("mixed_4proc_90get"),
+            py.and_then(|p| p.get("mixed_4proc_90get")),
+        )
+    );
+    let _ = write!(
+        s,
+        "{}",
+        mix_line(
+            &format!(
+                "{} procs 50% get / 50% set (extras.mixed_4proc_50set, ours only)",
+                args.procs
+            ),
+            at(result, &["extras", "mixed_4proc_50set"]),
+            None,
+        )
+    );
+    let _ = writeln!(s, "wall {} s", text(result, &["wall_s"]));
+    s
+}
+
+fn value_text(v: &Value) -> String {
+    v.as_str().map_or_else(|| v.to_string(), str::to_owned)
+}
