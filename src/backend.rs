@@ -2,8 +2,9 @@
 
 use std::fs::File;
 use std::ops::Bound;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use redb::backends::FileBackend;
 use redb::{BackendError, StorageBackend};
@@ -22,20 +23,57 @@ pub(crate) struct DurabilityBackend {
     sync: bool,
     /// How many `sync_data` calls reached the disk; read by tests of the durability promise.
     syncs: Arc<AtomicU64>,
+    /// While the database is being opened: when blocking locks give up. redb's open waits for
+    /// another process's write transaction to end; this bounds that wait by the timeout.
+    open_deadline: Arc<Mutex<Option<Instant>>>,
 }
 
 impl DurabilityBackend {
     /// Wraps `file`; `syncs` counts the `sync_data` calls that reach the disk.
+    /// Blocking lock calls give up with an `io::ErrorKind::TimedOut` error at `open_deadline`
+    /// while it is set (the caller clears it once the database is open).
     pub(crate) fn new(
         file: File,
         durability: Durability,
         syncs: Arc<AtomicU64>,
+        open_deadline: Arc<Mutex<Option<Instant>>>,
     ) -> Result<Self, redb::DatabaseError> {
         Ok(DurabilityBackend {
             inner: FileBackend::new(file)?,
             sync: durability == Durability::Sync,
             syncs,
+            open_deadline,
         })
+    }
+
+    /// Takes a lock by polling `try_lock` until the open deadline, if one is set; else
+    /// `None` (the caller blocks as redb asked).
+    fn lock_until_deadline(
+        &self,
+        try_lock: impl Fn() -> Result<bool, BackendError>,
+    ) -> Option<Result<(), BackendError>> {
+        let deadline = (*self
+            .open_deadline
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner))?;
+        let mut pause = Duration::from_micros(50);
+        loop {
+            match try_lock() {
+                Ok(true) => return Some(Ok(())),
+                Ok(false) => {}
+                Err(e) => return Some(Err(e)),
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                let e = std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "timed out waiting for another process's write transaction to open the database",
+                );
+                return Some(Err(BackendError::Io(e)));
+            }
+            std::thread::sleep(pause.min(left));
+            pause = (pause * 2).min(Duration::from_millis(5));
+        }
     }
 }
 
@@ -82,11 +120,13 @@ impl StorageBackend for DurabilityBackend {
     }
 
     fn lock_range(&self, start: Bound<u64>, end: Bound<u64>) -> Result<(), BackendError> {
-        self.inner.lock_range(start, end)
+        self.lock_until_deadline(|| self.inner.try_lock_range(start, end))
+            .unwrap_or_else(|| self.inner.lock_range(start, end))
     }
 
     fn lock_shared_range(&self, start: Bound<u64>, end: Bound<u64>) -> Result<(), BackendError> {
-        self.inner.lock_shared_range(start, end)
+        self.lock_until_deadline(|| self.inner.try_lock_shared_range(start, end))
+            .unwrap_or_else(|| self.inner.lock_shared_range(start, end))
     }
 
     fn unlock_range(&self, start: Bound<u64>, end: Bound<u64>) -> Result<(), BackendError> {

@@ -17,11 +17,10 @@ use crate::key::Key;
 use crate::options::{Entry, SetOptions, Tag};
 use crate::reader::ValueReader;
 use crate::row::{Row, ValuePlace};
-use crate::schema::{META_COUNT, META_VOLUME};
 use crate::settings::Settings;
 use crate::store::Store;
 use crate::time;
-use crate::txn::WriteCtx;
+use crate::txn::RowWriter;
 use crate::value::{self, EncodedValue, ValueKind};
 
 /// How many entries one transaction of `clear` removes, so that a large clear never holds
@@ -207,7 +206,7 @@ impl Cache {
                 return Ok(false);
             };
             w.remove(&key, &row)?;
-            Ok(!row.is_expired(w.now))
+            Ok(!row.is_expired(w.now()))
         })
     }
 
@@ -222,11 +221,11 @@ impl Cache {
             let Some(old) = w.get(&key)? else {
                 return Ok(false);
             };
-            if old.is_expired(w.now) {
+            if old.is_expired(w.now()) {
                 return Ok(false);
             }
             let mut row = old.clone();
-            row.expire_time = expire.map_or(0, |ttl| time::expire_at(w.now, ttl));
+            row.expire_time = expire.map_or(0, |ttl| time::expire_at(w.now(), ttl));
             w.put(&key, &row, Some(&old))?;
             Ok(true)
         })
@@ -252,7 +251,7 @@ impl Cache {
         let key = key.into().encode()?;
         self.store.write(|w| {
             let old = w.get(&key)?;
-            let live = old.as_ref().filter(|r| !r.is_expired(w.now));
+            let live = old.as_ref().filter(|r| !r.is_expired(w.now()));
             let (start, row_id, expire_time, tag) = match live {
                 Some(row) => {
                     let current = match (&row.kind, &row.place) {
@@ -279,9 +278,9 @@ impl Cache {
             let bytes = value::int_to_bytes(result);
             let row = Row {
                 row_id,
-                store_time: w.now,
+                store_time: w.now(),
                 expire_time,
-                access_time: w.now,
+                access_time: w.now(),
                 access_count: 0,
                 kind: ValueKind::Int,
                 size: bytes.len() as u64,
@@ -324,7 +323,7 @@ impl Cache {
             let Some(row) = w.get(&key)? else {
                 return Ok(None);
             };
-            if row.is_expired(w.now) {
+            if row.is_expired(w.now()) {
                 w.remove(&key, &row)?;
                 return Ok(None);
             }
@@ -348,7 +347,7 @@ impl Cache {
     pub fn clear(&self) -> Result<u64> {
         let mut total = 0;
         loop {
-            let removed = self.store.write(|w| w.remove_first(CLEAR_BATCH))?;
+            let removed = self.store.write_redb(|w| w.remove_first(CLEAR_BATCH))?;
             if removed == 0 {
                 return Ok(total);
             }
@@ -427,7 +426,7 @@ impl Cache {
     /// # Errors
     /// [`Error::Storage`].
     pub fn len(&self) -> Result<u64> {
-        self.store.read(|r| r.meta(META_COUNT))
+        self.store.count()
     }
 
     /// Whether the cache holds no entries (expired ones count until removed).
@@ -444,7 +443,7 @@ impl Cache {
     /// # Errors
     /// [`Error::Storage`].
     pub fn volume(&self) -> Result<u64> {
-        self.store.read(|r| r.meta(META_VOLUME))
+        self.store.volume()
     }
 
     /// The live keys in insertion order; re-setting a key keeps its place. Reads in batches,
@@ -464,6 +463,17 @@ impl Cache {
     /// [`Error::Storage`]; each item may carry [`Error::Corrupted`].
     pub fn keys(&self) -> Result<Keys> {
         Ok(Keys::new(self.store.clone()))
+    }
+
+    /// Applies the shared log to the database file now, so that the database alone holds
+    /// every entry (for tools that read `cache.redb`, or before a backup). Checkpoints also
+    /// happen on their own: every `checkpoint_records` writes, when the log is full, before
+    /// whole-cache operations, and when a handle closes. A no-op on the direct write path.
+    ///
+    /// # Errors
+    /// [`Error::Timeout`]; [`Error::Io`]; [`Error::Storage`].
+    pub fn checkpoint(&self) -> Result<()> {
+        self.store.checkpoint()
     }
 
     // ----- internals ----------------------------------------------------------------------
@@ -499,7 +509,7 @@ impl Cache {
         let blob_path = prepared.blob.as_ref().map(|b| b.path.clone());
         let result = self.store.write(|w| {
             let old = w.get(key)?;
-            if only_if_absent && old.as_ref().is_some_and(|r| !r.is_expired(w.now)) {
+            if only_if_absent && old.as_ref().is_some_and(|r| !r.is_expired(w.now())) {
                 return Ok(false);
             }
             let row = prepared.into_row(w, old.as_ref())?;
@@ -514,7 +524,7 @@ impl Cache {
 
     /// The live row under `key`, from a fresh snapshot.
     fn live_row(&self, key: &[u8]) -> Result<Option<Row>> {
-        let row = self.store.read(|r| r.get(key))?;
+        let row = self.store.get_row(key)?;
         Ok(row.filter(|r| !r.is_expired(time::now_us())))
     }
 
@@ -552,7 +562,7 @@ struct Prepared {
 
 impl Prepared {
     /// The row for this value, keeping `old`'s row id (and so its insertion place).
-    fn into_row(self, w: &mut WriteCtx<'_>, old: Option<&Row>) -> Result<Row> {
+    fn into_row(self, w: &mut dyn RowWriter, old: Option<&Row>) -> Result<Row> {
         let row_id = match old {
             Some(old) => old.row_id,
             None => w.next_row_id()?,
@@ -568,9 +578,9 @@ impl Prepared {
         };
         Ok(Row {
             row_id,
-            store_time: w.now,
-            expire_time: self.expire.map_or(0, |ttl| time::expire_at(w.now, ttl)),
-            access_time: w.now,
+            store_time: w.now(),
+            expire_time: self.expire.map_or(0, |ttl| time::expire_at(w.now(), ttl)),
+            access_time: w.now(),
             access_count: 0,
             kind: self.kind,
             size,

@@ -35,13 +35,15 @@ impl Keys {
     fn refill(&mut self) -> Result<()> {
         let now = time::now_us();
         let after = self.after;
-        let batch = self.store.read(|r| {
+        let batch = self.store.read_all(|r| {
             let ids = r.keys_after(after, BATCH)?;
             let mut live = Vec::with_capacity(ids.len());
             for (_, key) in &ids {
-                let expired = r.get(key)?.is_none_or(|row| row.is_expired(now));
-                if !expired {
-                    live.push(Key::from_encoded(key));
+                // A damaged row is reported for its key; the iteration goes on.
+                match r.get(key) {
+                    Ok(Some(row)) if !row.is_expired(now) => live.push(Key::from_encoded(key)),
+                    Ok(_) => {}
+                    Err(e) => live.push(Err(e)),
                 }
             }
             Ok((ids.last().map(|(id, _)| *id), ids.len(), live))

@@ -55,15 +55,21 @@ mod cache;
 mod error;
 mod iter;
 pub mod key;
+mod lock;
+mod logged;
 mod options;
+mod overlay;
 mod reader;
 mod row;
 mod schema;
 mod settings;
+mod shm;
+mod snapshot;
 mod store;
 mod time;
 mod txn;
 mod value;
+mod wal;
 
 pub use builder::CacheBuilder;
 pub use cache::Cache;
@@ -73,7 +79,29 @@ pub use key::{Key, MAX_KEY_BYTES};
 pub use options::{Entry, SetOptions, Side, Tag};
 pub use reader::ValueReader;
 pub use schema::FORMAT_VERSION;
-pub use settings::{Durability, EvictionPolicy, Setting, Settings};
+pub use settings::{Durability, EvictionPolicy, Setting, Settings, WritePath};
+
+/// Crash hook for the kill -9 harness (`tests/wal_harness.rs`): aborts the process, as a
+/// `kill -9` would at that instant, when the environment variable `DISKCACHE_CRASH_POINT` is
+/// `name:n` and this is the `n`-th time (from 1) this process reaches the point `name`. The
+/// variable is read once; without it, each point costs one atomic load.
+pub(crate) fn crash_point(name: &str) {
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static SPEC: OnceLock<Option<(String, u64)>> = OnceLock::new();
+    static HITS: AtomicU64 = AtomicU64::new(0);
+    let spec = SPEC.get_or_init(|| {
+        let raw = std::env::var("DISKCACHE_CRASH_POINT").ok()?;
+        let (point, n) = raw.split_once(':')?;
+        Some((point.to_owned(), n.parse().ok()?))
+    });
+    if let Some((point, n)) = spec
+        && point == name
+        && HITS.fetch_add(1, Ordering::Relaxed) + 1 == *n
+    {
+        std::process::abort();
+    }
+}
 
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]

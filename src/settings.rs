@@ -76,6 +76,37 @@ impl Durability {
     }
 }
 
+/// How writes reach the database.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum WritePath {
+    /// Through the shared write-ahead log (`cache.wal`, indexed in `cache.shm`), checkpointed
+    /// into redb in batches: microseconds per write, reads with no system call. The default.
+    /// Needs shared memory that is coherent between processes: local file systems only.
+    #[default]
+    Logged,
+    /// Each operation is its own redb write transaction, and nothing is shared but the
+    /// database file: tens of microseconds per write. For file systems where memory-mapped
+    /// files are not coherent between processes (network file systems).
+    Direct,
+}
+
+impl WritePath {
+    fn code(self) -> u64 {
+        match self {
+            WritePath::Logged => 0,
+            WritePath::Direct => 1,
+        }
+    }
+
+    fn from_code(code: u64) -> Result<Self> {
+        Ok(match code {
+            0 => WritePath::Logged,
+            1 => WritePath::Direct,
+            other => return Err(Error::Corrupted(format!("unknown write path {other}"))),
+        })
+    }
+}
+
 /// Every setting of a cache, as read by [`crate::Cache::settings`].
 ///
 /// All but `timeout` are stored in the cache: chosen when it is created (or changed by a
@@ -97,6 +128,12 @@ pub struct Settings {
     pub min_file_size: u64,
     /// Whether commits are fsynced. Default [`Durability::NoSync`].
     pub durability: Durability,
+    /// How writes reach the database. Default [`WritePath::Logged`]. Change it only while no
+    /// other process has the cache open.
+    pub write_path: WritePath,
+    /// On the logged path, how many records the log gathers before they are checkpointed
+    /// into the database (1 to 4096). Default 4096. Not stored: a per-handle tuning knob.
+    pub checkpoint_records: u64,
     /// How long a write waits for the write lock before [`crate::Error::Timeout`]. Default
     /// 60 s. Not stored: each handle chooses its own, as diskcache's `timeout` does.
     pub timeout: Duration,
@@ -112,6 +149,8 @@ impl Default for Settings {
             tag_index: false,
             min_file_size: 32 * 1024,
             durability: Durability::NoSync,
+            write_path: WritePath::Logged,
+            checkpoint_records: crate::logged::DEFAULT_CHECKPOINT_RECORDS,
             timeout: Duration::from_secs(60),
         }
     }
@@ -136,6 +175,8 @@ pub enum Setting {
     MinFileSize(u64),
     /// [`Settings::durability`].
     Durability(Durability),
+    /// [`Settings::write_path`].
+    WritePath(WritePath),
 }
 
 impl Setting {
@@ -149,6 +190,7 @@ impl Setting {
             Setting::TagIndex(_) => "tag_index",
             Setting::MinFileSize(_) => "min_file_size",
             Setting::Durability(_) => "durability",
+            Setting::WritePath(_) => "write_path",
         }
     }
 
@@ -159,6 +201,7 @@ impl Setting {
             Setting::EvictionPolicy(p) => p.code(),
             Setting::Statistics(b) | Setting::TagIndex(b) => u64::from(b),
             Setting::Durability(d) => d.code(),
+            Setting::WritePath(w) => w.code(),
         }
     }
 
@@ -180,12 +223,13 @@ impl Setting {
             "tag_index" => Setting::TagIndex(flag(code)?),
             "min_file_size" => Setting::MinFileSize(code),
             "durability" => Setting::Durability(Durability::from_code(code)?),
+            "write_path" => Setting::WritePath(WritePath::from_code(code)?),
             _ => return Ok(None),
         }))
     }
 
     /// Every stored setting of `s`, in table order.
-    pub(crate) fn all_of(s: &Settings) -> [Setting; 7] {
+    pub(crate) fn all_of(s: &Settings) -> [Setting; 8] {
         [
             Setting::SizeLimit(s.size_limit),
             Setting::CullLimit(s.cull_limit),
@@ -194,6 +238,7 @@ impl Setting {
             Setting::TagIndex(s.tag_index),
             Setting::MinFileSize(s.min_file_size),
             Setting::Durability(s.durability),
+            Setting::WritePath(s.write_path),
         ]
     }
 }
@@ -209,6 +254,7 @@ impl Settings {
             Setting::TagIndex(_) => Setting::TagIndex(self.tag_index),
             Setting::MinFileSize(_) => Setting::MinFileSize(self.min_file_size),
             Setting::Durability(_) => Setting::Durability(self.durability),
+            Setting::WritePath(_) => Setting::WritePath(self.write_path),
         };
         match setting {
             Setting::SizeLimit(v) => self.size_limit = v,
@@ -218,6 +264,7 @@ impl Settings {
             Setting::TagIndex(b) => self.tag_index = b,
             Setting::MinFileSize(v) => self.min_file_size = v,
             Setting::Durability(d) => self.durability = d,
+            Setting::WritePath(w) => self.write_path = w,
         }
         old
     }
@@ -237,6 +284,7 @@ mod tests {
             tag_index: true,
             min_file_size: 1,
             durability: Durability::Sync,
+            write_path: WritePath::Direct,
             ..Settings::default()
         };
         let mut back = Settings::default();
@@ -255,6 +303,7 @@ mod tests {
         assert!(Setting::decode("statistics", 2).is_err());
         assert!(Setting::decode("eviction_policy", 99).is_err());
         assert!(Setting::decode("durability", 7).is_err());
+        assert!(Setting::decode("write_path", 2).is_err());
     }
 
     #[test]

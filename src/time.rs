@@ -28,6 +28,15 @@ pub(crate) fn expire_at(now: u64, ttl: Duration) -> u64 {
     now.saturating_add(ttl_us).max(1)
 }
 
+/// `now + timeout`, saturating: a timeout too large to add means "wait without limit"
+/// (a hundred years).
+pub(crate) fn deadline(timeout: Duration) -> std::time::Instant {
+    let now = std::time::Instant::now();
+    now.checked_add(timeout)
+        .or_else(|| now.checked_add(Duration::from_secs(100 * 365 * 24 * 3600)))
+        .unwrap_or(now)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -38,5 +47,6 @@ mod tests {
         assert_eq!(to_us(from_us(now)), now);
         assert_eq!(expire_at(now, Duration::MAX), u64::MAX);
         assert_eq!(expire_at(0, Duration::ZERO), 1);
+        assert!(deadline(Duration::MAX) > std::time::Instant::now());
     }
 }

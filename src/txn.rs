@@ -71,6 +71,39 @@ pub(crate) fn begin_write(db: &redb::Database, deadline: Instant) -> Result<Writ
     }
 }
 
+/// What an operation needs to read and change rows, whichever write path carries it: a redb
+/// write transaction ([`WriteCtx`], the direct path) or the log (`logged::LogCtx`).
+pub(crate) trait RowWriter {
+    /// The time of this operation, µs since the epoch: one clock reading for all its work.
+    fn now(&self) -> u64;
+    /// The row stored under `key`, expired or not, including this operation's own changes.
+    fn get(&self, key: &[u8]) -> Result<Option<Row>>;
+    /// A fresh row id, larger than every one handed out before.
+    fn next_row_id(&mut self) -> Result<u64>;
+    /// Stores `row` under `key`, replacing `old` (what [`RowWriter::get`] returned).
+    fn put(&mut self, key: &[u8], row: &Row, old: Option<&Row>) -> Result<()>;
+    /// Removes `row`, stored under `key`.
+    fn remove(&mut self, key: &[u8], row: &Row) -> Result<()>;
+}
+
+impl RowWriter for WriteCtx<'_> {
+    fn now(&self) -> u64 {
+        self.now
+    }
+    fn get(&self, key: &[u8]) -> Result<Option<Row>> {
+        WriteCtx::get(self, key)
+    }
+    fn next_row_id(&mut self) -> Result<u64> {
+        WriteCtx::next_row_id(self)
+    }
+    fn put(&mut self, key: &[u8], row: &Row, old: Option<&Row>) -> Result<()> {
+        WriteCtx::put(self, key, row, old)
+    }
+    fn remove(&mut self, key: &[u8], row: &Row) -> Result<()> {
+        WriteCtx::remove(self, key, row)
+    }
+}
+
 /// The tables of one write transaction, and what its commit must also do: the counter
 /// deltas to store, and the value files to delete once the rows that named them are gone.
 pub(crate) struct WriteCtx<'t> {
@@ -202,6 +235,20 @@ impl<'t> WriteCtx<'t> {
         }
         if let Some(order_store) = &mut self.order_store {
             order_store.remove((row.store_time, row.row_id))?;
+        }
+        Ok(())
+    }
+
+    /// Raises the row id counter to at least `min` (a checkpoint applies rows whose ids were
+    /// handed out by the log).
+    pub(crate) fn ensure_next_row_id(&mut self, min: u64) -> Result<()> {
+        let current = match self.next_row_id {
+            Some(id) => id,
+            None => self.meta.get(META_NEXT_ROW_ID)?.map_or(1, |g| g.value()),
+        };
+        if min > current {
+            self.next_row_id = Some(min);
+            self.changed = true;
         }
         Ok(())
     }

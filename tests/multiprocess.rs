@@ -399,8 +399,8 @@ const LOCK_CHILD: &str = "a_lock_child_holds_the_write_lock_when_started_by_a_pa
 const HOLD: Duration = Duration::from_secs(2);
 
 /// Child of [`a_write_times_out_while_another_process_holds_the_write_lock`]: opens the
-/// cache's database with redb directly, begins a write transaction, says `locked`, and holds
-/// it for [`HOLD`]. In the normal test run (no child environment) it returns at once and
+/// cache's database with redb directly, begins a write transaction, takes the `cache.lock`
+/// file lock, says `locked`, and holds both for [`HOLD`]. In the normal test run (no child environment) it returns at once and
 /// passes trivially.
 #[test]
 fn a_lock_child_holds_the_write_lock_when_started_by_a_parent() {
@@ -412,6 +412,15 @@ fn a_lock_child_holds_the_write_lock_when_started_by_a_parent() {
         .create(dir.join("cache.redb"))
         .unwrap();
     let txn = db.begin_write().unwrap();
+    // The log's write lock too (format-spec/wal.md): every write on the logged path takes it.
+    let log_lock = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(dir.join("cache.lock"))
+        .unwrap();
+    log_lock.lock().unwrap();
     tell_parent("locked");
     std::thread::sleep(HOLD);
     txn.abort().unwrap();

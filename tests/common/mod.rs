@@ -1,6 +1,6 @@
 //! Helpers shared by the integration tests: finding a cache's value files on disk, so that a
 //! test can check that a large value really lives in its own file and that the file is gone
-//! once its entry is.
+//! once its entry is; and holding a cache's write lock as another process would.
 
 use std::path::{Path, PathBuf};
 
@@ -21,4 +21,23 @@ pub fn files_ending_with(dir: &Path, suffix: &str) -> Vec<PathBuf> {
     walk(dir, dir, suffix, &mut out);
     out.sort();
     out
+}
+
+/// Holds the write lock of the cache in `dir` as another process would: `flock` on its
+/// `cache.lock` (format-spec/wal.md), which every write on the logged path takes. Released
+/// when the file is dropped.
+#[allow(
+    dead_code,
+    reason = "each test crate that includes this module uses only part of it"
+)]
+pub fn hold_log_lock(dir: &Path) -> std::fs::File {
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(dir.join("cache.lock"))
+        .unwrap();
+    file.lock().unwrap();
+    file
 }

@@ -1,0 +1,354 @@
+//! The overlay: the log (`cache.wal`), its shared index (`cache.shm`) and the write lock
+//! (`cache.lock`), as one unit. It knows records and slots, not redb: `logged.rs` applies it to
+//! the database.
+//!
+//! Readers probe the index with no lock and no system call; writers append under the lock.
+//! The protocol (SQLite's WAL and wal-index, over redb) is in `format-spec/wal.md`.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use memmap2::MmapMut;
+
+use crate::error::{Error, Result};
+use crate::lock::{LockGuard, WriteLock};
+use crate::shm::{self, SHM_MAGIC, Shm, Word};
+use crate::wal::{
+    self, FLAG_COMMIT, KIND_DELETE, KIND_SET, RECORD_HEADER_LEN, Record, WAL_HEADER_LEN, WAL_SIZE,
+    WalFile,
+};
+
+/// The largest record a reader will copy: a key at its limit plus an inline value at the
+/// largest size the log accepts.
+const MAX_RECORD_LEN: usize = WAL_SIZE as usize / 2;
+
+/// What the log says about a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Logged {
+    /// The key's latest record stores this encoded row.
+    Set(Vec<u8>),
+    /// The key's latest record deletes it.
+    Deleted,
+}
+
+/// The mapped log and index of one cache directory, and its write lock.
+pub(crate) struct Overlay {
+    wal: WalFile,
+    wal_map: MmapMut,
+    shm: Shm,
+    lock: WriteLock,
+    pid: u64,
+}
+
+impl std::fmt::Debug for Overlay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Overlay").finish_non_exhaustive()
+    }
+}
+
+impl Overlay {
+    /// Opens the three files in `dir`, creating them if needed. Does not recover: the caller
+    /// checks [`Overlay::needs_recovery`] under the lock.
+    pub(crate) fn open(dir: &Path) -> Result<Overlay> {
+        let wal = WalFile::open(dir)?;
+        // SAFETY: the log is WAL_SIZE bytes and never truncated while any process maps it
+        // (it is reset by generation, not by truncation). Other processes write it with
+        // pwrite; this mapping is only read, through aligned atomic loads (shm::copy_out).
+        #[allow(unsafe_code)]
+        let wal_map = unsafe {
+            memmap2::MmapOptions::new()
+                .len(WAL_SIZE as usize)
+                .map_mut(wal.file())?
+        };
+        Ok(Overlay {
+            wal,
+            wal_map,
+            shm: Shm::open(dir)?,
+            lock: WriteLock::open(dir)?,
+            pid: u64::from(std::process::id()),
+        })
+    }
+
+    /// Takes the write lock and marks the critical section entered (`dirty` = this pid).
+    /// Returns the guard and whether the previous holder died inside it (or the index is not
+    /// initialized), in which case the caller must recover before anything else.
+    pub(crate) fn lock(&self, deadline: Instant) -> Result<(LockGuard<'_>, bool)> {
+        let guard = self.lock.lock(deadline)?;
+        let needs = self.needs_recovery()?;
+        self.shm.set(Word::Dirty, self.pid);
+        Ok((guard, needs))
+    }
+
+    /// Marks the critical section left cleanly. Not called when an operation fails half-way,
+    /// so the next holder recovers.
+    pub(crate) fn leave(&self) {
+        self.shm.set(Word::Dirty, 0);
+    }
+
+    /// Whether the index is uninitialized, out of step with the log, or was left mid-update.
+    pub(crate) fn needs_recovery(&self) -> Result<bool> {
+        Ok(self.shm.get(Word::Magic) != SHM_MAGIC
+            || self.shm.get(Word::Dirty) != 0
+            || self.wal.read_gen()? != Some(self.shm.get(Word::Gen)))
+    }
+
+    /// The shared header.
+    pub(crate) fn shm(&self) -> &Shm {
+        &self.shm
+    }
+
+    /// The log's generation according to its header (the authority). A log with no valid
+    /// header (new, or damaged) gets a generation no earlier record can carry: the time in
+    /// µs, or one past the index's, whichever is larger, so stale records are never replayed.
+    pub(crate) fn wal_gen(&self) -> Result<u64> {
+        match self.wal.read_gen()? {
+            Some(g) => Ok(g),
+            None => {
+                let g = crate::time::now_us().max(self.shm.get(Word::Gen) + 1);
+                self.wal.write_gen(g)?;
+                Ok(g)
+            }
+        }
+    }
+
+    /// Every committed record of generation `generation`, as (key, what it says), in log order, and
+    /// the end of the log they cover. Call only under the lock: then no process writes the
+    /// log, so reading the mapping directly races with nothing. Whole, crc-valid records past
+    /// the recorded valid length are included: a reader may have seen them before their
+    /// writer died.
+    pub(crate) fn scan(&self, generation: u64) -> (Vec<(Vec<u8>, Logged)>, u64) {
+        let log = self
+            .wal_map
+            .get(WAL_HEADER_LEN as usize..)
+            .unwrap_or_default();
+        let (records, len) = wal::scan(log, generation);
+        let out = records
+            .into_iter()
+            .map(|(_, r)| (r.key.to_vec(), logged_of(&r)))
+            .collect();
+        (out, WAL_HEADER_LEN + len as u64)
+    }
+
+    /// Resets the index after a checkpoint committed generation `generation`'s records to redb:
+    /// the next generation starts empty. Exactly in this order: seqlock odd, the log header's
+    /// generation, the index's, then the table and lengths, then the seqlock even.
+    pub(crate) fn start_generation(&self, generation: u64, next_row_id: u64) -> Result<()> {
+        let clearing = self.begin_clear();
+        self.wal.write_gen(generation + 1)?;
+        crate::crash_point("after-wal-generation");
+        self.finish_clear(clearing, generation + 1, next_row_id)
+    }
+
+    /// Writes the log header's generation (recovery, with the seqlock already odd).
+    pub(crate) fn write_wal_gen(&self, generation: u64) -> Result<()> {
+        self.wal.write_gen(generation)
+    }
+
+    /// Makes the counters' seqlock odd before a database commit that changes the counters
+    /// (under the lock); returns the odd value for [`Overlay::counters_end`].
+    pub(crate) fn counters_begin(&self) -> u64 {
+        let odd = self.shm.get(Word::CounterSeq) | 1;
+        self.shm.set(Word::CounterSeq, odd);
+        odd
+    }
+
+    /// Makes the counters' seqlock even again, once the deltas are folded in.
+    pub(crate) fn counters_end(&self, odd: u64) {
+        self.shm.set(Word::CounterSeq, odd + 1);
+    }
+
+    /// Reads a value that depends on the counters with no lock: `read` runs until the counters'
+    /// seqlock is even and unchanged around it. If it stays odd for 5 ms the committer may have
+    /// died: `recover` is called.
+    pub(crate) fn read_counters<T>(
+        &self,
+        recover: &dyn Fn() -> Result<()>,
+        mut read: impl FnMut(u64) -> Result<T>,
+    ) -> Result<T> {
+        let mut waiting_since = None;
+        loop {
+            let c1 = self.shm.get(Word::CounterSeq);
+            if c1 % 2 == 1 {
+                let since = *waiting_since.get_or_insert_with(Instant::now);
+                if since.elapsed() < Duration::from_millis(5) {
+                    std::thread::yield_now();
+                } else {
+                    recover()?;
+                    waiting_since = None;
+                }
+                continue;
+            }
+            let value = read(self.shm.get(Word::Gen))?;
+            if self.shm.get(Word::CounterSeq) == c1 {
+                return Ok(value);
+            }
+        }
+    }
+
+    /// Makes the seqlock odd (whatever a dead holder left it as); returns the odd value.
+    pub(crate) fn begin_clear(&self) -> u64 {
+        let odd = self.shm.get(Word::Seq) | 1;
+        self.shm.set(Word::Seq, odd);
+        odd
+    }
+
+    /// Makes the index describe an empty generation `generation`, then the seqlock even again.
+    pub(crate) fn finish_clear(
+        &self,
+        odd_seq: u64,
+        generation: u64,
+        next_row_id: u64,
+    ) -> Result<()> {
+        self.shm.set(Word::Gen, generation);
+        crate::crash_point("mid-clear");
+        self.reset_table(next_row_id)?;
+        self.shm.set(Word::Magic, SHM_MAGIC);
+        self.shm.set(Word::Seq, odd_seq + 1);
+        Ok(())
+    }
+
+    fn reset_table(&self, next_row_id: u64) -> Result<()> {
+        self.shm.clear_table()?;
+        for w in [Word::Records, Word::CountDelta, Word::VolumeDelta] {
+            self.shm.set(w, 0);
+        }
+        self.shm.set(Word::ValidLen, WAL_HEADER_LEN);
+        self.shm.set(Word::NextRowId, next_row_id);
+        Ok(())
+    }
+
+    /// Whether a block of `len` bytes fits after the log's current end.
+    pub(crate) fn fits(&self, len: usize) -> bool {
+        self.shm.get(Word::ValidLen) + len as u64 <= WAL_SIZE
+    }
+
+    /// Records in the current generation.
+    pub(crate) fn records(&self) -> u64 {
+        self.shm.get(Word::Records)
+    }
+
+    /// Appends one atomic block of changes (under the lock): encodes them as records of the
+    /// current generation, the last one marked as committing the block, writes them with one
+    /// `pwrite` (and `fdatasync` when `sync`), and only then indexes them and moves the
+    /// valid length. `changes` must fit ([`Overlay::fits`]).
+    pub(crate) fn append(&self, changes: &[(Vec<u8>, Option<Vec<u8>>)], sync: bool) -> Result<()> {
+        let generation = self.shm.get(Word::Gen);
+        let first_seq = self.shm.get(Word::Records);
+        let start = self.shm.get(Word::ValidLen);
+        let mut block = Vec::new();
+        let mut offsets = Vec::with_capacity(changes.len());
+        for (i, (key, row)) in changes.iter().enumerate() {
+            offsets.push(start + block.len() as u64);
+            let rec = Record {
+                generation,
+                seq: first_seq + i as u64,
+                kind: if row.is_some() { KIND_SET } else { KIND_DELETE },
+                flags: if i + 1 == changes.len() {
+                    FLAG_COMMIT
+                } else {
+                    0
+                },
+                key,
+                payload: row.as_deref().unwrap_or_default(),
+            };
+            wal::encode_record(&mut block, &rec)?;
+        }
+        if start + block.len() as u64 > WAL_SIZE || block.len() > MAX_RECORD_LEN {
+            return Err(Error::InvalidArgument(
+                "a change is too large for the log".into(),
+            ));
+        }
+        self.wal.write_at(start, &block)?;
+        if sync {
+            self.wal.sync()?;
+        }
+        crate::crash_point("after-record-write");
+        for ((key, _), offset) in changes.iter().zip(offsets) {
+            let hash = shm::key_hash(key);
+            let existing = self.find_slot(key, hash)?;
+            self.shm.insert(hash, offset, existing)?;
+        }
+        crate::crash_point("after-table-insert");
+        self.shm
+            .set(Word::Records, first_seq + changes.len() as u64);
+        self.shm.set(Word::ValidLen, start + block.len() as u64);
+        Ok(())
+    }
+
+    /// The slot indexing `key` now, if any (under the lock: no seqlock needed).
+    fn find_slot(&self, key: &[u8], hash: u64) -> Result<Option<usize>> {
+        let generation = self.shm.get(Word::Gen);
+        for (slot, offset) in self.shm.candidates(hash)? {
+            if self
+                .read_record(offset, generation)
+                .is_some_and(|(rec_key, _)| rec_key == key)
+            {
+                return Ok(Some(slot));
+            }
+        }
+        Ok(None)
+    }
+
+    /// What the log says about `key`, read with no lock: `None` if the log does not mention
+    /// it (the database has the answer). Also returns the generation the answer belongs to,
+    /// which tags the database snapshot to use on `None`.
+    ///
+    /// If the seqlock stays odd for 5 ms, the process clearing the table may have died:
+    /// `recover` is called (it takes the lock and recovers if the holder did die).
+    pub(crate) fn lookup(
+        &self,
+        key: &[u8],
+        recover: &dyn Fn() -> Result<()>,
+    ) -> Result<(Option<Logged>, u64)> {
+        let hash = shm::key_hash(key);
+        let mut waiting_since = None;
+        loop {
+            let s1 = self.shm.get(Word::Seq);
+            if s1 % 2 == 1 {
+                let since = *waiting_since.get_or_insert_with(Instant::now);
+                if since.elapsed() < Duration::from_millis(5) {
+                    std::thread::yield_now();
+                } else {
+                    recover()?;
+                    waiting_since = None;
+                }
+                continue;
+            }
+            let generation = self.shm.get(Word::Gen);
+            let mut found = None;
+            for (_, offset) in self.shm.candidates(hash)? {
+                if let Some((rec_key, logged)) = self.read_record(offset, generation)
+                    && rec_key == key
+                {
+                    found = Some(logged);
+                    break;
+                }
+            }
+            if self.shm.get(Word::Seq) == s1 {
+                return Ok((found, generation));
+            }
+        }
+    }
+
+    /// Reads and checks the record at `offset` (from the start of the log file): its key
+    /// and what it says, or `None` if it is not a whole, crc-valid record of generation `generation`.
+    fn read_record(&self, offset: u64, generation: u64) -> Option<(Vec<u8>, Logged)> {
+        let offset = usize::try_from(offset).ok()?;
+        let header = shm::copy_out(&self.wal_map, offset, RECORD_HEADER_LEN)?;
+        let len = u32::from_le_bytes(header.get(0..4)?.try_into().ok()?) as usize;
+        if !(RECORD_HEADER_LEN..=MAX_RECORD_LEN).contains(&len) {
+            return None;
+        }
+        let bytes = shm::copy_out(&self.wal_map, offset, len)?;
+        let (rec, _) = wal::decode_record(&bytes)?;
+        (rec.generation == generation).then(|| (rec.key.to_vec(), logged_of(&rec)))
+    }
+}
+
+fn logged_of(rec: &Record<'_>) -> Logged {
+    if rec.kind == KIND_SET {
+        Logged::Set(rec.payload.to_vec())
+    } else {
+        Logged::Deleted
+    }
+}

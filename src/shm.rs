@@ -1,0 +1,280 @@
+//! `cache.shm`: the shared-memory header and index of the logged write path.
+//!
+//! A file of fixed size, mapped shared by every process and accessed only through atomic
+//! 64-bit words. Header words sit on their own 64-byte lines; the index is an
+//! open-addressing table of (key hash, log offset) slots with linear probing. Slots are only
+//! ever added or repointed, never removed one at a time: only a checkpoint or a recovery
+//! clears the table, and it does so with the seqlock odd. So a reader racing a writer can never
+//! miss a key that was already present. `format-spec/wal.md` is the authority on the layout.
+
+use std::fs::OpenOptions;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use memmap2::MmapMut;
+
+use crate::error::{Error, Result};
+
+/// File name of the shared index inside a cache directory.
+pub(crate) const SHM_FILE: &str = "cache.shm";
+/// The first word of an initialized shared index.
+pub(crate) const SHM_MAGIC: u64 = u64::from_le_bytes(*b"DCSHM\0\0\x01");
+/// Byte offset of the slot table.
+const TABLE_OFFSET: usize = 4096;
+/// Slots in the table: four times the most records a generation may hold, so the table is at
+/// most a quarter full.
+pub(crate) const SLOTS: usize = 16384;
+/// Size of the file.
+pub(crate) const SHM_SIZE: usize = TABLE_OFFSET + SLOTS * 16;
+
+/// A header word, by its index in 8-byte words. Each starts a 64-byte line.
+#[derive(Clone, Copy, Debug)]
+#[repr(usize)]
+pub(crate) enum Word {
+    /// [`SHM_MAGIC`] once the header is initialized.
+    Magic = 0,
+    /// The pid of the process inside the write lock's critical section, or 0. Left set by a
+    /// holder that died mid-way: the next holder recovers.
+    Dirty = 8,
+    /// Seqlock: odd while the table is being cleared or rebuilt.
+    Seq = 16,
+    /// The checkpoint generation (a copy of the log header's, written after it).
+    Gen = 24,
+    /// Bytes of the log in use, from its start (records end here).
+    ValidLen = 32,
+    /// Records in the log's current generation.
+    Records = 40,
+    /// Entries added by the log since the last checkpoint (two's complement i64).
+    CountDelta = 48,
+    /// Volume added by the log since the last checkpoint (two's complement i64).
+    VolumeDelta = 56,
+    /// Hits counted since the last checkpoint (for statistics).
+    #[expect(dead_code, reason = "reserved in the v1 layout for statistics")]
+    Hits = 64,
+    /// Misses counted since the last checkpoint (for statistics).
+    #[expect(dead_code, reason = "reserved in the v1 layout for statistics")]
+    Misses = 72,
+    /// The next row id to hand out.
+    NextRowId = 80,
+    /// Seqlock of the counters: odd from the start of a database commit that changes `count`
+    /// or `volume` until the deltas above are folded in, so that `len` and `volume` read the
+    /// database's counter and the log's delta as one pair without the lock.
+    CounterSeq = 88,
+}
+
+/// The mapped shared index.
+pub(crate) struct Shm {
+    map: MmapMut,
+}
+
+impl std::fmt::Debug for Shm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shm").finish_non_exhaustive()
+    }
+}
+
+impl Shm {
+    /// Opens (creating if needed, never truncating or recreating) `cache.shm` in `dir`, sized
+    /// before it is mapped.
+    pub(crate) fn open(dir: &Path) -> Result<Shm> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(dir.join(SHM_FILE))?;
+        if file.metadata()?.len() < SHM_SIZE as u64 {
+            file.set_len(SHM_SIZE as u64)?;
+        }
+        // SAFETY: the file is at least SHM_SIZE bytes and never shrinks (nothing truncates
+        // it); other processes change it concurrently, which is why every access below goes
+        // through atomic words, never through the byte slice.
+        #[allow(unsafe_code)]
+        let map = unsafe { memmap2::MmapOptions::new().len(SHM_SIZE).map_mut(&file)? };
+        Ok(Shm { map })
+    }
+
+    /// The atomic word at 8-byte index `index`, or an error past the end.
+    fn at(&self, index: usize) -> Result<&AtomicU64> {
+        atomic_word(&self.map, index)
+            .ok_or_else(|| Error::Corrupted(format!("shared index word {index} out of range")))
+    }
+
+    /// A header word.
+    pub(crate) fn word(&self, w: Word) -> &AtomicU64 {
+        // The header words are well inside the mapping, whose size is fixed.
+        atomic_word(&self.map, w as usize).unwrap_or(&FALLBACK)
+    }
+
+    /// Reads a header word.
+    pub(crate) fn get(&self, w: Word) -> u64 {
+        self.word(w).load(Ordering::Acquire)
+    }
+
+    /// Writes a header word.
+    pub(crate) fn set(&self, w: Word, v: u64) {
+        self.word(w).store(v, Ordering::Release);
+    }
+
+    fn slot(&self, i: usize) -> Result<(&AtomicU64, &AtomicU64)> {
+        let base = TABLE_OFFSET / 8 + 2 * (i % SLOTS);
+        Ok((self.at(base)?, self.at(base + 1)?))
+    }
+
+    /// The log offsets of the slots whose hash is `hash`, in probe order, up to the first
+    /// empty slot. The caller compares the keys of the records they point at.
+    pub(crate) fn candidates(&self, hash: u64) -> Result<Vec<(usize, u64)>> {
+        let mut out = Vec::new();
+        let start = start_slot(hash);
+        for step in 0..SLOTS {
+            let i = (start + step) % SLOTS;
+            let (h, off) = self.slot(i)?;
+            match h.load(Ordering::Acquire) {
+                0 => return Ok(out),
+                x if x == hash => out.push((i, off.load(Ordering::Acquire))),
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+
+    /// Points slot `existing` (a slot found for this key by [`Shm::candidates`]) at `offset`,
+    /// or takes the first empty slot for `hash`. Call only under the write lock, after the
+    /// record's bytes are written.
+    pub(crate) fn insert(&self, hash: u64, offset: u64, existing: Option<usize>) -> Result<()> {
+        if let Some(i) = existing {
+            self.slot(i)?.1.store(offset, Ordering::Release);
+            return Ok(());
+        }
+        let start = start_slot(hash);
+        for step in 0..SLOTS {
+            let (h, off) = self.slot(start + step)?;
+            if h.load(Ordering::Acquire) == 0 {
+                off.store(offset, Ordering::Release);
+                h.store(hash, Ordering::Release);
+                return Ok(());
+            }
+        }
+        Err(Error::Corrupted("the shared index is full".into()))
+    }
+
+    /// Empties the table. Call only under the write lock with the seqlock odd.
+    pub(crate) fn clear_table(&self) -> Result<()> {
+        for i in 0..SLOTS {
+            let (h, off) = self.slot(i)?;
+            h.store(0, Ordering::Relaxed);
+            off.store(0, Ordering::Relaxed);
+        }
+        std::sync::atomic::fence(Ordering::Release);
+        Ok(())
+    }
+}
+
+static FALLBACK: AtomicU64 = AtomicU64::new(0);
+
+/// The atomic u64 at 8-byte index `index` of `bytes`, if it is inside and aligned.
+pub(crate) fn atomic_word(bytes: &[u8], index: usize) -> Option<&AtomicU64> {
+    let start = index.checked_mul(8)?;
+    let word = bytes.get(start..start.checked_add(8)?)?;
+    let ptr = word.as_ptr();
+    if !ptr.cast::<AtomicU64>().is_aligned() {
+        return None;
+    }
+    // SAFETY: `word` is 8 in-bounds bytes, aligned for AtomicU64 (checked above), inside a
+    // shared mapping that outlives the returned reference (it borrows `bytes`). AtomicU64 has
+    // the layout of u64, and memory that other processes write concurrently is only ever read
+    // or written through such atomics.
+    #[allow(unsafe_code)]
+    Some(unsafe { &*ptr.cast::<AtomicU64>() })
+}
+
+/// Copies `len` bytes at `offset` of a mapping that other processes write, through aligned
+/// atomic loads (so the copy is never a data race); `None` if out of bounds.
+pub(crate) fn copy_out(bytes: &[u8], offset: usize, len: usize) -> Option<Vec<u8>> {
+    let end = offset.checked_add(len)?;
+    if end > bytes.len() {
+        return None;
+    }
+    let first = offset / 8;
+    let last = end.div_ceil(8);
+    let mut out = Vec::with_capacity((last - first) * 8);
+    for i in first..last {
+        out.extend_from_slice(&atomic_word(bytes, i)?.load(Ordering::Relaxed).to_le_bytes());
+    }
+    let skip = offset - first * 8;
+    out.drain(..skip);
+    out.truncate(len);
+    Some(out)
+}
+
+/// The hash of an encoded key that indexes the table: FNV-1a 64 then the splitmix64
+/// finalizer; never 0 (which marks an empty slot). Stable across processes and platforms.
+pub(crate) fn key_hash(key: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in key {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h ^= h >> 30;
+    h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    h ^= h >> 27;
+    h = h.wrapping_mul(0x94d0_49bb_1331_11eb);
+    h ^= h >> 31;
+    h.max(1)
+}
+
+fn start_slot(hash: u64) -> usize {
+    (hash % SLOTS as u64) as usize
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PINNED_KEY_1: u64 = 0x3803_edeb_4f44_5d66;
+
+    #[test]
+    fn the_hash_is_pinned_and_never_zero() {
+        assert_eq!(key_hash(b""), key_hash(b""));
+        assert_ne!(key_hash(b"a"), key_hash(b"b"));
+        // Pinned: every process and platform must agree, and format-spec/wal.md states it.
+        assert_eq!(key_hash(b"key-1"), PINNED_KEY_1);
+        assert!(key_hash(b"anything") != 0);
+    }
+
+    #[test]
+    fn inserts_probe_repoint_and_clear_across_two_mappings() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = Shm::open(dir.path()).unwrap();
+        let b = Shm::open(dir.path()).unwrap();
+        let h = 12345;
+        let colliding = h + SLOTS as u64; // same start slot, different hash
+        a.insert(h, 64, None).unwrap();
+        a.insert(colliding, 128, None).unwrap();
+        assert_eq!(b.candidates(h).unwrap(), vec![(start_slot(h), 64)]);
+        assert_eq!(b.candidates(colliding).unwrap().len(), 1);
+        let (slot, _) = b.candidates(h).unwrap()[0];
+        a.insert(h, 256, Some(slot)).unwrap();
+        assert_eq!(b.candidates(h).unwrap(), vec![(slot, 256)]);
+        a.set(Word::Gen, 9);
+        assert_eq!(b.get(Word::Gen), 9);
+        a.clear_table().unwrap();
+        assert!(b.candidates(h).unwrap().is_empty());
+    }
+
+    #[test]
+    fn copy_out_handles_unaligned_ranges_and_bounds() {
+        let mut data = vec![0u8; 64];
+        for (i, b) in data.iter_mut().enumerate() {
+            *b = i as u8;
+        }
+        let buf = MmapMut::map_anon(64).map(|mut m| {
+            m.copy_from_slice(&data);
+            m
+        });
+        let buf = buf.unwrap();
+        assert_eq!(copy_out(&buf, 3, 10).unwrap(), data[3..13].to_vec());
+        assert_eq!(copy_out(&buf, 56, 8).unwrap(), data[56..64].to_vec());
+        assert!(copy_out(&buf, 60, 8).is_none());
+    }
+}

@@ -1,0 +1,115 @@
+//! Read snapshots of the database, and the process-wide cached one of the logged write path.
+//!
+//! Opening a MultiWriter read transaction costs a few microseconds of locks and a header read;
+//! a cached one costs nothing. On the logged path redb changes only under the write lock, and
+//! every change is followed by a generation bump, so a snapshot opened after reading generation
+//! `g` holds every change up to `g` and may be reused while the generation stays `g`. A janitor
+//! thread drops a stale cached snapshot within ~10 ms, because an idle process holding an old
+//! snapshot pins its pages and makes the file grow (`../shared/research/fastpath.md`).
+
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::time::Duration;
+
+use redb::{Database, ReadOnlyTable, ReadableDatabase};
+
+use crate::error::Result;
+use crate::row::Row;
+use crate::schema::{ENTRIES, META, ORDER_INSERT};
+
+/// How often the janitor looks for a stale cached snapshot.
+const JANITOR_PERIOD: Duration = Duration::from_millis(10);
+
+/// The tables of one read transaction.
+pub(crate) struct Snapshot {
+    entries: ReadOnlyTable<&'static [u8], &'static [u8]>,
+    order_insert: ReadOnlyTable<u64, &'static [u8]>,
+    meta: ReadOnlyTable<&'static str, u64>,
+}
+
+impl Snapshot {
+    /// Opens a fresh snapshot.
+    pub(crate) fn open(db: &Database) -> Result<Snapshot> {
+        let txn = db.begin_read()?;
+        Ok(Snapshot {
+            entries: txn.open_table(ENTRIES)?,
+            order_insert: txn.open_table(ORDER_INSERT)?,
+            meta: txn.open_table(META)?,
+        })
+    }
+
+    /// The row stored under `key`, expired or not.
+    pub(crate) fn get(&self, key: &[u8]) -> Result<Option<Row>> {
+        match self.entries.get(key)? {
+            Some(guard) => Ok(Some(Row::decode(guard.value())?)),
+            None => Ok(None),
+        }
+    }
+
+    /// A counter of the `meta` table (0 if absent).
+    pub(crate) fn meta(&self, name: &str) -> Result<u64> {
+        Ok(self.meta.get(name)?.map_or(0, |g| g.value()))
+    }
+
+    /// Up to `limit` (row id, key) pairs in insertion order, starting after row id `after`.
+    pub(crate) fn keys_after(&self, after: u64, limit: usize) -> Result<Vec<(u64, Vec<u8>)>> {
+        let mut out = Vec::with_capacity(limit.min(1024));
+        let Some(start) = after.checked_add(1) else {
+            return Ok(out);
+        };
+        for item in self.order_insert.range(start..)?.take(limit) {
+            let (id, key) = item?;
+            out.push((id.value(), key.value().to_vec()));
+        }
+        Ok(out)
+    }
+}
+
+/// The cached snapshot, tagged with the generation it was opened under.
+#[derive(Default)]
+pub(crate) struct SnapshotCache {
+    slot: Mutex<Option<(u64, Arc<Snapshot>)>>,
+}
+
+impl SnapshotCache {
+    /// A snapshot holding every change up to generation `generation`: the cached one if it is tagged
+    /// `generation`, else a fresh one, which is cached. `generation` must have been read before this call.
+    pub(crate) fn get(&self, db: &Database, generation: u64) -> Result<Arc<Snapshot>> {
+        if let Some((tag, snap)) = &*self.lock()
+            && *tag == generation
+        {
+            return Ok(snap.clone());
+        }
+        let snap = Arc::new(Snapshot::open(db)?);
+        *self.lock() = Some((generation, snap.clone()));
+        Ok(snap)
+    }
+
+    /// Drops the cached snapshot unless it is tagged `current`.
+    pub(crate) fn drop_unless(&self, current: u64) {
+        let mut slot = self.lock();
+        if slot.as_ref().is_some_and(|(tag, _)| *tag != current) {
+            *slot = None;
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<(u64, Arc<Snapshot>)>> {
+        self.slot.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Starts the janitor: every 10 ms it calls `tick` on what `owner` points at, and it stops
+/// once the owner is dropped.
+pub(crate) fn spawn_janitor<T: Send + Sync + 'static>(owner: Weak<T>, tick: fn(&T)) {
+    let spawned = std::thread::Builder::new()
+        .name("diskcache-janitor".into())
+        .spawn(move || {
+            while let Some(owner) = owner.upgrade() {
+                tick(&owner);
+                drop(owner);
+                std::thread::sleep(JANITOR_PERIOD);
+            }
+        });
+    // Without a janitor the cache still works; an idle process may then pin old pages until
+    // its next read, which is a cost, not an error.
+    drop(spawned);
+}
