@@ -7,8 +7,10 @@
 //! files and can be streamed in and out.
 //!
 //! Storage is [redb](https://docs.rs/redb), an embedded copy-on-write B-tree, in its
-//! multi-process mode, plus one file per large value, every value checked by a crc32. No
-//! SQLite and no C toolchain: it builds with `cargo build` alone. The on-disk format is
+//! multi-process mode, plus one file per large value, every value checked by a crc32. Writes
+//! reach redb through a write-ahead log shared by all processes and indexed in shared memory
+//! (SQLite's WAL design): a write costs a `pwrite` under a file lock, a read a lock-free probe.
+//! No SQLite and no C toolchain: it builds with `cargo build` alone. The on-disk format is
 //! written down in `format-spec/` in the repository.
 //!
 //! ```
@@ -35,7 +37,7 @@
 //!
 //! # What it is not
 //! An embedded cache for one machine. To share a cache between machines, use a network cache
-//! (Redis, memcached). Directories on network file systems are not supported.
+//! (Redis, memcached). On a network file system, choose [`WritePath::Direct`].
 //!
 //! # Limits
 //! Keys are at most [`MAX_KEY_BYTES`] once encoded; integer keys and values are `i64`.
