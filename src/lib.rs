@@ -55,6 +55,7 @@ mod blob;
 mod builder;
 mod cache;
 mod error;
+mod files;
 mod iter;
 pub mod key;
 mod lock;

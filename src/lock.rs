@@ -3,7 +3,7 @@
 //! since the threads of one process share the file description and `flock` does not exclude
 //! them from each other.
 
-use std::fs::{File, OpenOptions, TryLockError};
+use std::fs::{File, TryLockError};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -29,12 +29,7 @@ pub(crate) struct LockGuard<'a> {
 impl WriteLock {
     /// Opens (creating if needed) `cache.lock` in `dir`.
     pub(crate) fn open(dir: &Path) -> Result<WriteLock> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(dir.join(LOCK_FILE))?;
+        let file = crate::files::open_shared(&dir.join(LOCK_FILE))?;
         Ok(WriteLock {
             file,
             gate: WriteGate::default(),

@@ -157,18 +157,29 @@ impl Overlay {
         self.shm.set(Word::CounterSeq, odd + 1);
     }
 
-    /// Reads a value that depends on the counters with no lock: `read` runs until the counters'
-    /// seqlock is even and unchanged around it. If it stays odd for 5 ms the committer may have
-    /// died: `recover` is called.
+    /// Reads a value that depends on the counters with no lock: `read` (given the generation)
+    /// runs until the counters' seqlock is even and unchanged around it.
     pub(crate) fn read_counters<T>(
         &self,
+        recover: &dyn Fn() -> Result<()>,
+        read: impl FnMut(u64) -> Result<T>,
+    ) -> Result<T> {
+        self.read_consistent(Word::CounterSeq, recover, read)
+    }
+
+    /// Runs `read` (given the generation) until the seqlock `seq` is even before it and
+    /// unchanged after it. If the seqlock stays odd for 5 ms, the process holding it odd may
+    /// have died: `recover` is called (it takes the lock and recovers if the holder did die).
+    fn read_consistent<T>(
+        &self,
+        seq: Word,
         recover: &dyn Fn() -> Result<()>,
         mut read: impl FnMut(u64) -> Result<T>,
     ) -> Result<T> {
         let mut waiting_since = None;
         loop {
-            let c1 = self.shm.get(Word::CounterSeq);
-            if c1 % 2 == 1 {
+            let before = self.shm.get(seq);
+            if before % 2 == 1 {
                 let since = *waiting_since.get_or_insert_with(Instant::now);
                 if since.elapsed() < Duration::from_millis(5) {
                     std::thread::yield_now();
@@ -179,7 +190,7 @@ impl Overlay {
                 continue;
             }
             let value = read(self.shm.get(Word::Gen))?;
-            if self.shm.get(Word::CounterSeq) == c1 {
+            if self.shm.get(seq) == before {
                 return Ok(value);
             }
         }
@@ -291,43 +302,24 @@ impl Overlay {
 
     /// What the log says about `key`, read with no lock: `None` if the log does not mention
     /// it (the database has the answer). Also returns the generation the answer belongs to,
-    /// which tags the database snapshot to use on `None`.
-    ///
-    /// If the seqlock stays odd for 5 ms, the process clearing the table may have died:
-    /// `recover` is called (it takes the lock and recovers if the holder did die).
+    /// which tags the database snapshot to use on `None`. `recover` is called if the table's
+    /// seqlock stays odd (see `read_consistent`).
     pub(crate) fn lookup(
         &self,
         key: &[u8],
         recover: &dyn Fn() -> Result<()>,
     ) -> Result<(Option<Logged>, u64)> {
         let hash = shm::key_hash(key);
-        let mut waiting_since = None;
-        loop {
-            let s1 = self.shm.get(Word::Seq);
-            if s1 % 2 == 1 {
-                let since = *waiting_since.get_or_insert_with(Instant::now);
-                if since.elapsed() < Duration::from_millis(5) {
-                    std::thread::yield_now();
-                } else {
-                    recover()?;
-                    waiting_since = None;
-                }
-                continue;
-            }
-            let generation = self.shm.get(Word::Gen);
-            let mut found = None;
+        self.read_consistent(Word::Seq, recover, |generation| {
             for (_, offset) in self.shm.candidates(hash)? {
                 if let Some((rec_key, logged)) = self.read_record(offset, generation)
                     && rec_key == key
                 {
-                    found = Some(logged);
-                    break;
+                    return Ok((Some(logged), generation));
                 }
             }
-            if self.shm.get(Word::Seq) == s1 {
-                return Ok((found, generation));
-            }
-        }
+            Ok((None, generation))
+        })
     }
 
     /// Reads and checks the record at `offset` (from the start of the log file): its key

@@ -7,7 +7,6 @@
 //! clears the table, and it does so with the seqlock odd. So a reader racing a writer can never
 //! miss a key that was already present. `format-spec/wal.md` is the authority on the layout.
 
-use std::fs::OpenOptions;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -77,12 +76,7 @@ impl Shm {
     /// Opens (creating if needed, never truncating or recreating) `cache.shm` in `dir`, sized
     /// before it is mapped.
     pub(crate) fn open(dir: &Path) -> Result<Shm> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(dir.join(SHM_FILE))?;
+        let file = crate::files::open_shared(&dir.join(SHM_FILE))?;
         if file.metadata()?.len() < SHM_SIZE as u64 {
             file.set_len(SHM_SIZE as u64)?;
         }

@@ -1,7 +1,6 @@
 //! The one owner of the redb database: opening and initializing it, the stored settings, and
 //! the write path that carries every operation (the shared log, or direct transactions).
 
-use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
@@ -224,12 +223,7 @@ impl Drop for Store {
 
 /// Opens the database file in MultiWriter mode through the durability backend.
 fn open_db(dir: &Path, settings: &Settings) -> Result<(Database, Arc<AtomicU64>)> {
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(dir.join(DB_FILE))?;
+    let file = crate::files::open_shared(&dir.join(DB_FILE))?;
     let syncs = Arc::new(AtomicU64::new(0));
     let deadline = Arc::new(Mutex::new(Some(crate::time::deadline(settings.timeout))));
     let backend =

@@ -25,7 +25,7 @@
 //! | 32 | K | the encoded key |
 //! | 32+K | L−32−K | set: the encoded row (`row.rs`); delete: nothing |
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
@@ -173,12 +173,7 @@ impl WalFile {
     /// Opens (creating if needed, never truncating) `cache.wal` in `dir` and makes sure it
     /// has its fixed size.
     pub(crate) fn open(dir: &Path) -> Result<WalFile> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(dir.join(WAL_FILE))?;
+        let file = crate::files::open_shared(&dir.join(WAL_FILE))?;
         if file.metadata()?.len() < WAL_SIZE {
             file.set_len(WAL_SIZE)?;
         }
