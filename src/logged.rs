@@ -74,10 +74,16 @@ impl LoggedEngine {
             snapshots: SnapshotCache::default(),
         });
         let engine = LoggedEngine { shared };
-        if engine.overlay().needs_recovery()? {
-            // Takes the lock, then recovers if it is still needed (a live holder may just be
-            // inside its critical section).
-            engine.locked(env, |_| Ok(()))?;
+        let overlay = engine.overlay();
+        if overlay.needs_recovery()? {
+            // Under the lock, check again: a live holder may just have been inside its
+            // critical section.
+            let (guard, _) = overlay.lock(env.deadline())?;
+            if overlay.needs_recovery()? {
+                engine.recover(env)?;
+            }
+            overlay.leave();
+            drop(guard);
         }
         spawn_janitor(Arc::downgrade(&engine.shared), |s: &Shared| {
             s.snapshots.drop_unless(s.overlay.shm().get(Word::Gen));
