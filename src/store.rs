@@ -72,7 +72,17 @@ impl Store {
             dir,
         };
         let engine = match stored.write_path {
-            WritePath::Logged => Engine::Logged(LoggedEngine::open(dir, &env)?),
+            WritePath::Logged => {
+                if let Some(fs_type) = crate::files::network_file_system(dir) {
+                    return Err(Error::InvalidArgument(format!(
+                        "{} is on a network file system ({fs_type}), where the shared log's \
+                         memory maps are not coherent between machines: open it with \
+                         WritePath::Direct",
+                        dir.display()
+                    )));
+                }
+                Engine::Logged(LoggedEngine::open(dir, &env)?)
+            }
             WritePath::Direct => {
                 if dir.join(WAL_FILE).exists() {
                     // Switching from the logged path: the log's records go to redb first.
