@@ -69,6 +69,7 @@ mod settings;
 mod shm;
 mod snapshot;
 mod store;
+mod stored;
 mod time;
 mod txn;
 mod value;

@@ -1,0 +1,100 @@
+//! A value on its way into a row ([`Prepared`]) or out of one ([`Fetched`]), and the checks
+//! and conversions between them and what `Cache` returns.
+
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+
+use crate::blob::WrittenBlob;
+use crate::error::{Error, Result};
+use crate::key::Key;
+use crate::options::{Entry, Tag};
+use crate::row::{Row, ValuePlace};
+use crate::time;
+use crate::txn::RowWriter;
+use crate::value::{self, ValueKind};
+
+/// A value read back from its row: the bytes and the row they came from.
+pub(crate) struct Fetched {
+    pub(crate) row: Row,
+    pub(crate) bytes: Vec<u8>,
+}
+
+/// A value ready to be stored: its bytes inline, or the file already written.
+pub(crate) struct Prepared {
+    pub(crate) kind: ValueKind,
+    pub(crate) place: Option<Vec<u8>>,
+    pub(crate) blob: Option<WrittenBlob>,
+    pub(crate) expire: Option<Duration>,
+    pub(crate) tag: Option<Vec<u8>>,
+}
+
+impl Prepared {
+    /// The row for this value, keeping `old`'s row id (and so its insertion place).
+    pub(crate) fn into_row(self, w: &mut dyn RowWriter, old: Option<&Row>) -> Result<Row> {
+        let row_id = match old {
+            Some(old) => old.row_id,
+            None => w.next_row_id()?,
+        };
+        let (place, size, crc32) = match (self.place, self.blob) {
+            (_, Some(b)) => (ValuePlace::File(b.path), b.size, b.crc32),
+            (Some(bytes), None) => {
+                let crc = crc32fast::hash(&bytes);
+                let size = bytes.len() as u64;
+                (ValuePlace::Inline(bytes), size, crc)
+            }
+            (None, None) => return Err(Error::InvalidArgument("a value has no bytes".into())),
+        };
+        Ok(Row {
+            row_id,
+            store_time: w.now(),
+            expire_time: self.expire.map_or(0, |ttl| time::expire_at(w.now(), ttl)),
+            access_time: w.now(),
+            access_count: 0,
+            kind: self.kind,
+            size,
+            crc32,
+            tag: self.tag,
+            place,
+        })
+    }
+}
+
+pub(crate) fn encode_tag(tag: Option<&Tag>) -> Result<Option<Vec<u8>>> {
+    tag.map(Key::encode).transpose()
+}
+
+pub(crate) fn check_crc(row: &Row, bytes: &[u8], key: &[u8]) -> Result<()> {
+    let got = crc32fast::hash(bytes);
+    if got == row.crc32 {
+        return Ok(());
+    }
+    let place = match &row.place {
+        ValuePlace::Inline(_) => "inline value".to_owned(),
+        ValuePlace::File(p) => format!("value file {}", p.as_str()),
+    };
+    Err(Error::Corrupted(format!(
+        "{}: {place} fails its crc32, expected {:#010x}, got {got:#010x}",
+        describe(key),
+        row.crc32
+    )))
+}
+
+/// A key for messages: its display form, or its length if it cannot be decoded.
+pub(crate) fn describe(key: &[u8]) -> String {
+    match Key::from_encoded(key) {
+        Ok(k) => format!("key {k}"),
+        Err(_) => format!("key of {} bytes", key.len()),
+    }
+}
+
+pub(crate) fn entry_of<V: DeserializeOwned>(fetched: Fetched) -> Result<Entry<V>> {
+    let Fetched { row, bytes } = fetched;
+    let tag = row.tag.as_deref().map(Key::from_encoded).transpose()?;
+    let expire_time = (row.expire_time != 0).then(|| time::from_us(row.expire_time));
+    Ok(Entry {
+        value: value::decode_value(row.kind, bytes)?,
+        expire_time,
+        tag,
+    })
+}
