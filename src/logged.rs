@@ -247,6 +247,7 @@ impl LoggedEngine {
             let counters = self.overlay().counters_begin();
             let (value, committed) = run_redb_txn(env, f)?;
             if committed {
+                crate::crash_point("after-redb-commit");
                 self.new_generation(env)?;
             }
             self.overlay().counters_end(counters);
@@ -328,23 +329,22 @@ impl LoggedEngine {
 
     /// Recovery (under the lock, after a holder died inside it, or on first open): replays
     /// the log's committed records into redb (applying a record twice changes nothing), then
-    /// starts a clean generation so they are never replayed again.
+    /// starts a new generation. Always a new one, even for an empty log: the dead holder may
+    /// have committed to redb outside the log (`clear`, an oversized change) before it could
+    /// bump the generation, and snapshots cached under the old one must not be reused.
     fn recover(&self, env: &Env<'_>) -> Result<()> {
         let overlay = self.overlay();
         let counters = overlay.counters_begin();
         let clearing = overlay.begin_clear();
         let generation = overlay.wal_gen()?;
         let (records, _) = overlay.scan(generation);
-        let next_generation = if records.is_empty() {
-            generation
-        } else {
+        if !records.is_empty() {
             let (changes, stale_files) = digest(records)?;
             self.commit_to_redb(env, changes, stale_files, 1)?;
-            overlay.write_wal_gen(generation + 1)?;
-            generation + 1
-        };
+        }
+        overlay.write_wal_gen(generation + 1)?;
         let next_row_id = Snapshot::open(env.db)?.meta(META_NEXT_ROW_ID)?.max(1);
-        overlay.finish_clear(clearing, next_generation, next_row_id)?;
+        overlay.finish_clear(clearing, generation + 1, next_row_id)?;
         overlay.counters_end(counters);
         self.shared.snapshots.drop_unless(u64::MAX);
         Ok(())
