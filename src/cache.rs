@@ -60,9 +60,9 @@ impl fmt::Debug for Cache {
 
 impl Cache {
     pub(crate) fn from_store(store: Store) -> Result<Cache> {
-        Ok(Cache {
-            store: Arc::new(store),
-        })
+        let store = Arc::new(store);
+        crate::snapshot::spawn_janitor(Arc::downgrade(&store), Store::janitor_tick);
+        Ok(Cache { store })
     }
 
     /// Opens the cache in `dir`, creating it if needed, with the stored settings.

@@ -21,7 +21,7 @@ use crate::row::Row;
 use crate::schema::{META_COUNT, META_NEXT_ROW_ID};
 use crate::settings::{Durability, EvictionPolicy, Settings};
 use crate::shm::Word;
-use crate::snapshot::{Snapshot, SnapshotCache, spawn_janitor};
+use crate::snapshot::{Snapshot, SnapshotCache};
 use crate::txn::{self, RowWriter, WriteCtx};
 use crate::wal::{WAL_SIZE, padded_len};
 
@@ -49,15 +49,19 @@ impl std::fmt::Debug for LoggedEngine {
 }
 
 /// What a write needs to know of the store.
+#[derive(Clone, Copy)]
 pub(crate) struct Env<'a> {
     pub(crate) db: &'a Database,
     pub(crate) settings: &'a Settings,
     pub(crate) dir: &'a std::path::Path,
+    /// A deadline to use instead of the settings' timeout (the janitor does not wait).
+    pub(crate) deadline_override: Option<Instant>,
 }
 
 impl Env<'_> {
     fn deadline(&self) -> Instant {
-        crate::time::deadline(self.settings.timeout)
+        self.deadline_override
+            .unwrap_or_else(|| crate::time::deadline(self.settings.timeout))
     }
 
     fn sync(&self) -> bool {
@@ -85,14 +89,29 @@ impl LoggedEngine {
             overlay.leave();
             drop(guard);
         }
-        spawn_janitor(Arc::downgrade(&engine.shared), |s: &Shared| {
-            s.snapshots.drop_unless(s.overlay.shm().get(Word::Gen));
-        });
         Ok(engine)
     }
 
     fn overlay(&self) -> &Overlay {
         &self.shared.overlay
+    }
+
+    /// The janitor's round, every ~10 ms: drops a cached snapshot the generation has left
+    /// behind (an idle process must not pin old pages), and, if the critical section is
+    /// marked, tries the lock without waiting: getting it means the marker's process died
+    /// (or failed) inside it, so recover at once rather than at the next write. A process
+    /// that only reads would otherwise keep serving a snapshot older than a whole-cache
+    /// change the dead holder committed.
+    pub(crate) fn janitor_tick(&self, env: &Env<'_>) {
+        let shm = self.overlay().shm();
+        self.shared.snapshots.drop_unless(shm.get(Word::Gen));
+        if shm.get(Word::Dirty) != 0 {
+            let now = Env {
+                deadline_override: Some(Instant::now()),
+                ..*env
+            };
+            let _ = self.locked(&now, |_| Ok(()));
+        }
     }
 
     /// Runs `f` under the write lock, after recovering if the last holder died inside it.

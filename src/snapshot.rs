@@ -97,8 +97,8 @@ impl SnapshotCache {
     }
 }
 
-/// Starts the janitor: every 10 ms it calls `tick` on what `owner` points at, and it stops
-/// once the owner is dropped.
+/// Starts the janitor thread: every 10 ms it calls `tick` on what `owner` points at (dropping
+/// stale snapshots, noticing a dead lock holder), and it stops once the owner is dropped.
 pub(crate) fn spawn_janitor<T: Send + Sync + 'static>(owner: Weak<T>, tick: fn(&T)) {
     let spawned = std::thread::Builder::new()
         .name("diskcache-janitor".into())

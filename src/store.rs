@@ -70,6 +70,7 @@ impl Store {
             db: &db,
             settings: &stored,
             dir,
+            deadline_override: None,
         };
         let engine = match stored.write_path {
             WritePath::Logged => {
@@ -201,6 +202,14 @@ impl Store {
         f(&Snapshot::open(&self.db)?)
     }
 
+    /// The janitor's round (see `LoggedEngine::janitor_tick`); nothing on the direct path.
+    pub(crate) fn janitor_tick(&self) {
+        if let Engine::Logged(engine) = &self.engine {
+            let settings = self.settings();
+            engine.janitor_tick(&self.env(&settings));
+        }
+    }
+
     /// Applies the log to the database now (a no-op on the direct path).
     pub(crate) fn checkpoint(&self) -> Result<()> {
         if let Engine::Logged(engine) = &self.engine {
@@ -215,6 +224,7 @@ impl Store {
             db: &self.db,
             settings,
             dir: &self.dir,
+            deadline_override: None,
         }
     }
 }

@@ -1043,3 +1043,64 @@ fn killing_a_writer_at_each_point_inside_the_lock_loses_no_acknowledged_write() 
         started.elapsed()
     );
 }
+
+// ----- 4. a process that only reads notices a writer that died inside a whole-cache operation
+
+const CLEAR_CHILD: &str =
+    "a_clear_child_dies_right_after_its_first_clear_commit_when_started_by_a_parent";
+
+/// Child of test 4: clears the cache with the crash hook set to abort right after the first
+/// clear batch's redb commit, before the generation moves. In the normal run (no child
+/// environment) it returns at once and passes trivially.
+#[test]
+fn a_clear_child_dies_right_after_its_first_clear_commit_when_started_by_a_parent() {
+    let Some(dir) = child_dir(CLEAR_CHILD) else {
+        return;
+    };
+    let cache = Cache::open(&dir).unwrap();
+    tell_parent("clearing");
+    cache.clear().unwrap();
+    tell_parent("cleared");
+}
+
+/// `clear` writes redb directly (after a checkpoint) and bumps the generation after its commit.
+/// A writer killed between the two leaves redb cleared under the old generation, so a process
+/// that only reads, holding a snapshot cached under that generation, would serve the old
+/// entries until some process next took the write lock. Its janitor must notice the dead
+/// holder (the critical section is marked, the lock is free) and recover within moments.
+#[test]
+fn a_process_that_only_reads_notices_a_writer_that_died_inside_a_clear() {
+    let dir = tempfile::tempdir().unwrap();
+    let reader = Cache::open(dir.path()).unwrap();
+    for i in 0..10 {
+        reader.set(format!("k{i}"), &i).unwrap();
+    }
+    reader.checkpoint().unwrap();
+    assert_eq!(reader.get::<i64>("k0").unwrap(), Some(0)); // caches the snapshot
+
+    let (tx, events) = channel();
+    let crash = Some("after-redb-commit:1".to_owned());
+    let mut child = Proc::spawn(CLEAR_CHILD, dir.path(), 0, &[], crash, tx);
+    assert_eq!(next_message(&events), "clearing");
+    let status = child.wait();
+    assert_eq!(
+        status.signal(),
+        Some(6),
+        "the clear child must abort at the crash point"
+    );
+
+    let started = Instant::now();
+    while reader.get::<i64>("k0").unwrap().is_some() {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "a reader still served the entries of a committed clear after 5 s"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    eprintln!(
+        "the reader saw the dead writer's clear after {:?}",
+        started.elapsed()
+    );
+    assert_eq!(reader.len().unwrap(), 0);
+    assert!(reader.keys().unwrap().next().is_none());
+}
