@@ -6,6 +6,7 @@
 //! The protocol (SQLite's WAL and wal-index, over redb) is in `format-spec/wal.md`.
 
 use std::path::Path;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use memmap2::MmapMut;
@@ -292,15 +293,9 @@ impl Overlay {
     /// The slot indexing `key` now, if any (under the lock: no seqlock needed).
     fn find_slot(&self, key: &[u8], hash: u64) -> Result<Option<usize>> {
         let generation = self.shm.get(Word::Gen);
-        for (slot, offset) in self.shm.candidates(hash)? {
-            if self
-                .read_record(offset, generation)
-                .is_some_and(|(rec_key, _)| rec_key == key)
-            {
-                return Ok(Some(slot));
-            }
-        }
-        Ok(None)
+        self.shm.probe(hash, |slot, offset| {
+            self.read_record(offset, generation, key).map(|_| slot)
+        })
     }
 
     /// What the log says about `key`, read with no lock: `None` if the log does not mention
@@ -314,29 +309,26 @@ impl Overlay {
     ) -> Result<(Option<Logged>, u64)> {
         let hash = shm::key_hash(key);
         self.read_consistent(Word::Seq, recover, |generation| {
-            for (_, offset) in self.shm.candidates(hash)? {
-                if let Some((rec_key, logged)) = self.read_record(offset, generation)
-                    && rec_key == key
-                {
-                    return Ok((Some(logged), generation));
-                }
-            }
-            Ok((None, generation))
+            let found = self
+                .shm
+                .probe(hash, |_, offset| self.read_record(offset, generation, key))?;
+            Ok((found, generation))
         })
     }
 
-    /// Reads and checks the record at `offset` (from the start of the log file): its key
-    /// and what it says, or `None` if it is not a whole, crc-valid record of generation `generation`.
-    fn read_record(&self, offset: u64, generation: u64) -> Option<(Vec<u8>, Logged)> {
+    /// Reads and checks the record at `offset` (from the start of the log file): what it
+    /// says, if it is a whole, crc-valid record of generation `generation` for `key`.
+    fn read_record(&self, offset: u64, generation: u64, key: &[u8]) -> Option<Logged> {
         let offset = usize::try_from(offset).ok()?;
-        let header = shm::copy_out(&self.wal_map, offset, RECORD_HEADER_LEN)?;
-        let len = u32::from_le_bytes(header.get(0..4)?.try_into().ok()?) as usize;
-        if !(RECORD_HEADER_LEN..=MAX_RECORD_LEN).contains(&len) {
+        // Records start 8-aligned: their first word holds the length in its low 4 bytes.
+        let first = shm::atomic_word(&self.wal_map, offset / 8)?.load(Ordering::Relaxed);
+        let len = (first & 0xffff_ffff) as usize;
+        if offset % 8 != 0 || !(RECORD_HEADER_LEN..=MAX_RECORD_LEN).contains(&len) {
             return None;
         }
         let bytes = shm::copy_out(&self.wal_map, offset, len)?;
         let (rec, _) = wal::decode_record(&bytes)?;
-        (rec.generation == generation).then(|| (rec.key.to_vec(), logged_of(&rec)))
+        (rec.generation == generation && rec.key == key).then(|| logged_of(&rec))
     }
 }
 

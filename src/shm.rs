@@ -115,24 +115,43 @@ impl Shm {
         Ok((self.at(base)?, self.at(base + 1)?))
     }
 
-    /// The log offsets of the slots whose hash is `hash`, in probe order, up to the first
-    /// empty slot. The caller compares the keys of the records they point at.
-    pub(crate) fn candidates(&self, hash: u64) -> Result<Vec<(usize, u64)>> {
-        let mut out = Vec::new();
+    /// Calls `visit(slot, log offset)` for each slot whose hash is `hash`, in probe order, up
+    /// to the first empty slot or the first `Some` that `visit` returns (which it returns).
+    /// The caller compares the keys of the records the offsets point at.
+    pub(crate) fn probe<T>(
+        &self,
+        hash: u64,
+        mut visit: impl FnMut(usize, u64) -> Option<T>,
+    ) -> Result<Option<T>> {
         let start = start_slot(hash);
         for step in 0..SLOTS {
             let i = (start + step) % SLOTS;
             let (h, off) = self.slot(i)?;
             match h.load(Ordering::Acquire) {
-                0 => return Ok(out),
-                x if x == hash => out.push((i, off.load(Ordering::Acquire))),
+                0 => return Ok(None),
+                x if x == hash => {
+                    if let Some(found) = visit(i, off.load(Ordering::Acquire)) {
+                        return Ok(Some(found));
+                    }
+                }
                 _ => {}
             }
         }
+        Ok(None)
+    }
+
+    /// Every (slot, log offset) whose hash is `hash`, in probe order (tests).
+    #[cfg(test)]
+    fn candidates(&self, hash: u64) -> Result<Vec<(usize, u64)>> {
+        let mut out = Vec::new();
+        self.probe(hash, |i, off| {
+            out.push((i, off));
+            None::<()>
+        })?;
         Ok(out)
     }
 
-    /// Points slot `existing` (a slot found for this key by [`Shm::candidates`]) at `offset`,
+    /// Points slot `existing` (a slot found for this key by [`Shm::probe`]) at `offset`,
     /// or takes the first empty slot for `hash`. Call only under the write lock, after the
     /// record's bytes are written.
     pub(crate) fn insert(&self, hash: u64, offset: u64, existing: Option<usize>) -> Result<()> {

@@ -18,8 +18,16 @@ use crate::schema::{
 /// `timeout` bounds the wait in-process as well as across processes.
 #[derive(Debug, Default)]
 pub(crate) struct WriteGate {
-    busy: Mutex<bool>,
+    state: Mutex<GateState>,
     freed: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct GateState {
+    busy: bool,
+    /// Threads waiting in `enter`: a release wakes one only if there is one, since a
+    /// condvar notification is a system call even when nobody waits.
+    waiting: u32,
 }
 
 /// Holds the gate; dropping it lets the next writer in.
@@ -28,27 +36,34 @@ pub(crate) struct GateGuard<'a>(&'a WriteGate);
 impl WriteGate {
     /// Waits until no other thread of this process writes, or `deadline` passes.
     pub(crate) fn enter(&self, deadline: Instant) -> Result<GateGuard<'_>> {
-        let mut busy = self.busy.lock().unwrap_or_else(PoisonError::into_inner);
-        while *busy {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        while state.busy {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return Err(Error::Timeout);
             }
-            busy = self
+            state.waiting += 1;
+            state = self
                 .freed
-                .wait_timeout(busy, left)
+                .wait_timeout(state, left)
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
+            state.waiting -= 1;
         }
-        *busy = true;
+        state.busy = true;
         Ok(GateGuard(self))
     }
 }
 
 impl Drop for GateGuard<'_> {
     fn drop(&mut self) {
-        *self.0.busy.lock().unwrap_or_else(PoisonError::into_inner) = false;
-        self.0.freed.notify_one();
+        let mut state = self.0.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state.busy = false;
+        let wake = state.waiting > 0;
+        drop(state);
+        if wake {
+            self.0.freed.notify_one();
+        }
     }
 }
 
