@@ -4,13 +4,17 @@
 //!
 //! ```text
 //! cargo run --release --example bench -- [--json OUT.json] [--compare PY.json] [--ops N]
-//!     [--warm N] [--seconds S] [--procs P] [--dir BASE]
+//!     [--warm N] [--seconds S] [--procs P] [--dir BASE] [--write-path logged|direct]
+//!     [--checkpoint-records N]
 //! ```
 //!
 //! Defaults as the Python script: `--ops 20000 --warm 2000 --seconds 5 --procs 4`, `--dir` the
 //! system temp directory (a fresh directory is made inside it and removed at the end).
 //! `--compare PY.json` reads the JSON the Python script wrote and prints its figures beside ours
 //! with the ratio python median / our median (above 1: we are faster).
+//! `--write-path` (default `logged`) and `--checkpoint-records` (default: the builder's, 4096)
+//! are given to the builder of every handle the bench opens, the mixes' worker processes
+//! included; the JSON's `env` records both (`checkpoint_records` `null` when not given).
 //!
 //! # Workload (as Python's `single()` and `multi()`)
 //! - warm-up on keys the measured phase never uses: for `warm` keys set, get, get a missing
@@ -48,7 +52,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use diskcache::Cache;
+use diskcache::{Cache, WritePath};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_bytes::{ByteBuf, Bytes};
 use serde_json::{Value, json};
@@ -69,6 +73,7 @@ type Res<T> = std::result::Result<T, BoxError>;
 
 const USAGE: &str = "usage: cargo run --release --example bench -- [--json OUT.json] \
 [--compare PY.json] [--ops N] [--warm N] [--seconds S] [--procs P] [--dir BASE]
+[--write-path logged|direct] [--checkpoint-records N]
 
   --json OUT.json    write the figures as JSON (same shape as bench_diskcache.py's)
   --compare PY.json  print Python diskcache's figures from bench_diskcache.py beside ours
@@ -76,7 +81,11 @@ const USAGE: &str = "usage: cargo run --release --example bench -- [--json OUT.j
   --warm N           warm-up keys (default 2000)
   --seconds S        length of each multi-process mix (default 5)
   --procs P          processes in each mix (default 4)
-  --dir BASE         where to make the benchmark's directory (default: the temp dir)";
+  --dir BASE         where to make the benchmark's directory (default: the temp dir)
+  --write-path P     logged (the shared log, default) or direct (a redb transaction per write)
+  --checkpoint-records N
+                     records the log gathers before a checkpoint, 1 to 4096 (default: the
+                     builder's default, 4096); every handle, workers too";
 
 // ----- command line ---------------------------------------------------------------------------
 
@@ -88,6 +97,48 @@ struct Args {
     seconds: f64,
     procs: u64,
     dir: PathBuf,
+    open: OpenArgs,
+}
+
+/// How every handle is opened: the bench's own and the workers'.
+#[derive(Clone, Copy)]
+struct OpenArgs {
+    write_path: WritePath,
+    /// `None`: the builder's default.
+    checkpoint_records: Option<u64>,
+}
+
+impl OpenArgs {
+    fn open(&self, dir: &Path) -> Res<Cache> {
+        let mut b = Cache::builder().write_path(self.write_path);
+        if let Some(n) = self.checkpoint_records {
+            b = b.checkpoint_records(n);
+        }
+        Ok(b.open(dir)?)
+    }
+
+    /// The two worker arguments that carry these settings (`0` for the default N).
+    fn worker_args(&self) -> [String; 2] {
+        [
+            write_path_name(self.write_path).to_owned(),
+            self.checkpoint_records.unwrap_or(0).to_string(),
+        ]
+    }
+}
+
+fn write_path_name(p: WritePath) -> &'static str {
+    match p {
+        WritePath::Logged => "logged",
+        WritePath::Direct => "direct",
+    }
+}
+
+fn parse_write_path(flag: &str, value: &str) -> Result<WritePath, String> {
+    match value {
+        "logged" => Ok(WritePath::Logged),
+        "direct" => Ok(WritePath::Direct),
+        _ => Err(format!("{flag}: {value:?} is not logged or direct")),
+    }
 }
 
 /// What a worker process is told.
@@ -97,6 +148,7 @@ struct WorkerArgs {
     seed: u64,
     start_at_ns: u128,
     set_every: u64,
+    open: OpenArgs,
 }
 
 enum Mode {
@@ -106,15 +158,22 @@ enum Mode {
 
 fn parse_args(argv: &[String]) -> Result<Mode, String> {
     if argv.first().map(String::as_str) == Some("--worker") {
-        let [_, dir, seconds, seed, start, every] = argv else {
-            return Err("--worker DIR SECONDS SEED START_AT_UNIX_NANOS SET_EVERY".into());
+        let [_, dir, seconds, seed, start, every, path, records] = argv else {
+            return Err("--worker DIR SECONDS SEED START_AT_UNIX_NANOS SET_EVERY \
+                        WRITE_PATH CHECKPOINT_RECORDS"
+                .into());
         };
+        let records: u64 = number("--worker CHECKPOINT_RECORDS", records)?;
         return Ok(Mode::Worker(WorkerArgs {
             dir: PathBuf::from(dir),
             seconds: positive_f64("--worker SECONDS", seconds)?,
             seed: number("--worker SEED", seed)?,
             start_at_ns: number("--worker START_AT_UNIX_NANOS", start)?,
             set_every: positive("--worker SET_EVERY", every)?,
+            open: OpenArgs {
+                write_path: parse_write_path("--worker WRITE_PATH", path)?,
+                checkpoint_records: (records != 0).then_some(records),
+            },
         }));
     }
     let mut args = Args {
@@ -125,6 +184,10 @@ fn parse_args(argv: &[String]) -> Result<Mode, String> {
         seconds: 5.0,
         procs: 4,
         dir: std::env::temp_dir(),
+        open: OpenArgs {
+            write_path: WritePath::Logged,
+            checkpoint_records: None,
+        },
     };
     let mut it = argv.iter();
     while let Some(flag) = it.next() {
@@ -143,6 +206,9 @@ fn parse_args(argv: &[String]) -> Result<Mode, String> {
             "--seconds" => args.seconds = positive_f64(flag, value)?,
             "--procs" => args.procs = positive(flag, value)?,
             "--dir" => args.dir = PathBuf::from(value),
+            "--write-path" => args.open.write_path = parse_write_path(flag, value)?,
+            // The builder checks the range when the first handle opens, before anything is timed.
+            "--checkpoint-records" => args.open.checkpoint_records = Some(positive(flag, value)?),
             _ => return Err(format!("unknown argument {flag:?}")),
         }
     }
@@ -485,7 +551,7 @@ fn unix_ns() -> u128 {
 
 /// One worker process of a mix (Python's `worker`).
 fn worker(w: &WorkerArgs) -> Res<()> {
-    let cache = Cache::open(&w.dir)?;
+    let cache = w.open.open(&w.dir)?;
     black_box(cache.get::<ByteBuf>("key-0")?); // open everything before the clock starts
     let now = unix_ns();
     if w.start_at_ns > now {
@@ -531,9 +597,9 @@ fn worker(w: &WorkerArgs) -> Res<()> {
 
 /// Python's `multi()`: P processes on one pre-populated cache for `seconds`; a set every
 /// `set_every` ops.
-fn multi(dir: &Path, procs: u64, seconds: f64, set_every: u64) -> Res<Ordered> {
+fn multi(dir: &Path, procs: u64, seconds: f64, set_every: u64, open: OpenArgs) -> Res<Ordered> {
     {
-        let cache = Cache::open(dir)?;
+        let cache = open.open(dir)?;
         for i in 0..MIX_KEYS {
             cache.set(format!("key-{i}"), &Bytes::new(&SMALL))?;
         }
@@ -550,6 +616,7 @@ fn multi(dir: &Path, procs: u64, seconds: f64, set_every: u64) -> Res<Ordered> {
             .arg((p * 7919).to_string())
             .arg(start_at.to_string())
             .arg(set_every.to_string())
+            .args(open.worker_args())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -636,7 +703,7 @@ fn rustc_version() -> String {
         .map_or_else(|| "?".to_owned(), |s| s.trim().to_owned())
 }
 
-fn env_json(base: &Path) -> Ordered {
+fn env_json(base: &Path, open: OpenArgs) -> Ordered {
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
         .map_or_else(|_| "?".to_owned(), |s| s.trim().to_owned());
     let mut o = Ordered::new();
@@ -652,6 +719,8 @@ fn env_json(base: &Path) -> Ordered {
     o.val("platform", json!(format!("{os}-{kernel}-{arch}")));
     o.val("machine", json!(arch));
     o.val("tmp_fs", mount_of(base));
+    o.val("write_path", json!(write_path_name(open.write_path)));
+    o.val("checkpoint_records", json!(open.checkpoint_records));
     o
 }
 
@@ -665,19 +734,31 @@ fn run(args: &Args, python: Option<&Value>) -> Res<()> {
     }
     let t0 = Instant::now();
     let nproc = std::thread::available_parallelism().map_or(0, std::num::NonZero::get);
-    let env = env_json(&args.dir);
+    let env = env_json(&args.dir, args.open);
     let tmp = tempfile::Builder::new()
         .prefix("diskcache-bench-")
         .tempdir_in(&args.dir)
         .map_err(|e| format!("--dir {}: {e}", args.dir.display()))?;
 
-    let cache = Cache::open(tmp.path().join("c"))?;
+    let cache = args.open.open(&tmp.path().join("c"))?;
     let (ops, mut extras) = single(&cache, args.ops, args.warm)?;
     cache.close()?;
     let floor = read_plus_crc(&tmp.path().join("raw"))?;
     extras.stats("read_plus_crc_1MiB", &floor);
-    let mixed = multi(&tmp.path().join("m"), args.procs, args.seconds, 10)?;
-    let mixed50 = multi(&tmp.path().join("m50"), args.procs, args.seconds, 2)?;
+    let mixed = multi(
+        &tmp.path().join("m"),
+        args.procs,
+        args.seconds,
+        10,
+        args.open,
+    )?;
+    let mixed50 = multi(
+        &tmp.path().join("m50"),
+        args.procs,
+        args.seconds,
+        2,
+        args.open,
+    )?;
     drop(tmp);
     let wall_s = (t0.elapsed().as_secs_f64() * 10.0).round() / 10.0;
 
@@ -768,6 +849,14 @@ fn table(result: &Value, py: Option<&Value>, args: &Args) -> String {
         args.warm,
         args.procs,
         args.seconds,
+    );
+    let _ = writeln!(
+        s,
+        "write path {}, checkpoint_records {}",
+        text(result, &["env", "write_path"]),
+        at(result, &["env", "checkpoint_records"])
+            .filter(|v| !v.is_null())
+            .map_or_else(|| "default (4096)".to_owned(), value_text),
     );
     if let Some(py) = py {
         let _ = writeln!(
