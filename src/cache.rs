@@ -532,9 +532,10 @@ impl Cache {
     }
 
     /// Reads `row`'s value bytes and checks their crc32.
-    fn load(&self, row: Row, key: &[u8]) -> Result<Option<Fetched>> {
-        let bytes = match &row.place {
-            ValuePlace::Inline(bytes) => bytes.clone(),
+    fn load(&self, mut row: Row, key: &[u8]) -> Result<Option<Fetched>> {
+        let bytes = match &mut row.place {
+            // The row is ours: move the bytes out rather than copy them.
+            ValuePlace::Inline(bytes) => std::mem::take(bytes),
             ValuePlace::File(path) => match blob::read(self.directory(), path)? {
                 Some(bytes) => bytes,
                 None => return Ok(None),

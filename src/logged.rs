@@ -418,7 +418,7 @@ fn digest(records: Vec<(Vec<u8>, Logged)>) -> Result<(Vec<Change>, Vec<BlobPath>
         .cloned()
         .collect();
     let mut changes: Vec<_> = latest.into_iter().collect();
-    changes.sort_by(|a, b| a.0.cmp(&b.0));
+    changes.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     Ok((changes, stale))
 }
 
@@ -426,7 +426,7 @@ fn digest(records: Vec<(Vec<u8>, Logged)>) -> Result<(Vec<Change>, Vec<BlobPath>
 fn latest_per_key(changes: Vec<Change>) -> Vec<Change> {
     let latest: HashMap<Vec<u8>, Option<Row>> = changes.into_iter().collect();
     let mut out: Vec<_> = latest.into_iter().collect();
-    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     out
 }
 

@@ -250,7 +250,11 @@ impl Overlay {
         let generation = self.shm.get(Word::Gen);
         let first_seq = self.shm.get(Word::Records);
         let start = self.shm.get(Word::ValidLen);
-        let mut block = Vec::new();
+        let len = changes
+            .iter()
+            .map(|(k, r)| wal::padded_len(k.len(), r.as_ref().map_or(0, Vec::len)))
+            .sum();
+        let mut block = Vec::with_capacity(len);
         let mut offsets = Vec::with_capacity(changes.len());
         for (i, (key, row)) in changes.iter().enumerate() {
             offsets.push(start + block.len() as u64);
