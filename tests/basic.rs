@@ -5,17 +5,13 @@
 //! thing, against counters (`len`, `volume`) drifting from the entries, and against `keys`
 //! losing the insertion order. Cases follow python-diskcache's `tests/test_core.py`.
 
+mod common;
+
+use common::keys_of;
+
 use std::time::{Duration, SystemTime};
 
 use diskcache::{Cache, Durability, Entry, Error, EvictionPolicy, Key, SetOptions};
-
-fn keys_of(cache: &Cache) -> Vec<Key> {
-    cache
-        .keys()
-        .unwrap()
-        .collect::<diskcache::Result<Vec<_>>>()
-        .unwrap()
-}
 
 // ----- opening and closing -------------------------------------------------------------------
 

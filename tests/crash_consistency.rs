@@ -23,6 +23,10 @@
 //! `cargo test --test crash_consistency --features broken-ack-before-commit` must fail.
 #![cfg(unix)]
 
+mod common;
+
+use common::Value;
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::ExitStatusExt;
@@ -32,7 +36,6 @@ use std::sync::mpsc::{Receiver, Sender, channel};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use diskcache::{Cache, Key};
-use serde_bytes::ByteBuf;
 
 /// Names the child test a process was started to act as.
 const ROLE_VAR: &str = "DISKCACHE_CHILD_ROLE";
@@ -77,42 +80,7 @@ fn key_of(prefix: &str, i: u64) -> String {
     format!("{prefix}k{i}")
 }
 
-/// The value stored under index `i`: an integer, or every [`LARGE_EVERY`]th a byte string of
-/// at least 40 KiB (over the default 32 KiB `min_file_size`).
-#[derive(Clone, Debug, PartialEq)]
-enum Value {
-    Int(i64),
-    Large(Vec<u8>),
-}
-
-fn value_of(i: u64) -> Value {
-    if i.is_multiple_of(LARGE_EVERY) {
-        let len = 40 * 1024 + (i % 512) as usize;
-        Value::Large((0..len).map(|j| (j as u64 * 131 + i) as u8).collect())
-    } else {
-        Value::Int(i as i64)
-    }
-}
-
 impl Value {
-    fn store(&self, cache: &Cache, key: &str) -> diskcache::Result<()> {
-        match self {
-            Value::Int(v) => cache.set(key, v),
-            Value::Large(b) => cache.set(key, &ByteBuf::from(b.clone())),
-        }
-    }
-
-    /// Reads `key` back as this value's type; an error is described, not raised.
-    fn load(&self, cache: &Cache, key: &str) -> Result<Option<Value>, String> {
-        let loaded = match self {
-            Value::Int(_) => cache.get::<i64>(key).map(|v| v.map(Value::Int)),
-            Value::Large(_) => cache
-                .get::<ByteBuf>(key)
-                .map(|v| v.map(|b| Value::Large(b.into_vec()))),
-        };
-        loaded.map_err(|e| e.to_string())
-    }
-
     fn stored_len(&self) -> u64 {
         match self {
             Value::Int(_) => 8,
@@ -147,7 +115,9 @@ fn a_crash_child_writes_and_acknowledges_until_stopped_or_killed_when_started_by
         if stop.exists() {
             break;
         }
-        value_of(i).store(&cache, &key_of(&prefix, i)).unwrap();
+        common::value_of(i, LARGE_EVERY)
+            .store(&cache, &key_of(&prefix, i))
+            .unwrap();
         cache.incr("acked", 1, Some(0)).unwrap();
         writeln!(out, "@@ack {i}").unwrap();
         out.flush().unwrap();
@@ -288,7 +258,7 @@ fn check(dir: &Path, acked: &BTreeMap<String, u64>, label: &str) -> Checked {
 
     let mut lost = Vec::new();
     for (key, &i) in acked {
-        let expected = value_of(i);
+        let expected = common::value_of(i, LARGE_EVERY);
         match expected.load(&cache, key) {
             Ok(Some(found)) if found == expected => {}
             Ok(Some(_)) => lost.push(format!("{key} (wrong value)")),
@@ -327,7 +297,7 @@ fn check(dir: &Path, acked: &BTreeMap<String, u64>, label: &str) -> Checked {
             continue;
         }
         let i: u64 = key.rsplit_once('k').unwrap().1.parse().unwrap();
-        let expected = value_of(i);
+        let expected = common::value_of(i, LARGE_EVERY);
         if !acked.contains_key(&key) {
             // Acknowledged rows were read above.
             let found = expected.load(&cache, &key);

@@ -7,6 +7,8 @@
 
 mod common;
 
+use common::keys_of;
+
 use std::io::Cursor;
 use std::thread::sleep;
 use std::time::{Duration, SystemTime};
@@ -18,14 +20,6 @@ const PAUSE: Duration = Duration::from_millis(20);
 
 fn short() -> SetOptions {
     SetOptions::default().expire(SHORT)
-}
-
-fn keys_of(cache: &Cache) -> Vec<Key> {
-    cache
-        .keys()
-        .unwrap()
-        .collect::<diskcache::Result<Vec<_>>>()
-        .unwrap()
 }
 
 #[test]

@@ -5,19 +5,15 @@
 //! against reading a value as the wrong type panicking or returning garbage instead of
 //! `Error::Codec`.
 
+mod common;
+
+use common::keys_of;
+
 use std::collections::BTreeMap;
 use std::io::Cursor;
 
 use diskcache::{Cache, Error, Key, MAX_KEY_BYTES, SetOptions};
 use serde::{Deserialize, Serialize};
-
-fn keys_of(cache: &Cache) -> Vec<Key> {
-    cache
-        .keys()
-        .unwrap()
-        .collect::<diskcache::Result<Vec<_>>>()
-        .unwrap()
-}
 
 // ----- keys --------------------------------------------------------------------------------------
 

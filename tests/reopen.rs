@@ -6,6 +6,8 @@
 
 mod common;
 
+use common::keys_of;
+
 use std::path::Path;
 use std::time::Duration;
 
@@ -31,14 +33,6 @@ fn write_rows(dir: &Path, table: TableDefinition<&str, u64>, rows: &[(&str, u64)
         }
     }
     txn.commit().unwrap();
-}
-
-fn keys_of(cache: &Cache) -> Vec<Key> {
-    cache
-        .keys()
-        .unwrap()
-        .collect::<diskcache::Result<Vec<_>>>()
-        .unwrap()
 }
 
 #[test]

@@ -44,6 +44,8 @@
 //! `DISKCACHE_HARNESS_SEED=<seed>` replays a run's choices.
 #![cfg(unix)]
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::ExitStatusExt;
@@ -55,7 +57,6 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use diskcache::{Cache, Key};
-use serde_bytes::ByteBuf;
 
 /// Names the child test a process was started to act as.
 const ROLE_VAR: &str = "DISKCACHE_CHILD_ROLE";
@@ -680,43 +681,6 @@ fn hot_key(prefix: &str) -> String {
     format!("hot-{prefix}")
 }
 
-/// The value stored under index `i`: an integer, or every [`LARGE_EVERY`]th a byte string of
-/// at least 40 KiB (over the default 32 KiB `min_file_size`, so in a value file).
-#[derive(Clone, Debug, PartialEq)]
-enum Value {
-    Int(i64),
-    Large(Vec<u8>),
-}
-
-fn value_of(i: u64) -> Value {
-    if i.is_multiple_of(LARGE_EVERY) {
-        let len = 40 * 1024 + (i % 512) as usize;
-        Value::Large((0..len).map(|j| (j as u64 * 131 + i) as u8).collect())
-    } else {
-        Value::Int(i as i64)
-    }
-}
-
-impl Value {
-    fn store(&self, cache: &Cache, key: &str) -> diskcache::Result<()> {
-        match self {
-            Value::Int(v) => cache.set(key, v),
-            Value::Large(b) => cache.set(key, &ByteBuf::from(b.clone())),
-        }
-    }
-
-    /// Reads `key` back as this value's type; an error is described, not raised.
-    fn load(&self, cache: &Cache, key: &str) -> Result<Option<Value>, String> {
-        let loaded = match self {
-            Value::Int(_) => cache.get::<i64>(key).map(|v| v.map(Value::Int)),
-            Value::Large(_) => cache
-                .get::<ByteBuf>(key)
-                .map(|v| v.map(|b| Value::Large(b.into_vec()))),
-        };
-        loaded.map_err(|e| e.to_string())
-    }
-}
-
 /// Child of the kill test: iteration `i` sets `<prefix>-<i>` (saying `set <i>`), sets the hot
 /// key to `i` (`hot <i>`), and every [`DELETE_EVERY`]th deletes `<prefix>-<i - 3>` (`deleting
 /// <j>` before the call, `del <j>` after). Each message follows the call's return, so it
@@ -737,7 +701,9 @@ fn a_kill_trial_child_writes_and_acknowledges_each_call_when_started_by_a_parent
     hear_parent(&mut std::io::stdin().lock().lines(), "go");
     let hot = hot_key(&prefix);
     for i in 0..max {
-        value_of(i).store(&cache, &trial_key(&prefix, i)).unwrap();
+        common::value_of(i, LARGE_EVERY)
+            .store(&cache, &trial_key(&prefix, i))
+            .unwrap();
         tell_parent(&format!("set {i}"));
         cache.set(hot.as_str(), &(i as i64)).unwrap();
         tell_parent(&format!("hot {i}"));
@@ -810,7 +776,7 @@ impl Ledger {
     fn verify(&self, cache: &Cache) -> Vec<String> {
         let mut wrong = Vec::new();
         for (key, &i) in &self.sets {
-            let expected = value_of(i);
+            let expected = common::value_of(i, LARGE_EVERY);
             match expected.load(cache, key) {
                 Ok(Some(found)) if found == expected => {}
                 Ok(None) if self.deleting.contains(key) => {}
@@ -866,9 +832,9 @@ fn check_trial(dir: &Path, ledger: &Ledger, label: &str) -> (u64, u64) {
             continue;
         }
         let i: u64 = key.rsplit_once('-').unwrap().1.parse().unwrap();
-        let found = value_of(i).load(&cache, &key);
+        let found = common::value_of(i, LARGE_EVERY).load(&cache, &key);
         assert!(
-            found == Ok(Some(value_of(i))),
+            found == Ok(Some(common::value_of(i, LARGE_EVERY))),
             "{label}: the row {key} does not read back as written: {found:?}"
         );
     }
