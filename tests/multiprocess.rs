@@ -11,6 +11,8 @@
 //! Children talk to their parent on stdout, one message per line after a `@@` marker (the test
 //! harness may print `test <name> ... ` on the same line first).
 
+mod common;
+
 use std::io::{BufRead, BufReader, Lines};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, Stdio};
@@ -413,14 +415,7 @@ fn a_lock_child_holds_the_write_lock_when_started_by_a_parent() {
         .unwrap();
     let txn = db.begin_write().unwrap();
     // The log's write lock too (format-spec/wal.md): every write on the logged path takes it.
-    let log_lock = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(dir.join("cache.lock"))
-        .unwrap();
-    log_lock.lock().unwrap();
+    let _log_lock = common::hold_log_lock(&dir);
     tell_parent("locked");
     std::thread::sleep(HOLD);
     txn.abort().unwrap();
