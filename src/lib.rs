@@ -9,7 +9,7 @@
 //! Storage is [redb](https://docs.rs/redb), an embedded copy-on-write B-tree, in its
 //! multi-process mode, plus one file per large value, every value checked by a crc32. Writes
 //! reach redb through a write-ahead log shared by all processes and indexed in shared memory
-//! (SQLite's WAL design): a write costs a `pwrite` under a file lock, a read a lock-free probe.
+//! (SQLite's WAL design): a write costs a `pwrite` under a lock word in shared memory, a read a lock-free probe.
 //! No SQLite and no C toolchain: it builds with `cargo build` alone. The on-disk format is
 //! written down in `format-spec/` in the repository.
 //!

@@ -74,7 +74,7 @@ impl Overlay {
     /// Returns the guard and whether the previous holder died inside it (or the index is not
     /// initialized), in which case the caller must recover before anything else.
     pub(crate) fn lock(&self, deadline: Instant) -> Result<(LockGuard<'_>, bool)> {
-        let guard = self.lock.lock(deadline)?;
+        let guard = self.lock.lock(&self.shm, deadline)?;
         // Every holder that dies inside the critical section leaves `dirty` set, so that and
         // the magic are all a lock needs to check; comparing the log header's generation
         // (a system call) is left to open, in `needs_recovery`.

@@ -8,7 +8,7 @@
 //! miss a key that was already present. `format-spec/wal.md` is the authority on the layout.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use memmap2::MmapMut;
 
@@ -59,7 +59,15 @@ pub(crate) enum Word {
     /// or `volume` until the deltas above are folded in, so that `len` and `volume` read the
     /// database's counter and the log's delta as one pair without the lock.
     CounterSeq = 88,
+    /// The write lock: the token of the instance holding it, or 0 (`lock.rs`).
+    LockOwner = 96,
+    /// Processes sleeping on the lock's wake word.
+    LockWaiters = 104,
 }
+
+/// Byte offset of the lock's wake word, a 32-bit futex bumped by each release that has
+/// sleepers (its own 64-byte line).
+const WAKE_OFFSET: usize = 112 * 8;
 
 /// The mapped shared index.
 pub(crate) struct Shm {
@@ -98,6 +106,11 @@ impl Shm {
     pub(crate) fn word(&self, w: Word) -> &AtomicU64 {
         // The header words are well inside the mapping, whose size is fixed.
         atomic_word(&self.map, w as usize).unwrap_or(&FALLBACK)
+    }
+
+    /// The write lock's 32-bit wake word (a futex).
+    pub(crate) fn wake_word(&self) -> &AtomicU32 {
+        atomic_u32(&self.map, WAKE_OFFSET).unwrap_or(&FALLBACK32)
     }
 
     /// Reads a header word.
@@ -184,6 +197,20 @@ impl Shm {
 }
 
 static FALLBACK: AtomicU64 = AtomicU64::new(0);
+static FALLBACK32: AtomicU32 = AtomicU32::new(0);
+
+/// The atomic u32 at byte `offset` of `bytes`, if it is inside and aligned.
+fn atomic_u32(bytes: &[u8], offset: usize) -> Option<&AtomicU32> {
+    let word = bytes.get(offset..offset.checked_add(4)?)?;
+    let ptr = word.as_ptr();
+    if !ptr.cast::<AtomicU32>().is_aligned() {
+        return None;
+    }
+    // SAFETY: as for `atomic_word`: 4 in-bounds, aligned bytes of a shared mapping that
+    // outlives the reference, only ever accessed through this 32-bit atomic view.
+    #[allow(unsafe_code)]
+    Some(unsafe { &*ptr.cast::<AtomicU32>() })
+}
 
 /// The atomic u64 at 8-byte index `index` of `bytes`, if it is inside and aligned.
 pub(crate) fn atomic_word(bytes: &[u8], index: usize) -> Option<&AtomicU64> {

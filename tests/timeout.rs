@@ -1,6 +1,7 @@
 //! The write lock and `timeout`. Another writer is simulated by holding a redb write
-//! transaction on the cache's database file and the `flock` on its `cache.lock` (the log's
-//! write lock), as a process in the middle of a checkpoint would. Guards against a write waiting past its handle's
+//! transaction on the cache's database file and the log's write lock (the owner word in
+//! `cache.shm`, with a presence lock on `cache.lock`), as a process in the middle of a
+//! checkpoint would. Guards against a write waiting past its handle's
 //! timeout (or forever) instead of returning `Error::Timeout`, against reads being blocked by a
 //! writer, against a write that timed out leaving a value file or a partial change behind, and
 //! against the cache staying locked after the other writer lets go.

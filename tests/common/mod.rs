@@ -28,23 +28,79 @@ pub fn files_ending_with(dir: &Path, suffix: &str) -> Vec<PathBuf> {
     out
 }
 
-/// Holds the write lock of the cache in `dir` as another process would: `flock` on its
-/// `cache.lock` (format-spec/wal.md), which every write on the logged path takes. Released
-/// when the file is dropped.
-#[allow(
-    dead_code,
-    reason = "each test crate that includes this module uses only part of it"
-)]
-pub fn hold_log_lock(dir: &Path) -> std::fs::File {
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(dir.join("cache.lock"))
-        .unwrap();
-    file.lock().unwrap();
-    file
+/// The write lock of a cache, held from outside the library as format-spec/wal.md describes:
+/// a presence lock on byte `token` of `cache.lock`, and `token` in the owner word of
+/// `cache.shm`. Freed when dropped.
+pub struct HeldLogLock {
+    _presence: std::fs::File,
+    shm: memmap2::MmapMut,
+}
+
+/// Byte offset of the write lock's owner word in `cache.shm`.
+const LOCK_OWNER_OFFSET: usize = 96 * 8;
+
+impl HeldLogLock {
+    fn owner(&self) -> &std::sync::atomic::AtomicU64 {
+        let word = &self.shm[LOCK_OWNER_OFFSET..LOCK_OWNER_OFFSET + 8];
+        // SAFETY: 8 aligned bytes (the mapping is page-aligned, the offset a multiple of 8)
+        // that live as long as `self`, shared with other processes only through atomics.
+        #[allow(unsafe_code)]
+        unsafe {
+            &*word.as_ptr().cast::<std::sync::atomic::AtomicU64>()
+        }
+    }
+}
+
+impl Drop for HeldLogLock {
+    fn drop(&mut self) {
+        self.owner().store(0, std::sync::atomic::Ordering::Release);
+    }
+}
+
+/// Holds the write lock of the (already opened) cache in `dir` as another process would,
+/// waiting for it if need be. Every write on the logged path needs it.
+pub fn hold_log_lock(dir: &Path) -> HeldLogLock {
+    use std::os::fd::AsRawFd;
+    let open = |name: &str| {
+        std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(dir.join(name))
+            .unwrap()
+    };
+    let presence = open("cache.lock");
+    let token = 0x5eed_0000_u64 + u64::from(std::process::id());
+    // SAFETY: a zeroed `flock` is valid; the descriptor is open for the call.
+    #[allow(unsafe_code)]
+    let rc = unsafe {
+        let mut lk: libc::flock = std::mem::zeroed();
+        lk.l_type = libc::F_WRLCK as libc::c_short;
+        lk.l_whence = libc::SEEK_SET as libc::c_short;
+        lk.l_start = token as libc::off_t;
+        lk.l_len = 1;
+        libc::fcntl(presence.as_raw_fd(), libc::F_OFD_SETLK, &mut lk)
+    };
+    assert_eq!(rc, 0, "presence lock: {}", std::io::Error::last_os_error());
+    // SAFETY: cache.shm is never truncated while in use (format-spec/wal.md).
+    #[allow(unsafe_code)]
+    let shm = unsafe { memmap2::MmapMut::map_mut(&open("cache.shm")).unwrap() };
+    let held = HeldLogLock {
+        _presence: presence,
+        shm,
+    };
+    let owner = held.owner();
+    while owner
+        .compare_exchange(
+            0,
+            token,
+            std::sync::atomic::Ordering::Acquire,
+            std::sync::atomic::Ordering::Acquire,
+        )
+        .is_err()
+    {
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    held
 }
 
 /// The live keys of `cache` in insertion order.
