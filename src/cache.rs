@@ -456,7 +456,66 @@ impl Cache {
     /// # Errors
     /// [`Error::Storage`]; each item may carry [`Error::Corrupted`].
     pub fn keys(&self) -> Result<Keys> {
-        Ok(Keys::new(self.store.clone()))
+        Ok(Keys::inserted(self.store.clone()))
+    }
+
+    /// The live keys in key order (diskcache's `iterkeys`), descending if `reverse`: numbers
+    /// by value, then text, then bytes, then composites (`format-spec/keys.md`). Read in
+    /// batches from fresh snapshots, like [`Cache::keys`].
+    ///
+    /// ```
+    /// # fn main() -> diskcache::Result<()> {
+    /// # let cache = diskcache::Cache::open(tempfile::tempdir()?.path())?;
+    /// for k in ["c", "a", "b"] { cache.set(k, &0)?; }
+    /// cache.set(2.5, &0)?;
+    /// let keys: Vec<_> = cache.keys_sorted(false)?.collect::<diskcache::Result<_>>()?;
+    /// assert_eq!(keys, [2.5.into(), "a".into(), "b".into(), "c".into()]);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Timeout`] (the log is checkpointed first, under the write lock); each item may
+    /// carry [`Error::Corrupted`].
+    pub fn keys_sorted(&self, reverse: bool) -> Result<Keys> {
+        Ok(Keys::sorted(self.store.clone(), reverse))
+    }
+
+    /// The first (or, with `last`, the last) live entry in insertion order, without removing
+    /// it (diskcache's `peekitem`).
+    ///
+    /// ```
+    /// # fn main() -> diskcache::Result<()> {
+    /// # let cache = diskcache::Cache::open(tempfile::tempdir()?.path())?;
+    /// for (k, v) in [("c", 1), ("a", 2), ("b", 3)] { cache.set(k, &v)?; }
+    /// assert_eq!(cache.peekitem::<i64>(true)?, Some(("b".into(), 3)));
+    /// assert_eq!(cache.peekitem::<i64>(false)?, Some(("c".into(), 1)));
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Codec`] if the value is not a `V`; [`Error::Corrupted`]; [`Error::Timeout`]
+    /// (the log is checkpointed first).
+    pub fn peekitem<V: DeserializeOwned>(&self, last: bool) -> Result<Option<(Key, V)>> {
+        let mut missing: Option<Vec<u8>> = None;
+        loop {
+            let now = time::now_us();
+            let Some((key, row)) = self.store.read_all(|r| r.insertion_edge(last, now))? else {
+                return Ok(None);
+            };
+            if let Some(fetched) = self.load(row, &key)? {
+                let value = value::decode_value(fetched.row.kind, fetched.bytes)?;
+                return Ok(Some((Key::from_encoded(&key)?, value)));
+            }
+            // The value file is gone: a concurrent delete since the snapshot (look again),
+            // or, if the same entry is still there on a second look, damage.
+            if missing.as_deref() == Some(key.as_slice()) {
+                return Err(Error::Corrupted(format!(
+                    "{}: its value file is missing",
+                    describe(&key)
+                )));
+            }
+            missing = Some(key);
+        }
     }
 
     /// Applies the shared log to the database file now, so that the database alone holds

@@ -11,30 +11,93 @@ use crate::time;
 /// Keys read per snapshot.
 const BATCH: usize = 256;
 
-/// The live keys of a cache in insertion order, read lazily in batches of 256, each batch
-/// from a fresh snapshot. Keys set after the iterator passed their place are not seen; a key
-/// deleted before its batch is read is skipped.
+/// The live keys of a cache, in insertion order ([`crate::Cache::keys`]) or in key order
+/// ([`crate::Cache::keys_sorted`]), read lazily in batches of 256, each batch from a fresh
+/// snapshot. Keys set after the iterator passed their place are not seen; a key deleted
+/// before its batch is read is skipped; a damaged row is reported as an error for its key and
+/// the iteration goes on.
 pub struct Keys {
     store: Arc<Store>,
-    /// The row id of the last key read.
-    after: u64,
+    order: Order,
     buffer: VecDeque<Result<Key>>,
     done: bool,
 }
 
+/// Which order a [`Keys`] walks, and where it is.
+#[derive(Debug)]
+enum Order {
+    /// Insertion order; the row id of the last key read.
+    Inserted { after: u64 },
+    /// Key order (descending if `reverse`); the last key read.
+    Sorted {
+        after: Option<Vec<u8>>,
+        reverse: bool,
+    },
+}
+
 impl Keys {
-    pub(crate) fn new(store: Arc<Store>) -> Keys {
+    /// The keys in insertion order.
+    pub(crate) fn inserted(store: Arc<Store>) -> Keys {
+        Keys::new(store, Order::Inserted { after: 0 })
+    }
+
+    /// The keys in key order, descending if `reverse`.
+    pub(crate) fn sorted(store: Arc<Store>, reverse: bool) -> Keys {
+        Keys::new(
+            store,
+            Order::Sorted {
+                after: None,
+                reverse,
+            },
+        )
+    }
+
+    fn new(store: Arc<Store>, order: Order) -> Keys {
         Keys {
             store,
-            after: 0,
+            order,
             buffer: VecDeque::new(),
             done: false,
         }
     }
 
     fn refill(&mut self) -> Result<()> {
+        match &self.order {
+            Order::Inserted { .. } => self.refill_inserted(),
+            Order::Sorted { .. } => self.refill_sorted(),
+        }
+    }
+
+    fn refill_sorted(&mut self) -> Result<()> {
+        let Order::Sorted { after, reverse } = &mut self.order else {
+            return Ok(());
+        };
         let now = time::now_us();
-        let after = self.after;
+        let (start, reverse_now) = (after.clone(), *reverse);
+        let batch = self
+            .store
+            .read_all(|r| r.sorted_after(start.as_deref(), reverse_now, BATCH))?;
+        if batch.len() < BATCH {
+            self.done = true;
+        }
+        if let Some((last, _)) = batch.last() {
+            *after = Some(last.clone());
+        }
+        for (key, row) in batch {
+            match row {
+                Ok(row) if !row.is_expired(now) => self.buffer.push_back(Key::from_encoded(&key)),
+                Ok(_) => {}
+                Err(e) => self.buffer.push_back(Err(e)),
+            }
+        }
+        Ok(())
+    }
+
+    fn refill_inserted(&mut self) -> Result<()> {
+        let Order::Inserted { after } = self.order else {
+            return Ok(());
+        };
+        let now = time::now_us();
         let batch = self.store.read_all(|r| {
             let ids = r.keys_after(after, BATCH)?;
             let mut live = Vec::with_capacity(ids.len());
@@ -53,7 +116,7 @@ impl Keys {
             self.done = true;
         }
         if let Some(last) = last {
-            self.after = last;
+            self.order = Order::Inserted { after: last };
         }
         self.buffer.extend(live);
         Ok(())
@@ -77,7 +140,7 @@ impl Iterator for Keys {
 impl std::fmt::Debug for Keys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Keys")
-            .field("after", &self.after)
+            .field("order", &self.order)
             .finish_non_exhaustive()
     }
 }

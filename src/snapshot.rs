@@ -62,6 +62,69 @@ impl Snapshot {
         }
         Ok(out)
     }
+
+    /// Up to `limit` (key, row) pairs in key order (descending if `reverse`), starting after
+    /// key `after` (from the first or last key if `None`). A row that fails to decode is
+    /// returned as its error.
+    pub(crate) fn sorted_after(
+        &self,
+        after: Option<&[u8]>,
+        reverse: bool,
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Result<Row>)>> {
+        use std::ops::Bound::{Excluded, Unbounded};
+        let bounds = match (after, reverse) {
+            (None, _) => (Unbounded, Unbounded),
+            (Some(k), false) => (Excluded(k), Unbounded),
+            (Some(k), true) => (Unbounded, Excluded(k)),
+        };
+        let range = self.entries.range::<&[u8]>(bounds)?;
+        let mut out = Vec::with_capacity(limit.min(1024));
+        let mut push = |item: std::result::Result<_, redb::StorageError>| -> Result<()> {
+            let (key, row): (redb::AccessGuard<&[u8]>, redb::AccessGuard<&[u8]>) = item?;
+            out.push((key.value().to_vec(), Row::decode(row.value())));
+            Ok(())
+        };
+        if reverse {
+            for item in range.rev().take(limit) {
+                push(item)?;
+            }
+        } else {
+            for item in range.take(limit) {
+                push(item)?;
+            }
+        }
+        Ok(out)
+    }
+
+    /// The first (or, with `last`, the last) key in insertion order whose row is live at
+    /// `now`, with its row.
+    pub(crate) fn insertion_edge(&self, last: bool, now: u64) -> Result<Option<(Vec<u8>, Row)>> {
+        let range = self.order_insert.range::<u64>(..)?;
+        let visit =
+            |item: std::result::Result<_, redb::StorageError>| -> Result<Option<(Vec<u8>, Row)>> {
+                let (_, key): (redb::AccessGuard<u64>, redb::AccessGuard<&[u8]>) = item?;
+                let key = key.value().to_vec();
+                Ok(self
+                    .get(&key)?
+                    .filter(|row| !row.is_expired(now))
+                    .map(|row| (key, row)))
+            };
+        if last {
+            for item in range.rev() {
+                if let Some(found) = visit(item)? {
+                    return Ok(Some(found));
+                }
+            }
+        } else {
+            for item in range {
+                if let Some(found) = visit(item)? {
+                    return Ok(Some(found));
+                }
+            }
+        }
+        Ok(None)
+    }
 }
 
 /// The cached snapshot, tagged with the generation it was opened under.
