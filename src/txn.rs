@@ -244,6 +244,55 @@ impl<'t> WriteCtx<'t> {
         Ok(batch.len() as u64)
     }
 
+    /// Removes up to `limit` entries whose expire time is at or before `now`, soonest first
+    /// (a range scan of the expire order). Returns how many were removed.
+    pub(crate) fn remove_expired(&mut self, now: u64, limit: usize) -> Result<u64> {
+        let batch: Vec<Vec<u8>> = self
+            .order_expire
+            .range((1, 0)..=(now, u64::MAX))?
+            .take(limit)
+            .map(|item| item.map(|(_, key)| key.value().to_vec()))
+            .collect::<std::result::Result<_, _>>()?;
+        for key in &batch {
+            let row = self.get(key)?.ok_or_else(|| {
+                Error::Corrupted("the expire order names a key with no row".into())
+            })?;
+            self.remove(key, &row)?;
+        }
+        Ok(batch.len() as u64)
+    }
+
+    /// Scans up to `limit` entries in key order after `after` (from the start if `None`) and
+    /// removes those tagged `tag` (an encoded key). Returns how many were removed and the last
+    /// key scanned, or `None` there if the scan reached the end.
+    pub(crate) fn remove_tagged(
+        &mut self,
+        tag: &[u8],
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<(u64, Option<Vec<u8>>)> {
+        use std::ops::Bound::{Excluded, Unbounded};
+        let start = after.map_or(Unbounded, Excluded);
+        let mut scanned = 0usize;
+        let mut last = None;
+        let mut tagged = Vec::new();
+        for item in self.entries.range::<&[u8]>((start, Unbounded))?.take(limit) {
+            let (key, row) = item?;
+            let row = Row::decode(row.value())?;
+            scanned += 1;
+            let key = key.value().to_vec();
+            if row.tag.as_deref() == Some(tag) {
+                tagged.push((key.clone(), row));
+            }
+            last = Some(key);
+        }
+        for (key, row) in &tagged {
+            self.remove(key, row)?;
+        }
+        let next = if scanned < limit { None } else { last };
+        Ok((tagged.len() as u64, next))
+    }
+
     fn unlink_orders(&mut self, row: &Row) -> Result<()> {
         if row.expire_time != 0 {
             self.order_expire.remove((row.expire_time, row.row_id))?;
