@@ -14,7 +14,7 @@ use crate::builder::CacheBuilder;
 use crate::error::{Error, Result};
 use crate::iter::Keys;
 use crate::key::Key;
-use crate::options::{Entry, SetOptions, Tag};
+use crate::options::{Entry, SetOptions};
 use crate::reader::ValueReader;
 use crate::row::{Row, ValuePlace};
 use crate::settings::Settings;
@@ -22,10 +22,6 @@ use crate::store::Store;
 use crate::stored::{Fetched, Prepared, check_crc, describe, encode_tag, entry_of};
 use crate::time;
 use crate::value::{self, EncodedValue, ValueKind};
-
-/// How many entries one transaction of `clear` removes, so that a large clear never holds
-/// the write lock for long and can be interrupted between batches.
-const CLEAR_BATCH: usize = 1000;
 
 /// A disk-backed key-value cache in one directory, safe to share between threads (clone it)
 /// and between processes (open the same directory).
@@ -63,6 +59,11 @@ impl Cache {
         let store = Arc::new(store);
         crate::snapshot::spawn_janitor(Arc::downgrade(&store), Store::janitor_tick);
         Ok(Cache { store })
+    }
+
+    /// The store behind this handle (for the `impl Cache` blocks of other modules).
+    pub(crate) fn store(&self) -> &Store {
+        &self.store
     }
 
     /// Opens the cache in `dir`, creating it if needed, with the stored settings.
@@ -332,93 +333,6 @@ impl Cache {
         })
     }
 
-    /// Removes every entry and returns how many there were. Works in batches of 1,000
-    /// entries per transaction, so other writers get turns and an interrupted clear leaves a
-    /// consistent, smaller cache.
-    ///
-    /// # Errors
-    /// [`Error::Timeout`]; [`Error::Io`].
-    pub fn clear(&self) -> Result<u64> {
-        let mut total = 0;
-        loop {
-            let removed = self.store.write_redb(|w| w.remove_first(CLEAR_BATCH))?;
-            if removed == 0 {
-                return Ok(total);
-            }
-            total += removed;
-        }
-    }
-
-    /// Removes every expired entry and returns how many there were (a range scan of the
-    /// expire order, in transactions of at most 1,000 entries).
-    ///
-    /// ```
-    /// # fn main() -> diskcache::Result<()> {
-    /// # let cache = diskcache::Cache::open(tempfile::tempdir()?.path())?;
-    /// use std::time::Duration;
-    /// use diskcache::SetOptions;
-    /// for i in 0..10 {
-    ///     cache.set_with(i, &i, SetOptions::default().expire(Duration::from_nanos(1)))?;
-    /// }
-    /// std::thread::sleep(Duration::from_millis(2));
-    /// assert_eq!(cache.len()?, 10); // counted until removed
-    /// assert_eq!(cache.expire()?, 10);
-    /// assert_eq!(cache.len()?, 0);
-    /// # Ok(()) }
-    /// ```
-    ///
-    /// # Errors
-    /// [`Error::Timeout`]; [`Error::Io`]; [`Error::Corrupted`] if the expire order names a key
-    /// with no row.
-    pub fn expire(&self) -> Result<u64> {
-        let now = time::now_us();
-        let mut total = 0;
-        loop {
-            let removed = self
-                .store
-                .write_redb(|w| w.remove_expired(now, CLEAR_BATCH))?;
-            total += removed;
-            if removed < CLEAR_BATCH as u64 {
-                return Ok(total);
-            }
-        }
-    }
-
-    /// Removes every entry tagged `tag` and returns how many there were. Scans the entries in
-    /// transactions of at most 1,000 rows, so other writers get turns.
-    ///
-    /// ```
-    /// # fn main() -> diskcache::Result<()> {
-    /// # let cache = diskcache::Cache::open(tempfile::tempdir()?.path())?;
-    /// use diskcache::SetOptions;
-    /// for i in 0..100 {
-    ///     let tag = if i % 2 == 0 { "even" } else { "odd" };
-    ///     cache.set_with(i, &i, SetOptions::default().tag(tag))?;
-    /// }
-    /// assert_eq!(cache.evict("even")?, 50);
-    /// assert_eq!(cache.len()?, 50);
-    /// # Ok(()) }
-    /// ```
-    ///
-    /// # Errors
-    /// [`Error::InvalidArgument`] for a tag that is not a valid key; [`Error::Timeout`];
-    /// [`Error::Corrupted`] for a row that fails to decode.
-    pub fn evict(&self, tag: impl Into<Tag>) -> Result<u64> {
-        let tag = tag.into().encode()?;
-        let mut after: Option<Vec<u8>> = None;
-        let mut total = 0;
-        loop {
-            let (removed, last) = self
-                .store
-                .write_redb(|w| w.remove_tagged(&tag, after.as_deref(), CLEAR_BATCH))?;
-            total += removed;
-            match last {
-                Some(key) => after = Some(key),
-                None => return Ok(total),
-            }
-        }
-    }
-
     // ----- reads --------------------------------------------------------------------------
 
     /// The value stored under `key`, or `None` if it is absent or expired.
@@ -601,13 +515,13 @@ impl Cache {
 
     // ----- internals ----------------------------------------------------------------------
 
-    fn sync_files(&self) -> bool {
+    pub(crate) fn sync_files(&self) -> bool {
         self.settings().durability == crate::settings::Durability::Sync
     }
 
     /// Puts a value where it will live (a file if large) before the transaction starts, so
     /// the write lock is never held while a large value is written.
-    fn prepare(&self, value: EncodedValue, opts: &SetOptions) -> Result<Prepared> {
+    pub(crate) fn prepare(&self, value: EncodedValue, opts: &SetOptions) -> Result<Prepared> {
         let tag = encode_tag(opts.tag.as_ref())?;
         let numeric = matches!(value.kind, ValueKind::Int | ValueKind::Float);
         let large = value.bytes.len() as u64 >= self.settings().min_file_size;
@@ -661,7 +575,7 @@ impl Cache {
     }
 
     /// Reads `row`'s value bytes and checks their crc32.
-    fn load(&self, mut row: Row, key: &[u8]) -> Result<Option<Fetched>> {
+    pub(crate) fn load(&self, mut row: Row, key: &[u8]) -> Result<Option<Fetched>> {
         let bytes = match &mut row.place {
             // The row is ours: move the bytes out rather than copy them.
             ValuePlace::Inline(bytes) => std::mem::take(bytes),

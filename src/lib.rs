@@ -60,6 +60,7 @@ mod iter;
 pub mod key;
 mod lock;
 mod logged;
+mod maintenance;
 mod options;
 mod overlay;
 mod reader;
