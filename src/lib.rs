@@ -63,6 +63,7 @@ mod logged;
 mod maintenance;
 mod options;
 mod overlay;
+mod queue;
 mod reader;
 mod row;
 mod schema;

@@ -293,6 +293,32 @@ impl<'t> WriteCtx<'t> {
         Ok((tagged.len() as u64, next))
     }
 
+    /// The first (or, with `last`, the last) entry whose key lies strictly between the
+    /// encoded keys `low` and `high`, expired or not.
+    pub(crate) fn edge_between(
+        &self,
+        low: &[u8],
+        high: &[u8],
+        last: bool,
+    ) -> Result<Option<(Vec<u8>, Row)>> {
+        use std::ops::Bound::Excluded;
+        let mut range = self
+            .entries
+            .range::<&[u8]>((Excluded(low), Excluded(high)))?;
+        let item = if last {
+            range.next_back()
+        } else {
+            range.next()
+        };
+        match item {
+            Some(item) => {
+                let (key, row) = item?;
+                Ok(Some((key.value().to_vec(), Row::decode(row.value())?)))
+            }
+            None => Ok(None),
+        }
+    }
+
     fn unlink_orders(&mut self, row: &Row) -> Result<()> {
         if row.expire_time != 0 {
             self.order_expire.remove((row.expire_time, row.row_id))?;

@@ -1,0 +1,175 @@
+//! Queues in a cache: `push`, `pull` and `peek` (diskcache's), on keys the cache assigns.
+//!
+//! Without a prefix the keys are integers, with one they are the text `"{prefix}-{n:015}"`.
+//! The first item gets n = 500000000000000; `Side::Back` counts up from the largest key in use,
+//! `Side::Front` down from the smallest; n stays strictly between 0 and 999999999999999. Each
+//! operation checkpoints the log and works in one redb transaction, so it sees and orders every
+//! earlier write.
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::blob;
+use crate::cache::Cache;
+use crate::error::{Error, Result};
+use crate::key::Key;
+use crate::options::{SetOptions, Side};
+use crate::time;
+use crate::value;
+
+/// The number of the first item of a queue.
+const START: i64 = 500_000_000_000_000;
+/// Queue numbers lie strictly between 0 and this.
+const LIMIT: i64 = 999_999_999_999_999;
+
+/// The key of queue item `n`.
+fn queue_key(prefix: Option<&str>, n: i64) -> Key {
+    match prefix {
+        None => Key::Int(n),
+        Some(p) => Key::Str(format!("{p}-{n:015}")),
+    }
+}
+
+/// The encoded keys the queue's items lie strictly between.
+fn bounds(prefix: Option<&str>) -> Result<(Vec<u8>, Vec<u8>)> {
+    Ok((
+        queue_key(prefix, 0).encode()?,
+        queue_key(prefix, LIMIT).encode()?,
+    ))
+}
+
+/// The number of the queue item stored under the encoded `key`.
+fn number_of(key: &[u8], prefix: Option<&str>) -> Result<i64> {
+    let not_queue = |k: &Key| {
+        Error::Corrupted(format!(
+            "{k} is in the queue's range but is not a queue key"
+        ))
+    };
+    let key = Key::from_encoded(key)?;
+    match (&key, prefix) {
+        (Key::Int(n), None) => Ok(*n),
+        (Key::Str(s), Some(_)) => s
+            .rsplit_once('-')
+            .and_then(|(_, digits)| digits.parse().ok())
+            .ok_or_else(|| not_queue(&key)),
+        _ => Err(not_queue(&key)),
+    }
+}
+
+impl Cache {
+    /// Adds `value` to the queue named by `prefix` (the integer keys if `None`) at `side`, and
+    /// returns the key it was stored under.
+    ///
+    /// ```
+    /// # fn main() -> diskcache::Result<()> {
+    /// # let cache = diskcache::Cache::open(tempfile::tempdir()?.path())?;
+    /// use diskcache::{Key, SetOptions, Side};
+    /// let key = cache.push("first", None, Side::Back, SetOptions::default())?;
+    /// assert_eq!(key, Key::from(500000000000000i64));
+    /// cache.push("zeroth", None, Side::Front, SetOptions::default())?;
+    /// assert_eq!(cache.pull::<String>(None, Side::Front)?.unwrap().1, "zeroth");
+    /// let named = cache.push(&1234, Some("userids"), Side::Back, SetOptions::default())?;
+    /// assert_eq!(named, Key::from("userids-500000000000000"));
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] if the queue is full at that side; as [`Cache::set`].
+    pub fn push<V: Serialize + ?Sized>(
+        &self,
+        value: &V,
+        prefix: Option<&str>,
+        side: Side,
+        opts: SetOptions,
+    ) -> Result<Key> {
+        let (low, high) = bounds(prefix)?;
+        let prepared = self.prepare(value::encode_value(value)?, &opts)?;
+        let blob_path = prepared.blob.as_ref().map(|b| b.path.clone());
+        let result = self.store().write_redb(|w| {
+            let n = match w.edge_between(&low, &high, side == Side::Back)? {
+                None => START,
+                Some((key, _)) => {
+                    let edge = number_of(&key, prefix)?;
+                    match side {
+                        Side::Back => edge + 1,
+                        Side::Front => edge - 1,
+                    }
+                }
+            };
+            if n <= 0 || n >= LIMIT {
+                return Err(Error::InvalidArgument(format!(
+                    "the queue {prefix:?} is full at its {side:?} end"
+                )));
+            }
+            let key = queue_key(prefix, n);
+            let encoded = key.encode()?;
+            let old = w.get(&encoded)?;
+            let row = prepared.into_row(w, old.as_ref())?;
+            w.put(&encoded, &row, old.as_ref())?;
+            Ok(key)
+        });
+        if let (Some(path), Err(_)) = (&blob_path, &result) {
+            let _ = blob::remove(self.directory(), path);
+        }
+        result
+    }
+
+    /// Removes and returns the item at `side` of the queue named by `prefix`, skipping (and
+    /// removing) expired items. `None` if the queue is empty.
+    ///
+    /// # Errors
+    /// [`Error::Codec`] if the value is not a `V` (the item stays); [`Error::Timeout`];
+    /// [`Error::Corrupted`].
+    pub fn pull<V: DeserializeOwned>(
+        &self,
+        prefix: Option<&str>,
+        side: Side,
+    ) -> Result<Option<(Key, V)>> {
+        self.queue_edge(prefix, side, true)
+    }
+
+    /// Returns the item at `side` of the queue named by `prefix` without removing it
+    /// (expired items found on the way are removed). `None` if the queue is empty.
+    ///
+    /// # Errors
+    /// As [`Cache::pull`].
+    pub fn peek<V: DeserializeOwned>(
+        &self,
+        prefix: Option<&str>,
+        side: Side,
+    ) -> Result<Option<(Key, V)>> {
+        self.queue_edge(prefix, side, false)
+    }
+
+    fn queue_edge<V: DeserializeOwned>(
+        &self,
+        prefix: Option<&str>,
+        side: Side,
+        remove: bool,
+    ) -> Result<Option<(Key, V)>> {
+        let (low, high) = bounds(prefix)?;
+        let now = time::now_us();
+        self.store().write_redb(|w| {
+            loop {
+                let Some((key, row)) = w.edge_between(&low, &high, side == Side::Back)? else {
+                    return Ok(None);
+                };
+                if row.is_expired(now) {
+                    w.remove(&key, &row)?;
+                    continue;
+                }
+                let Some(fetched) = self.load(row.clone(), &key)? else {
+                    // Its value file is gone: the item cannot be served.
+                    w.remove(&key, &row)?;
+                    continue;
+                };
+                if remove {
+                    w.remove(&key, &row)?;
+                }
+                // Decoding inside the transaction: a wrong type aborts it and keeps the item.
+                let value = value::decode_value(fetched.row.kind, fetched.bytes)?;
+                return Ok(Some((Key::from_encoded(&key)?, value)));
+            }
+        })
+    }
+}

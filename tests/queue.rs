@@ -1,0 +1,130 @@
+//! Queues: `push`, `pull` and `peek` as diskcache's tutorial shows them. Guards against wrong
+//! key numbering, sides or prefixes mixing, expired items being served, peek removing items,
+//! a wrong-type pull losing its item, and a full queue wrapping around.
+
+mod common;
+
+use std::time::Duration;
+
+use diskcache::{Cache, Error, Key, SetOptions, Side};
+
+fn none() -> SetOptions {
+    SetOptions::default()
+}
+
+#[test]
+fn the_tutorial_sequence_gives_the_tutorial_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Cache::open(dir.path()).unwrap();
+    let key = cache.push("first", None, Side::Back, none()).unwrap();
+    assert_eq!(key, Key::from(500_000_000_000_000i64));
+    assert_eq!(cache.get::<String>(key).unwrap().as_deref(), Some("first"));
+    cache.push("second", None, Side::Back, none()).unwrap();
+    cache.push("zeroth", None, Side::Front, none()).unwrap();
+    let (_, value) = cache.peek::<String>(None, Side::Front).unwrap().unwrap();
+    assert_eq!(value, "zeroth");
+    let (key, value) = cache.pull::<String>(None, Side::Front).unwrap().unwrap();
+    assert_eq!(
+        (key, value.as_str()),
+        (Key::from(499_999_999_999_999i64), "zeroth")
+    );
+    let (key, value) = cache.pull::<String>(None, Side::Back).unwrap().unwrap();
+    assert_eq!(
+        (key, value.as_str()),
+        (Key::from(500_000_000_000_001i64), "second")
+    );
+    let key = cache
+        .push(&1234, Some("userids"), Side::Back, none())
+        .unwrap();
+    assert_eq!(key, Key::from("userids-500000000000000"));
+    let (key, value) = cache
+        .pull::<i64>(Some("userids"), Side::Front)
+        .unwrap()
+        .unwrap();
+    assert_eq!((key, value), (Key::from("userids-500000000000000"), 1234));
+    assert_eq!(
+        cache.pull::<i64>(Some("userids"), Side::Front).unwrap(),
+        None
+    );
+    // Only "first" is left, in the unprefixed queue.
+    assert_eq!(
+        common::keys_of(&cache),
+        vec![Key::from(500_000_000_000_000i64)]
+    );
+}
+
+#[test]
+fn prefixes_are_separate_queues_and_other_keys_are_not_items() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Cache::open(dir.path()).unwrap();
+    cache.set("unrelated", &0).unwrap();
+    cache.set(7, &0).unwrap(); // an integer key below the queue's range of numbers in use
+    for i in 0..5 {
+        cache.push(&i, Some("a"), Side::Back, none()).unwrap();
+        cache
+            .push(&(100 + i), Some("b"), Side::Back, none())
+            .unwrap();
+    }
+    let mut from_a = Vec::new();
+    while let Some((_, v)) = cache.pull::<i64>(Some("a"), Side::Front).unwrap() {
+        from_a.push(v);
+    }
+    assert_eq!(from_a, vec![0, 1, 2, 3, 4]);
+    let (_, last_b) = cache.peek::<i64>(Some("b"), Side::Back).unwrap().unwrap();
+    assert_eq!(last_b, 104);
+    assert_eq!(cache.len().unwrap(), 7);
+}
+
+#[test]
+fn pull_and_peek_skip_and_remove_expired_items_and_peek_keeps_live_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Cache::open(dir.path()).unwrap();
+    let soon = none().expire(Duration::from_millis(1));
+    cache.push("old", None, Side::Back, soon).unwrap();
+    cache.push("new", None, Side::Back, none()).unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+    assert_eq!(cache.len().unwrap(), 2);
+    let (_, v) = cache.peek::<String>(None, Side::Front).unwrap().unwrap();
+    assert_eq!(v, "new");
+    assert_eq!(cache.len().unwrap(), 1); // the expired item went on the way
+    let (_, v) = cache.peek::<String>(None, Side::Front).unwrap().unwrap();
+    assert_eq!(v, "new");
+    let (_, v) = cache.pull::<String>(None, Side::Front).unwrap().unwrap();
+    assert_eq!(v, "new");
+    assert!(cache.is_empty().unwrap());
+}
+
+#[test]
+fn a_wrong_type_pull_keeps_the_item_and_large_items_use_value_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Cache::builder()
+        .min_file_size(1024)
+        .open(dir.path())
+        .unwrap();
+    let big = vec![3u8; 8192];
+    cache.push(&big, Some("big"), Side::Back, none()).unwrap();
+    assert_eq!(common::files_ending_with(dir.path(), ".val").len(), 1);
+    assert!(matches!(
+        cache.pull::<String>(Some("big"), Side::Front),
+        Err(Error::Codec(_))
+    ));
+    let (_, got) = cache
+        .pull::<Vec<u8>>(Some("big"), Side::Front)
+        .unwrap()
+        .unwrap();
+    assert_eq!(got, big);
+    assert!(common::files_ending_with(dir.path(), ".val").is_empty());
+}
+
+#[test]
+fn a_queue_full_at_one_end_is_an_error_not_a_wrap_around() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Cache::open(dir.path()).unwrap();
+    cache.set("q-999999999999998", &0).unwrap();
+    assert!(matches!(
+        cache.push(&1, Some("q"), Side::Back, none()),
+        Err(Error::InvalidArgument(_))
+    ));
+    let key = cache.push(&1, Some("q"), Side::Front, none()).unwrap();
+    assert_eq!(key, Key::from("q-999999999999997"));
+}
