@@ -322,14 +322,13 @@ impl Cache {
                 w.remove(&key, &row)?;
                 return Ok(None);
             }
-            let Some(fetched) = self.load(row.clone(), &key)? else {
-                // The value file is gone: drop the row that names it.
-                w.remove(&key, &row)?;
-                return Ok(None);
-            };
-            w.remove(&key, &fetched.row)?;
-            // Decoding inside the transaction: a wrong type aborts it and keeps the entry.
-            entry_of(fetched).map(Some)
+            // Every way out removes the row (a row whose value file is gone, too); a wrong
+            // type fails the decode below, which aborts the operation and keeps the entry.
+            w.remove(&key, &row)?;
+            match self.load(row, &key)? {
+                Some(fetched) => entry_of(fetched).map(Some),
+                None => Ok(None),
+            }
         })
     }
 

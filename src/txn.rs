@@ -235,13 +235,7 @@ impl<'t> WriteCtx<'t> {
             .take(limit)
             .map(|item| item.map(|(_, key)| key.value().to_vec()))
             .collect::<std::result::Result<_, _>>()?;
-        for key in &batch {
-            let row = self.get(key)?.ok_or_else(|| {
-                Error::Corrupted("the insertion order names a key with no row".into())
-            })?;
-            self.remove(key, &row)?;
-        }
-        Ok(batch.len() as u64)
+        self.remove_listed(&batch, "insertion order")
     }
 
     /// Removes up to `limit` entries whose expire time is at or before `now`, soonest first
@@ -253,13 +247,19 @@ impl<'t> WriteCtx<'t> {
             .take(limit)
             .map(|item| item.map(|(_, key)| key.value().to_vec()))
             .collect::<std::result::Result<_, _>>()?;
-        for key in &batch {
-            let row = self.get(key)?.ok_or_else(|| {
-                Error::Corrupted("the expire order names a key with no row".into())
-            })?;
+        self.remove_listed(&batch, "expire order")
+    }
+
+    /// Removes the entries of `keys`, which the order table `order` named; a key with no row
+    /// means the table disagrees with the rows. Returns how many were removed.
+    fn remove_listed(&mut self, keys: &[Vec<u8>], order: &str) -> Result<u64> {
+        for key in keys {
+            let row = self
+                .get(key)?
+                .ok_or_else(|| Error::Corrupted(format!("the {order} names a key with no row")))?;
             self.remove(key, &row)?;
         }
-        Ok(batch.len() as u64)
+        Ok(keys.len() as u64)
     }
 
     /// Scans up to `limit` entries in key order after `after` (from the start if `None`) and
