@@ -374,7 +374,7 @@ impl Cache {
     /// [`Error::Corrupted`] if a value file's length disagrees with its row; [`Error::Io`].
     pub fn get_reader(&self, key: impl Into<Key>) -> Result<Option<ValueReader>> {
         let key = key.into().encode()?;
-        let Some(row) = self.live_row(&key)? else {
+        let Some(row) = self.read_row(&key)? else {
             return Ok(None);
         };
         let origin = describe(&key);
@@ -564,10 +564,19 @@ impl Cache {
         Ok(row.filter(|r| !r.is_expired(time::now_us())))
     }
 
+    /// [`Cache::live_row`] for a read that counts: a hit or miss for the statistics, and an
+    /// access for the eviction policy (gathered in memory; the read itself writes nothing).
+    fn read_row(&self, key: &[u8]) -> Result<Option<Row>> {
+        let row = self.live_row(key)?;
+        self.store
+            .note_read(key, row.is_some(), &self.store.settings());
+        Ok(row)
+    }
+
     /// The live value under `key`, crc-checked; `None` if absent, expired, or its file was
     /// deleted by a concurrent writer after the snapshot was taken.
     fn fetch(&self, key: &[u8]) -> Result<Option<Fetched>> {
-        match self.live_row(key)? {
+        match self.read_row(key)? {
             Some(row) => self.load(row, key),
             None => Ok(None),
         }

@@ -50,11 +50,13 @@
 )]
 #![doc(test(attr(deny(warnings))))]
 
+mod access;
 mod backend;
 mod blob;
 mod builder;
 mod cache;
 mod error;
+mod evict;
 mod files;
 mod iter;
 pub mod key;

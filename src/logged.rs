@@ -8,18 +8,20 @@
 //! holds everything up to it.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use redb::Database;
 
+use crate::access::{self, Access, Accesses};
 use crate::blob::{self, BlobPath};
 use crate::error::{Error, Result};
+use crate::evict::{Candidate, Order};
 use crate::overlay::{Logged, Overlay};
 use crate::row::Row;
-use crate::schema::{META_COUNT, META_NEXT_ROW_ID};
-use crate::settings::{Durability, EvictionPolicy, Settings};
+use crate::schema::{META_COUNT, META_NEXT_ROW_ID, META_VOLUME};
+use crate::settings::{Durability, Settings};
 use crate::shm::Word;
 use crate::snapshot::{Snapshot, SnapshotCache};
 use crate::txn::{self, RowWriter, WriteCtx};
@@ -35,7 +37,14 @@ pub(crate) const MAX_CHECKPOINT_RECORDS: u64 = (crate::shm::SLOTS / 4) as u64;
 pub(crate) struct Shared {
     overlay: Overlay,
     snapshots: SnapshotCache,
+    /// Per order table, how far this process's culls have consumed it in a generation.
+    cursors: Mutex<Cursors>,
 }
+
+/// Per order table: the generation and the last position culling examined in it. Within a
+/// generation the snapshot does not change, so a cull goes on where the last one stopped
+/// instead of re-examining entries the log has already removed.
+type Cursors = HashMap<Order, (u64, (u64, u64))>;
 
 /// The logged engine of one open cache.
 pub(crate) struct LoggedEngine {
@@ -54,6 +63,8 @@ pub(crate) struct Env<'a> {
     pub(crate) db: &'a Database,
     pub(crate) settings: &'a Settings,
     pub(crate) dir: &'a std::path::Path,
+    /// Reads this process has noted and not yet logged.
+    pub(crate) accesses: &'a Accesses,
     /// A deadline to use instead of the settings' timeout (the janitor does not wait).
     pub(crate) deadline_override: Option<Instant>,
 }
@@ -76,6 +87,7 @@ impl LoggedEngine {
         let shared = Arc::new(Shared {
             overlay: Overlay::open(dir)?,
             snapshots: SnapshotCache::default(),
+            cursors: Mutex::default(),
         });
         let engine = LoggedEngine { shared };
         let overlay = engine.overlay();
@@ -105,12 +117,16 @@ impl LoggedEngine {
     pub(crate) fn janitor_tick(&self, env: &Env<'_>) {
         let shm = self.overlay().shm();
         self.shared.snapshots.drop_unless(shm.get(Word::Gen));
+        let now = Env {
+            deadline_override: Some(Instant::now()),
+            ..*env
+        };
         if shm.get(Word::Dirty) != 0 {
-            let now = Env {
-                deadline_override: Some(Instant::now()),
-                ..*env
-            };
             let _ = self.locked(&now, |_| Ok(()));
+        }
+        if !env.accesses.is_empty() {
+            // Logs the noted reads if the lock is free now; else they wait for the next round.
+            let _ = self.write(&now, env.settings.checkpoint_records, |_| Ok(()));
         }
     }
 
@@ -146,11 +162,9 @@ impl LoggedEngine {
         if needs_recovery {
             self.recover(env)?;
         }
-        let snap = self
-            .shared
-            .snapshots
-            .get(env.db, overlay.shm().get(Word::Gen))?;
-        let mut ctx = LogCtx::new(overlay, &snap);
+        let generation = overlay.shm().get(Word::Gen);
+        let snap = self.shared.snapshots.get(env.db, generation)?;
+        let mut ctx = LogCtx::new(overlay, &snap, &self.shared.cursors, generation);
         let value = match f(&mut ctx) {
             Ok(value) => value,
             Err(e) => {
@@ -158,12 +172,16 @@ impl LoggedEngine {
                 return Err(e);
             }
         };
-        if ctx.changes.is_empty() {
+        let accesses = env.accesses.take();
+        if ctx.changes.is_empty() && accesses.is_empty() {
             overlay.leave();
             return Ok(value);
         }
-        self.log(env, checkpoint_records, ctx)?;
-        let checkpointed = overlay.records() < checkpoint_records || self.checkpoint(env).is_ok();
+        // A cull that ran out of candidates: the entries it needs are still only in the log.
+        let must_checkpoint = ctx.exhausted;
+        self.log(env, checkpoint_records, ctx, accesses)?;
+        let checkpointed = (overlay.records() < checkpoint_records && !must_checkpoint)
+            || self.checkpoint(env).is_ok();
         if checkpointed {
             overlay.leave();
         }
@@ -173,24 +191,43 @@ impl LoggedEngine {
 
     /// Appends an operation's changes (under the lock), first checkpointing if they would
     /// not fit; a change too large for the log goes straight to the database.
-    fn log(&self, env: &Env<'_>, checkpoint_records: u64, ctx: LogCtx<'_>) -> Result<()> {
+    fn log(
+        &self,
+        env: &Env<'_>,
+        checkpoint_records: u64,
+        ctx: LogCtx<'_>,
+        accesses: Vec<(Vec<u8>, Access)>,
+    ) -> Result<()> {
         let overlay = self.overlay();
         let shm = overlay.shm();
-        let encoded = ctx
-            .changes
+        let mut encoded: Vec<(Vec<u8>, Logged)> = accesses
             .iter()
-            .map(|(k, r)| Ok((k.clone(), r.as_ref().map(Row::encode).transpose()?)))
-            .collect::<Result<Vec<_>>>()?;
+            .map(|(k, a)| {
+                let access = Logged::Access {
+                    time: a.time,
+                    count: a.count,
+                };
+                (k.clone(), access)
+            })
+            .collect();
+        for (key, row) in &ctx.changes {
+            let logged = match row {
+                Some(row) => Logged::Set(row.encode()?),
+                None => Logged::Deleted,
+            };
+            encoded.push((key.clone(), logged));
+        }
         let len: usize = encoded
             .iter()
-            .map(|(k, r)| padded_len(k.len(), r.as_ref().map_or(0, Vec::len)))
+            .map(|(k, r)| padded_len(k.len(), r.payload_len()))
             .sum();
         if len as u64 > WAL_SIZE / 4 {
             self.checkpoint(env)?;
             let floor = ctx.next_row_id.unwrap_or(1);
             let counters = overlay.counters_begin();
             let files = ctx.files_to_delete;
-            self.commit_to_redb(env, latest_per_key(ctx.changes), files, floor)?;
+            let changes = latest_per_key(ctx.changes);
+            self.commit_to_redb(env, changes, accesses, files, floor)?;
             self.new_generation(env)?;
             overlay.counters_end(counters);
             return Ok(());
@@ -227,7 +264,10 @@ impl LoggedEngine {
         match logged {
             Some(Logged::Set(row)) => Row::decode(&row).map(Some),
             Some(Logged::Deleted) => Ok(None),
-            None => self.shared.snapshots.get(env.db, generation)?.get(key),
+            // An index slot never names an access record.
+            Some(Logged::Access { .. }) | None => {
+                self.shared.snapshots.get(env.db, generation)?.get(key)
+            }
         }
     }
 
@@ -246,6 +286,38 @@ impl LoggedEngine {
             let base = self.shared.snapshots.get(env.db, generation)?.meta(name)?;
             Ok(base.saturating_add_signed(delta))
         })
+    }
+
+    /// The settings epoch in `cache.shm` (bumped after each change of a stored setting).
+    pub(crate) fn settings_epoch(&self) -> u64 {
+        self.overlay().shm().get(Word::SettingsEpoch)
+    }
+
+    /// Tells every process that the stored settings changed: call after the commit.
+    pub(crate) fn bump_settings_epoch(&self) {
+        let word = self.overlay().shm().word(Word::SettingsEpoch);
+        word.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Counts a hit (`true`) or a miss in `cache.shm`; checkpoints flush the counts.
+    pub(crate) fn count(&self, hit: bool) {
+        let shm = self.overlay().shm();
+        let word = if hit { Word::Hits } else { Word::Misses };
+        shm.word(word).fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The hits and misses counted in `cache.shm` and not yet flushed; with `reset`, also
+    /// sets them to zero (call under the lock, after a checkpoint).
+    pub(crate) fn pending_counts(&self, reset: bool) -> (u64, u64) {
+        let shm = self.overlay().shm();
+        if reset {
+            (
+                shm.word(Word::Hits).swap(0, Ordering::AcqRel),
+                shm.word(Word::Misses).swap(0, Ordering::AcqRel),
+            )
+        } else {
+            (shm.get(Word::Hits), shm.get(Word::Misses))
+        }
     }
 
     /// Applies the log to the database, so that a snapshot opened afterwards sees everything
@@ -279,19 +351,22 @@ impl LoggedEngine {
     pub(crate) fn checkpoint(&self, env: &Env<'_>) -> Result<()> {
         let generation = self.overlay().shm().get(Word::Gen);
         let (records, _) = self.overlay().scan(generation);
-        if records.is_empty() && self.overlay().records() == 0 {
+        if records.is_empty() && self.overlay().records() == 0 && env.accesses.is_empty() {
             return Ok(());
         }
-        let (changes, stale_files) = digest(records)?;
+        let (changes, mut accesses, stale_files) = digest(records)?;
+        // This process's reads not logged yet: applied after the log's (twice for one key
+        // is right: the later time wins and the counts add up).
+        accesses.extend(env.accesses.take());
         let floor = self.overlay().shm().get(Word::NextRowId);
         let counters = self.overlay().counters_begin();
         if cfg!(feature = "broken-checkpoint-order") {
             // TEST-ONLY sabotage (see Cargo.toml): the order the design forbids, generation
             // first and commit after, to show the harness in tests/wal_harness.rs catches it.
             self.new_generation(env)?;
-            self.commit_to_redb(env, changes, stale_files, floor)?;
+            self.commit_to_redb(env, changes, accesses, stale_files, floor)?;
         } else {
-            self.commit_to_redb(env, changes, stale_files, floor)?;
+            self.commit_to_redb(env, changes, accesses, stale_files, floor)?;
             crate::crash_point("after-checkpoint-commit");
             self.new_generation(env)?;
         }
@@ -308,18 +383,23 @@ impl LoggedEngine {
         Ok(())
     }
 
-    /// Commits `changes` (latest row per key, or a deletion) to redb, then deletes the value
-    /// files nothing refers to any more: those of replaced or removed rows, and `stale_files`
-    /// (files of log records superseded within the generation).
-    /// `min_next_row_id` is a floor for the row id counter (the log's own counter).
+    /// Commits `changes` (latest row per key, or a deletion) and `accesses` to redb, with the
+    /// hits and misses counted in `cache.shm`, then deletes the value files nothing refers to
+    /// any more: those of replaced or removed rows, and `stale_files` (files of log records
+    /// superseded within the generation). `min_next_row_id` is a floor for the row id counter
+    /// (the log's own counter).
     fn commit_to_redb(
         &self,
         env: &Env<'_>,
         changes: Vec<Change>,
+        accesses: Vec<(Vec<u8>, Access)>,
         stale_files: Vec<BlobPath>,
         min_next_row_id: u64,
     ) -> Result<()> {
+        let shm = self.overlay().shm();
+        let (hits, misses) = (shm.get(Word::Hits), shm.get(Word::Misses));
         let (_, committed) = run_redb_txn(env, |w| {
+            w.add_stats(hits, misses);
             let mut max_id = min_next_row_id;
             for (key, row) in &changes {
                 let current = w.get(key)?;
@@ -336,8 +416,16 @@ impl LoggedEngine {
                     }
                 }
             }
+            for (key, access) in &accesses {
+                access::apply(w, key, *access)?;
+            }
             w.ensure_next_row_id(max_id)
         })?;
+        if committed {
+            // Counted since the read above stays in `cache.shm` for the next flush.
+            shm.word(Word::Hits).fetch_sub(hits, Ordering::AcqRel);
+            shm.word(Word::Misses).fetch_sub(misses, Ordering::AcqRel);
+        }
         if committed || !stale_files.is_empty() {
             for file in &stale_files {
                 let _ = blob::remove(env.dir, file);
@@ -358,8 +446,8 @@ impl LoggedEngine {
         let generation = overlay.wal_gen()?;
         let (records, _) = overlay.scan(generation);
         if !records.is_empty() {
-            let (changes, stale_files) = digest(records)?;
-            self.commit_to_redb(env, changes, stale_files, 1)?;
+            let (changes, accesses, stale_files) = digest(records)?;
+            self.commit_to_redb(env, changes, accesses, stale_files, 1)?;
         }
         overlay.write_wal_gen(generation + 1)?;
         let next_row_id = Snapshot::open(env.db)?.meta(META_NEXT_ROW_ID)?.max(1);
@@ -377,9 +465,8 @@ pub(crate) fn run_redb_txn<T>(
     f: impl FnOnce(&mut WriteCtx<'_>) -> Result<T>,
 ) -> Result<(T, bool)> {
     let txn = txn::begin_write(env.db, env.deadline())?;
-    let keep_store_order = env.settings.eviction_policy == EvictionPolicy::LeastRecentlyStored;
     let (value, files) = {
-        let mut ctx = WriteCtx::open(&txn, keep_store_order)?;
+        let mut ctx = WriteCtx::open(&txn)?;
         let value = f(&mut ctx)?;
         (value, ctx.finish()?)
     };
@@ -398,17 +485,37 @@ pub(crate) fn run_redb_txn<T>(
 /// One key's change: its new row, or `None` for a deletion.
 type Change = (Vec<u8>, Option<Row>);
 
-/// The latest change per key of a generation's records, in key order, and the value files of
-/// set records that a later record of the same key superseded.
-fn digest(records: Vec<(Vec<u8>, Logged)>) -> Result<(Vec<Change>, Vec<BlobPath>)> {
+/// The latest change per key of a generation's records, in key order; the accesses of keys
+/// the generation did not set or delete after them; and the value files of set records that a
+/// later record of the same key superseded.
+fn digest(records: Vec<(Vec<u8>, Logged)>) -> Result<Digest> {
     let mut files: Vec<BlobPath> = Vec::new();
     let mut latest: HashMap<Vec<u8>, Option<Row>> = HashMap::new();
+    let mut accesses: HashMap<Vec<u8>, Access> = HashMap::new();
     for (key, logged) in records {
         let row = match logged {
             Logged::Set(bytes) => Some(Row::decode(&bytes)?),
             Logged::Deleted => None,
+            Logged::Access { time, count } => {
+                match latest.get_mut(&key) {
+                    // Read after this generation set it: fold into the logged row.
+                    Some(Some(row)) => {
+                        row.access_time = row.access_time.max(time);
+                        row.access_count = row.access_count.saturating_add(count);
+                    }
+                    Some(None) => {}
+                    None => {
+                        let a = accesses.entry(key).or_insert(Access { time, count: 0 });
+                        a.time = a.time.max(time);
+                        a.count = a.count.saturating_add(count);
+                    }
+                }
+                continue;
+            }
         };
         files.extend(row.as_ref().and_then(Row::file).cloned());
+        // A set or delete starts the key afresh: earlier reads of it no longer count.
+        accesses.remove(&key);
         latest.insert(key, row);
     }
     let kept: HashSet<&BlobPath> = latest.values().flatten().filter_map(Row::file).collect();
@@ -419,8 +526,13 @@ fn digest(records: Vec<(Vec<u8>, Logged)>) -> Result<(Vec<Change>, Vec<BlobPath>
         .collect();
     let mut changes: Vec<_> = latest.into_iter().collect();
     changes.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    Ok((changes, stale))
+    let mut accesses: Vec<_> = accesses.into_iter().collect();
+    accesses.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    Ok((changes, accesses, stale))
 }
+
+/// What [`digest`] returns.
+type Digest = (Vec<Change>, Vec<(Vec<u8>, Access)>, Vec<BlobPath>);
 
 /// Keeps the last change per key, in key order.
 fn latest_per_key(changes: Vec<Change>) -> Vec<Change> {
@@ -434,6 +546,11 @@ fn latest_per_key(changes: Vec<Change>) -> Vec<Change> {
 pub(crate) struct LogCtx<'a> {
     overlay: &'a Overlay,
     snap: &'a Snapshot,
+    cursors: &'a Mutex<Cursors>,
+    /// The generation `snap` holds.
+    generation: u64,
+    /// Whether a cull found no more candidates in the snapshot's policy order.
+    exhausted: bool,
     now: u64,
     /// (key, new row or deletion), in order.
     changes: Vec<Change>,
@@ -445,10 +562,18 @@ pub(crate) struct LogCtx<'a> {
 }
 
 impl<'a> LogCtx<'a> {
-    fn new(overlay: &'a Overlay, snap: &'a Snapshot) -> Self {
+    fn new(
+        overlay: &'a Overlay,
+        snap: &'a Snapshot,
+        cursors: &'a Mutex<Cursors>,
+        generation: u64,
+    ) -> Self {
         LogCtx {
             overlay,
             snap,
+            cursors,
+            generation,
+            exhausted: false,
             now: crate::time::now_us(),
             changes: Vec::new(),
             count_delta: 0,
@@ -473,7 +598,7 @@ impl RowWriter for LogCtx<'_> {
         match self.overlay.lookup(key, &never)?.0 {
             Some(Logged::Set(bytes)) => Row::decode(&bytes).map(Some),
             Some(Logged::Deleted) => Ok(None),
-            None => self.snap.get(key),
+            Some(Logged::Access { .. }) | None => self.snap.get(key),
         }
     }
 
@@ -510,6 +635,35 @@ impl RowWriter for LogCtx<'_> {
         self.files_to_delete.extend(row.file().cloned());
         self.changes.push((key.to_vec(), None));
         Ok(())
+    }
+
+    fn volume(&self) -> Result<u64> {
+        let stored = i128::from(self.snap.meta(META_VOLUME)?);
+        let logged = i128::from(self.overlay.shm().get(Word::VolumeDelta) as i64);
+        let volume = (stored + logged + i128::from(self.volume_delta)).max(0);
+        Ok(u64::try_from(volume).unwrap_or(u64::MAX))
+    }
+
+    fn grew(&self) -> bool {
+        self.volume_delta > 0
+    }
+
+    /// From the snapshot's order table, going on where this process's last cull in this
+    /// generation stopped.
+    fn order_head(&mut self, order: Order, max: u64, limit: usize) -> Result<Vec<Candidate>> {
+        let mut cursors = self.cursors.lock().unwrap_or_else(PoisonError::into_inner);
+        let after = cursors
+            .get(&order)
+            .filter(|(generation, _)| *generation == self.generation)
+            .map(|(_, position)| *position);
+        let (batch, ended) = self.snap.order_after(order, after, max, limit)?;
+        if let Some(last) = batch.last() {
+            cursors.insert(order, (self.generation, last.position));
+        }
+        if ended && matches!(order, Order::Policy(_)) {
+            self.exhausted = true;
+        }
+        Ok(batch)
     }
 }
 

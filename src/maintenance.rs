@@ -1,9 +1,13 @@
-//! Whole-cache removals: `clear`, `expire` and `evict`, each in bounded transactions.
+//! Whole-cache maintenance: `clear`, `expire`, `evict` and `cull` in bounded transactions,
+//! and the settings every process shares (`reset`, `stats`, the tag index).
 
 use crate::cache::Cache;
 use crate::error::Result;
+use crate::evict::{self, Order};
 use crate::options::Tag;
+use crate::settings::{EvictionPolicy, Setting};
 use crate::time;
+use crate::txn::RowWriter;
 
 /// How many entries one transaction of a whole-cache removal handles, so that it never holds
 /// the write lock for long and can be interrupted between batches.
@@ -93,5 +97,112 @@ impl Cache {
                 None => return Ok(total),
             }
         }
+    }
+
+    /// Removes every expired entry, then, while the volume is above `size_limit`, entries in
+    /// the eviction policy's order, whatever `cull_limit` says; returns how many it removed.
+    /// With `cull_limit` 0, writes never cull and a scheduled `cull` does all of it. Works in
+    /// transactions of at most 1,000 entries.
+    ///
+    /// ```
+    /// # fn main() -> diskcache::Result<()> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let cache = diskcache::Cache::builder().size_limit(10_000).cull_limit(0).open(dir.path())?;
+    /// for i in 0..100 {
+    ///     cache.set(i, &[0u8; 100][..])?;
+    /// }
+    /// assert!(cache.volume()? > 10_000); // writes did not cull
+    /// assert!(cache.cull()? > 0);
+    /// assert!(cache.volume()? <= 10_000);
+    /// assert!(cache.contains(99)?); // the most recently stored stay
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Timeout`]; [`Error::Io`]; [`Error::Corrupted`] if an order table names a key
+    /// with no row.
+    pub fn cull(&self) -> Result<u64> {
+        let now = time::now_us();
+        let mut total = 0;
+        loop {
+            let removed = self.store().write_redb(|w| {
+                let live = w.live().clone();
+                let mut removed = evict::remove_head(w, Order::Expire, now, BATCH, None)?;
+                let over = RowWriter::volume(w)? > live.size_limit;
+                if removed < BATCH && over && live.eviction_policy != EvictionPolicy::None {
+                    let order = Order::Policy(live.eviction_policy);
+                    let limit = BATCH - removed;
+                    removed +=
+                        evict::remove_head(w, order, u64::MAX, limit, Some(live.size_limit))?;
+                }
+                Ok(removed)
+            })?;
+            total += removed as u64;
+            if removed < BATCH {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// Changes a setting for every process using the cache and returns its old value
+    /// (diskcache's `reset`). Changing the eviction policy rebuilds the new policy's order
+    /// table from the rows (and drops the old one); `Setting::TagIndex` builds or drops the
+    /// tag index. The write path and durability are chosen when opening (an
+    /// [`Error::InvalidArgument`] here).
+    ///
+    /// ```
+    /// # fn main() -> diskcache::Result<()> {
+    /// # let cache = diskcache::Cache::open(tempfile::tempdir()?.path())?;
+    /// use diskcache::Setting;
+    /// assert_eq!(cache.reset(Setting::CullLimit(0))?, Setting::CullLimit(10));
+    /// assert_eq!(cache.settings().cull_limit, 0);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`]; [`Error::Timeout`]; [`Error::Corrupted`] for a row that
+    /// fails to decode while an order table is rebuilt.
+    pub fn reset(&self, setting: Setting) -> Result<Setting> {
+        self.store().reset(setting)
+    }
+
+    /// Builds the tag index, so that [`Cache::evict`] is a range scan (diskcache's
+    /// `create_tag_index`): `reset(Setting::TagIndex(true))`.
+    ///
+    /// # Errors
+    /// As [`Cache::reset`].
+    pub fn create_tag_index(&self) -> Result<()> {
+        self.reset(Setting::TagIndex(true)).map(drop)
+    }
+
+    /// Drops the tag index (diskcache's `drop_tag_index`).
+    ///
+    /// # Errors
+    /// As [`Cache::reset`].
+    pub fn drop_tag_index(&self) -> Result<()> {
+        self.reset(Setting::TagIndex(false)).map(drop)
+    }
+
+    /// Returns the (hits, misses) counted so far, then turns counting on or off per
+    /// `enable` and, with `reset`, sets the counts to zero (diskcache's `stats`). Counting is
+    /// off by default. A read never writes to count: hits and misses are added up in
+    /// `cache.shm` (or, on the direct path, in memory) and flushed by the next checkpoint.
+    ///
+    /// ```
+    /// # fn main() -> diskcache::Result<()> {
+    /// # let cache = diskcache::Cache::open(tempfile::tempdir()?.path())?;
+    /// cache.stats(true, false)?;
+    /// cache.set("k", &1)?;
+    /// cache.get::<i64>("k")?;
+    /// cache.get::<i64>("absent")?;
+    /// assert_eq!(cache.stats(true, true)?, (1, 1));
+    /// assert_eq!(cache.stats(false, false)?, (0, 0));
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Timeout`]; [`Error::Io`].
+    pub fn stats(&self, enable: bool, reset: bool) -> Result<(u64, u64)> {
+        self.store().stats(enable, reset)
     }
 }

@@ -15,8 +15,8 @@ use crate::error::{Error, Result};
 use crate::lock::{LockGuard, WriteLock};
 use crate::shm::{self, SHM_MAGIC, Shm, Word};
 use crate::wal::{
-    self, FLAG_COMMIT, KIND_DELETE, KIND_SET, RECORD_HEADER_LEN, Record, WAL_HEADER_LEN, WAL_SIZE,
-    WalFile,
+    self, ACCESS_PAYLOAD_LEN, FLAG_COMMIT, KIND_ACCESS, KIND_DELETE, KIND_SET, RECORD_HEADER_LEN,
+    Record, WAL_HEADER_LEN, WAL_SIZE, WalFile,
 };
 
 /// The largest record a reader will copy: a key at its limit plus an inline value at the
@@ -30,6 +30,39 @@ pub(crate) enum Logged {
     Set(Vec<u8>),
     /// The key's latest record deletes it.
     Deleted,
+    /// The key was read `count` times, last at `time` (µs). Never indexed: only a
+    /// checkpoint's scan sees it.
+    Access {
+        /// The latest access time, µs since the epoch.
+        time: u64,
+        /// How many accesses.
+        count: u64,
+    },
+}
+
+impl Logged {
+    /// The record kind and payload this is written as.
+    fn kind_and_payload(&self) -> (u8, std::borrow::Cow<'_, [u8]>) {
+        match self {
+            Logged::Set(row) => (KIND_SET, row.as_slice().into()),
+            Logged::Deleted => (KIND_DELETE, (&[][..]).into()),
+            Logged::Access { time, count } => {
+                let mut payload = Vec::with_capacity(ACCESS_PAYLOAD_LEN);
+                payload.extend_from_slice(&time.to_le_bytes());
+                payload.extend_from_slice(&count.to_le_bytes());
+                (KIND_ACCESS, payload.into())
+            }
+        }
+    }
+
+    /// The payload length of the record this is written as.
+    pub(crate) fn payload_len(&self) -> usize {
+        match self {
+            Logged::Set(row) => row.len(),
+            Logged::Deleted => 0,
+            Logged::Access { .. } => ACCESS_PAYLOAD_LEN,
+        }
+    }
 }
 
 /// The mapped log and index of one cache directory, and its write lock.
@@ -246,29 +279,30 @@ impl Overlay {
     /// current generation, the last one marked as committing the block, writes them with one
     /// `pwrite` (and `fdatasync` when `sync`), and only then indexes them and moves the
     /// valid length. `changes` must fit ([`Overlay::fits`]).
-    pub(crate) fn append(&self, changes: &[(Vec<u8>, Option<Vec<u8>>)], sync: bool) -> Result<()> {
+    pub(crate) fn append(&self, changes: &[(Vec<u8>, Logged)], sync: bool) -> Result<()> {
         let generation = self.shm.get(Word::Gen);
         let first_seq = self.shm.get(Word::Records);
         let start = self.shm.get(Word::ValidLen);
         let len = changes
             .iter()
-            .map(|(k, r)| wal::padded_len(k.len(), r.as_ref().map_or(0, Vec::len)))
+            .map(|(k, r)| wal::padded_len(k.len(), r.payload_len()))
             .sum();
         let mut block = Vec::with_capacity(len);
         let mut offsets = Vec::with_capacity(changes.len());
-        for (i, (key, row)) in changes.iter().enumerate() {
+        for (i, (key, logged)) in changes.iter().enumerate() {
             offsets.push(start + block.len() as u64);
+            let (kind, payload) = logged.kind_and_payload();
             let rec = Record {
                 generation,
                 seq: first_seq + i as u64,
-                kind: if row.is_some() { KIND_SET } else { KIND_DELETE },
+                kind,
                 flags: if i + 1 == changes.len() {
                     FLAG_COMMIT
                 } else {
                     0
                 },
                 key,
-                payload: row.as_deref().unwrap_or_default(),
+                payload: &payload,
             };
             wal::encode_record(&mut block, &rec)?;
         }
@@ -282,7 +316,10 @@ impl Overlay {
             self.wal.sync()?;
         }
         crate::crash_point("after-record-write");
-        for ((key, _), offset) in changes.iter().zip(offsets) {
+        for ((key, logged), offset) in changes.iter().zip(offsets) {
+            if matches!(logged, Logged::Access { .. }) {
+                continue;
+            }
             let hash = shm::key_hash(key);
             let existing = self.find_slot(key, hash)?;
             self.shm.insert(hash, offset, existing)?;
@@ -332,14 +369,24 @@ impl Overlay {
         }
         let bytes = shm::copy_out(&self.wal_map, offset, len)?;
         let (rec, _) = wal::decode_record(&bytes)?;
-        (rec.generation == generation && rec.key == key).then(|| logged_of(&rec))
+        (rec.generation == generation && rec.key == key && rec.kind != KIND_ACCESS)
+            .then(|| logged_of(&rec))
     }
 }
 
 fn logged_of(rec: &Record<'_>) -> Logged {
-    if rec.kind == KIND_SET {
-        Logged::Set(rec.payload.to_vec())
-    } else {
-        Logged::Deleted
+    let word = |at: usize| {
+        rec.payload
+            .get(at..at + 8)
+            .and_then(|b| b.try_into().ok())
+            .map_or(0, u64::from_le_bytes)
+    };
+    match rec.kind {
+        KIND_SET => Logged::Set(rec.payload.to_vec()),
+        KIND_ACCESS => Logged::Access {
+            time: word(0),
+            count: word(8),
+        },
+        _ => Logged::Deleted,
     }
 }

@@ -20,6 +20,10 @@ pub(crate) const META_COUNT: &str = "count";
 pub(crate) const META_VOLUME: &str = "volume";
 /// `meta` row: the next row id to hand out; row ids give insertion order.
 pub(crate) const META_NEXT_ROW_ID: &str = "next_row_id";
+/// `meta` row: cache hits counted while statistics were on, as flushed by checkpoints.
+pub(crate) const META_HITS: &str = "hits";
+/// `meta` row: cache misses counted while statistics were on, as flushed by checkpoints.
+pub(crate) const META_MISSES: &str = "misses";
 
 /// `settings`: setting name → u64 (see `format-spec/tables.md` for each name's encoding).
 pub(crate) const SETTINGS: TableDefinition<&str, u64> = TableDefinition::new("settings");
@@ -38,3 +42,37 @@ pub(crate) const ORDER_EXPIRE: TableDefinition<(u64, u64), &[u8]> =
 /// least-recently-stored.
 pub(crate) const ORDER_STORE: TableDefinition<(u64, u64), &[u8]> =
     TableDefinition::new("order_store");
+
+/// `order_access`: (access time µs, row id) → encoded key. Kept while the eviction policy is
+/// least-recently-used.
+pub(crate) const ORDER_ACCESS: TableDefinition<(u64, u64), &[u8]> =
+    TableDefinition::new("order_access");
+
+/// `order_frequency`: (access count, row id) → encoded key. Kept while the eviction policy is
+/// least-frequently-used.
+pub(crate) const ORDER_FREQUENCY: TableDefinition<(u64, u64), &[u8]> =
+    TableDefinition::new("order_frequency");
+
+/// `order_tag`: (encoded tag, row id) → encoded key. Tagged entries only; kept while the
+/// `tag_index` setting is on.
+pub(crate) const ORDER_TAG: TableDefinition<(&[u8], u64), &[u8]> =
+    TableDefinition::new("order_tag");
+
+/// An order table keyed by (a row field, row id).
+pub(crate) type OrderTable = TableDefinition<'static, (u64, u64), &'static [u8]>;
+
+/// The row field an order table sorts by.
+pub(crate) type OrderField = fn(&crate::row::Row) -> u64;
+
+/// The policy order table an eviction policy keeps, and the row field it orders by.
+pub(crate) fn policy_order(
+    policy: crate::settings::EvictionPolicy,
+) -> Option<(OrderTable, OrderField)> {
+    use crate::settings::EvictionPolicy as P;
+    match policy {
+        P::LeastRecentlyStored => Some((ORDER_STORE, |r| r.store_time)),
+        P::LeastRecentlyUsed => Some((ORDER_ACCESS, |r| r.access_time)),
+        P::LeastFrequentlyUsed => Some((ORDER_FREQUENCY, |r| r.access_count)),
+        P::None => None,
+    }
+}

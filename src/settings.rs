@@ -244,6 +244,18 @@ impl Setting {
 }
 
 impl Settings {
+    /// The settings stored in a `settings` table (defaults for rows it lacks).
+    pub(crate) fn read_from(table: &impl redb::ReadableTable<&'static str, u64>) -> Result<Self> {
+        let mut settings = Settings::default();
+        for item in table.iter()? {
+            let (name, code) = item?;
+            if let Some(setting) = Setting::decode(name.value(), code.value())? {
+                settings.apply(setting);
+            }
+        }
+        Ok(settings)
+    }
+
     /// Applies one setting; returns the value it replaced.
     pub(crate) fn apply(&mut self, setting: Setting) -> Setting {
         let old = match setting {

@@ -47,11 +47,9 @@ pub(crate) enum Word {
     CountDelta = 48,
     /// Volume added by the log since the last checkpoint (two's complement i64).
     VolumeDelta = 56,
-    /// Hits counted since the last checkpoint (for statistics).
-    #[expect(dead_code, reason = "reserved in the v1 layout for statistics")]
+    /// Hits counted since the last checkpoint flushed them (for statistics).
     Hits = 64,
-    /// Misses counted since the last checkpoint (for statistics).
-    #[expect(dead_code, reason = "reserved in the v1 layout for statistics")]
+    /// Misses counted since the last checkpoint flushed them (for statistics).
     Misses = 72,
     /// The next row id to hand out.
     NextRowId = 80,
@@ -63,10 +61,13 @@ pub(crate) enum Word {
     LockOwner = 96,
     /// Processes sleeping on the lock's wake word.
     LockWaiters = 104,
+    /// Bumped after every commit that changes a stored setting (`reset`): a process whose
+    /// copy of the settings was read under another value reads them again.
+    SettingsEpoch = 120,
 }
 
 /// Byte offset of the lock's wake word, a 32-bit futex bumped by each release that has
-/// sleepers (its own 64-byte line).
+/// sleepers (its own 64-byte line, word 112).
 const WAKE_OFFSET: usize = 112 * 8;
 
 /// The mapped shared index.

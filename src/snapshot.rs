@@ -10,17 +10,20 @@
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
-use redb::{Database, ReadOnlyTable, ReadableDatabase};
+use redb::{Database, ReadOnlyTable, ReadTransaction, ReadableDatabase};
 
 use crate::error::Result;
+use crate::evict::{Candidate, Order};
 use crate::row::Row;
-use crate::schema::{ENTRIES, META, ORDER_INSERT};
+use crate::schema::{ENTRIES, META, ORDER_EXPIRE, ORDER_INSERT, SETTINGS, policy_order};
+use crate::settings::Settings;
 
 /// How often the janitor looks for a stale cached snapshot.
 const JANITOR_PERIOD: Duration = Duration::from_millis(10);
 
 /// The tables of one read transaction.
 pub(crate) struct Snapshot {
+    txn: ReadTransaction,
     entries: ReadOnlyTable<&'static [u8], &'static [u8]>,
     order_insert: ReadOnlyTable<u64, &'static [u8]>,
     meta: ReadOnlyTable<&'static str, u64>,
@@ -34,7 +37,57 @@ impl Snapshot {
             entries: txn.open_table(ENTRIES)?,
             order_insert: txn.open_table(ORDER_INSERT)?,
             meta: txn.open_table(META)?,
+            txn,
         })
+    }
+
+    /// The stored settings.
+    pub(crate) fn settings(&self) -> Result<Settings> {
+        Settings::read_from(&self.txn.open_table(SETTINGS)?)
+    }
+
+    /// Up to `limit` entries of `order` after position `after` (from the start if `None`)
+    /// whose order value is at most `max`, and whether the table ends there. An order table
+    /// this snapshot does not have (the policy changed) is empty.
+    pub(crate) fn order_after(
+        &self,
+        order: Order,
+        after: Option<(u64, u64)>,
+        max: u64,
+        limit: usize,
+    ) -> Result<(Vec<Candidate>, bool)> {
+        use std::ops::Bound::{Excluded, Included};
+        let definition = match order {
+            Order::Expire => ORDER_EXPIRE,
+            Order::Policy(p) => match policy_order(p) {
+                Some((definition, _)) => definition,
+                None => return Ok((Vec::new(), true)),
+            },
+        };
+        let table = match self.txn.open_table(definition) {
+            Ok(table) => table,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok((Vec::new(), true)),
+            Err(e) => return Err(e.into()),
+        };
+        let lowest = if order == Order::Expire {
+            (1, 0)
+        } else {
+            (0, 0)
+        };
+        if after.is_some_and(|a| a >= (max, u64::MAX)) {
+            return Ok((Vec::new(), true));
+        }
+        let start = after.map_or(Included(lowest), Excluded);
+        let mut out = Vec::with_capacity(limit.min(1024));
+        for item in table.range((start, Included((max, u64::MAX))))?.take(limit) {
+            let (position, key) = item?;
+            out.push(Candidate {
+                position: position.value(),
+                key: key.value().to_vec(),
+            });
+        }
+        let ended = out.len() < limit;
+        Ok((out, ended))
     }
 
     /// The row stored under `key`, expired or not.

@@ -2,21 +2,23 @@
 //! the write path that carries every operation (the shared log, or direct transactions).
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
 use redb::{ConcurrencyMode, Database, ReadableDatabase, ReadableTable};
 
+use crate::access::{self, Accesses};
 use crate::backend::DurabilityBackend;
 use crate::error::{Error, Result};
+use crate::evict;
 use crate::logged::{Env, LoggedEngine, run_redb_txn};
 use crate::row::Row;
 use crate::schema::{
     DB_FILE, ENTRIES, FORMAT_VERSION, META, META_COUNT, META_FORMAT_VERSION, META_NEXT_ROW_ID,
-    META_VOLUME, ORDER_EXPIRE, ORDER_INSERT, ORDER_STORE, SETTINGS,
+    META_VOLUME, ORDER_EXPIRE, ORDER_INSERT, SETTINGS, policy_order,
 };
-use crate::settings::{EvictionPolicy, Setting, Settings, WritePath};
+use crate::settings::{Setting, Settings, WritePath};
 use crate::snapshot::Snapshot;
 use crate::txn::{RowWriter, WriteCtx, WriteGate};
 use crate::wal::WAL_FILE;
@@ -27,6 +29,12 @@ pub(crate) struct Store {
     db: Database,
     dir: PathBuf,
     settings: RwLock<Settings>,
+    /// The logged path's settings epoch (`cache.shm`) when `settings` was read.
+    settings_epoch: AtomicU64,
+    /// Reads noted for the eviction policy and statistics, not yet written.
+    accesses: Accesses,
+    /// Janitor rounds, to flush the direct path's noted reads every tenth.
+    ticks: AtomicU64,
     engine: Engine,
     /// `sync_data` calls that reached the disk, counted by the backend.
     #[cfg_attr(
@@ -66,10 +74,12 @@ impl Store {
         };
         stored.timeout = base.timeout;
         stored.checkpoint_records = base.checkpoint_records;
+        let accesses = Accesses::default();
         let env = Env {
             db: &db,
             settings: &stored,
             dir,
+            accesses: &accesses,
             deadline_override: None,
         };
         let engine = match stored.write_path {
@@ -92,10 +102,17 @@ impl Store {
                 Engine::Direct(WriteGate::default())
             }
         };
+        let epoch = match &engine {
+            Engine::Logged(engine) => engine.settings_epoch(),
+            Engine::Direct(_) => 0,
+        };
         Ok(Store {
             db,
             dir: dir.to_path_buf(),
             settings: RwLock::new(stored),
+            settings_epoch: AtomicU64::new(epoch),
+            accesses,
+            ticks: AtomicU64::new(0),
             engine,
             syncs,
         })
@@ -106,12 +123,93 @@ impl Store {
         &self.dir
     }
 
-    /// The settings in force.
+    /// The settings in force. On the logged path a change another process made with
+    /// `reset` is seen at once (one shared word tells); on the direct path at this handle's
+    /// next write.
     pub(crate) fn settings(&self) -> Settings {
+        if let Engine::Logged(engine) = &self.engine {
+            let epoch = engine.settings_epoch();
+            if epoch != self.settings_epoch.load(Ordering::Acquire) {
+                // Read the epoch first: a change committed after it bumps it again.
+                if let Ok(stored) = Snapshot::open(&self.db).and_then(|s| s.settings()) {
+                    self.adopt(stored);
+                    self.settings_epoch.store(epoch, Ordering::Release);
+                }
+            }
+        }
         self.settings
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
+    }
+
+    /// Takes `stored` as the stored settings in force, keeping this handle's own ones.
+    fn adopt(&self, stored: Settings) {
+        let mut settings = self
+            .settings
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        let own = (settings.timeout, settings.checkpoint_records);
+        *settings = Settings {
+            timeout: own.0,
+            checkpoint_records: own.1,
+            ..stored
+        };
+    }
+
+    /// Stores `setting` for every process using the cache and returns the value it replaced.
+    /// Changing the eviction policy rebuilds its order table; the tag index is built or
+    /// dropped; both in the same transaction.
+    pub(crate) fn reset(&self, setting: Setting) -> Result<Setting> {
+        if matches!(setting, Setting::WritePath(_) | Setting::Durability(_)) {
+            return Err(Error::InvalidArgument(format!(
+                "{} is chosen when the cache is opened (CacheBuilder), not reset",
+                setting.name()
+            )));
+        }
+        let (old, live) =
+            self.write_redb(|w| Ok((w.change_setting(setting)?, w.live().clone())))?;
+        self.settings_changed(live);
+        Ok(old)
+    }
+
+    /// After a commit that changed stored settings: adopt them, and tell other processes.
+    fn settings_changed(&self, live: Settings) {
+        self.adopt(live);
+        if let Engine::Logged(engine) = &self.engine {
+            engine.bump_settings_epoch();
+            self.settings_epoch
+                .store(engine.settings_epoch(), Ordering::Release);
+        }
+    }
+
+    /// Hit and miss counts (stored, plus counted and not flushed), read before `reset` sets
+    /// them to zero; turns counting on or off per `enable`.
+    pub(crate) fn stats(&self, enable: bool, reset: bool) -> Result<(u64, u64)> {
+        let (counts, live) = self.write_redb(|w| {
+            let (mut hits, mut misses) = w.stats()?;
+            let pending = match &self.engine {
+                Engine::Logged(engine) => engine.pending_counts(reset),
+                Engine::Direct(_) if reset => self.accesses.take_counts(),
+                Engine::Direct(_) => self.accesses.counts(),
+            };
+            hits = hits.saturating_add(pending.0);
+            misses = misses.saturating_add(pending.1);
+            if reset {
+                w.reset_stats()?;
+            }
+            let live = if w.live().statistics == enable {
+                None
+            } else {
+                w.change_setting(Setting::Statistics(enable))?;
+                Some(w.live().clone())
+            };
+            Ok(((hits, misses), live))
+        })?;
+        if let Some(live) = live {
+            self.settings_changed(live);
+        }
+        Ok(counts)
     }
 
     /// How many `sync_data` calls of redb reached the disk in this process.
@@ -126,7 +224,11 @@ impl Store {
         let settings = self.settings();
         let env = self.env(&settings);
         match &self.engine {
-            Engine::Logged(engine) => engine.write(&env, settings.checkpoint_records, f),
+            Engine::Logged(engine) => engine.write(&env, settings.checkpoint_records, |w| {
+                let value = f(w)?;
+                evict::cull_after_write(w, &settings)?;
+                Ok(value)
+            }),
             Engine::Direct(gate) => {
                 let _gate = gate.enter(crate::time::deadline(settings.timeout))?;
                 if cfg!(feature = "broken-ack-before-commit") {
@@ -135,13 +237,52 @@ impl Store {
                     // multi-process tests can fail.
                     let txn =
                         crate::txn::begin_write(&self.db, crate::time::deadline(settings.timeout))?;
-                    let value = f(&mut WriteCtx::open(&txn, false)?)?;
+                    let value = f(&mut WriteCtx::open(&txn)?)?;
                     txn.abort()?;
                     return Ok(value);
                 }
-                Ok(run_redb_txn(&env, |w| f(w))?.0)
+                let (value, live) = run_redb_txn(&env, |w| {
+                    self.flush_reads(w)?;
+                    let value = f(w)?;
+                    let live = w.live().clone();
+                    evict::cull_after_write(w, &live)?;
+                    Ok((value, live))
+                })?
+                .0;
+                self.adopt(live);
+                Ok(value)
             }
         }
+    }
+
+    /// Notes a read of `key` that found a live entry (`hit`) or not: counted if statistics
+    /// are on, and, for a hit under a policy ordered by access, gathered for the next commit.
+    pub(crate) fn note_read(&self, key: &[u8], hit: bool, settings: &Settings) {
+        use crate::settings::EvictionPolicy::{LeastFrequentlyUsed, LeastRecentlyUsed};
+        if settings.statistics {
+            match &self.engine {
+                Engine::Logged(engine) => engine.count(hit),
+                Engine::Direct(_) => self.accesses.count(hit),
+            }
+        }
+        if hit
+            && matches!(
+                settings.eviction_policy,
+                LeastRecentlyUsed | LeastFrequentlyUsed
+            )
+        {
+            self.accesses.note(key, crate::time::now_us());
+        }
+    }
+
+    /// On the direct path: writes the reads this process noted into `w`.
+    fn flush_reads(&self, w: &mut WriteCtx<'_>) -> Result<()> {
+        for (key, access) in self.accesses.take() {
+            access::apply(w, &key, access)?;
+        }
+        let (hits, misses) = self.accesses.take_counts();
+        w.add_stats(hits, misses);
+        Ok(())
     }
 
     /// Runs `f` in a redb write transaction that sees every earlier operation (the log is
@@ -156,7 +297,13 @@ impl Store {
             Engine::Logged(engine) => engine.write_redb(&env, f),
             Engine::Direct(gate) => {
                 let _gate = gate.enter(crate::time::deadline(settings.timeout))?;
-                Ok(run_redb_txn(&env, f)?.0)
+                let (value, live) = run_redb_txn(&env, |w| {
+                    self.flush_reads(w)?;
+                    Ok((f(w)?, w.live().clone()))
+                })?
+                .0;
+                self.adopt(live);
+                Ok(value)
             }
         }
     }
@@ -202,11 +349,27 @@ impl Store {
         f(&Snapshot::open(&self.db)?)
     }
 
-    /// The janitor's round (see `LoggedEngine::janitor_tick`); nothing on the direct path.
+    /// The janitor's round (see `LoggedEngine::janitor_tick`); on the direct path, every
+    /// tenth round (~100 ms) writes the reads noted since, if the write lock is free.
     pub(crate) fn janitor_tick(&self) {
-        if let Engine::Logged(engine) = &self.engine {
-            let settings = self.settings();
-            engine.janitor_tick(&self.env(&settings));
+        let settings = self.settings();
+        match &self.engine {
+            Engine::Logged(engine) => engine.janitor_tick(&self.env(&settings)),
+            Engine::Direct(gate) => {
+                let tick = self.ticks.fetch_add(1, Ordering::Relaxed);
+                let idle = self.accesses.is_empty() && self.accesses.counts() == (0, 0);
+                if !tick.is_multiple_of(10) || idle {
+                    return;
+                }
+                let now = std::time::Instant::now();
+                if let Ok(_gate) = gate.enter(now) {
+                    let env = Env {
+                        deadline_override: Some(now),
+                        ..self.env(&settings)
+                    };
+                    let _ = run_redb_txn(&env, |w| self.flush_reads(w));
+                }
+            }
         }
     }
 
@@ -224,6 +387,7 @@ impl Store {
             db: &self.db,
             settings,
             dir: &self.dir,
+            accesses: &self.accesses,
             deadline_override: None,
         }
     }
@@ -233,10 +397,16 @@ impl Drop for Store {
     /// Checkpoints the log on close (best effort, waiting at most 100 ms for the lock), so
     /// that the database file alone holds every entry once no process uses the cache.
     fn drop(&mut self) {
-        if let Engine::Logged(engine) = &self.engine {
-            let mut settings = self.settings();
-            settings.timeout = settings.timeout.min(Duration::from_millis(100));
-            let _ = engine.quiesce(&self.env(&settings));
+        let mut settings = self.settings();
+        settings.timeout = settings.timeout.min(Duration::from_millis(100));
+        let env = self.env(&settings);
+        match &self.engine {
+            Engine::Logged(engine) => {
+                let _ = engine.quiesce(&env);
+            }
+            Engine::Direct(_) => {
+                let _ = run_redb_txn(&env, |w| self.flush_reads(w));
+            }
         }
     }
 }
@@ -275,39 +445,54 @@ fn init(db: &Database, overrides: &[Setting], wanted: &Settings) -> Result<Setti
     }
     let deadline = crate::time::deadline(wanted.timeout);
     let txn = crate::txn::begin_write(db, deadline)?;
-    let settings = {
-        let mut meta = txn.open_table(META)?;
-        let mut table = txn.open_table(SETTINGS)?;
-        let version = meta.get(META_FORMAT_VERSION)?.map(|g| g.value());
-        let mut settings = match version {
-            None => {
-                meta.insert(META_FORMAT_VERSION, FORMAT_VERSION)?;
-                for name in [META_COUNT, META_VOLUME] {
-                    meta.insert(name, 0)?;
-                }
-                meta.insert(META_NEXT_ROW_ID, 1)?;
-                Settings::default()
+    let version = txn
+        .open_table(META)?
+        .get(META_FORMAT_VERSION)?
+        .map(|g| g.value());
+    let settings = match version {
+        None => create(&txn, overrides)?,
+        Some(v) => {
+            check_version(v)?;
+            // Overrides of a settings table that exists: as `reset` does them, rebuilding
+            // the order tables a changed policy or tag index needs.
+            let mut ctx = WriteCtx::open(&txn)?;
+            for o in overrides {
+                ctx.change_setting(*o)?;
             }
-            Some(v) => {
-                check_version(v)?;
-                settings_from(&table)?
-            }
-        };
-        for o in overrides {
-            settings.apply(*o);
+            let settings = ctx.live().clone();
+            ctx.finish()?;
+            settings
         }
-        for setting in Setting::all_of(&settings) {
-            table.insert(setting.name(), setting.code())?;
-        }
-        txn.open_table(ENTRIES)?;
-        txn.open_table(ORDER_INSERT)?;
-        txn.open_table(ORDER_EXPIRE)?;
-        if settings.eviction_policy == EvictionPolicy::LeastRecentlyStored {
-            txn.open_table(ORDER_STORE)?;
-        }
-        settings
     };
     txn.commit()?;
+    Ok(settings)
+}
+
+/// Creates the tables of a new cache, with the default settings changed by `overrides`.
+fn create(txn: &redb::WriteTransaction, overrides: &[Setting]) -> Result<Settings> {
+    let mut meta = txn.open_table(META)?;
+    meta.insert(META_FORMAT_VERSION, FORMAT_VERSION)?;
+    for name in [META_COUNT, META_VOLUME] {
+        meta.insert(name, 0)?;
+    }
+    meta.insert(META_NEXT_ROW_ID, 1)?;
+    let mut settings = Settings::default();
+    for o in overrides {
+        settings.apply(*o);
+    }
+    let mut table = txn.open_table(SETTINGS)?;
+    for setting in Setting::all_of(&settings) {
+        table.insert(setting.name(), setting.code())?;
+    }
+    txn.open_table(ENTRIES)?;
+    txn.open_table(ORDER_INSERT)?;
+    txn.open_table(ORDER_EXPIRE)?;
+    if let Some((definition, _)) = policy_order(settings.eviction_policy) {
+        txn.open_table(definition)?;
+    }
+    if settings.tag_index {
+        txn.open_table(crate::schema::ORDER_TAG)?;
+    }
     Ok(settings)
 }
 
@@ -324,7 +509,7 @@ fn read_settings(db: &Database) -> Result<Option<Settings>> {
     };
     check_version(version)?;
     let table = txn.open_table(SETTINGS)?;
-    Ok(Some(settings_from(&table)?))
+    Ok(Some(Settings::read_from(&table)?))
 }
 
 fn check_version(found: u64) -> Result<()> {
@@ -335,17 +520,6 @@ fn check_version(found: u64) -> Result<()> {
         });
     }
     Ok(())
-}
-
-fn settings_from(table: &impl ReadableTable<&'static str, u64>) -> Result<Settings> {
-    let mut settings = Settings::default();
-    for item in table.iter()? {
-        let (name, code) = item?;
-        if let Some(setting) = Setting::decode(name.value(), code.value())? {
-            settings.apply(setting);
-        }
-    }
-    Ok(settings)
 }
 
 #[cfg(test)]

@@ -8,11 +8,13 @@ use redb::{ReadableTable, Table, WriteTransaction};
 
 use crate::blob::BlobPath;
 use crate::error::{Error, Result};
+use crate::evict::{Candidate, Order};
 use crate::row::Row;
 use crate::schema::{
-    ENTRIES, META, META_COUNT, META_NEXT_ROW_ID, META_VOLUME, ORDER_EXPIRE, ORDER_INSERT,
-    ORDER_STORE,
+    ENTRIES, META, META_COUNT, META_HITS, META_MISSES, META_NEXT_ROW_ID, META_VOLUME, ORDER_EXPIRE,
+    ORDER_INSERT, ORDER_TAG, SETTINGS, policy_order,
 };
+use crate::settings::{EvictionPolicy, Setting, Settings};
 
 /// Serializes this process's writers with a deadline, so threads queue without spinning and
 /// `timeout` bounds the wait in-process as well as across processes.
@@ -99,6 +101,15 @@ pub(crate) trait RowWriter {
     fn put(&mut self, key: &[u8], row: &Row, old: Option<&Row>) -> Result<()>;
     /// Removes `row`, stored under `key`.
     fn remove(&mut self, key: &[u8], row: &Row) -> Result<()>;
+    /// The cache's volume including this operation's changes so far.
+    fn volume(&self) -> Result<u64>;
+    /// Whether this operation has added to the volume.
+    fn grew(&self) -> bool;
+    /// Up to `limit` entries from the head of `order` (for [`Order::Policy`], only if that
+    /// is the policy whose order this writer keeps) whose position is at most `max`. Entries
+    /// already returned to this operation may be returned again; a candidate whose row has
+    /// changed since its position was recorded must be checked by the caller.
+    fn order_head(&mut self, order: Order, max: u64, limit: usize) -> Result<Vec<Candidate>>;
 }
 
 impl RowWriter for WriteCtx<'_> {
@@ -117,17 +128,64 @@ impl RowWriter for WriteCtx<'_> {
     fn remove(&mut self, key: &[u8], row: &Row) -> Result<()> {
         WriteCtx::remove(self, key, row)
     }
+    fn volume(&self) -> Result<u64> {
+        let stored = self.meta.get(META_VOLUME)?.map_or(0, |g| g.value());
+        let volume = i128::from(stored).saturating_add(self.volume_delta).max(0);
+        Ok(u64::try_from(volume).unwrap_or(u64::MAX))
+    }
+    fn grew(&self) -> bool {
+        self.volume_delta > 0
+    }
+    fn order_head(&mut self, order: Order, max: u64, limit: usize) -> Result<Vec<Candidate>> {
+        let table = match order {
+            Order::Expire => &self.order_expire,
+            Order::Policy(p) => match &self.policy {
+                Some(kept) if kept.policy == p => &kept.table,
+                _ => return Ok(Vec::new()),
+            },
+        };
+        let lowest = if matches!(order, Order::Expire) { 1 } else { 0 };
+        table
+            .range((lowest, 0)..=(max, u64::MAX))?
+            .take(limit)
+            .map(|item| {
+                let (position, key) = item?;
+                Ok(Candidate {
+                    position: position.value(),
+                    key: key.value().to_vec(),
+                })
+            })
+            .collect()
+    }
+}
+
+/// The open tag order: (encoded tag, row id) → encoded key.
+type TagTable<'t> = Table<'t, (&'static [u8], u64), &'static [u8]>;
+
+/// The order table of the eviction policy in force, and the row field it orders by.
+struct PolicyTable<'t> {
+    policy: EvictionPolicy,
+    table: Table<'t, (u64, u64), &'static [u8]>,
+    field: fn(&Row) -> u64,
 }
 
 /// The tables of one write transaction, and what its commit must also do: the counter
 /// deltas to store, and the value files to delete once the rows that named them are gone.
 pub(crate) struct WriteCtx<'t> {
+    txn: &'t WriteTransaction,
     entries: Table<'t, &'static [u8], &'static [u8]>,
     order_insert: Table<'t, u64, &'static [u8]>,
     order_expire: Table<'t, (u64, u64), &'static [u8]>,
-    /// Open only while the eviction policy is least-recently-stored.
-    order_store: Option<Table<'t, (u64, u64), &'static [u8]>>,
+    /// The eviction policy's order table; `None` under [`EvictionPolicy::None`].
+    policy: Option<PolicyTable<'t>>,
+    /// Open only while the `tag_index` setting is on.
+    order_tag: Option<TagTable<'t>>,
     meta: Table<'t, &'static str, u64>,
+    /// The stored settings, as this transaction reads them (another process may have
+    /// changed them since this one read its copy).
+    live: Settings,
+    /// Hits and misses to add to the stored counters.
+    stats_delta: (u64, u64),
     count_delta: i64,
     volume_delta: i128,
     next_row_id: Option<u64>,
@@ -139,18 +197,24 @@ pub(crate) struct WriteCtx<'t> {
 }
 
 impl<'t> WriteCtx<'t> {
-    /// Opens the tables of `txn`.
-    pub(crate) fn open(txn: &'t WriteTransaction, keep_store_order: bool) -> Result<Self> {
+    /// Opens the tables of `txn`: the fixed ones, and the order tables the stored settings
+    /// call for.
+    pub(crate) fn open(txn: &'t WriteTransaction) -> Result<Self> {
+        let live = Settings::read_from(&txn.open_table(SETTINGS)?)?;
         Ok(WriteCtx {
+            txn,
             entries: txn.open_table(ENTRIES)?,
             order_insert: txn.open_table(ORDER_INSERT)?,
             order_expire: txn.open_table(ORDER_EXPIRE)?,
-            order_store: if keep_store_order {
-                Some(txn.open_table(ORDER_STORE)?)
+            policy: open_policy(txn, live.eviction_policy)?,
+            order_tag: if live.tag_index {
+                Some(txn.open_table(ORDER_TAG)?)
             } else {
                 None
             },
             meta: txn.open_table(META)?,
+            live,
+            stats_delta: (0, 0),
             count_delta: 0,
             volume_delta: 0,
             next_row_id: None,
@@ -204,14 +268,7 @@ impl<'t> WriteCtx<'t> {
             }
         }
         self.volume_delta += i128::from(row.volume(key.len()));
-        if row.expire_time != 0 {
-            self.order_expire
-                .insert((row.expire_time, row.row_id), key)?;
-        }
-        if let Some(order_store) = &mut self.order_store {
-            order_store.insert((row.store_time, row.row_id), key)?;
-        }
-        Ok(())
+        self.link_orders(key, row)
     }
 
     /// Removes the row stored under `key` (which must be `row`) and everything that points
@@ -262,9 +319,10 @@ impl<'t> WriteCtx<'t> {
         Ok(keys.len() as u64)
     }
 
-    /// Scans up to `limit` entries in key order after `after` (from the start if `None`) and
-    /// removes those tagged `tag` (an encoded key). Returns how many were removed and the last
-    /// key scanned, or `None` there if the scan reached the end.
+    /// Removes up to `limit` entries tagged `tag` (an encoded key): from the tag order if the
+    /// tag index is on, else by scanning up to `limit` entries in key order after `after`
+    /// (from the start if `None`). Returns how many were removed and where to go on from
+    /// (the last key scanned), or `None` there once every tagged entry is gone.
     pub(crate) fn remove_tagged(
         &mut self,
         tag: &[u8],
@@ -272,6 +330,10 @@ impl<'t> WriteCtx<'t> {
         limit: usize,
     ) -> Result<(u64, Option<Vec<u8>>)> {
         use std::ops::Bound::{Excluded, Unbounded};
+        if let Some(keys) = self.tagged_keys(tag, limit)? {
+            let removed = self.remove_listed(&keys, "tag order")?;
+            return Ok((removed, (keys.len() == limit).then(Vec::new)));
+        }
         let start = after.map_or(Unbounded, Excluded);
         let mut scanned = 0usize;
         let mut last = None;
@@ -319,14 +381,130 @@ impl<'t> WriteCtx<'t> {
         }
     }
 
+    /// Adds `row` (stored under `key`) to the expire, policy and tag orders it belongs in.
+    fn link_orders(&mut self, key: &[u8], row: &Row) -> Result<()> {
+        if row.expire_time != 0 {
+            self.order_expire
+                .insert((row.expire_time, row.row_id), key)?;
+        }
+        if let Some(kept) = &mut self.policy {
+            kept.table.insert(((kept.field)(row), row.row_id), key)?;
+        }
+        if let (Some(order_tag), Some(tag)) = (&mut self.order_tag, &row.tag) {
+            order_tag.insert((tag.as_slice(), row.row_id), key)?;
+        }
+        Ok(())
+    }
+
+    /// Removes `row` from the orders [`WriteCtx::link_orders`] put it in.
     fn unlink_orders(&mut self, row: &Row) -> Result<()> {
         if row.expire_time != 0 {
             self.order_expire.remove((row.expire_time, row.row_id))?;
         }
-        if let Some(order_store) = &mut self.order_store {
-            order_store.remove((row.store_time, row.row_id))?;
+        if let Some(kept) = &mut self.policy {
+            kept.table.remove(((kept.field)(row), row.row_id))?;
+        }
+        if let (Some(order_tag), Some(tag)) = (&mut self.order_tag, &row.tag) {
+            order_tag.remove((tag.as_slice(), row.row_id))?;
         }
         Ok(())
+    }
+
+    /// The stored settings as this transaction sees them.
+    pub(crate) fn live(&self) -> &Settings {
+        &self.live
+    }
+
+    /// Adds hits and misses to the stored counters at commit.
+    pub(crate) fn add_stats(&mut self, hits: u64, misses: u64) {
+        if hits != 0 || misses != 0 {
+            self.stats_delta.0 = self.stats_delta.0.saturating_add(hits);
+            self.stats_delta.1 = self.stats_delta.1.saturating_add(misses);
+            self.changed = true;
+        }
+    }
+
+    /// The stored hit and miss counters, with what this transaction adds.
+    pub(crate) fn stats(&self) -> Result<(u64, u64)> {
+        let stored = |name| -> Result<u64> { Ok(self.meta.get(name)?.map_or(0, |g| g.value())) };
+        Ok((
+            stored(META_HITS)?.saturating_add(self.stats_delta.0),
+            stored(META_MISSES)?.saturating_add(self.stats_delta.1),
+        ))
+    }
+
+    /// Sets the stored hit and miss counters to zero.
+    pub(crate) fn reset_stats(&mut self) -> Result<()> {
+        self.stats_delta = (0, 0);
+        self.meta.insert(META_HITS, 0)?;
+        self.meta.insert(META_MISSES, 0)?;
+        self.changed = true;
+        Ok(())
+    }
+
+    /// Stores `setting` and returns the value it replaced. Changing the eviction policy drops
+    /// the old policy's order table and builds the new one from the rows; turning the tag
+    /// index on builds it, turning it off drops it. All in this transaction.
+    pub(crate) fn change_setting(&mut self, setting: Setting) -> Result<Setting> {
+        let old = self.live.apply(setting);
+        self.changed = true;
+        let mut settings = self.txn.open_table(SETTINGS)?;
+        settings.insert(setting.name(), setting.code())?;
+        drop(settings);
+        match setting {
+            Setting::EvictionPolicy(policy) if old != setting => {
+                if let Some(kept) = self.policy.take() {
+                    drop(kept.table);
+                    let (definition, _) = policy_order(kept.policy).ok_or_else(|| {
+                        Error::Storage("a kept order table with no policy".into())
+                    })?;
+                    self.txn.delete_table(definition)?;
+                }
+                self.policy = open_policy(self.txn, policy)?;
+                self.rebuild_orders(true, false)?;
+            }
+            Setting::TagIndex(on) if old != setting => {
+                if on {
+                    self.order_tag = Some(self.txn.open_table(ORDER_TAG)?);
+                    self.rebuild_orders(false, true)?;
+                } else {
+                    self.order_tag = None;
+                    self.txn.delete_table(ORDER_TAG)?;
+                }
+            }
+            _ => {}
+        }
+        Ok(old)
+    }
+
+    /// Fills the policy order (`policy`) and/or the tag order (`tag`) from every row.
+    fn rebuild_orders(&mut self, policy: bool, tag: bool) -> Result<()> {
+        for item in self.entries.iter()? {
+            let (key, row) = item?;
+            let row = Row::decode(row.value())?;
+            let key = key.value();
+            if let (true, Some(kept)) = (policy, &mut self.policy) {
+                kept.table.insert(((kept.field)(&row), row.row_id), key)?;
+            }
+            if let (true, Some(order_tag), Some(t)) = (tag, &mut self.order_tag, &row.tag) {
+                order_tag.insert((t.as_slice(), row.row_id), key)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Up to `limit` keys tagged `tag` (an encoded key), from the tag order; `None` if the
+    /// tag index is off.
+    pub(crate) fn tagged_keys(&self, tag: &[u8], limit: usize) -> Result<Option<Vec<Vec<u8>>>> {
+        let Some(order_tag) = &self.order_tag else {
+            return Ok(None);
+        };
+        let keys = order_tag
+            .range((tag, 0)..=(tag, u64::MAX))?
+            .take(limit)
+            .map(|item| item.map(|(_, key)| key.value().to_vec()))
+            .collect::<std::result::Result<_, _>>()?;
+        Ok(Some(keys))
     }
 
     /// Raises the row id counter to at least `min` (a checkpoint applies rows whose ids were
@@ -363,8 +541,29 @@ impl<'t> WriteCtx<'t> {
         if let Some(id) = self.next_row_id {
             self.meta.insert(META_NEXT_ROW_ID, id)?;
         }
+        for (name, delta) in [
+            (META_HITS, self.stats_delta.0),
+            (META_MISSES, self.stats_delta.1),
+        ] {
+            if delta != 0 {
+                let stored = self.meta.get(name)?.map_or(0, |g| g.value());
+                self.meta.insert(name, stored.saturating_add(delta))?;
+            }
+        }
         Ok(Some(self.files_to_delete))
     }
+}
+
+/// Opens the order table `policy` keeps, if any.
+fn open_policy(txn: &WriteTransaction, policy: EvictionPolicy) -> Result<Option<PolicyTable<'_>>> {
+    Ok(match policy_order(policy) {
+        Some((definition, field)) => Some(PolicyTable {
+            policy,
+            table: txn.open_table(definition)?,
+            field,
+        }),
+        None => None,
+    })
 }
 
 #[cfg(test)]

@@ -18,12 +18,17 @@
 //! | 4 | 4 | crc32 of bytes 8..L |
 //! | 8 | 8 | generation |
 //! | 16 | 8 | sequence number within the generation, from 0 |
-//! | 24 | 1 | kind: 1 set, 2 delete |
+//! | 24 | 1 | kind: 1 set, 2 delete, 3 access |
 //! | 25 | 1 | flags: bit 0 = last record of an atomic block |
 //! | 26 | 2 | key length K |
 //! | 28 | 4 | reserved, zero |
 //! | 32 | K | the encoded key |
-//! | 32+K | L−32−K | set: the encoded row (`row.rs`); delete: nothing |
+//! | 32+K | L−32−K | set: the encoded row (`row.rs`); delete: nothing; access: 16 bytes |
+//!
+//! An access record (the eviction policy is least-recently- or least-frequently-used) says
+//! the key was read: its payload is the latest access time (µs, u64) and the number of
+//! accesses (u64). It changes no visible data and is not indexed in `cache.shm`; a checkpoint
+//! folds it into the key's row.
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -46,6 +51,10 @@ pub(crate) const WAL_SIZE: u64 = 64 << 20;
 pub(crate) const KIND_SET: u8 = 1;
 /// Record kind: remove the key.
 pub(crate) const KIND_DELETE: u8 = 2;
+/// Record kind: the key was read (its access time and count move on).
+pub(crate) const KIND_ACCESS: u8 = 3;
+/// Length of an access record's payload.
+pub(crate) const ACCESS_PAYLOAD_LEN: usize = 16;
 /// Record flag: the last record of an atomic block (every single operation is a block).
 pub(crate) const FLAG_COMMIT: u8 = 1;
 
@@ -124,6 +133,7 @@ pub(crate) fn decode_record(bytes: &[u8]) -> Option<(Record<'_>, usize)> {
     let valid_kind = match kind {
         KIND_SET => true,
         KIND_DELETE => payload.is_empty(),
+        KIND_ACCESS => payload.len() == ACCESS_PAYLOAD_LEN,
         _ => false,
     };
     if !valid_kind || flags & !FLAG_COMMIT != 0 {

@@ -1,0 +1,101 @@
+//! Culling: which entries go when the cache is over its size limit, and removing them.
+//!
+//! Victims come from the head of an order table (a range scan, never a full scan): expired
+//! entries first by expire time, then the eviction policy's order (store time, access time or
+//! access count). A candidate is removed only if its row still sits at the position the order
+//! table gave: on the logged path the order comes from a snapshot, and the log may have
+//! replaced or removed the entry since.
+
+use crate::error::Result;
+use crate::row::Row;
+use crate::schema::policy_order;
+use crate::settings::{EvictionPolicy, Settings};
+use crate::txn::RowWriter;
+
+/// How many candidates one operation examines at most while culling, so that a write never
+/// scans far past entries the log has already removed.
+const SCAN_BUDGET: usize = 1024;
+
+/// An order table victims are taken from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Order {
+    /// `order_expire`: soonest expire time first.
+    Expire,
+    /// The order table of this eviction policy.
+    Policy(EvictionPolicy),
+}
+
+impl Order {
+    /// The row field this order sorts by, or `None` for a policy with no order.
+    fn field(self) -> Option<fn(&Row) -> u64> {
+        match self {
+            Order::Expire => Some(|r| r.expire_time),
+            Order::Policy(p) => policy_order(p).map(|(_, field)| field),
+        }
+    }
+}
+
+/// One entry of an order table: its position (order value, row id) and its key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Candidate {
+    pub(crate) position: (u64, u64),
+    pub(crate) key: Vec<u8>,
+}
+
+/// After a write that added to the volume and left it above `size_limit`: removes up to
+/// `cull_limit` entries, expired ones first, then in the policy's order, in the same
+/// operation. Returns how many it removed.
+pub(crate) fn cull_after_write(w: &mut dyn RowWriter, settings: &Settings) -> Result<u64> {
+    if settings.cull_limit == 0 || !w.grew() || w.volume()? <= settings.size_limit {
+        return Ok(0);
+    }
+    let limit = usize::try_from(settings.cull_limit).unwrap_or(usize::MAX);
+    let now = w.now();
+    let mut removed = remove_head(w, Order::Expire, now, limit, None)?;
+    if removed < limit
+        && settings.eviction_policy != EvictionPolicy::None
+        && w.volume()? > settings.size_limit
+    {
+        let order = Order::Policy(settings.eviction_policy);
+        removed += remove_head(w, order, u64::MAX, limit - removed, None)?;
+    }
+    Ok(removed as u64)
+}
+
+/// Removes up to `limit` entries from the head of `order` whose order value is at most
+/// `max`, stopping early once the volume is at most `until_volume` (if given). Candidates
+/// whose row has moved are skipped. Returns how many it removed.
+pub(crate) fn remove_head(
+    w: &mut dyn RowWriter,
+    order: Order,
+    max: u64,
+    limit: usize,
+    until_volume: Option<u64>,
+) -> Result<usize> {
+    let Some(field) = order.field() else {
+        return Ok(0);
+    };
+    let mut removed = 0;
+    let mut budget = SCAN_BUDGET.max(limit);
+    while removed < limit && budget > 0 {
+        let batch = w.order_head(order, max, (limit - removed).min(budget))?;
+        if batch.is_empty() {
+            break;
+        }
+        budget = budget.saturating_sub(batch.len());
+        for candidate in batch {
+            if until_volume.is_some_and(|v| w.volume().is_ok_and(|now| now <= v)) {
+                return Ok(removed);
+            }
+            let Some(row) = w.get(&candidate.key)? else {
+                continue;
+            };
+            if (field(&row), row.row_id) != candidate.position {
+                continue;
+            }
+            w.remove(&candidate.key, &row)?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
