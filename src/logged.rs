@@ -8,8 +8,8 @@
 //! holds everything up to it.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use redb::Database;
@@ -37,14 +37,7 @@ pub(crate) const MAX_CHECKPOINT_RECORDS: u64 = (crate::shm::SLOTS / 4) as u64;
 pub(crate) struct Shared {
     overlay: Overlay,
     snapshots: SnapshotCache,
-    /// Per order table, how far this process's culls have consumed it in a generation.
-    cursors: Mutex<Cursors>,
 }
-
-/// Per order table: the generation and the last position culling examined in it. Within a
-/// generation the snapshot does not change, so a cull goes on where the last one stopped
-/// instead of re-examining entries the log has already removed.
-type Cursors = HashMap<Order, (u64, (u64, u64))>;
 
 /// The logged engine of one open cache.
 pub(crate) struct LoggedEngine {
@@ -87,7 +80,6 @@ impl LoggedEngine {
         let shared = Arc::new(Shared {
             overlay: Overlay::open(dir)?,
             snapshots: SnapshotCache::default(),
-            cursors: Mutex::default(),
         });
         let engine = LoggedEngine { shared };
         let overlay = engine.overlay();
@@ -164,7 +156,7 @@ impl LoggedEngine {
         }
         let generation = overlay.shm().get(Word::Gen);
         let snap = self.shared.snapshots.get(env.db, generation)?;
-        let mut ctx = LogCtx::new(overlay, &snap, &self.shared.cursors, generation);
+        let mut ctx = LogCtx::new(self, env, snap);
         let value = match f(&mut ctx) {
             Ok(value) => value,
             Err(e) => {
@@ -177,11 +169,8 @@ impl LoggedEngine {
             overlay.leave();
             return Ok(value);
         }
-        // A cull that ran out of candidates: the entries it needs are still only in the log.
-        let must_checkpoint = ctx.exhausted;
         self.log(env, checkpoint_records, ctx, accesses)?;
-        let checkpointed = (overlay.records() < checkpoint_records && !must_checkpoint)
-            || self.checkpoint(env).is_ok();
+        let checkpointed = overlay.records() < checkpoint_records || self.checkpoint(env).is_ok();
         if checkpointed {
             overlay.leave();
         }
@@ -544,13 +533,13 @@ fn latest_per_key(changes: Vec<Change>) -> Vec<Change> {
 
 /// The view of one logged operation: its own changes, then the log, then the database.
 pub(crate) struct LogCtx<'a> {
+    engine: &'a LoggedEngine,
+    env: &'a Env<'a>,
     overlay: &'a Overlay,
-    snap: &'a Snapshot,
-    cursors: &'a Mutex<Cursors>,
-    /// The generation `snap` holds.
-    generation: u64,
-    /// Whether a cull found no more candidates in the snapshot's policy order.
-    exhausted: bool,
+    /// The database as of the log's generation.
+    snap: Arc<Snapshot>,
+    /// Per order table, the last position this operation's cull examined.
+    cursors: HashMap<Order, (u64, u64)>,
     now: u64,
     /// (key, new row or deletion), in order.
     changes: Vec<Change>,
@@ -562,18 +551,13 @@ pub(crate) struct LogCtx<'a> {
 }
 
 impl<'a> LogCtx<'a> {
-    fn new(
-        overlay: &'a Overlay,
-        snap: &'a Snapshot,
-        cursors: &'a Mutex<Cursors>,
-        generation: u64,
-    ) -> Self {
+    fn new(engine: &'a LoggedEngine, env: &'a Env<'a>, snap: Arc<Snapshot>) -> Self {
         LogCtx {
-            overlay,
+            engine,
+            env,
+            overlay: engine.overlay(),
             snap,
-            cursors,
-            generation,
-            exhausted: false,
+            cursors: HashMap::new(),
             now: crate::time::now_us(),
             changes: Vec::new(),
             count_delta: 0,
@@ -648,20 +632,27 @@ impl RowWriter for LogCtx<'_> {
         self.volume_delta > 0
     }
 
-    /// From the snapshot's order table, going on where this process's last cull in this
-    /// generation stopped.
-    fn order_head(&mut self, order: Order, max: u64, limit: usize) -> Result<Vec<Candidate>> {
-        let mut cursors = self.cursors.lock().unwrap_or_else(PoisonError::into_inner);
-        let after = cursors
-            .get(&order)
-            .filter(|(generation, _)| *generation == self.generation)
-            .map(|(_, position)| *position);
-        let (batch, ended) = self.snap.order_after(order, after, max, limit)?;
-        if let Some(last) = batch.last() {
-            cursors.insert(order, (self.generation, last.position));
+    /// Checkpoints the log, unless it is empty, and reads on from a snapshot of the new
+    /// generation. The operation's own changes stay pending, and what it sees does not
+    /// change: the snapshot now holds what the log held. Culling then picks its victims from
+    /// order tables that hold every earlier write and read.
+    fn settle(&mut self) -> Result<()> {
+        if self.overlay.records() == 0 && self.env.accesses.is_empty() {
+            return Ok(());
         }
-        if ended && matches!(order, Order::Policy(_)) {
-            self.exhausted = true;
+        self.engine.checkpoint(self.env)?;
+        let generation = self.overlay.shm().get(Word::Gen);
+        self.snap = self.engine.shared.snapshots.get(self.env.db, generation)?;
+        self.cursors.clear();
+        Ok(())
+    }
+
+    /// From the snapshot's order table, going on after what this operation examined.
+    fn order_head(&mut self, order: Order, max: u64, limit: usize) -> Result<Vec<Candidate>> {
+        let after = self.cursors.get(&order).copied();
+        let batch = self.snap.order_after(order, after, max, limit)?;
+        if let Some(last) = batch.last() {
+            self.cursors.insert(order, last.position);
         }
         Ok(batch)
     }

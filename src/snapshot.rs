@@ -47,26 +47,26 @@ impl Snapshot {
     }
 
     /// Up to `limit` entries of `order` after position `after` (from the start if `None`)
-    /// whose order value is at most `max`, and whether the table ends there. An order table
-    /// this snapshot does not have (the policy changed) is empty.
+    /// whose order value is at most `max`. An order table this snapshot does not have (the
+    /// policy changed) is empty.
     pub(crate) fn order_after(
         &self,
         order: Order,
         after: Option<(u64, u64)>,
         max: u64,
         limit: usize,
-    ) -> Result<(Vec<Candidate>, bool)> {
+    ) -> Result<Vec<Candidate>> {
         use std::ops::Bound::{Excluded, Included};
         let definition = match order {
             Order::Expire => ORDER_EXPIRE,
             Order::Policy(p) => match policy_order(p) {
                 Some((definition, _)) => definition,
-                None => return Ok((Vec::new(), true)),
+                None => return Ok(Vec::new()),
             },
         };
         let table = match self.txn.open_table(definition) {
             Ok(table) => table,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok((Vec::new(), true)),
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
             Err(e) => return Err(e.into()),
         };
         let lowest = if order == Order::Expire {
@@ -75,7 +75,7 @@ impl Snapshot {
             (0, 0)
         };
         if after.is_some_and(|a| a >= (max, u64::MAX)) {
-            return Ok((Vec::new(), true));
+            return Ok(Vec::new());
         }
         let start = after.map_or(Included(lowest), Excluded);
         let mut out = Vec::with_capacity(limit.min(1024));
@@ -86,8 +86,7 @@ impl Snapshot {
                 key: key.value().to_vec(),
             });
         }
-        let ended = out.len() < limit;
-        Ok((out, ended))
+        Ok(out)
     }
 
     /// The row stored under `key`, expired or not.
