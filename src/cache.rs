@@ -14,6 +14,7 @@ use crate::builder::CacheBuilder;
 use crate::error::{Error, Result};
 use crate::iter::Keys;
 use crate::key::Key;
+use crate::ops;
 use crate::options::{Entry, SetOptions};
 use crate::reader::ValueReader;
 use crate::row::{Row, ValuePlace};
@@ -196,13 +197,7 @@ impl Cache {
     /// [`Error::InvalidArgument`] for a bad key; [`Error::Timeout`].
     pub fn delete(&self, key: impl Into<Key>) -> Result<bool> {
         let key = key.into().encode()?;
-        self.store.write(|w| {
-            let Some(row) = w.get(&key)? else {
-                return Ok(false);
-            };
-            w.remove(&key, &row)?;
-            Ok(!row.is_expired(w.now()))
-        })
+        self.store.write(|w| ops::delete(w, &key))
     }
 
     /// Sets a live entry's expire time (`None`: never expires). Returns whether the key was
@@ -212,18 +207,7 @@ impl Cache {
     /// As [`Cache::delete`].
     pub fn touch(&self, key: impl Into<Key>, expire: Option<Duration>) -> Result<bool> {
         let key = key.into().encode()?;
-        self.store.write(|w| {
-            let Some(old) = w.get(&key)? else {
-                return Ok(false);
-            };
-            if old.is_expired(w.now()) {
-                return Ok(false);
-            }
-            let mut row = old.clone();
-            row.expire_time = expire.map_or(0, |ttl| time::expire_at(w.now(), ttl));
-            w.put(&key, &row, Some(&old))?;
-            Ok(true)
-        })
+        self.store.write(|w| ops::touch(w, &key, expire))
     }
 
     /// Adds `delta` to the integer stored under `key` and returns the result, atomically
@@ -244,48 +228,7 @@ impl Cache {
     /// [`Error::InvalidArgument`] if the result overflows an `i64`; [`Error::Timeout`].
     pub fn incr(&self, key: impl Into<Key>, delta: i64, default: Option<i64>) -> Result<i64> {
         let key = key.into().encode()?;
-        self.store.write(|w| {
-            let old = w.get(&key)?;
-            let live = old.as_ref().filter(|r| !r.is_expired(w.now()));
-            let (start, row_id, expire_time, tag) = match live {
-                Some(row) => {
-                    let current = match (&row.kind, &row.place) {
-                        (ValueKind::Int, ValuePlace::Inline(bytes)) => {
-                            check_crc(row, bytes, &key)?;
-                            value::int_from_bytes(bytes)?
-                        }
-                        _ => return Err(Error::NotAnInteger),
-                    };
-                    (current, row.row_id, row.expire_time, row.tag.clone())
-                }
-                None => {
-                    let start = default.ok_or(Error::KeyNotFound)?;
-                    let row_id = match &old {
-                        Some(expired) => expired.row_id,
-                        None => w.next_row_id()?,
-                    };
-                    (start, row_id, 0, None)
-                }
-            };
-            let result = start.checked_add(delta).ok_or_else(|| {
-                Error::InvalidArgument(format!("{start} + {delta} overflows an i64"))
-            })?;
-            let bytes = value::int_to_bytes(result);
-            let row = Row {
-                row_id,
-                store_time: w.now(),
-                expire_time,
-                access_time: w.now(),
-                access_count: 0,
-                kind: ValueKind::Int,
-                size: bytes.len() as u64,
-                crc32: crc32fast::hash(&bytes),
-                tag,
-                place: ValuePlace::Inline(bytes),
-            };
-            w.put(&key, &row, old.as_ref())?;
-            Ok(result)
-        })
+        self.store.write(|w| ops::incr(w, &key, delta, default))
     }
 
     /// Subtracts `delta`: `incr(key, -delta, default)`.
@@ -293,10 +236,7 @@ impl Cache {
     /// # Errors
     /// As [`Cache::incr`]; `delta == i64::MIN` is [`Error::InvalidArgument`].
     pub fn decr(&self, key: impl Into<Key>, delta: i64, default: Option<i64>) -> Result<i64> {
-        let negated = delta
-            .checked_neg()
-            .ok_or_else(|| Error::InvalidArgument(format!("cannot negate {delta}")))?;
-        self.incr(key, negated, default)
+        self.incr(key, ops::negate(delta)?, default)
     }
 
     /// Removes `key` and returns its value, if it was present and live.
@@ -314,22 +254,7 @@ impl Cache {
     /// As [`Cache::pop`].
     pub fn pop_entry<V: DeserializeOwned>(&self, key: impl Into<Key>) -> Result<Option<Entry<V>>> {
         let key = key.into().encode()?;
-        self.store.write(|w| {
-            let Some(row) = w.get(&key)? else {
-                return Ok(None);
-            };
-            if row.is_expired(w.now()) {
-                w.remove(&key, &row)?;
-                return Ok(None);
-            }
-            // Every way out removes the row (a row whose value file is gone, too); a wrong
-            // type fails the decode below, which aborts the operation and keeps the entry.
-            w.remove(&key, &row)?;
-            match self.load(row, &key)? {
-                Some(fetched) => entry_of(fetched).map(Some),
-                None => Ok(None),
-            }
-        })
+        self.store.write(|w| ops::pop_entry(w, self, &key))
     }
 
     // ----- reads --------------------------------------------------------------------------
@@ -353,7 +278,9 @@ impl Cache {
     /// As [`Cache::get`].
     pub fn get_entry<V: DeserializeOwned>(&self, key: impl Into<Key>) -> Result<Option<Entry<V>>> {
         let key = key.into().encode()?;
-        self.fetch(&key)?.map(entry_of).transpose()
+        self.fetch(&key)?
+            .map(|f| entry_of(&f.row, f.bytes))
+            .transpose()
     }
 
     /// A `Read + Seek` reader over the value: a memory map of its value file, or its inline
@@ -543,18 +470,10 @@ impl Cache {
     /// false. A value file that ends up unused is deleted.
     fn store_prepared(&self, key: &[u8], prepared: Prepared, only_if_absent: bool) -> Result<bool> {
         let blob_path = prepared.blob.as_ref().map(|b| b.path.clone());
-        let result = self.store.write(|w| {
-            let old = w.get(key)?;
-            if only_if_absent && old.as_ref().is_some_and(|r| !r.is_expired(w.now())) {
-                return Ok(false);
-            }
-            let row = prepared.into_row(w, old.as_ref())?;
-            w.put(key, &row, old.as_ref())?;
-            Ok(true)
-        });
-        if let (Some(path), Ok(false) | Err(_)) = (&blob_path, &result) {
-            let _ = blob::remove(self.directory(), path);
-        }
+        let result = self
+            .store
+            .write(|w| ops::store(w, key, prepared, only_if_absent));
+        ops::discard_unused(self.directory(), blob_path.as_ref(), &result);
         result
     }
 
@@ -575,15 +494,22 @@ impl Cache {
 
     /// Reads `row`'s value bytes and checks their crc32.
     pub(crate) fn load(&self, mut row: Row, key: &[u8]) -> Result<Option<Fetched>> {
+        Ok(self
+            .take_value(&mut row, key)?
+            .map(|bytes| Fetched { row, bytes }))
+    }
+
+    /// Reads `row`'s value bytes and checks their crc32; `None` if its value file is gone.
+    /// Inline bytes are moved out of the row, which stays fit to be removed.
+    pub(crate) fn take_value(&self, row: &mut Row, key: &[u8]) -> Result<Option<Vec<u8>>> {
         let bytes = match &mut row.place {
-            // The row is ours: move the bytes out rather than copy them.
             ValuePlace::Inline(bytes) => std::mem::take(bytes),
             ValuePlace::File(path) => match blob::read(self.directory(), path)? {
                 Some(bytes) => bytes,
                 None => return Ok(None),
             },
         };
-        check_crc(&row, &bytes, key)?;
-        Ok(Some(Fetched { row, bytes }))
+        check_crc(row, &bytes, key)?;
+        Ok(Some(bytes))
     }
 }

@@ -61,6 +61,7 @@ pub mod key;
 mod lock;
 mod logged;
 mod maintenance;
+mod ops;
 mod options;
 mod overlay;
 mod queue;

@@ -88,8 +88,8 @@ pub(crate) fn describe(key: &[u8]) -> String {
     }
 }
 
-pub(crate) fn entry_of<V: DeserializeOwned>(fetched: Fetched) -> Result<Entry<V>> {
-    let Fetched { row, bytes } = fetched;
+/// The entry `row` and its value `bytes` make: the value decoded as a `V`.
+pub(crate) fn entry_of<V: DeserializeOwned>(row: &Row, bytes: Vec<u8>) -> Result<Entry<V>> {
     let tag = row.tag.as_deref().map(Key::from_encoded).transpose()?;
     let expire_time = (row.expire_time != 0).then(|| time::from_us(row.expire_time));
     Ok(Entry {
