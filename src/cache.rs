@@ -20,7 +20,7 @@ use crate::reader::ValueReader;
 use crate::row::{Row, ValuePlace};
 use crate::settings::Settings;
 use crate::store::Store;
-use crate::stored::{Fetched, Prepared, check_crc, describe, encode_tag, entry_of};
+use crate::stored::{Fetched, Prepared, check_crc, describe, encode_tag};
 use crate::time;
 use crate::value::{self, EncodedValue, ValueKind};
 
@@ -266,10 +266,7 @@ impl Cache {
     /// crc32; [`Error::InvalidArgument`] for a bad key.
     pub fn get<V: DeserializeOwned>(&self, key: impl Into<Key>) -> Result<Option<V>> {
         let key = key.into().encode()?;
-        match self.fetch(&key)? {
-            Some(f) => value::decode_value(f.row.kind, f.bytes).map(Some),
-            None => Ok(None),
-        }
+        self.fetch(&key)?.map(Fetched::value).transpose()
     }
 
     /// The value with its expire time and tag (diskcache's `get(expire_time=True, tag=True)`).
@@ -278,9 +275,7 @@ impl Cache {
     /// As [`Cache::get`].
     pub fn get_entry<V: DeserializeOwned>(&self, key: impl Into<Key>) -> Result<Option<Entry<V>>> {
         let key = key.into().encode()?;
-        self.fetch(&key)?
-            .map(|f| entry_of(&f.row, f.bytes))
-            .transpose()
+        self.fetch(&key)?.map(Fetched::entry).transpose()
     }
 
     /// A `Read + Seek` reader over the value: a memory map of its value file, or its inline
@@ -413,8 +408,7 @@ impl Cache {
                 return Ok(None);
             };
             if let Some(fetched) = self.load(row, &key)? {
-                let value = value::decode_value(fetched.row.kind, fetched.bytes)?;
-                return Ok(Some((Key::from_encoded(&key)?, value)));
+                return Ok(Some((Key::from_encoded(&key)?, fetched.value()?)));
             }
             // The value file is gone: a concurrent delete since the snapshot (look again),
             // or, if the same entry is still there on a second look, damage.
@@ -486,7 +480,18 @@ impl Cache {
     /// The live value under `key`, crc-checked; `None` if absent, expired, or its file was
     /// deleted by a concurrent writer after the snapshot was taken.
     fn fetch(&self, key: &[u8]) -> Result<Option<Fetched>> {
-        match self.live_row(key)? {
+        self.fetch_live(self.store.get_row(key)?, key, time::now_us())
+    }
+
+    /// The value of `row` (the row under `key`, if any), crc-checked, if it is live at `now`;
+    /// `None` if its value file is gone.
+    pub(crate) fn fetch_live(
+        &self,
+        row: Option<Row>,
+        key: &[u8],
+        now: u64,
+    ) -> Result<Option<Fetched>> {
+        match row.filter(|r| !r.is_expired(now)) {
             Some(row) => self.load(row, key),
             None => Ok(None),
         }

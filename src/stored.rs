@@ -20,6 +20,18 @@ pub(crate) struct Fetched {
     pub(crate) bytes: Vec<u8>,
 }
 
+impl Fetched {
+    /// The value, decoded as a `V`.
+    pub(crate) fn value<V: DeserializeOwned>(self) -> Result<V> {
+        value::decode_value(self.row.kind, self.bytes)
+    }
+
+    /// The value, decoded as a `V`, with its expire time and tag.
+    pub(crate) fn entry<V: DeserializeOwned>(self) -> Result<Entry<V>> {
+        entry_of(&self.row, self.bytes)
+    }
+}
+
 /// A value ready to be stored: its bytes inline, or the file already written.
 pub(crate) struct Prepared {
     pub(crate) kind: ValueKind,
