@@ -2,7 +2,8 @@
 //! at all, on both write paths. An error from the closure must leave no trace (not even a
 //! large value's file); reads inside must see the transaction's own writes; a write to the
 //! cache from inside its own transaction must be refused at once instead of waiting for the
-//! lock its own thread holds; and another process must never see a transaction half applied.
+//! lock its own thread holds; a transaction of more keys than the shared log's index holds
+//! must commit whole; and another process must never see a transaction half applied.
 //!
 //! The last is checked with a real child process (this test binary re-run with `--exact
 //! <child test>`, its cache directory in an environment variable) that runs transactions
@@ -200,6 +201,26 @@ fn a_write_to_the_cache_inside_its_own_transaction_is_refused_instead_of_waiting
         cache.set("k", &3).unwrap();
         assert_eq!(cache.get::<i64>("k").unwrap(), Some(3));
     });
+}
+
+#[test]
+fn a_transaction_of_more_keys_than_the_shared_index_holds_commits_whole() {
+    // 16384 slots in `cache.shm`: a block this large goes to redb instead of the log.
+    const KEYS: i64 = 17_000;
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Cache::open(dir.path()).unwrap();
+    cache
+        .transact(|tx| {
+            for i in 0..KEYS {
+                tx.set(i, &i)?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(cache.len().unwrap(), KEYS as u64);
+    assert_eq!(cache.get::<i64>(KEYS - 1).unwrap(), Some(KEYS - 1));
+    cache.set("after", &1).unwrap();
+    assert_eq!(cache.len().unwrap(), KEYS as u64 + 1);
 }
 
 #[test]
