@@ -3,6 +3,7 @@
 
 use std::cell::RefCell;
 use std::fmt;
+use std::path::Path;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -65,18 +66,22 @@ impl Cache {
     /// failed part-way through changing rows and `f` went on regardless (the transaction is
     /// then rolled back); [`Error::Io`] if the log cannot be written.
     pub fn transact<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+        let mut written = WrittenFiles {
+            dir: self.directory(),
+            files: RefCell::new(Vec::new()),
+            kept: false,
+        };
         if cfg!(feature = "broken-transact-not-atomic") {
             // TEST-ONLY sabotage, off unless the `broken-transact-not-atomic` feature is on:
             // each operation of `f` is its own write, so other processes can see a transaction
             // half applied. It exists to show that tests/transact.rs can fail.
-            return f(&Transaction::new(self, None));
+            written.kept = true;
+            return f(&Transaction::new(self, None, &written.files));
         }
-        let mut written = Vec::new();
         let result = self.store().write(|w| {
             let _inside = Inside::enter(self.store());
-            let tx = Transaction::new(self, Some(w));
+            let tx = Transaction::new(self, Some(w), &written.files);
             let result = f(&tx);
-            written = tx.written.take();
             match (result, tx.broken.take()) {
                 (Ok(_), Some(failure)) => Err(Error::Storage(format!(
                     "an operation inside transact failed after it had begun changing rows \
@@ -85,12 +90,26 @@ impl Cache {
                 (result, _) => result,
             }
         });
-        if result.is_err() {
-            for path in &written {
-                let _ = blob::remove(self.directory(), path);
+        written.kept = result.is_ok();
+        result
+    }
+}
+
+/// The value files a transaction wrote: deleted when dropped unless kept, so a transaction
+/// that fails (or whose closure panics) leaves none behind.
+struct WrittenFiles<'a> {
+    dir: &'a Path,
+    files: RefCell<Vec<BlobPath>>,
+    kept: bool,
+}
+
+impl Drop for WrittenFiles<'_> {
+    fn drop(&mut self) {
+        if !self.kept {
+            for path in self.files.get_mut().iter() {
+                let _ = blob::remove(self.dir, path);
             }
         }
-        result
     }
 }
 
@@ -99,14 +118,16 @@ impl Cache {
 ///
 /// The methods are [`Cache`]'s, with the same meaning; reads see the transaction's own
 /// earlier writes. An operation that returns an error has changed nothing, so the closure
-/// may handle it and go on (say, `incr` with no default on a missing key).
+/// may handle it and go on (say, `incr` with no default on a missing key). The one
+/// exception is a failure of the storage itself part-way through an operation: the
+/// transaction is then rolled back whatever the closure returns.
 pub struct Transaction<'a> {
     cache: &'a Cache,
     /// The write the operations go to; `None` under the `broken-transact-not-atomic`
     /// sabotage, where each operation is its own write.
     writer: Option<RefCell<Counted<'a>>>,
     /// Value files that rows of this transaction name, deleted if it is rolled back.
-    written: RefCell<Vec<BlobPath>>,
+    written: &'a RefCell<Vec<BlobPath>>,
     /// Why the transaction can only be rolled back: an operation failed after it had
     /// changed rows.
     broken: RefCell<Option<String>>,
@@ -121,11 +142,15 @@ impl fmt::Debug for Transaction<'_> {
 }
 
 impl<'a> Transaction<'a> {
-    fn new(cache: &'a Cache, writer: Option<&'a mut dyn RowWriter>) -> Self {
+    fn new(
+        cache: &'a Cache,
+        writer: Option<&'a mut dyn RowWriter>,
+        written: &'a RefCell<Vec<BlobPath>>,
+    ) -> Self {
         Transaction {
             cache,
             writer: writer.map(|inner| RefCell::new(Counted { inner, changes: 0 })),
-            written: RefCell::new(Vec::new()),
+            written,
             broken: RefCell::new(None),
         }
     }
@@ -372,4 +397,58 @@ pub(crate) fn refuse_inside_transact(store: &Store) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::row::ValuePlace;
+    use crate::value::ValueKind;
+
+    /// A writer that holds one row under every key and fails every change after counting it.
+    struct FailingWriter;
+
+    impl RowWriter for FailingWriter {
+        fn now(&self) -> u64 {
+            1
+        }
+        fn get(&self, _key: &[u8]) -> Result<Option<Row>> {
+            Ok(Some(Row {
+                row_id: 1,
+                store_time: 1,
+                expire_time: 0,
+                access_time: 1,
+                access_count: 0,
+                kind: ValueKind::Int,
+                size: 8,
+                crc32: crc32fast::hash(&[0; 8]),
+                tag: None,
+                place: ValuePlace::Inline(vec![0; 8]),
+            }))
+        }
+        fn next_row_id(&mut self) -> Result<u64> {
+            Ok(2)
+        }
+        fn put(&mut self, _: &[u8], _: &Row, _: Option<&Row>) -> Result<()> {
+            Err(Error::Storage("the disk went away".into()))
+        }
+        fn remove(&mut self, _: &[u8], _: &Row) -> Result<()> {
+            Err(Error::Storage("the disk went away".into()))
+        }
+    }
+
+    #[test]
+    fn an_operation_that_fails_part_way_through_a_change_marks_the_transaction_broken() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path()).unwrap();
+        let written = RefCell::new(Vec::new());
+        let mut writer = FailingWriter;
+        let tx = Transaction::new(&cache, Some(&mut writer), &written);
+        // A failure before any change (the integer is not a string) leaves it usable.
+        assert!(matches!(tx.pop::<String>("k"), Err(Error::Codec(_))));
+        assert!(tx.broken.borrow().is_none());
+        assert!(matches!(tx.delete("k"), Err(Error::Storage(_))));
+        let broken = tx.broken.borrow().clone().unwrap();
+        assert!(broken.contains("the disk went away"), "{broken}");
+    }
 }

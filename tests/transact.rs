@@ -115,6 +115,26 @@ fn an_error_from_the_closure_applies_nothing_and_deletes_the_value_files_it_wrot
 }
 
 #[test]
+fn a_panic_in_the_closure_applies_nothing_and_leaves_the_cache_usable() {
+    on_both_paths(|cache| {
+        cache.set("kept", &1).unwrap();
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _ = cache.transact(|tx| -> diskcache::Result<()> {
+                tx.set("large", &LARGE[..])?;
+                tx.delete("kept")?;
+                panic!("the closure panics");
+            });
+        }));
+        assert!(panicked.is_err());
+        assert_eq!(value_files(cache), 0);
+        assert_eq!(cache.get::<i64>("kept").unwrap(), Some(1));
+        assert!(!cache.contains("large").unwrap());
+        cache.set("after", &2).unwrap();
+        assert_eq!(cache.len().unwrap(), 2);
+    });
+}
+
+#[test]
 fn large_values_set_twice_or_refused_by_add_leave_one_file_each() {
     on_both_paths(|cache| {
         cache
