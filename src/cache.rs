@@ -14,12 +14,13 @@ use crate::builder::CacheBuilder;
 use crate::error::{Error, Result};
 use crate::iter::Keys;
 use crate::key::Key;
+use crate::ops;
 use crate::options::{Entry, SetOptions};
 use crate::reader::ValueReader;
 use crate::row::{Row, ValuePlace};
 use crate::settings::Settings;
 use crate::store::Store;
-use crate::stored::{Fetched, Prepared, check_crc, describe, encode_tag, entry_of};
+use crate::stored::{Fetched, Prepared, check_crc, describe, encode_tag};
 use crate::time;
 use crate::value::{self, EncodedValue, ValueKind};
 
@@ -196,13 +197,7 @@ impl Cache {
     /// [`Error::InvalidArgument`] for a bad key; [`Error::Timeout`].
     pub fn delete(&self, key: impl Into<Key>) -> Result<bool> {
         let key = key.into().encode()?;
-        self.store.write(|w| {
-            let Some(row) = w.get(&key)? else {
-                return Ok(false);
-            };
-            w.remove(&key, &row)?;
-            Ok(!row.is_expired(w.now()))
-        })
+        self.store.write(|w| ops::delete(w, &key))
     }
 
     /// Sets a live entry's expire time (`None`: never expires). Returns whether the key was
@@ -212,18 +207,7 @@ impl Cache {
     /// As [`Cache::delete`].
     pub fn touch(&self, key: impl Into<Key>, expire: Option<Duration>) -> Result<bool> {
         let key = key.into().encode()?;
-        self.store.write(|w| {
-            let Some(old) = w.get(&key)? else {
-                return Ok(false);
-            };
-            if old.is_expired(w.now()) {
-                return Ok(false);
-            }
-            let mut row = old.clone();
-            row.expire_time = expire.map_or(0, |ttl| time::expire_at(w.now(), ttl));
-            w.put(&key, &row, Some(&old))?;
-            Ok(true)
-        })
+        self.store.write(|w| ops::touch(w, &key, expire))
     }
 
     /// Adds `delta` to the integer stored under `key` and returns the result, atomically
@@ -244,48 +228,7 @@ impl Cache {
     /// [`Error::InvalidArgument`] if the result overflows an `i64`; [`Error::Timeout`].
     pub fn incr(&self, key: impl Into<Key>, delta: i64, default: Option<i64>) -> Result<i64> {
         let key = key.into().encode()?;
-        self.store.write(|w| {
-            let old = w.get(&key)?;
-            let live = old.as_ref().filter(|r| !r.is_expired(w.now()));
-            let (start, row_id, expire_time, tag) = match live {
-                Some(row) => {
-                    let current = match (&row.kind, &row.place) {
-                        (ValueKind::Int, ValuePlace::Inline(bytes)) => {
-                            check_crc(row, bytes, &key)?;
-                            value::int_from_bytes(bytes)?
-                        }
-                        _ => return Err(Error::NotAnInteger),
-                    };
-                    (current, row.row_id, row.expire_time, row.tag.clone())
-                }
-                None => {
-                    let start = default.ok_or(Error::KeyNotFound)?;
-                    let row_id = match &old {
-                        Some(expired) => expired.row_id,
-                        None => w.next_row_id()?,
-                    };
-                    (start, row_id, 0, None)
-                }
-            };
-            let result = start.checked_add(delta).ok_or_else(|| {
-                Error::InvalidArgument(format!("{start} + {delta} overflows an i64"))
-            })?;
-            let bytes = value::int_to_bytes(result);
-            let row = Row {
-                row_id,
-                store_time: w.now(),
-                expire_time,
-                access_time: w.now(),
-                access_count: 0,
-                kind: ValueKind::Int,
-                size: bytes.len() as u64,
-                crc32: crc32fast::hash(&bytes),
-                tag,
-                place: ValuePlace::Inline(bytes),
-            };
-            w.put(&key, &row, old.as_ref())?;
-            Ok(result)
-        })
+        self.store.write(|w| ops::incr(w, &key, delta, default))
     }
 
     /// Subtracts `delta`: `incr(key, -delta, default)`.
@@ -293,10 +236,7 @@ impl Cache {
     /// # Errors
     /// As [`Cache::incr`]; `delta == i64::MIN` is [`Error::InvalidArgument`].
     pub fn decr(&self, key: impl Into<Key>, delta: i64, default: Option<i64>) -> Result<i64> {
-        let negated = delta
-            .checked_neg()
-            .ok_or_else(|| Error::InvalidArgument(format!("cannot negate {delta}")))?;
-        self.incr(key, negated, default)
+        self.incr(key, ops::negate(delta)?, default)
     }
 
     /// Removes `key` and returns its value, if it was present and live.
@@ -314,22 +254,7 @@ impl Cache {
     /// As [`Cache::pop`].
     pub fn pop_entry<V: DeserializeOwned>(&self, key: impl Into<Key>) -> Result<Option<Entry<V>>> {
         let key = key.into().encode()?;
-        self.store.write(|w| {
-            let Some(row) = w.get(&key)? else {
-                return Ok(None);
-            };
-            if row.is_expired(w.now()) {
-                w.remove(&key, &row)?;
-                return Ok(None);
-            }
-            // Every way out removes the row (a row whose value file is gone, too); a wrong
-            // type fails the decode below, which aborts the operation and keeps the entry.
-            w.remove(&key, &row)?;
-            match self.load(row, &key)? {
-                Some(fetched) => entry_of(fetched).map(Some),
-                None => Ok(None),
-            }
-        })
+        self.store.write(|w| ops::pop_entry(w, self, &key))
     }
 
     // ----- reads --------------------------------------------------------------------------
@@ -341,10 +266,7 @@ impl Cache {
     /// crc32; [`Error::InvalidArgument`] for a bad key.
     pub fn get<V: DeserializeOwned>(&self, key: impl Into<Key>) -> Result<Option<V>> {
         let key = key.into().encode()?;
-        match self.fetch(&key)? {
-            Some(f) => value::decode_value(f.row.kind, f.bytes).map(Some),
-            None => Ok(None),
-        }
+        self.fetch(&key)?.map(Fetched::value).transpose()
     }
 
     /// The value with its expire time and tag (diskcache's `get(expire_time=True, tag=True)`).
@@ -353,7 +275,7 @@ impl Cache {
     /// As [`Cache::get`].
     pub fn get_entry<V: DeserializeOwned>(&self, key: impl Into<Key>) -> Result<Option<Entry<V>>> {
         let key = key.into().encode()?;
-        self.fetch(&key)?.map(entry_of).transpose()
+        self.fetch(&key)?.map(Fetched::entry).transpose()
     }
 
     /// A `Read + Seek` reader over the value: a memory map of its value file, or its inline
@@ -486,8 +408,7 @@ impl Cache {
                 return Ok(None);
             };
             if let Some(fetched) = self.load(row, &key)? {
-                let value = value::decode_value(fetched.row.kind, fetched.bytes)?;
-                return Ok(Some((Key::from_encoded(&key)?, value)));
+                return Ok(Some((Key::from_encoded(&key)?, fetched.value()?)));
             }
             // The value file is gone: a concurrent delete since the snapshot (look again),
             // or, if the same entry is still there on a second look, damage.
@@ -543,18 +464,10 @@ impl Cache {
     /// false. A value file that ends up unused is deleted.
     fn store_prepared(&self, key: &[u8], prepared: Prepared, only_if_absent: bool) -> Result<bool> {
         let blob_path = prepared.blob.as_ref().map(|b| b.path.clone());
-        let result = self.store.write(|w| {
-            let old = w.get(key)?;
-            if only_if_absent && old.as_ref().is_some_and(|r| !r.is_expired(w.now())) {
-                return Ok(false);
-            }
-            let row = prepared.into_row(w, old.as_ref())?;
-            w.put(key, &row, old.as_ref())?;
-            Ok(true)
-        });
-        if let (Some(path), Ok(false) | Err(_)) = (&blob_path, &result) {
-            let _ = blob::remove(self.directory(), path);
-        }
+        let result = self
+            .store
+            .write(|w| ops::store(w, key, prepared, only_if_absent));
+        ops::discard_unused(self.directory(), blob_path.as_ref(), &result);
         result
     }
 
@@ -576,7 +489,18 @@ impl Cache {
     /// The live value under `key`, crc-checked; `None` if absent, expired, or its file was
     /// deleted by a concurrent writer after the snapshot was taken.
     fn fetch(&self, key: &[u8]) -> Result<Option<Fetched>> {
-        match self.read_row(key)? {
+        self.fetch_live(self.read_row(key)?, key, time::now_us())
+    }
+
+    /// The value of `row` (the row under `key`, if any), crc-checked, if it is live at `now`;
+    /// `None` if its value file is gone.
+    pub(crate) fn fetch_live(
+        &self,
+        row: Option<Row>,
+        key: &[u8],
+        now: u64,
+    ) -> Result<Option<Fetched>> {
+        match row.filter(|r| !r.is_expired(now)) {
             Some(row) => self.load(row, key),
             None => Ok(None),
         }
@@ -584,15 +508,22 @@ impl Cache {
 
     /// Reads `row`'s value bytes and checks their crc32.
     pub(crate) fn load(&self, mut row: Row, key: &[u8]) -> Result<Option<Fetched>> {
+        Ok(self
+            .take_value(&mut row, key)?
+            .map(|bytes| Fetched { row, bytes }))
+    }
+
+    /// Reads `row`'s value bytes and checks their crc32; `None` if its value file is gone.
+    /// Inline bytes are moved out of the row, which stays fit to be removed.
+    pub(crate) fn take_value(&self, row: &mut Row, key: &[u8]) -> Result<Option<Vec<u8>>> {
         let bytes = match &mut row.place {
-            // The row is ours: move the bytes out rather than copy them.
             ValuePlace::Inline(bytes) => std::mem::take(bytes),
             ValuePlace::File(path) => match blob::read(self.directory(), path)? {
                 Some(bytes) => bytes,
                 None => return Ok(None),
             },
         };
-        check_crc(&row, &bytes, key)?;
-        Ok(Some(Fetched { row, bytes }))
+        check_crc(row, &bytes, key)?;
+        Ok(Some(bytes))
     }
 }

@@ -63,6 +63,7 @@ pub mod key;
 mod lock;
 mod logged;
 mod maintenance;
+mod ops;
 mod options;
 mod overlay;
 mod queue;
@@ -75,6 +76,7 @@ mod snapshot;
 mod store;
 mod stored;
 mod time;
+mod transaction;
 mod txn;
 mod value;
 mod wal;
@@ -88,6 +90,7 @@ pub use options::{Entry, SetOptions, Side, Tag};
 pub use reader::ValueReader;
 pub use schema::FORMAT_VERSION;
 pub use settings::{Durability, EvictionPolicy, Setting, Settings, WritePath};
+pub use transaction::Transaction;
 
 /// Crash hook for the kill -9 harness (`tests/wal_harness.rs`): aborts the process, as a
 /// `kill -9` would at that instant, when the environment variable `DISKCACHE_CRASH_POINT` is

@@ -210,7 +210,9 @@ impl LoggedEngine {
             .iter()
             .map(|(k, r)| padded_len(k.len(), r.payload_len()))
             .sum();
-        if len as u64 > WAL_SIZE / 4 {
+        // A block larger than a quarter of the log, or of more records than a generation
+        // holds (a large transaction: the index has room for four times that), goes to redb.
+        if len as u64 > WAL_SIZE / 4 || encoded.len() as u64 > checkpoint_records {
             self.checkpoint(env)?;
             let floor = ctx.next_row_id.unwrap_or(1);
             let counters = overlay.counters_begin();

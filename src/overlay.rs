@@ -227,6 +227,8 @@ impl Overlay {
                 continue;
             }
             let value = read(self.shm.get(Word::Gen))?;
+            // The reads above must not pass the second look at the seqlock.
+            std::sync::atomic::fence(Ordering::Acquire);
             if self.shm.get(seq) == before {
                 return Ok(value);
             }
@@ -316,6 +318,21 @@ impl Overlay {
             self.wal.sync()?;
         }
         crate::crash_point("after-record-write");
+        // A block of several keys (a transaction) is published as one: readers retry while
+        // the table's seqlock is odd or has moved, so none sees some of its keys new and the
+        // others old. One slot store needs no bracket. A holder that dies here leaves the
+        // seqlock odd and `dirty` set: readers then wait, and recover, as for a clear.
+        // Access records are not indexed.
+        let indexed = changes
+            .iter()
+            .filter(|(_, logged)| !matches!(logged, Logged::Access { .. }))
+            .count();
+        let bracket = (indexed > 1).then(|| {
+            let odd = self.shm.get(Word::Seq) | 1;
+            self.shm.set(Word::Seq, odd);
+            std::sync::atomic::fence(Ordering::Release);
+            odd
+        });
         for ((key, logged), offset) in changes.iter().zip(offsets) {
             if matches!(logged, Logged::Access { .. }) {
                 continue;
@@ -323,6 +340,9 @@ impl Overlay {
             let hash = shm::key_hash(key);
             let existing = self.find_slot(key, hash)?;
             self.shm.insert(hash, offset, existing)?;
+        }
+        if let Some(odd) = bracket {
+            self.shm.set(Word::Seq, odd + 1);
         }
         crate::crash_point("after-table-insert");
         self.shm

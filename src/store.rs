@@ -221,6 +221,7 @@ impl Store {
     /// Runs one operation atomically: `f` reads and changes rows; its changes become visible
     /// to every thread and process at once, or (if `f` fails) not at all.
     pub(crate) fn write<T>(&self, f: impl FnOnce(&mut dyn RowWriter) -> Result<T>) -> Result<T> {
+        crate::transaction::refuse_inside_transact(self)?;
         let settings = self.settings();
         let env = self.env(&settings);
         match &self.engine {
@@ -291,6 +292,7 @@ impl Store {
         &self,
         f: impl FnOnce(&mut WriteCtx<'_>) -> Result<T>,
     ) -> Result<T> {
+        crate::transaction::refuse_inside_transact(self)?;
         let settings = self.settings();
         let env = self.env(&settings);
         match &self.engine {
@@ -343,6 +345,7 @@ impl Store {
     /// checkpointed first), for reads that need the database's whole view, such as iteration.
     pub(crate) fn read_all<T>(&self, f: impl FnOnce(&Snapshot) -> Result<T>) -> Result<T> {
         if let Engine::Logged(engine) = &self.engine {
+            crate::transaction::refuse_inside_transact(self)?;
             let settings = self.settings();
             engine.quiesce(&self.env(&settings))?;
         }
@@ -376,6 +379,7 @@ impl Store {
     /// Applies the log to the database now (a no-op on the direct path).
     pub(crate) fn checkpoint(&self) -> Result<()> {
         if let Engine::Logged(engine) = &self.engine {
+            crate::transaction::refuse_inside_transact(self)?;
             let settings = self.settings();
             engine.quiesce(&self.env(&settings))?;
         }

@@ -20,6 +20,18 @@ pub(crate) struct Fetched {
     pub(crate) bytes: Vec<u8>,
 }
 
+impl Fetched {
+    /// The value, decoded as a `V`.
+    pub(crate) fn value<V: DeserializeOwned>(self) -> Result<V> {
+        value::decode_value(self.row.kind, self.bytes)
+    }
+
+    /// The value, decoded as a `V`, with its expire time and tag.
+    pub(crate) fn entry<V: DeserializeOwned>(self) -> Result<Entry<V>> {
+        entry_of(&self.row, self.bytes)
+    }
+}
+
 /// A value ready to be stored: its bytes inline, or the file already written.
 pub(crate) struct Prepared {
     pub(crate) kind: ValueKind,
@@ -88,8 +100,8 @@ pub(crate) fn describe(key: &[u8]) -> String {
     }
 }
 
-pub(crate) fn entry_of<V: DeserializeOwned>(fetched: Fetched) -> Result<Entry<V>> {
-    let Fetched { row, bytes } = fetched;
+/// The entry `row` and its value `bytes` make: the value decoded as a `V`.
+pub(crate) fn entry_of<V: DeserializeOwned>(row: &Row, bytes: Vec<u8>) -> Result<Entry<V>> {
     let tag = row.tag.as_deref().map(Key::from_encoded).transpose()?;
     let expire_time = (row.expire_time != 0).then(|| time::from_us(row.expire_time));
     Ok(Entry {

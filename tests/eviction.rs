@@ -76,7 +76,10 @@ fn least_frequently_used_keeps_what_is_read_often() {
         fill(&cache, 90..110);
         let kept = present(&cache, 0..90);
         for k in (0..90).filter(|k| k % 3 == 0) {
-            assert!(kept.contains(&k), "{path:?}: frequently read key {k} was culled");
+            assert!(
+                kept.contains(&k),
+                "{path:?}: frequently read key {k} was culled"
+            );
         }
         assert!(kept.len() < 90, "{path:?}: nothing was culled");
     }
@@ -108,7 +111,9 @@ fn a_write_culls_at_most_cull_limit_entries_and_expired_ones_first() {
         fill(&cache, 0..20);
         let short = SetOptions::default().expire(Duration::from_millis(1));
         for k in 100..105 {
-            cache.set_with(k, &vec![0u8; VALUE][..], short.clone()).unwrap();
+            cache
+                .set_with(k, &vec![0u8; VALUE][..], short.clone())
+                .unwrap();
         }
         std::thread::sleep(Duration::from_millis(5));
         cache.reset(Setting::SizeLimit(10 * 1024)).unwrap();
@@ -127,7 +132,11 @@ fn a_write_culls_at_most_cull_limit_entries_and_expired_ones_first() {
 
 #[test]
 fn switching_the_policy_rebuilds_its_order() {
-    let (_dir, cache) = open(EvictionPolicy::LeastRecentlyStored, WritePath::Logged, 1 << 30);
+    let (_dir, cache) = open(
+        EvictionPolicy::LeastRecentlyStored,
+        WritePath::Logged,
+        1 << 30,
+    );
     fill(&cache, 0..60);
     let old = cache
         .reset(Setting::EvictionPolicy(EvictionPolicy::LeastFrequentlyUsed))
@@ -142,7 +151,10 @@ fn switching_the_policy_rebuilds_its_order() {
     cache.reset(Setting::SizeLimit(40 * 1024)).unwrap();
     assert!(cache.cull().unwrap() > 0);
     let kept = present(&cache, 0..60);
-    assert!((0..30).all(|k| kept.contains(&k)), "read keys were culled: {kept:?}");
+    assert!(
+        (0..30).all(|k| kept.contains(&k)),
+        "read keys were culled: {kept:?}"
+    );
 }
 
 #[test]
@@ -168,7 +180,9 @@ fn evict_uses_the_tag_index_and_agrees_with_a_scan() {
         let cache = Cache::builder().tag_index(index).open(dir.path()).unwrap();
         for i in 0..2500 {
             let tag = if i % 5 == 0 { "five" } else { "other" };
-            cache.set_with(i, &i, SetOptions::default().tag(tag)).unwrap();
+            cache
+                .set_with(i, &i, SetOptions::default().tag(tag))
+                .unwrap();
         }
         assert_eq!(cache.evict("five").unwrap(), 500, "index {index}");
         assert_eq!(cache.evict("five").unwrap(), 0, "index {index}");
@@ -205,7 +219,11 @@ fn stats_count_hits_and_misses_across_handles() {
 
 #[test]
 fn reads_through_another_handle_count_for_least_recently_used() {
-    let (dir, a) = open(EvictionPolicy::LeastRecentlyUsed, WritePath::Logged, 100 * 1024);
+    let (dir, a) = open(
+        EvictionPolicy::LeastRecentlyUsed,
+        WritePath::Logged,
+        100 * 1024,
+    );
     fill(&a, 0..90);
     let b = Cache::open(dir.path()).unwrap();
     for k in 0..45 {
@@ -215,6 +233,9 @@ fn reads_through_another_handle_count_for_least_recently_used() {
     std::thread::sleep(std::time::Duration::from_millis(200));
     fill(&a, 90..130);
     let kept = present(&a, 0..130);
-    assert!((0..45).all(|k| kept.contains(&k)), "read keys were culled: {kept:?}");
+    assert!(
+        (0..45).all(|k| kept.contains(&k)),
+        "read keys were culled: {kept:?}"
+    );
     assert!(!kept.contains(&45));
 }

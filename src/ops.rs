@@ -1,0 +1,151 @@
+//! The row logic of the write operations, written once against [`RowWriter`] so that a
+//! `Cache` call (one operation, one write) and a `Transaction` (many operations, one write)
+//! run the same code.
+//!
+//! Each function checks everything that can fail before it changes a row, so an operation
+//! that returns an error has changed nothing (short of a failure of the writer itself): a
+//! transaction may catch the error and go on.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+
+use crate::blob;
+use crate::cache::Cache;
+use crate::error::{Error, Result};
+use crate::options::Entry;
+use crate::row::{Row, ValuePlace};
+use crate::stored::{Prepared, check_crc, entry_of};
+use crate::time;
+use crate::txn::RowWriter;
+use crate::value::{self, ValueKind};
+
+/// Stores a prepared value under `key`; with `only_if_absent`, leaves a live entry alone and
+/// returns false.
+pub(crate) fn store(
+    w: &mut dyn RowWriter,
+    key: &[u8],
+    prepared: Prepared,
+    only_if_absent: bool,
+) -> Result<bool> {
+    let old = w.get(key)?;
+    if only_if_absent && old.as_ref().is_some_and(|r| !r.is_expired(w.now())) {
+        return Ok(false);
+    }
+    let row = prepared.into_row(w, old.as_ref())?;
+    w.put(key, &row, old.as_ref())?;
+    Ok(true)
+}
+
+/// Deletes the value file `path` that [`store`] was given, unless `stored` says a row now
+/// names it (an `Ok(false)` or an error means none does).
+pub(crate) fn discard_unused(dir: &Path, path: Option<&blob::BlobPath>, stored: &Result<bool>) {
+    if let (Some(path), Ok(false) | Err(_)) = (path, stored) {
+        let _ = blob::remove(dir, path);
+    }
+}
+
+/// Removes `key`; whether a live entry was removed (an expired one is removed too).
+pub(crate) fn delete(w: &mut dyn RowWriter, key: &[u8]) -> Result<bool> {
+    let Some(row) = w.get(key)? else {
+        return Ok(false);
+    };
+    w.remove(key, &row)?;
+    Ok(!row.is_expired(w.now()))
+}
+
+/// Sets a live entry's expire time; whether the key was present.
+pub(crate) fn touch(w: &mut dyn RowWriter, key: &[u8], expire: Option<Duration>) -> Result<bool> {
+    let Some(old) = w.get(key)? else {
+        return Ok(false);
+    };
+    if old.is_expired(w.now()) {
+        return Ok(false);
+    }
+    let mut row = old.clone();
+    row.expire_time = expire.map_or(0, |ttl| time::expire_at(w.now(), ttl));
+    w.put(key, &row, Some(&old))?;
+    Ok(true)
+}
+
+/// Adds `delta` to the integer under `key` (starting from `default` if it is absent or
+/// expired) and returns the result; the expire time and tag are kept.
+pub(crate) fn incr(
+    w: &mut dyn RowWriter,
+    key: &[u8],
+    delta: i64,
+    default: Option<i64>,
+) -> Result<i64> {
+    let old = w.get(key)?;
+    let live = old.as_ref().filter(|r| !r.is_expired(w.now()));
+    let (start, row_id, expire_time, tag) = match live {
+        Some(row) => {
+            let current = match (&row.kind, &row.place) {
+                (ValueKind::Int, ValuePlace::Inline(bytes)) => {
+                    check_crc(row, bytes, key)?;
+                    value::int_from_bytes(bytes)?
+                }
+                _ => return Err(Error::NotAnInteger),
+            };
+            (current, row.row_id, row.expire_time, row.tag.clone())
+        }
+        None => {
+            let start = default.ok_or(Error::KeyNotFound)?;
+            let row_id = match &old {
+                Some(expired) => expired.row_id,
+                None => w.next_row_id()?,
+            };
+            (start, row_id, 0, None)
+        }
+    };
+    let result = start
+        .checked_add(delta)
+        .ok_or_else(|| Error::InvalidArgument(format!("{start} + {delta} overflows an i64")))?;
+    let bytes = value::int_to_bytes(result);
+    let row = Row {
+        row_id,
+        store_time: w.now(),
+        expire_time,
+        access_time: w.now(),
+        access_count: 0,
+        kind: ValueKind::Int,
+        size: bytes.len() as u64,
+        crc32: crc32fast::hash(&bytes),
+        tag,
+        place: ValuePlace::Inline(bytes),
+    };
+    w.put(key, &row, old.as_ref())?;
+    Ok(result)
+}
+
+/// `-delta`, for `decr`.
+pub(crate) fn negate(delta: i64) -> Result<i64> {
+    delta
+        .checked_neg()
+        .ok_or_else(|| Error::InvalidArgument(format!("cannot negate {delta}")))
+}
+
+/// Removes `key` and returns its live value. The value is read and decoded before the row is
+/// removed, so a wrong type or a damaged value leaves the entry in place. A row whose value
+/// file is gone is removed, and counts as absent.
+pub(crate) fn pop_entry<V: DeserializeOwned>(
+    w: &mut dyn RowWriter,
+    cache: &Cache,
+    key: &[u8],
+) -> Result<Option<Entry<V>>> {
+    let Some(mut row) = w.get(key)? else {
+        return Ok(None);
+    };
+    if row.is_expired(w.now()) {
+        w.remove(key, &row)?;
+        return Ok(None);
+    }
+    let Some(bytes) = cache.take_value(&mut row, key)? else {
+        w.remove(key, &row)?;
+        return Ok(None);
+    };
+    let entry = entry_of(&row, bytes)?;
+    w.remove(key, &row)?;
+    Ok(Some(entry))
+}

@@ -1,0 +1,488 @@
+//! `Cache::transact`: several operations applied as one atomic write, through the
+//! [`Transaction`] handle its closure is given.
+
+use std::cell::RefCell;
+use std::fmt;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::blob::{self, BlobPath};
+use crate::cache::Cache;
+use crate::error::{Error, Result};
+use crate::key::Key;
+use crate::ops;
+use crate::options::{Entry, SetOptions};
+use crate::row::Row;
+use crate::store::Store;
+use crate::stored::Fetched;
+use crate::txn::RowWriter;
+use crate::value;
+
+impl Cache {
+    /// Runs `f` as one transaction: the operations it makes through the [`Transaction`] it is
+    /// given become visible to every thread and process at once, or, if `f` returns an error,
+    /// not at all.
+    ///
+    /// Reads through the transaction see its own earlier writes. The cache's write lock is
+    /// held while `f` runs, so keep `f` short: other writers wait for it, readers do not.
+    /// Values of at least `min_file_size` bytes are written to their files inside the
+    /// transaction (under the lock); a rolled-back transaction deletes them. The time that
+    /// decides expiry is read once, when the transaction begins.
+    ///
+    /// Inside `f`, use the transaction, not the cache: a write through any handle of this
+    /// cache on the same thread (or anything that needs the write lock, such as iteration on
+    /// the logged write path) returns [`Error::InvalidArgument`] instead of waiting for a
+    /// lock its own thread holds. Reads of the cache itself work and see the state before the
+    /// transaction. A handle opened separately on the same directory is not recognized: its
+    /// writes would wait for the lock until [`Error::Timeout`].
+    ///
+    /// ```
+    /// # fn main() -> diskcache::Result<()> {
+    /// # let cache = diskcache::Cache::open(tempfile::tempdir()?.path())?;
+    /// cache.set("checking", &100)?;
+    /// cache.set("savings", &0)?;
+    /// // Move 10 from one counter to the other: no reader ever sees the 10 in both or neither.
+    /// let left = cache.transact(|tx| {
+    ///     let left = tx.decr("checking", 10, None)?;
+    ///     if left < 0 {
+    ///         // Any error rolls the whole transaction back.
+    ///         return Err(diskcache::Error::InvalidArgument("insufficient funds".into()));
+    ///     }
+    ///     tx.incr("savings", 10, None)?;
+    ///     Ok(left)
+    /// })?;
+    /// assert_eq!(left, 90);
+    /// assert_eq!(cache.get::<i64>("savings")?, Some(10));
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// The error `f` returns (nothing is then applied); [`Error::Timeout`] if the write lock
+    /// was not had within the timeout; [`Error::InvalidArgument`] if called inside another
+    /// transaction of this cache on the same thread; [`Error::Storage`] if an operation
+    /// failed part-way through changing rows and `f` went on regardless (the transaction is
+    /// then rolled back); [`Error::Io`] if the log cannot be written.
+    pub fn transact<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+        let mut written = WrittenFiles {
+            dir: self.directory(),
+            files: RefCell::new(Vec::new()),
+            kept: false,
+        };
+        if cfg!(feature = "broken-transact-not-atomic") {
+            // TEST-ONLY sabotage, off unless the `broken-transact-not-atomic` feature is on:
+            // each operation of `f` is its own write, so other processes can see a transaction
+            // half applied. It exists to show that tests/transact.rs can fail.
+            written.kept = true;
+            return f(&Transaction::new(self, None, &written.files));
+        }
+        let result = self.store().write(|w| {
+            let _inside = Inside::enter(self.store());
+            let tx = Transaction::new(self, Some(w), &written.files);
+            let result = f(&tx);
+            match (result, tx.broken.take()) {
+                (Ok(_), Some(failure)) => Err(Error::Storage(format!(
+                    "an operation inside transact failed after it had begun changing rows \
+                     ({failure}), so the transaction was rolled back"
+                ))),
+                (result, _) => result,
+            }
+        });
+        written.kept = result.is_ok();
+        result
+    }
+}
+
+/// The value files a transaction wrote: deleted when dropped unless kept, so a transaction
+/// that fails (or whose closure panics) leaves none behind.
+struct WrittenFiles<'a> {
+    dir: &'a Path,
+    files: RefCell<Vec<BlobPath>>,
+    kept: bool,
+}
+
+impl Drop for WrittenFiles<'_> {
+    fn drop(&mut self) {
+        if !self.kept {
+            for path in self.files.get_mut().iter() {
+                let _ = blob::remove(self.dir, path);
+            }
+        }
+    }
+}
+
+/// The operations of one [`Cache::transact`] call, applied together when its closure
+/// returns `Ok`.
+///
+/// The methods are [`Cache`]'s, with the same meaning; reads see the transaction's own
+/// earlier writes. An operation that returns an error has changed nothing, so the closure
+/// may handle it and go on (say, `incr` with no default on a missing key). The one
+/// exception is a failure of the storage itself part-way through an operation: the
+/// transaction is then rolled back whatever the closure returns.
+pub struct Transaction<'a> {
+    cache: &'a Cache,
+    /// The write the operations go to; `None` under the `broken-transact-not-atomic`
+    /// sabotage, where each operation is its own write.
+    writer: Option<RefCell<Counted<'a>>>,
+    /// Value files that rows of this transaction name, deleted if it is rolled back.
+    written: &'a RefCell<Vec<BlobPath>>,
+    /// Why the transaction can only be rolled back: an operation failed after it had
+    /// changed rows.
+    broken: RefCell<Option<String>>,
+}
+
+impl fmt::Debug for Transaction<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Transaction")
+            .field("directory", &self.cache.directory())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> Transaction<'a> {
+    fn new(
+        cache: &'a Cache,
+        writer: Option<&'a mut dyn RowWriter>,
+        written: &'a RefCell<Vec<BlobPath>>,
+    ) -> Self {
+        Transaction {
+            cache,
+            writer: writer.map(|inner| RefCell::new(Counted { inner, changes: 0 })),
+            written,
+            broken: RefCell::new(None),
+        }
+    }
+
+    /// Stores `value` under `key`, with no expire time and no tag.
+    ///
+    /// # Errors
+    /// As [`Cache::set`].
+    pub fn set<V: Serialize + ?Sized>(&self, key: impl Into<Key>, value: &V) -> Result<()> {
+        self.set_with(key, value, SetOptions::default())
+    }
+
+    /// Stores `value` under `key` with an expire time and a tag.
+    ///
+    /// # Errors
+    /// As [`Cache::set`].
+    pub fn set_with<V: Serialize + ?Sized>(
+        &self,
+        key: impl Into<Key>,
+        value: &V,
+        opts: SetOptions,
+    ) -> Result<()> {
+        self.store_value(key, value, &opts, false).map(|_| ())
+    }
+
+    /// Stores `value` only if `key` is absent (or expired). Returns whether it stored.
+    ///
+    /// # Errors
+    /// As [`Cache::set`].
+    pub fn add<V: Serialize + ?Sized>(
+        &self,
+        key: impl Into<Key>,
+        value: &V,
+        opts: SetOptions,
+    ) -> Result<bool> {
+        self.store_value(key, value, &opts, true)
+    }
+
+    /// The value stored under `key`, or `None` if it is absent or expired, as this
+    /// transaction has left it.
+    ///
+    /// # Errors
+    /// As [`Cache::get`].
+    pub fn get<V: DeserializeOwned>(&self, key: impl Into<Key>) -> Result<Option<V>> {
+        let key = key.into().encode()?;
+        self.fetch(&key)?.map(Fetched::value).transpose()
+    }
+
+    /// The value with its expire time and tag, as this transaction has left it.
+    ///
+    /// # Errors
+    /// As [`Cache::get`].
+    pub fn get_entry<V: DeserializeOwned>(&self, key: impl Into<Key>) -> Result<Option<Entry<V>>> {
+        let key = key.into().encode()?;
+        self.fetch(&key)?.map(Fetched::entry).transpose()
+    }
+
+    /// Whether `key` is present and unexpired, as this transaction has left it.
+    ///
+    /// # Errors
+    /// As [`Cache::contains`].
+    pub fn contains(&self, key: impl Into<Key>) -> Result<bool> {
+        let key = key.into().encode()?;
+        Ok(self.live_row(&key)?.is_some())
+    }
+
+    /// Removes `key`. Returns whether a live (unexpired) entry was removed.
+    ///
+    /// # Errors
+    /// As [`Cache::delete`].
+    pub fn delete(&self, key: impl Into<Key>) -> Result<bool> {
+        let key = key.into().encode()?;
+        self.run(|w| ops::delete(w, &key))
+    }
+
+    /// Sets a live entry's expire time (`None`: never expires). Returns whether the key was
+    /// present.
+    ///
+    /// # Errors
+    /// As [`Cache::touch`].
+    pub fn touch(&self, key: impl Into<Key>, expire: Option<Duration>) -> Result<bool> {
+        let key = key.into().encode()?;
+        self.run(|w| ops::touch(w, &key, expire))
+    }
+
+    /// Adds `delta` to the integer stored under `key` and returns the result; a missing key
+    /// starts from `default` (`None`: [`Error::KeyNotFound`]).
+    ///
+    /// # Errors
+    /// As [`Cache::incr`].
+    pub fn incr(&self, key: impl Into<Key>, delta: i64, default: Option<i64>) -> Result<i64> {
+        let key = key.into().encode()?;
+        self.run(|w| ops::incr(w, &key, delta, default))
+    }
+
+    /// Subtracts `delta`: `incr(key, -delta, default)`.
+    ///
+    /// # Errors
+    /// As [`Cache::decr`].
+    pub fn decr(&self, key: impl Into<Key>, delta: i64, default: Option<i64>) -> Result<i64> {
+        self.incr(key, ops::negate(delta)?, default)
+    }
+
+    /// Removes `key` and returns its value, if it was present and live.
+    ///
+    /// # Errors
+    /// As [`Cache::pop`].
+    pub fn pop<V: DeserializeOwned>(&self, key: impl Into<Key>) -> Result<Option<V>> {
+        Ok(self.pop_entry(key)?.map(|e| e.value))
+    }
+
+    /// Removes `key` and returns its value with its expire time and tag.
+    ///
+    /// # Errors
+    /// As [`Cache::pop`].
+    pub fn pop_entry<V: DeserializeOwned>(&self, key: impl Into<Key>) -> Result<Option<Entry<V>>> {
+        let key = key.into().encode()?;
+        self.run(|w| ops::pop_entry(w, self.cache, &key))
+    }
+
+    /// Stores `value` (its file written now if it is large); see [`ops::store`].
+    fn store_value<V: Serialize + ?Sized>(
+        &self,
+        key: impl Into<Key>,
+        value: &V,
+        opts: &SetOptions,
+        only_if_absent: bool,
+    ) -> Result<bool> {
+        let key = key.into().encode()?;
+        let prepared = self.cache.prepare(value::encode_value(value)?, opts)?;
+        let blob_path = prepared.blob.as_ref().map(|b| b.path.clone());
+        let stored = self.run(|w| ops::store(w, &key, prepared, only_if_absent));
+        ops::discard_unused(self.cache.directory(), blob_path.as_ref(), &stored);
+        if let (Some(path), Ok(true)) = (blob_path, &stored) {
+            self.written.borrow_mut().push(path);
+        }
+        stored
+    }
+
+    /// The live row under `key`, as this transaction has left it.
+    fn live_row(&self, key: &[u8]) -> Result<Option<Row>> {
+        self.run(|w| Ok(w.get(key)?.filter(|r| !r.is_expired(w.now()))))
+    }
+
+    /// The live value under `key`, crc-checked.
+    fn fetch(&self, key: &[u8]) -> Result<Option<Fetched>> {
+        let (row, now) = self.run(|w| Ok((w.get(key)?, w.now())))?;
+        self.cache.fetch_live(row, key, now)
+    }
+
+    /// Runs one operation on the transaction's writer. An operation that fails after it
+    /// changed rows marks the transaction as one that can only be rolled back.
+    fn run<T>(&self, op: impl FnOnce(&mut dyn RowWriter) -> Result<T>) -> Result<T> {
+        let Some(writer) = &self.writer else {
+            // TEST-ONLY sabotage (`broken-transact-not-atomic`): each operation commits alone.
+            return self.cache.store().write(op);
+        };
+        let mut writer = writer.try_borrow_mut().map_err(|_| {
+            Error::InvalidArgument("the transaction was used from inside its own operation".into())
+        })?;
+        let before = writer.changes;
+        let result = op(&mut *writer);
+        if let Err(e) = &result
+            && writer.changes != before
+        {
+            self.broken
+                .borrow_mut()
+                .get_or_insert_with(|| e.to_string());
+        }
+        result
+    }
+}
+
+/// A transaction's writer, counting the changes made through it.
+struct Counted<'a> {
+    inner: &'a mut dyn RowWriter,
+    changes: u64,
+}
+
+impl RowWriter for Counted<'_> {
+    fn now(&self) -> u64 {
+        self.inner.now()
+    }
+    fn get(&self, key: &[u8]) -> Result<Option<Row>> {
+        self.inner.get(key)
+    }
+    fn next_row_id(&mut self) -> Result<u64> {
+        self.inner.next_row_id()
+    }
+    fn put(&mut self, key: &[u8], row: &Row, old: Option<&Row>) -> Result<()> {
+        self.changes += 1;
+        self.inner.put(key, row, old)
+    }
+    fn remove(&mut self, key: &[u8], row: &Row) -> Result<()> {
+        self.changes += 1;
+        self.inner.remove(key, row)
+    }
+    fn volume(&self) -> Result<u64> {
+        self.inner.volume()
+    }
+    fn grew(&self) -> bool {
+        self.inner.grew()
+    }
+    fn settle(&mut self) -> Result<()> {
+        self.inner.settle()
+    }
+    fn order_head(
+        &mut self,
+        order: crate::evict::Order,
+        max: u64,
+        limit: usize,
+    ) -> Result<Vec<crate::evict::Candidate>> {
+        self.inner.order_head(order, max, limit)
+    }
+}
+
+thread_local! {
+    /// The stores (by address) whose `transact` closure this thread is running.
+    static INSIDE: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Marks this thread as running a transaction of one store, until dropped.
+struct Inside(usize);
+
+impl Inside {
+    fn enter(store: &Store) -> Inside {
+        let id = store_id(store);
+        let _ = INSIDE.try_with(|inside| inside.borrow_mut().push(id));
+        Inside(id)
+    }
+}
+
+impl Drop for Inside {
+    fn drop(&mut self) {
+        let _ = INSIDE.try_with(|inside| {
+            let mut inside = inside.borrow_mut();
+            if let Some(at) = inside.iter().rposition(|&id| id == self.0) {
+                inside.swap_remove(at);
+            }
+        });
+    }
+}
+
+fn store_id(store: &Store) -> usize {
+    std::ptr::from_ref(store).addr()
+}
+
+/// Refuses an operation that needs `store`'s write lock while this thread runs one of its
+/// transactions (and so holds that lock): it would wait for itself.
+pub(crate) fn refuse_inside_transact(store: &Store) -> Result<()> {
+    let id = store_id(store);
+    let inside = INSIDE
+        .try_with(|inside| inside.borrow().contains(&id))
+        .unwrap_or(false);
+    if inside {
+        return Err(Error::InvalidArgument(
+            "a write to the cache (or another operation that takes its write lock) inside \
+             transact: use the Transaction the closure was given, since this thread's \
+             transaction holds the write lock"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::row::ValuePlace;
+    use crate::value::ValueKind;
+
+    /// A writer that holds one row under every key and fails every change after counting it.
+    struct FailingWriter;
+
+    impl RowWriter for FailingWriter {
+        fn now(&self) -> u64 {
+            1
+        }
+        fn get(&self, _key: &[u8]) -> Result<Option<Row>> {
+            Ok(Some(Row {
+                row_id: 1,
+                store_time: 1,
+                expire_time: 0,
+                access_time: 1,
+                access_count: 0,
+                kind: ValueKind::Int,
+                size: 8,
+                crc32: crc32fast::hash(&[0; 8]),
+                tag: None,
+                place: ValuePlace::Inline(vec![0; 8]),
+            }))
+        }
+        fn next_row_id(&mut self) -> Result<u64> {
+            Ok(2)
+        }
+        fn put(&mut self, _: &[u8], _: &Row, _: Option<&Row>) -> Result<()> {
+            Err(Error::Storage("the disk went away".into()))
+        }
+        fn remove(&mut self, _: &[u8], _: &Row) -> Result<()> {
+            Err(Error::Storage("the disk went away".into()))
+        }
+        fn volume(&self) -> Result<u64> {
+            Ok(0)
+        }
+        fn grew(&self) -> bool {
+            false
+        }
+        fn settle(&mut self) -> Result<()> {
+            Ok(())
+        }
+        fn order_head(
+            &mut self,
+            _: crate::evict::Order,
+            _: u64,
+            _: usize,
+        ) -> Result<Vec<crate::evict::Candidate>> {
+            Ok(Vec::new())
+        }
+    }
+
+    #[test]
+    fn an_operation_that_fails_part_way_through_a_change_marks_the_transaction_broken() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path()).unwrap();
+        let written = RefCell::new(Vec::new());
+        let mut writer = FailingWriter;
+        let tx = Transaction::new(&cache, Some(&mut writer), &written);
+        // A failure before any change (the integer is not a string) leaves it usable.
+        assert!(matches!(tx.pop::<String>("k"), Err(Error::Codec(_))));
+        assert!(tx.broken.borrow().is_none());
+        assert!(matches!(tx.delete("k"), Err(Error::Storage(_))));
+        let broken = tx.broken.borrow().clone().unwrap();
+        assert!(broken.contains("the disk went away"), "{broken}");
+    }
+}
