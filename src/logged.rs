@@ -545,6 +545,9 @@ pub(crate) struct LogCtx<'a> {
     now: u64,
     /// (key, new row or deletion), in order.
     changes: Vec<Change>,
+    /// Key → its latest change in `changes`, kept once an operation (a transaction) has made
+    /// more than [`LINEAR_CHANGES`] changes, so that its reads stay O(1).
+    latest: Option<HashMap<Vec<u8>, usize>>,
     count_delta: i64,
     volume_delta: i64,
     next_row_id: Option<u64>,
@@ -562,10 +565,27 @@ impl<'a> LogCtx<'a> {
             cursors: HashMap::new(),
             now: crate::time::now_us(),
             changes: Vec::new(),
+            latest: None,
             count_delta: 0,
             volume_delta: 0,
             next_row_id: None,
             files_to_delete: Vec::new(),
+        }
+    }
+}
+
+/// Changes an operation may make before its reads of them go through an index.
+const LINEAR_CHANGES: usize = 16;
+
+impl LogCtx<'_> {
+    /// Appends a change, keeping the index of latest changes once there are many.
+    fn record(&mut self, key: &[u8], row: Option<Row>) {
+        self.changes.push((key.to_vec(), row));
+        if self.latest.is_none() && self.changes.len() > LINEAR_CHANGES {
+            let index = self.changes.iter().enumerate();
+            self.latest = Some(index.map(|(i, (k, _))| (k.clone(), i)).collect());
+        } else if let Some(latest) = &mut self.latest {
+            latest.insert(key.to_vec(), self.changes.len() - 1);
         }
     }
 }
@@ -576,7 +596,11 @@ impl RowWriter for LogCtx<'_> {
     }
 
     fn get(&self, key: &[u8]) -> Result<Option<Row>> {
-        if let Some((_, row)) = self.changes.iter().rev().find(|(k, _)| k == key) {
+        let own = match &self.latest {
+            Some(latest) => latest.get(key).and_then(|&i| self.changes.get(i)),
+            None => self.changes.iter().rev().find(|(k, _)| k == key),
+        };
+        if let Some((_, row)) = own {
             return Ok(row.clone());
         }
         // Under the lock the table cannot be cleared, so the lookup never waits.
@@ -611,7 +635,7 @@ impl RowWriter for LogCtx<'_> {
             None => self.count_delta += 1,
         }
         self.volume_delta += volume_i64(row.volume(key.len()));
-        self.changes.push((key.to_vec(), Some(row.clone())));
+        self.record(key, Some(row.clone()));
         Ok(())
     }
 
@@ -619,7 +643,7 @@ impl RowWriter for LogCtx<'_> {
         self.count_delta -= 1;
         self.volume_delta -= volume_i64(row.volume(key.len()));
         self.files_to_delete.extend(row.file().cloned());
-        self.changes.push((key.to_vec(), None));
+        self.record(key, None);
         Ok(())
     }
 
