@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 use crate::evict::{Candidate, Order};
 use crate::overlay::{Logged, Overlay};
 use crate::row::Row;
-use crate::schema::{META_COUNT, META_NEXT_ROW_ID, META_VOLUME};
+use crate::schema::{META_COUNT, META_NEXT_ROW_ID};
 use crate::settings::{Durability, Settings};
 use crate::shm::Word;
 use crate::snapshot::{Snapshot, SnapshotCache};
@@ -648,7 +648,7 @@ impl RowWriter for LogCtx<'_> {
     }
 
     fn volume(&self) -> Result<u64> {
-        let stored = i128::from(self.snap.meta(META_VOLUME)?);
+        let stored = i128::from(self.snap.volume()?);
         let logged = i128::from(self.overlay.shm().get(Word::VolumeDelta) as i64);
         let volume = (stored + logged + i128::from(self.volume_delta)).max(0);
         Ok(u64::try_from(volume).unwrap_or(u64::MAX))

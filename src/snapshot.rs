@@ -27,6 +27,8 @@ pub(crate) struct Snapshot {
     entries: ReadOnlyTable<&'static [u8], &'static [u8]>,
     order_insert: ReadOnlyTable<u64, &'static [u8]>,
     meta: ReadOnlyTable<&'static str, u64>,
+    /// `meta.volume`, read once: every growing write of the logged path asks for it.
+    volume: std::sync::OnceLock<u64>,
 }
 
 impl Snapshot {
@@ -37,8 +39,18 @@ impl Snapshot {
             entries: txn.open_table(ENTRIES)?,
             order_insert: txn.open_table(ORDER_INSERT)?,
             meta: txn.open_table(META)?,
+            volume: std::sync::OnceLock::new(),
             txn,
         })
+    }
+
+    /// `meta.volume` (0 if absent), read from the database once per snapshot.
+    pub(crate) fn volume(&self) -> Result<u64> {
+        if let Some(volume) = self.volume.get() {
+            return Ok(*volume);
+        }
+        let volume = self.meta(crate::schema::META_VOLUME)?;
+        Ok(*self.volume.get_or_init(|| volume))
     }
 
     /// The stored settings.

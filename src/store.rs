@@ -64,7 +64,7 @@ impl Store {
             settings.apply(*o);
         }
         let (db, syncs) = open_db(dir, &settings)?;
-        let mut stored = init(&db, overrides, &settings)?;
+        let (mut stored, rewrote) = init(&db, overrides, &settings)?;
         let (db, syncs) = if stored.durability == settings.durability {
             (db, syncs)
         } else {
@@ -103,7 +103,13 @@ impl Store {
             }
         };
         let epoch = match &engine {
-            Engine::Logged(engine) => engine.settings_epoch(),
+            Engine::Logged(engine) => {
+                if rewrote {
+                    // Other processes with the cache open read the overrides again.
+                    engine.bump_settings_epoch();
+                }
+                engine.settings_epoch()
+            }
             Engine::Direct(_) => 0,
         };
         Ok(Store {
@@ -434,8 +440,9 @@ fn open_db(dir: &Path, settings: &Settings) -> Result<(Database, Arc<AtomicU64>)
 }
 
 /// Creates the tables on first open, checks the format version, and reconciles stored
-/// settings with `overrides`. Returns the stored settings in force.
-fn init(db: &Database, overrides: &[Setting], wanted: &Settings) -> Result<Settings> {
+/// settings with `overrides`. Returns the stored settings in force, and whether this call
+/// wrote them.
+fn init(db: &Database, overrides: &[Setting], wanted: &Settings) -> Result<(Settings, bool)> {
     // A read first: the common reopen needs no write transaction.
     if let Some(stored) = read_settings(db)? {
         let mut merged = stored.clone();
@@ -444,7 +451,7 @@ fn init(db: &Database, overrides: &[Setting], wanted: &Settings) -> Result<Setti
             changed |= merged.apply(*o) != *o;
         }
         if !changed {
-            return Ok(merged);
+            return Ok((merged, false));
         }
     }
     let deadline = crate::time::deadline(wanted.timeout);
@@ -469,7 +476,7 @@ fn init(db: &Database, overrides: &[Setting], wanted: &Settings) -> Result<Setti
         }
     };
     txn.commit()?;
-    Ok(settings)
+    Ok((settings, true))
 }
 
 /// Creates the tables of a new cache, with the default settings changed by `overrides`.
