@@ -286,6 +286,10 @@ impl LoggedEngine {
 
     /// Tells every process that the stored settings changed: call after the commit.
     pub(crate) fn bump_settings_epoch(&self) {
+        if cfg!(feature = "broken-settings-epoch") {
+            // TEST-ONLY sabotage (see Cargo.toml): other processes never hear of the change.
+            return;
+        }
         let word = self.overlay().shm().word(Word::SettingsEpoch);
         word.fetch_add(1, Ordering::AcqRel);
     }
@@ -487,6 +491,10 @@ fn digest(records: Vec<(Vec<u8>, Logged)>) -> Result<Digest> {
         let row = match logged {
             Logged::Set(bytes) => Some(Row::decode(&bytes)?),
             Logged::Deleted => None,
+            Logged::Access { .. } if cfg!(feature = "broken-access-records") => {
+                // TEST-ONLY sabotage (see Cargo.toml): other processes' reads are lost.
+                continue;
+            }
             Logged::Access { time, count } => {
                 match latest.get_mut(&key) {
                     // Read after this generation set it: fold into the logged row.

@@ -415,7 +415,9 @@ impl Drop for Store {
                 let _ = engine.quiesce(&env);
             }
             Engine::Direct(_) => {
-                let _ = run_redb_txn(&env, |w| self.flush_reads(w));
+                if !self.accesses.is_empty() || self.accesses.counts() != (0, 0) {
+                    let _ = run_redb_txn(&env, |w| self.flush_reads(w));
+                }
             }
         }
     }
