@@ -2,10 +2,11 @@
 //!
 //! Victims come from the head of an order table (a range scan, never a full scan): expired
 //! entries first by expire time, then the eviction policy's order (store time, access time or
-//! access count). On the logged path a write that must cull first checkpoints the log, so the
-//! order tables hold every earlier write and every read noted so far; a candidate is still
-//! removed only if its row sits at the position the order table gave (the operation itself
-//! may have changed it).
+//! access count). On the logged path the order comes from the snapshot of the log's
+//! generation: a candidate is removed only if its row still sits at the position the order
+//! table gave (the log may have replaced or removed it since), and under a policy ordered by
+//! access a write that must cull checkpoints first, since reads reach the order only through
+//! checkpoints.
 
 use crate::error::Result;
 use crate::row::Row;
@@ -50,7 +51,7 @@ pub(crate) fn cull_after_write(w: &mut dyn RowWriter, settings: &Settings) -> Re
     if settings.cull_limit == 0 || !w.grew() || w.volume()? <= settings.size_limit {
         return Ok(0);
     }
-    w.settle()?;
+    w.settle(settings.eviction_policy)?;
     let limit = usize::try_from(settings.cull_limit).unwrap_or(usize::MAX);
     let now = w.now();
     let mut removed = remove_head(w, Order::Expire, now, limit, None)?;

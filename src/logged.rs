@@ -21,7 +21,7 @@ use crate::evict::{Candidate, Order};
 use crate::overlay::{Logged, Overlay};
 use crate::row::Row;
 use crate::schema::{META_COUNT, META_NEXT_ROW_ID};
-use crate::settings::{Durability, Settings};
+use crate::settings::{Durability, EvictionPolicy, Settings};
 use crate::shm::Word;
 use crate::snapshot::{Snapshot, SnapshotCache};
 use crate::txn::{self, RowWriter, WriteCtx};
@@ -37,7 +37,14 @@ pub(crate) const MAX_CHECKPOINT_RECORDS: u64 = (crate::shm::SLOTS / 4) as u64;
 pub(crate) struct Shared {
     overlay: Overlay,
     snapshots: SnapshotCache,
+    /// Per order table, how far this process's culls have examined it in a generation.
+    cursors: std::sync::Mutex<Cursors>,
 }
+
+/// Per order table: the generation and the last position culling examined in it. Within a
+/// generation the snapshot does not change, so a cull goes on where the last one stopped
+/// instead of examining again the entries the log has already removed.
+type Cursors = HashMap<Order, (u64, (u64, u64))>;
 
 /// The logged engine of one open cache.
 pub(crate) struct LoggedEngine {
@@ -80,6 +87,7 @@ impl LoggedEngine {
         let shared = Arc::new(Shared {
             overlay: Overlay::open(dir)?,
             snapshots: SnapshotCache::default(),
+            cursors: std::sync::Mutex::default(),
         });
         let engine = LoggedEngine { shared };
         let overlay = engine.overlay();
@@ -156,7 +164,7 @@ impl LoggedEngine {
         }
         let generation = overlay.shm().get(Word::Gen);
         let snap = self.shared.snapshots.get(env.db, generation)?;
-        let mut ctx = LogCtx::new(self, env, snap);
+        let mut ctx = LogCtx::new(self, env, snap, generation);
         let value = match f(&mut ctx) {
             Ok(value) => value,
             Err(e) => {
@@ -169,8 +177,11 @@ impl LoggedEngine {
             overlay.leave();
             return Ok(value);
         }
+        // A cull that ran out of candidates: the entries it needs are still only in the log.
+        let must_checkpoint = ctx.exhausted;
         self.log(env, checkpoint_records, ctx, accesses)?;
-        let checkpointed = overlay.records() < checkpoint_records || self.checkpoint(env).is_ok();
+        let checkpointed = (overlay.records() < checkpoint_records && !must_checkpoint)
+            || self.checkpoint(env).is_ok();
         if checkpointed {
             overlay.leave();
         }
@@ -548,8 +559,10 @@ pub(crate) struct LogCtx<'a> {
     overlay: &'a Overlay,
     /// The database as of the log's generation.
     snap: Arc<Snapshot>,
-    /// Per order table, the last position this operation's cull examined.
-    cursors: HashMap<Order, (u64, u64)>,
+    /// The generation `snap` holds.
+    generation: u64,
+    /// Whether a cull found no more candidates in the snapshot's policy order.
+    exhausted: bool,
     now: u64,
     /// (key, new row or deletion), in order.
     changes: Vec<Change>,
@@ -564,13 +577,19 @@ pub(crate) struct LogCtx<'a> {
 }
 
 impl<'a> LogCtx<'a> {
-    fn new(engine: &'a LoggedEngine, env: &'a Env<'a>, snap: Arc<Snapshot>) -> Self {
+    fn new(
+        engine: &'a LoggedEngine,
+        env: &'a Env<'a>,
+        snap: Arc<Snapshot>,
+        generation: u64,
+    ) -> Self {
         LogCtx {
             engine,
             env,
             overlay: engine.overlay(),
             snap,
-            cursors: HashMap::new(),
+            generation,
+            exhausted: false,
             now: crate::time::now_us(),
             changes: Vec::new(),
             latest: None,
@@ -666,27 +685,45 @@ impl RowWriter for LogCtx<'_> {
         self.volume_delta > 0
     }
 
-    /// Checkpoints the log, unless it is empty, and reads on from a snapshot of the new
-    /// generation. The operation's own changes stay pending, and what it sees does not
-    /// change: the snapshot now holds what the log held. Culling then picks its victims from
-    /// order tables that hold every earlier write and read.
-    fn settle(&mut self) -> Result<()> {
-        if self.overlay.records() == 0 && self.env.accesses.is_empty() {
+    /// For a policy ordered by access: checkpoints the log, unless it is empty, and reads
+    /// on from a snapshot of the new generation, so that victims come from an order that
+    /// holds every read noted so far (reads reach the order only through checkpoints). The
+    /// operation's own changes stay pending, and what it sees does not change: the snapshot
+    /// now holds what the log held. Under least-recently-stored nothing is needed: entries
+    /// only in the log are the newest, and candidates the log has changed are skipped.
+    fn settle(&mut self, policy: EvictionPolicy) -> Result<()> {
+        use EvictionPolicy::{LeastFrequentlyUsed, LeastRecentlyUsed};
+        let by_access = matches!(policy, LeastRecentlyUsed | LeastFrequentlyUsed);
+        if !by_access || (self.overlay.records() == 0 && self.env.accesses.is_empty()) {
             return Ok(());
         }
         self.engine.checkpoint(self.env)?;
-        let generation = self.overlay.shm().get(Word::Gen);
-        self.snap = self.engine.shared.snapshots.get(self.env.db, generation)?;
-        self.cursors.clear();
+        self.generation = self.overlay.shm().get(Word::Gen);
+        self.snap = self
+            .engine
+            .shared
+            .snapshots
+            .get(self.env.db, self.generation)?;
         Ok(())
     }
 
-    /// From the snapshot's order table, going on after what this operation examined.
+    /// From the snapshot's order table, going on where this process's last cull in this
+    /// generation stopped.
     fn order_head(&mut self, order: Order, max: u64, limit: usize) -> Result<Vec<Candidate>> {
-        let after = self.cursors.get(&order).copied();
+        let cursors = &self.engine.shared.cursors;
+        let mut cursors = cursors
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let after = cursors
+            .get(&order)
+            .filter(|(generation, _)| *generation == self.generation)
+            .map(|(_, position)| *position);
         let batch = self.snap.order_after(order, after, max, limit)?;
         if let Some(last) = batch.last() {
-            self.cursors.insert(order, last.position);
+            cursors.insert(order, (self.generation, last.position));
+        }
+        if batch.len() < limit && matches!(order, Order::Policy(_)) {
+            self.exhausted = true;
         }
         Ok(batch)
     }

@@ -354,8 +354,8 @@ impl RowWriter for Counted<'_> {
     fn grew(&self) -> bool {
         self.inner.grew()
     }
-    fn settle(&mut self) -> Result<()> {
-        self.inner.settle()
+    fn settle(&mut self, policy: crate::settings::EvictionPolicy) -> Result<()> {
+        self.inner.settle(policy)
     }
     fn order_head(
         &mut self,
@@ -458,7 +458,7 @@ mod tests {
         fn grew(&self) -> bool {
             false
         }
-        fn settle(&mut self) -> Result<()> {
+        fn settle(&mut self, _: crate::settings::EvictionPolicy) -> Result<()> {
             Ok(())
         }
         fn order_head(

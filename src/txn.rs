@@ -105,9 +105,10 @@ pub(crate) trait RowWriter {
     fn volume(&self) -> Result<u64>;
     /// Whether this operation has added to the volume.
     fn grew(&self) -> bool;
-    /// Makes the order tables [`RowWriter::order_head`] reads hold every earlier operation
-    /// (the logged path checkpoints; a redb transaction already does).
-    fn settle(&mut self) -> Result<()>;
+    /// Makes the order table of `policy` that [`RowWriter::order_head`] reads hold every
+    /// earlier operation and noted read, as far as culling needs (the logged path may
+    /// checkpoint; a redb transaction already does).
+    fn settle(&mut self, policy: EvictionPolicy) -> Result<()>;
     /// Up to `limit` entries from the head of `order` (for [`Order::Policy`], only if that
     /// is the policy whose order this writer keeps) whose position is at most `max`. Entries
     /// already returned to this operation may be returned again; a candidate whose row has
@@ -139,7 +140,7 @@ impl RowWriter for WriteCtx<'_> {
     fn grew(&self) -> bool {
         self.volume_delta > 0
     }
-    fn settle(&mut self) -> Result<()> {
+    fn settle(&mut self, _policy: EvictionPolicy) -> Result<()> {
         Ok(())
     }
     fn order_head(&mut self, order: Order, max: u64, limit: usize) -> Result<Vec<Candidate>> {

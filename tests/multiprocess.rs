@@ -456,3 +456,73 @@ fn a_write_times_out_while_another_process_holds_the_write_lock() {
     assert_eq!(cache.incr("before", 1, None).unwrap(), 2);
     eprintln!("lock: set gave up with Timeout after {waited:.2?} (timeout 200 ms)");
 }
+
+// ----- culling while four processes write ---------------------------------------------------
+
+const CULL_CHILD: &str = "a_cull_child_writes_past_the_size_limit_when_started_by_a_parent";
+/// Entries each culling child writes.
+const CULL_WRITES: usize = 400;
+/// Bytes of each value the culling children write.
+const CULL_VALUE: usize = 500;
+/// The size limit of the culling test: room for about 150 entries.
+const CULL_LIMIT: u64 = 150 * 580;
+
+/// The key the culling child `id` writes `i`-th: the same length for every child and i.
+fn cull_key(id: usize, i: usize) -> String {
+    format!("p{id}-{i:05}")
+}
+
+/// Child of [`four_processes_writing_past_the_size_limit_keep_the_newest_and_exact_counters`]:
+/// writes [`CULL_WRITES`] new keys into a cache whose size limit they overflow many times.
+#[test]
+fn a_cull_child_writes_past_the_size_limit_when_started_by_a_parent() {
+    let Some((dir, id)) = child_env(CULL_CHILD) else {
+        return;
+    };
+    let cache = open_and_wait_for_go(&dir);
+    for i in 0..CULL_WRITES {
+        cache
+            .set(cull_key(id, i), &ByteBuf::from(vec![id as u8; CULL_VALUE]))
+            .unwrap();
+    }
+    tell_parent("done");
+}
+
+/// Four processes each write 400 new keys into a cache with room for ~150: every write that
+/// overflows culls the least recently stored entries. When they are done, the counters agree
+/// with the rows (volume = entries x one entry's volume, and within a cull of the limit), and
+/// what survives of each process's writes is its newest ones, with their values intact.
+#[test]
+fn four_processes_writing_past_the_size_limit_keep_the_newest_and_exact_counters() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Cache::builder()
+        .size_limit(CULL_LIMIT)
+        .open(dir.path())
+        .unwrap();
+    let procs = start_together(CULL_CHILD, dir.path());
+    for mut p in procs {
+        p.expect("done");
+        p.finish();
+    }
+    let per_entry = entry_volume(&cull_key(0, 0), CULL_VALUE as u64);
+    let len = cache.len().unwrap();
+    assert_eq!(cache.volume().unwrap(), len * per_entry);
+    assert!(cache.volume().unwrap() <= CULL_LIMIT, "over the limit");
+    assert!(len > 100, "culled far below the limit: {len} entries");
+    for id in 0..PROCESSES {
+        let kept: Vec<usize> = (0..CULL_WRITES)
+            .filter(|&i| cache.contains(cull_key(id, i)).unwrap())
+            .collect();
+        let first = kept.first().copied().unwrap_or(CULL_WRITES);
+        assert_eq!(
+            kept,
+            (first..CULL_WRITES).collect::<Vec<_>>(),
+            "process {id} kept older writes than it lost"
+        );
+        for &i in &kept {
+            let value = cache.get::<ByteBuf>(cull_key(id, i)).unwrap().unwrap();
+            assert_eq!(value.into_vec(), vec![id as u8; CULL_VALUE]);
+        }
+    }
+    eprintln!("cull: {len} entries kept of {}", PROCESSES * CULL_WRITES);
+}
