@@ -143,7 +143,7 @@ impl CacheBuilder {
 }
 
 /// A fresh `diskcache-<16 hex>` path under the system's temporary directory.
-fn temp_dir_path() -> PathBuf {
+pub(crate) fn temp_dir_path() -> PathBuf {
     let mut h = RandomState::new().build_hasher();
     h.write_u32(std::process::id());
     h.write_u64(crate::time::now_us());

@@ -1,0 +1,657 @@
+//! `FanoutCache`: a cache split over N independent [`Cache`] shards, each with its own
+//! database and write lock, so that writers to different shards never wait for each other.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::builder::CacheBuilder;
+use crate::cache::Cache;
+use crate::error::{Error, Result};
+use crate::key::Key;
+use crate::options::{Entry, SetOptions, Tag};
+use crate::reader::ValueReader;
+use crate::settings::{Durability, EvictionPolicy, Setting, Settings, WritePath};
+
+/// The file in a fanout directory that records its shard count.
+pub(crate) const FANOUT_FILE: &str = "fanout";
+/// Its first line.
+const FANOUT_MAGIC: &str = "diskcache fanout v1";
+/// Shards of a new fanout cache unless the builder says otherwise.
+pub const DEFAULT_SHARDS: usize = 8;
+/// The most shards a fanout cache may have (shard directories are named with 3 digits).
+const MAX_SHARDS: usize = 1000;
+
+/// A cache split over `n` shards (default 8): each key lives in the shard its stable hash
+/// names, each shard is a [`Cache`] in its own subdirectory (`000`, `001`, …), and writers to
+/// different shards never wait for each other. Python diskcache's `FanoutCache`.
+///
+/// Where a shard's write lock cannot be had within the timeout, writes return `Ok(false)` and
+/// reads or removals their default, instead of [`Error::Timeout`], as diskcache's do: a
+/// fanout cache is for callers who would rather skip a cache write than wait.
+///
+/// ```
+/// # fn main() -> diskcache::Result<()> {
+/// # let dir = tempfile::tempdir()?;
+/// use diskcache::FanoutCache;
+/// let cache = FanoutCache::builder().shards(4).open(dir.path())?;
+/// assert!(cache.set("key", &1)?);
+/// assert_eq!(cache.get::<i64>("key")?, Some(1));
+/// assert_eq!(cache.incr("hits", 1, Some(0))?, Some(1));
+/// assert_eq!(cache.len()?, 2);
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct FanoutCache {
+    dir: Arc<Path>,
+    shards: Arc<[Cache]>,
+    /// The builder the shards were opened with (less the size limit), for the named
+    /// sub-caches.
+    template: CacheBuilder,
+}
+
+/// Chooses the shard count and settings, then opens a [`FanoutCache`].
+///
+/// Settings apply to every shard; `size_limit` is the whole cache's, so each shard gets
+/// `size_limit / shards`.
+#[derive(Clone, Debug, Default)]
+#[must_use]
+pub struct FanoutBuilder {
+    cache: CacheBuilder,
+    shards: Option<usize>,
+    size_limit: Option<u64>,
+}
+
+impl FanoutBuilder {
+    /// The number of shards of a new fanout cache (default 8). Reopening an existing one
+    /// with another count is an error.
+    pub fn shards(mut self, n: usize) -> Self {
+        self.shards = Some(n);
+        self
+    }
+
+    /// Target upper bound of the whole cache's volume; each shard gets an equal part.
+    pub fn size_limit(mut self, bytes: u64) -> Self {
+        self.size_limit = Some(bytes);
+        self
+    }
+
+    /// How many entries one write may cull at most (per shard).
+    pub fn cull_limit(mut self, entries: u64) -> Self {
+        self.cache = self.cache.cull_limit(entries);
+        self
+    }
+
+    /// Which entries a cull removes first.
+    pub fn eviction_policy(mut self, policy: EvictionPolicy) -> Self {
+        self.cache = self.cache.eviction_policy(policy);
+        self
+    }
+
+    /// Whether hits and misses are counted.
+    pub fn statistics(mut self, enabled: bool) -> Self {
+        self.cache = self.cache.statistics(enabled);
+        self
+    }
+
+    /// Whether the tag index is kept.
+    pub fn tag_index(mut self, enabled: bool) -> Self {
+        self.cache = self.cache.tag_index(enabled);
+        self
+    }
+
+    /// Values of at least this many bytes go to their own file.
+    pub fn min_file_size(mut self, bytes: u64) -> Self {
+        self.cache = self.cache.min_file_size(bytes);
+        self
+    }
+
+    /// Whether commits are fsynced.
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.cache = self.cache.durability(durability);
+        self
+    }
+
+    /// How writes reach each shard's database.
+    pub fn write_path(mut self, path: WritePath) -> Self {
+        self.cache = self.cache.write_path(path);
+        self
+    }
+
+    /// How long a write waits for a shard's write lock before giving up (`Ok(false)`).
+    /// Default 60 s (diskcache's FanoutCache uses 0.010 s; choose what suits the caller).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.cache = self.cache.timeout(timeout);
+        self
+    }
+
+    /// Opens the fanout cache in `dir`, creating it if needed.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for a shard count of 0 or over 1000, for a directory that
+    /// already holds a fanout cache with another shard count, or one that holds a plain
+    /// [`Cache`]; as [`CacheBuilder::open`] for each shard.
+    pub fn open(self, dir: impl AsRef<Path>) -> Result<FanoutCache> {
+        let dir = dir.as_ref();
+        std::fs::create_dir_all(dir)?;
+        if dir.join(crate::schema::DB_FILE).exists() {
+            return Err(Error::InvalidArgument(format!(
+                "{} holds a plain Cache, not a FanoutCache",
+                dir.display()
+            )));
+        }
+        let n = shard_count(dir, self.shards)?;
+        let template = self.cache;
+        let mut per_shard = template.clone();
+        if let Some(total) = self.size_limit {
+            per_shard = per_shard.size_limit(total / n as u64);
+        }
+        let shards = (0..n)
+            .map(|i| per_shard.clone().open(dir.join(shard_name(i))))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(FanoutCache {
+            dir: dir.into(),
+            shards: shards.into(),
+            template,
+        })
+    }
+
+    /// Opens a fanout cache in a new directory under the system's temporary directory, kept
+    /// after close.
+    ///
+    /// # Errors
+    /// As [`FanoutBuilder::open`].
+    pub fn temp(self) -> Result<FanoutCache> {
+        self.open(crate::builder::temp_dir_path())
+    }
+}
+
+/// The name of shard `i`'s subdirectory.
+fn shard_name(i: usize) -> String {
+    format!("{i:03}")
+}
+
+/// The shard count recorded in `dir`, checked against `wanted`; records `wanted` (or the
+/// default) in a new directory.
+fn shard_count(dir: &Path, wanted: Option<usize>) -> Result<usize> {
+    if let Some(n) = wanted
+        && !(1..=MAX_SHARDS).contains(&n)
+    {
+        return Err(Error::InvalidArgument(format!(
+            "a FanoutCache has 1 to {MAX_SHARDS} shards, not {n}"
+        )));
+    }
+    let path = dir.join(FANOUT_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let stored = parse_fanout_file(&text).ok_or_else(|| {
+                Error::Corrupted(format!("{} is not a fanout record", path.display()))
+            })?;
+            match wanted {
+                Some(n) if n != stored => Err(Error::InvalidArgument(format!(
+                    "{} holds a FanoutCache of {stored} shards, not {n}",
+                    dir.display()
+                ))),
+                _ => Ok(stored),
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let n = wanted.unwrap_or(DEFAULT_SHARDS);
+            // Written whole to a temporary name, then renamed: a reader never sees half.
+            let tmp = dir.join(format!("{FANOUT_FILE}.tmp{}", std::process::id()));
+            std::fs::write(&tmp, format!("{FANOUT_MAGIC}\nshards {n}\n"))?;
+            std::fs::rename(&tmp, &path)?;
+            // Two processes creating at once: the first rename is overwritten by an equal or
+            // a different count; read back what won.
+            let text = std::fs::read_to_string(&path)?;
+            match parse_fanout_file(&text) {
+                Some(stored) if stored == n => Ok(n),
+                Some(stored) => Err(Error::InvalidArgument(format!(
+                    "{} holds a FanoutCache of {stored} shards, not {n}",
+                    dir.display()
+                ))),
+                None => Err(Error::Corrupted(format!(
+                    "{} is not a fanout record",
+                    path.display()
+                ))),
+            }
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The shard count of a fanout record: `diskcache fanout v1\nshards N\n`.
+fn parse_fanout_file(text: &str) -> Option<usize> {
+    let mut lines = text.lines();
+    if lines.next()? != FANOUT_MAGIC {
+        return None;
+    }
+    let n: usize = lines.next()?.strip_prefix("shards ")?.parse().ok()?;
+    (1..=MAX_SHARDS).contains(&n).then_some(n)
+}
+
+/// `Ok(true)` for success, `Ok(false)` for a timeout, the error otherwise.
+fn done(result: Result<()>) -> Result<bool> {
+    timed_out_as(result.map(|()| true), false)
+}
+
+/// `default` instead of a timeout.
+fn timed_out_as<T>(result: Result<T>, default: T) -> Result<T> {
+    match result {
+        Err(Error::Timeout) => Ok(default),
+        other => other,
+    }
+}
+
+impl FanoutCache {
+    /// Opens the fanout cache in `dir` with its recorded shard count (8 for a new one).
+    ///
+    /// # Errors
+    /// As [`FanoutBuilder::open`].
+    pub fn open(dir: impl AsRef<Path>) -> Result<FanoutCache> {
+        FanoutBuilder::default().open(dir)
+    }
+
+    /// A builder to choose the shard count and settings.
+    pub fn builder() -> FanoutBuilder {
+        FanoutBuilder::default()
+    }
+
+    /// The fanout cache's directory.
+    pub fn directory(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The shards, in order.
+    pub fn shards(&self) -> &[Cache] {
+        &self.shards
+    }
+
+    /// Which shard `key` lives in: FNV-1a 64 of the encoded key, mixed by splitmix64's
+    /// finalizer, modulo the shard count (`format-spec/directory.md`); the same in every
+    /// process, run and platform.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for a key that cannot be encoded.
+    pub fn shard_index(&self, key: &Key) -> Result<usize> {
+        let hash = crate::shm::key_hash(&key.encode()?);
+        // The count is at most 1000, so both conversions are exact.
+        Ok((hash % self.shards.len() as u64) as usize)
+    }
+
+    fn shard(&self, key: &Key) -> Result<&Cache> {
+        let i = self.shard_index(key)?;
+        self.shards
+            .get(i)
+            .ok_or_else(|| Error::Storage(format!("shard {i} is missing")))
+    }
+
+    /// The settings of the shards, with `size_limit` the whole cache's.
+    pub fn settings(&self) -> Settings {
+        let mut settings = self.shards.first().map(Cache::settings).unwrap_or_default();
+        let n = self.shards.len() as u64;
+        settings.size_limit = settings.size_limit.saturating_mul(n);
+        settings
+    }
+
+    /// Closes this handle (dropping does the same).
+    ///
+    /// # Errors
+    /// None today.
+    pub fn close(self) -> Result<()> {
+        drop(self);
+        Ok(())
+    }
+
+    // ----- point operations: one shard each -----------------------------------------------
+
+    /// Stores `value` under `key`; `Ok(false)` if the shard's write lock was not had in time.
+    ///
+    /// # Errors
+    /// As [`Cache::set`], except [`Error::Timeout`].
+    pub fn set<V: Serialize + ?Sized>(&self, key: impl Into<Key>, value: &V) -> Result<bool> {
+        self.set_with(key, value, SetOptions::default())
+    }
+
+    /// Stores `value` under `key` with an expire time and a tag; `Ok(false)` on a timeout.
+    ///
+    /// # Errors
+    /// As [`Cache::set_with`], except [`Error::Timeout`].
+    pub fn set_with<V: Serialize + ?Sized>(
+        &self,
+        key: impl Into<Key>,
+        value: &V,
+        opts: SetOptions,
+    ) -> Result<bool> {
+        let key = key.into();
+        done(self.shard(&key)?.set_with(key, value, opts))
+    }
+
+    /// Stores the bytes of `reader` under `key`; `Ok(false)` on a timeout.
+    ///
+    /// # Errors
+    /// As [`Cache::set_reader`], except [`Error::Timeout`].
+    pub fn set_reader(
+        &self,
+        key: impl Into<Key>,
+        reader: impl Read,
+        opts: SetOptions,
+    ) -> Result<bool> {
+        let key = key.into();
+        done(self.shard(&key)?.set_reader(key, reader, opts))
+    }
+
+    /// Stores `value` only if `key` is absent; `Ok(false)` if present or on a timeout.
+    ///
+    /// # Errors
+    /// As [`Cache::add`], except [`Error::Timeout`].
+    pub fn add<V: Serialize + ?Sized>(
+        &self,
+        key: impl Into<Key>,
+        value: &V,
+        opts: SetOptions,
+    ) -> Result<bool> {
+        let key = key.into();
+        timed_out_as(self.shard(&key)?.add(key, value, opts), false)
+    }
+
+    /// The value under `key`; `None` if absent, expired, or on a timeout.
+    ///
+    /// # Errors
+    /// As [`Cache::get`], except [`Error::Timeout`].
+    pub fn get<V: DeserializeOwned>(&self, key: impl Into<Key>) -> Result<Option<V>> {
+        let key = key.into();
+        timed_out_as(self.shard(&key)?.get(key), None)
+    }
+
+    /// The value with its expire time and tag; `None` if absent or on a timeout.
+    ///
+    /// # Errors
+    /// As [`Cache::get_entry`], except [`Error::Timeout`].
+    pub fn get_entry<V: DeserializeOwned>(&self, key: impl Into<Key>) -> Result<Option<Entry<V>>> {
+        let key = key.into();
+        timed_out_as(self.shard(&key)?.get_entry(key), None)
+    }
+
+    /// A reader over the value; `None` if absent or on a timeout.
+    ///
+    /// # Errors
+    /// As [`Cache::get_reader`], except [`Error::Timeout`].
+    pub fn get_reader(&self, key: impl Into<Key>) -> Result<Option<ValueReader>> {
+        let key = key.into();
+        timed_out_as(self.shard(&key)?.get_reader(key), None)
+    }
+
+    /// Whether `key` is present and unexpired.
+    ///
+    /// # Errors
+    /// As [`Cache::contains`], except [`Error::Timeout`] (`false`).
+    pub fn contains(&self, key: impl Into<Key>) -> Result<bool> {
+        let key = key.into();
+        timed_out_as(self.shard(&key)?.contains(key), false)
+    }
+
+    /// Removes `key`; whether a live entry was removed (`false` on a timeout).
+    ///
+    /// # Errors
+    /// As [`Cache::delete`], except [`Error::Timeout`].
+    pub fn delete(&self, key: impl Into<Key>) -> Result<bool> {
+        let key = key.into();
+        timed_out_as(self.shard(&key)?.delete(key), false)
+    }
+
+    /// Sets a live entry's expire time; whether the key was present (`false` on a timeout).
+    ///
+    /// # Errors
+    /// As [`Cache::touch`], except [`Error::Timeout`].
+    pub fn touch(&self, key: impl Into<Key>, expire: Option<Duration>) -> Result<bool> {
+        let key = key.into();
+        timed_out_as(self.shard(&key)?.touch(key, expire), false)
+    }
+
+    /// Adds `delta` to the integer under `key` (starting from `default` if absent) and
+    /// returns the result; `None` on a timeout.
+    ///
+    /// # Errors
+    /// As [`Cache::incr`], except [`Error::Timeout`].
+    pub fn incr(
+        &self,
+        key: impl Into<Key>,
+        delta: i64,
+        default: Option<i64>,
+    ) -> Result<Option<i64>> {
+        let key = key.into();
+        timed_out_as(self.shard(&key)?.incr(key, delta, default).map(Some), None)
+    }
+
+    /// Subtracts `delta`: `incr(key, -delta, default)`; `None` on a timeout.
+    ///
+    /// # Errors
+    /// As [`Cache::decr`], except [`Error::Timeout`].
+    pub fn decr(
+        &self,
+        key: impl Into<Key>,
+        delta: i64,
+        default: Option<i64>,
+    ) -> Result<Option<i64>> {
+        let key = key.into();
+        timed_out_as(self.shard(&key)?.decr(key, delta, default).map(Some), None)
+    }
+
+    /// Removes `key` and returns its value; `None` if absent or on a timeout.
+    ///
+    /// # Errors
+    /// As [`Cache::pop`], except [`Error::Timeout`].
+    pub fn pop<V: DeserializeOwned>(&self, key: impl Into<Key>) -> Result<Option<V>> {
+        let key = key.into();
+        timed_out_as(self.shard(&key)?.pop(key), None)
+    }
+
+    /// Removes `key` and returns its value, expire time and tag; `None` if absent or on a
+    /// timeout.
+    ///
+    /// # Errors
+    /// As [`Cache::pop_entry`], except [`Error::Timeout`].
+    pub fn pop_entry<V: DeserializeOwned>(&self, key: impl Into<Key>) -> Result<Option<Entry<V>>> {
+        let key = key.into();
+        timed_out_as(self.shard(&key)?.pop_entry(key), None)
+    }
+
+    // ----- whole-cache operations: every shard ----------------------------------------------
+
+    /// Sums `f` over the shards.
+    fn sum(&self, f: impl Fn(&Cache) -> Result<u64>) -> Result<u64> {
+        self.shards
+            .iter()
+            .try_fold(0u64, |total, shard| Ok(total + f(shard)?))
+    }
+
+    /// The number of entries in all shards (expired ones count until removed).
+    ///
+    /// # Errors
+    /// As [`Cache::len`].
+    pub fn len(&self) -> Result<u64> {
+        self.sum(Cache::len)
+    }
+
+    /// Whether no shard holds an entry.
+    ///
+    /// # Errors
+    /// As [`Cache::len`].
+    pub fn is_empty(&self) -> Result<bool> {
+        Ok(self.len()? == 0)
+    }
+
+    /// The summed volume of the shards.
+    ///
+    /// # Errors
+    /// As [`Cache::volume`].
+    pub fn volume(&self) -> Result<u64> {
+        self.sum(Cache::volume)
+    }
+
+    /// Removes every entry; returns how many there were.
+    ///
+    /// # Errors
+    /// As [`Cache::clear`] (a timeout is an error here: the count would be wrong).
+    pub fn clear(&self) -> Result<u64> {
+        self.sum(Cache::clear)
+    }
+
+    /// Removes every expired entry; returns how many.
+    ///
+    /// # Errors
+    /// As [`Cache::expire`].
+    pub fn expire(&self) -> Result<u64> {
+        self.sum(Cache::expire)
+    }
+
+    /// Culls every shard to its part of the size limit; returns how many entries went.
+    ///
+    /// # Errors
+    /// As [`Cache::cull`].
+    pub fn cull(&self) -> Result<u64> {
+        self.sum(Cache::cull)
+    }
+
+    /// Removes every entry tagged `tag`; returns how many.
+    ///
+    /// # Errors
+    /// As [`Cache::evict`].
+    pub fn evict(&self, tag: impl Into<Tag>) -> Result<u64> {
+        let tag = tag.into();
+        self.sum(|shard| shard.evict(tag.clone()))
+    }
+
+    /// The live keys, shard by shard (each shard's in insertion order).
+    ///
+    /// # Errors
+    /// As [`Cache::keys`]; each item may carry an error.
+    pub fn keys(&self) -> Result<impl Iterator<Item = Result<Key>> + use<>> {
+        let shards: Vec<Cache> = self.shards.to_vec();
+        let mut iters = Vec::with_capacity(shards.len());
+        for shard in &shards {
+            iters.push(shard.keys()?);
+        }
+        Ok(iters.into_iter().flatten())
+    }
+
+    /// Hits and misses summed over the shards (see [`Cache::stats`]).
+    ///
+    /// # Errors
+    /// As [`Cache::stats`].
+    pub fn stats(&self, enable: bool, reset: bool) -> Result<(u64, u64)> {
+        self.shards.iter().try_fold((0, 0), |(h, m), shard| {
+            let (hits, misses) = shard.stats(enable, reset)?;
+            Ok((h + hits, m + misses))
+        })
+    }
+
+    /// Changes a setting in every shard and returns the old value (`SizeLimit` is the whole
+    /// cache's: each shard gets an equal part).
+    ///
+    /// # Errors
+    /// As [`Cache::reset`].
+    pub fn reset(&self, setting: Setting) -> Result<Setting> {
+        let n = self.shards.len() as u64;
+        let per_shard = match setting {
+            Setting::SizeLimit(total) => Setting::SizeLimit(total / n),
+            other => other,
+        };
+        let mut old = None;
+        for shard in self.shards.iter() {
+            let was = shard.reset(per_shard)?;
+            old.get_or_insert(was);
+        }
+        match old {
+            Some(Setting::SizeLimit(part)) => Ok(Setting::SizeLimit(part.saturating_mul(n))),
+            Some(was) => Ok(was),
+            None => Err(Error::Storage("a FanoutCache with no shard".into())),
+        }
+    }
+
+    /// Builds the tag index in every shard.
+    ///
+    /// # Errors
+    /// As [`Cache::create_tag_index`].
+    pub fn create_tag_index(&self) -> Result<()> {
+        self.shards.iter().try_for_each(Cache::create_tag_index)
+    }
+
+    /// Drops the tag index in every shard.
+    ///
+    /// # Errors
+    /// As [`Cache::drop_tag_index`].
+    pub fn drop_tag_index(&self) -> Result<()> {
+        self.shards.iter().try_for_each(Cache::drop_tag_index)
+    }
+
+    /// Applies every shard's log to its database (see [`Cache::checkpoint`]).
+    ///
+    /// # Errors
+    /// As [`Cache::checkpoint`].
+    pub fn checkpoint(&self) -> Result<()> {
+        self.shards.iter().try_for_each(Cache::checkpoint)
+    }
+
+    // ----- named sub-caches -------------------------------------------------------------------
+
+    /// The cache named `name` in the subdirectory `cache/<name>` (a `/` in the name makes
+    /// deeper directories), opened with this fanout cache's settings and timeout.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for an empty name or one with `..`; as [`Cache::open`].
+    pub fn cache(&self, name: &str) -> Result<Cache> {
+        self.named("cache", name)
+    }
+
+    /// The cache backing the deque named `name`, in `deque/<name>` (eviction policy `None`,
+    /// as diskcache's `Deque`).
+    ///
+    /// # Errors
+    /// As [`FanoutCache::cache`].
+    pub fn deque(&self, name: &str) -> Result<Cache> {
+        let dir = self.named_dir("deque", name)?;
+        self.template
+            .clone()
+            .eviction_policy(EvictionPolicy::None)
+            .open(dir)
+    }
+
+    /// The cache backing the index named `name`, in `index/<name>` (eviction policy `None`,
+    /// as diskcache's `Index`).
+    ///
+    /// # Errors
+    /// As [`FanoutCache::cache`].
+    pub fn index(&self, name: &str) -> Result<Cache> {
+        let dir = self.named_dir("index", name)?;
+        self.template
+            .clone()
+            .eviction_policy(EvictionPolicy::None)
+            .open(dir)
+    }
+
+    fn named(&self, kind: &str, name: &str) -> Result<Cache> {
+        self.template.clone().open(self.named_dir(kind, name)?)
+    }
+
+    fn named_dir(&self, kind: &str, name: &str) -> Result<PathBuf> {
+        let parts: Vec<&str> = name.split('/').collect();
+        if name.is_empty()
+            || parts
+                .iter()
+                .any(|p| p.is_empty() || *p == "." || *p == "..")
+        {
+            return Err(Error::InvalidArgument(format!(
+                "{name:?} is not a sub-cache name: use non-empty parts separated by '/'"
+            )));
+        }
+        let mut dir = self.dir.join(kind);
+        dir.extend(parts);
+        Ok(dir)
+    }
+}
