@@ -1,4 +1,5 @@
-//! `check(fix)`: verifying a cache against itself and repairing it.
+//! `check(fix)` and `compact()`: verifying a cache against itself and repairing it, and giving
+//! the database file's free pages back to the file system.
 //!
 //! `check` compares four things with each other: redb's own integrity check, every row with
 //! its value (inline bytes or value file: present, of the row's size, matching its crc32),
@@ -10,7 +11,7 @@
 mod files;
 mod tables;
 
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::cache::Cache;
 use crate::error::{Error, Result};
@@ -20,6 +21,10 @@ use crate::settings::Settings;
 /// process) has written it and is waiting for the write lock to commit its row. The grace is
 /// the larger of this and the handle's `timeout` (see [`Cache::check`]).
 const MIN_ORPHAN_GRACE: Duration = Duration::from_secs(10);
+
+/// Between attempts of `compact`: long enough for other processes' janitors (every 10 ms) to
+/// drop snapshots that a new generation has left behind.
+const COMPACT_PAUSE: Duration = Duration::from_millis(20);
 
 impl Cache {
     /// Verifies the cache and returns one warning per problem found; with `fix`, repairs each
@@ -126,6 +131,61 @@ impl Cache {
             Ok(warnings)
         })
     }
+
+    /// Gives the database file's free pages back to the file system: redb reuses the pages
+    /// of deleted entries but never shrinks `cache.redb` by itself. Value files are not
+    /// concerned (they are deleted with their entries).
+    ///
+    /// It holds the write lock, and needs a moment when no process holds a read snapshot of
+    /// the database: it starts a new generation, which makes every process drop its cached
+    /// snapshot within about 10 ms, and retries every 20 ms until the handle's `timeout`.
+    /// While redb compacts, other processes' reads that need the database wait.
+    ///
+    /// ```
+    /// # fn main() -> diskcache::Result<()> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let cache = diskcache::Cache::open(dir.path())?;
+    /// for i in 0..1000 {
+    ///     cache.set(i, &vec![0u8; 1000])?;
+    /// }
+    /// cache.clear()?;
+    /// cache.set("kept", &1)?;
+    /// cache.compact()?;
+    /// assert_eq!(cache.get::<i64>("kept")?, Some(1));
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Timeout`] if the write lock was not had within the timeout, or some process
+    /// kept a read snapshot open until it passed; [`Error::Io`]; [`Error::Storage`].
+    pub fn compact(&self) -> Result<()> {
+        let store = self.store();
+        store.exclusive(|env, refresh| {
+            let deadline = crate::time::deadline(env.settings.timeout);
+            let mut db = store.second_handle(env.settings)?;
+            // Every process drops the snapshot it cached: this one at once, the others
+            // within a janitor round. Until they have, the old pages stay pinned.
+            refresh()?;
+            loop {
+                match db.compact() {
+                    Ok(_) => return Ok(()),
+                    Err(redb::CompactionError::TransactionInProgress) => {}
+                    Err(redb::CompactionError::Storage(e)) => return Err(e.into()),
+                    Err(e) => return Err(Error::Storage(e.to_string())),
+                }
+                if left(deadline).is_zero() {
+                    return Err(Error::Timeout);
+                }
+                // A process that read since the last generation cached a new snapshot.
+                refresh()?;
+                std::thread::sleep(COMPACT_PAUSE.min(left(deadline)));
+            }
+        })
+    }
+}
+
+fn left(deadline: Instant) -> Duration {
+    deadline.saturating_duration_since(Instant::now())
 }
 
 /// Runs redb's integrity check on a second handle (ours may not be borrowed mutably, and

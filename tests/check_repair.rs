@@ -1,9 +1,10 @@
-//! `check(fix)`: each kind of damage a cache directory can suffer (a value
+//! `check(fix)` and `compact()`: each kind of damage a cache directory can suffer (a value
 //! file deleted, a byte of one flipped, an orphan value file, a wrong counter, a missing or
 //! left-over order table entry, a row that does not decode) is reported by `check(false)`
 //! without changing anything, repaired by `check(true)`, and gone from a second check, while
 //! the undamaged entries still read back. Guards against damage going unseen, against a
-//! check that repairs when asked only to look, and against repairs that lose good entries.
+//! check that repairs when asked only to look, against repairs that lose good entries, and
+//! against `compact` not shrinking the file or losing data.
 //!
 //! `cargo test --test check_repair --features broken-check-skips-crc` must fail: that
 //! test-only feature makes `check` skip the crc32 of value files.
@@ -15,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use diskcache::{Cache, EvictionPolicy, Key, SetOptions, WritePath};
-use redb::{ReadableTable, TableDefinition};
+use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 
 const ENTRIES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("entries");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
@@ -543,5 +544,82 @@ fn assert_reads_back_written(cache: &Cache) {
         // Step i deletes w{i/2}, which was set at step i/2 <= i and is never set again.
         let expected = (!deleted.contains(&i)).then(|| vec![i as u8; size]);
         assert_eq!(got, expected, "w{i}");
+    }
+}
+
+#[test]
+fn compact_shrinks_the_database_after_most_entries_are_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Cache::open(dir.path()).unwrap();
+    for i in 0..5000 {
+        cache.set(i, &vec![(i % 251) as u8; 1000]).unwrap();
+    }
+    for i in 0..5000 {
+        if i % 50 != 0 {
+            cache.delete(i).unwrap();
+        }
+    }
+    cache.checkpoint().unwrap();
+    let db = dir.path().join("cache.redb");
+    let before = fs::metadata(&db).unwrap().len();
+    cache.compact().unwrap();
+    let after = fs::metadata(&db).unwrap().len();
+    eprintln!("cache.redb: {before} bytes before compact, {after} after");
+    assert!(after < before / 2, "{before} -> {after}");
+    assert_eq!(cache.len().unwrap(), 100);
+    for i in (0..5000).step_by(50) {
+        assert_eq!(
+            cache.get::<Vec<u8>>(i).unwrap(),
+            Some(vec![(i % 251) as u8; 1000])
+        );
+    }
+    assert_eq!(cache.check(false).unwrap(), Vec::<String>::new());
+    cache.set("after", &1).unwrap();
+    drop(cache);
+    let cache = Cache::open(dir.path()).unwrap();
+    assert_eq!(cache.get::<i64>("after").unwrap(), Some(1));
+    assert_eq!(cache.len().unwrap(), 101);
+}
+
+#[test]
+fn compact_times_out_while_another_handle_holds_a_read_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Cache::builder()
+        .timeout(Duration::from_millis(200))
+        .open(dir.path())
+        .unwrap();
+    cache.set("k", &1).unwrap();
+    cache.checkpoint().unwrap();
+    let other = redb::Database::builder()
+        .set_concurrency_mode(redb::ConcurrencyMode::MultiWriter)
+        .create(dir.path().join("cache.redb"))
+        .unwrap();
+    let snapshot = other.begin_read().unwrap();
+    assert!(matches!(cache.compact(), Err(diskcache::Error::Timeout)));
+    drop(snapshot);
+    cache.compact().unwrap();
+    assert_eq!(cache.get::<i64>("k").unwrap(), Some(1));
+}
+
+#[test]
+fn another_handle_sees_the_repair_and_does_not_stop_compact_for_long() {
+    // A second handle on the directory stands for another process: its own database
+    // handle, its own cached snapshot.
+    for v in [VARIANTS[0], VARIANTS[2]] {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = populate(dir.path(), v);
+        let other = open(dir.path(), v);
+        assert_eq!(other.len().unwrap(), cache.len().unwrap());
+        assert!(other.contains("f5").unwrap());
+        fs::remove_file(value_file(dir.path(), 5)).unwrap();
+        assert_eq!(cache.check(true).unwrap().len(), 1);
+        assert!(!other.contains("f5").unwrap(), "{v:?}");
+        assert_eq!(other.len().unwrap(), cache.len().unwrap());
+        assert_eq!(other.check(false).unwrap(), Vec::<String>::new());
+        // The other handle has just read; compact must get past its snapshot.
+        assert!(other.contains("f4").unwrap());
+        cache.compact().unwrap();
+        assert_reads_back(&other, &["f5"]);
+        assert_reads_back(&cache, &["f5"]);
     }
 }
