@@ -55,6 +55,7 @@ mod backend;
 mod blob;
 mod builder;
 mod cache;
+mod check;
 mod error;
 mod evict;
 mod fanout;

@@ -462,6 +462,29 @@ impl LoggedEngine {
         self.shared.snapshots.drop_unless(u64::MAX);
         Ok(())
     }
+
+    /// Runs `f` under the write lock after a checkpoint, with no redb transaction open, for
+    /// `check` and `compact`, which need the database to themselves. `f` gets `refresh`, which
+    /// starts a new generation: call it after committing to redb, and before compacting, so
+    /// that every process drops the snapshot it cached. (The log is empty after the
+    /// checkpoint, so the counters' deltas are zero and a commit by `f` needs no seqlock of
+    /// its own; `refresh` holds it while the generation changes.)
+    pub(crate) fn exclusive<T>(
+        &self,
+        env: &Env<'_>,
+        f: impl FnOnce(&Env<'_>, &dyn Fn() -> Result<()>) -> Result<T>,
+    ) -> Result<T> {
+        self.locked(env, |env| {
+            self.checkpoint(env)?;
+            let refresh = || {
+                let counters = self.overlay().counters_begin();
+                let started = self.new_generation(env);
+                self.overlay().counters_end(counters);
+                started
+            };
+            f(env, &refresh)
+        })
+    }
 }
 
 /// Runs `f` in one redb write transaction; commits if it changed anything. Returns the value

@@ -401,6 +401,32 @@ impl Store {
             deadline_override: None,
         }
     }
+
+    /// Runs `f` holding the write lock, with every earlier operation in the database (the
+    /// log checkpointed) and no redb transaction of this handle open: for `check` and
+    /// `compact`. `f` gets the environment and `refresh`, which (on the logged path) starts a
+    /// new generation so every process drops its cached snapshot; call it after committing.
+    pub(crate) fn exclusive<T>(
+        &self,
+        f: impl FnOnce(&Env<'_>, &dyn Fn() -> Result<()>) -> Result<T>,
+    ) -> Result<T> {
+        let settings = self.settings();
+        let env = self.env(&settings);
+        match &self.engine {
+            Engine::Logged(engine) => engine.exclusive(&env, f),
+            Engine::Direct(gate) => {
+                let _gate = gate.enter(crate::time::deadline(settings.timeout))?;
+                f(&env, &|| Ok(()))
+            }
+        }
+    }
+
+    /// A second handle on the database file, opened as this one was. redb's locks belong to
+    /// the handle, so it behaves as another process's would: drop it before this handle
+    /// begins a write transaction.
+    pub(crate) fn second_handle(&self, settings: &Settings) -> Result<Database> {
+        Ok(open_db(&self.dir, settings)?.0)
+    }
 }
 
 impl Drop for Store {

@@ -24,6 +24,8 @@ fn fill(cache: &Cache, keys: std::ops::Range<i64>) {
 }
 
 fn present(cache: &Cache, keys: std::ops::Range<i64>) -> Vec<i64> {
+    let warnings = cache.check(false).unwrap();
+    assert!(warnings.is_empty(), "rows and order tables disagree: {warnings:?}");
     keys.filter(|k| cache.contains(*k).unwrap()).collect()
 }
 
@@ -193,6 +195,7 @@ fn evict_uses_the_tag_index_and_agrees_with_a_scan() {
             cache.create_tag_index().unwrap();
         }
         assert_eq!(cache.evict("other").unwrap(), 2000, "index {index}");
+        assert_eq!(cache.check(false).unwrap(), Vec::<String>::new());
     }
 }
 
