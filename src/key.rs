@@ -141,6 +141,41 @@ impl Key {
         Ok(key)
     }
 
+    /// The key a memoized call is stored under: the composite `(name, args)`, with the items
+    /// of `args` at the positions in `ignore` left out (a value that is not a tuple or
+    /// sequence counts as one item, at 0), and `type_name` appended when given.
+    pub(crate) fn for_call<A: serde::Serialize + ?Sized>(
+        name: &str,
+        args: &A,
+        ignore: &[usize],
+        type_name: Option<&str>,
+    ) -> Result<Key> {
+        let mut args_element = Vec::new();
+        ser::to_element(args, &mut args_element)?;
+        if !ignore.is_empty() {
+            let items =
+                de::sequence_items(&args_element)?.unwrap_or_else(|| vec![args_element.as_slice()]);
+            let mut kept = vec![SEQ];
+            for (i, item) in items.into_iter().enumerate() {
+                if !ignore.contains(&i) {
+                    kept.extend_from_slice(item);
+                }
+            }
+            kept.push(END);
+            args_element = kept;
+        }
+        let mut element = vec![SEQ];
+        ser::to_element(name, &mut element)?;
+        element.extend_from_slice(&args_element);
+        if let Some(type_name) = type_name {
+            ser::to_element(type_name, &mut element)?;
+        }
+        element.push(END);
+        let key = Key::Other(element);
+        key.check_len()?;
+        Ok(key)
+    }
+
     /// Turns the key back into a value of type `T`.
     ///
     /// Numbers decode into any numeric type that holds them (integers widen to floats), text

@@ -25,7 +25,10 @@ fn fill(cache: &Cache, keys: std::ops::Range<i64>) {
 
 fn present(cache: &Cache, keys: std::ops::Range<i64>) -> Vec<i64> {
     let warnings = cache.check(false).unwrap();
-    assert!(warnings.is_empty(), "rows and order tables disagree: {warnings:?}");
+    assert!(
+        warnings.is_empty(),
+        "rows and order tables disagree: {warnings:?}"
+    );
     keys.filter(|k| cache.contains(*k).unwrap()).collect()
 }
 

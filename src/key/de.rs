@@ -42,6 +42,28 @@ pub(super) fn parse_element(bytes: &[u8]) -> Result<Elem<'_>> {
     Ok(elem)
 }
 
+/// The byte slices of the items of a sequence element (`40` … `00`), or `None` if `bytes` is
+/// another kind of element.
+pub(super) fn sequence_items(bytes: &[u8]) -> Result<Option<Vec<&[u8]>>> {
+    let mut r = Reader {
+        rest: bytes,
+        len: bytes.len(),
+    };
+    if r.byte()? != SEQ {
+        return Ok(None);
+    }
+    let mut items = Vec::new();
+    while !r.end() {
+        let start = r.rest;
+        r.elem(1)?;
+        items.push(start.get(..start.len() - r.rest.len()).unwrap_or_default());
+    }
+    if !r.rest.is_empty() {
+        return Err(r.error("trailing bytes after the sequence"));
+    }
+    Ok(Some(items))
+}
+
 struct Reader<'a> {
     rest: &'a [u8],
     len: usize,
