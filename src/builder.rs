@@ -36,6 +36,7 @@ use crate::settings::{Durability, EvictionPolicy, Setting, Settings, WritePath};
 #[must_use]
 pub struct CacheBuilder {
     overrides: Vec<Setting>,
+    disk: Option<std::sync::Arc<dyn crate::disk::Disk>>,
     timeout: Option<Duration>,
     checkpoint_records: Option<u64>,
 }
@@ -107,6 +108,13 @@ impl CacheBuilder {
         self
     }
 
+    /// How values become bytes (see [`crate::Disk`]); the built-in encoding if not given.
+    /// A cache records its disk's name when created and refuses to open with another.
+    pub fn disk(mut self, disk: impl crate::disk::Disk) -> Self {
+        self.disk = Some(std::sync::Arc::new(disk));
+        self
+    }
+
     /// Opens the cache in `dir`, creating the directory and the cache if needed.
     ///
     /// # Errors
@@ -128,11 +136,9 @@ impl CacheBuilder {
             }
             base.checkpoint_records = n;
         }
-        Cache::from_store(crate::store::Store::open(
-            dir.as_ref(),
-            &self.overrides,
-            base,
-        )?)
+        let codec = crate::disk::Codec::new(self.disk);
+        let store = crate::store::Store::open(dir.as_ref(), &self.overrides, base, codec.name())?;
+        Cache::from_store(store, codec)
     }
 
     /// Opens a cache in a new directory under the system's temporary directory. The

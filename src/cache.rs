@@ -11,6 +11,7 @@ use serde::de::DeserializeOwned;
 
 use crate::blob;
 use crate::builder::CacheBuilder;
+use crate::disk::Codec;
 use crate::error::{Error, Result};
 use crate::iter::Keys;
 use crate::key::Key;
@@ -22,7 +23,7 @@ use crate::settings::Settings;
 use crate::store::Store;
 use crate::stored::{Fetched, Prepared, check_crc, describe, encode_tag};
 use crate::time;
-use crate::value::{self, EncodedValue, ValueKind};
+use crate::value::ValueKind;
 
 /// A disk-backed key-value cache in one directory, safe to share between threads (clone it)
 /// and between processes (open the same directory).
@@ -45,6 +46,8 @@ use crate::value::{self, EncodedValue, ValueKind};
 #[derive(Clone)]
 pub struct Cache {
     store: Arc<Store>,
+    /// How values become bytes: the built-in encoding or the cache's [`crate::Disk`].
+    codec: Codec,
 }
 
 impl fmt::Debug for Cache {
@@ -56,10 +59,15 @@ impl fmt::Debug for Cache {
 }
 
 impl Cache {
-    pub(crate) fn from_store(store: Store) -> Result<Cache> {
+    pub(crate) fn from_store(store: Store, codec: Codec) -> Result<Cache> {
         let store = Arc::new(store);
         crate::snapshot::spawn_janitor(Arc::downgrade(&store), Store::janitor_tick);
-        Ok(Cache { store })
+        Ok(Cache { store, codec })
+    }
+
+    /// How this cache's values become bytes.
+    pub(crate) fn codec(&self) -> &Codec {
+        &self.codec
     }
 
     /// The store behind this handle (for the `impl Cache` blocks of other modules).
@@ -145,7 +153,7 @@ impl Cache {
         opts: SetOptions,
     ) -> Result<()> {
         let key = key.into().encode()?;
-        let prepared = self.prepare(value::encode_value(value)?, &opts)?;
+        let prepared = self.prepare(value, &opts)?;
         self.store_prepared(&key, prepared, false).map(|_| ())
     }
 
@@ -167,6 +175,7 @@ impl Cache {
         let written = blob::write_from(self.directory(), &mut reader, sync)?;
         let prepared = Prepared {
             kind: ValueKind::Bytes,
+            packed: false,
             place: None,
             blob: Some(written),
             expire: opts.expire,
@@ -186,7 +195,7 @@ impl Cache {
         opts: SetOptions,
     ) -> Result<bool> {
         let key = key.into().encode()?;
-        let prepared = self.prepare(value::encode_value(value)?, &opts)?;
+        let prepared = self.prepare(value, &opts)?;
         self.store_prepared(&key, prepared, true)
     }
 
@@ -296,10 +305,17 @@ impl Cache {
     /// [`Error::Corrupted`] if a value file's length disagrees with its row; [`Error::Io`].
     pub fn get_reader(&self, key: impl Into<Key>) -> Result<Option<ValueReader>> {
         let key = key.into().encode()?;
-        let Some(row) = self.read_row(&key)? else {
+        let Some(mut row) = self.read_row(&key)? else {
             return Ok(None);
         };
         let origin = describe(&key);
+        if row.packed {
+            // Unpacked in memory (the stored bytes' crc32 is checked on the way).
+            return Ok(self.take_value(&mut row, &key)?.map(|bytes| {
+                let crc32 = crc32fast::hash(&bytes);
+                ValueReader::inline(bytes, crc32, origin)
+            }));
+        }
         match &row.place {
             ValuePlace::Inline(bytes) => {
                 Ok(Some(ValueReader::inline(bytes.clone(), row.crc32, origin)))
@@ -441,7 +457,12 @@ impl Cache {
 
     /// Puts a value where it will live (a file if large) before the transaction starts, so
     /// the write lock is never held while a large value is written.
-    pub(crate) fn prepare(&self, value: EncodedValue, opts: &SetOptions) -> Result<Prepared> {
+    pub(crate) fn prepare<V: Serialize + ?Sized>(
+        &self,
+        value: &V,
+        opts: &SetOptions,
+    ) -> Result<Prepared> {
+        let (value, packed) = self.codec.encode(value)?;
         let tag = encode_tag(opts.tag.as_ref())?;
         let numeric = matches!(value.kind, ValueKind::Int | ValueKind::Float);
         let large = value.bytes.len() as u64 >= self.settings().min_file_size;
@@ -453,6 +474,7 @@ impl Cache {
         };
         Ok(Prepared {
             kind: value.kind,
+            packed,
             place,
             blob,
             expire: opts.expire,
@@ -508,9 +530,11 @@ impl Cache {
 
     /// Reads `row`'s value bytes and checks their crc32.
     pub(crate) fn load(&self, mut row: Row, key: &[u8]) -> Result<Option<Fetched>> {
-        Ok(self
-            .take_value(&mut row, key)?
-            .map(|bytes| Fetched { row, bytes }))
+        Ok(self.take_value(&mut row, key)?.map(|bytes| Fetched {
+            row,
+            bytes,
+            codec: self.codec.clone(),
+        }))
     }
 
     /// Reads `row`'s value bytes and checks their crc32; `None` if its value file is gone.
@@ -524,6 +548,6 @@ impl Cache {
             },
         };
         check_crc(row, &bytes, key)?;
-        Ok(Some(bytes))
+        self.codec.unpack(row.kind, row.packed, bytes).map(Some)
     }
 }

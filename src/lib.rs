@@ -56,6 +56,7 @@ mod blob;
 mod builder;
 mod cache;
 mod check;
+mod disk;
 mod error;
 mod evict;
 mod fanout;
@@ -86,6 +87,7 @@ mod wal;
 
 pub use builder::CacheBuilder;
 pub use cache::Cache;
+pub use disk::{CompressedDisk, DEFAULT_DISK, Disk, JsonDisk};
 pub use error::{Error, Result};
 pub use fanout::{DEFAULT_SHARDS, FanoutBuilder, FanoutCache};
 pub use iter::Keys;
@@ -96,6 +98,7 @@ pub use reader::ValueReader;
 pub use schema::FORMAT_VERSION;
 pub use settings::{Durability, EvictionPolicy, Setting, Settings, WritePath};
 pub use transaction::Transaction;
+pub use value::ValueKind;
 
 /// Crash hook for the kill -9 harness (`tests/wal_harness.rs`): aborts the process, as a
 /// `kill -9` would at that instant, when the environment variable `DISKCACHE_CRASH_POINT` is

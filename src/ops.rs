@@ -110,6 +110,7 @@ pub(crate) fn incr(
         access_time: w.now(),
         access_count: 0,
         kind: ValueKind::Int,
+        packed: false,
         size: bytes.len() as u64,
         crc32: crc32fast::hash(&bytes),
         tag,
@@ -145,7 +146,7 @@ pub(crate) fn pop_entry<V: DeserializeOwned>(
         w.remove(key, &row)?;
         return Ok(None);
     };
-    let entry = entry_of(&row, bytes)?;
+    let entry = entry_of(&row, bytes, cache.codec())?;
     w.remove(key, &row)?;
     Ok(Some(entry))
 }

@@ -15,7 +15,6 @@ use crate::error::{Error, Result};
 use crate::key::Key;
 use crate::options::{SetOptions, Side};
 use crate::time;
-use crate::value;
 
 /// The number of the first item of a queue.
 const START: i64 = 500_000_000_000_000;
@@ -83,7 +82,7 @@ impl Cache {
         opts: SetOptions,
     ) -> Result<Key> {
         let (low, high) = bounds(prefix)?;
-        let prepared = self.prepare(value::encode_value(value)?, &opts)?;
+        let prepared = self.prepare(value, &opts)?;
         let blob_path = prepared.blob.as_ref().map(|b| b.path.clone());
         let result = self.store().write_redb(|w| {
             let n = match w.edge_between(&low, &high, side == Side::Back)? {
@@ -167,7 +166,7 @@ impl Cache {
                     w.remove(&key, &row)?;
                 }
                 // Decoding inside the transaction: a wrong type aborts it and keeps the item.
-                let value = value::decode_value(fetched.row.kind, fetched.bytes)?;
+                let value = fetched.value()?;
                 return Ok(Some((Key::from_encoded(&key)?, value)));
             }
         })

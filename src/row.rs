@@ -5,7 +5,7 @@
 //! | offset | size | field |
 //! |---|---|---|
 //! | 0 | 1 | row format version, [`ROW_VERSION`] |
-//! | 1 | 1 | flags: bit 0 value in a file, bits 1–7 zero |
+//! | 1 | 1 | flags: bit 0 value in a file, bit 1 value packed by the cache's `Disk`, bits 2–7 zero |
 //! | 2 | 1 | value kind ([`ValueKind`] byte) |
 //! | 3 | 1 | reserved, zero |
 //! | 4 | 4 | crc32 (IEEE) of the value's bytes |
@@ -29,6 +29,8 @@ pub(crate) const ROW_VERSION: u8 = 1;
 pub(crate) const ROW_HEADER_LEN: usize = 60;
 /// Flag bit: the value lives in a file.
 const FLAG_FILE: u8 = 1;
+/// Flag bit: the value's bytes were packed by the cache's `Disk` (unpack after the crc check).
+const FLAG_PACKED: u8 = 2;
 
 /// Where a row's value bytes are.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -49,6 +51,8 @@ pub(crate) struct Row {
     pub(crate) access_time: u64,
     pub(crate) access_count: u64,
     pub(crate) kind: ValueKind,
+    /// Whether the stored bytes were packed by the cache's `Disk`.
+    pub(crate) packed: bool,
     pub(crate) size: u64,
     pub(crate) crc32: u32,
     /// The encoded tag key, if any.
@@ -87,10 +91,13 @@ impl Row {
         let tag = self.tag.as_deref().unwrap_or_default();
         let tag_len = u32::try_from(tag.len())
             .map_err(|_| Error::InvalidArgument("the tag is too long".into()))?;
-        let (flags, rest): (u8, &[u8]) = match &self.place {
+        let (mut flags, rest): (u8, &[u8]) = match &self.place {
             ValuePlace::Inline(bytes) => (0, bytes),
             ValuePlace::File(path) => (FLAG_FILE, path.as_str().as_bytes()),
         };
+        if self.packed {
+            flags |= FLAG_PACKED;
+        }
         let mut out = Vec::with_capacity(ROW_HEADER_LEN + tag.len() + rest.len());
         out.extend_from_slice(&[ROW_VERSION, flags, self.kind.as_byte(), 0]);
         out.extend_from_slice(&self.crc32.to_le_bytes());
@@ -117,7 +124,7 @@ impl Row {
         if version != ROW_VERSION {
             return Err(corrupt(format!("unknown row version {version}")));
         }
-        if flags & !FLAG_FILE != 0 {
+        if flags & !(FLAG_FILE | FLAG_PACKED) != 0 {
             return Err(corrupt(format!("unknown row flags {flags:#04x}")));
         }
         let kind = ValueKind::from_byte(kind)?;
@@ -153,6 +160,7 @@ impl Row {
             access_time,
             access_count,
             kind,
+            packed: flags & FLAG_PACKED != 0,
             size,
             crc32,
             tag,
@@ -219,6 +227,7 @@ mod tests {
             access_time: 1_700_000_000_000_001,
             access_count: 3,
             kind: ValueKind::Bytes,
+            packed: false,
             size,
             crc32: 0xDEAD_BEEF,
             tag,
@@ -283,7 +292,8 @@ mod tests {
         ) {
             let row = Row {
                 row_id, store_time: store, expire_time: expire, access_time: access,
-                access_count: count, kind: ValueKind::Serialized, size: value.len() as u64,
+                access_count: count, kind: ValueKind::Serialized, packed: false,
+                size: value.len() as u64,
                 crc32: crc, tag, place: ValuePlace::Inline(value),
             };
             prop_assert_eq!(Row::decode(&row.encode().unwrap()).unwrap(), row);

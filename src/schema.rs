@@ -25,6 +25,12 @@ pub(crate) const META_HITS: &str = "hits";
 /// `meta` row: cache misses counted while statistics were on, as flushed by checkpoints.
 pub(crate) const META_MISSES: &str = "misses";
 
+/// `info`: name → text. Row `disk`: the [`crate::Disk::name`] the cache was created with
+/// (absent: [`crate::DEFAULT_DISK`]).
+pub(crate) const INFO: TableDefinition<&str, &str> = TableDefinition::new("info");
+/// `info` row naming the cache's disk.
+pub(crate) const INFO_DISK: &str = "disk";
+
 /// `settings`: setting name → u64 (see `format-spec/tables.md` for each name's encoding).
 pub(crate) const SETTINGS: TableDefinition<&str, u64> = TableDefinition::new("settings");
 

@@ -57,14 +57,22 @@ impl Store {
     /// Opens (creating if needed) the database in `dir`, applies `overrides` to the stored
     /// settings, and starts the write path they name. `base` carries the per-handle settings
     /// (timeout, checkpoint size).
-    pub(crate) fn open(dir: &Path, overrides: &[Setting], base: Settings) -> Result<Store> {
+    /// `disk` is the name of the value encoding the caller uses: a new cache records it, an
+    /// existing one must have been created with it.
+    pub(crate) fn open(
+        dir: &Path,
+        overrides: &[Setting],
+        base: Settings,
+        disk: &str,
+    ) -> Result<Store> {
         std::fs::create_dir_all(dir)?;
         let mut settings = base.clone();
         for o in overrides {
             settings.apply(*o);
         }
         let (db, syncs) = open_db(dir, &settings)?;
-        let (mut stored, rewrote) = init(&db, overrides, &settings)?;
+        let (mut stored, rewrote) = init(&db, overrides, &settings, disk)?;
+        check_disk(&db, disk)?;
         let (db, syncs) = if stored.durability == settings.durability {
             (db, syncs)
         } else {
@@ -470,7 +478,12 @@ fn open_db(dir: &Path, settings: &Settings) -> Result<(Database, Arc<AtomicU64>)
 /// Creates the tables on first open, checks the format version, and reconciles stored
 /// settings with `overrides`. Returns the stored settings in force, and whether this call
 /// wrote them.
-fn init(db: &Database, overrides: &[Setting], wanted: &Settings) -> Result<(Settings, bool)> {
+fn init(
+    db: &Database,
+    overrides: &[Setting],
+    wanted: &Settings,
+    disk: &str,
+) -> Result<(Settings, bool)> {
     // A read first: the common reopen needs no write transaction.
     if let Some(stored) = read_settings(db)? {
         let mut merged = stored.clone();
@@ -489,7 +502,7 @@ fn init(db: &Database, overrides: &[Setting], wanted: &Settings) -> Result<(Sett
         .get(META_FORMAT_VERSION)?
         .map(|g| g.value());
     let settings = match version {
-        None => create(&txn, overrides)?,
+        None => create(&txn, overrides, disk)?,
         Some(v) => {
             check_version(v)?;
             // Overrides of a settings table that exists: as `reset` does them, rebuilding
@@ -508,7 +521,9 @@ fn init(db: &Database, overrides: &[Setting], wanted: &Settings) -> Result<(Sett
 }
 
 /// Creates the tables of a new cache, with the default settings changed by `overrides`.
-fn create(txn: &redb::WriteTransaction, overrides: &[Setting]) -> Result<Settings> {
+fn create(txn: &redb::WriteTransaction, overrides: &[Setting], disk: &str) -> Result<Settings> {
+    txn.open_table(crate::schema::INFO)?
+        .insert(crate::schema::INFO_DISK, disk)?;
     let mut meta = txn.open_table(META)?;
     meta.insert(META_FORMAT_VERSION, FORMAT_VERSION)?;
     for name in [META_COUNT, META_VOLUME] {
@@ -533,6 +548,26 @@ fn create(txn: &redb::WriteTransaction, overrides: &[Setting]) -> Result<Setting
         txn.open_table(crate::schema::ORDER_TAG)?;
     }
     Ok(settings)
+}
+
+/// Refuses a cache created with another disk than `wanted` (one with no record was created
+/// with the built-in encoding).
+fn check_disk(db: &Database, wanted: &str) -> Result<()> {
+    let txn = db.begin_read()?;
+    let stored = match txn.open_table(crate::schema::INFO) {
+        Ok(table) => table
+            .get(crate::schema::INFO_DISK)?
+            .map(|g| g.value().to_owned()),
+        Err(redb::TableError::TableDoesNotExist(_)) => None,
+        Err(e) => return Err(e.into()),
+    };
+    let stored = stored.unwrap_or_else(|| crate::disk::DEFAULT_DISK.to_owned());
+    if stored != wanted {
+        return Err(Error::InvalidArgument(format!(
+            "the cache was created with the disk {stored:?}, not {wanted:?}: open it with that Disk"
+        )));
+    }
+    Ok(())
 }
 
 /// The stored settings, or `None` if the database has not been initialized yet.
@@ -564,6 +599,7 @@ fn check_version(found: u64) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::disk::DEFAULT_DISK;
     use crate::settings::Durability;
 
     fn put_one(store: &Store) {
@@ -578,6 +614,7 @@ mod tests {
                     access_time: now,
                     access_count: 0,
                     kind: crate::value::ValueKind::Int,
+                    packed: false,
                     size: 8,
                     crc32: crc32fast::hash(&[0; 8]),
                     tag: None,
@@ -597,6 +634,7 @@ mod tests {
             dir.path(),
             &[Setting::Durability(Durability::Sync)],
             Settings::default(),
+            DEFAULT_DISK,
         )
         .unwrap();
         let before = synced.sync_count();
@@ -608,7 +646,7 @@ mod tests {
         drop(synced);
 
         let other = tempfile::tempdir().unwrap();
-        let unsynced = Store::open(other.path(), &[], Settings::default()).unwrap();
+        let unsynced = Store::open(other.path(), &[], Settings::default(), DEFAULT_DISK).unwrap();
         put_one(&unsynced);
         assert_eq!(unsynced.sync_count(), 0);
     }
@@ -617,8 +655,8 @@ mod tests {
     fn the_stored_durability_applies_when_reopened_without_an_override() {
         let dir = tempfile::tempdir().unwrap();
         let s = &[Setting::Durability(Durability::Sync)];
-        drop(Store::open(dir.path(), s, Settings::default()).unwrap());
-        let reopened = Store::open(dir.path(), &[], Settings::default()).unwrap();
+        drop(Store::open(dir.path(), s, Settings::default(), DEFAULT_DISK).unwrap());
+        let reopened = Store::open(dir.path(), &[], Settings::default(), DEFAULT_DISK).unwrap();
         assert_eq!(reopened.settings().durability, Durability::Sync);
         put_one(&reopened);
         assert!(reopened.sync_count() > 0);

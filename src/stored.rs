@@ -6,35 +6,41 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 
 use crate::blob::WrittenBlob;
+use crate::disk::Codec;
 use crate::error::{Error, Result};
 use crate::key::Key;
 use crate::options::{Entry, Tag};
 use crate::row::{Row, ValuePlace};
 use crate::time;
 use crate::txn::RowWriter;
-use crate::value::{self, ValueKind};
+use crate::value::ValueKind;
 
 /// A value read back from its row: the bytes and the row they came from.
 pub(crate) struct Fetched {
     pub(crate) row: Row,
+    /// The value's bytes, unpacked.
     pub(crate) bytes: Vec<u8>,
+    /// The cache's value encoding.
+    pub(crate) codec: Codec,
 }
 
 impl Fetched {
     /// The value, decoded as a `V`.
     pub(crate) fn value<V: DeserializeOwned>(self) -> Result<V> {
-        value::decode_value(self.row.kind, self.bytes)
+        self.codec.decode(self.row.kind, self.bytes)
     }
 
     /// The value, decoded as a `V`, with its expire time and tag.
     pub(crate) fn entry<V: DeserializeOwned>(self) -> Result<Entry<V>> {
-        entry_of(&self.row, self.bytes)
+        entry_of(&self.row, self.bytes, &self.codec)
     }
 }
 
 /// A value ready to be stored: its bytes inline, or the file already written.
 pub(crate) struct Prepared {
     pub(crate) kind: ValueKind,
+    /// Whether the bytes were packed by the cache's `Disk`.
+    pub(crate) packed: bool,
     pub(crate) place: Option<Vec<u8>>,
     pub(crate) blob: Option<WrittenBlob>,
     pub(crate) expire: Option<Duration>,
@@ -64,6 +70,7 @@ impl Prepared {
             access_time: w.now(),
             access_count: 0,
             kind: self.kind,
+            packed: self.packed,
             size,
             crc32,
             tag: self.tag,
@@ -100,12 +107,16 @@ pub(crate) fn describe(key: &[u8]) -> String {
     }
 }
 
-/// The entry `row` and its value `bytes` make: the value decoded as a `V`.
-pub(crate) fn entry_of<V: DeserializeOwned>(row: &Row, bytes: Vec<u8>) -> Result<Entry<V>> {
+/// The entry `row` and its unpacked value `bytes` make: the value decoded as a `V`.
+pub(crate) fn entry_of<V: DeserializeOwned>(
+    row: &Row,
+    bytes: Vec<u8>,
+    codec: &Codec,
+) -> Result<Entry<V>> {
     let tag = row.tag.as_deref().map(Key::from_encoded).transpose()?;
     let expire_time = (row.expire_time != 0).then(|| time::from_us(row.expire_time));
     Ok(Entry {
-        value: value::decode_value(row.kind, bytes)?,
+        value: codec.decode(row.kind, bytes)?,
         expire_time,
         tag,
     })

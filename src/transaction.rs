@@ -19,7 +19,6 @@ use crate::row::Row;
 use crate::store::Store;
 use crate::stored::Fetched;
 use crate::txn::RowWriter;
-use crate::value;
 
 impl Cache {
     /// Runs `f` as one transaction: the operations it makes through the [`Transaction`] it is
@@ -280,7 +279,7 @@ impl<'a> Transaction<'a> {
         only_if_absent: bool,
     ) -> Result<bool> {
         let key = key.into().encode()?;
-        let prepared = self.cache.prepare(value::encode_value(value)?, opts)?;
+        let prepared = self.cache.prepare(value, opts)?;
         let blob_path = prepared.blob.as_ref().map(|b| b.path.clone());
         let stored = self.run(|w| ops::store(w, &key, prepared, only_if_absent));
         ops::discard_unused(self.cache.directory(), blob_path.as_ref(), &stored);
@@ -437,6 +436,7 @@ mod tests {
                 access_time: 1,
                 access_count: 0,
                 kind: ValueKind::Int,
+                packed: false,
                 size: 8,
                 crc32: crc32fast::hash(&[0; 8]),
                 tag: None,

@@ -36,9 +36,10 @@ use probe::{Probe, ProbeError};
 
 /// How a stored value's bytes are to be read. Stored as one byte; the numbers are part of the
 /// on-disk format.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(u8)]
-pub(crate) enum ValueKind {
+#[non_exhaustive]
+pub enum ValueKind {
     /// An `i64`: 8 bytes, little-endian.
     Int = 1,
     /// An `f64`: its 8 bits, little-endian.
@@ -47,7 +48,7 @@ pub(crate) enum ValueKind {
     Text = 3,
     /// A byte string: the bytes as they are.
     Bytes = 4,
-    /// Any other value: its postcard encoding.
+    /// Any other value: its postcard encoding, or what the cache's [`crate::Disk`] wrote.
     Serialized = 5,
 }
 
@@ -97,6 +98,11 @@ pub(crate) struct EncodedValue {
 /// (there, `[u8; 4]`, stored as `Bytes`).
 ///
 /// An error from the value's `Serialize` implementation is [`Error::Codec`].
+/// The value's native encoding, if it is a number, text or bytes.
+pub(crate) fn encode_native<V: serde::Serialize + ?Sized>(value: &V) -> Option<EncodedValue> {
+    value.serialize(Probe).ok()
+}
+
 pub(crate) fn encode_value<V: serde::Serialize + ?Sized>(value: &V) -> Result<EncodedValue> {
     let not_native = match value.serialize(Probe) {
         Ok(native) => return Ok(native),
