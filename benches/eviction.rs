@@ -95,7 +95,10 @@ fn set_at_limit(c: &mut Criterion) {
                     cache.set(format!("key-{i}"), value()).unwrap()
                 })
             });
-            assert!(cache.len().unwrap() <= AT_LIMIT + cull_limit);
+            // Writes culled: the cache stayed near its limit (not exactly: keys grow longer,
+            // and a write may find no victim it can take).
+            let len = cache.len().unwrap();
+            assert!(len <= AT_LIMIT * 11 / 10, "{len} entries at the limit");
         }
     }
     g.finish();
