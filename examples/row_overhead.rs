@@ -3,25 +3,29 @@
 //!
 //! ```text
 //! cargo run --release --example row_overhead -- [--entries N] [--key-len K] [--value-len V]
-//!     [--python]
+//!     [--shuffle] [--python]
 //! ```
 //!
 //! For each eviction policy and each variant (no expire time or tag; an expire time; a tag
 //! without and with the tag index; both): a fresh cache gets N entries (default 100,000) with
 //! text keys of K characters (default 10: `k000000042`), byte values of V bytes (default 16,
 //! inline), expire time one day ahead, tags `t0`…`t9`; it is closed (which checkpoints the
-//! log into `cache.redb`), and then:
+//! log into `cache.redb`). Keys are inserted in key order, or with `--shuffle` in a scattered
+//! order (key number `j * 7919 mod N` for the `j`-th insert), as hashed keys would arrive;
+//! then:
 //! - `payload` is the sum over entries of encoded key + encoded tag + value bytes, which is
 //!   what `volume()` counts besides 60 bytes per row (checked: `volume() == payload + 60 N`);
 //! - `file/row` is (size of `cache.redb` − size of an empty cache's `cache.redb` − payload)
 //!   / N: the bytes the database spends per row beyond the payload;
+//! - `alloc/row` is the same with redb's allocated pages (× page size) in place of the file's
+//!   size: the file less the free space at its end;
 //! - `compact/row` is the same after `redb::Database::compact` on the file (the crate has no
 //!   `Cache::compact` yet, so the example opens the closed file with redb itself);
 //! - the per-table columns are each table's B-tree pages (leaf + branch) × page size / N,
 //!   after compaction.
 //!
 //! With `--python`, `python3` builds the same caches with Python diskcache (which must be
-//! importable) and prints, per row, (SQLite file − empty file − payload) / N, before and
+//! importable), inserting in the same order, and prints, per row, (SQLite file − empty file − payload) / N, before and
 //! after `VACUUM`, where payload is key + tag + value bytes as Python stores them.
 
 use std::path::Path;
@@ -40,7 +44,27 @@ struct Args {
     entries: u64,
     key_len: usize,
     value_len: usize,
+    shuffle: bool,
     python: bool,
+}
+
+impl Args {
+    /// The key number of the `j`-th insert: `j`, or with `--shuffle` a permutation of them.
+    fn nth(&self, j: u64) -> u64 {
+        if self.shuffle {
+            (j * stride(self.entries)) % self.entries
+        } else {
+            j
+        }
+    }
+}
+
+/// A stride coprime with `n`, so that `j * stride mod n` visits every number below `n`.
+fn stride(n: u64) -> u64 {
+    fn gcd(a: u64, b: u64) -> u64 {
+        if b == 0 { a } else { gcd(b, a % b) }
+    }
+    (7919..).find(|s| gcd(*s, n) == 1).unwrap_or(1)
 }
 
 #[derive(Clone, Copy)]
@@ -114,6 +138,8 @@ fn tag_of(i: u64) -> String {
 struct Measured {
     payload: u64,
     closed: u64,
+    /// redb's allocated pages × page size, before compaction.
+    allocated: u64,
     compacted: u64,
     /// Pages × page size per table of [`TABLES`], after compaction.
     tables: Vec<u64>,
@@ -129,7 +155,8 @@ fn measure(dir: &Path, policy: EvictionPolicy, v: Variant, args: &Args) -> Res<M
         .open(dir)?;
     let value = vec![b'v'; args.value_len];
     let mut payload = 0u64;
-    for i in 0..args.entries {
+    for j in 0..args.entries {
+        let i = args.nth(j);
         let key = key_of(i, args.key_len);
         let mut opts = SetOptions::default();
         if v.expire {
@@ -154,28 +181,59 @@ fn measure(dir: &Path, policy: EvictionPolicy, v: Variant, args: &Args) -> Res<M
     cache.close()?;
     let file = dir.join("cache.redb");
     let closed = std::fs::metadata(&file)?.len();
-    let (compacted, tables) = compact(&file)?;
+    let c = compact(&file)?;
     Ok(Measured {
         payload,
         closed,
-        compacted,
-        tables,
+        allocated: c.allocated,
+        compacted: c.size,
+        tables: c.tables,
     })
 }
 
-/// Compacts the closed database `file` with redb and returns its size and the pages of each
-/// table of [`TABLES`] (× page size).
-fn compact(file: &Path) -> Res<(u64, Vec<u64>)> {
+/// What [`compact`] found.
+struct Compacted {
+    /// redb's allocated pages × page size, before compaction.
+    allocated: u64,
+    /// The file's size after compaction.
+    size: u64,
+    /// Pages × page size of each table of [`TABLES`], after compaction.
+    tables: Vec<u64>,
+}
+
+/// The pages redb has allocated, × page size, and the page size.
+fn allocated(db: &Database) -> Res<(u64, u64)> {
+    let w = db.begin_write()?;
+    let stats = w.stats()?;
+    let page = stats.page_size() as u64;
+    let allocated = stats.allocated_pages() * page;
+    w.abort()?;
+    Ok((allocated, page))
+}
+
+/// Compacts the closed database `file` with redb and measures it.
+fn compact(file: &Path) -> Res<Compacted> {
     let mut db = Database::builder()
         .set_concurrency_mode(ConcurrencyMode::MultiWriter)
         .open(file)?;
-    while db.compact()? {}
-    let page = {
-        let w = db.begin_write()?;
-        let page = w.stats()?.page_size() as u64;
-        w.abort()?;
-        page
-    };
+    let (allocated, page) = allocated(&db)?;
+    // A closed cache's last handle may still be finishing on another thread (the janitor's);
+    // redb then reports a transaction in progress: wait a little and try again.
+    let mut tries = 0;
+    loop {
+        match db.compact() {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(redb::CompactionError::TransactionInProgress) if tries < 100 => {
+                tries += 1;
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if tries > 0 {
+        eprintln!("row_overhead: compaction waited {tries} x 20 ms for a transaction to end");
+    }
     let r = db.begin_read()?;
     let mut tables = vec![0; TABLES.len()];
     for handle in r.list_tables()? {
@@ -187,16 +245,21 @@ fn compact(file: &Path) -> Res<(u64, Vec<u64>)> {
     }
     drop(r);
     drop(db);
-    Ok((std::fs::metadata(file)?.len(), tables))
+    Ok(Compacted {
+        allocated,
+        size: std::fs::metadata(file)?.len(),
+        tables,
+    })
 }
 
-/// The size of an empty cache's `cache.redb` (closed, then compacted).
-fn empty_size(dir: &Path) -> Res<(u64, u64)> {
+/// An empty cache's `cache.redb`: its size (closed), allocated pages × page size, and size
+/// after compaction.
+fn empty_size(dir: &Path) -> Res<(u64, u64, u64)> {
     Cache::open(dir)?.close()?;
     let file = dir.join("cache.redb");
     let closed = std::fs::metadata(&file)?.len();
-    let (compacted, _) = compact(&file)?;
-    Ok((closed, compacted))
+    let c = compact(&file)?;
+    Ok((closed, c.allocated, c.size))
 }
 
 fn per_row(total: u64, empty: u64, payload: u64, n: u64) -> f64 {
@@ -205,28 +268,39 @@ fn per_row(total: u64, empty: u64, payload: u64, n: u64) -> f64 {
 
 fn run(args: &Args) -> Res<()> {
     let base = tempfile::tempdir()?;
-    let (empty_closed, empty_compacted) = empty_size(&base.path().join("empty"))?;
+    let (empty_closed, empty_allocated, empty_compacted) = empty_size(&base.path().join("empty"))?;
     println!(
-        "{} entries, keys {} chars, values {} bytes; empty cache.redb {} B ({} B compacted)\n",
-        args.entries, args.key_len, args.value_len, empty_closed, empty_compacted
+        "{} entries, keys {} chars, values {} bytes, inserted {}; empty cache.redb {} B ({} B \
+         compacted)\n",
+        args.entries,
+        args.key_len,
+        args.value_len,
+        if args.shuffle {
+            "shuffled"
+        } else {
+            "in key order"
+        },
+        empty_closed,
+        empty_compacted
     );
-    print!("| policy | variant | payload/row | file MiB | file/row | compact/row |");
+    print!("| policy | variant | payload/row | file MiB | file/row | alloc/row | compact/row |");
     for t in TABLES {
         print!(" {t} |");
     }
     println!();
-    println!("|{}", "---|".repeat(6 + TABLES.len()));
+    println!("|{}", "---|".repeat(7 + TABLES.len()));
     let n = args.entries;
     for (pname, policy) in POLICIES {
         for v in VARIANTS {
             let dir = base.path().join(format!("{pname}-{}", v.name));
             let m = measure(&dir, policy, v, args)?;
             print!(
-                "| {pname} | {} | {:.1} | {:.2} | {:.1} | {:.1} |",
+                "| {pname} | {} | {:.1} | {:.2} | {:.1} | {:.1} | {:.1} |",
                 v.name,
                 m.payload as f64 / n as f64,
                 m.closed as f64 / (1 << 20) as f64,
                 per_row(m.closed, empty_closed, m.payload, n),
+                per_row(m.allocated, empty_allocated, m.payload, n),
                 per_row(m.compacted, empty_compacted, m.payload, n),
             );
             for bytes in &m.tables {
@@ -249,6 +323,7 @@ import os, sqlite3, sys
 import diskcache
 
 base, n, key_len, value_len = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+stride = int(sys.argv[5])  # 1: key order
 value = b"v" * value_len
 variants = [
     ("plain", False, False, False),
@@ -287,7 +362,8 @@ for pname, policy in policies:
         payload = 0
         for start in range(0, n, 1000):
             with c.transact():
-                for i in range(start, min(n, start + 1000)):
+                for j in range(start, min(n, start + 1000)):
+                    i = (j * stride) % n
                     key = "k" + str(i).rjust(key_len - 1, "0")
                     t = f"t{i % 10}" if tag else None
                     c.set(key, value, expire=86400 if expire else None, tag=t)
@@ -307,6 +383,14 @@ fn python(base: &Path, args: &Args) -> Res<()> {
         .arg(args.entries.to_string())
         .arg(args.key_len.to_string())
         .arg(args.value_len.to_string())
+        .arg(
+            if args.shuffle {
+                stride(args.entries)
+            } else {
+                1
+            }
+            .to_string(),
+        )
         .status()?;
     if !status.success() {
         return Err(format!("python3: {status}").into());
@@ -319,12 +403,14 @@ fn parse(argv: &[String]) -> Result<Args, String> {
         entries: 100_000,
         key_len: 10,
         value_len: 16,
+        shuffle: false,
         python: false,
     };
     let mut it = argv.iter();
     while let Some(flag) = it.next() {
-        if flag == "--python" {
-            args.python = true;
+        if flag == "--python" || flag == "--shuffle" {
+            args.python |= flag == "--python";
+            args.shuffle |= flag == "--shuffle";
             continue;
         }
         let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
@@ -364,7 +450,7 @@ fn main() -> ExitCode {
         Err(msg) => {
             eprintln!(
                 "row_overhead: {msg}\nusage: cargo run --release --example row_overhead -- \
-                 [--entries N] [--key-len K] [--value-len V] [--python]"
+                 [--entries N] [--key-len K] [--value-len V] [--shuffle] [--python]"
             );
             return ExitCode::from(2);
         }
