@@ -44,9 +44,9 @@
 //!   limit and writes cull. With `--compare`, an inline Python script (`python3`, which must
 //!   import `diskcache`) measures Python diskcache's equivalent in the same run; its figures go
 //!   to `extras.python_eviction` and into the table's python columns. One difference: Python's
-//!   `volume()` is the SQLite file's pages plus value files, so a Python set culls when the
-//!   file has to grow by a page (freed pages are reused first), ours when the summed entry
-//!   volumes pass the limit (one write in ten); both stay near 2,000 entries
+//!   `volume()` is the SQLite file's pages (auto-vacuumed) plus value files, so a Python set
+//!   culls whenever the page count is at the limit, ours when the summed entry volumes pass
+//!   it (`format-spec/volume.md`); both stay near 2,000 entries
 //!   (`extras.set_at_limit_len_after` records ours, `extras.python_eviction`'s Python's).
 //!
 //! Every call is timed on its own with [`Instant`], in nanoseconds; the statistics are those of
