@@ -19,14 +19,15 @@
 //!   / N: the bytes the database spends per row beyond the payload;
 //! - `alloc/row` is the same with redb's allocated pages (× page size) in place of the file's
 //!   size: the file less the free space at its end;
-//! - `compact/row` is the same after `redb::Database::compact` on the file (the crate has no
-//!   `Cache::compact` yet, so the example opens the closed file with redb itself);
+//! - `compact/row` is the same after [`Cache::compact`] (the cache reopened, compacted and
+//!   closed again);
 //! - the per-table columns are each table's B-tree pages (leaf + branch) × page size / N,
-//!   after compaction.
+//!   after compaction (read with redb from the closed file).
 //!
 //! With `--python`, `python3` builds the same caches with Python diskcache (which must be
-//! importable), inserting in the same order, and prints, per row, (SQLite file − empty file − payload) / N, before and
-//! after `VACUUM`, where payload is key + tag + value bytes as Python stores them.
+//! importable), inserting in the same order, and prints, per row, (SQLite file − empty file −
+//! payload) / N, before and after `VACUUM`, where payload is key + tag + value bytes as Python
+//! stores them.
 
 use std::path::Path;
 use std::process::{Command, ExitCode};
@@ -179,61 +180,41 @@ fn measure(dir: &Path, policy: EvictionPolicy, v: Variant, args: &Args) -> Res<M
         .into());
     }
     cache.close()?;
-    let file = dir.join("cache.redb");
-    let closed = std::fs::metadata(&file)?.len();
-    let c = compact(&file)?;
+    let (closed, allocated, compacted, tables) = sizes(dir)?;
     Ok(Measured {
         payload,
         closed,
-        allocated: c.allocated,
-        compacted: c.size,
-        tables: c.tables,
+        allocated,
+        compacted,
+        tables,
     })
 }
 
-/// What [`compact`] found.
-struct Compacted {
-    /// redb's allocated pages × page size, before compaction.
-    allocated: u64,
-    /// The file's size after compaction.
-    size: u64,
-    /// Pages × page size of each table of [`TABLES`], after compaction.
-    tables: Vec<u64>,
+/// Of the closed cache in `dir`: the size of `cache.redb`, redb's allocated pages × page size,
+/// the size after [`Cache::compact`], and then each table's pages × page size.
+fn sizes(dir: &Path) -> Res<(u64, u64, u64, Vec<u64>)> {
+    let file = dir.join("cache.redb");
+    let closed = std::fs::metadata(&file)?.len();
+    let (allocated, _) = inspect(&file)?;
+    let cache = Cache::open(dir)?;
+    cache.compact()?;
+    cache.close()?;
+    let compacted = std::fs::metadata(&file)?.len();
+    let (_, tables) = inspect(&file)?;
+    Ok((closed, allocated, compacted, tables))
 }
 
-/// The pages redb has allocated, × page size, and the page size.
-fn allocated(db: &Database) -> Res<(u64, u64)> {
+/// Of the closed database `file`, opened with redb: the allocated pages × page size, and
+/// each table of [`TABLES`]'s pages × page size.
+fn inspect(file: &Path) -> Res<(u64, Vec<u64>)> {
+    let db = Database::builder()
+        .set_concurrency_mode(ConcurrencyMode::MultiWriter)
+        .open(file)?;
     let w = db.begin_write()?;
     let stats = w.stats()?;
     let page = stats.page_size() as u64;
     let allocated = stats.allocated_pages() * page;
     w.abort()?;
-    Ok((allocated, page))
-}
-
-/// Compacts the closed database `file` with redb and measures it.
-fn compact(file: &Path) -> Res<Compacted> {
-    let mut db = Database::builder()
-        .set_concurrency_mode(ConcurrencyMode::MultiWriter)
-        .open(file)?;
-    let (allocated, page) = allocated(&db)?;
-    // A closed cache's last handle may still be finishing on another thread (the janitor's);
-    // redb then reports a transaction in progress: wait a little and try again.
-    let mut tries = 0;
-    loop {
-        match db.compact() {
-            Ok(true) => {}
-            Ok(false) => break,
-            Err(redb::CompactionError::TransactionInProgress) if tries < 100 => {
-                tries += 1;
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
-    if tries > 0 {
-        eprintln!("row_overhead: compaction waited {tries} x 20 ms for a transaction to end");
-    }
     let r = db.begin_read()?;
     let mut tables = vec![0; TABLES.len()];
     for handle in r.list_tables()? {
@@ -243,23 +224,15 @@ fn compact(file: &Path) -> Res<Compacted> {
         let s = r.open_untyped_table(handle)?.stats()?;
         tables[at] = (s.leaf_pages() + s.branch_pages()) * page;
     }
-    drop(r);
-    drop(db);
-    Ok(Compacted {
-        allocated,
-        size: std::fs::metadata(file)?.len(),
-        tables,
-    })
+    Ok((allocated, tables))
 }
 
 /// An empty cache's `cache.redb`: its size (closed), allocated pages × page size, and size
 /// after compaction.
 fn empty_size(dir: &Path) -> Res<(u64, u64, u64)> {
     Cache::open(dir)?.close()?;
-    let file = dir.join("cache.redb");
-    let closed = std::fs::metadata(&file)?.len();
-    let c = compact(&file)?;
-    Ok((closed, c.allocated, c.size))
+    let (closed, allocated, compacted, _) = sizes(dir)?;
+    Ok((closed, allocated, compacted))
 }
 
 fn per_row(total: u64, empty: u64, payload: u64, n: u64) -> f64 {
