@@ -1,5 +1,5 @@
-//! Measures what the database really spends per entry, beside the 60 bytes `Cache::volume()`
-//! counts for a row's fixed part (`format-spec/volume.md` records the figures).
+//! Measures what the database really spends per entry, beside the 128 bytes `Cache::volume()`
+//! counts per row (`format-spec/volume.md` records the figures).
 //!
 //! ```text
 //! cargo run --release --example row_overhead -- [--entries N] [--key-len K] [--value-len V]
@@ -14,7 +14,7 @@
 //! order (key number `j * 7919 mod N` for the `j`-th insert), as hashed keys would arrive;
 //! then:
 //! - `payload` is the sum over entries of encoded key + encoded tag + value bytes, which is
-//!   what `volume()` counts besides 60 bytes per row (checked: `volume() == payload + 60 N`);
+//!   what `volume()` counts besides 128 bytes per row (checked: `volume() == payload + 128 N`);
 //! - `file/row` is (size of `cache.redb` − size of an empty cache's `cache.redb` − payload)
 //!   / N: the bytes the database spends per row beyond the payload;
 //! - `alloc/row` is the same with redb's allocated pages (× page size) in place of the file's
@@ -39,7 +39,7 @@ use redb::{ConcurrencyMode, Database, ReadableDatabase, ReadableTableMetadata, T
 type Res<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
 /// The fixed part `volume()` counts per row (`ROW_HEADER_LEN` in `src/row.rs`).
-const COUNTED_HEADER: u64 = 60;
+const COUNTED_HEADER: u64 = 128;
 
 struct Args {
     entries: u64,
