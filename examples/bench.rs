@@ -36,6 +36,18 @@
 //!   `p * 7919`. They start together at a wall-clock instant about 300 ms ahead (in place of
 //!   Python's barrier) and each writes its latencies as one JSON line on stdout.
 //!   `extras.mixed_4proc_50set` is the same with `i % 2 == 0` → set (ours only).
+//! - eviction (extras, no counterpart in Python's anchor script), each on a cache of its own
+//!   after the same warm-up: `get_hit_lru`: N inserts of `"key-%d"` under least-recently-used,
+//!   then N timed gets of them (each hit notes the access); `set_at_limit`: 2,000 inserts of
+//!   `"fill-%d"` under least-recently-stored with `cull_limit` 10, the size limit reset to the
+//!   volume they make, then N timed inserts of new keys `"key-%d"`, so the cache stays at its
+//!   limit and writes cull. With `--compare`, an inline Python script (`python3`, which must
+//!   import `diskcache`) measures Python diskcache's equivalent in the same run; its figures go
+//!   to `extras.python_eviction` and into the table's python columns. One difference: Python's
+//!   `volume()` is the SQLite file's pages (auto-vacuumed) plus value files, so a Python set
+//!   culls whenever the page count is at the limit, ours when the summed entry volumes pass
+//!   it (`format-spec/volume.md`); both stay near 2,000 entries
+//!   (`extras.set_at_limit_len_after` records ours, `extras.python_eviction`'s Python's).
 //!
 //! Every call is timed on its own with [`Instant`], in nanoseconds; the statistics are those of
 //! Python's `stats()` (same indexes, microseconds rounded to 2 decimals), plus `p999_us`.
@@ -52,7 +64,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use diskcache::{Cache, WritePath};
+use diskcache::{Cache, CacheBuilder, EvictionPolicy, Setting, WritePath};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_bytes::{ByteBuf, Bytes};
 use serde_json::{Value, json};
@@ -67,6 +79,8 @@ const BIG_N: usize = 100;
 const MIX_KEYS: u64 = 1000;
 /// How far ahead of the spawn the workers' common start is.
 const START_DELAY: Duration = Duration::from_millis(300);
+/// How many entries the `set_at_limit` cache holds at its size limit.
+const AT_LIMIT: usize = 2000;
 
 type BoxError = Box<dyn std::error::Error>;
 type Res<T> = std::result::Result<T, BoxError>;
@@ -76,7 +90,8 @@ const USAGE: &str = "usage: cargo run --release --example bench -- [--json OUT.j
 [--write-path logged|direct] [--checkpoint-records N]
 
   --json OUT.json    write the figures as JSON (same shape as bench_diskcache.py's)
-  --compare PY.json  print Python diskcache's figures from bench_diskcache.py beside ours
+  --compare PY.json  print Python diskcache's figures from bench_diskcache.py beside ours,
+                     and measure Python's get_hit_lru and set_at_limit (needs python3)
   --ops N            operations per single-process op (default 20000)
   --warm N           warm-up keys (default 2000)
   --seconds S        length of each multi-process mix (default 5)
@@ -110,11 +125,16 @@ struct OpenArgs {
 
 impl OpenArgs {
     fn open(&self, dir: &Path) -> Res<Cache> {
-        let mut b = Cache::builder().write_path(self.write_path);
-        if let Some(n) = self.checkpoint_records {
-            b = b.checkpoint_records(n);
+        Ok(self.builder().open(dir)?)
+    }
+
+    /// A builder with these settings, for handles that choose more.
+    fn builder(&self) -> CacheBuilder {
+        let b = Cache::builder().write_path(self.write_path);
+        match self.checkpoint_records {
+            Some(n) => b.checkpoint_records(n),
+            None => b,
         }
-        Ok(b.open(dir)?)
     }
 
     /// The two worker arguments that carry these settings (`0` for the default N).
@@ -531,6 +551,154 @@ fn read_plus_crc(dir: &Path) -> Res<Stats> {
     Ok(s)
 }
 
+// ----- eviction -------------------------------------------------------------------------------
+
+/// `get_hit_lru`: N gets of keys just set, on a least-recently-used cache (each hit notes its
+/// access, which the janitor logs and a checkpoint folds into the order table).
+fn get_hit_lru(dir: &Path, n: usize, warm: usize, open: OpenArgs) -> Res<Stats> {
+    let cache = open
+        .builder()
+        .eviction_policy(EvictionPolicy::LeastRecentlyUsed)
+        .open(dir)?;
+    warm_up(&cache, warm, &vec![b'y'; BIG_LEN])?;
+    let keys: Vec<String> = (0..n).map(|i| format!("key-{i}")).collect();
+    for k in &keys {
+        cache.set(k.as_str(), &Bytes::new(&SMALL))?;
+    }
+    let s = timed(&keys, |k| {
+        bytes_value(cache.get::<ByteBuf>(k.as_str())?, SMALL.len(), k)
+    })?;
+    cache.close()?;
+    Ok(s)
+}
+
+/// `set_at_limit`: N inserts of new keys on a least-recently-stored cache whose size limit is
+/// the volume of [`AT_LIMIT`] entries, `cull_limit` 10: the write that crosses the limit culls
+/// ten entries. Returns the figures and how many entries are left.
+fn set_at_limit(dir: &Path, n: usize, warm: usize, open: OpenArgs) -> Res<(Stats, u64)> {
+    let cache = open
+        .builder()
+        .eviction_policy(EvictionPolicy::LeastRecentlyStored)
+        .cull_limit(10)
+        .open(dir)?;
+    warm_up(&cache, warm, &vec![b'y'; BIG_LEN])?;
+    for i in 0..AT_LIMIT {
+        cache.set(format!("fill-{i}"), &Bytes::new(&SMALL))?;
+    }
+    cache.reset(Setting::SizeLimit(cache.volume()?))?;
+    let keys: Vec<String> = (0..n).map(|i| format!("key-{i}")).collect();
+    let s = timed(&keys, |k| Ok(cache.set(k.as_str(), &Bytes::new(&SMALL))?))?;
+    // Near the limit, not at it exactly: the keys grow longer, and a write may cull fewer.
+    let len = cache.len()?;
+    if !(AT_LIMIT * 9 / 10..=AT_LIMIT * 11 / 10).contains(&usize::try_from(len)?) {
+        return Err(format!("set_at_limit: {len} entries left, expected about {AT_LIMIT}").into());
+    }
+    cache.close()?;
+    Ok((s, len))
+}
+
+/// Python diskcache's counterparts of [`get_hit_lru`] and [`set_at_limit`], run by `python3`
+/// with arguments DIR N WARM AT_LIMIT; prints one JSON object.
+const PY_EVICTION: &str = r#"
+import json, sys, time
+import diskcache
+
+SMALL = b"x" * 100
+BIG = b"y" * (1 << 20)
+
+
+def stats(ts):
+    ts = sorted(ts)
+    n = len(ts)
+    us = lambda v: round(v / 1000.0, 2)  # noqa: E731
+    return {
+        "median_us": us(ts[n // 2]),
+        "p90_us": us(ts[min(n - 1, int(n * 0.90))]),
+        "p99_us": us(ts[min(n - 1, int(n * 0.99))]),
+        "max_us": us(ts[-1]),
+        "mean_us": us(sum(ts) / n),
+        "n": n,
+    }
+
+
+def timed(fn, keys):
+    clock = time.perf_counter_ns
+    ts = []
+    for k in keys:
+        t = clock()
+        fn(k)
+        ts.append(clock() - t)
+    return stats(ts)
+
+
+def warm_up(cache, n):
+    for i in range(n):
+        cache.set(f"warm-{i}", SMALL)
+        cache.get(f"warm-{i}")
+        cache.get(f"warm-miss-{i}")
+        cache.incr("warm-counter")
+    for i in range(n):
+        cache.delete(f"warm-{i}")
+    cache.delete("warm-counter")
+    for i in range(5):
+        cache.set(f"warm-big-{i}", BIG)
+        cache.get(f"warm-big-{i}")
+        cache.delete(f"warm-big-{i}")
+
+
+base, n, warm, fill = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+keys = [f"key-{i}" for i in range(n)]
+out = {"diskcache_version": diskcache.__version__}
+with diskcache.Cache(base + "/lru", eviction_policy="least-recently-used") as c:
+    warm_up(c, warm)
+    for k in keys:
+        c.set(k, SMALL)
+    out["get_hit_lru"] = timed(c.get, keys)
+with diskcache.Cache(base + "/limit", eviction_policy="least-recently-stored", cull_limit=10) as c:
+    warm_up(c, warm)
+    for i in range(fill):
+        c.set(f"fill-{i}", SMALL)
+    c.reset("size_limit", c.volume())
+    out["set_at_limit"] = timed(lambda k: c.set(k, SMALL), keys)
+    out["set_at_limit_len_after"] = len(c)
+print(json.dumps(out))
+"#;
+
+/// Runs [`PY_EVICTION`]; `None` (with a warning) if python3 or its diskcache is missing or fails.
+fn python_eviction(dir: &Path, n: usize, warm: usize) -> Option<Value> {
+    std::fs::create_dir_all(dir).ok()?;
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(PY_EVICTION)
+        .arg(dir)
+        .arg(n.to_string())
+        .arg(warm.to_string())
+        .arg(AT_LIMIT.to_string())
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output();
+    match out {
+        Ok(o) if o.status.success() => match serde_json::from_slice(&o.stdout) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                eprintln!("bench: warning: python eviction figures unreadable: {e}");
+                None
+            }
+        },
+        Ok(o) => {
+            eprintln!(
+                "bench: warning: python eviction script failed: {}",
+                o.status
+            );
+            None
+        }
+        Err(e) => {
+            eprintln!("bench: warning: cannot run python3 for the eviction rows: {e}");
+            None
+        }
+    }
+}
+
 // ----- the multi-process mixes ----------------------------------------------------------------
 
 /// What a worker prints: one JSON line.
@@ -745,6 +913,15 @@ fn run(args: &Args, python: Option<&Value>) -> Res<()> {
     cache.close()?;
     let floor = read_plus_crc(&tmp.path().join("raw"))?;
     extras.stats("read_plus_crc_1MiB", &floor);
+    let lru = get_hit_lru(&tmp.path().join("lru"), args.ops, args.warm, args.open)?;
+    extras.stats("get_hit_lru", &lru);
+    let (limit, limit_len) =
+        set_at_limit(&tmp.path().join("limit"), args.ops, args.warm, args.open)?;
+    extras.stats("set_at_limit", &limit);
+    let py_eviction = python
+        .is_some()
+        .then(|| python_eviction(&tmp.path().join("py"), args.ops, args.warm))
+        .flatten();
     let mixed = multi(
         &tmp.path().join("m"),
         args.procs,
@@ -765,6 +942,10 @@ fn run(args: &Args, python: Option<&Value>) -> Res<()> {
     let mut all_extras = Ordered::new();
     all_extras.obj("Cache", extras);
     all_extras.obj("mixed_4proc_50set", mixed50);
+    all_extras.val("set_at_limit_len_after", json!(limit_len));
+    if let Some(py) = &py_eviction {
+        all_extras.val("python_eviction", py.clone());
+    }
     let mut result = Ordered::new();
     result.val("diskcache_version", json!(env!("CARGO_PKG_VERSION")));
     result.val("nproc", json!(nproc));
@@ -774,7 +955,24 @@ fn run(args: &Args, python: Option<&Value>) -> Res<()> {
     result.obj("mixed_4proc_90get", mixed);
     result.val("wall_s", json!(wall_s));
 
-    print!("{}", table(&serde_json::to_value(&result)?, python, args));
+    // The python columns of the eviction rows come from the inline script, if it ran.
+    let python = python.map(|py| {
+        let mut py = py.clone();
+        if let (Some(inline), Some(Value::Object(extras))) =
+            (&py_eviction, py.pointer_mut("/extras/Cache"))
+        {
+            for op in EVICTION_OPS {
+                if let Some(s) = inline.get(op) {
+                    extras.insert(op.to_owned(), s.clone());
+                }
+            }
+        }
+        py
+    });
+    print!(
+        "{}",
+        table(&serde_json::to_value(&result)?, python.as_ref(), args)
+    );
     if let Some(path) = &args.json {
         let mut text = serde_json::to_string_pretty(&result)?;
         text.push('\n');
@@ -832,7 +1030,15 @@ fn mix_line(name: &str, ours: Option<&Value>, py: Option<&Value>) -> String {
 const OPS: [&str; 7] = [
     "set", "get_hit", "get_miss", "incr", "delete", "set_1MiB", "get_1MiB",
 ];
-const EXTRA_OPS: [&str; 3] = ["set_update", "get_1MiB_read", "read_plus_crc_1MiB"];
+const EXTRA_OPS: [&str; 5] = [
+    "set_update",
+    "get_1MiB_read",
+    "read_plus_crc_1MiB",
+    "get_hit_lru",
+    "set_at_limit",
+];
+/// The extras the inline Python script measures (see [`PY_EVICTION`]).
+const EVICTION_OPS: [&str; 2] = ["get_hit_lru", "set_at_limit"];
 
 fn table(result: &Value, py: Option<&Value>, args: &Args) -> String {
     let mut s = String::new();
@@ -903,6 +1109,16 @@ fn table(result: &Value, py: Option<&Value>, args: &Args) -> String {
     }
     if py.is_some() {
         s.push_str("(py/ours = python median / our median: >1 means we are faster)\n");
+    }
+    if let Some(inline) = at(result, &["extras", "python_eviction"]) {
+        let _ = writeln!(
+            s,
+            "(get_hit_lru, set_at_limit: python measured in this run by an inline script, \
+             diskcache {}; {} entries left at its limit, ours {})",
+            text(inline, &["diskcache_version"]),
+            text(inline, &["set_at_limit_len_after"]),
+            text(result, &["extras", "set_at_limit_len_after"]),
+        );
     }
     let get = f(at(result, &["Cache", "get_1MiB", "median_us"]));
     let floor = f(at(

@@ -106,14 +106,15 @@ impl Cache {
         self.store.settings()
     }
 
-    /// Closes this handle. The database closes when the last clone is closed or dropped;
-    /// dropping does the same, so `close` only makes the intent visible.
+    /// Closes this handle: applies the shared log to the database and writes the reads and
+    /// hit counts this process noted, then drops the handle. The database closes when the
+    /// last clone is dropped. Dropping does the same flush, but best effort (waiting at most
+    /// 100 ms for the write lock, errors ignored); `close` waits up to the timeout and says.
     ///
     /// # Errors
-    /// None today; the signature leaves room for a final flush.
+    /// [`Error::Timeout`]; [`Error::Io`]; [`Error::Storage`].
     pub fn close(self) -> Result<()> {
-        drop(self);
-        Ok(())
+        self.store.flush()
     }
 
     // ----- writes -------------------------------------------------------------------------
@@ -353,7 +354,8 @@ impl Cache {
     }
 
     /// The bytes the entries occupy: per entry, its key, tag, value (inline or in its file)
-    /// and a fixed 60-byte row header. Kept in step with every commit.
+    /// and a fixed 128 bytes, the database's measured cost of a row and its index entries
+    /// (`format-spec/volume.md`). Kept in step with every commit.
     ///
     /// # Errors
     /// [`Error::Storage`].

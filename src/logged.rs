@@ -177,11 +177,8 @@ impl LoggedEngine {
             overlay.leave();
             return Ok(value);
         }
-        // A cull that ran out of candidates: the entries it needs are still only in the log.
-        let must_checkpoint = ctx.exhausted;
         self.log(env, checkpoint_records, ctx, accesses)?;
-        let checkpointed = (overlay.records() < checkpoint_records && !must_checkpoint)
-            || self.checkpoint(env).is_ok();
+        let checkpointed = overlay.records() < checkpoint_records || self.checkpoint(env).is_ok();
         if checkpointed {
             overlay.leave();
         }
@@ -584,8 +581,8 @@ pub(crate) struct LogCtx<'a> {
     snap: Arc<Snapshot>,
     /// The generation `snap` holds.
     generation: u64,
-    /// Whether a cull found no more candidates in the snapshot's policy order.
-    exhausted: bool,
+    /// Whether this operation has checkpointed the log (to cull from a fresh order).
+    checkpointed: bool,
     now: u64,
     /// (key, new row or deletion), in order.
     changes: Vec<Change>,
@@ -612,7 +609,7 @@ impl<'a> LogCtx<'a> {
             overlay: engine.overlay(),
             snap,
             generation,
-            exhausted: false,
+            checkpointed: false,
             now: crate::time::now_us(),
             changes: Vec::new(),
             latest: None,
@@ -717,10 +714,36 @@ impl RowWriter for LogCtx<'_> {
     fn settle(&mut self, policy: EvictionPolicy) -> Result<()> {
         use EvictionPolicy::{LeastFrequentlyUsed, LeastRecentlyUsed};
         let by_access = matches!(policy, LeastRecentlyUsed | LeastFrequentlyUsed);
-        if !by_access || (self.overlay.records() == 0 && self.env.accesses.is_empty()) {
-            return Ok(());
+        let reads_pending =
+            self.overlay.shm().get(Word::AccessRecords) > 0 || !self.env.accesses.is_empty();
+        if by_access && reads_pending {
+            self.checkpoint_now()?;
         }
+        Ok(())
+    }
+
+    /// From the snapshot's order table, going on where this process's last cull in this
+    /// generation stopped. Once per operation, a policy order used up while the log holds
+    /// entries the snapshot lacks is checkpointed and read on in the new generation.
+    fn order_head(&mut self, order: Order, max: u64, limit: usize) -> Result<Vec<Candidate>> {
+        let mut batch = self.order_after_cursor(order, max, limit)?;
+        let short = batch.len() < limit && matches!(order, Order::Policy(_));
+        if short && !self.checkpointed && self.overlay.records() > 0 {
+            self.checkpoint_now()?;
+            let more = self.order_after_cursor(order, max, limit - batch.len())?;
+            batch.extend(more);
+        }
+        Ok(batch)
+    }
+}
+
+impl LogCtx<'_> {
+    /// Checkpoints the log and reads on from a snapshot of the new generation. The
+    /// operation's own changes stay pending, and what it sees does not change: the snapshot
+    /// now holds what the log held.
+    fn checkpoint_now(&mut self) -> Result<()> {
         self.engine.checkpoint(self.env)?;
+        self.checkpointed = true;
         self.generation = self.overlay.shm().get(Word::Gen);
         self.snap = self
             .engine
@@ -730,9 +753,9 @@ impl RowWriter for LogCtx<'_> {
         Ok(())
     }
 
-    /// From the snapshot's order table, going on where this process's last cull in this
-    /// generation stopped.
-    fn order_head(&mut self, order: Order, max: u64, limit: usize) -> Result<Vec<Candidate>> {
+    /// Up to `limit` entries of `order` from the snapshot, after this process's cursor in
+    /// this generation, which moves past them.
+    fn order_after_cursor(&self, order: Order, max: u64, limit: usize) -> Result<Vec<Candidate>> {
         let cursors = &self.engine.shared.cursors;
         let mut cursors = cursors
             .lock()
@@ -744,9 +767,6 @@ impl RowWriter for LogCtx<'_> {
         let batch = self.snap.order_after(order, after, max, limit)?;
         if let Some(last) = batch.last() {
             cursors.insert(order, (self.generation, last.position));
-        }
-        if batch.len() < limit && matches!(order, Order::Policy(_)) {
-            self.exhausted = true;
         }
         Ok(batch)
     }

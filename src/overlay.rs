@@ -259,7 +259,12 @@ impl Overlay {
 
     fn reset_table(&self, next_row_id: u64) -> Result<()> {
         self.shm.clear_table()?;
-        for w in [Word::Records, Word::CountDelta, Word::VolumeDelta] {
+        for w in [
+            Word::Records,
+            Word::CountDelta,
+            Word::VolumeDelta,
+            Word::AccessRecords,
+        ] {
             self.shm.set(w, 0);
         }
         self.shm.set(Word::ValidLen, WAL_HEADER_LEN);
@@ -327,6 +332,12 @@ impl Overlay {
             .iter()
             .filter(|(_, logged)| !matches!(logged, Logged::Access { .. }))
             .count();
+        let accesses = changes.len() - indexed;
+        if accesses > 0 {
+            self.shm
+                .word(Word::AccessRecords)
+                .fetch_add(accesses as u64, Ordering::AcqRel);
+        }
         let bracket = (indexed > 1).then(|| {
             let odd = self.shm.get(Word::Seq) | 1;
             self.shm.set(Word::Seq, odd);

@@ -27,6 +27,9 @@ use crate::value::ValueKind;
 pub(crate) const ROW_VERSION: u8 = 1;
 /// Length of the fixed part of a row, before the tag.
 pub(crate) const ROW_HEADER_LEN: usize = 60;
+/// What `volume()` counts per entry besides its key, tag and value: the database's measured
+/// cost of a row with its insertion and policy order entries (`format-spec/volume.md`).
+pub(crate) const ROW_OVERHEAD: u64 = 128;
 /// Flag bit: the value lives in a file.
 const FLAG_FILE: u8 = 1;
 /// Flag bit: the value's bytes were packed by the cache's `Disk` (unpack after the crc check).
@@ -66,15 +69,13 @@ impl Row {
         self.expire_time != 0 && self.expire_time <= now_us
     }
 
-    /// The bytes this entry counts for in `volume()`: the fixed row header, the key, the tag
-    /// and the value (inline or in its file).
+    /// The bytes this entry counts for in `volume()`: [`ROW_OVERHEAD`], the key, the tag and
+    /// the value (inline or in its file).
     pub(crate) fn volume(&self, key_len: usize) -> u64 {
         let tag_len = self.tag.as_ref().map_or(0, Vec::len);
-        let fixed = ROW_HEADER_LEN
-            .saturating_add(key_len)
-            .saturating_add(tag_len);
-        u64::try_from(fixed)
-            .unwrap_or(u64::MAX)
+        let variable = u64::try_from(key_len.saturating_add(tag_len)).unwrap_or(u64::MAX);
+        ROW_OVERHEAD
+            .saturating_add(variable)
             .saturating_add(self.size)
     }
 

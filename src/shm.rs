@@ -64,6 +64,9 @@ pub(crate) enum Word {
     /// Bumped after every commit that changes a stored setting (`reset`): a process whose
     /// copy of the settings was read under another value reads them again.
     SettingsEpoch = 120,
+    /// Access records in the log's current generation: a cull under a policy ordered by
+    /// access checkpoints first only if there are any.
+    AccessRecords = 128,
 }
 
 /// Byte offset of the lock's wake word, a 32-bit futex bumped by each release that has

@@ -390,6 +390,22 @@ impl Store {
         }
     }
 
+    /// Applies the log to the database and writes this process's noted reads and counts.
+    pub(crate) fn flush(&self) -> Result<()> {
+        let settings = self.settings();
+        let env = self.env(&settings);
+        match &self.engine {
+            Engine::Logged(engine) => engine.quiesce(&env),
+            Engine::Direct(gate) => {
+                if self.accesses.is_empty() && self.accesses.counts() == (0, 0) {
+                    return Ok(());
+                }
+                let _gate = gate.enter(crate::time::deadline(settings.timeout))?;
+                run_redb_txn(&env, |w| self.flush_reads(w)).map(drop)
+            }
+        }
+    }
+
     /// Applies the log to the database now (a no-op on the direct path).
     pub(crate) fn checkpoint(&self) -> Result<()> {
         if let Engine::Logged(engine) = &self.engine {

@@ -34,9 +34,9 @@ const PROCESSES: usize = 4;
 const INCREMENTS: i64 = 300;
 /// Keys set per process in the key test.
 const KEYS_PER_PROCESS: usize = 120;
-/// The row header every entry counts in `volume()` besides its key, tag and value (the
-/// documented 60 bytes).
-const ROW_HEADER: u64 = 60;
+/// What every entry counts in `volume()` besides its key, tag and value (the documented
+/// 128 bytes).
+const ROW_HEADER: u64 = 128;
 /// The file a parent creates to let its waiting children start at once.
 const GO_FILE: &str = "go";
 /// How long anything in these tests may wait for another process before failing.
