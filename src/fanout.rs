@@ -574,6 +574,26 @@ impl FanoutCache {
         }
     }
 
+    /// Verifies every shard (and with `fix` repairs it) as [`Cache::check`] does; each
+    /// warning is prefixed with its shard's directory name and `: ` (`"003: …"`), shard by
+    /// shard in order.
+    ///
+    /// # Errors
+    /// As [`Cache::check`], including [`Error::Timeout`] (the warnings would be incomplete).
+    pub fn check(&self, fix: bool) -> Result<Vec<String>> {
+        let mut warnings = Vec::new();
+        for (i, shard) in self.shards.iter().enumerate() {
+            let name = shard_name(i);
+            warnings.extend(
+                shard
+                    .check(fix)?
+                    .into_iter()
+                    .map(|w| format!("{name}: {w}")),
+            );
+        }
+        Ok(warnings)
+    }
+
     /// Builds the tag index in every shard.
     ///
     /// # Errors
