@@ -720,3 +720,57 @@ fn writes_to_a_shard_another_process_holds_return_false_after_the_timeout() {
     assert!(!cache.contains(fresh.as_str()).unwrap());
     assert!(cache.check(false).unwrap().is_empty());
 }
+
+#[test]
+fn concurrent_first_opens_agree_on_one_shard_count() {
+    // Threads (as processes would) create one new fanout cache at once, some with a count,
+    // some without. Each open either fails (a count other than the recorded one) or uses
+    // the recorded count: no handle may route keys by a count the record does not hold.
+    for round in 0..8 {
+        let dir = tempfile::tempdir().unwrap();
+        let wanted = [None, Some(2), Some(3), None];
+        let barrier = std::sync::Barrier::new(wanted.len());
+        let opened: Vec<(Option<usize>, Result<usize, String>)> = std::thread::scope(|s| {
+            let handles: Vec<_> = wanted
+                .iter()
+                .map(|&n| {
+                    let (dir, barrier) = (dir.path(), &barrier);
+                    s.spawn(move || {
+                        let mut builder = FanoutCache::builder();
+                        if let Some(n) = n {
+                            builder = builder.shards(n);
+                        }
+                        barrier.wait();
+                        let result = builder.open(dir);
+                        (
+                            n,
+                            result.map(|c| c.shards().len()).map_err(|e| e.to_string()),
+                        )
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let record = std::fs::read_to_string(dir.path().join("fanout")).unwrap();
+        let recorded: usize = record
+            .strip_prefix("diskcache fanout v1\nshards ")
+            .and_then(|r| r.strip_suffix('\n'))
+            .unwrap()
+            .parse()
+            .unwrap();
+        for (n, result) in &opened {
+            match (n, result) {
+                (_, Ok(count)) => assert_eq!(*count, recorded, "round {round}: {opened:?}"),
+                (Some(n), Err(_)) => assert_ne!(*n, recorded, "round {round}: {opened:?}"),
+                (None, Err(e)) => panic!("round {round}: an open without a count failed: {e}"),
+            }
+        }
+        // Nothing left over from the creation.
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|name| name.starts_with("fanout."))
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+    }
+}
