@@ -4,6 +4,7 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -201,23 +202,22 @@ fn shard_count(dir: &Path, wanted: Option<usize>) -> Result<usize> {
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let n = wanted.unwrap_or(DEFAULT_SHARDS);
-            // Written whole to a temporary name, then renamed: a reader never sees half.
-            let tmp = dir.join(format!("{FANOUT_FILE}.tmp{}", std::process::id()));
+            // Written whole under a name no other thread or process uses, then linked to
+            // `fanout`: a reader never sees half a record, and, unlike a rename, a link never
+            // replaces a record another opener made first (it fails, and that record is read).
+            static NEXT: AtomicU64 = AtomicU64::new(0);
+            let tmp = dir.join(format!(
+                "{FANOUT_FILE}.tmp{}-{}",
+                std::process::id(),
+                NEXT.fetch_add(1, Ordering::Relaxed)
+            ));
             std::fs::write(&tmp, format!("{FANOUT_MAGIC}\nshards {n}\n"))?;
-            std::fs::rename(&tmp, &path)?;
-            // Two processes creating at once: the first rename is overwritten by an equal or
-            // a different count; read back what won.
-            let text = std::fs::read_to_string(&path)?;
-            match parse_fanout_file(&text) {
-                Some(stored) if stored == n => Ok(n),
-                Some(stored) => Err(Error::InvalidArgument(format!(
-                    "{} holds a FanoutCache of {stored} shards, not {n}",
-                    dir.display()
-                ))),
-                None => Err(Error::Corrupted(format!(
-                    "{} is not a fanout record",
-                    path.display()
-                ))),
+            let linked = std::fs::hard_link(&tmp, &path);
+            std::fs::remove_file(&tmp)?;
+            match linked {
+                Ok(()) => Ok(n),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => shard_count(dir, wanted),
+                Err(e) => Err(e.into()),
             }
         }
         Err(e) => Err(e.into()),
@@ -572,6 +572,26 @@ impl FanoutCache {
             Some(was) => Ok(was),
             None => Err(Error::Storage("a FanoutCache with no shard".into())),
         }
+    }
+
+    /// Verifies every shard (and with `fix` repairs it) as [`Cache::check`] does; each
+    /// warning is prefixed with its shard's directory name and `: ` (`"003: …"`), shard by
+    /// shard in order.
+    ///
+    /// # Errors
+    /// As [`Cache::check`], including [`Error::Timeout`] (the warnings would be incomplete).
+    pub fn check(&self, fix: bool) -> Result<Vec<String>> {
+        let mut warnings = Vec::new();
+        for (i, shard) in self.shards.iter().enumerate() {
+            let name = shard_name(i);
+            warnings.extend(
+                shard
+                    .check(fix)?
+                    .into_iter()
+                    .map(|w| format!("{name}: {w}")),
+            );
+        }
+        Ok(warnings)
     }
 
     /// Builds the tag index in every shard.
