@@ -66,6 +66,12 @@ impl Store {
         disk: &str,
     ) -> Result<Store> {
         std::fs::create_dir_all(dir)?;
+        if dir.join(crate::fanout::FANOUT_FILE).exists() {
+            return Err(Error::InvalidArgument(format!(
+                "{} holds a FanoutCache: open it with FanoutCache::open",
+                dir.display()
+            )));
+        }
         let mut settings = base.clone();
         for o in overrides {
             settings.apply(*o);

@@ -133,6 +133,13 @@ fn bad_shard_counts_plain_caches_and_damaged_records_are_refused() {
         other => panic!("expected InvalidArgument, got {other:?}"),
     }
 
+    // And the other way round: a fanout directory is not a plain cache.
+    drop(FanoutCache::open(dir.path().join("fan")).unwrap());
+    match Cache::open(dir.path().join("fan")) {
+        Err(Error::InvalidArgument(msg)) => assert!(msg.contains("FanoutCache"), "{msg}"),
+        other => panic!("expected InvalidArgument, got {other:?}"),
+    }
+
     let damaged = dir.path().join("damaged");
     drop(FanoutCache::builder().shards(2).open(&damaged).unwrap());
     std::fs::write(damaged.join("fanout"), "diskcache fanout v1\nshards two\n").unwrap();
