@@ -610,6 +610,15 @@ impl FanoutCache {
         self.shards.iter().try_for_each(Cache::drop_tag_index)
     }
 
+    /// Gives each shard's free database pages back to the file system (see
+    /// [`Cache::compact`]).
+    ///
+    /// # Errors
+    /// As [`Cache::compact`].
+    pub fn compact(&self) -> Result<()> {
+        self.shards.iter().try_for_each(Cache::compact)
+    }
+
     /// Applies every shard's log to its database (see [`Cache::checkpoint`]).
     ///
     /// # Errors

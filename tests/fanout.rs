@@ -375,6 +375,8 @@ fn whole_cache_operations_cover_every_shard() {
     assert!(cache.is_empty().unwrap());
     assert_eq!(cache.volume().unwrap(), 0);
     assert_eq!(cache.keys().unwrap().count(), 0);
+    cache.compact().unwrap();
+    assert!(cache.set("after compact", &1).unwrap());
 }
 
 #[test]
