@@ -19,6 +19,19 @@ struct Record {
     tags: BTreeMap<String, bool>,
 }
 
+/// `n` incompressible bytes (xorshift64).
+fn noise(n: usize) -> Vec<u8> {
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
 fn record(i: u64) -> Record {
     Record {
         id: i,
@@ -79,15 +92,7 @@ fn compressed_disk_packs_large_values_and_every_read_unpacks_them() {
         .unwrap();
     assert_eq!(read, text);
     // Incompressible bytes are stored as they are (a file, at this size).
-    let mut x = 0x9e37_79b9_7f4a_7c15u64;
-    let noise: Vec<u8> = (0..100_000)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect();
+    let noise = noise(100_000);
     cache.set("noise", &noise[..]).unwrap();
     assert_eq!(common::files_ending_with(dir.path(), ".val").len(), 1);
     assert_eq!(cache.get::<Vec<u8>>("noise").unwrap(), Some(noise));
@@ -111,15 +116,7 @@ fn a_flipped_byte_in_a_packed_value_is_corrupted_not_garbage() {
     let text = "abcdefgh".repeat(2000);
     cache.set("k", text.as_str()).unwrap();
     // Half noise, half zeros: packs to about half, still over the file threshold.
-    let mut x = 0x2545_f491_4f6c_dd1du64;
-    let mut big: Vec<u8> = (0..3000)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect();
+    let mut big = noise(3000);
     big.extend(std::iter::repeat_n(0u8, 3000));
     cache.set("file", &big[..]).unwrap();
     let files = common::files_ending_with(dir.path(), ".val");
