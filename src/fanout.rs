@@ -4,7 +4,6 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -16,16 +15,16 @@ use crate::error::{Error, Result};
 use crate::key::Key;
 use crate::options::{Entry, SetOptions, Tag};
 use crate::reader::ValueReader;
-use crate::settings::{Durability, EvictionPolicy, Setting, Settings, WritePath};
+use crate::settings::{EvictionPolicy, Setting, Settings};
 
-/// The file in a fanout directory that records its shard count.
-pub(crate) const FANOUT_FILE: &str = "fanout";
-/// Its first line.
-const FANOUT_MAGIC: &str = "diskcache fanout v1";
+mod builder;
+
+pub(crate) use builder::FANOUT_FILE;
+pub use builder::FanoutBuilder;
+use builder::shard_name;
+
 /// Shards of a new fanout cache unless the builder says otherwise.
 pub const DEFAULT_SHARDS: usize = 8;
-/// The most shards a fanout cache may have (shard directories are named with 3 digits).
-const MAX_SHARDS: usize = 1000;
 
 /// A cache split over `n` shards (default 8): each key lives in the shard its stable hash
 /// names, each shard is a [`Cache`] in its own subdirectory (`000`, `001`, …), and writers to
@@ -53,185 +52,6 @@ pub struct FanoutCache {
     /// The builder the shards were opened with (less the size limit), for the named
     /// sub-caches.
     template: CacheBuilder,
-}
-
-/// Chooses the shard count and settings, then opens a [`FanoutCache`].
-///
-/// Settings apply to every shard; `size_limit` is the whole cache's, so each shard gets
-/// `size_limit / shards`.
-#[derive(Clone, Debug, Default)]
-#[must_use]
-pub struct FanoutBuilder {
-    cache: CacheBuilder,
-    shards: Option<usize>,
-    size_limit: Option<u64>,
-}
-
-impl FanoutBuilder {
-    /// The number of shards of a new fanout cache (default 8). Reopening an existing one
-    /// with another count is an error.
-    pub fn shards(mut self, n: usize) -> Self {
-        self.shards = Some(n);
-        self
-    }
-
-    /// Target upper bound of the whole cache's volume; each shard gets an equal part.
-    pub fn size_limit(mut self, bytes: u64) -> Self {
-        self.size_limit = Some(bytes);
-        self
-    }
-
-    /// How many entries one write may cull at most (per shard).
-    pub fn cull_limit(mut self, entries: u64) -> Self {
-        self.cache = self.cache.cull_limit(entries);
-        self
-    }
-
-    /// Which entries a cull removes first.
-    pub fn eviction_policy(mut self, policy: EvictionPolicy) -> Self {
-        self.cache = self.cache.eviction_policy(policy);
-        self
-    }
-
-    /// Whether hits and misses are counted.
-    pub fn statistics(mut self, enabled: bool) -> Self {
-        self.cache = self.cache.statistics(enabled);
-        self
-    }
-
-    /// Whether the tag index is kept.
-    pub fn tag_index(mut self, enabled: bool) -> Self {
-        self.cache = self.cache.tag_index(enabled);
-        self
-    }
-
-    /// Values of at least this many bytes go to their own file.
-    pub fn min_file_size(mut self, bytes: u64) -> Self {
-        self.cache = self.cache.min_file_size(bytes);
-        self
-    }
-
-    /// Whether commits are fsynced.
-    pub fn durability(mut self, durability: Durability) -> Self {
-        self.cache = self.cache.durability(durability);
-        self
-    }
-
-    /// How writes reach each shard's database.
-    pub fn write_path(mut self, path: WritePath) -> Self {
-        self.cache = self.cache.write_path(path);
-        self
-    }
-
-    /// How long a write waits for a shard's write lock before giving up (`Ok(false)`).
-    /// Default 60 s (diskcache's FanoutCache uses 0.010 s; choose what suits the caller).
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.cache = self.cache.timeout(timeout);
-        self
-    }
-
-    /// Opens the fanout cache in `dir`, creating it if needed.
-    ///
-    /// # Errors
-    /// [`Error::InvalidArgument`] for a shard count of 0 or over 1000, for a directory that
-    /// already holds a fanout cache with another shard count, or one that holds a plain
-    /// [`Cache`]; as [`CacheBuilder::open`] for each shard.
-    pub fn open(self, dir: impl AsRef<Path>) -> Result<FanoutCache> {
-        let dir = dir.as_ref();
-        std::fs::create_dir_all(dir)?;
-        if dir.join(crate::schema::DB_FILE).exists() {
-            return Err(Error::InvalidArgument(format!(
-                "{} holds a plain Cache, not a FanoutCache",
-                dir.display()
-            )));
-        }
-        let n = shard_count(dir, self.shards)?;
-        let template = self.cache;
-        let mut per_shard = template.clone();
-        if let Some(total) = self.size_limit {
-            per_shard = per_shard.size_limit(total / n as u64);
-        }
-        let shards = (0..n)
-            .map(|i| per_shard.clone().open(dir.join(shard_name(i))))
-            .collect::<Result<Vec<_>>>()?;
-        Ok(FanoutCache {
-            dir: dir.into(),
-            shards: shards.into(),
-            template,
-        })
-    }
-
-    /// Opens a fanout cache in a new directory under the system's temporary directory, kept
-    /// after close.
-    ///
-    /// # Errors
-    /// As [`FanoutBuilder::open`].
-    pub fn temp(self) -> Result<FanoutCache> {
-        self.open(crate::builder::temp_dir_path())
-    }
-}
-
-/// The name of shard `i`'s subdirectory.
-fn shard_name(i: usize) -> String {
-    format!("{i:03}")
-}
-
-/// The shard count recorded in `dir`, checked against `wanted`; records `wanted` (or the
-/// default) in a new directory.
-fn shard_count(dir: &Path, wanted: Option<usize>) -> Result<usize> {
-    if let Some(n) = wanted
-        && !(1..=MAX_SHARDS).contains(&n)
-    {
-        return Err(Error::InvalidArgument(format!(
-            "a FanoutCache has 1 to {MAX_SHARDS} shards, not {n}"
-        )));
-    }
-    let path = dir.join(FANOUT_FILE);
-    match std::fs::read_to_string(&path) {
-        Ok(text) => {
-            let stored = parse_fanout_file(&text).ok_or_else(|| {
-                Error::Corrupted(format!("{} is not a fanout record", path.display()))
-            })?;
-            match wanted {
-                Some(n) if n != stored => Err(Error::InvalidArgument(format!(
-                    "{} holds a FanoutCache of {stored} shards, not {n}",
-                    dir.display()
-                ))),
-                _ => Ok(stored),
-            }
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let n = wanted.unwrap_or(DEFAULT_SHARDS);
-            // Written whole under a name no other thread or process uses, then linked to
-            // `fanout`: a reader never sees half a record, and, unlike a rename, a link never
-            // replaces a record another opener made first (it fails, and that record is read).
-            static NEXT: AtomicU64 = AtomicU64::new(0);
-            let tmp = dir.join(format!(
-                "{FANOUT_FILE}.tmp{}-{}",
-                std::process::id(),
-                NEXT.fetch_add(1, Ordering::Relaxed)
-            ));
-            std::fs::write(&tmp, format!("{FANOUT_MAGIC}\nshards {n}\n"))?;
-            let linked = std::fs::hard_link(&tmp, &path);
-            std::fs::remove_file(&tmp)?;
-            match linked {
-                Ok(()) => Ok(n),
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => shard_count(dir, wanted),
-                Err(e) => Err(e.into()),
-            }
-        }
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// The shard count of a fanout record: `diskcache fanout v1\nshards N\n`.
-fn parse_fanout_file(text: &str) -> Option<usize> {
-    let mut lines = text.lines();
-    if lines.next()? != FANOUT_MAGIC {
-        return None;
-    }
-    let n: usize = lines.next()?.strip_prefix("shards ")?.parse().ok()?;
-    (1..=MAX_SHARDS).contains(&n).then_some(n)
 }
 
 /// `Ok(true)` for success, `Ok(false)` for a timeout, the error otherwise.

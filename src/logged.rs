@@ -16,16 +16,20 @@ use redb::Database;
 
 use crate::access::{self, Access, Accesses};
 use crate::blob::{self, BlobPath};
-use crate::error::{Error, Result};
-use crate::evict::{Candidate, Order};
+use crate::error::Result;
+use crate::evict::Order;
 use crate::overlay::{Logged, Overlay};
 use crate::row::Row;
 use crate::schema::{META_COUNT, META_NEXT_ROW_ID};
-use crate::settings::{Durability, EvictionPolicy, Settings};
+use crate::settings::{Durability, Settings};
 use crate::shm::Word;
 use crate::snapshot::{Snapshot, SnapshotCache};
 use crate::txn::{self, RowWriter, WriteCtx};
 use crate::wal::{WAL_SIZE, padded_len};
+
+mod ctx;
+
+pub(crate) use ctx::LogCtx;
 
 /// Default records per generation before a checkpoint. Measured with the `bench` example:
 /// see `format-spec/wal.md`.
@@ -570,208 +574,4 @@ fn latest_per_key(changes: Vec<Change>) -> Vec<Change> {
     let mut out: Vec<_> = latest.into_iter().collect();
     out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     out
-}
-
-/// The view of one logged operation: its own changes, then the log, then the database.
-pub(crate) struct LogCtx<'a> {
-    engine: &'a LoggedEngine,
-    env: &'a Env<'a>,
-    overlay: &'a Overlay,
-    /// The database as of the log's generation.
-    snap: Arc<Snapshot>,
-    /// The generation `snap` holds.
-    generation: u64,
-    /// Whether this operation has checkpointed the log (to cull from a fresh order).
-    checkpointed: bool,
-    now: u64,
-    /// (key, new row or deletion), in order.
-    changes: Vec<Change>,
-    /// Key → its latest change in `changes`, kept once an operation (a transaction) has made
-    /// more than [`LINEAR_CHANGES`] changes, so that its reads stay O(1).
-    latest: Option<HashMap<Vec<u8>, usize>>,
-    count_delta: i64,
-    volume_delta: i64,
-    next_row_id: Option<u64>,
-    /// Value files of rows this operation replaced or removed, deleted once it is logged.
-    files_to_delete: Vec<BlobPath>,
-}
-
-impl<'a> LogCtx<'a> {
-    fn new(
-        engine: &'a LoggedEngine,
-        env: &'a Env<'a>,
-        snap: Arc<Snapshot>,
-        generation: u64,
-    ) -> Self {
-        LogCtx {
-            engine,
-            env,
-            overlay: engine.overlay(),
-            snap,
-            generation,
-            checkpointed: false,
-            now: crate::time::now_us(),
-            changes: Vec::new(),
-            latest: None,
-            count_delta: 0,
-            volume_delta: 0,
-            next_row_id: None,
-            files_to_delete: Vec::new(),
-        }
-    }
-}
-
-/// Changes an operation may make before its reads of them go through an index.
-const LINEAR_CHANGES: usize = 16;
-
-impl LogCtx<'_> {
-    /// Appends a change, keeping the index of latest changes once there are many.
-    fn record(&mut self, key: &[u8], row: Option<Row>) {
-        self.changes.push((key.to_vec(), row));
-        if self.latest.is_none() && self.changes.len() > LINEAR_CHANGES {
-            let index = self.changes.iter().enumerate();
-            self.latest = Some(index.map(|(i, (k, _))| (k.clone(), i)).collect());
-        } else if let Some(latest) = &mut self.latest {
-            latest.insert(key.to_vec(), self.changes.len() - 1);
-        }
-    }
-}
-
-impl RowWriter for LogCtx<'_> {
-    fn now(&self) -> u64 {
-        self.now
-    }
-
-    fn get(&self, key: &[u8]) -> Result<Option<Row>> {
-        let own = match &self.latest {
-            Some(latest) => latest.get(key).and_then(|&i| self.changes.get(i)),
-            None => self.changes.iter().rev().find(|(k, _)| k == key),
-        };
-        if let Some((_, row)) = own {
-            return Ok(row.clone());
-        }
-        // Under the lock the table cannot be cleared, so the lookup never waits.
-        let never = || Err(Error::Storage("recovery requested under the lock".into()));
-        match self.overlay.lookup(key, &never)?.0 {
-            Some(Logged::Set(bytes)) => Row::decode(&bytes).map(Some),
-            Some(Logged::Deleted) => Ok(None),
-            Some(Logged::Access { .. }) | None => self.snap.get(key),
-        }
-    }
-
-    fn next_row_id(&mut self) -> Result<u64> {
-        let id = match self.next_row_id {
-            Some(id) => id,
-            None => self.overlay.shm().get(Word::NextRowId).max(1),
-        };
-        self.next_row_id = Some(
-            id.checked_add(1)
-                .ok_or_else(|| Error::Corrupted("the row id counter is exhausted".into()))?,
-        );
-        Ok(id)
-    }
-
-    fn put(&mut self, key: &[u8], row: &Row, old: Option<&Row>) -> Result<()> {
-        match old {
-            Some(old) => {
-                self.volume_delta -= volume_i64(old.volume(key.len()));
-                if old.file() != row.file() {
-                    self.files_to_delete.extend(old.file().cloned());
-                }
-            }
-            None => self.count_delta += 1,
-        }
-        self.volume_delta += volume_i64(row.volume(key.len()));
-        self.record(key, Some(row.clone()));
-        Ok(())
-    }
-
-    fn remove(&mut self, key: &[u8], row: &Row) -> Result<()> {
-        self.count_delta -= 1;
-        self.volume_delta -= volume_i64(row.volume(key.len()));
-        self.files_to_delete.extend(row.file().cloned());
-        self.record(key, None);
-        Ok(())
-    }
-
-    fn volume(&self) -> Result<u64> {
-        let stored = i128::from(self.snap.volume()?);
-        let logged = i128::from(self.overlay.shm().get(Word::VolumeDelta) as i64);
-        let volume = (stored + logged + i128::from(self.volume_delta)).max(0);
-        Ok(u64::try_from(volume).unwrap_or(u64::MAX))
-    }
-
-    fn grew(&self) -> bool {
-        self.volume_delta > 0
-    }
-
-    /// For a policy ordered by access: checkpoints the log, unless it is empty, and reads
-    /// on from a snapshot of the new generation, so that victims come from an order that
-    /// holds every read noted so far (reads reach the order only through checkpoints). The
-    /// operation's own changes stay pending, and what it sees does not change: the snapshot
-    /// now holds what the log held. Under least-recently-stored nothing is needed: entries
-    /// only in the log are the newest, and candidates the log has changed are skipped.
-    fn settle(&mut self, policy: EvictionPolicy) -> Result<()> {
-        use EvictionPolicy::{LeastFrequentlyUsed, LeastRecentlyUsed};
-        let by_access = matches!(policy, LeastRecentlyUsed | LeastFrequentlyUsed);
-        let reads_pending =
-            self.overlay.shm().get(Word::AccessRecords) > 0 || !self.env.accesses.is_empty();
-        if by_access && reads_pending {
-            self.checkpoint_now()?;
-        }
-        Ok(())
-    }
-
-    /// From the snapshot's order table, going on where this process's last cull in this
-    /// generation stopped. Once per operation, a policy order used up while the log holds
-    /// entries the snapshot lacks is checkpointed and read on in the new generation.
-    fn order_head(&mut self, order: Order, max: u64, limit: usize) -> Result<Vec<Candidate>> {
-        let mut batch = self.order_after_cursor(order, max, limit)?;
-        let short = batch.len() < limit && matches!(order, Order::Policy(_));
-        if short && !self.checkpointed && self.overlay.records() > 0 {
-            self.checkpoint_now()?;
-            let more = self.order_after_cursor(order, max, limit - batch.len())?;
-            batch.extend(more);
-        }
-        Ok(batch)
-    }
-}
-
-impl LogCtx<'_> {
-    /// Checkpoints the log and reads on from a snapshot of the new generation. The
-    /// operation's own changes stay pending, and what it sees does not change: the snapshot
-    /// now holds what the log held.
-    fn checkpoint_now(&mut self) -> Result<()> {
-        self.engine.checkpoint(self.env)?;
-        self.checkpointed = true;
-        self.generation = self.overlay.shm().get(Word::Gen);
-        self.snap = self
-            .engine
-            .shared
-            .snapshots
-            .get(self.env.db, self.generation)?;
-        Ok(())
-    }
-
-    /// Up to `limit` entries of `order` from the snapshot, after this process's cursor in
-    /// this generation, which moves past them.
-    fn order_after_cursor(&self, order: Order, max: u64, limit: usize) -> Result<Vec<Candidate>> {
-        let cursors = &self.engine.shared.cursors;
-        let mut cursors = cursors
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let after = cursors
-            .get(&order)
-            .filter(|(generation, _)| *generation == self.generation)
-            .map(|(_, position)| *position);
-        let batch = self.snap.order_after(order, after, max, limit)?;
-        if let Some(last) = batch.last() {
-            cursors.insert(order, (self.generation, last.position));
-        }
-        Ok(batch)
-    }
-}
-
-fn volume_i64(v: u64) -> i64 {
-    i64::try_from(v).unwrap_or(i64::MAX)
 }

@@ -3,21 +3,17 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
-use redb::{ConcurrencyMode, Database, ReadableDatabase, ReadableTable};
+use redb::Database;
 
 use crate::access::{self, Accesses};
-use crate::backend::DurabilityBackend;
 use crate::error::{Error, Result};
 use crate::evict;
 use crate::logged::{Env, LoggedEngine, run_redb_txn};
 use crate::row::Row;
-use crate::schema::{
-    DB_FILE, ENTRIES, FORMAT_VERSION, META, META_COUNT, META_FORMAT_VERSION, META_NEXT_ROW_ID,
-    META_VOLUME, ORDER_EXPIRE, ORDER_INSERT, SETTINGS, policy_order,
-};
+use crate::schema::{META_COUNT, META_VOLUME};
 use crate::settings::{Setting, Settings, WritePath};
 use crate::snapshot::Snapshot;
 use crate::txn::{RowWriter, WriteCtx, WriteGate};
@@ -479,208 +475,8 @@ impl Drop for Store {
     }
 }
 
-/// Opens the database file in MultiWriter mode through the durability backend.
-fn open_db(dir: &Path, settings: &Settings) -> Result<(Database, Arc<AtomicU64>)> {
-    let file = crate::files::open_shared(&dir.join(DB_FILE))?;
-    let syncs = Arc::new(AtomicU64::new(0));
-    let deadline = Arc::new(Mutex::new(Some(crate::time::deadline(settings.timeout))));
-    let backend =
-        DurabilityBackend::new(file, settings.durability, syncs.clone(), deadline.clone())?;
-    let db = Database::builder()
-        .set_concurrency_mode(ConcurrencyMode::MultiWriter)
-        .create_with_backend(backend)
-        .map_err(|e| match Error::from(e) {
-            Error::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => Error::Timeout,
-            other => other,
-        })?;
-    *deadline.lock().unwrap_or_else(PoisonError::into_inner) = None;
-    Ok((db, syncs))
-}
-
-/// Creates the tables on first open, checks the format version, and reconciles stored
-/// settings with `overrides`. Returns the stored settings in force, and whether this call
-/// wrote them.
-fn init(
-    db: &Database,
-    overrides: &[Setting],
-    wanted: &Settings,
-    disk: &str,
-) -> Result<(Settings, bool)> {
-    // A read first: the common reopen needs no write transaction.
-    if let Some(stored) = read_settings(db)? {
-        let mut merged = stored.clone();
-        let mut changed = false;
-        for o in overrides {
-            changed |= merged.apply(*o) != *o;
-        }
-        if !changed {
-            return Ok((merged, false));
-        }
-    }
-    let deadline = crate::time::deadline(wanted.timeout);
-    let txn = crate::txn::begin_write(db, deadline)?;
-    let version = txn
-        .open_table(META)?
-        .get(META_FORMAT_VERSION)?
-        .map(|g| g.value());
-    let settings = match version {
-        None => create(&txn, overrides, disk)?,
-        Some(v) => {
-            check_version(v)?;
-            // Overrides of a settings table that exists: as `reset` does them, rebuilding
-            // the order tables a changed policy or tag index needs.
-            let mut ctx = WriteCtx::open(&txn)?;
-            for o in overrides {
-                ctx.change_setting(*o)?;
-            }
-            let settings = ctx.live().clone();
-            ctx.finish()?;
-            settings
-        }
-    };
-    txn.commit()?;
-    Ok((settings, true))
-}
-
-/// Creates the tables of a new cache, with the default settings changed by `overrides`.
-fn create(txn: &redb::WriteTransaction, overrides: &[Setting], disk: &str) -> Result<Settings> {
-    txn.open_table(crate::schema::INFO)?
-        .insert(crate::schema::INFO_DISK, disk)?;
-    let mut meta = txn.open_table(META)?;
-    meta.insert(META_FORMAT_VERSION, FORMAT_VERSION)?;
-    for name in [META_COUNT, META_VOLUME] {
-        meta.insert(name, 0)?;
-    }
-    meta.insert(META_NEXT_ROW_ID, 1)?;
-    let mut settings = Settings::default();
-    for o in overrides {
-        settings.apply(*o);
-    }
-    let mut table = txn.open_table(SETTINGS)?;
-    for setting in Setting::all_of(&settings) {
-        table.insert(setting.name(), setting.code())?;
-    }
-    txn.open_table(ENTRIES)?;
-    txn.open_table(ORDER_INSERT)?;
-    txn.open_table(ORDER_EXPIRE)?;
-    if let Some((definition, _)) = policy_order(settings.eviction_policy) {
-        txn.open_table(definition)?;
-    }
-    if settings.tag_index {
-        txn.open_table(crate::schema::ORDER_TAG)?;
-    }
-    Ok(settings)
-}
-
-/// Refuses a cache created with another disk than `wanted` (one with no record was created
-/// with the built-in encoding).
-fn check_disk(db: &Database, wanted: &str) -> Result<()> {
-    let txn = db.begin_read()?;
-    let stored = match txn.open_table(crate::schema::INFO) {
-        Ok(table) => table
-            .get(crate::schema::INFO_DISK)?
-            .map(|g| g.value().to_owned()),
-        Err(redb::TableError::TableDoesNotExist(_)) => None,
-        Err(e) => return Err(e.into()),
-    };
-    let stored = stored.unwrap_or_else(|| crate::disk::DEFAULT_DISK.to_owned());
-    if stored != wanted {
-        return Err(Error::InvalidArgument(format!(
-            "the cache was created with the disk {stored:?}, not {wanted:?}: open it with that Disk"
-        )));
-    }
-    Ok(())
-}
-
-/// The stored settings, or `None` if the database has not been initialized yet.
-fn read_settings(db: &Database) -> Result<Option<Settings>> {
-    let txn = db.begin_read()?;
-    let meta = match txn.open_table(META) {
-        Ok(t) => t,
-        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
-        Err(e) => return Err(e.into()),
-    };
-    let Some(version) = meta.get(META_FORMAT_VERSION)?.map(|g| g.value()) else {
-        return Ok(None);
-    };
-    check_version(version)?;
-    let table = txn.open_table(SETTINGS)?;
-    Ok(Some(Settings::read_from(&table)?))
-}
-
-fn check_version(found: u64) -> Result<()> {
-    if found > FORMAT_VERSION || found == 0 {
-        return Err(Error::UnsupportedVersion {
-            found,
-            supported: FORMAT_VERSION,
-        });
-    }
-    Ok(())
-}
-
+mod open;
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::disk::DEFAULT_DISK;
-    use crate::settings::Durability;
+mod tests;
 
-    fn put_one(store: &Store) {
-        store
-            .write(|w| {
-                let id = w.next_row_id()?;
-                let now = w.now();
-                let row = Row {
-                    row_id: id,
-                    store_time: now,
-                    expire_time: 0,
-                    access_time: now,
-                    access_count: 0,
-                    kind: crate::value::ValueKind::Int,
-                    packed: false,
-                    size: 8,
-                    crc32: crc32fast::hash(&[0; 8]),
-                    tag: None,
-                    place: crate::row::ValuePlace::Inline(vec![0; 8]),
-                };
-                w.put(b"k", &row, None)
-            })
-            .unwrap();
-        // The logged path commits to redb at checkpoints: force one.
-        store.read_all(|_| Ok(())).unwrap();
-    }
-
-    #[test]
-    fn sync_durability_fsyncs_every_commit_and_nosync_never_does() {
-        let dir = tempfile::tempdir().unwrap();
-        let synced = Store::open(
-            dir.path(),
-            &[Setting::Durability(Durability::Sync)],
-            Settings::default(),
-            DEFAULT_DISK,
-        )
-        .unwrap();
-        let before = synced.sync_count();
-        put_one(&synced);
-        assert!(
-            synced.sync_count() > before,
-            "a Sync commit must call sync_data"
-        );
-        drop(synced);
-
-        let other = tempfile::tempdir().unwrap();
-        let unsynced = Store::open(other.path(), &[], Settings::default(), DEFAULT_DISK).unwrap();
-        put_one(&unsynced);
-        assert_eq!(unsynced.sync_count(), 0);
-    }
-
-    #[test]
-    fn the_stored_durability_applies_when_reopened_without_an_override() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = &[Setting::Durability(Durability::Sync)];
-        drop(Store::open(dir.path(), s, Settings::default(), DEFAULT_DISK).unwrap());
-        let reopened = Store::open(dir.path(), &[], Settings::default(), DEFAULT_DISK).unwrap();
-        assert_eq!(reopened.settings().durability, Durability::Sync);
-        put_one(&reopened);
-        assert!(reopened.sync_count() > 0);
-    }
-}
+use open::{check_disk, init, open_db};

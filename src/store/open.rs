@@ -1,0 +1,156 @@
+//! Opening the database: the file through the durability backend, the tables of a new cache,
+//! the format version, the stored settings and the recorded disk.
+
+use std::path::Path;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use redb::{ConcurrencyMode, Database, ReadableDatabase, ReadableTable};
+
+use crate::backend::DurabilityBackend;
+use crate::error::{Error, Result};
+use crate::schema::{
+    DB_FILE, ENTRIES, FORMAT_VERSION, META, META_COUNT, META_FORMAT_VERSION, META_NEXT_ROW_ID,
+    META_VOLUME, ORDER_EXPIRE, ORDER_INSERT, SETTINGS, policy_order,
+};
+use crate::settings::{Setting, Settings};
+use crate::txn::WriteCtx;
+
+/// Opens the database file in MultiWriter mode through the durability backend.
+pub(super) fn open_db(dir: &Path, settings: &Settings) -> Result<(Database, Arc<AtomicU64>)> {
+    let file = crate::files::open_shared(&dir.join(DB_FILE))?;
+    let syncs = Arc::new(AtomicU64::new(0));
+    let deadline = Arc::new(Mutex::new(Some(crate::time::deadline(settings.timeout))));
+    let backend =
+        DurabilityBackend::new(file, settings.durability, syncs.clone(), deadline.clone())?;
+    let db = Database::builder()
+        .set_concurrency_mode(ConcurrencyMode::MultiWriter)
+        .create_with_backend(backend)
+        .map_err(|e| match Error::from(e) {
+            Error::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => Error::Timeout,
+            other => other,
+        })?;
+    *deadline.lock().unwrap_or_else(PoisonError::into_inner) = None;
+    Ok((db, syncs))
+}
+
+/// Creates the tables on first open, checks the format version, and reconciles stored
+/// settings with `overrides`. Returns the stored settings in force, and whether this call
+/// wrote them.
+pub(super) fn init(
+    db: &Database,
+    overrides: &[Setting],
+    wanted: &Settings,
+    disk: &str,
+) -> Result<(Settings, bool)> {
+    // A read first: the common reopen needs no write transaction.
+    if let Some(stored) = read_settings(db)? {
+        let mut merged = stored.clone();
+        let mut changed = false;
+        for o in overrides {
+            changed |= merged.apply(*o) != *o;
+        }
+        if !changed {
+            return Ok((merged, false));
+        }
+    }
+    let deadline = crate::time::deadline(wanted.timeout);
+    let txn = crate::txn::begin_write(db, deadline)?;
+    let version = txn
+        .open_table(META)?
+        .get(META_FORMAT_VERSION)?
+        .map(|g| g.value());
+    let settings = match version {
+        None => create(&txn, overrides, disk)?,
+        Some(v) => {
+            check_version(v)?;
+            // Overrides of a settings table that exists: as `reset` does them, rebuilding
+            // the order tables a changed policy or tag index needs.
+            let mut ctx = WriteCtx::open(&txn)?;
+            for o in overrides {
+                ctx.change_setting(*o)?;
+            }
+            let settings = ctx.live().clone();
+            ctx.finish()?;
+            settings
+        }
+    };
+    txn.commit()?;
+    Ok((settings, true))
+}
+
+/// Creates the tables of a new cache, with the default settings changed by `overrides`.
+fn create(txn: &redb::WriteTransaction, overrides: &[Setting], disk: &str) -> Result<Settings> {
+    txn.open_table(crate::schema::INFO)?
+        .insert(crate::schema::INFO_DISK, disk)?;
+    let mut meta = txn.open_table(META)?;
+    meta.insert(META_FORMAT_VERSION, FORMAT_VERSION)?;
+    for name in [META_COUNT, META_VOLUME] {
+        meta.insert(name, 0)?;
+    }
+    meta.insert(META_NEXT_ROW_ID, 1)?;
+    let mut settings = Settings::default();
+    for o in overrides {
+        settings.apply(*o);
+    }
+    let mut table = txn.open_table(SETTINGS)?;
+    for setting in Setting::all_of(&settings) {
+        table.insert(setting.name(), setting.code())?;
+    }
+    txn.open_table(ENTRIES)?;
+    txn.open_table(ORDER_INSERT)?;
+    txn.open_table(ORDER_EXPIRE)?;
+    if let Some((definition, _)) = policy_order(settings.eviction_policy) {
+        txn.open_table(definition)?;
+    }
+    if settings.tag_index {
+        txn.open_table(crate::schema::ORDER_TAG)?;
+    }
+    Ok(settings)
+}
+
+/// Refuses a cache created with another disk than `wanted` (one with no record was created
+/// with the built-in encoding).
+pub(super) fn check_disk(db: &Database, wanted: &str) -> Result<()> {
+    let txn = db.begin_read()?;
+    let stored = match txn.open_table(crate::schema::INFO) {
+        Ok(table) => table
+            .get(crate::schema::INFO_DISK)?
+            .map(|g| g.value().to_owned()),
+        Err(redb::TableError::TableDoesNotExist(_)) => None,
+        Err(e) => return Err(e.into()),
+    };
+    let stored = stored.unwrap_or_else(|| crate::disk::DEFAULT_DISK.to_owned());
+    if stored != wanted {
+        return Err(Error::InvalidArgument(format!(
+            "the cache was created with the disk {stored:?}, not {wanted:?}: open it with that Disk"
+        )));
+    }
+    Ok(())
+}
+
+/// The stored settings, or `None` if the database has not been initialized yet.
+fn read_settings(db: &Database) -> Result<Option<Settings>> {
+    let txn = db.begin_read()?;
+    let meta = match txn.open_table(META) {
+        Ok(t) => t,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let Some(version) = meta.get(META_FORMAT_VERSION)?.map(|g| g.value()) else {
+        return Ok(None);
+    };
+    check_version(version)?;
+    let table = txn.open_table(SETTINGS)?;
+    Ok(Some(Settings::read_from(&table)?))
+}
+
+fn check_version(found: u64) -> Result<()> {
+    if found > FORMAT_VERSION || found == 0 {
+        return Err(Error::UnsupportedVersion {
+            found,
+            supported: FORMAT_VERSION,
+        });
+    }
+    Ok(())
+}
