@@ -61,6 +61,7 @@ mod error;
 mod evict;
 mod fanout;
 mod files;
+mod gate;
 mod iter;
 pub mod key;
 mod lock;

@@ -15,8 +15,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
+use crate::gate::{GateGuard, WriteGate};
 use crate::shm::{Shm, Word};
-use crate::txn::{GateGuard, WriteGate};
 
 /// File name of the lock file inside a cache directory.
 pub(crate) const LOCK_FILE: &str = "cache.lock";

@@ -11,12 +11,13 @@ use redb::Database;
 use crate::access::{self, Accesses};
 use crate::error::{Error, Result};
 use crate::evict;
+use crate::gate::WriteGate;
 use crate::logged::{Env, LoggedEngine, run_redb_txn};
 use crate::row::Row;
 use crate::schema::{META_COUNT, META_VOLUME};
 use crate::settings::{Setting, Settings, WritePath};
 use crate::snapshot::Snapshot;
-use crate::txn::{RowWriter, WriteCtx, WriteGate};
+use crate::txn::{RowWriter, WriteCtx};
 use crate::wal::WAL_FILE;
 
 /// An open cache database, its settings and its write path.
