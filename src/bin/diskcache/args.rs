@@ -40,8 +40,10 @@ pub enum Command {
         /// The cache directory
         dir: PathBuf,
     },
-    /// Verify the cache: rows, value files, checksums, counters and order tables.
-    /// Exit status 0 if clean, 1 if problems were found (with --fix: if any remain)
+    /// Verify the cache: rows, value files, checksums, counters and order tables
+    ///
+    /// Exit status 0 if the cache is clean, 1 if problems were found (with --fix: if any
+    /// remain after the repair, which a second check looks for).
     Check {
         /// The cache directory
         dir: PathBuf,
@@ -126,8 +128,13 @@ pub enum Command {
         #[arg(long)]
         yes: bool,
     },
-    /// Read JSON requests from stdin, one per line, and write one JSON reply per line
-    /// (format-spec/batch-protocol.md). Creates a Cache in a missing or empty directory
+    /// Answer JSON requests from stdin, one per line, with one JSON reply per line
+    ///
+    /// Requests name Python diskcache's methods and arguments:
+    /// {"op": "set", "key": "k", "value": 1, "expire": 60, "tag": "t"}; replies are
+    /// {"ok": true, "result": ...} or {"ok": false, "error": NAME, "message": ...}.
+    /// format-spec/batch-protocol.md specifies every operation. Creates a Cache in a missing
+    /// or empty directory.
     Batch {
         /// The cache directory
         dir: PathBuf,
