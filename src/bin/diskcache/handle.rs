@@ -157,6 +157,9 @@ impl Handle {
         }
     }
 
+    // ----- operations: each is the library's method of the same name, on either kind of
+    // cache; values go in as `Writable` and come out decoded by `decode`. -----------------
+
     /// Stores a value; `false` if a fanout shard's lock was not had in time.
     pub fn set(&self, key: Key, value: &Value, opts: SetOptions) -> Outcome<bool> {
         let w = self.writable(value);

@@ -53,7 +53,11 @@ pub fn run(h: &Handle, op: &str, req: &Request) -> Outcome<Json> {
             json!(h.add(req.key("key")?, &req.value()?, req.set_options()?)?)
         }
         "get" | "get_entry" | "pop" => {
-            allow(&["key", "default", "expire_time", "tag", "entry"])?;
+            if op == "get_entry" {
+                allow(&["key", "default"])?;
+            } else {
+                allow(&["key", "default", "expire_time", "tag", "entry"])?;
+            }
             let key = req.key("key")?;
             let (want_time, want_tag) = if op == "get_entry" || req.flag("entry", false)? {
                 (true, true)
