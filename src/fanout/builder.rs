@@ -91,6 +91,13 @@ impl FanoutBuilder {
         self
     }
 
+    /// How every shard's values become bytes (see [`crate::Disk`] and
+    /// [`CacheBuilder::disk`]); the built-in encoding if not given.
+    pub fn disk(mut self, disk: impl crate::disk::Disk) -> Self {
+        self.cache = self.cache.disk(disk);
+        self
+    }
+
     /// Opens the fanout cache in `dir`, creating it if needed.
     ///
     /// # Errors
