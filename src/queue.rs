@@ -39,9 +39,12 @@ fn bounds(prefix: Option<&str>) -> Result<(Vec<u8>, Vec<u8>)> {
 
 /// The number of the queue item stored under the encoded `key`.
 fn number_of(key: &[u8], prefix: Option<&str>) -> Result<i64> {
+    // A key the caller stored in the queue's range (say the float 2.5): push cannot number
+    // after it. diskcache would add 1 to it; a queue of integers cannot.
     let not_queue = |k: &Key| {
-        Error::Corrupted(format!(
-            "{k} is in the queue's range but is not a queue key"
+        Error::InvalidArgument(format!(
+            "{k} is in the queue's key range but is not a queue key, so push cannot number \
+             an item after it"
         ))
     };
     let key = Key::from_encoded(key)?;
@@ -73,7 +76,9 @@ impl Cache {
     /// ```
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] if the queue is full at that side; as [`Cache::set`].
+    /// [`Error::InvalidArgument`] if the queue is full at that side, or if a key that is not
+    /// a queue key (stored by the caller) sits in the queue's key range at that side; as
+    /// [`Cache::set`].
     pub fn push<V: Serialize + ?Sized>(
         &self,
         value: &V,

@@ -128,3 +128,26 @@ fn a_queue_full_at_one_end_is_an_error_not_a_wrap_around() {
     let key = cache.push(&1, Some("q"), Side::Front, none()).unwrap();
     assert_eq!(key, Key::from("q-999999999999997"));
 }
+
+#[test]
+fn a_foreign_key_at_the_queue_end_is_an_invalid_argument_not_corruption() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = diskcache::Cache::open(dir.path()).unwrap();
+    cache
+        .push(&1, None, diskcache::Side::Back, Default::default())
+        .unwrap();
+    // A float key the caller stored inside the queue's range, after the last item.
+    cache.set(500_000_000_000_000.5, &2).unwrap();
+    let err = cache
+        .push(&3, None, diskcache::Side::Back, Default::default())
+        .unwrap_err();
+    assert!(
+        matches!(err, diskcache::Error::InvalidArgument(_)),
+        "{err:?}"
+    );
+    // Pushing at the other end still works, and the cache is intact.
+    cache
+        .push(&0, None, diskcache::Side::Front, Default::default())
+        .unwrap();
+    assert!(cache.check(false).unwrap().is_empty());
+}
