@@ -18,10 +18,12 @@ use crate::reader::ValueReader;
 use crate::settings::{EvictionPolicy, Setting, Settings};
 
 mod builder;
+mod transaction;
 
 pub(crate) use builder::FANOUT_FILE;
 pub use builder::FanoutBuilder;
 use builder::shard_name;
+pub use transaction::FanoutTransaction;
 
 /// Shards of a new fanout cache unless the builder says otherwise.
 pub const DEFAULT_SHARDS: usize = 8;

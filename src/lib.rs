@@ -90,7 +90,7 @@ pub use builder::CacheBuilder;
 pub use cache::Cache;
 pub use disk::{CompressedDisk, DEFAULT_DISK, Disk, JsonDisk};
 pub use error::{Error, Result};
-pub use fanout::{DEFAULT_SHARDS, FanoutBuilder, FanoutCache};
+pub use fanout::{DEFAULT_SHARDS, FanoutBuilder, FanoutCache, FanoutTransaction};
 pub use iter::Keys;
 pub use key::{Key, MAX_KEY_BYTES};
 pub use memo::{Memo, MemoOptions, Memoized};

@@ -82,16 +82,80 @@ impl Cache {
             let tx = Transaction::new(self, Some(w), &written.files);
             let result = f(&tx);
             match (result, tx.broken.take()) {
-                (Ok(_), Some(failure)) => Err(Error::Storage(format!(
-                    "an operation inside transact failed after it had begun changing rows \
-                     ({failure}), so the transaction was rolled back"
-                ))),
+                (Ok(_), Some(failure)) => Err(rolled_back(&failure)),
                 (result, _) => result,
             }
         });
         written.kept = result.is_ok();
         result
     }
+}
+
+/// Runs `f` with one transaction on each of `caches`, each inside its cache's write, the
+/// write locks taken in the order of `caches` (so two callers with the same order cannot
+/// deadlock). Each cache's changes are one atomic block of that cache; they become visible
+/// cache by cache as the writes end, the last cache's first. If `f` fails, no cache changes.
+pub(crate) fn transact_all<T>(
+    caches: &[Cache],
+    f: impl FnOnce(&[Transaction<'_>]) -> Result<T>,
+) -> Result<T> {
+    let mut written: Vec<WrittenFiles<'_>> = caches
+        .iter()
+        .map(|cache| WrittenFiles {
+            dir: cache.directory(),
+            files: RefCell::new(Vec::new()),
+            kept: false,
+        })
+        .collect();
+    let mut f = Some(f);
+    let result = nest(caches, caches, &written, Vec::new(), &mut f);
+    for w in &mut written {
+        w.kept = result.is_ok();
+    }
+    result
+}
+
+/// Takes the write of `rest`'s first cache and recurses with its writer added; with none
+/// left, runs `f` on a transaction per cache of `all`.
+fn nest<T, F: FnOnce(&[Transaction<'_>]) -> Result<T>>(
+    all: &[Cache],
+    rest: &[Cache],
+    written: &[WrittenFiles<'_>],
+    writers: Vec<&mut dyn RowWriter>,
+    f: &mut Option<F>,
+) -> Result<T> {
+    let Some((first, rest)) = rest.split_first() else {
+        let f = f
+            .take()
+            .ok_or_else(|| Error::Storage("a transaction's closure ran twice".into()))?;
+        let txs: Vec<Transaction<'_>> = all
+            .iter()
+            .zip(written)
+            .zip(writers)
+            .map(|((cache, written), w)| Transaction::new(cache, Some(w), &written.files))
+            .collect();
+        let result = f(&txs);
+        let broken = txs.iter().find_map(|tx| tx.broken.take());
+        return match (result, broken) {
+            (Ok(_), Some(failure)) => Err(rolled_back(&failure)),
+            (result, _) => result,
+        };
+    };
+    first.store().write(|w| {
+        let _inside = Inside::enter(first.store());
+        // Reborrowed for this level's shorter lifetime, with this cache's writer added.
+        let mut inner: Vec<&mut dyn RowWriter> = writers.into_iter().map(|x| x as _).collect();
+        inner.push(w);
+        nest(all, rest, written, inner, f)
+    })
+}
+
+/// The error of a transaction that `f` went on with after an operation failed part-way.
+fn rolled_back(failure: &str) -> Error {
+    Error::Storage(format!(
+        "an operation inside transact failed after it had begun changing rows ({failure}), \
+         so the transaction was rolled back"
+    ))
 }
 
 /// The value files a transaction wrote: deleted when dropped unless kept, so a transaction

@@ -783,3 +783,82 @@ fn concurrent_first_opens_agree_on_one_shard_count() {
         assert!(leftovers.is_empty(), "{leftovers:?}");
     }
 }
+
+// ----- transact -----------------------------------------------------------------------------
+
+#[test]
+fn a_transaction_spans_shards_and_rolls_back_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = FanoutCache::builder()
+        .shards(4)
+        .min_file_size(1024)
+        .open(dir.path())
+        .unwrap();
+    let (a, b) = (key_in_shard(&cache, 0, 0), key_in_shard(&cache, 3, 0));
+    cache.set(a.as_str(), &100).unwrap();
+    let moved = cache
+        .transact(|tx| {
+            tx.decr(a.as_str(), 30, None)?;
+            tx.incr(b.as_str(), 30, Some(0))?;
+            // Reads see the transaction's own writes.
+            tx.get::<i64>(b.as_str())
+        })
+        .unwrap();
+    assert_eq!(moved, Some(30));
+    assert_eq!(cache.get::<i64>(a.as_str()).unwrap(), Some(70));
+    assert_eq!(cache.get::<i64>(b.as_str()).unwrap(), Some(30));
+
+    // An error from the closure changes no shard, and leaves no value file.
+    let failed: diskcache::Result<()> = cache.transact(|tx| {
+        tx.set(a.as_str(), &0)?;
+        tx.set(b.as_str(), &vec![7u8; 10_000][..])?;
+        Err(diskcache::Error::InvalidArgument("changed my mind".into()))
+    });
+    assert!(failed.is_err());
+    assert_eq!(cache.get::<i64>(a.as_str()).unwrap(), Some(70));
+    assert_eq!(cache.get::<i64>(b.as_str()).unwrap(), Some(30));
+    assert!(common::files_ending_with(dir.path(), ".val").is_empty());
+
+    // A write through the cache itself from inside is refused, not a hang.
+    let nested = cache.transact(|_| cache.set("inner", &1));
+    assert!(
+        matches!(nested, Err(diskcache::Error::InvalidArgument(_))),
+        "{nested:?}"
+    );
+    assert!(cache.check(false).unwrap().is_empty());
+}
+
+#[test]
+fn concurrent_transactions_over_shards_lose_nothing_and_do_not_deadlock() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = FanoutCache::builder().shards(4).open(dir.path()).unwrap();
+    let accounts: Vec<String> = (0..4).map(|s| key_in_shard(&cache, s, 0)).collect();
+    for account in &accounts {
+        cache.set(account.as_str(), &1000).unwrap();
+    }
+    let threads: Vec<_> = (0..3)
+        .map(|t| {
+            let (cache, accounts) = (cache.clone(), accounts.clone());
+            std::thread::spawn(move || {
+                for i in 0..100 {
+                    let from = &accounts[(t + i) % 4];
+                    let to = &accounts[(t + 2 * i + 1) % 4];
+                    cache
+                        .transact(|tx| {
+                            tx.decr(from.as_str(), 1, None)?;
+                            tx.incr(to.as_str(), 1, None)
+                        })
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let total: i64 = accounts
+        .iter()
+        .map(|a| cache.get::<i64>(a.as_str()).unwrap().unwrap())
+        .sum();
+    assert_eq!(total, 4000);
+}
