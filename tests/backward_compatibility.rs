@@ -395,27 +395,52 @@ fn walk(dir: &Path) -> Vec<String> {
     out
 }
 
-/// The independent reader (`tests/spec_reader/read_v1.py`, written from `format-spec/`
-/// alone) decodes every key, row and value of the fixture from the raw tables, checks every
-/// crc32, `meta` and the order tables, and finds exactly the listing of `format-spec/fixtures.md`.
-#[test]
-fn the_spec_reader_decodes_the_fixture() {
+/// Runs `tests/spec_reader/read_v1.py` on the cache in `dir`, its tables dumped with redb;
+/// `None` (and a note) if `python3` is not installed.
+fn run_spec_reader(dir: &Path) -> Option<std::process::Output> {
     if Command::new("python3").arg("--version").output().is_err() {
         eprintln!("SKIPPED: python3 is not installed, so the spec reader cannot run");
-        return;
+        return None;
     }
-    let dir = copy_fixture();
-    let dump = dump(dir.path());
+    let dump = dump(dir);
     let mut child = Command::new("python3")
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/spec_reader/read_v1.py"))
-        .arg(dir.path())
+        .arg(dir)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     serde_json::to_writer(child.stdin.take().unwrap(), &dump).unwrap();
-    let out = child.wait_with_output().unwrap();
+    Some(child.wait_with_output().unwrap())
+}
+
+/// The spec reader really checks: one changed byte in a value file fails its crc32.
+#[test]
+fn the_spec_reader_refuses_a_damaged_value_file() {
+    let dir = copy_fixture();
+    let file = dir
+        .path()
+        .join("9c/9f/9c9f793e90c96c1e191817caf1385e14.val");
+    let mut bytes = std::fs::read(&file).unwrap();
+    bytes[0] ^= 0x20;
+    std::fs::write(&file, bytes).unwrap();
+    let Some(out) = run_spec_reader(dir.path()) else {
+        return;
+    };
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("crc32"), "{err}");
+}
+
+/// The independent reader (`tests/spec_reader/read_v1.py`, written from `format-spec/`
+/// alone) decodes every key, row and value of the fixture from the raw tables, checks every
+/// crc32, `meta` and the order tables, and finds exactly the listing of `format-spec/fixtures.md`.
+#[test]
+fn the_spec_reader_decodes_the_fixture() {
+    let dir = copy_fixture();
+    let Some(out) = run_spec_reader(dir.path()) else {
+        return;
+    };
     assert!(
         out.status.success(),
         "the spec reader failed: {}",
@@ -453,6 +478,12 @@ fn the_spec_reader_decodes_the_fixture() {
         json!({"size_limit": 16_777_216, "cull_limit": 10, "eviction_policy": 2,
                "statistics": 1, "tag_index": 1, "min_file_size": 64, "durability": 0,
                "write_path": 0})
+    );
+    assert_eq!(
+        read["settings_shown"],
+        json!({"size_limit": 16_777_216, "cull_limit": 10,
+               "eviction_policy": "least-recently-used", "statistics": "on", "tag_index": "on",
+               "min_file_size": 64, "durability": "no fsync", "write_path": "logged"})
     );
     assert_eq!(read["disk"], "default");
     assert_eq!(
@@ -658,37 +689,44 @@ fn every_entry_reads_back_through_the_library() {
     cache.close().unwrap();
 }
 
-/// A cache whose `meta.format_version` is newer than this build's is refused, and the error
-/// names both versions.
+/// Copies the fixture and stores `version` as its `meta.format_version`, with redb directly.
+fn fixture_with_version(version: u64) -> tempfile::TempDir {
+    const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+    let dir = copy_fixture();
+    let db = open_redb(dir.path());
+    let txn = db.begin_write().unwrap();
+    {
+        let mut meta = txn.open_table(META).unwrap();
+        let stored = meta.get("format_version").unwrap().unwrap().value();
+        assert_eq!(stored, 1);
+        assert!(diskcache::FORMAT_VERSION >= stored);
+        meta.insert("format_version", version).unwrap();
+    }
+    txn.commit().unwrap();
+    dir
+}
+
+/// A cache whose `meta.format_version` is newer than this build's (or 0) is refused, and the
+/// error names both versions.
 #[test]
 fn a_newer_format_version_is_refused_naming_both_versions() {
-    let dir = copy_fixture();
-    {
-        const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
-        let db = open_redb(dir.path());
-        let txn = db.begin_write().unwrap();
-        {
-            let mut meta = txn.open_table(META).unwrap();
-            let version = meta.get("format_version").unwrap().unwrap().value();
-            assert_eq!(version, 1);
-            assert!(diskcache::FORMAT_VERSION >= version);
-            meta.insert("format_version", diskcache::FORMAT_VERSION + 1)
-                .unwrap();
+    for found_version in [diskcache::FORMAT_VERSION + 1, 0] {
+        let dir = fixture_with_version(found_version);
+        match Cache::open(dir.path()) {
+            Err(e @ Error::UnsupportedVersion { found, supported }) => {
+                assert_eq!(
+                    (found, supported),
+                    (found_version, diskcache::FORMAT_VERSION)
+                );
+                let msg = e.to_string();
+                assert!(
+                    msg.contains(&format!("version {found_version}"))
+                        && msg.contains(&format!("up to {}", diskcache::FORMAT_VERSION)),
+                    "{msg}"
+                );
+            }
+            Err(e) => panic!("expected UnsupportedVersion, got {e}"),
+            Ok(_) => panic!("a cache of format version {found_version} opened"),
         }
-        txn.commit().unwrap();
-    }
-    let newer = diskcache::FORMAT_VERSION + 1;
-    match Cache::open(dir.path()) {
-        Err(e @ Error::UnsupportedVersion { found, supported }) => {
-            assert_eq!((found, supported), (newer, diskcache::FORMAT_VERSION));
-            let msg = e.to_string();
-            assert!(
-                msg.contains(&format!("version {newer}"))
-                    && msg.contains(&diskcache::FORMAT_VERSION.to_string()),
-                "{msg}"
-            );
-        }
-        Err(e) => panic!("expected UnsupportedVersion, got {e}"),
-        Ok(_) => panic!("a cache of format version {newer} opened"),
     }
 }

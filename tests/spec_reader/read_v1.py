@@ -276,6 +276,30 @@ SHAPES = {
     "'file-serialized'": "Vec<u32>",
 }
 POLICY_TABLE = {1: "order_store", 2: "order_access", 3: "order_frequency"}
+# tables.md: each known setting's allowed values (None: any u64); unknown names are ignored.
+SETTING_VALUES = {
+    "size_limit": None,
+    "cull_limit": None,
+    "eviction_policy": {0: "none", 1: "least-recently-stored", 2: "least-recently-used",
+                        3: "least-frequently-used"},
+    "statistics": {0: "off", 1: "on"},
+    "tag_index": {0: "off", 1: "on"},
+    "min_file_size": None,
+    "durability": {0: "no fsync", 1: "fsync every commit"},
+    "write_path": {0: "logged", 1: "direct"},
+}
+
+
+def settings_shown(settings):
+    out = {}
+    for name, code in settings.items():
+        if name not in SETTING_VALUES:
+            continue
+        values = SETTING_VALUES[name]
+        if values is not None and code not in values:
+            raise Bad("setting %s holds %d" % (name, code))
+        out[name] = code if values is None else values[code]
+    return out
 POLICY_FIELD = {1: "store_time", 2: "access_time", 3: "access_count"}
 
 
@@ -311,6 +335,12 @@ def main():
                 "access_count": r["access_count"],
             }
         )
+    # keys.md: byte order is value order, numbers < text < bytes < composites.
+    classes = [bytes.fromhex(k)[0] for k, _ in dump["entries"]]
+    if [k for k, _ in dump["entries"]] != sorted(k for k, _ in dump["entries"]):
+        raise Bad("entries are not in key byte order")
+    if classes != sorted(classes):
+        raise Bad("key classes out of order")
     if meta["count"] != len(rows):
         raise Bad("meta.count %d, %d rows" % (meta["count"], len(rows)))
     if meta["volume"] != volume:
@@ -347,6 +377,7 @@ def main():
             "entries": out,
             "meta": meta,
             "settings": settings,
+            "settings_shown": settings_shown(settings),
             "disk": dump["info"].get("disk", "default"),
             "checked": sorted(want),
         },
