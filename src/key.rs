@@ -14,7 +14,7 @@
 //! |------------------------------|-----------------------------------------------------------|
 //! | `10` + 8                     | a number (see below) below −2^63, including −inf          |
 //! | `11` + 8 + `00`              | an integer in `i64` range (10 bytes)                      |
-//! | `11` + 8 + `01` + 8          | a non-integral float in (−2^63, 2^63) (19 bytes)          |
+//! | `11` + 8 + `01` + 8          | a non-integral float in (−2^63, 2^63) (18 bytes)          |
 //! | `12` + 8                     | a float at or above 2^63, including +inf                  |
 //! | `20` + UTF-8                 | [`Key::Str`]: the rest of the buffer, no escaping or end  |
 //! | `30` + bytes                 | [`Key::Bytes`]: the rest of the buffer, likewise          |
@@ -401,7 +401,7 @@ impl Num {
         match self {
             Num::Low(_) | Num::High(_) => 9,
             Num::Mid(_, None) => 10,
-            Num::Mid(_, Some(_)) => 19,
+            Num::Mid(_, Some(_)) => 18,
         }
     }
 

@@ -730,3 +730,30 @@ fn a_newer_format_version_is_refused_naming_both_versions() {
         }
     }
 }
+
+/// A database with rows but no `format_version` row is refused as version 0, not taken for a
+/// new cache (which would reset its counters and settings over the rows).
+#[test]
+fn rows_without_a_format_version_are_refused_not_recreated() {
+    const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+    let dir = copy_fixture();
+    {
+        let db = open_redb(dir.path());
+        let txn = db.begin_write().unwrap();
+        txn.open_table(META)
+            .unwrap()
+            .remove("format_version")
+            .unwrap();
+        txn.commit().unwrap();
+    }
+    match Cache::open(dir.path()) {
+        Err(Error::UnsupportedVersion {
+            found: 0,
+            supported,
+        }) => {
+            assert_eq!(supported, diskcache::FORMAT_VERSION);
+        }
+        Err(e) => panic!("expected UnsupportedVersion, got {e}"),
+        Ok(_) => panic!("a cache with rows and no version opened"),
+    }
+}

@@ -648,3 +648,20 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn encoded_len_is_the_length_of_the_encoding() {
+    let keys = [
+        Key::from(2.5),
+        Key::from(-2.5),
+        Key::from(1e300),
+        Key::from(-1e300),
+        Key::from(7),
+        Key::from("text"),
+        Key::from(&b"bytes"[..]),
+        Key::from_serialize(&("a", 1.5)).unwrap(),
+    ];
+    for key in keys {
+        assert_eq!(key.encoded_len(), key.encode().unwrap().len(), "{key:?}");
+    }
+}

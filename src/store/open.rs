@@ -61,6 +61,14 @@ pub(super) fn init(
         .get(META_FORMAT_VERSION)?
         .map(|g| g.value());
     let settings = match version {
+        // A database with rows but no version row is damaged or foreign: creating the tables
+        // afresh would reset its counters and settings over the rows. Refuse it.
+        None if has_rows(&txn)? => {
+            return Err(Error::UnsupportedVersion {
+                found: 0,
+                supported: FORMAT_VERSION,
+            });
+        }
         None => create(&txn, overrides, disk)?,
         Some(v) => {
             check_version(v)?;
@@ -77,6 +85,12 @@ pub(super) fn init(
     };
     txn.commit()?;
     Ok((settings, true))
+}
+
+/// Whether the `entries` table holds a row (opening it in this write transaction creates it
+/// if missing, which the caller's commit or abort settles).
+fn has_rows(txn: &redb::WriteTransaction) -> Result<bool> {
+    Ok(txn.open_table(ENTRIES)?.first()?.is_some())
 }
 
 /// Creates the tables of a new cache, with the default settings changed by `overrides`.
