@@ -191,7 +191,13 @@ fn ofd_lock(file: &File, offset: u64, cmd: libc::c_int) -> Result<bool> {
 /// processes map the same word).
 fn futex_wait(word: &AtomicU32, seen: u32, timeout: Duration) {
     let ts = libc::timespec {
-        tv_sec: libc::time_t::try_from(timeout.as_secs()).unwrap_or(libc::time_t::MAX),
+        // At most 2^31 - 1 s (68 years), which fits every `time_t` (not named here: musl's
+        // libc deprecates the alias).
+        tv_sec: timeout
+            .as_secs()
+            .min(i32::MAX as u64)
+            .try_into()
+            .unwrap_or_default(),
         tv_nsec: libc::c_long::from(timeout.subsec_nanos() as i32),
     };
     // SAFETY: `word` is a live, aligned 32-bit atomic inside the shared mapping; FUTEX_WAIT
