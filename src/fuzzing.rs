@@ -12,8 +12,6 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use arbitrary::{Arbitrary, Unstructured};
-
 use crate::blob::{self, BlobPath};
 use crate::error::Error;
 use crate::key::Key;
@@ -320,7 +318,7 @@ mod serde_json_free {
 }
 
 /// A key of the model target: a few ints and strings, so operations collide.
-#[derive(Arbitrary, Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy)]
 enum K {
     Int(u8),
     Str(u8),
@@ -336,7 +334,7 @@ impl K {
 }
 
 /// A value: its length (up to a few value files' worth) and fill byte.
-#[derive(Arbitrary, Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy)]
 struct V {
     len: u8,
     fill: u8,
@@ -351,7 +349,7 @@ impl V {
 }
 
 /// One step of the model target.
-#[derive(Arbitrary, Debug, Clone)]
+#[derive(Debug, Clone)]
 enum Op {
     Set(K, V),
     SetWith {
@@ -382,6 +380,92 @@ enum Op {
     Checkpoint,
     Reopen,
 }
+
+/// A cursor over the fuzzer's bytes: each draw takes what it needs, and zeros once they run
+/// out, so every input is a valid sequence of operations.
+struct Draw<'a>(&'a [u8]);
+
+impl Draw<'_> {
+    fn u8(&mut self) -> u8 {
+        match self.0.split_first() {
+            Some((&b, rest)) => {
+                self.0 = rest;
+                b
+            }
+            None => 0,
+        }
+    }
+
+    fn bool(&mut self) -> bool {
+        self.u8() & 1 == 1
+    }
+
+    fn i8(&mut self) -> i8 {
+        i8::from_le_bytes([self.u8()])
+    }
+
+    fn option<T>(&mut self, f: impl FnOnce(&mut Self) -> T) -> Option<T> {
+        if self.bool() { Some(f(self)) } else { None }
+    }
+
+    fn key(&mut self) -> K {
+        if self.bool() {
+            K::Int(self.u8())
+        } else {
+            K::Str(self.u8())
+        }
+    }
+
+    fn value(&mut self) -> V {
+        V {
+            len: self.u8(),
+            fill: self.u8(),
+            big: self.bool(),
+        }
+    }
+
+    fn op(&mut self) -> Op {
+        match self.u8() % 15 {
+            0 => Op::Set(self.key(), self.value()),
+            1 => Op::SetWith {
+                key: self.key(),
+                value: self.value(),
+                expire: self.bool(),
+                tag: self.option(Self::u8),
+            },
+            2 => Op::Get(self.key()),
+            3 => Op::Delete(self.key()),
+            4 => Op::Incr {
+                counter: self.u8(),
+                delta: self.i8(),
+                default: self.option(Self::i8),
+            },
+            5 => Op::Pop(self.key()),
+            6 => Op::Push {
+                value: self.value(),
+                front: self.bool(),
+            },
+            7 => Op::Pull { front: self.bool() },
+            8 => Op::Evict(self.u8()),
+            9 => Op::Cull,
+            10 => Op::Clear,
+            11 => {
+                let n = self.u8() % 6;
+                Op::Transact(
+                    (0..n)
+                        .map(|_| (self.key(), self.option(Self::value)))
+                        .collect(),
+                )
+            }
+            12 => Op::Checkpoint,
+            13 => Op::Reopen,
+            _ => Op::Get(self.key()),
+        }
+    }
+}
+
+/// The most operations one input runs.
+const MAX_OPS: usize = 256;
 
 #[derive(Debug, Clone, PartialEq)]
 enum Val {
@@ -432,11 +516,12 @@ fn check(
 /// the length, and at the end every entry). Expiry times are an hour, so nothing expires
 /// during a run; values span inline rows and value files.
 pub fn model(data: &[u8]) {
-    let mut u = Unstructured::new(data);
-    let logged = bool::arbitrary(&mut u).unwrap_or(false);
-    let Ok(ops) = Vec::<Op>::arbitrary(&mut u) else {
-        return;
-    };
+    let mut draw = Draw(data);
+    let logged = draw.bool();
+    let mut ops = Vec::new();
+    while !draw.0.is_empty() && ops.len() < MAX_OPS {
+        ops.push(draw.op());
+    }
     let Some(dir) = temp_dir() else {
         return;
     };

@@ -116,3 +116,22 @@ fn write_seeds() {
         std::fs::write(dir.join(format!("seed-{name}")), bytes).unwrap();
     }
 }
+
+/// The model target on pseudo-random inputs (xorshift, fixed seeds): long operation sequences
+/// on both write paths, beyond what the seed corpus reaches.
+#[test]
+fn the_model_agrees_with_the_cache_on_random_sequences() {
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    for round in 0..12 {
+        let len = 200 + 100 * (round % 4);
+        let data: Vec<u8> = (0..len)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        diskcache::fuzzing::model(&data);
+    }
+}
