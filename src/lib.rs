@@ -61,6 +61,8 @@ mod error;
 mod evict;
 mod fanout;
 mod files;
+#[doc(hidden)]
+pub mod fuzzing;
 mod gate;
 mod iter;
 pub mod key;

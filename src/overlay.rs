@@ -111,7 +111,9 @@ impl Overlay {
         // Every holder that dies inside the critical section leaves `dirty` set, so that and
         // the magic are all a lock needs to check; comparing the log header's generation
         // (a system call) is left to open, in `needs_recovery`.
-        let needs = self.shm.get(Word::Magic) != SHM_MAGIC || self.shm.get(Word::Dirty) != 0;
+        let needs = self.shm.get(Word::Magic) != SHM_MAGIC
+            || self.shm.get(Word::Dirty) != 0
+            || self.seqlock_left_odd();
         self.shm.set(Word::Dirty, self.pid);
         Ok((guard, needs))
     }
@@ -126,7 +128,17 @@ impl Overlay {
     pub(crate) fn needs_recovery(&self) -> Result<bool> {
         Ok(self.shm.get(Word::Magic) != SHM_MAGIC
             || self.shm.get(Word::Dirty) != 0
+            || self.seqlock_left_odd()
             || self.wal.read_gen()? != Some(self.shm.get(Word::Gen)))
+    }
+
+    /// Whether a seqlock is odd. Only the lock's holder makes one odd, and makes it even again
+    /// before it leaves, so when the lock is free an odd one was left by a holder that died or
+    /// failed mid-update, or the file is damaged: readers would wait on it for ever (their
+    /// `recover` takes the lock), so it calls for recovery, which leaves both even. Found by
+    /// the `shm` fuzz target: an index with an odd `Seq` and no `dirty` mark hung every read.
+    fn seqlock_left_odd(&self) -> bool {
+        self.shm.get(Word::Seq) % 2 == 1 || self.shm.get(Word::CounterSeq) % 2 == 1
     }
 
     /// The shared header.

@@ -159,7 +159,10 @@ pub(crate) fn scan(log: &[u8], generation: u64) -> (Vec<(usize, Record<'_>)>, us
     let mut records = Vec::new();
     let (mut pos, mut committed_len, mut committed_count) = (0usize, 0usize, 0usize);
     while let Some((rec, len)) = log.get(pos..).and_then(decode_record) {
-        if rec.generation != generation || rec.seq != records.len() as u64 {
+        // A record whose padding runs past `log` is not whole (only a truncated copy of the
+        // log can end mid-padding): stopping keeps the covered length within `log`.
+        if rec.generation != generation || rec.seq != records.len() as u64 || pos + len > log.len()
+        {
             break;
         }
         records.push((pos, rec));
@@ -280,6 +283,19 @@ mod tests {
         encode_record(&mut gap, &rec(0, b"k", b"v", true)).unwrap();
         encode_record(&mut gap, &rec(2, b"k", b"v", true)).unwrap();
         assert_eq!(scan(&gap, 7).0.len(), 1);
+    }
+
+    /// Found by the `wal` fuzz target: a last record cut off inside its padding made `scan`
+    /// report a covered length past the end of the log.
+    #[test]
+    fn scan_never_covers_more_than_the_log() {
+        let mut log = Vec::new();
+        encode_record(&mut log, &rec(0, b"a", b"1", true)).unwrap();
+        let first = log.len();
+        encode_record(&mut log, &rec(1, b"k", b"vv", true)).unwrap();
+        log.truncate(log.len() - 1);
+        let (records, len) = scan(&log, 7);
+        assert_eq!((records.len(), len), (1, first));
     }
 
     #[test]
