@@ -386,7 +386,9 @@ impl LoggedEngine {
         let generation = self.overlay().shm().get(Word::Gen);
         let next_row_id = Snapshot::open(env.db)?.meta(META_NEXT_ROW_ID)?.max(1);
         self.overlay().start_generation(generation, next_row_id)?;
-        self.shared.snapshots.drop_unless(generation + 1);
+        self.shared
+            .snapshots
+            .drop_unless(generation.wrapping_add(1));
         Ok(())
     }
 
@@ -456,9 +458,9 @@ impl LoggedEngine {
             let (changes, accesses, stale_files) = digest(records)?;
             self.commit_to_redb(env, changes, accesses, stale_files, 1)?;
         }
-        overlay.write_wal_gen(generation + 1)?;
+        overlay.write_wal_gen(generation.wrapping_add(1))?;
         let next_row_id = Snapshot::open(env.db)?.meta(META_NEXT_ROW_ID)?.max(1);
-        overlay.finish_clear(clearing, generation + 1, next_row_id)?;
+        overlay.finish_clear(clearing, generation.wrapping_add(1), next_row_id)?;
         overlay.counters_end(counters);
         self.shared.snapshots.drop_unless(u64::MAX);
         Ok(())

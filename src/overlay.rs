@@ -153,7 +153,7 @@ impl Overlay {
         match self.wal.read_gen()? {
             Some(g) => Ok(g),
             None => {
-                let g = crate::time::now_us().max(self.shm.get(Word::Gen) + 1);
+                let g = crate::time::now_us().max(self.shm.get(Word::Gen).wrapping_add(1));
                 self.wal.write_gen(g)?;
                 Ok(g)
             }
@@ -183,9 +183,9 @@ impl Overlay {
     /// generation, the index's, then the table and lengths, then the seqlock even.
     pub(crate) fn start_generation(&self, generation: u64, next_row_id: u64) -> Result<()> {
         let clearing = self.begin_clear();
-        self.wal.write_gen(generation + 1)?;
+        self.wal.write_gen(generation.wrapping_add(1))?;
         crate::crash_point("after-wal-generation");
-        self.finish_clear(clearing, generation + 1, next_row_id)
+        self.finish_clear(clearing, generation.wrapping_add(1), next_row_id)
     }
 
     /// Writes the log header's generation (recovery, with the seqlock already odd).
@@ -203,7 +203,7 @@ impl Overlay {
 
     /// Makes the counters' seqlock even again, once the deltas are folded in.
     pub(crate) fn counters_end(&self, odd: u64) {
-        self.shm.set(Word::CounterSeq, odd + 1);
+        self.shm.set(Word::CounterSeq, odd.wrapping_add(1));
     }
 
     /// Reads a value that depends on the counters with no lock: `read` (given the generation)
@@ -265,7 +265,7 @@ impl Overlay {
         crate::crash_point("mid-clear");
         self.reset_table(next_row_id)?;
         self.shm.set(Word::Magic, SHM_MAGIC);
-        self.shm.set(Word::Seq, odd_seq + 1);
+        self.shm.set(Word::Seq, odd_seq.wrapping_add(1));
         Ok(())
     }
 
@@ -365,7 +365,7 @@ impl Overlay {
             self.shm.insert(hash, offset, existing)?;
         }
         if let Some(odd) = bracket {
-            self.shm.set(Word::Seq, odd + 1);
+            self.shm.set(Word::Seq, odd.wrapping_add(1));
         }
         crate::crash_point("after-table-insert");
         self.shm
