@@ -74,6 +74,11 @@ impl Accesses {
         out
     }
 
+    /// Whether nothing at all waits to be written: no access, no hit or miss count.
+    pub(crate) fn is_idle(&self) -> bool {
+        self.is_empty() && self.counts() == (0, 0)
+    }
+
     /// Counts a hit (`true`) or a miss, on the direct path (the logged path counts in
     /// `cache.shm`).
     pub(crate) fn count(&self, hit: bool) {

@@ -497,17 +497,13 @@ impl Cache {
 
     /// The live row under `key`, from a fresh snapshot.
     fn live_row(&self, key: &[u8]) -> Result<Option<Row>> {
-        let row = self.store.get_row(key)?;
-        Ok(row.filter(|r| !r.is_expired(time::now_us())))
+        self.store.live_row(key, time::now_us(), false)
     }
 
     /// [`Cache::live_row`] for a read that counts: a hit or miss for the statistics, and an
     /// access for the eviction policy (gathered in memory; the read itself writes nothing).
     fn read_row(&self, key: &[u8]) -> Result<Option<Row>> {
-        let row = self.live_row(key)?;
-        self.store
-            .note_read(key, row.is_some(), &self.store.settings());
-        Ok(row)
+        self.store.live_row(key, time::now_us(), true)
     }
 
     /// The live value under `key`, crc-checked; `None` if absent, expired, or its file was

@@ -275,7 +275,7 @@ impl Store {
 
     /// Notes a read of `key` that found a live entry (`hit`) or not: counted if statistics
     /// are on, and, for a hit under a policy ordered by access, gathered for the next commit.
-    pub(crate) fn note_read(&self, key: &[u8], hit: bool, settings: &Settings) {
+    fn note_read(&self, key: &[u8], hit: bool, settings: &Settings) {
         use crate::settings::EvictionPolicy::{LeastFrequentlyUsed, LeastRecentlyUsed};
         if settings.statistics {
             match &self.engine {
@@ -328,14 +328,23 @@ impl Store {
     }
 
     /// The row stored under `key`, expired or not.
-    pub(crate) fn get_row(&self, key: &[u8]) -> Result<Option<Row>> {
+    fn get_row(&self, key: &[u8], settings: &Settings) -> Result<Option<Row>> {
         match &self.engine {
-            Engine::Logged(engine) => {
-                let settings = self.settings();
-                engine.get_row(&self.env(&settings), key)
-            }
+            Engine::Logged(engine) => engine.get_row(&self.env(settings), key),
             Engine::Direct(_) => Snapshot::open(&self.db)?.get(key),
         }
+    }
+
+    /// The row under `key` if it is live at `now`. With `note`, the read counts as a hit or
+    /// miss and, for a hit, as an access for the eviction policy (see `note_read`): one copy
+    /// of the settings serves the read and the note.
+    pub(crate) fn live_row(&self, key: &[u8], now: u64, note: bool) -> Result<Option<Row>> {
+        let settings = self.settings();
+        let row = self.get_row(key, &settings)?.filter(|r| !r.is_expired(now));
+        if note {
+            self.note_read(key, row.is_some(), &settings);
+        }
+        Ok(row)
     }
 
     /// The number of entries (expired ones included until removed).
@@ -377,8 +386,7 @@ impl Store {
             Engine::Logged(engine) => engine.janitor_tick(&self.env(&settings)),
             Engine::Direct(gate) => {
                 let tick = self.ticks.fetch_add(1, Ordering::Relaxed);
-                let idle = self.accesses.is_empty() && self.accesses.counts() == (0, 0);
-                if !tick.is_multiple_of(10) || idle {
+                if !tick.is_multiple_of(10) || self.accesses.is_idle() {
                     return;
                 }
                 let now = std::time::Instant::now();
@@ -395,12 +403,16 @@ impl Store {
 
     /// Applies the log to the database and writes this process's noted reads and counts.
     pub(crate) fn flush(&self) -> Result<()> {
-        let settings = self.settings();
-        let env = self.env(&settings);
+        self.flush_within(&self.settings())
+    }
+
+    /// [`Store::flush`], waiting for the write lock as long as `settings.timeout` says.
+    fn flush_within(&self, settings: &Settings) -> Result<()> {
+        let env = self.env(settings);
         match &self.engine {
             Engine::Logged(engine) => engine.quiesce(&env),
             Engine::Direct(gate) => {
-                if self.accesses.is_empty() && self.accesses.counts() == (0, 0) {
+                if self.accesses.is_idle() {
                     return Ok(());
                 }
                 let _gate = gate.enter(crate::time::deadline(settings.timeout))?;
@@ -462,17 +474,7 @@ impl Drop for Store {
     fn drop(&mut self) {
         let mut settings = self.settings();
         settings.timeout = settings.timeout.min(Duration::from_millis(100));
-        let env = self.env(&settings);
-        match &self.engine {
-            Engine::Logged(engine) => {
-                let _ = engine.quiesce(&env);
-            }
-            Engine::Direct(_) => {
-                if !self.accesses.is_empty() || self.accesses.counts() != (0, 0) {
-                    let _ = run_redb_txn(&env, |w| self.flush_reads(w));
-                }
-            }
-        }
+        let _ = self.flush_within(&settings);
     }
 }
 
