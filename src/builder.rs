@@ -137,8 +137,12 @@ impl CacheBuilder {
             base.checkpoint_records = n;
         }
         let codec = crate::disk::Codec::new(self.disk);
-        let store = crate::store::Store::open(dir.as_ref(), &self.overrides, base, codec.name())?;
-        Cache::from_store(store, codec)
+        let dir = dir.as_ref().to_path_buf();
+        let store = crate::store::Store::open(&dir, &self.overrides, base.clone(), codec.name())?;
+        // In a forked child: the same directory with the settings stored by now.
+        let disk = codec.name().to_owned();
+        let reopen = Box::new(move || crate::store::Store::open(&dir, &[], base.clone(), &disk));
+        Ok(Cache::from_store(store, codec, reopen))
     }
 
     /// Opens a cache in a new directory under the system's temporary directory. The

@@ -13,6 +13,7 @@ use crate::blob;
 use crate::builder::CacheBuilder;
 use crate::disk::Codec;
 use crate::error::{Error, Result};
+use crate::fork::{ForkSafe, Reopen};
 use crate::iter::Keys;
 use crate::key::Key;
 use crate::ops;
@@ -45,7 +46,8 @@ use crate::value::ValueKind;
 /// ```
 #[derive(Clone)]
 pub struct Cache {
-    store: Arc<Store>,
+    /// The store, opened again after a fork in a child process.
+    store: Arc<ForkSafe>,
     /// How values become bytes: the built-in encoding or the cache's [`crate::Disk`].
     codec: Codec,
 }
@@ -53,16 +55,20 @@ pub struct Cache {
 impl fmt::Debug for Cache {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Cache")
-            .field("directory", &self.store.dir())
+            .field("directory", &self.directory())
             .finish_non_exhaustive()
     }
 }
 
 impl Cache {
-    pub(crate) fn from_store(store: Store, codec: Codec) -> Result<Cache> {
+    /// A handle on `store`; `reopen` opens it again in a forked child.
+    pub(crate) fn from_store(store: Store, codec: Codec, reopen: Reopen) -> Cache {
         let store = Arc::new(store);
-        crate::snapshot::spawn_janitor(Arc::downgrade(&store), Store::janitor_tick);
-        Ok(Cache { store, codec })
+        start_janitor(&store);
+        Cache {
+            store: Arc::new(ForkSafe::new(store, reopen)),
+            codec,
+        }
     }
 
     /// How this cache's values become bytes.
@@ -70,9 +76,14 @@ impl Cache {
         &self.codec
     }
 
-    /// The store behind this handle (for the `impl Cache` blocks of other modules).
-    pub(crate) fn store(&self) -> &Store {
-        &self.store
+    /// The store behind this handle (for the `impl Cache` blocks of other modules): after a
+    /// fork, in the child, the store opened again there.
+    ///
+    /// # Errors
+    /// In a forked child, as [`Cache::open`] if opening the store again fails.
+    #[inline]
+    pub(crate) fn store(&self) -> Result<&Arc<Store>> {
+        self.store.get()
     }
 
     /// Opens the cache in `dir`, creating it if needed, with the stored settings.
@@ -98,12 +109,16 @@ impl Cache {
 
     /// The cache's directory.
     pub fn directory(&self) -> &Path {
-        self.store.dir()
+        self.store.original().dir()
     }
 
     /// The settings in force.
     pub fn settings(&self) -> Settings {
-        self.store.settings()
+        match self.store.get() {
+            Ok(store) => store.settings(),
+            // A forked child that cannot open the store again: the settings it had.
+            Err(_) => self.store.settings_at_open().clone(),
+        }
     }
 
     /// Closes this handle: applies the shared log to the database and writes the reads and
@@ -114,7 +129,7 @@ impl Cache {
     /// # Errors
     /// [`Error::Timeout`]; [`Error::Io`]; [`Error::Storage`].
     pub fn close(self) -> Result<()> {
-        self.store.flush()
+        self.store()?.flush()
     }
 
     // ----- writes -------------------------------------------------------------------------
@@ -207,7 +222,7 @@ impl Cache {
     /// [`Error::InvalidArgument`] for a bad key; [`Error::Timeout`].
     pub fn delete(&self, key: impl Into<Key>) -> Result<bool> {
         let key = key.into().encode()?;
-        self.store.write(|w| ops::delete(w, &key))
+        self.store()?.write(|w| ops::delete(w, &key))
     }
 
     /// Sets a live entry's expire time (`None`: never expires). Returns whether the key was
@@ -217,7 +232,7 @@ impl Cache {
     /// As [`Cache::delete`].
     pub fn touch(&self, key: impl Into<Key>, expire: Option<Duration>) -> Result<bool> {
         let key = key.into().encode()?;
-        self.store.write(|w| ops::touch(w, &key, expire))
+        self.store()?.write(|w| ops::touch(w, &key, expire))
     }
 
     /// Adds `delta` to the integer stored under `key` and returns the result, atomically
@@ -238,7 +253,7 @@ impl Cache {
     /// [`Error::InvalidArgument`] if the result overflows an `i64`; [`Error::Timeout`].
     pub fn incr(&self, key: impl Into<Key>, delta: i64, default: Option<i64>) -> Result<i64> {
         let key = key.into().encode()?;
-        self.store.write(|w| ops::incr(w, &key, delta, default))
+        self.store()?.write(|w| ops::incr(w, &key, delta, default))
     }
 
     /// Subtracts `delta`: `incr(key, -delta, default)`.
@@ -264,7 +279,7 @@ impl Cache {
     /// As [`Cache::pop`].
     pub fn pop_entry<V: DeserializeOwned>(&self, key: impl Into<Key>) -> Result<Option<Entry<V>>> {
         let key = key.into().encode()?;
-        self.store.write(|w| ops::pop_entry(w, self, &key))
+        self.store()?.write(|w| ops::pop_entry(w, self, &key))
     }
 
     // ----- reads --------------------------------------------------------------------------
@@ -342,7 +357,7 @@ impl Cache {
     /// # Errors
     /// [`Error::Storage`].
     pub fn len(&self) -> Result<u64> {
-        self.store.count()
+        self.store()?.count()
     }
 
     /// Whether the cache holds no entries (expired ones count until removed).
@@ -360,7 +375,7 @@ impl Cache {
     /// # Errors
     /// [`Error::Storage`].
     pub fn volume(&self) -> Result<u64> {
-        self.store.volume()
+        self.store()?.volume()
     }
 
     /// The live keys in insertion order; re-setting a key keeps its place. Reads in batches,
@@ -379,7 +394,7 @@ impl Cache {
     /// # Errors
     /// [`Error::Storage`]; each item may carry [`Error::Corrupted`].
     pub fn keys(&self) -> Result<Keys> {
-        Ok(Keys::inserted(self.store.clone()))
+        Ok(Keys::inserted(self.store()?.clone()))
     }
 
     /// The live keys in key order (diskcache's `iterkeys`), descending if `reverse`: numbers
@@ -400,7 +415,7 @@ impl Cache {
     /// [`Error::Timeout`] (the log is checkpointed first, under the write lock); each item may
     /// carry [`Error::Corrupted`].
     pub fn keys_sorted(&self, reverse: bool) -> Result<Keys> {
-        Ok(Keys::sorted(self.store.clone(), reverse))
+        Ok(Keys::sorted(self.store()?.clone(), reverse))
     }
 
     /// The first (or, with `last`, the last) live entry in insertion order, without removing
@@ -422,7 +437,7 @@ impl Cache {
         let mut missing: Option<Vec<u8>> = None;
         loop {
             let now = time::now_us();
-            let Some((key, row)) = self.store.read_all(|r| r.insertion_edge(last, now))? else {
+            let Some((key, row)) = self.store()?.read_all(|r| r.insertion_edge(last, now))? else {
                 return Ok(None);
             };
             if let Some(fetched) = self.load(row, &key)? {
@@ -448,7 +463,7 @@ impl Cache {
     /// # Errors
     /// [`Error::Timeout`]; [`Error::Io`]; [`Error::Storage`].
     pub fn checkpoint(&self) -> Result<()> {
-        self.store.checkpoint()
+        self.store()?.checkpoint()
     }
 
     // ----- internals ----------------------------------------------------------------------
@@ -489,7 +504,7 @@ impl Cache {
     fn store_prepared(&self, key: &[u8], prepared: Prepared, only_if_absent: bool) -> Result<bool> {
         let blob_path = prepared.blob.as_ref().map(|b| b.path.clone());
         let result = self
-            .store
+            .store()?
             .write(|w| ops::store(w, key, prepared, only_if_absent));
         ops::discard_unused(self.directory(), blob_path.as_ref(), &result);
         result
@@ -497,13 +512,13 @@ impl Cache {
 
     /// The live row under `key`, from a fresh snapshot.
     fn live_row(&self, key: &[u8]) -> Result<Option<Row>> {
-        self.store.live_row(key, time::now_us(), false)
+        self.store()?.live_row(key, time::now_us(), false)
     }
 
     /// [`Cache::live_row`] for a read that counts: a hit or miss for the statistics, and an
     /// access for the eviction policy (gathered in memory; the read itself writes nothing).
     fn read_row(&self, key: &[u8]) -> Result<Option<Row>> {
-        self.store.live_row(key, time::now_us(), true)
+        self.store()?.live_row(key, time::now_us(), true)
     }
 
     /// The live value under `key`, crc-checked; `None` if absent, expired, or its file was
@@ -548,4 +563,9 @@ impl Cache {
         check_crc(row, &bytes, key)?;
         self.codec.unpack(row.kind, row.packed, bytes).map(Some)
     }
+}
+
+/// Starts the janitor of a newly opened store (see [`crate::snapshot::spawn_janitor`]).
+pub(crate) fn start_janitor(store: &Arc<Store>) {
+    crate::snapshot::spawn_janitor(Arc::downgrade(store), Store::janitor_tick);
 }

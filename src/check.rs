@@ -89,7 +89,7 @@ impl Cache {
     /// [`Error::Storage`] if the database cannot be read at all. Damage that `check` can
     /// describe is a warning, not an error.
     pub fn check(&self, fix: bool) -> Result<Vec<String>> {
-        let store = self.store();
+        let store = self.store()?;
         store.exclusive(|env, refresh| {
             let locked_at = SystemTime::now();
             let mut warnings = Vec::new();
@@ -159,7 +159,7 @@ impl Cache {
     /// [`Error::Timeout`] if the write lock was not had within the timeout, or some process
     /// kept a read snapshot open until it passed; [`Error::Io`]; [`Error::Storage`].
     pub fn compact(&self) -> Result<()> {
-        let store = self.store();
+        let store = self.store()?;
         store.exclusive(|env, refresh| {
             let deadline = crate::time::deadline(env.settings.timeout);
             let mut db = store.second_handle(env.settings)?;

@@ -61,6 +61,7 @@ mod error;
 mod evict;
 mod fanout;
 mod files;
+mod fork;
 #[doc(hidden)]
 pub mod fuzzing;
 mod gate;

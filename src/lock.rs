@@ -41,6 +41,11 @@ pub(crate) struct LockGuard<'a> {
 }
 
 impl WriteLock {
+    /// The descriptor of `cache.lock`, which carries the presence lock.
+    pub(crate) fn fd(&self) -> std::os::fd::RawFd {
+        self.file.as_raw_fd()
+    }
+
     /// Opens (creating if needed) `cache.lock` in `dir` and takes this instance's presence
     /// lock on a fresh random token.
     pub(crate) fn open(dir: &Path) -> Result<WriteLock> {

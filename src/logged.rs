@@ -108,6 +108,11 @@ impl LoggedEngine {
         Ok(engine)
     }
 
+    /// The descriptor of `cache.lock`, which carries this process's presence lock.
+    pub(crate) fn lock_fd(&self) -> std::os::fd::RawFd {
+        self.overlay().lock_fd()
+    }
+
     fn overlay(&self) -> &Overlay {
         &self.shared.overlay
     }

@@ -23,7 +23,7 @@ impl Cache {
     pub fn clear(&self) -> Result<u64> {
         let mut total = 0;
         loop {
-            let removed = self.store().write_redb(|w| w.remove_first(BATCH))?;
+            let removed = self.store()?.write_redb(|w| w.remove_first(BATCH))?;
             if removed == 0 {
                 return Ok(total);
             }
@@ -56,7 +56,7 @@ impl Cache {
         let now = time::now_us();
         let mut total = 0;
         loop {
-            let removed = self.store().write_redb(|w| w.remove_expired(now, BATCH))?;
+            let removed = self.store()?.write_redb(|w| w.remove_expired(now, BATCH))?;
             total += removed;
             if removed < BATCH as u64 {
                 return Ok(total);
@@ -89,7 +89,7 @@ impl Cache {
         let mut total = 0;
         loop {
             let (removed, last) = self
-                .store()
+                .store()?
                 .write_redb(|w| w.remove_tagged(&tag, after.as_deref(), BATCH))?;
             total += removed;
             match last {
@@ -125,7 +125,7 @@ impl Cache {
         let now = time::now_us();
         let mut total = 0;
         loop {
-            let removed = self.store().write_redb(|w| {
+            let removed = self.store()?.write_redb(|w| {
                 let live = w.live().clone();
                 let mut removed = evict::remove_head(w, Order::Expire, now, BATCH, None)?;
                 let over = RowWriter::volume(w)? > live.size_limit;
@@ -163,7 +163,7 @@ impl Cache {
     /// [`Error::InvalidArgument`]; [`Error::Timeout`]; [`Error::Corrupted`] for a row that
     /// fails to decode while an order table is rebuilt.
     pub fn reset(&self, setting: Setting) -> Result<Setting> {
-        self.store().reset(setting)
+        self.store()?.reset(setting)
     }
 
     /// Builds the tag index, so that [`Cache::evict`] is a range scan (diskcache's
@@ -203,6 +203,6 @@ impl Cache {
     /// # Errors
     /// [`Error::Timeout`]; [`Error::Io`].
     pub fn stats(&self, enable: bool, reset: bool) -> Result<(u64, u64)> {
-        self.store().stats(enable, reset)
+        self.store()?.stats(enable, reset)
     }
 }

@@ -103,6 +103,11 @@ impl Overlay {
         })
     }
 
+    /// The descriptor of `cache.lock`, which carries the presence lock.
+    pub(crate) fn lock_fd(&self) -> std::os::fd::RawFd {
+        self.lock.fd()
+    }
+
     /// Takes the write lock and marks the critical section entered (`dirty` = this pid).
     /// Returns the guard and whether the previous holder died inside it (or the index is not
     /// initialized), in which case the caller must recover before anything else.

@@ -89,7 +89,7 @@ impl Cache {
         let (low, high) = bounds(prefix)?;
         let prepared = self.prepare(value, &opts)?;
         let blob_path = prepared.blob.as_ref().map(|b| b.path.clone());
-        let result = self.store().write_redb(|w| {
+        let result = self.store()?.write_redb(|w| {
             let n = match w.edge_between(&low, &high, side == Side::Back)? {
                 None => START,
                 Some((key, _)) => {
@@ -153,7 +153,7 @@ impl Cache {
     ) -> Result<Option<(Key, V)>> {
         let (low, high) = bounds(prefix)?;
         let now = time::now_us();
-        self.store().write_redb(|w| {
+        self.store()?.write_redb(|w| {
             loop {
                 let Some((key, row)) = w.edge_between(&low, &high, side == Side::Back)? else {
                     return Ok(None);

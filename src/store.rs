@@ -1,6 +1,7 @@
 //! The one owner of the redb database: opening and initializing it, the stored settings, and
 //! the write path that carries every operation (the shared log, or direct transactions).
 
+use std::os::fd::RawFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
@@ -33,6 +34,8 @@ pub(crate) struct Store {
     /// Janitor rounds, to flush the direct path's noted reads every tenth.
     ticks: AtomicU64,
     engine: Engine,
+    /// The descriptors that carry this process's file locks (`cache.redb`, `cache.lock`).
+    lock_fds: Vec<RawFd>,
     /// `sync_data` calls that reached the disk, counted by the backend.
     #[cfg_attr(
         not(test),
@@ -73,11 +76,11 @@ impl Store {
         for o in overrides {
             settings.apply(*o);
         }
-        let (db, syncs) = open_db(dir, &settings)?;
+        let (db, syncs, db_fd) = open_db(dir, &settings)?;
         let (mut stored, rewrote) = init(&db, overrides, &settings, disk)?;
         check_disk(&db, disk)?;
-        let (db, syncs) = if stored.durability == settings.durability {
-            (db, syncs)
+        let (db, syncs, db_fd) = if stored.durability == settings.durability {
+            (db, syncs, db_fd)
         } else {
             // The stored durability level differs from the one the file was opened with.
             drop(db);
@@ -123,7 +126,12 @@ impl Store {
             }
             Engine::Direct(_) => 0,
         };
+        let mut lock_fds = vec![db_fd];
+        if let Engine::Logged(engine) = &engine {
+            lock_fds.push(engine.lock_fd());
+        }
         Ok(Store {
+            lock_fds,
             db,
             dir: dir.to_path_buf(),
             settings: RwLock::new(stored),
@@ -133,6 +141,11 @@ impl Store {
             engine,
             syncs,
         })
+    }
+
+    /// The descriptors that carry this store's file locks, for a forked child to detach.
+    pub(crate) fn lock_fds(&self) -> &[RawFd] {
+        &self.lock_fds
     }
 
     /// The cache directory.

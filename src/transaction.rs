@@ -77,8 +77,9 @@ impl Cache {
             written.kept = true;
             return f(&Transaction::new(self, None, &written.files));
         }
-        let result = self.store().write(|w| {
-            let _inside = Inside::enter(self.store());
+        let store = self.store()?;
+        let result = store.write(|w| {
+            let _inside = Inside::enter(store);
             let tx = Transaction::new(self, Some(w), &written.files);
             let result = f(&tx);
             match (result, tx.broken.take()) {
@@ -141,8 +142,9 @@ fn nest<T, F: FnOnce(&[Transaction<'_>]) -> Result<T>>(
             (result, _) => result,
         };
     };
-    first.store().write(|w| {
-        let _inside = Inside::enter(first.store());
+    let store = first.store()?;
+    store.write(|w| {
+        let _inside = Inside::enter(store);
         // Reborrowed for this level's shorter lifetime, with this cache's writer added.
         let mut inner: Vec<&mut dyn RowWriter> = writers.into_iter().map(|x| x as _).collect();
         inner.push(w);
@@ -369,7 +371,7 @@ impl<'a> Transaction<'a> {
     fn run<T>(&self, op: impl FnOnce(&mut dyn RowWriter) -> Result<T>) -> Result<T> {
         let Some(writer) = &self.writer else {
             // TEST-ONLY sabotage (`broken-transact-not-atomic`): each operation commits alone.
-            return self.cache.store().write(op);
+            return self.cache.store()?.write(op);
         };
         let mut writer = writer.try_borrow_mut().map_err(|_| {
             Error::InvalidArgument("the transaction was used from inside its own operation".into())

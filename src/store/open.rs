@@ -1,6 +1,7 @@
 //! Opening the database: the file through the durability backend, the tables of a new cache,
 //! the format version, the stored settings and the recorded disk.
 
+use std::os::fd::{AsRawFd, RawFd};
 use std::path::Path;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -17,8 +18,13 @@ use crate::settings::{Setting, Settings};
 use crate::txn::WriteCtx;
 
 /// Opens the database file in MultiWriter mode through the durability backend.
-pub(super) fn open_db(dir: &Path, settings: &Settings) -> Result<(Database, Arc<AtomicU64>)> {
+/// Also returns the descriptor of the file, which carries redb's file locks.
+pub(super) fn open_db(
+    dir: &Path,
+    settings: &Settings,
+) -> Result<(Database, Arc<AtomicU64>, RawFd)> {
     let file = crate::files::open_shared(&dir.join(DB_FILE))?;
+    let fd = file.as_raw_fd();
     let syncs = Arc::new(AtomicU64::new(0));
     let deadline = Arc::new(Mutex::new(Some(crate::time::deadline(settings.timeout))));
     let backend =
@@ -31,7 +37,7 @@ pub(super) fn open_db(dir: &Path, settings: &Settings) -> Result<(Database, Arc<
             other => other,
         })?;
     *deadline.lock().unwrap_or_else(PoisonError::into_inner) = None;
-    Ok((db, syncs))
+    Ok((db, syncs, fd))
 }
 
 /// Creates the tables on first open, checks the format version, and reconciles stored

@@ -1,0 +1,158 @@
+//! Using a cache in a child process after `fork()`.
+//!
+//! A forked child inherits the parent's descriptors, and with them the parent's locks: redb's
+//! file locks on `cache.redb` and the presence lock on `cache.lock` belong to the open file
+//! description, which parent and child now share. Its mutexes may be held by threads that do
+//! not exist in the child, and its janitor thread is not there either. So the child must not
+//! use, or even drop, what it inherited: the first operation after a fork opens the store
+//! again (new descriptors, locks, janitor), and the inherited one is left alone for good.
+//!
+//! A `pthread_atfork` handler counts forks in the child; a handle compares the count with the
+//! one it was opened under, one relaxed atomic load per operation.
+
+use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Once, OnceLock, PoisonError};
+
+use crate::error::Result;
+use crate::store::Store;
+
+/// Forks this process descends from (since the first cache was opened): one more in each
+/// child than in its parent.
+static FORKS: AtomicU64 = AtomicU64::new(0);
+static REGISTER: Once = Once::new();
+
+extern "C" fn count_fork_in_child() {
+    // Async-signal-safe: one atomic add.
+    FORKS.fetch_add(1, Ordering::Relaxed);
+}
+
+/// The current fork count, registering the counting handler on first use.
+fn generation() -> u64 {
+    REGISTER.call_once(|| {
+        // SAFETY: registers a plain `extern "C" fn` with no captured state as the child
+        // handler; it only touches a static atomic. A failure (ENOMEM) leaves forks
+        // unnoticed, which is how it was before this module, so it is ignored.
+        #[allow(unsafe_code)]
+        unsafe {
+            libc::pthread_atfork(None, None, Some(count_fork_in_child));
+        }
+    });
+    FORKS.load(Ordering::Relaxed)
+}
+
+/// Opens the store again, with what the first open was given.
+pub(crate) type Reopen = Box<dyn Fn() -> Result<Store> + Send + Sync>;
+
+/// A store that follows its handle into forked children.
+pub(crate) struct ForkSafe {
+    /// The fork count the store was opened under.
+    generation: u64,
+    /// Dropped only in the process that opened it: a child leaves it (and the parent's
+    /// locks it carries) alone.
+    store: Arc<Store>,
+    /// The store opened again in a child (which may hold its own child's, and so on).
+    child: OnceLock<Box<ForkSafe>>,
+    /// The settings when the store was opened, for a child that cannot open it again.
+    settings_at_open: crate::settings::Settings,
+    /// Serializes the reopening in a child between its threads.
+    reopening: Mutex<()>,
+    reopen: Arc<Reopen>,
+}
+
+impl ForkSafe {
+    /// Wraps a store opened in this process.
+    pub(crate) fn new(store: Arc<Store>, reopen: Reopen) -> ForkSafe {
+        ForkSafe::with(store, Arc::new(reopen))
+    }
+
+    fn with(store: Arc<Store>, reopen: Arc<Reopen>) -> ForkSafe {
+        ForkSafe {
+            generation: generation(),
+            settings_at_open: store.settings(),
+            store,
+            child: OnceLock::new(),
+            reopening: Mutex::new(()),
+            reopen,
+        }
+    }
+
+    /// The store of this process: the one opened here, or after a fork, one opened again.
+    ///
+    /// # Errors
+    /// As `Store::open`, in a child whose reopening fails (it is tried again next time).
+    #[inline]
+    pub(crate) fn get(&self) -> Result<&Arc<Store>> {
+        let now = FORKS.load(Ordering::Relaxed);
+        if now == self.generation || cfg!(feature = "broken-fork-inherits-store") {
+            return Ok(&self.store);
+        }
+        self.in_child(now)
+    }
+
+    /// The store opened before the fork, whatever process this is (its directory and other
+    /// immutable facts are the same in the child).
+    pub(crate) fn original(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    /// The settings in force when the store was opened.
+    pub(crate) fn settings_at_open(&self) -> &crate::settings::Settings {
+        &self.settings_at_open
+    }
+
+    #[cold]
+    fn in_child(&self, now: u64) -> Result<&Arc<Store>> {
+        if let Some(child) = self.child.get() {
+            return child.get();
+        }
+        let _one = self
+            .reopening
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(child) = self.child.get() {
+            return child.get();
+        }
+        // The inherited descriptors that carry the parent's locks point at /dev/null from
+        // now on: the parent's locks stay with the parent (they belong to the open file
+        // description, released when its last descriptor closes), and this process, if the
+        // parent dies, no longer keeps them alive. The inherited store is never used again.
+        for fd in self.store.lock_fds() {
+            detach(*fd);
+        }
+        let store = Arc::new((self.reopen)()?);
+        crate::cache::start_janitor(&store);
+        debug_assert_eq!(generation(), now);
+        let child = self
+            .child
+            .get_or_init(|| Box::new(ForkSafe::with(store, Arc::clone(&self.reopen))));
+        child.get()
+    }
+}
+
+/// Points `fd` at `/dev/null` (so the descriptor number stays valid for the inherited
+/// objects that own it, which are never used or dropped in this process).
+fn detach(fd: RawFd) {
+    let Ok(null) = std::fs::OpenOptions::new().read(true).open("/dev/null") else {
+        return;
+    };
+    use std::os::fd::AsRawFd;
+    // SAFETY: dup2 on two descriptors of this process: `null` is open for the duration of
+    // the call, and `fd` is one the inherited store owns and will never use or close here.
+    // If it fails, the descriptor keeps pointing at the shared file: the only cost is the
+    // one described above (a dead parent's locks kept alive while this process runs).
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::dup2(null.as_raw_fd(), fd);
+    }
+}
+
+impl Drop for ForkSafe {
+    fn drop(&mut self) {
+        if FORKS.load(Ordering::Relaxed) != self.generation {
+            // In a child: one reference leaked, so the inherited store (and the parent's
+            // locks it carries) is never dropped here (see the module docs).
+            std::mem::forget(Arc::clone(&self.store));
+        }
+    }
+}
