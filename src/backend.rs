@@ -12,6 +12,7 @@ use redb::{BackendError, StorageBackend};
 /// The I/O error type of redb's backend methods (without its `experimental-api-5` feature).
 type BackendIoError = std::io::Error;
 
+use crate::fault::{self, Point};
 use crate::settings::Durability;
 
 /// Delegates every method to redb's [`FileBackend`], the six lock methods and `close` too
@@ -83,15 +84,18 @@ impl StorageBackend for DurabilityBackend {
     }
 
     fn read(&self, offset: u64, out: &mut [u8]) -> Result<(), BackendIoError> {
+        fault::check(Point::DbRead)?;
         self.inner.read(offset, out)
     }
 
     fn set_len(&self, len: u64) -> Result<(), BackendIoError> {
+        fault::check(Point::DbSetLen)?;
         self.inner.set_len(len)
     }
 
     fn sync_data(&self) -> Result<(), BackendIoError> {
         if self.sync {
+            fault::check(Point::DbSync)?;
             self.syncs.fetch_add(1, Ordering::Relaxed);
             self.inner.sync_data()
         } else {
@@ -100,6 +104,7 @@ impl StorageBackend for DurabilityBackend {
     }
 
     fn write(&self, offset: u64, data: &[u8]) -> Result<(), BackendIoError> {
+        fault::check(Point::DbWrite)?;
         self.inner.write(offset, data)
     }
 

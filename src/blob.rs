@@ -7,6 +7,7 @@
 //! place, and only then is its row committed. It is deleted only after the commit that drops
 //! its row, so a crash leaves at most an orphan file, never a row without its file.
 
+use crate::fault::{self, Point};
 use std::collections::hash_map::RandomState;
 use std::fs::{self, File, OpenOptions};
 use std::hash::{BuildHasher, Hasher};
@@ -121,15 +122,19 @@ pub(crate) fn write_from(dir: &Path, reader: &mut dyn Read, sync: bool) -> Resul
             };
             let chunk = buf.get(..n).unwrap_or_default();
             hasher.update(chunk);
+            fault::check(Point::ValueWrite)?;
             file.write_all(chunk)?;
             size += n as u64;
         }
         if sync {
+            fault::check(Point::ValueSync)?;
             file.sync_all()?;
         }
         drop(file);
+        fault::check(Point::ValueRename)?;
         fs::rename(&temp_path, &final_path)?;
         if sync {
+            fault::check(Point::ValueSync)?;
             sync_dir(final_path.parent().unwrap_or(dir))?;
         }
         Ok((size, hasher.finalize()))

@@ -504,8 +504,8 @@ impl Cache {
     fn store_prepared(&self, key: &[u8], prepared: Prepared, only_if_absent: bool) -> Result<bool> {
         let blob_path = prepared.blob.as_ref().map(|b| b.path.clone());
         let result = self
-            .store()?
-            .write(|w| ops::store(w, key, prepared, only_if_absent));
+            .store()
+            .and_then(|store| store.write(|w| ops::store(w, key, prepared, only_if_absent)));
         ops::discard_unused(self.directory(), blob_path.as_ref(), &result);
         result
     }

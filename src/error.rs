@@ -71,6 +71,52 @@ impl std::error::Error for Error {
     }
 }
 
+/// The I/O error of a commit, or of the log's sync after its records were written, after
+/// which the write may or may not have been applied (redb may have made the commit durable
+/// before the failing call; recovery replays a logged block whatever its sync said).
+#[derive(Debug)]
+struct OutcomeUnknown(io::Error);
+
+impl fmt::Display for OutcomeUnknown {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (the write may or may not have been applied)", self.0)
+    }
+}
+
+impl std::error::Error for OutcomeUnknown {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
+
+impl Error {
+    /// Whether this error left the failed write's outcome unknown: an I/O error while
+    /// committing it, after which it may be applied (now, or when the cache next recovers),
+    /// or not at all. Either way it is applied whole or not at all.
+    pub fn outcome_unknown(&self) -> bool {
+        if cfg!(feature = "broken-discard-on-unknown-outcome") {
+            // TEST-ONLY sabotage (see Cargo.toml): every failed write counts as not applied.
+            return false;
+        }
+        matches!(self, Error::Io(e) if e.get_ref().is_some_and(|inner| inner.is::<OutcomeUnknown>()))
+    }
+
+    /// Marks an I/O or storage error met while committing a write (or after it committed) as
+    /// an [`Error::Io`] whose outcome is unknown; other errors are returned as they are.
+    pub(crate) fn at_commit(self) -> Error {
+        if self.outcome_unknown() {
+            return self;
+        }
+        let inner = match self {
+            Error::Io(e) => e,
+            // redb's "a previous I/O error occurred" and its kin, met after the commit.
+            Error::Storage(msg) => io::Error::other(msg),
+            other => return other,
+        };
+        Error::Io(io::Error::new(inner.kind(), OutcomeUnknown(inner)))
+    }
+}
+
 impl From<io::Error> for Error {
     fn from(e: io::Error) -> Self {
         Error::Io(e)

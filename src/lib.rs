@@ -60,6 +60,8 @@ mod disk;
 mod error;
 mod evict;
 mod fanout;
+#[doc(hidden)]
+pub mod fault;
 mod files;
 mod fork;
 #[doc(hidden)]

@@ -236,7 +236,9 @@ impl LoggedEngine {
             let files = ctx.files_to_delete;
             let changes = latest_per_key(ctx.changes);
             self.commit_to_redb(env, changes, accesses, files, floor)?;
-            self.new_generation(env)?;
+            // Committed: as in `write_redb`, a later error leaves the outcome unknown.
+            self.new_generation(env)
+                .map_err(crate::error::Error::at_commit)?;
             overlay.counters_end(counters);
             return Ok(());
         }
@@ -351,7 +353,11 @@ impl LoggedEngine {
             let (value, committed) = run_redb_txn(env, f)?;
             if committed {
                 crate::crash_point("after-redb-commit");
-                self.new_generation(env)?;
+                // Committed: an error from here on is not a failed write but one whose
+                // outcome the caller cannot tell (the dirty mark makes the next holder
+                // recover, and readers see the commit then).
+                self.new_generation(env)
+                    .map_err(crate::error::Error::at_commit)?;
             }
             self.overlay().counters_end(counters);
             Ok(value)
@@ -511,7 +517,8 @@ pub(crate) fn run_redb_txn<T>(
         txn.abort()?;
         return Ok((value, false));
     };
-    txn.commit()?;
+    txn.commit()
+        .map_err(|e| crate::error::Error::from(e).at_commit())?;
     for file in &files {
         // The row is gone; a file that cannot be deleted now is an orphan for check().
         let _ = blob::remove(env.dir, file);

@@ -39,9 +39,14 @@ pub(crate) fn store(
 }
 
 /// Deletes the value file `path` that [`store`] was given, unless `stored` says a row now
-/// names it (an `Ok(false)` or an error means none does).
+/// names it, or may (an `Ok(false)` or an error means none does, except an error whose
+/// outcome is unknown: then the file stays, an orphan for `check` at worst).
 pub(crate) fn discard_unused(dir: &Path, path: Option<&blob::BlobPath>, stored: &Result<bool>) {
-    if let (Some(path), Ok(false) | Err(_)) = (path, stored) {
+    let unused = match stored {
+        Ok(stored) => !stored,
+        Err(e) => !e.outcome_unknown(),
+    };
+    if let (Some(path), true) = (path, unused) {
         let _ = blob::remove(dir, path);
     }
 }

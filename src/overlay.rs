@@ -337,7 +337,8 @@ impl Overlay {
         }
         self.wal.write_at(start, &block)?;
         if sync {
-            self.wal.sync()?;
+            // The records are written: recovery will replay them whatever the sync said.
+            self.wal.sync().map_err(Error::at_commit)?;
         }
         crate::crash_point("after-record-write");
         // A block of several keys (a transaction) is published as one: readers retry while

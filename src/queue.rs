@@ -89,30 +89,35 @@ impl Cache {
         let (low, high) = bounds(prefix)?;
         let prepared = self.prepare(value, &opts)?;
         let blob_path = prepared.blob.as_ref().map(|b| b.path.clone());
-        let result = self.store()?.write_redb(|w| {
-            let n = match w.edge_between(&low, &high, side == Side::Back)? {
-                None => START,
-                Some((key, _)) => {
-                    let edge = number_of(&key, prefix)?;
-                    match side {
-                        Side::Back => edge + 1,
-                        Side::Front => edge - 1,
+        let store = self.store();
+        let result = store.and_then(|store| {
+            store.write_redb(|w| {
+                let n = match w.edge_between(&low, &high, side == Side::Back)? {
+                    None => START,
+                    Some((key, _)) => {
+                        let edge = number_of(&key, prefix)?;
+                        match side {
+                            Side::Back => edge + 1,
+                            Side::Front => edge - 1,
+                        }
                     }
+                };
+                if n <= 0 || n >= LIMIT {
+                    return Err(Error::InvalidArgument(format!(
+                        "the queue {prefix:?} is full at its {side:?} end"
+                    )));
                 }
-            };
-            if n <= 0 || n >= LIMIT {
-                return Err(Error::InvalidArgument(format!(
-                    "the queue {prefix:?} is full at its {side:?} end"
-                )));
-            }
-            let key = queue_key(prefix, n);
-            let encoded = key.encode()?;
-            let old = w.get(&encoded)?;
-            let row = prepared.into_row(w, old.as_ref())?;
-            w.put(&encoded, &row, old.as_ref())?;
-            Ok(key)
+                let key = queue_key(prefix, n);
+                let encoded = key.encode()?;
+                let old = w.get(&encoded)?;
+                let row = prepared.into_row(w, old.as_ref())?;
+                w.put(&encoded, &row, old.as_ref())?;
+                Ok(key)
+            })
         });
-        if let (Some(path), Err(_)) = (&blob_path, &result) {
+        if let (Some(path), Err(e)) = (&blob_path, &result)
+            && !e.outcome_unknown()
+        {
             let _ = blob::remove(self.directory(), path);
         }
         result

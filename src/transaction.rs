@@ -87,7 +87,9 @@ impl Cache {
                 (result, _) => result,
             }
         });
-        written.kept = result.is_ok();
+        written.kept = result
+            .as_ref()
+            .map_or_else(Error::outcome_unknown, |_| true);
         result
     }
 }
@@ -111,7 +113,9 @@ pub(crate) fn transact_all<T>(
     let mut f = Some(f);
     let result = nest(caches, caches, &written, Vec::new(), &mut f);
     for w in &mut written {
-        w.kept = result.is_ok();
+        w.kept = result
+            .as_ref()
+            .map_or_else(Error::outcome_unknown, |_| true);
     }
     result
 }
@@ -161,7 +165,8 @@ fn rolled_back(failure: &str) -> Error {
 }
 
 /// The value files a transaction wrote: deleted when dropped unless kept, so a transaction
-/// that fails (or whose closure panics) leaves none behind.
+/// that fails (or whose closure panics) leaves none behind. They are kept when it commits, and
+/// when its commit failed with an unknown outcome (a row may name them).
 struct WrittenFiles<'a> {
     dir: &'a Path,
     files: RefCell<Vec<BlobPath>>,

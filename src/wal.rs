@@ -218,18 +218,21 @@ impl WalFile {
         let (magic, g) = header.split_at_mut(8);
         magic.copy_from_slice(&WAL_MAGIC);
         g.copy_from_slice(&generation.to_le_bytes());
+        crate::fault::check(crate::fault::Point::WalWrite)?;
         self.file.write_all_at(&header, 0)?;
         Ok(())
     }
 
     /// Writes records at `offset` (from the start of the file) with `pwrite`.
     pub(crate) fn write_at(&self, offset: u64, bytes: &[u8]) -> Result<()> {
+        crate::fault::check(crate::fault::Point::WalWrite)?;
         self.file.write_all_at(bytes, offset)?;
         Ok(())
     }
 
     /// `fdatasync`s the log (the `Sync` durability level).
     pub(crate) fn sync(&self) -> Result<()> {
+        crate::fault::check(crate::fault::Point::WalSync)?;
         self.file.sync_data()?;
         Ok(())
     }
