@@ -139,10 +139,19 @@ impl CacheBuilder {
         let codec = crate::disk::Codec::new(self.disk);
         let dir = dir.as_ref().to_path_buf();
         let store = crate::store::Store::open(&dir, &self.overrides, base.clone(), codec.name())?;
-        // In a forked child: the same directory with the settings stored by now.
+        // In a forked child: the same directory with the settings stored by now. (The parent
+        // has recorded the cache in use by this boot, so the child has no check to run.)
         let disk = codec.name().to_owned();
-        let reopen = Box::new(move || crate::store::Store::open(&dir, &[], base.clone(), &disk));
-        Ok(Cache::from_store(store, codec, reopen))
+        let reopen = Box::new(move || {
+            let store = crate::store::Store::open(&dir, &[], base.clone(), &disk)?;
+            if let Some(marker) = store.marker() {
+                marker.settle()?;
+            }
+            Ok(store)
+        });
+        let cache = Cache::from_store(store, codec, reopen);
+        cache.settle_marker()?;
+        Ok(cache)
     }
 
     /// Opens a cache in a new directory under the system's temporary directory. The

@@ -82,6 +82,7 @@ mod row;
 mod schema;
 mod settings;
 mod shm;
+mod shutdown;
 mod snapshot;
 mod store;
 mod stored;

@@ -17,6 +17,7 @@ use crate::logged::{Env, LoggedEngine, run_redb_txn};
 use crate::row::Row;
 use crate::schema::{META_COUNT, META_VOLUME};
 use crate::settings::{Setting, Settings, WritePath};
+use crate::shutdown::Marker;
 use crate::snapshot::Snapshot;
 use crate::txn::{RowWriter, WriteCtx};
 use crate::wal::WAL_FILE;
@@ -42,6 +43,10 @@ pub(crate) struct Store {
         expect(dead_code, reason = "read by the durability unit tests")
     )]
     syncs: Arc<AtomicU64>,
+    /// This handle's part in the clean-shutdown marker (`None` where the system has no boot
+    /// id). Last, so that it is dropped after the database is closed: the last handle to
+    /// close records a clean close only after everything is written.
+    marker: Option<Marker>,
 }
 
 /// How operations reach the database.
@@ -72,6 +77,7 @@ impl Store {
                 dir.display()
             )));
         }
+        let marker = Marker::open(dir)?;
         let mut settings = base.clone();
         for o in overrides {
             settings.apply(*o);
@@ -130,6 +136,7 @@ impl Store {
         if let Engine::Logged(engine) = &engine {
             lock_fds.push(engine.lock_fd());
         }
+        lock_fds.extend(marker.as_ref().map(Marker::fd));
         Ok(Store {
             lock_fds,
             db,
@@ -140,7 +147,13 @@ impl Store {
             ticks: AtomicU64::new(0),
             engine,
             syncs,
+            marker,
         })
+    }
+
+    /// This handle's part in the clean-shutdown marker.
+    pub(crate) fn marker(&self) -> Option<&Marker> {
+        self.marker.as_ref()
     }
 
     /// The descriptors that carry this store's file locks, for a forked child to detach.

@@ -1,0 +1,312 @@
+//! The clean-shutdown marker, `cache.boot`: which boot of the machine last used the cache, and
+//! whether its last user closed it cleanly. It narrows what a power loss can do at the default
+//! durability level (format-spec/durability.md).
+//!
+//! Every open handle holds a shared lock on byte [`USERS`] of the file. The handle that closes
+//! last (it can take that byte exclusively) flushes the whole file system (`syncfs`), then
+//! records "closed cleanly, boot B". The first handle to open the cache after that records
+//! "in use, boot B'" (synced before the open returns). So a record of "in use" by another boot
+//! than the running one means the machine went down with the cache open, maybe losing writes
+//! the kernel had not flushed: the opener then runs `check(true)` (redb's integrity check,
+//! every crc, every value file) before serving. Openers decide under an exclusive lock on
+//! byte [`DECIDER`], so one of them checks and the others wait for it.
+
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::sync::Mutex;
+use std::sync::PoisonError;
+
+use crate::error::{Error, Result};
+
+/// File name of the marker inside a cache directory.
+pub(crate) const MARKER_FILE: &str = "cache.boot";
+
+const MAGIC: [u8; 8] = *b"dcboot01";
+/// The record's length: magic, state, boot id, crc32.
+const RECORD_LEN: usize = 64;
+/// Where the boot id starts, and its length (a UUID in text).
+const BOOT_ID_AT: usize = 16;
+const BOOT_ID_LEN: usize = 36;
+/// Where the crc32 (little-endian, of the bytes before it) starts.
+const CRC_AT: usize = 60;
+/// Byte every open handle holds a shared lock on.
+const USERS: i64 = 64;
+/// Byte an opener holds exclusively while it reads, checks and rewrites the record.
+const DECIDER: i64 = 65;
+
+/// What the record says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    InUse = 0,
+    Closed = 1,
+}
+
+/// A decoded record.
+#[derive(Debug, PartialEq, Eq)]
+struct Record {
+    state: State,
+    boot: [u8; BOOT_ID_LEN],
+}
+
+impl Record {
+    fn encode(&self) -> [u8; RECORD_LEN] {
+        let mut out = [0u8; RECORD_LEN];
+        let (head, rest) = out.split_at_mut(8);
+        head.copy_from_slice(&MAGIC);
+        if let Some(state) = rest.first_mut() {
+            *state = self.state as u8;
+        }
+        if let Some(boot) = out.get_mut(BOOT_ID_AT..BOOT_ID_AT + BOOT_ID_LEN) {
+            boot.copy_from_slice(&self.boot);
+        }
+        let crc = crc32fast::hash(out.get(..CRC_AT).unwrap_or_default());
+        if let Some(slot) = out.get_mut(CRC_AT..) {
+            slot.copy_from_slice(&crc.to_le_bytes());
+        }
+        out
+    }
+
+    /// `None` for anything but a whole record with the right magic, a known state and a
+    /// matching crc32.
+    fn decode(bytes: &[u8]) -> Option<Record> {
+        let body = bytes.get(..CRC_AT)?;
+        let crc = u32::from_le_bytes(bytes.get(CRC_AT..RECORD_LEN)?.try_into().ok()?);
+        if crc32fast::hash(body) != crc || body.get(..8)? != MAGIC {
+            return None;
+        }
+        let state = match body.get(8)? {
+            0 => State::InUse,
+            1 => State::Closed,
+            _ => return None,
+        };
+        let boot = body
+            .get(BOOT_ID_AT..BOOT_ID_AT + BOOT_ID_LEN)?
+            .try_into()
+            .ok()?;
+        Some(Record { state, boot })
+    }
+}
+
+/// The running kernel's boot id (`/proc/sys/kernel/random/boot_id`); `None` where there is
+/// none (the marker then does nothing).
+fn boot_id() -> Option<[u8; BOOT_ID_LEN]> {
+    if cfg!(feature = "broken-skip-power-loss-check") {
+        // TEST-ONLY sabotage (see Cargo.toml): as on a system with no boot id.
+        return None;
+    }
+    let text = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
+    text.trim().as_bytes().try_into().ok()
+}
+
+/// What the opener must do before serving.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// Nothing: another handle of this boot has recorded the cache in use.
+    Nothing,
+    /// Record "in use" (the cache was closed cleanly, or is new).
+    Record,
+    /// Run `check(true)`, then record "in use": the machine went down with the cache open,
+    /// or the record is damaged.
+    Check,
+}
+
+/// This handle's part in the marker: its shared lock, and, between open and [`settle`],
+/// the decider lock.
+///
+/// [`settle`]: Marker::settle
+#[derive(Debug)]
+pub(crate) struct Marker {
+    file: File,
+    dir: std::path::PathBuf,
+    boot: [u8; BOOT_ID_LEN],
+    /// What the opener still has to do; `None` once settled.
+    pending: Mutex<Option<Verdict>>,
+}
+
+impl Marker {
+    /// Joins the cache's users and decides what the opener must do. `None` if the system has
+    /// no boot id.
+    pub(crate) fn open(dir: &Path) -> Result<Option<Marker>> {
+        let Some(boot) = boot_id() else {
+            return Ok(None);
+        };
+        let file = crate::files::open_shared(&dir.join(MARKER_FILE))?;
+        lock(&file, USERS, libc::F_RDLCK, true)?;
+        let marker = Marker {
+            file,
+            dir: dir.to_path_buf(),
+            boot,
+            pending: Mutex::new(None),
+        };
+        let in_use_here = |r: &Option<Record>| {
+            r.as_ref()
+                .is_some_and(|r| r.state == State::InUse && r.boot == boot)
+        };
+        if in_use_here(&marker.read()?) {
+            return Ok(Some(marker));
+        }
+        lock(&marker.file, DECIDER, libc::F_WRLCK, true)?;
+        let verdict = match marker.read()? {
+            ref r if in_use_here(r) => Verdict::Nothing,
+            Some(Record {
+                state: State::InUse,
+                ..
+            }) => Verdict::Check,
+            Some(_) => Verdict::Record,
+            // Empty: a new cache, or one from before the marker. Damaged: check.
+            None if marker.file.metadata()?.len() == 0 => Verdict::Record,
+            None => Verdict::Check,
+        };
+        if verdict == Verdict::Nothing {
+            lock(&marker.file, DECIDER, libc::F_UNLCK, false)?;
+        } else {
+            *marker.pending() = Some(verdict);
+        }
+        Ok(Some(marker))
+    }
+
+    /// What the opener must still do.
+    pub(crate) fn verdict(&self) -> Verdict {
+        self.pending().unwrap_or(Verdict::Nothing)
+    }
+
+    /// Records the cache in use by this boot (synced), once the opener has done what
+    /// [`Marker::verdict`] asked, and lets other openers decide.
+    pub(crate) fn settle(&self) -> Result<()> {
+        let mut pending = self.pending();
+        if pending.is_none() {
+            return Ok(());
+        }
+        let new = self.file.metadata()?.len() == 0;
+        self.write(State::InUse)?;
+        if new {
+            File::open(&self.dir)?.sync_all()?;
+        }
+        *pending = None;
+        lock(&self.file, DECIDER, libc::F_UNLCK, false)?;
+        Ok(())
+    }
+
+    /// The descriptor that carries this handle's locks (for a forked child to detach).
+    pub(crate) fn fd(&self) -> RawFd {
+        self.file.as_raw_fd()
+    }
+
+    fn pending(&self) -> std::sync::MutexGuard<'_, Option<Verdict>> {
+        self.pending.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn read(&self) -> Result<Option<Record>> {
+        let mut bytes = [0u8; RECORD_LEN];
+        match self.file.read_exact_at(&mut bytes, 0) {
+            Ok(()) => Ok(Record::decode(&bytes)),
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn write(&self, state: State) -> Result<()> {
+        let record = Record {
+            state,
+            boot: self.boot,
+        };
+        self.file.write_all_at(&record.encode(), 0)?;
+        self.file.sync_data()?;
+        Ok(())
+    }
+}
+
+impl Drop for Marker {
+    /// The last handle to close (one that can take the users' byte exclusively) flushes the
+    /// file system and records a clean close. Errors leave the record "in use", which only
+    /// costs the next boot's first opener a check.
+    fn drop(&mut self) {
+        if self.pending().is_some() {
+            // Never settled (the open failed): the record still says what it said.
+            return;
+        }
+        if !matches!(lock(&self.file, USERS, libc::F_WRLCK, false), Ok(true)) {
+            return;
+        }
+        // SAFETY: `syncfs` on a descriptor this struct owns; it only flushes.
+        #[allow(unsafe_code)]
+        let synced = unsafe { libc::syncfs(self.file.as_raw_fd()) } == 0;
+        if synced {
+            let _ = self.write(State::Closed);
+        }
+    }
+}
+
+/// Takes (`F_RDLCK`, `F_WRLCK`) or frees (`F_UNLCK`) an open-file-description lock on byte
+/// `at`, waiting if `wait`. `Ok(false)` if it was not free and `wait` is off.
+fn lock(file: &File, at: i64, kind: libc::c_int, wait: bool) -> Result<bool> {
+    // SAFETY: an all-zero `flock` is a valid value of this plain C struct.
+    #[allow(unsafe_code)]
+    let mut lk: libc::flock = unsafe { std::mem::zeroed() };
+    lk.l_type = kind as libc::c_short;
+    lk.l_whence = libc::SEEK_SET as libc::c_short;
+    lk.l_start = at;
+    lk.l_len = 1;
+    let cmd = if wait {
+        libc::F_OFD_SETLKW
+    } else {
+        libc::F_OFD_SETLK
+    };
+    loop {
+        // SAFETY: `fd` is open (owned by `file`) and `lk` is a valid `flock` that outlives
+        // the call; the command only reads it.
+        #[allow(unsafe_code)]
+        let rc = unsafe { libc::fcntl(file.as_raw_fd(), cmd, &mut lk) };
+        if rc == 0 {
+            return Ok(true);
+        }
+        let err = io::Error::last_os_error();
+        match err.raw_os_error() {
+            Some(libc::EINTR) => continue,
+            Some(libc::EAGAIN) | Some(libc::EACCES) if !wait => return Ok(false),
+            _ => return Err(Error::Io(err)),
+        }
+    }
+}
+
+impl crate::cache::Cache {
+    /// Does what the clean-shutdown marker asks of a new handle before it serves: after an
+    /// unclean shutdown across a reboot, `check(true)`; then records the cache in use.
+    ///
+    /// # Errors
+    /// As [`crate::Cache::check`]; [`Error::Io`] if the marker cannot be written.
+    pub(crate) fn settle_marker(&self) -> Result<()> {
+        let store = self.store()?;
+        let Some(marker) = store.marker() else {
+            return Ok(());
+        };
+        if marker.verdict() == Verdict::Check {
+            self.check(true)?;
+        }
+        marker.settle()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_record_round_trips_and_any_damage_is_refused() {
+        let record = Record {
+            state: State::Closed,
+            boot: *b"0123456789abcdef0123456789abcdef0123",
+        };
+        let bytes = record.encode();
+        assert_eq!(Record::decode(&bytes), Some(record));
+        for i in 0..RECORD_LEN {
+            let mut damaged = bytes;
+            damaged[i] ^= 0x10;
+            assert_eq!(Record::decode(&damaged), None, "byte {i}");
+        }
+        assert_eq!(Record::decode(&bytes[..RECORD_LEN - 1]), None);
+    }
+}
