@@ -27,7 +27,8 @@ use crate::time;
 use crate::value::ValueKind;
 
 /// A disk-backed key-value cache in one directory, safe to share between threads (clone it)
-/// and between processes (open the same directory).
+/// and between processes (open the same directory). A process forked while it holds one can
+/// go on using it in the child: the child's first operation opens the cache again there.
 ///
 /// Every operation is atomic. Keys are anything `Into<Key>`: integers, floats, text, bytes,
 /// or composites made with [`Key::from_serialize`]. Values are any `serde` type; integers,
