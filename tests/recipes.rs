@@ -18,7 +18,7 @@
 use std::io::{BufRead, BufReader, Lines};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use diskcache::{
     Averager, BoundedSemaphore, Cache, Error, FanoutCache, Lock, RLock, Throttle, barrier,
@@ -126,16 +126,28 @@ impl Drop for Proc {
     }
 }
 
-/// Starts `n` children of `role` on `dir`, waits until each has opened the cache, runs
-/// `before_go`, and lets them all go at once.
-fn start_together(role: &str, dir: &Path, n: usize, before_go: impl FnOnce()) -> Vec<Proc> {
+/// Starts `n` children of `role` on `dir`, waits until each has opened the cache, and lets
+/// them all go at once. The go file holds the time it was written, in microseconds since the
+/// Unix epoch (written whole, then renamed into place).
+fn start_together(role: &str, dir: &Path, n: usize) -> Vec<Proc> {
     let mut procs: Vec<Proc> = (0..n).map(|id| Proc::spawn(role, dir, id)).collect();
     for p in &mut procs {
         p.expect("ready");
     }
-    before_go();
-    std::fs::write(dir.join(GO_FILE), b"").unwrap();
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+    let temp = dir.join("go.tmp");
+    std::fs::write(&temp, now.as_micros().to_string()).unwrap();
+    std::fs::rename(temp, dir.join(GO_FILE)).unwrap();
     procs
+}
+
+/// In a child, after the go signal: when the parent gave it.
+fn go_time(dir: &Path) -> SystemTime {
+    let us: u64 = std::fs::read_to_string(dir.join(GO_FILE))
+        .unwrap()
+        .parse()
+        .unwrap();
+    UNIX_EPOCH + Duration::from_micros(us)
 }
 
 /// Each child's reply to `word`, parsed as numbers, and the children finished.
@@ -190,7 +202,7 @@ fn a_lock_child_counts_under_the_lock_when_started_by_a_parent() {
 fn four_processes_counting_under_a_lock_lose_no_update() {
     let dir = tempfile::tempdir().unwrap();
     let cache = Cache::open(dir.path()).unwrap();
-    let procs = start_together(LOCK_CHILD, dir.path(), LOCK_PROCESSES, || {});
+    let procs = start_together(LOCK_CHILD, dir.path(), LOCK_PROCESSES);
     let reads = collect_numbers(procs, "read");
     let total = LOCK_PROCESSES as i64 * LOCK_ROUNDS;
 
@@ -239,7 +251,7 @@ fn a_semaphore_child_holds_permits_when_started_by_a_parent() {
 fn a_bounded_semaphore_of_two_never_admits_three_processes() {
     let dir = tempfile::tempdir().unwrap();
     let cache = Cache::open(dir.path()).unwrap();
-    let procs = start_together(SEMAPHORE_CHILD, dir.path(), SEMAPHORE_PROCESSES, || {});
+    let procs = start_together(SEMAPHORE_CHILD, dir.path(), SEMAPHORE_PROCESSES);
     let most = collect_numbers(procs, "most")
         .into_iter()
         .flatten()
@@ -258,9 +270,13 @@ fn a_bounded_semaphore_of_two_never_admits_three_processes() {
 
 // ----- Throttle: two processes share one rate -----------------------------------------------
 
-const THROTTLE_CHILD: &str = "a_throttle_child_calls_for_three_seconds_when_started_by_a_parent";
+const THROTTLE_CHILD: &str = "a_throttle_child_calls_for_four_seconds_when_started_by_a_parent";
 const THROTTLE_PROCESSES: usize = 2;
-/// How long the children call through the throttle.
+/// How long the children call through the throttle before they count: long enough to empty
+/// the bucket (its first burst, and what it gathered while they started), so that the count
+/// measures the steady rate.
+const THROTTLE_WARM_UP: Duration = Duration::from_secs(1);
+/// How long the children count the calls they make, after the warm-up.
 const THROTTLE_WINDOW: Duration = Duration::from_secs(3);
 
 fn ten_per_second(cache: &Cache) -> Throttle {
@@ -268,22 +284,28 @@ fn ten_per_second(cache: &Cache) -> Throttle {
 }
 
 /// Child of [`two_processes_sharing_a_throttle_of_ten_per_second_make_ten_calls_a_second`]:
-/// calls through the throttle for [`THROTTLE_WINDOW`] and reports how many calls it made in it.
+/// calls through the throttle as fast as it lets it, and reports how many calls returned in
+/// the window of [`THROTTLE_WINDOW`] that begins [`THROTTLE_WARM_UP`] after the go signal (a
+/// window on the system clock, so the same for both children).
 #[test]
-fn a_throttle_child_calls_for_three_seconds_when_started_by_a_parent() {
+fn a_throttle_child_calls_for_four_seconds_when_started_by_a_parent() {
     let Some((dir, _)) = child_env(THROTTLE_CHILD) else {
         return;
     };
     let cache = open_and_wait_for_go(&dir);
+    let from = go_time(&dir) + THROTTLE_WARM_UP;
+    let to = from + THROTTLE_WINDOW;
     let throttle = ten_per_second(&cache);
-    let start = Instant::now();
     let mut calls = 0;
     loop {
         throttle.acquire().unwrap();
-        if start.elapsed() >= THROTTLE_WINDOW {
+        let now = SystemTime::now();
+        if now >= to {
             break;
         }
-        calls += 1;
+        if now >= from {
+            calls += 1;
+        }
     }
     tell_parent(&format!("calls {calls}"));
 }
@@ -292,23 +314,23 @@ fn a_throttle_child_calls_for_three_seconds_when_started_by_a_parent() {
 #[test]
 fn two_processes_sharing_a_throttle_of_ten_per_second_make_ten_calls_a_second() {
     let dir = tempfile::tempdir().unwrap();
-    let cache = Cache::open(dir.path()).unwrap();
-    let throttle = ten_per_second(&cache);
-    // Empties the bucket first, so the children measure the steady rate, not the first burst.
-    let procs = start_together(THROTTLE_CHILD, dir.path(), THROTTLE_PROCESSES, || {
-        let mut burst = 0;
-        while throttle.try_acquire().unwrap() {
-            burst += 1;
-        }
-        assert_eq!(burst, 10, "a fresh throttle lets one full burst through");
-    });
-    let total: i64 = collect_numbers(procs, "calls").into_iter().flatten().sum();
+    Cache::open(dir.path()).unwrap();
+    let procs = start_together(THROTTLE_CHILD, dir.path(), THROTTLE_PROCESSES);
+    let counts: Vec<i64> = collect_numbers(procs, "calls")
+        .into_iter()
+        .flatten()
+        .collect();
+    let total: i64 = counts.iter().sum();
 
     let seconds = THROTTLE_WINDOW.as_secs() as i64;
-    eprintln!("throttle: {THROTTLE_PROCESSES} processes made {total} calls in {seconds} s");
+    eprintln!("throttle: {THROTTLE_PROCESSES} processes made {counts:?} calls in {seconds} s");
     assert!(
         (9 * seconds..=11 * seconds).contains(&total),
         "{total} calls in {seconds} s: not 10 ± 1 a second"
+    );
+    assert!(
+        counts.iter().all(|&c| c > 0),
+        "one process made every call: the throttle was not shared"
     );
 }
 
@@ -442,7 +464,7 @@ fn an_averager_child_adds_values_when_started_by_a_parent() {
 fn four_processes_adding_to_one_average_lose_no_value() {
     let dir = tempfile::tempdir().unwrap();
     let cache = Cache::open(dir.path()).unwrap();
-    let procs = start_together(AVERAGER_CHILD, dir.path(), AVERAGER_PROCESSES, || {});
+    let procs = start_together(AVERAGER_CHILD, dir.path(), AVERAGER_PROCESSES);
     collect_numbers(procs, "done");
 
     // The documented state: (total, count).
