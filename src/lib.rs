@@ -75,7 +75,7 @@ mod options;
 mod overlay;
 mod queue;
 mod reader;
-mod recipes;
+pub mod recipes;
 mod row;
 mod schema;
 mod settings;

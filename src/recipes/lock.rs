@@ -158,6 +158,15 @@ impl Lock {
 /// Runs `f` under the [`Lock`] named `name` in `cache` (diskcache's `barrier` with a `Lock`):
 /// one caller at a time, in any thread or process, runs a function behind the same name.
 ///
+/// ```
+/// # fn main() -> diskcache::Result<()> {
+/// # let cache = diskcache::Cache::open(tempfile::tempdir()?.path())?;
+/// // However many processes call this at once, they rebuild the report one at a time.
+/// let pages = diskcache::barrier(&cache, "rebuild-report", || 42)?;
+/// assert_eq!(pages, 42);
+/// # Ok(()) }
+/// ```
+///
 /// # Errors
 /// As [`Lock::run`].
 pub fn barrier<T>(cache: &Cache, name: impl Into<Key>, f: impl FnOnce() -> T) -> Result<T> {

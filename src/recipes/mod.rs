@@ -2,11 +2,12 @@
 //! `recipes.py`: [`Lock`], [`RLock`], [`BoundedSemaphore`], [`Throttle`], [`barrier`] and
 //! [`Averager`].
 //!
-//! Each recipe keeps its state in one key of a [`Cache`] and changes it atomically (`add`, or
-//! a [`Cache::transact`]), so it works the same between threads of one process and between
-//! processes that open the same directory. A recipe holds a clone of the cache handle (cheap:
-//! clones share one open database) and its key; recipes of the same key made by different
-//! threads or processes are the same lock, semaphore or throttle.
+//! Each recipe keeps its state in one key of a [`Cache`](crate::Cache) and changes it
+//! atomically (`add`, or a [`transact`](crate::Cache::transact)), so it works the same between
+//! threads of one process and between processes that open the same directory. A recipe holds
+//! a clone of the cache handle (cheap: clones share one open database) and its key; recipes of
+//! the same key made by different threads or processes are the same lock, semaphore or
+//! throttle.
 //!
 //! Waiting is a spin on the key with a short sleep (1 ms, as in diskcache): each `acquire`
 //! has an `acquire_timeout` twin that gives up with [`crate::Error::Timeout`], and a
