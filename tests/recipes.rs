@@ -389,19 +389,50 @@ fn an_rlock_is_reentrant_and_only_its_holder_can_release_it() {
 
 // ----- Lock leases and timeouts -------------------------------------------------------------
 
+const LEASE_CHILD: &str =
+    "a_lease_child_takes_the_lock_and_waits_to_be_killed_when_started_by_a_parent";
+
+/// Child of [`a_lock_lease_that_runs_out_frees_the_lock_of_a_killed_holder`]: takes the lock
+/// with a short lease, says so, and waits to be killed without releasing it.
 #[test]
-fn a_lock_lease_that_runs_out_lets_another_acquirer_in() {
+fn a_lease_child_takes_the_lock_and_waits_to_be_killed_when_started_by_a_parent() {
+    let Some((dir, _)) = child_env(LEASE_CHILD) else {
+        return;
+    };
+    let cache = Cache::open(dir).unwrap();
+    let lock = Lock::new(&cache, "job").expire(Duration::from_millis(300));
+    let _guard = lock.acquire().unwrap();
+    tell_parent("held");
+    std::thread::sleep(PATIENCE);
+}
+
+#[test]
+fn a_lock_lease_that_runs_out_frees_the_lock_of_a_killed_holder() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Cache::open(dir.path()).unwrap();
+    let mut holder = Proc::spawn(LEASE_CHILD, dir.path(), 0);
+    holder.expect("held");
+    // Killed (SIGKILL) while holding the lock: only the lease can free it.
+    holder.child.kill().unwrap();
+    holder.child.wait().unwrap();
+    let lock = Lock::new(&cache, "job");
+    let guard = lock.acquire_timeout(PATIENCE).unwrap();
+    assert!(guard.release().unwrap());
+}
+
+#[test]
+fn a_guard_whose_lease_ran_out_leaves_the_next_holders_lock_alone() {
     let dir = tempfile::tempdir().unwrap();
     let first = Cache::open(dir.path()).unwrap();
     let second = Cache::open(dir.path()).unwrap();
     let lease = Lock::new(&first, "job").expire(Duration::from_millis(200));
     let other = Lock::new(&second, "job");
 
-    let forgotten = lease.acquire().unwrap();
-    // The holder never releases; the lease frees the lock for the next acquirer.
+    let overstayed = lease.acquire().unwrap();
+    // The holder does not release in time; the lease frees the lock for the next acquirer.
     let taken = other.acquire_timeout(PATIENCE).unwrap();
     // The first guard no longer owns the lock, so it leaves the new holder's alone.
-    assert!(!forgotten.release().unwrap());
+    assert!(!overstayed.release().unwrap());
     assert!(other.locked().unwrap());
     assert!(taken.release().unwrap());
     assert!(!other.locked().unwrap());

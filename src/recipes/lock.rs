@@ -17,6 +17,9 @@ use crate::options::{SetOptions, Tag};
 /// [`Lock::expire`] the lock is a lease: if the holder dies (or overstays), the key expires and
 /// the next acquirer gets in.
 ///
+/// It is not re-entrant: a thread that holds it and asks again waits for itself (until its
+/// timeout or lease); use an [`crate::RLock`] for that.
+///
 /// ```
 /// # fn main() -> diskcache::Result<()> {
 /// # let dir = tempfile::tempdir()?;
