@@ -124,7 +124,9 @@ impl Throttle {
         let deadline = timeout.map(crate::time::deadline);
         while let Some(delay) = self.take()? {
             if let Some(deadline) = deadline
-                && std::time::Instant::now() + delay > deadline
+                && std::time::Instant::now()
+                    .checked_add(delay)
+                    .is_none_or(|due| due > deadline)
             {
                 return Err(Error::Timeout);
             }
@@ -141,7 +143,9 @@ impl Throttle {
             let (last, tally) = tx
                 .get::<(u64, f64)>(self.key.clone())?
                 .unwrap_or((now, count));
-            // A clock that stepped back gives no tokens (rather than taking some away).
+            // A clock that stepped back gives no tokens (rather than taking some away); a
+            // tally that is not a number (a key written by something else) is a full bucket.
+            let tally = if tally.is_finite() { tally } else { count };
             let tally = tally + now.saturating_sub(last) as f64 * self.rate;
             if tally >= 1.0 {
                 tx.set_with(
