@@ -468,6 +468,17 @@ fn waiting_past_a_timeout_returns_timeout() {
         throttle.acquire_timeout(short),
         Err(Error::Timeout)
     ));
+    // A wait too long for the clock is a timeout too, not an overflow.
+    let glacial = Throttle::new(&cache, "glacial", 1, Duration::MAX).unwrap();
+    assert!(glacial.try_acquire().unwrap());
+    assert!(matches!(
+        glacial.acquire_timeout(short),
+        Err(Error::Timeout)
+    ));
+    assert!(matches!(
+        lock.acquire_timeout(Duration::ZERO),
+        Err(Error::Timeout)
+    ));
 }
 
 // ----- Averager -----------------------------------------------------------------------------
