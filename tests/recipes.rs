@@ -243,6 +243,8 @@ fn a_semaphore_child_holds_permits_when_started_by_a_parent() {
         std::thread::sleep(Duration::from_millis(2));
         cache.decr("holders", 1, None).unwrap();
         permit.release().unwrap();
+        // Lets the waiters, who sleep 1 ms between tries, take turns with this process.
+        std::thread::sleep(Duration::from_millis(1));
     }
     tell_parent(&format!("most {most}"));
 }
