@@ -16,7 +16,9 @@ pub enum Error {
     /// The operating system refused an operation on a file of the cache (a full disk, a
     /// permission, too many open files).
     Io(io::Error),
-    /// The write lock could not be had within the cache's `timeout`.
+    /// The write lock could not be had within the cache's `timeout`; or a recipe's
+    /// `acquire_timeout` (a [`crate::Lock`], a semaphore's permit, a throttle's token) ran
+    /// past the time it was given.
     Timeout,
     /// `incr`/`decr` found no value and no default was given.
     KeyNotFound,
@@ -45,7 +47,9 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Io(e) => write!(f, "I/O error: {e}"),
-            Error::Timeout => f.write_str("timed out waiting for the cache's write lock"),
+            Error::Timeout => f.write_str(
+                "timed out waiting for the cache's write lock, or for a recipe's lock, permit or token",
+            ),
             Error::KeyNotFound => {
                 f.write_str("the key is not in the cache and no default was given")
             }

@@ -78,6 +78,7 @@ mod options;
 mod overlay;
 mod queue;
 mod reader;
+pub mod recipes;
 mod row;
 mod schema;
 mod settings;
@@ -102,6 +103,10 @@ pub use key::{Key, MAX_KEY_BYTES};
 pub use memo::{Memo, MemoOptions, Memoized};
 pub use options::{Entry, SetOptions, Side, Tag};
 pub use reader::ValueReader;
+pub use recipes::{
+    Averager, BoundedSemaphore, Lock, LockGuard, RLock, RLockGuard, SemaphoreGuard, Throttle,
+    barrier,
+};
 pub use schema::FORMAT_VERSION;
 pub use settings::{Durability, EvictionPolicy, Setting, Settings, WritePath};
 pub use transaction::Transaction;
