@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use diskcache::{Cache, Deque, Error, Key, SetOptions, Side};
+use diskcache::{Cache, Deque, Error, EvictionPolicy, Key, SetOptions, Side, WritePath};
 
 fn items<T: serde::Serialize + serde::de::DeserializeOwned>(deque: &Deque<T>) -> Vec<T> {
     deque.iter().collect::<diskcache::Result<_>>().unwrap()
@@ -286,11 +286,31 @@ fn a_seeded_random_sequence_of_operations_matches_a_vecdeque() {
     let dir = tempfile::tempdir().unwrap();
     let deque: Deque<i64> = Deque::open(dir.path()).unwrap();
     let other: Deque<i64> = Deque::open(dir.path()).unwrap();
+    random_run(&deque, &other, 0x5eed, 1500);
+}
+
+#[test]
+fn the_random_run_matches_on_the_direct_write_path_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let open = || {
+        let cache = Cache::builder()
+            .write_path(WritePath::Direct)
+            .eviction_policy(EvictionPolicy::None)
+            .open(dir.path())
+            .unwrap();
+        Deque::<i64>::from_cache(cache)
+    };
+    random_run(&open(), &open(), 0xd1ec7, 300);
+}
+
+/// Runs `steps` random operations, each on `deque` or `other` (two handles on one directory),
+/// and checks every result against a `VecDeque`.
+fn random_run(deque: &Deque<i64>, other: &Deque<i64>, seed: u64, steps: i64) {
     let mut model: VecDeque<i64> = VecDeque::new();
-    let mut rng = Rng(0x5eed);
-    for step in 0..1500i64 {
+    let mut rng = Rng(seed);
+    for step in 0..steps {
         // Half the operations go through a second handle, whose hint goes stale.
-        let d = if rng.below(2) == 0 { &deque } else { &other };
+        let d = if rng.below(2) == 0 { deque } else { other };
         let len = model.len() as i64;
         let index = rng.below(len as u64 + 4) as i64 - 2 - if rng.below(2) == 0 { 0 } else { len };
         let in_range = (-len..len).contains(&index);
@@ -367,7 +387,7 @@ fn a_seeded_random_sequence_of_operations_matches_a_vecdeque() {
             assert_eq!(items_rev(d), rev, "step {step}");
         }
     }
-    assert_eq!(items(&deque), Vec::from(model));
+    assert_eq!(items(deque), Vec::from(model));
 }
 
 #[test]

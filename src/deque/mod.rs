@@ -29,6 +29,12 @@ use crate::queue::{LIMIT, START};
 use crate::settings::EvictionPolicy;
 use crate::transaction::Transaction;
 
+mod iter;
+mod span;
+
+pub use iter::DequeIter;
+use span::{Span, position};
+
 /// How many times an operation renumbers the deque's keys and tries again before giving up
 /// (each retry means another process changed the deque while its keys were read).
 const ATTEMPTS: usize = 16;
@@ -44,7 +50,9 @@ const CHUNK: usize = 256;
 /// (prefix `None`) on [`Deque::cache`] work on the same items. The deque owns its whole cache:
 /// every entry of it is an item, and a key that is not an integer queue key is an error.
 ///
-/// Indexing is `O(1)` (a point read), unlike Python's, which walks the keys.
+/// Indexing is `O(1)` (a point read), unlike Python's, which walks the keys. Reads (`get`,
+/// `peek_front`/`peek_back`, the start of an iteration) are transactions too, so they wait
+/// for a writer that holds the lock; `len` does not.
 ///
 /// ```
 /// # fn main() -> diskcache::Result<()> {
@@ -94,133 +102,6 @@ impl<T> fmt::Debug for Deque<T> {
             .field("directory", &self.cache.directory())
             .field("maxlen", &self.maxlen)
             .finish_non_exhaustive()
-    }
-}
-
-/// The error of an index outside a deque of `n` items.
-fn out_of_range(i: i64, n: i64) -> Error {
-    Error::InvalidArgument(format!(
-        "index {i} is out of range for a deque of {n} items"
-    ))
-}
-
-/// The position (from the front) that index `i` names in a deque of `n` items; a negative
-/// index counts from the back.
-fn position(i: i64, n: i64) -> Result<i64> {
-    let p = if i < 0 { i.checked_add(n) } else { Some(i) };
-    match p {
-        Some(p) if (0..n).contains(&p) => Ok(p),
-        _ => Err(out_of_range(i, n)),
-    }
-}
-
-/// The deque's items as one transaction sees them: `n` items under keys `lo..lo + n`.
-struct Span<'t, 'a> {
-    tx: &'t Transaction<'a>,
-    lo: i64,
-    n: i64,
-    /// Set when a key inside the span holds no item: the keys are not contiguous.
-    gap: &'t Cell<bool>,
-}
-
-impl Span<'_, '_> {
-    /// The item at position `p`.
-    fn item<T: DeserializeOwned>(&self, p: i64) -> Result<T> {
-        match self.tx.get(self.lo + p)? {
-            Some(value) => Ok(value),
-            None => {
-                self.gap.set(true);
-                Err(Error::Storage(format!(
-                    "the deque has no item under key {} inside its span",
-                    self.lo + p
-                )))
-            }
-        }
-    }
-
-    /// Stores `value` under the queue key `key`, which must lie inside the queue range.
-    fn put<Q: Serialize + ?Sized>(&self, key: i64, value: &Q) -> Result<()> {
-        if key <= 0 || key >= LIMIT {
-            return Err(Error::InvalidArgument(
-                "the deque is full: its keys reached the end of the queue range".into(),
-            ));
-        }
-        self.tx.set(key, value)
-    }
-
-    fn push_back<Q: Serialize + ?Sized>(&mut self, value: &Q) -> Result<()> {
-        if self.n == 0 {
-            self.lo = START;
-        }
-        self.put(self.lo + self.n, value)?;
-        self.n += 1;
-        Ok(())
-    }
-
-    fn push_front<Q: Serialize + ?Sized>(&mut self, value: &Q) -> Result<()> {
-        let key = if self.n == 0 { START } else { self.lo - 1 };
-        self.put(key, value)?;
-        self.lo = key;
-        self.n += 1;
-        Ok(())
-    }
-
-    fn pop_front<T: DeserializeOwned>(&mut self) -> Result<Option<T>> {
-        if self.n == 0 {
-            return Ok(None);
-        }
-        let value = self.item(0)?;
-        self.tx.delete(self.lo)?;
-        self.lo += 1;
-        self.n -= 1;
-        Ok(Some(value))
-    }
-
-    fn pop_back<T: DeserializeOwned>(&mut self) -> Result<Option<T>> {
-        if self.n == 0 {
-            return Ok(None);
-        }
-        let value = self.item(self.n - 1)?;
-        self.tx.delete(self.lo + self.n - 1)?;
-        self.n -= 1;
-        Ok(Some(value))
-    }
-
-    /// Removes the item at position `p`, moving the items on the shorter side one place
-    /// towards it, so the keys stay contiguous.
-    fn remove_at<T: Serialize + DeserializeOwned>(&mut self, p: i64) -> Result<T> {
-        let value: T = self.item(p)?;
-        if p < self.n - 1 - p {
-            for j in (0..p).rev() {
-                let moved: T = self.item(j)?;
-                self.tx.set(self.lo + j + 1, &moved)?;
-            }
-            self.tx.delete(self.lo)?;
-            self.lo += 1;
-        } else {
-            for j in p + 1..self.n {
-                let moved: T = self.item(j)?;
-                self.tx.set(self.lo + j - 1, &moved)?;
-            }
-            self.tx.delete(self.lo + self.n - 1)?;
-        }
-        self.n -= 1;
-        Ok(value)
-    }
-
-    /// Drops items from the front (`front`) or back until at most `max` are left.
-    fn trim(&mut self, max: Option<u64>, front: bool) -> Result<()> {
-        let Some(max) = max else { return Ok(()) };
-        while self.n as u64 > max {
-            if front {
-                self.tx.delete(self.lo)?;
-                self.lo += 1;
-            } else {
-                self.tx.delete(self.lo + self.n - 1)?;
-            }
-            self.n -= 1;
-        }
-        Ok(())
     }
 }
 
@@ -711,90 +592,5 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
             self.cache.expire()?;
         }
         Ok(())
-    }
-}
-
-/// The items of a [`Deque`], front to back (or back to front with `.rev()`); see
-/// [`Deque::iter`].
-pub struct DequeIter<'a, T> {
-    deque: &'a Deque<T>,
-    /// The next keys to read from the front and from the back (inclusive), once read.
-    range: Option<(i64, i64)>,
-    done: bool,
-}
-
-impl<T> fmt::Debug for DequeIter<'_, T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("DequeIter")
-            .field("range", &self.range)
-            .finish_non_exhaustive()
-    }
-}
-
-impl<T: Serialize + DeserializeOwned> DequeIter<'_, T> {
-    /// Reads the deque's ends on first use; `Err` once if that fails.
-    fn start(&mut self) -> Option<Result<()>> {
-        if self.done {
-            return None;
-        }
-        if self.range.is_none() {
-            match self.deque.run(|s| Ok((s.lo, s.lo + s.n - 1))) {
-                Ok(range) => self.range = Some(range),
-                Err(e) => {
-                    self.done = true;
-                    return Some(Err(e));
-                }
-            }
-        }
-        Some(Ok(()))
-    }
-
-    /// Reads the item at the front (or back) of the remaining range.
-    fn step(&mut self, back: bool) -> Option<Result<T>> {
-        if let Err(e) = self.start()? {
-            return Some(Err(e));
-        }
-        loop {
-            let (front, last) = self.range.as_mut()?;
-            if *front > *last {
-                self.done = true;
-                return None;
-            }
-            let key = if back {
-                *last -= 1;
-                *last + 1
-            } else {
-                *front += 1;
-                *front - 1
-            };
-            match self.deque.cache.get::<T>(key) {
-                Ok(Some(item)) => return Some(Ok(item)),
-                Ok(None) => {}
-                Err(e) => return Some(Err(e)),
-            }
-        }
-    }
-}
-
-impl<T: Serialize + DeserializeOwned> Iterator for DequeIter<'_, T> {
-    type Item = Result<T>;
-
-    fn next(&mut self) -> Option<Result<T>> {
-        self.step(false)
-    }
-}
-
-impl<T: Serialize + DeserializeOwned> DoubleEndedIterator for DequeIter<'_, T> {
-    fn next_back(&mut self) -> Option<Result<T>> {
-        self.step(true)
-    }
-}
-
-impl<'a, T: Serialize + DeserializeOwned> IntoIterator for &'a Deque<T> {
-    type Item = Result<T>;
-    type IntoIter = DequeIter<'a, T>;
-
-    fn into_iter(self) -> DequeIter<'a, T> {
-        self.iter()
     }
 }
