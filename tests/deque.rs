@@ -263,6 +263,48 @@ fn two_handles_on_one_directory_see_each_other_s_ends_move() {
     while a.pop_back().unwrap().is_some() {}
     a.push_back(&7).unwrap();
     assert_eq!(b.pop_front().unwrap(), Some(7));
+    // The window slides far from every key b saw, and from the first queue key: b finds it
+    // by reading the keys once.
+    a.extend(0..10).unwrap();
+    assert_eq!(b.get(-1).unwrap(), 9);
+    for i in 10..200 {
+        a.push_back(&i).unwrap();
+        a.pop_front().unwrap();
+    }
+    assert_eq!(b.get(0).unwrap(), 190);
+    assert_eq!(items_rev(&b)[..2], [199, 198]);
+}
+
+#[test]
+fn threads_with_handles_of_their_own_slide_one_deque_without_losing_items() {
+    let dir = tempfile::tempdir().unwrap();
+    let threads: Vec<_> = (0..4i64)
+        .map(|t| {
+            let path = dir.path().to_path_buf();
+            std::thread::spawn(move || {
+                let deque: Deque<i64> = Deque::open(&path).unwrap();
+                let mut popped = Vec::new();
+                for j in 0..150 {
+                    deque.push_back(&(t * 1000 + j)).unwrap();
+                    if j % 2 == 1 {
+                        popped.extend(deque.pop_front().unwrap());
+                    }
+                }
+                popped
+            })
+        })
+        .collect();
+    let mut seen: Vec<i64> = threads
+        .into_iter()
+        .flat_map(|t| t.join().unwrap())
+        .collect();
+    let deque: Deque<i64> = Deque::open(dir.path()).unwrap();
+    seen.extend(items(&deque));
+    seen.sort_unstable();
+    let expected: Vec<i64> = (0..4)
+        .flat_map(|t| (0..150).map(move |j| t * 1000 + j))
+        .collect();
+    assert_eq!(seen, expected);
 }
 
 /// A tiny deterministic generator (splitmix64) for the model test.

@@ -563,6 +563,12 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
                 }
             }
         }
+        // Under steady traffic from other processes the keys may change before the check
+        // below; the next attempt then starts its search from where they were just now.
+        if let Some(&first) = keys.first() {
+            self.hint.lo.store(first, Ordering::Relaxed);
+            self.hint.n.store(keys.len() as i64, Ordering::Relaxed);
+        }
         let done = self.cache.transact(|tx| {
             if self.entries()? != keys.len() as i64 {
                 return Ok(false);
