@@ -5,7 +5,9 @@
 //! integers, floats and bytes are stored as themselves (so `Index<String, V>` and
 //! `Index<i64, V>` read and write the same entries as `cache.set("k", ..)` and
 //! `cache.set(7, ..)`), tuples and structs as composite keys. Reading a key back decodes it
-//! with [`Key::decode`].
+//! with [`Key::decode`]. An index whose keys are of several types (say the integer keys of
+//! [`Index::push`] beside text keys) can still be read through [`Index::cache`], whose
+//! iteration yields [`Key`]s.
 
 use std::borrow::Borrow;
 use std::collections::VecDeque;
@@ -334,6 +336,12 @@ where
             order: Order::new(&self.cache),
             _types: PhantomData,
         }
+    }
+
+    /// The `(key, value)` items in insertion order (Python's `items()`): the same as
+    /// [`Index::iter`].
+    pub fn items(&self) -> IndexIter<'_, K, V> {
+        self.iter()
     }
 
     /// Runs `f` as one transaction on the index's cache (see [`Cache::transact`]); keys

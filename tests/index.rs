@@ -67,6 +67,10 @@ fn a_text_keyed_index_maps_and_iterates_in_insertion_order_both_ways() {
     assert_eq!(it.next_back().unwrap().unwrap().0, "b");
     assert_eq!(it.next().unwrap().unwrap().0, "a");
     assert!(it.next().is_none() && it.next_back().is_none());
+    assert_eq!(
+        index.items().next_back().unwrap().unwrap(),
+        ("b".to_string(), 2)
+    );
     let mut seen = 0;
     for item in &index {
         item.unwrap();
