@@ -582,3 +582,103 @@ fn four_processes_appending_and_popping_lose_and_duplicate_nothing() {
     assert!(deque.is_empty().unwrap());
     let _ = Cache::open(dir.path()).unwrap();
 }
+
+// ----- kill -9 in the middle of rotate and reverse -------------------------------------------
+
+const ROTATOR: &str = "a_deque_child_rotates_and_reverses_until_killed_when_started_by_a_parent";
+/// Items in the deque the rotator works on.
+const ROTATED: i64 = 400;
+
+/// Child of [`a_process_killed_in_the_middle_of_rotate_or_reverse_leaves_a_whole_deque`]:
+/// rotates and reverses the deque for ever (the parent kills it).
+#[test]
+fn a_deque_child_rotates_and_reverses_until_killed_when_started_by_a_parent() {
+    if std::env::var(ROLE_VAR).ok().as_deref() != Some(ROTATOR) {
+        return;
+    }
+    let dir = PathBuf::from(std::env::var_os(DIR_VAR).unwrap());
+    let deque: Deque<i64> = Deque::open(&dir).unwrap();
+    println!("@@ready");
+    let start = Instant::now();
+    while start.elapsed() < PATIENCE {
+        deque.rotate(137).unwrap();
+        deque.reverse().unwrap();
+        deque.rotate(-61).unwrap();
+    }
+}
+
+/// Whether `items` is `0..n` rotated, read forwards or backwards.
+fn is_rotation_of_range(items: &[i64], n: i64) -> bool {
+    let len = items.len() as i64;
+    if len != n {
+        return false;
+    }
+    let Some(&first) = items.first() else {
+        return n == 0;
+    };
+    let forwards = (0..len).all(|i| items[i as usize] == (first + i).rem_euclid(n));
+    let backwards = (0..len).all(|i| items[i as usize] == (first - i).rem_euclid(n));
+    forwards || backwards
+}
+
+#[test]
+fn a_process_killed_in_the_middle_of_rotate_or_reverse_leaves_a_whole_deque() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let deque: Deque<i64> = Deque::open(dir.path()).unwrap();
+        deque.extend(0..ROTATED).unwrap();
+    }
+    for trial in 0..4u64 {
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", ROTATOR, "--nocapture", "--test-threads=1"])
+            .env(ROLE_VAR, ROTATOR)
+            .env(DIR_VAR, dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        assert!(lines.any(|l| l.unwrap().contains("@@ready")));
+        // Any moment will do: the deque must be whole whenever the kill lands.
+        std::thread::sleep(Duration::from_millis(20 + 17 * trial));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let deque: Deque<i64> = Deque::open(dir.path()).unwrap();
+        let now = items(&deque);
+        assert!(
+            is_rotation_of_range(&now, ROTATED),
+            "trial {trial}: {} items, starting {:?}",
+            now.len(),
+            &now[..now.len().min(8)]
+        );
+        assert_eq!(deque.len().unwrap(), ROTATED as u64);
+    }
+}
+
+#[test]
+fn a_fanout_cache_s_named_deque_and_index_are_typed() {
+    let dir = tempfile::tempdir().unwrap();
+    let fanout = diskcache::FanoutCache::builder()
+        .shards(2)
+        .open(dir.path())
+        .unwrap();
+    let jobs = fanout.deque::<String>("jobs").unwrap();
+    jobs.push_back("one").unwrap();
+    jobs.push_back("two").unwrap();
+    assert_eq!(
+        fanout.deque::<String>("jobs").unwrap().pop_front().unwrap(),
+        Some("one".into())
+    );
+    let users = fanout.index::<String, i64>("users").unwrap();
+    users.insert("ann", &3).unwrap();
+    assert_eq!(
+        fanout
+            .index::<String, i64>("users")
+            .unwrap()
+            .get("ann")
+            .unwrap(),
+        Some(3)
+    );
+    // Named sub-caches are apart from the shards.
+    assert_eq!(fanout.len().unwrap(), 0);
+}
