@@ -495,7 +495,9 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
             }
         }
         Err(Error::Storage(format!(
-            "the deque's keys in {} changed under every one of {ATTEMPTS} attempts to number them",
+            "the deque's keys in {} did not match its entry count in {ATTEMPTS} attempts to \
+             number them: other processes kept changing them, or the count is damaged \
+             (Cache::check(true) repairs it)",
             self.directory().display()
         )))
     }
