@@ -92,7 +92,7 @@ mod wal;
 
 pub use builder::CacheBuilder;
 pub use cache::Cache;
-pub use deque::{Deque, DequeIter};
+pub use deque::{Deque, DequeIter, DequeTransaction};
 pub use disk::{CompressedDisk, DEFAULT_DISK, Disk, JsonDisk};
 pub use error::{Error, Result};
 pub use fanout::{DEFAULT_SHARDS, FanoutBuilder, FanoutCache, FanoutTransaction};

@@ -31,9 +31,11 @@ use crate::transaction::Transaction;
 
 mod iter;
 mod span;
+mod tx;
 
 pub use iter::DequeIter;
 use span::{Span, position};
+pub use tx::DequeTransaction;
 
 /// How many times an operation renumbers the deque's keys and tries again before giving up
 /// (each retry means another process changed the deque while its keys were read).
@@ -463,6 +465,49 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
         }
     }
 
+    /// Runs `f` as one transaction on the deque (Python's `Deque.transact`): the operations it
+    /// makes through the [`DequeTransaction`] it is given become visible to every thread and
+    /// process at once, or, if `f` returns an error, not at all. The write lock is held while
+    /// `f` runs, so keep it short.
+    ///
+    /// `f` runs again (after its first run was rolled back) if the deque's keys had to be
+    /// renumbered first (see [`Deque`]), so it should have no other effects.
+    ///
+    /// ```
+    /// # fn main() -> diskcache::Result<()> {
+    /// let deque = diskcache::Deque::<i64>::temp()?;
+    /// deque.extend([1, 2, 3])?;
+    /// // Move the back item to the front unless it is already the smallest.
+    /// let moved = deque.transact(|tx| {
+    ///     let back = tx.get(-1)?;
+    ///     if back > tx.get(0)? {
+    ///         return Ok(false);
+    ///     }
+    ///     tx.pop_back()?;
+    ///     tx.push_front(&back)?;
+    ///     Ok(true)
+    /// })?;
+    /// assert!(!moved);
+    /// assert_eq!(deque.transact(|tx| Ok(tx.len()))?, 3);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// The error `f` returns (nothing is then applied); as [`Cache::transact`].
+    pub fn transact<R>(
+        &self,
+        mut f: impl FnMut(&mut DequeTransaction<'_, '_, '_, T>) -> Result<R>,
+    ) -> Result<R> {
+        let maxlen = self.maxlen;
+        self.run(|span| {
+            f(&mut DequeTransaction {
+                span,
+                maxlen,
+                _items: PhantomData,
+            })
+        })
+    }
+
     /// Runs `f` on the deque's span in one transaction, renumbering the keys first if they
     /// are not contiguous (see the module docs).
     fn run<R>(&self, mut f: impl FnMut(&mut Span<'_, '_>) -> Result<R>) -> Result<R> {
@@ -482,6 +527,11 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
                     gap: &gap,
                 };
                 let value = f(&mut span)?;
+                if gap.get() {
+                    // A hole inside the span, found by a read whose error `f` handled: roll
+                    // back, renumber, and run `f` again.
+                    return Err(Error::Storage("the deque's keys are not contiguous".into()));
+                }
                 Ok((value, span.lo, span.n))
             });
             match result {
