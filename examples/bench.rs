@@ -5,7 +5,7 @@
 //! ```text
 //! cargo run --release --example bench -- [--json OUT.json] [--compare PY.json] [--ops N]
 //!     [--warm N] [--seconds S] [--procs P] [--dir BASE] [--write-path logged|direct]
-//!     [--checkpoint-records N]
+//!     [--checkpoint-records N] [--compare-deque PY2.json]
 //! ```
 //!
 //! Defaults as the Python script: `--ops 20000 --warm 2000 --seconds 5 --procs 4`, `--dir` the
@@ -49,6 +49,15 @@
 //!   it (`format-spec/volume.md`); both stay near 2,000 entries
 //!   (`extras.set_at_limit_len_after` records ours, `extras.python_eviction`'s Python's).
 //!
+//! - `Deque` and `Index` (extras, `extras.DequeIndex`), each in a directory of its own after a
+//!   warm-up of `warm` pushes and pops, or inserts and gets, on keys the measured phase never
+//!   uses: `deque_push_back`: N `push_back`s of the small value to an empty `Deque`;
+//!   `deque_pop_front`: N `pop_front`s of them; `index_insert`: N inserts of new keys
+//!   `"key-%d"` (the small value) into an empty `Index`; `index_get`: N gets of them. The anchor
+//!   script does not measure these; `scripts/bench_deque_index.py PY2.json` measures Python's
+//!   `Deque.append`/`popleft` and `Index.__setitem__`/`__getitem__` with the same workload, and
+//!   `--compare-deque PY2.json` prints its figures beside ours.
+//!
 //! Every call is timed on its own with [`Instant`], in nanoseconds; the statistics are those of
 //! Python's `stats()` (same indexes, microseconds rounded to 2 decimals), plus `p999_us`.
 //!
@@ -64,7 +73,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use diskcache::{Cache, CacheBuilder, EvictionPolicy, Setting, WritePath};
+use diskcache::{Cache, CacheBuilder, Deque, EvictionPolicy, Index, Setting, WritePath};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_bytes::{ByteBuf, Bytes};
 use serde_json::{Value, json};
@@ -87,7 +96,7 @@ type Res<T> = std::result::Result<T, BoxError>;
 
 const USAGE: &str = "usage: cargo run --release --example bench -- [--json OUT.json] \
 [--compare PY.json] [--ops N] [--warm N] [--seconds S] [--procs P] [--dir BASE]
-[--write-path logged|direct] [--checkpoint-records N]
+[--write-path logged|direct] [--checkpoint-records N] [--compare-deque PY2.json]
 
   --json OUT.json    write the figures as JSON (same shape as bench_diskcache.py's)
   --compare PY.json  print Python diskcache's figures from bench_diskcache.py beside ours,
@@ -100,13 +109,18 @@ const USAGE: &str = "usage: cargo run --release --example bench -- [--json OUT.j
   --write-path P     logged (the shared log, default) or direct (a redb transaction per write)
   --checkpoint-records N
                      records the log gathers before a checkpoint, 1 to 4096 (default: the
-                     builder's default, 4096); every handle, workers too";
+                     builder's default, 4096); every handle, workers too
+  --compare-deque PY2.json
+                     print Python's Deque/Index figures from scripts/bench_deque_index.py
+                     beside ours";
 
 // ----- command line ---------------------------------------------------------------------------
 
 struct Args {
     json: Option<PathBuf>,
     compare: Option<PathBuf>,
+    /// `scripts/bench_deque_index.py`'s JSON.
+    compare_deque: Option<PathBuf>,
     ops: usize,
     warm: usize,
     seconds: f64,
@@ -199,6 +213,7 @@ fn parse_args(argv: &[String]) -> Result<Mode, String> {
     let mut args = Args {
         json: None,
         compare: None,
+        compare_deque: None,
         ops: 20_000,
         warm: 2000,
         seconds: 5.0,
@@ -221,6 +236,7 @@ fn parse_args(argv: &[String]) -> Result<Mode, String> {
         match flag.as_str() {
             "--json" => args.json = Some(PathBuf::from(value)),
             "--compare" => args.compare = Some(PathBuf::from(value)),
+            "--compare-deque" => args.compare_deque = Some(PathBuf::from(value)),
             "--ops" => args.ops = positive(flag, value)?,
             "--warm" => args.warm = number(flag, value)?,
             "--seconds" => args.seconds = positive_f64(flag, value)?,
@@ -265,8 +281,11 @@ fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let result = match parse_args(&argv) {
         Ok(Mode::Worker(w)) => worker(&w),
-        Ok(Mode::Bench(args)) => match check_args(&args) {
-            Ok(python) => run(&args, python.as_ref()),
+        Ok(Mode::Bench(args)) => match check_args(&args).and_then(|python| {
+            let python_deque = read_compare_deque(&args)?;
+            Ok((python, python_deque))
+        }) {
+            Ok((python, python_deque)) => run(&args, python.as_ref(), python_deque.as_ref()),
             Err(msg) => return usage_error(&msg),
         },
         Err(msg) if msg.is_empty() => {
@@ -310,6 +329,25 @@ fn check_args(args: &Args) -> Result<Option<Value>, String> {
     if !v.get("Cache").is_some_and(Value::is_object) {
         return Err(format!(
             "--compare {}: no \"Cache\" figures; expected bench_diskcache.py's JSON",
+            path.display()
+        ));
+    }
+    Ok(Some(v))
+}
+
+/// Reads `--compare-deque`: `scripts/bench_deque_index.py`'s JSON.
+fn read_compare_deque(args: &Args) -> Result<Option<Value>, String> {
+    let Some(path) = &args.compare_deque else {
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("--compare-deque {}: {e}", path.display()))?;
+    let v: Value = serde_json::from_str(&text)
+        .map_err(|e| format!("--compare-deque {}: {e}", path.display()))?;
+    if !v.get("DequeIndex").is_some_and(Value::is_object) {
+        return Err(format!(
+            "--compare-deque {}: no \"DequeIndex\" figures; expected \
+             scripts/bench_deque_index.py's JSON",
             path.display()
         ));
     }
@@ -892,9 +930,53 @@ fn env_json(base: &Path, open: OpenArgs) -> Ordered {
     o
 }
 
+// ----- Deque and Index ------------------------------------------------------------------------
+
+/// `Deque` push/pop and `Index` insert/get, as `scripts/bench_deque_index.py` times Python's.
+fn deque_index(dir: &Path, n: usize, warm: usize, open: OpenArgs) -> Res<Ordered> {
+    let mut out = Ordered::new();
+    let builder = || open.builder().eviction_policy(EvictionPolicy::None);
+    let deque: Deque<ByteBuf> = Deque::from_cache(builder().open(dir.join("deque"))?);
+    for _ in 0..warm {
+        deque.push_back(Bytes::new(&SMALL))?;
+    }
+    for _ in 0..warm {
+        black_box(deque.pop_front()?);
+    }
+    deque.clear()?;
+    let count: Vec<usize> = (0..n).collect();
+    let push = timed(&count, |_| Ok(deque.push_back(Bytes::new(&SMALL))?))?;
+    out.stats("deque_push_back", &push);
+    let pop = timed(&count, |_| {
+        let item = deque.pop_front()?;
+        bytes_value(item, SMALL.len(), "deque item")
+    })?;
+    out.stats("deque_pop_front", &pop);
+    if !deque.is_empty()? {
+        return Err("the deque is not empty after its pops".into());
+    }
+    deque.cache().clone().close()?;
+
+    let index: Index<String, ByteBuf> = Index::from_cache(builder().open(dir.join("index"))?);
+    for i in 0..warm {
+        index.insert(&format!("warm-{i}"), Bytes::new(&SMALL))?;
+        black_box(index.get(&format!("warm-{i}"))?);
+    }
+    index.clear()?;
+    let keys: Vec<String> = (0..n).map(|i| format!("key-{i}")).collect();
+    let insert = timed(&keys, |k| Ok(index.insert(k, Bytes::new(&SMALL))?))?;
+    out.stats("index_insert", &insert);
+    let get = timed(&keys, |k| bytes_value(index.get(k)?, SMALL.len(), k))?;
+    out.stats("index_get", &get);
+    if index.len()? != n as u64 {
+        return Err("the index lost keys".into());
+    }
+    Ok(out)
+}
+
 // ----- the run and its table ------------------------------------------------------------------
 
-fn run(args: &Args, python: Option<&Value>) -> Res<()> {
+fn run(args: &Args, python: Option<&Value>, python_deque: Option<&Value>) -> Res<()> {
     if cfg!(debug_assertions) {
         eprintln!(
             "bench: warning: a debug build; run with --release for figures that mean anything"
@@ -918,6 +1000,7 @@ fn run(args: &Args, python: Option<&Value>) -> Res<()> {
     let (limit, limit_len) =
         set_at_limit(&tmp.path().join("limit"), args.ops, args.warm, args.open)?;
     extras.stats("set_at_limit", &limit);
+    let deque_index = deque_index(&tmp.path().join("dq"), args.ops, args.warm, args.open)?;
     let py_eviction = python
         .is_some()
         .then(|| python_eviction(&tmp.path().join("py"), args.ops, args.warm))
@@ -943,6 +1026,7 @@ fn run(args: &Args, python: Option<&Value>) -> Res<()> {
     all_extras.obj("Cache", extras);
     all_extras.obj("mixed_4proc_50set", mixed50);
     all_extras.val("set_at_limit_len_after", json!(limit_len));
+    all_extras.obj("DequeIndex", deque_index);
     if let Some(py) = &py_eviction {
         all_extras.val("python_eviction", py.clone());
     }
@@ -969,10 +1053,9 @@ fn run(args: &Args, python: Option<&Value>) -> Res<()> {
         }
         py
     });
-    print!(
-        "{}",
-        table(&serde_json::to_value(&result)?, python.as_ref(), args)
-    );
+    let result_value = serde_json::to_value(&result)?;
+    print!("{}", table(&result_value, python.as_ref(), args));
+    print!("{}", deque_table(&result_value, python_deque));
     if let Some(path) = &args.json {
         let mut text = serde_json::to_string_pretty(&result)?;
         text.push('\n');
@@ -1154,6 +1237,57 @@ fn table(result: &Value, py: Option<&Value>, args: &Args) -> String {
         )
     );
     let _ = writeln!(s, "wall {} s", text(result, &["wall_s"]));
+    s
+}
+
+/// The rows of the Deque/Index table (`extras.DequeIndex`).
+const DEQUE_OPS: [&str; 4] = [
+    "deque_push_back",
+    "deque_pop_front",
+    "index_insert",
+    "index_get",
+];
+
+/// Our `Deque`/`Index` figures, with Python's from `--compare-deque` beside them.
+fn deque_table(result: &Value, py: Option<&Value>) -> String {
+    let mut s = String::from("\nDeque / Index (extras.DequeIndex");
+    match py {
+        Some(py) => {
+            let text = |p: &[&str]| at(py, p).map_or_else(|| "?".to_owned(), value_text);
+            let _ = write!(
+                s,
+                "; python: diskcache {}, n={}, --compare-deque)",
+                text(&["diskcache_version"]),
+                text(&["n"])
+            );
+        }
+        None => s.push_str("; --compare-deque PY2.json adds Python's)"),
+    }
+    let _ = write!(s, "\n{:<20} {:>10} {:>9}", "op (us)", "ours med", "p99");
+    if py.is_some() {
+        let _ = write!(s, "   {:>10} {:>9}   {:>8}", "python med", "p99", "py/ours");
+    }
+    s.push('\n');
+    for op in DEQUE_OPS {
+        let ours = |field: &str| f(at(result, &["extras", "DequeIndex", op, field]));
+        let _ = write!(
+            s,
+            "{op:<20} {} {}",
+            cell(ours("median_us"), 10),
+            cell(ours("p99_us"), 9)
+        );
+        if let Some(py) = py {
+            let theirs = |field: &str| f(at(py, &["DequeIndex", op, field]));
+            let _ = write!(
+                s,
+                "   {} {}   {}",
+                cell(theirs("median_us"), 10),
+                cell(theirs("p99_us"), 9),
+                ratio(theirs("median_us"), ours("median_us"))
+            );
+        }
+        s.push('\n');
+    }
     s
 }
 

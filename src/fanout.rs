@@ -11,7 +11,9 @@ use serde::de::DeserializeOwned;
 
 use crate::builder::CacheBuilder;
 use crate::cache::Cache;
+use crate::deque::Deque;
 use crate::error::{Error, Result};
+use crate::index::Index;
 use crate::key::Key;
 use crate::options::{Entry, SetOptions, Tag};
 use crate::reader::ValueReader;
@@ -460,30 +462,38 @@ impl FanoutCache {
         self.named("cache", name)
     }
 
-    /// The cache backing the deque named `name`, in `deque/<name>` (eviction policy `None`,
-    /// as diskcache's `Deque`).
+    /// The [`Deque`] named `name`, in `deque/<name>` (eviction policy `None`, as diskcache's
+    /// `FanoutCache.deque`), opened with this fanout cache's settings and timeout.
     ///
     /// # Errors
     /// As [`FanoutCache::cache`].
-    pub fn deque(&self, name: &str) -> Result<Cache> {
+    pub fn deque<T: Serialize + DeserializeOwned>(&self, name: &str) -> Result<Deque<T>> {
         let dir = self.named_dir("deque", name)?;
-        self.template
+        let cache = self
+            .template
             .clone()
             .eviction_policy(EvictionPolicy::None)
-            .open(dir)
+            .open(dir)?;
+        Ok(Deque::from_cache(cache))
     }
 
-    /// The cache backing the index named `name`, in `index/<name>` (eviction policy `None`,
-    /// as diskcache's `Index`).
+    /// The [`Index`] named `name`, in `index/<name>` (eviction policy `None`, as diskcache's
+    /// `FanoutCache.index`), opened with this fanout cache's settings and timeout.
     ///
     /// # Errors
     /// As [`FanoutCache::cache`].
-    pub fn index(&self, name: &str) -> Result<Cache> {
+    pub fn index<K, V>(&self, name: &str) -> Result<Index<K, V>>
+    where
+        K: Serialize + DeserializeOwned,
+        V: Serialize + DeserializeOwned,
+    {
         let dir = self.named_dir("index", name)?;
-        self.template
+        let cache = self
+            .template
             .clone()
             .eviction_policy(EvictionPolicy::None)
-            .open(dir)
+            .open(dir)?;
+        Ok(Index::from_cache(cache))
     }
 
     fn named(&self, kind: &str, name: &str) -> Result<Cache> {

@@ -56,6 +56,7 @@ mod blob;
 mod builder;
 mod cache;
 mod check;
+mod deque;
 mod disk;
 mod error;
 mod evict;
@@ -67,6 +68,7 @@ mod fork;
 #[doc(hidden)]
 pub mod fuzzing;
 mod gate;
+mod index;
 mod iter;
 pub mod key;
 mod lock;
@@ -95,9 +97,11 @@ mod wal;
 
 pub use builder::CacheBuilder;
 pub use cache::Cache;
+pub use deque::{Deque, DequeIter, DequeTransaction};
 pub use disk::{CompressedDisk, DEFAULT_DISK, Disk, JsonDisk};
 pub use error::{Error, Result};
 pub use fanout::{DEFAULT_SHARDS, FanoutBuilder, FanoutCache, FanoutTransaction};
+pub use index::{Index, IndexIter, IndexKeys, IndexValues};
 pub use iter::Keys;
 pub use key::{Key, MAX_KEY_BYTES};
 pub use memo::{Memo, MemoOptions, Memoized};

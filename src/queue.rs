@@ -17,9 +17,9 @@ use crate::options::{SetOptions, Side};
 use crate::time;
 
 /// The number of the first item of a queue.
-const START: i64 = 500_000_000_000_000;
+pub(crate) const START: i64 = 500_000_000_000_000;
 /// Queue numbers lie strictly between 0 and this.
-const LIMIT: i64 = 999_999_999_999_999;
+pub(crate) const LIMIT: i64 = 999_999_999_999_999;
 
 /// The key of queue item `n`.
 fn queue_key(prefix: Option<&str>, n: i64) -> Key {

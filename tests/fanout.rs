@@ -457,13 +457,19 @@ fn named_sub_caches_live_in_their_own_directories() {
         dir.path().join("cache").join("a").join("b")
     );
 
-    let deque = cache.deque("jobs").unwrap();
+    let deque = cache.deque::<String>("jobs").unwrap();
     assert_eq!(deque.directory(), dir.path().join("deque").join("jobs"));
-    assert_eq!(deque.settings().eviction_policy, EvictionPolicy::None);
-    let index = cache.index("users").unwrap();
+    assert_eq!(
+        deque.cache().settings().eviction_policy,
+        EvictionPolicy::None
+    );
+    let index = cache.index::<String, i64>("users").unwrap();
     assert_eq!(index.directory(), dir.path().join("index").join("users"));
-    assert_eq!(index.settings().eviction_policy, EvictionPolicy::None);
-    index.set("ann", &30).unwrap();
+    assert_eq!(
+        index.cache().settings().eviction_policy,
+        EvictionPolicy::None
+    );
+    index.insert("ann", &30).unwrap();
 
     for bad in ["", "..", "../up", "a//b", "a/./b", "/abs"] {
         let result = cache.cache(bad);
@@ -481,7 +487,11 @@ fn named_sub_caches_live_in_their_own_directories() {
         Some(1)
     );
     assert_eq!(
-        again.index("users").unwrap().get::<i64>("ann").unwrap(),
+        again
+            .index::<String, i64>("users")
+            .unwrap()
+            .get("ann")
+            .unwrap(),
         Some(30)
     );
 }
