@@ -52,7 +52,8 @@
 //! - `Deque` and `Index` (extras, `extras.DequeIndex`), each in a directory of its own after a
 //!   warm-up of `warm` pushes and pops, or inserts and gets, on keys the measured phase never
 //!   uses: `deque_push_back`: N `push_back`s of the small value to an empty `Deque`;
-//!   `deque_pop_front`: N `pop_front`s of them; `index_insert`: N inserts of new keys
+//!   `deque_pop_front`: N `pop_front`s of them; `cache_push`/`cache_pull`: N pushes to the back
+//!   of a plain cache's queue, then N pulls from its front; `index_insert`: N inserts of new keys
 //!   `"key-%d"` (the small value) into an empty `Index`; `index_get`: N gets of them. The anchor
 //!   script does not measure these; `scripts/bench_deque_index.py PY2.json` measures Python's
 //!   `Deque.append`/`popleft` and `Index.__setitem__`/`__getitem__` with the same workload, and
@@ -73,7 +74,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use diskcache::{Cache, CacheBuilder, Deque, EvictionPolicy, Index, Setting, WritePath};
+use diskcache::{
+    Cache, CacheBuilder, Deque, EvictionPolicy, Index, SetOptions, Setting, Side, WritePath,
+};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_bytes::{ByteBuf, Bytes};
 use serde_json::{Value, json};
@@ -971,6 +974,20 @@ fn deque_index(dir: &Path, n: usize, warm: usize, open: OpenArgs) -> Res<Ordered
     if index.len()? != n as u64 {
         return Err("the index lost keys".into());
     }
+
+    // The queue methods of a plain cache (Python's `Cache.push`/`Cache.pull`).
+    let cache = open.builder().open(dir.join("queue"))?;
+    let push = timed(&count, |_| {
+        Ok(cache
+            .push(Bytes::new(&SMALL), None, Side::Back, SetOptions::default())
+            .map(|_| ())?)
+    })?;
+    out.stats("cache_push", &push);
+    let pull = timed(&count, |_| {
+        let item = cache.pull::<ByteBuf>(None, Side::Front)?.map(|(_, v)| v);
+        bytes_value(item, SMALL.len(), "queue item")
+    })?;
+    out.stats("cache_pull", &pull);
     Ok(out)
 }
 
@@ -1241,11 +1258,13 @@ fn table(result: &Value, py: Option<&Value>, args: &Args) -> String {
 }
 
 /// The rows of the Deque/Index table (`extras.DequeIndex`).
-const DEQUE_OPS: [&str; 4] = [
+const DEQUE_OPS: [&str; 6] = [
     "deque_push_back",
     "deque_pop_front",
     "index_insert",
     "index_get",
+    "cache_push",
+    "cache_pull",
 ];
 
 /// Our `Deque`/`Index` figures, with Python's from `--compare-deque` beside them.

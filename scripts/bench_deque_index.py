@@ -16,6 +16,8 @@ Workload (the Rust bench reproduces it):
   deque_pop_front = N poplefts of them
   index_insert    = N sets of new keys "key-%d" (value SMALL) on an empty Index
   index_get       = N gets of those keys
+  cache_push      = N Cache.push(SMALL) on an empty Cache
+  cache_pull      = N Cache.pull() of them
 JSON: {"DequeIndex": {op: stats}, "diskcache_version", "env": {...}, "n"}.
 """
 import json
@@ -94,6 +96,11 @@ def main():
         ops["index_get"] = timed(lambda k: index[k], keys)
         assert len(index) == n
         index.cache.close()
+
+        cache = diskcache.Cache(os.path.join(tmp, "queue"))
+        ops["cache_push"] = timed(lambda _: cache.push(SMALL), range(n))
+        ops["cache_pull"] = timed(lambda _: cache.pull(), range(n))
+        cache.close()
     result = {
         "diskcache_version": diskcache.__version__,
         "n": n,

@@ -43,6 +43,20 @@ pub(crate) struct Shared {
     snapshots: SnapshotCache,
     /// Per order table, how far this process's culls have examined it in a generation.
     cursors: std::sync::Mutex<Cursors>,
+    /// The keys whose latest record in the log's current generation stores a row, as far as
+    /// this process has read the log: range reads on the log path (queue ends) read only what
+    /// was logged since.
+    log_keys: std::sync::Mutex<LogKeys>,
+}
+
+/// The keys one generation of the log stores rows under, up to a point of the log.
+#[derive(Default)]
+pub(crate) struct LogKeys {
+    generation: u64,
+    /// Bytes of the log (after its header) read, and the records among them.
+    end: usize,
+    records: u64,
+    keys: std::collections::BTreeSet<Vec<u8>>,
 }
 
 /// Per order table: the generation and the last position culling examined in it. Within a
@@ -92,6 +106,7 @@ impl LoggedEngine {
             overlay: Overlay::open(dir)?,
             snapshots: SnapshotCache::default(),
             cursors: std::sync::Mutex::default(),
+            log_keys: std::sync::Mutex::default(),
         });
         let engine = LoggedEngine { shared };
         let overlay = engine.overlay();
@@ -111,6 +126,39 @@ impl LoggedEngine {
     /// The descriptor of `cache.lock`, which carries this process's presence lock.
     pub(crate) fn lock_fd(&self) -> std::os::fd::RawFd {
         self.overlay().lock_fd()
+    }
+
+    /// Calls `f` with the keys whose latest record in generation `generation` of the log
+    /// stores a row (under the lock), reading only the records logged since the last call.
+    pub(crate) fn with_log_keys<T>(
+        &self,
+        generation: u64,
+        f: impl FnOnce(&std::collections::BTreeSet<Vec<u8>>) -> T,
+    ) -> T {
+        let mut index = self
+            .shared
+            .log_keys
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if index.generation != generation {
+            *index = LogKeys {
+                generation,
+                ..LogKeys::default()
+            };
+        }
+        let (keys, end, count) = self
+            .overlay()
+            .keys_since(generation, index.end, index.records);
+        for (key, stores) in keys {
+            if stores {
+                index.keys.insert(key);
+            } else {
+                index.keys.remove(&key);
+            }
+        }
+        index.end = end;
+        index.records += count;
+        f(&index.keys)
     }
 
     fn overlay(&self) -> &Overlay {

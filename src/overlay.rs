@@ -183,6 +183,31 @@ impl Overlay {
         (out, WAL_HEADER_LEN + len as u64)
     }
 
+    /// The keys of the committed records of generation `generation` from byte `start` of the
+    /// log (relative to its header), whose first record has sequence number `first_seq`, each
+    /// with whether its record stores a row (else it removes one; access records are left
+    /// out); and where they end, and how many records there were. Under the lock only, as
+    /// [`Overlay::scan`].
+    pub(crate) fn keys_since(
+        &self,
+        generation: u64,
+        start: usize,
+        first_seq: u64,
+    ) -> (Vec<(Vec<u8>, bool)>, usize, u64) {
+        let log = self
+            .wal_map
+            .get(WAL_HEADER_LEN as usize..)
+            .unwrap_or_default();
+        let (records, end) = wal::scan_from(log, generation, start, first_seq);
+        let count = records.len() as u64;
+        let keys = records
+            .into_iter()
+            .filter(|(_, r)| r.kind != KIND_ACCESS)
+            .map(|(_, r)| (r.key.to_vec(), r.kind == KIND_SET))
+            .collect();
+        (keys, end, count)
+    }
+
     /// Resets the index after a checkpoint committed generation `generation`'s records to redb:
     /// the next generation starts empty. Exactly in this order: seqlock odd, the log header's
     /// generation, the index's, then the table and lengths, then the seqlock even.

@@ -91,7 +91,7 @@ impl Cache {
         let blob_path = prepared.blob.as_ref().map(|b| b.path.clone());
         let store = self.store();
         let result = store.and_then(|store| {
-            store.write_redb(|w| {
+            store.write(|w| {
                 let n = match w.edge_between(&low, &high, side == Side::Back)? {
                     None => START,
                     Some((key, _)) => {
@@ -158,7 +158,7 @@ impl Cache {
     ) -> Result<Option<(Key, V)>> {
         let (low, high) = bounds(prefix)?;
         let now = time::now_us();
-        self.store()?.write_redb(|w| {
+        self.store()?.write(|w| {
             loop {
                 let Some((key, row)) = w.edge_between(&low, &high, side == Side::Back)? else {
                     return Ok(None);

@@ -101,6 +101,39 @@ impl Snapshot {
         Ok(out)
     }
 
+    /// The first (with `last`, the last) key strictly between `low` and `high` for which
+    /// `row_of` gives a row, with that row, looking at no more than `limit` keys: `Found(None)`
+    /// if there is none, `GaveUp` if `limit` keys had none.
+    pub(crate) fn edge_where(
+        &self,
+        low: &[u8],
+        high: &[u8],
+        last: bool,
+        limit: usize,
+        mut row_of: impl FnMut(&[u8]) -> Result<Option<Row>>,
+    ) -> Result<EdgeSearch> {
+        use std::ops::Bound::Excluded;
+        let range = self
+            .entries
+            .range::<&[u8]>((Excluded(low), Excluded(high)))?;
+        let keys: Box<dyn Iterator<Item = _>> = if last {
+            Box::new(range.rev())
+        } else {
+            Box::new(range)
+        };
+        for (seen, item) in keys.enumerate() {
+            if seen == limit {
+                return Ok(EdgeSearch::GaveUp);
+            }
+            let (key, _) = item?;
+            let key = key.value().to_vec();
+            if let Some(row) = row_of(&key)? {
+                return Ok(EdgeSearch::Found(Some((key, row))));
+            }
+        }
+        Ok(EdgeSearch::Found(None))
+    }
+
     /// The row stored under `key`, expired or not.
     pub(crate) fn get(&self, key: &[u8]) -> Result<Option<Row>> {
         match self.entries.get(key)? {
@@ -189,6 +222,14 @@ impl Snapshot {
         }
         Ok(None)
     }
+}
+
+/// What [`Snapshot::edge_where`] found.
+pub(crate) enum EdgeSearch {
+    /// The edge key and its row, or `None` if the range has none.
+    Found(Option<(Vec<u8>, Row)>),
+    /// The limit of keys looked at was reached first.
+    GaveUp,
 }
 
 /// The cached snapshot, tagged with the generation it was opened under.

@@ -435,6 +435,14 @@ impl RowWriter for Counted<'_> {
     ) -> Result<Vec<crate::evict::Candidate>> {
         self.inner.order_head(order, max, limit)
     }
+    fn edge_between(
+        &mut self,
+        low: &[u8],
+        high: &[u8],
+        last: bool,
+    ) -> Result<Option<(Vec<u8>, Row)>> {
+        self.inner.edge_between(low, high, last)
+    }
 }
 
 thread_local! {
@@ -539,6 +547,9 @@ mod tests {
             _: usize,
         ) -> Result<Vec<crate::evict::Candidate>> {
             Ok(Vec::new())
+        }
+        fn edge_between(&mut self, _: &[u8], _: &[u8], _: bool) -> Result<Option<(Vec<u8>, Row)>> {
+            Ok(None)
         }
     }
 

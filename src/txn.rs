@@ -60,9 +60,26 @@ pub(crate) trait RowWriter {
     /// already returned to this operation may be returned again; a candidate whose row has
     /// changed since its position was recorded must be checked by the caller.
     fn order_head(&mut self, order: Order, max: u64, limit: usize) -> Result<Vec<Candidate>>;
+    /// The first (with `last`, the last) key strictly between `low` and `high` that has a
+    /// row, expired or not, with its row, including this operation's own changes.
+    fn edge_between(
+        &mut self,
+        low: &[u8],
+        high: &[u8],
+        last: bool,
+    ) -> Result<Option<(Vec<u8>, Row)>>;
 }
 
 impl RowWriter for WriteCtx<'_> {
+    fn edge_between(
+        &mut self,
+        low: &[u8],
+        high: &[u8],
+        last: bool,
+    ) -> Result<Option<(Vec<u8>, Row)>> {
+        WriteCtx::edge_between(self, low, high, last)
+    }
+
     fn now(&self) -> u64 {
         self.now
     }

@@ -156,12 +156,36 @@ pub(crate) fn decode_record(bytes: &[u8]) -> Option<(Record<'_>, usize)> {
 /// Returns them with their offsets (relative to `log`) and the length of the log they cover.
 /// A trailing block with no commit record (a writer died inside it) is left out.
 pub(crate) fn scan(log: &[u8], generation: u64) -> (Vec<(usize, Record<'_>)>, usize) {
+    scan_from(log, generation, 0, 0)
+}
+
+/// [`scan`] from offset `start`, where the record with sequence number `first_seq` begins
+/// (the end of an earlier scan of the same generation). The length returned is from the start
+/// of `log`, and is `start` if no whole block follows.
+pub(crate) fn scan_from(
+    log: &[u8],
+    generation: u64,
+    start: usize,
+    first_seq: u64,
+) -> (Vec<(usize, Record<'_>)>, usize) {
     let mut records = Vec::new();
-    let (mut pos, mut committed_len, mut committed_count) = (0usize, 0usize, 0usize);
-    while let Some((rec, len)) = log.get(pos..).and_then(decode_record) {
+    let (mut pos, mut committed_len, mut committed_count) = (start, start, 0usize);
+    // The generation and sequence number are read before the crc32 is computed: past the end
+    // lie older generations' bytes, whose length field may be anything up to the log's size.
+    let expected = |bytes: &[u8], seq: u64| {
+        let word = |at: usize| bytes.get(at..at + 8).map(|w| w.try_into().ok());
+        word(8) == Some(Some(generation.to_le_bytes())) && word(16) == Some(Some(seq.to_le_bytes()))
+    };
+    while let Some((rec, len)) = log
+        .get(pos..)
+        .filter(|bytes| expected(bytes, first_seq + records.len() as u64))
+        .and_then(decode_record)
+    {
         // A record whose padding runs past `log` is not whole (only a truncated copy of the
         // log can end mid-padding): stopping keeps the covered length within `log`.
-        if rec.generation != generation || rec.seq != records.len() as u64 || pos + len > log.len()
+        if rec.generation != generation
+            || rec.seq != first_seq + records.len() as u64
+            || pos + len > log.len()
         {
             break;
         }

@@ -151,3 +151,58 @@ fn a_foreign_key_at_the_queue_end_is_an_invalid_argument_not_corruption() {
         .unwrap();
     assert!(cache.check(false).unwrap().is_empty());
 }
+
+/// On the logged path a queue's ends are found from the log's records since the last
+/// checkpoint and the database's keys the log has not removed. Two handles (as two processes
+/// would) push and pull at both ends, with checkpoints now and then and long runs of pulls
+/// between them (which step over many removed keys), against a `VecDeque`.
+#[test]
+fn push_and_pull_from_two_handles_agree_with_a_deque_across_checkpoints() {
+    let dir = tempfile::tempdir().unwrap();
+    let handles = [
+        Cache::open(dir.path()).unwrap(),
+        Cache::open(dir.path()).unwrap(),
+    ];
+    let mut model = std::collections::VecDeque::new();
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    for step in 0..3000u64 {
+        let cache = &handles[next(2) as usize];
+        let side = if next(2) == 0 {
+            Side::Front
+        } else {
+            Side::Back
+        };
+        // Pushes win early, pulls late, so the queue grows long and then drains.
+        let push = next(100) < if step < 1500 { 70 } else { 30 };
+        if push {
+            cache.push(&step, None, side, none()).unwrap();
+            match side {
+                Side::Front => model.push_front(step),
+                Side::Back => model.push_back(step),
+            }
+        } else {
+            let got = cache.pull::<u64>(None, side).unwrap().map(|(_, v)| v);
+            let want = match side {
+                Side::Front => model.pop_front(),
+                Side::Back => model.pop_back(),
+            };
+            assert_eq!(got, want, "step {step}");
+        }
+        if next(400) == 0 {
+            cache.checkpoint().unwrap();
+        }
+    }
+    assert_eq!(handles[0].len().unwrap(), model.len() as u64);
+    let peeked = handles[1]
+        .peek::<u64>(None, Side::Front)
+        .unwrap()
+        .map(|(_, v)| v);
+    assert_eq!(peeked, model.front().copied());
+    assert!(handles[0].check(false).unwrap().is_empty());
+}

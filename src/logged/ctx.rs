@@ -12,7 +12,7 @@ use crate::overlay::{Logged, Overlay};
 use crate::row::Row;
 use crate::settings::EvictionPolicy;
 use crate::shm::Word;
-use crate::snapshot::Snapshot;
+use crate::snapshot::{EdgeSearch, Snapshot};
 use crate::txn::RowWriter;
 
 /// The view of one logged operation: its own changes, then the log, then the database.
@@ -178,7 +178,72 @@ impl RowWriter for LogCtx<'_> {
         }
         Ok(batch)
     }
+
+    /// The edge of the keys the log (and this operation) stores rows under in the range, and
+    /// of the snapshot's keys there that the log has not removed: whichever is further out.
+    /// The snapshot may hold many keys the log removed (a queue pulled since the last
+    /// checkpoint): past [`SKIPPED_BEFORE_CHECKPOINT`] of them, the log is checkpointed and
+    /// the snapshot read again.
+    fn edge_between(
+        &mut self,
+        low: &[u8],
+        high: &[u8],
+        last: bool,
+    ) -> Result<Option<(Vec<u8>, Row)>> {
+        use std::ops::Bound::Excluded;
+        let bounds = (Excluded(low), Excluded(high));
+        // From the edge inward, the first key with a row: in the log, then among this
+        // operation's own changes.
+        let first_with_row = |keys: &mut dyn Iterator<Item = &Vec<u8>>| -> Result<_> {
+            for key in keys {
+                if let Some(row) = self.get(key)? {
+                    return Ok(Some((key.clone(), row)));
+                }
+            }
+            Ok(None)
+        };
+        let in_log = self.engine.with_log_keys(self.generation, |keys| {
+            let mut range = keys.range::<[u8], _>(bounds);
+            if last {
+                first_with_row(&mut range.rev())
+            } else {
+                first_with_row(&mut range)
+            }
+        })?;
+        let mut own: Vec<&Vec<u8>> = self
+            .changes
+            .iter()
+            .map(|(k, _)| k)
+            .filter(|k| k.as_slice() > low && k.as_slice() < high)
+            .collect();
+        own.sort_unstable();
+        if last {
+            own.reverse();
+        }
+        let in_changes = first_with_row(&mut own.into_iter())?;
+        let further = |a: Option<(Vec<u8>, Row)>, b: Option<(Vec<u8>, Row)>| match (a, b) {
+            (Some(a), Some(b)) => Some(if (a.0 > b.0) == last { a } else { b }),
+            (a, b) => a.or(b),
+        };
+        let from_log = further(in_log, in_changes);
+        let from_snapshot = loop {
+            let snap = Arc::clone(&self.snap);
+            let limit = if self.checkpointed {
+                usize::MAX
+            } else {
+                SKIPPED_BEFORE_CHECKPOINT
+            };
+            match snap.edge_where(low, high, last, limit, |key| self.get(key))? {
+                EdgeSearch::Found(found) => break found,
+                EdgeSearch::GaveUp => self.checkpoint_now()?,
+            }
+        };
+        Ok(further(from_log, from_snapshot))
+    }
 }
+
+/// Keys of the snapshot a range read steps over (removed by the log) before it checkpoints.
+const SKIPPED_BEFORE_CHECKPOINT: usize = 64;
 
 impl LogCtx<'_> {
     /// Checkpoints the log and reads on from a snapshot of the new generation. The
