@@ -9,11 +9,12 @@
 //! environment variable naming the child test to act as; in the normal run the child test
 //! returns at once.
 
+mod common;
+
 use std::collections::{BTreeSet, VecDeque};
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use common::child::{PATIENCE, Proc, child_env, tell_parent, wait_for_file};
 
 use diskcache::{Cache, Deque, Error, EvictionPolicy, Key, SetOptions, Side, WritePath};
 
@@ -453,44 +454,22 @@ fn iteration_from_both_ends_meets_in_the_middle() {
 
 // ----- four processes ------------------------------------------------------------------------
 
-const ROLE_VAR: &str = "DISKCACHE_DEQUE_CHILD";
-const DIR_VAR: &str = "DISKCACHE_DEQUE_DIR";
-const ID_VAR: &str = "DISKCACHE_DEQUE_ID";
 const PROCESSES: i64 = 4;
 const PER_PROCESS: i64 = 150;
-const PATIENCE: Duration = Duration::from_secs(60);
 const CHILD: &str = "a_deque_child_appends_then_pops_when_started_by_a_parent";
-
-fn child_env() -> Option<(PathBuf, i64)> {
-    if std::env::var(ROLE_VAR).ok()? != CHILD {
-        return None;
-    }
-    let dir = PathBuf::from(std::env::var_os(DIR_VAR).unwrap());
-    let id = std::env::var(ID_VAR).unwrap().parse().unwrap();
-    Some((dir, id))
-}
-
-fn wait_for(path: &Path) {
-    let start = Instant::now();
-    while !path.exists() {
-        assert!(
-            start.elapsed() < PATIENCE,
-            "{} never appeared",
-            path.display()
-        );
-        std::thread::sleep(Duration::from_millis(1));
-    }
-}
 
 /// Child of [`four_processes_appending_and_popping_lose_and_duplicate_nothing`]: appends
 /// its items (alternating ends), says `appended`, waits for `pop`, then pops from the front
 /// (even ids) or back (odd ids) until the deque is empty, printing each item popped.
 #[test]
 fn a_deque_child_appends_then_pops_when_started_by_a_parent() {
-    let Some((dir, id)) = child_env() else { return };
+    let Some((dir, id)) = child_env(CHILD) else {
+        return;
+    };
+    let id = id as i64;
     let deque: Deque<i64> = Deque::open(&dir).unwrap();
-    println!("@@ready");
-    wait_for(&dir.join("go"));
+    tell_parent("ready");
+    wait_for_file(&dir.join("go"));
     for j in 0..PER_PROCESS {
         let item = id * 1000 + j;
         if j % 3 == 2 {
@@ -499,8 +478,8 @@ fn a_deque_child_appends_then_pops_when_started_by_a_parent() {
             deque.push_back(&item).unwrap();
         }
     }
-    println!("@@appended");
-    wait_for(&dir.join("pop"));
+    tell_parent("appended");
+    wait_for_file(&dir.join("pop"));
     loop {
         let item = if id % 2 == 0 {
             deque.pop_front().unwrap()
@@ -508,54 +487,37 @@ fn a_deque_child_appends_then_pops_when_started_by_a_parent() {
             deque.pop_back().unwrap()
         };
         match item {
-            Some(item) => println!("@@item {item}"),
+            Some(item) => tell_parent(&format!("item {item}")),
             None => break,
         }
     }
-    println!("@@done");
+    tell_parent("done");
 }
 
 #[test]
 fn four_processes_appending_and_popping_lose_and_duplicate_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let deque: Deque<i64> = Deque::open(dir.path()).unwrap();
-    let mut children: Vec<_> = (0..PROCESSES)
-        .map(|id| {
-            let mut child = Command::new(std::env::current_exe().unwrap())
-                .args(["--exact", CHILD, "--nocapture", "--test-threads=1"])
-                .env(ROLE_VAR, CHILD)
-                .env(DIR_VAR, dir.path())
-                .env(ID_VAR, id.to_string())
-                .stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .spawn()
-                .unwrap();
-            let lines = BufReader::new(child.stdout.take().unwrap()).lines();
-            (child, lines)
-        })
+    let mut children: Vec<Proc> = (0..PROCESSES as usize)
+        .map(|id| Proc::spawn(CHILD, dir.path(), id))
         .collect();
-    let expect = |lines: &mut std::io::Lines<_>, word: &str| -> Vec<i64> {
+    // The items a child pops, up to its message `word`.
+    let items_until = |child: &mut Proc, word: &str| -> Vec<i64> {
         let mut items = Vec::new();
-        for line in lines {
-            let line: String = line.unwrap();
-            let Some((_, message)) = line.split_once("@@") else {
-                continue;
-            };
-            if message == word {
-                return items;
-            }
-            if let Some(item) = message.strip_prefix("item ") {
-                items.push(item.parse().unwrap());
+        loop {
+            match child.next_message().as_deref() {
+                Some(m) if m == word => return items,
+                Some(m) => items.extend(m.strip_prefix("item ").map(|i| i.parse::<i64>().unwrap())),
+                None => panic!("a child ended without saying {word}"),
             }
         }
-        panic!("a child ended without saying {word}");
     };
-    for (_, lines) in &mut children {
-        expect(lines, "ready");
+    for child in &mut children {
+        child.expect("ready");
     }
     std::fs::write(dir.path().join("go"), b"").unwrap();
-    for (_, lines) in &mut children {
-        expect(lines, "appended");
+    for child in &mut children {
+        child.expect("appended");
     }
     let all: Vec<i64> = items(&deque);
     let expected: BTreeSet<i64> = (0..PROCESSES)
@@ -573,9 +535,9 @@ fn four_processes_appending_and_popping_lose_and_duplicate_nothing() {
     }
     std::fs::write(dir.path().join("pop"), b"").unwrap();
     let mut popped = Vec::new();
-    for (child, lines) in &mut children {
-        popped.extend(expect(lines, "done"));
-        assert!(child.wait().unwrap().success());
+    for mut child in children {
+        popped.extend(items_until(&mut child, "done"));
+        child.finish();
     }
     popped.sort_unstable();
     assert_eq!(popped, expected.into_iter().collect::<Vec<_>>());
@@ -593,12 +555,11 @@ const ROTATED: i64 = 400;
 /// rotates and reverses the deque for ever (the parent kills it).
 #[test]
 fn a_deque_child_rotates_and_reverses_until_killed_when_started_by_a_parent() {
-    if std::env::var(ROLE_VAR).ok().as_deref() != Some(ROTATOR) {
+    let Some((dir, _)) = child_env(ROTATOR) else {
         return;
-    }
-    let dir = PathBuf::from(std::env::var_os(DIR_VAR).unwrap());
+    };
     let deque: Deque<i64> = Deque::open(&dir).unwrap();
-    println!("@@ready");
+    tell_parent("ready");
     let start = Instant::now();
     while start.elapsed() < PATIENCE {
         deque.rotate(137).unwrap();
@@ -629,20 +590,11 @@ fn a_process_killed_in_the_middle_of_rotate_or_reverse_leaves_a_whole_deque() {
         deque.extend(0..ROTATED).unwrap();
     }
     for trial in 0..4u64 {
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", ROTATOR, "--nocapture", "--test-threads=1"])
-            .env(ROLE_VAR, ROTATOR)
-            .env(DIR_VAR, dir.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        assert!(lines.any(|l| l.unwrap().contains("@@ready")));
+        let mut child = Proc::spawn(ROTATOR, dir.path(), 0);
+        child.expect("ready");
         // Any moment will do: the deque must be whole whenever the kill lands.
         std::thread::sleep(Duration::from_millis(20 + 17 * trial));
-        child.kill().unwrap();
-        child.wait().unwrap();
+        child.kill();
         let deque: Deque<i64> = Deque::open(dir.path()).unwrap();
         let now = items(&deque);
         assert!(

@@ -6,10 +6,9 @@
 //! real processes inserting at once, and racing on one `get_or_insert_with`, lose nothing and
 //! agree on one winner.
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+mod common;
+
+use common::child::{Proc, child_env, tell_parent, wait_for_file};
 
 use diskcache::{Index, Key, MemoOptions, Side};
 
@@ -287,44 +286,22 @@ fn a_seeded_random_sequence_of_operations_matches_an_ordered_map_model() {
 
 // ----- four processes ------------------------------------------------------------------------
 
-const ROLE_VAR: &str = "DISKCACHE_INDEX_CHILD";
-const DIR_VAR: &str = "DISKCACHE_INDEX_DIR";
-const ID_VAR: &str = "DISKCACHE_INDEX_ID";
 const PROCESSES: i64 = 4;
 const PER_PROCESS: i64 = 100;
-const PATIENCE: Duration = Duration::from_secs(60);
 const CHILD: &str = "an_index_child_inserts_and_races_when_started_by_a_parent";
-
-fn child_env() -> Option<(PathBuf, i64)> {
-    if std::env::var(ROLE_VAR).ok()? != CHILD {
-        return None;
-    }
-    let dir = PathBuf::from(std::env::var_os(DIR_VAR).unwrap());
-    let id = std::env::var(ID_VAR).unwrap().parse().unwrap();
-    Some((dir, id))
-}
-
-fn wait_for(path: &Path) {
-    let start = Instant::now();
-    while !path.exists() {
-        assert!(
-            start.elapsed() < PATIENCE,
-            "{} never appeared",
-            path.display()
-        );
-        std::thread::sleep(Duration::from_millis(1));
-    }
-}
 
 /// Child of [`four_processes_inserting_lose_nothing_and_agree_on_one_default`]: inserts its
 /// keys, interleaved with `get_or_insert_with` on the shared key `"winner"`, and prints the
 /// value it got.
 #[test]
 fn an_index_child_inserts_and_races_when_started_by_a_parent() {
-    let Some((dir, id)) = child_env() else { return };
+    let Some((dir, id)) = child_env(CHILD) else {
+        return;
+    };
+    let id = id as i64;
     let index: Index<String, i64> = Index::open(&dir).unwrap();
-    println!("@@ready");
-    wait_for(&dir.join("go"));
+    tell_parent("ready");
+    wait_for_file(&dir.join("go"));
     let mut winner = None;
     for j in 0..PER_PROCESS {
         index
@@ -334,47 +311,24 @@ fn an_index_child_inserts_and_races_when_started_by_a_parent() {
             winner = Some(index.get_or_insert_with("winner", || id).unwrap());
         }
     }
-    println!("@@winner {}", winner.unwrap());
+    tell_parent(&format!("winner {}", winner.unwrap()));
 }
 
 #[test]
 fn four_processes_inserting_lose_nothing_and_agree_on_one_default() {
     let dir = tempfile::tempdir().unwrap();
     let index: Index<String, i64> = Index::open(dir.path()).unwrap();
-    let mut children: Vec<_> = (0..PROCESSES)
-        .map(|id| {
-            let mut child = Command::new(std::env::current_exe().unwrap())
-                .args(["--exact", CHILD, "--nocapture", "--test-threads=1"])
-                .env(ROLE_VAR, CHILD)
-                .env(DIR_VAR, dir.path())
-                .env(ID_VAR, id.to_string())
-                .stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .spawn()
-                .unwrap();
-            let lines = BufReader::new(child.stdout.take().unwrap()).lines();
-            (child, lines)
-        })
+    let mut children: Vec<Proc> = (0..PROCESSES as usize)
+        .map(|id| Proc::spawn(CHILD, dir.path(), id))
         .collect();
-    let message = |lines: &mut std::io::Lines<_>, word: &str| -> String {
-        for line in lines {
-            let line: String = line.unwrap();
-            if let Some((_, m)) = line.split_once("@@")
-                && let Some(rest) = m.strip_prefix(word)
-            {
-                return rest.trim().to_owned();
-            }
-        }
-        panic!("a child ended without saying {word}");
-    };
-    for (_, lines) in &mut children {
-        message(lines, "ready");
+    for child in &mut children {
+        child.expect("ready");
     }
     std::fs::write(dir.path().join("go"), b"").unwrap();
     let mut winners = Vec::new();
-    for (child, lines) in &mut children {
-        winners.push(message(lines, "winner").parse::<i64>().unwrap());
-        assert!(child.wait().unwrap().success());
+    for mut child in children {
+        winners.push(child.expect("winner").parse::<i64>().unwrap());
+        child.finish();
     }
     let stored = index.get("winner").unwrap().unwrap();
     assert!(

@@ -13,20 +13,13 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Lines};
-use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Command, Stdio};
+use std::path::Path;
 use std::time::{Duration, Instant};
+
+use common::child::{Proc, child_env, tell_parent, wait_for_file};
 
 use diskcache::{Cache, Error};
 use serde_bytes::ByteBuf;
-
-/// Names the child test a process was started to act as.
-const ROLE_VAR: &str = "DISKCACHE_CHILD_ROLE";
-/// The cache directory of a child.
-const DIR_VAR: &str = "DISKCACHE_CHILD_DIR";
-/// A child's number, 0 to `PROCESSES - 1`.
-const ID_VAR: &str = "DISKCACHE_CHILD_ID";
 
 /// Processes writing at once in the counter and key tests.
 const PROCESSES: usize = 4;
@@ -39,112 +32,8 @@ const KEYS_PER_PROCESS: usize = 120;
 const ROW_HEADER: u64 = 128;
 /// The file a parent creates to let its waiting children start at once.
 const GO_FILE: &str = "go";
-/// How long anything in these tests may wait for another process before failing.
-const PATIENCE: Duration = Duration::from_secs(60);
 
 // ----- plumbing -----------------------------------------------------------------------------
-
-/// The directory and id this process was started with, if it was started as the child `role`.
-fn child_env(role: &str) -> Option<(PathBuf, usize)> {
-    if std::env::var(ROLE_VAR).ok()? != role {
-        return None;
-    }
-    let dir = PathBuf::from(std::env::var_os(DIR_VAR).expect("a child needs its directory"));
-    let id = std::env::var(ID_VAR)
-        .expect("a child needs its id")
-        .parse()
-        .expect("the child id is a number");
-    Some((dir, id))
-}
-
-/// Sends one message to the parent.
-fn tell_parent(message: &str) {
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    writeln!(out, "@@{message}").unwrap();
-    out.flush().unwrap();
-}
-
-/// Waits until `path` exists.
-fn wait_for_file(path: &Path) {
-    let start = Instant::now();
-    while !path.exists() {
-        assert!(
-            start.elapsed() < PATIENCE,
-            "{} never appeared",
-            path.display()
-        );
-        std::thread::sleep(Duration::from_millis(1));
-    }
-}
-
-/// A child process running one child test of this binary; killed if dropped unfinished.
-struct Proc {
-    name: String,
-    child: Child,
-    lines: Lines<BufReader<ChildStdout>>,
-}
-
-impl Proc {
-    fn spawn(role: &str, dir: &Path, id: usize) -> Proc {
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", role, "--nocapture", "--test-threads=1"])
-            .env(ROLE_VAR, role)
-            .env(DIR_VAR, dir)
-            .env(ID_VAR, id.to_string())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        Proc {
-            name: format!("{role} #{id}"),
-            child,
-            lines,
-        }
-    }
-
-    /// The next message of the child (the text after `@@`); `None` at the end of its output.
-    fn next_message(&mut self) -> Option<String> {
-        for line in self.lines.by_ref() {
-            let line = line.unwrap();
-            if let Some((_, message)) = line.split_once("@@") {
-                return Some(message.to_owned());
-            }
-        }
-        None
-    }
-
-    /// Waits for a message starting with `word`, and returns what follows it.
-    fn expect(&mut self, word: &str) -> String {
-        loop {
-            match self.next_message() {
-                Some(m) => {
-                    if let Some(rest) = m.strip_prefix(word) {
-                        return rest.trim().to_owned();
-                    }
-                }
-                None => panic!("{} ended without saying {word:?}", self.name),
-            }
-        }
-    }
-
-    /// Waits for the child to exit and checks that its test passed.
-    fn finish(mut self) {
-        while self.next_message().is_some() {}
-        let status = self.child.wait().unwrap();
-        assert!(status.success(), "{} failed: {status}", self.name);
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        // After finish() the child is already reaped and this does nothing.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// Starts `PROCESSES` children of `role` on `dir`, waits until each has opened the cache, and
 /// lets them all go at once.

@@ -15,115 +15,27 @@
 //! `cargo test --test recipes --features broken-lock-not-exclusive` (a `Lock` that does not
 //! exclude) must fail.
 
-use std::io::{BufRead, BufReader, Lines};
-use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+mod common;
 
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use common::child::{PATIENCE, Proc, child_env, tell_parent, wait_for_file};
 use diskcache::{
     Averager, BoundedSemaphore, Cache, Error, FanoutCache, Lock, RLock, Throttle, barrier,
 };
 
-/// Names the child test a process was started to act as.
-const ROLE_VAR: &str = "DISKCACHE_RECIPES_ROLE";
-/// The cache directory of a child.
-const DIR_VAR: &str = "DISKCACHE_RECIPES_DIR";
-/// A child's number.
-const ID_VAR: &str = "DISKCACHE_RECIPES_ID";
 /// The file a parent creates to let its waiting children start at once.
 const GO_FILE: &str = "go";
-/// How long anything in these tests may wait for another process before failing.
-const PATIENCE: Duration = Duration::from_secs(60);
 
 // ----- plumbing -----------------------------------------------------------------------------
-
-/// The directory and id this process was started with, if it was started as the child `role`.
-fn child_env(role: &str) -> Option<(PathBuf, usize)> {
-    if std::env::var(ROLE_VAR).ok()? != role {
-        return None;
-    }
-    let dir = PathBuf::from(std::env::var_os(DIR_VAR).expect("a child needs its directory"));
-    let id = std::env::var(ID_VAR).unwrap().parse().unwrap();
-    Some((dir, id))
-}
-
-/// Sends one message to the parent.
-fn tell_parent(message: &str) {
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    writeln!(out, "@@{message}").unwrap();
-    out.flush().unwrap();
-}
 
 /// In a child: opens the cache, tells the parent, and waits for the go signal.
 fn open_and_wait_for_go(dir: &Path) -> Cache {
     let cache = Cache::open(dir).unwrap();
     tell_parent("ready");
-    let go = dir.join(GO_FILE);
-    let start = Instant::now();
-    while !go.exists() {
-        assert!(start.elapsed() < PATIENCE, "the go signal never came");
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    wait_for_file(&dir.join(GO_FILE));
     cache
-}
-
-/// A child process running one child test of this binary; killed if dropped unfinished.
-struct Proc {
-    name: String,
-    child: Child,
-    lines: Lines<BufReader<ChildStdout>>,
-}
-
-impl Proc {
-    fn spawn(role: &str, dir: &Path, id: usize) -> Proc {
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", role, "--nocapture", "--test-threads=1"])
-            .env(ROLE_VAR, role)
-            .env(DIR_VAR, dir)
-            .env(ID_VAR, id.to_string())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        Proc {
-            name: format!("{role} #{id}"),
-            child,
-            lines,
-        }
-    }
-
-    /// Waits for a message starting with `word`, and returns what follows it.
-    fn expect(&mut self, word: &str) -> String {
-        for line in self.lines.by_ref() {
-            let line = line.unwrap();
-            if let Some((_, message)) = line.split_once("@@")
-                && let Some(rest) = message.strip_prefix(word)
-            {
-                return rest.trim().to_owned();
-            }
-        }
-        panic!("{} ended without saying {word:?}", self.name);
-    }
-
-    /// Waits for the child to exit and checks that its test passed.
-    fn finish(mut self) {
-        for line in self.lines.by_ref() {
-            line.unwrap();
-        }
-        let status = self.child.wait().unwrap();
-        assert!(status.success(), "{} failed: {status}", self.name);
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        // After finish() the child is already reaped and this does nothing.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// Starts `n` children of `role` on `dir`, waits until each has opened the cache, and lets
@@ -415,8 +327,7 @@ fn a_lock_lease_that_runs_out_frees_the_lock_of_a_killed_holder() {
     let mut holder = Proc::spawn(LEASE_CHILD, dir.path(), 0);
     holder.expect("held");
     // Killed (SIGKILL) while holding the lock: only the lease can free it.
-    holder.child.kill().unwrap();
-    holder.child.wait().unwrap();
+    holder.kill();
     let lock = Lock::new(&cache, "job");
     let guard = lock.acquire_timeout(PATIENCE).unwrap();
     assert!(guard.release().unwrap());

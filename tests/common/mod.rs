@@ -9,6 +9,8 @@
 
 use std::path::{Path, PathBuf};
 
+pub mod child;
+
 /// Every file under `dir` whose name ends with `suffix` (`.val`, `.val.tmp`), as paths relative
 /// to `dir`, sorted.
 pub fn files_ending_with(dir: &Path, suffix: &str) -> Vec<PathBuf> {

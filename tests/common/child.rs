@@ -1,0 +1,128 @@
+//! Child processes for the multi-process tests: the test binary runs again as one of its own
+//! tests (`--exact <role>`), with environment variables naming the role, the cache directory
+//! and the child's number. A child's test returns at once when it was not started as a child,
+//! so it passes trivially in the normal run. Children talk to the parent in lines of the form
+//! `@@<message>` on stdout.
+
+use std::io::{BufRead, BufReader, Lines, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Names the child test a process was started to act as.
+const ROLE_VAR: &str = "DISKCACHE_CHILD_ROLE";
+/// The cache directory of a child.
+const DIR_VAR: &str = "DISKCACHE_CHILD_DIR";
+/// A child's number.
+const ID_VAR: &str = "DISKCACHE_CHILD_ID";
+
+/// How long anything waits for another process before failing.
+pub const PATIENCE: Duration = Duration::from_secs(60);
+
+/// In a child: its directory and number, if this process was started as the child `role`.
+pub fn child_env(role: &str) -> Option<(PathBuf, usize)> {
+    if std::env::var(ROLE_VAR).ok()? != role {
+        return None;
+    }
+    let dir = PathBuf::from(std::env::var_os(DIR_VAR).expect("a child needs its directory"));
+    let id = std::env::var(ID_VAR)
+        .expect("a child needs its id")
+        .parse()
+        .expect("the child id is a number");
+    Some((dir, id))
+}
+
+/// In a child: sends one message to the parent.
+pub fn tell_parent(message: &str) {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "@@{message}").unwrap();
+    out.flush().unwrap();
+}
+
+/// Waits until `path` exists (a parent's signal), failing after [`PATIENCE`].
+pub fn wait_for_file(path: &Path) {
+    let start = Instant::now();
+    while !path.exists() {
+        assert!(
+            start.elapsed() < PATIENCE,
+            "{} never appeared",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// A child process running one child test of this binary; killed if dropped unfinished.
+pub struct Proc {
+    name: String,
+    child: Child,
+    lines: Lines<BufReader<ChildStdout>>,
+}
+
+impl Proc {
+    /// Starts the child test `role` on `dir` as child number `id`.
+    pub fn spawn(role: &str, dir: &Path, id: usize) -> Proc {
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", role, "--nocapture", "--test-threads=1"])
+            .env(ROLE_VAR, role)
+            .env(DIR_VAR, dir)
+            .env(ID_VAR, id.to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        Proc {
+            name: format!("{role} #{id}"),
+            child,
+            lines,
+        }
+    }
+
+    /// The next message of the child (the text after `@@`); `None` at the end of its output.
+    pub fn next_message(&mut self) -> Option<String> {
+        for line in self.lines.by_ref() {
+            let line = line.unwrap();
+            if let Some((_, message)) = line.split_once("@@") {
+                return Some(message.to_owned());
+            }
+        }
+        None
+    }
+
+    /// Waits for a message starting with `word`, and returns what follows it.
+    pub fn expect(&mut self, word: &str) -> String {
+        loop {
+            match self.next_message() {
+                Some(m) => {
+                    if let Some(rest) = m.strip_prefix(word) {
+                        return rest.trim().to_owned();
+                    }
+                }
+                None => panic!("{} ended without saying {word:?}", self.name),
+            }
+        }
+    }
+
+    /// Waits for the child to exit and checks that its test passed.
+    pub fn finish(mut self) {
+        while self.next_message().is_some() {}
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "{} failed: {status}", self.name);
+    }
+
+    /// Kills the child (SIGKILL) and reaps it.
+    pub fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        // After finish() or kill() the child is already reaped and this does nothing.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
