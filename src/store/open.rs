@@ -23,13 +23,30 @@ pub(super) fn open_db(dir: &Path, settings: &Settings) -> Result<(Database, Arc<
     let deadline = Arc::new(Mutex::new(Some(crate::time::deadline(settings.timeout))));
     let backend =
         DurabilityBackend::new(file, settings.durability, syncs.clone(), deadline.clone())?;
-    let db = Database::builder()
-        .set_concurrency_mode(ConcurrencyMode::MultiWriter)
-        .create_with_backend(backend)
-        .map_err(|e| match Error::from(e) {
-            Error::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => Error::Timeout,
-            other => other,
-        })?;
+    // redb 4.6 panics on some damaged files instead of returning an error (an unexpected
+    // page type byte, `unreachable!` in its B-tree code), found by tests/corruption_repair.rs
+    // flipping bytes of `cache.redb`'s pages. Opening reads the damaged pages, so a panic
+    // there becomes `Error::Corrupted`; nothing of the half-opened database is kept.
+    let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        Database::builder()
+            .set_concurrency_mode(ConcurrencyMode::MultiWriter)
+            .create_with_backend(backend)
+    }))
+    .map_err(|panic| {
+        let why = panic
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| panic.downcast_ref::<&str>().copied())
+            .unwrap_or("no message");
+        Error::Corrupted(format!(
+            "{} is damaged: the database engine failed opening it ({why})",
+            dir.join(DB_FILE).display()
+        ))
+    })?;
+    let db = opened.map_err(|e| match Error::from(e) {
+        Error::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => Error::Timeout,
+        other => other,
+    })?;
     *deadline.lock().unwrap_or_else(PoisonError::into_inner) = None;
     Ok((db, syncs))
 }
