@@ -95,11 +95,14 @@ impl LoggedEngine {
         });
         let engine = LoggedEngine { shared };
         let overlay = engine.overlay();
-        if overlay.needs_recovery()? {
+        let deltas_match = |records: &[(Vec<u8>, Logged)], count: i64, volume: i64| {
+            deltas_match(env, records, count, volume)
+        };
+        if overlay.needs_recovery(&deltas_match)? {
             // Under the lock, check again: a live holder may just have been inside its
             // critical section.
             let (guard, _) = overlay.lock(env.deadline())?;
-            if overlay.needs_recovery()? {
+            if overlay.needs_recovery(&deltas_match)? {
                 engine.recover(env)?;
             }
             overlay.leave();
@@ -512,6 +515,48 @@ pub(crate) fn run_redb_txn<T>(
         let _ = blob::remove(env.dir, file);
     }
     Ok((value, true))
+}
+
+/// Whether `count` and `volume` (the deltas in `cache.shm`) are what the log's `records`
+/// change in the database: each operation adds its rows' entries and volumes and subtracts
+/// those it replaced, so per key the sum is the latest record's minus the database's row.
+/// Found by tests/corruption_repair.rs: a damaged delta in `cache.shm` made `len` and
+/// `volume` wrong until the next checkpoint, and a huge volume made the next write cull
+/// entries it had no reason to. Checked at open (a recovery then makes them right again).
+/// Outside the lock a racing writer can make it say `false`; the caller checks again under
+/// the lock. A row it cannot read says nothing (`true`): that damage is `check`'s.
+fn deltas_match(env: &Env<'_>, records: &[(Vec<u8>, Logged)], count: i64, volume: i64) -> bool {
+    if records.is_empty() {
+        return count == 0 && volume == 0;
+    }
+    let Ok(snap) = Snapshot::open(env.db) else {
+        return true;
+    };
+    let mut latest: HashMap<&[u8], Option<&[u8]>> = HashMap::new();
+    for (key, logged) in records {
+        match logged {
+            Logged::Set(row) => latest.insert(key, Some(row)),
+            Logged::Deleted => latest.insert(key, None),
+            Logged::Access { .. } => continue,
+        };
+    }
+    let entry = |key: &[u8], row: Option<&Row>| match row {
+        Some(row) => (
+            1i64,
+            i64::try_from(row.volume(key.len())).unwrap_or(i64::MAX),
+        ),
+        None => (0, 0),
+    };
+    let (mut want_count, mut want_volume) = (0i64, 0i64);
+    for (key, logged) in latest {
+        let (Ok(old), Ok(new)) = (snap.get(key), logged.map(Row::decode).transpose()) else {
+            return true;
+        };
+        let (old, new) = (entry(key, old.as_ref()), entry(key, new.as_ref()));
+        want_count = want_count.wrapping_add(new.0.wrapping_sub(old.0));
+        want_volume = want_volume.wrapping_add(new.1.wrapping_sub(old.1));
+    }
+    want_count == count && want_volume == volume
 }
 
 /// One key's change: its new row, or `None` for a deletion.
