@@ -163,7 +163,7 @@ impl Overlay {
         let used = valid_len
             .checked_sub(WAL_HEADER_LEN)
             .and_then(|n| usize::try_from(n).ok())
-            .filter(|&n| n as u64 <= WAL_SIZE - WAL_HEADER_LEN)?;
+            .filter(|&n| n as u64 <= self.wal.data_end(WAL_HEADER_LEN) - WAL_HEADER_LEN)?;
         let log = shm::copy_out(&self.wal_map, WAL_HEADER_LEN as usize, used)?;
         let (records, len) = wal::scan(&log, generation);
         if len != used || records.len() as u64 != count {
@@ -223,9 +223,11 @@ impl Overlay {
     /// the recorded valid length are included: a reader may have seen them before their
     /// writer died.
     pub(crate) fn scan(&self, generation: u64) -> (Vec<(Vec<u8>, Logged)>, u64) {
+        // Only up to the first hole: reading one can fault on a full disk (`data_end`).
+        let end = usize::try_from(self.wal.data_end(WAL_HEADER_LEN)).unwrap_or(usize::MAX);
         let log = self
             .wal_map
-            .get(WAL_HEADER_LEN as usize..)
+            .get(WAL_HEADER_LEN as usize..end)
             .unwrap_or_default();
         let (records, len) = wal::scan(log, generation);
         let out = records
