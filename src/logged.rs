@@ -121,20 +121,27 @@ impl LoggedEngine {
     /// (or failed) inside it, so recover at once rather than at the next write. A process
     /// that only reads would otherwise keep serving a snapshot older than a whole-cache
     /// change the dead holder committed.
-    pub(crate) fn janitor_tick(&self, env: &Env<'_>) {
+    /// Returns the recovery's error, if it failed other than for want of the lock (the caller
+    /// replaces a database handle an I/O error left failing).
+    pub(crate) fn janitor_tick(&self, env: &Env<'_>) -> Result<()> {
         let shm = self.overlay().shm();
         self.shared.snapshots.drop_unless(shm.get(Word::Gen));
         let now = Env {
             deadline_override: Some(Instant::now()),
             ..*env
         };
+        let mut result = Ok(());
         if shm.get(Word::Dirty) != 0 {
-            let _ = self.locked(&now, |_| Ok(()));
+            result = match self.locked(&now, |_| Ok(())) {
+                Err(crate::error::Error::Timeout) => Ok(()),
+                other => other,
+            };
         }
         if !env.accesses.is_empty() {
             // Logs the noted reads if the lock is free now; else they wait for the next round.
             let _ = self.write(&now, env.settings.checkpoint_records, |_| Ok(()));
         }
+        result
     }
 
     /// Runs `f` under the write lock, after recovering if the last holder died inside it.
@@ -292,6 +299,11 @@ impl LoggedEngine {
             let base = self.shared.snapshots.get(env.db, generation)?.meta(name)?;
             Ok(base.saturating_add_signed(delta))
         })
+    }
+
+    /// Drops the cached snapshot: the database handle it was read from was replaced.
+    pub(crate) fn drop_snapshots(&self) {
+        self.shared.snapshots.drop_unless(u64::MAX);
     }
 
     /// The settings epoch in `cache.shm` (bumped after each change of a stored setting).
@@ -454,12 +466,22 @@ impl LoggedEngine {
     fn recover(&self, env: &Env<'_>) -> Result<()> {
         let overlay = self.overlay();
         let counters = overlay.counters_begin();
+        let table_was_whole = overlay.shm().get(Word::Seq).is_multiple_of(2);
         let clearing = overlay.begin_clear();
         let generation = overlay.wal_gen()?;
         let (records, _) = overlay.scan(generation);
         if !records.is_empty() {
             let (changes, accesses, stale_files) = digest(records)?;
-            self.commit_to_redb(env, changes, accesses, stale_files, 1)?;
+            if let Err(e) = self.commit_to_redb(env, changes, accesses, stale_files, 1) {
+                // Nothing of the table changed: if no dead holder left it mid-update, readers
+                // may go on using it. Found by tests/full_disk.rs: on a full disk every
+                // recovery fails, and leaving the seqlock odd made every read wait for one
+                // and fail too. (`dirty` stays set: the next holder recovers.)
+                if table_was_whole {
+                    overlay.shm().set(Word::Seq, clearing.wrapping_add(1));
+                }
+                return Err(e);
+            }
         }
         overlay.write_wal_gen(generation.wrapping_add(1))?;
         let next_row_id = Snapshot::open(env.db)?.meta(META_NEXT_ROW_ID)?.max(1);

@@ -23,7 +23,9 @@ use crate::wal::WAL_FILE;
 /// An open cache database, its settings and its write path.
 #[derive(Debug)]
 pub(crate) struct Store {
-    db: Database,
+    /// The database handle; replaced by a new one if an I/O error left it failing every
+    /// call (see [`Store::heal`]).
+    db: RwLock<Arc<Database>>,
     dir: PathBuf,
     settings: RwLock<Settings>,
     /// The logged path's settings epoch (`cache.shm`) when `settings` was read.
@@ -124,7 +126,7 @@ impl Store {
             Engine::Direct(_) => 0,
         };
         Ok(Store {
-            db,
+            db: RwLock::new(Arc::new(db)),
             dir: dir.to_path_buf(),
             settings: RwLock::new(stored),
             settings_epoch: AtomicU64::new(epoch),
@@ -148,7 +150,7 @@ impl Store {
             let epoch = engine.settings_epoch();
             if epoch != self.settings_epoch.load(Ordering::Acquire) {
                 // Read the epoch first: a change committed after it bumps it again.
-                if let Ok(stored) = Snapshot::open(&self.db).and_then(|s| s.settings()) {
+                if let Ok(stored) = Snapshot::open(&self.db()).and_then(|s| s.settings()) {
                     self.adopt(stored);
                     self.settings_epoch.store(epoch, Ordering::Release);
                 }
@@ -240,8 +242,9 @@ impl Store {
     pub(crate) fn write<T>(&self, f: impl FnOnce(&mut dyn RowWriter) -> Result<T>) -> Result<T> {
         crate::transaction::refuse_inside_transact(self)?;
         let settings = self.settings();
-        let env = self.env(&settings);
-        match &self.engine {
+        let db = self.db();
+        let env = self.env(&settings, &db);
+        let result = (|| match &self.engine {
             Engine::Logged(engine) => engine.write(&env, settings.checkpoint_records, |w| {
                 let value = f(w)?;
                 evict::cull_after_write(w, &settings)?;
@@ -254,7 +257,7 @@ impl Store {
                     // on: the write is acknowledged but thrown away, to show the crash and
                     // multi-process tests can fail.
                     let txn =
-                        crate::txn::begin_write(&self.db, crate::time::deadline(settings.timeout))?;
+                        crate::txn::begin_write(&db, crate::time::deadline(settings.timeout))?;
                     let value = f(&mut WriteCtx::open(&txn)?)?;
                     txn.abort()?;
                     return Ok(value);
@@ -270,7 +273,8 @@ impl Store {
                 self.adopt(live);
                 Ok(value)
             }
-        }
+        })();
+        self.heal(&db, result)
     }
 
     /// Notes a read of `key` that found a live entry (`hit`) or not: counted if statistics
@@ -311,8 +315,9 @@ impl Store {
     ) -> Result<T> {
         crate::transaction::refuse_inside_transact(self)?;
         let settings = self.settings();
-        let env = self.env(&settings);
-        match &self.engine {
+        let db = self.db();
+        let env = self.env(&settings, &db);
+        let result = (|| match &self.engine {
             Engine::Logged(engine) => engine.write_redb(&env, f),
             Engine::Direct(gate) => {
                 let _gate = gate.enter(crate::time::deadline(settings.timeout))?;
@@ -324,15 +329,16 @@ impl Store {
                 self.adopt(live);
                 Ok(value)
             }
-        }
+        })();
+        self.heal(&db, result)
     }
 
     /// The row stored under `key`, expired or not.
     fn get_row(&self, key: &[u8], settings: &Settings) -> Result<Option<Row>> {
-        match &self.engine {
-            Engine::Logged(engine) => engine.get_row(&self.env(settings), key),
-            Engine::Direct(_) => Snapshot::open(&self.db)?.get(key),
-        }
+        self.read_healing(|db| match &self.engine {
+            Engine::Logged(engine) => engine.get_row(&self.env(settings, db), key),
+            Engine::Direct(_) => Snapshot::open(db)?.get(key),
+        })
     }
 
     /// The row under `key` if it is live at `now`. With `note`, the read counts as a hit or
@@ -358,32 +364,41 @@ impl Store {
     }
 
     fn counter(&self, name: &str) -> Result<u64> {
-        match &self.engine {
-            Engine::Logged(engine) => {
-                let settings = self.settings();
-                engine.counter(&self.env(&settings), name)
-            }
-            Engine::Direct(_) => Snapshot::open(&self.db)?.meta(name),
-        }
+        let settings = self.settings();
+        self.read_healing(|db| match &self.engine {
+            Engine::Logged(engine) => engine.counter(&self.env(&settings, db), name),
+            Engine::Direct(_) => Snapshot::open(db)?.meta(name),
+        })
     }
 
     /// Runs `f` on a snapshot of the database that holds every earlier operation (the log is
     /// checkpointed first), for reads that need the database's whole view, such as iteration.
     pub(crate) fn read_all<T>(&self, f: impl FnOnce(&Snapshot) -> Result<T>) -> Result<T> {
-        if let Engine::Logged(engine) = &self.engine {
+        if let Engine::Logged(_) = &self.engine {
             crate::transaction::refuse_inside_transact(self)?;
-            let settings = self.settings();
-            engine.quiesce(&self.env(&settings))?;
         }
-        f(&Snapshot::open(&self.db)?)
+        let db = self.db();
+        let result = (|| {
+            if let Engine::Logged(engine) = &self.engine {
+                let settings = self.settings();
+                engine.quiesce(&self.env(&settings, &db))?;
+            }
+            f(&Snapshot::open(&db)?)
+        })();
+        self.heal(&db, result)
     }
 
     /// The janitor's round (see `LoggedEngine::janitor_tick`); on the direct path, every
     /// tenth round (~100 ms) writes the reads noted since, if the write lock is free.
     pub(crate) fn janitor_tick(&self) {
         let settings = self.settings();
+        let db = self.db();
         match &self.engine {
-            Engine::Logged(engine) => engine.janitor_tick(&self.env(&settings)),
+            Engine::Logged(engine) => {
+                // A recovery that failed on a full disk leaves the handle failing every call.
+                let result = engine.janitor_tick(&self.env(&settings, &db));
+                let _ = self.heal(&db, result);
+            }
             Engine::Direct(gate) => {
                 let tick = self.ticks.fetch_add(1, Ordering::Relaxed);
                 if !tick.is_multiple_of(10) || self.accesses.is_idle() {
@@ -393,7 +408,7 @@ impl Store {
                 if let Ok(_gate) = gate.enter(now) {
                     let env = Env {
                         deadline_override: Some(now),
-                        ..self.env(&settings)
+                        ..self.env(&settings, &db)
                     };
                     let _ = run_redb_txn(&env, |w| self.flush_reads(w));
                 }
@@ -408,8 +423,9 @@ impl Store {
 
     /// [`Store::flush`], waiting for the write lock as long as `settings.timeout` says.
     fn flush_within(&self, settings: &Settings) -> Result<()> {
-        let env = self.env(settings);
-        match &self.engine {
+        let db = self.db();
+        let env = self.env(settings, &db);
+        let result = (|| match &self.engine {
             Engine::Logged(engine) => engine.quiesce(&env),
             Engine::Direct(gate) => {
                 if self.accesses.is_idle() {
@@ -418,7 +434,8 @@ impl Store {
                 let _gate = gate.enter(crate::time::deadline(settings.timeout))?;
                 run_redb_txn(&env, |w| self.flush_reads(w)).map(drop)
             }
-        }
+        })();
+        self.heal(&db, result)
     }
 
     /// Applies the log to the database now (a no-op on the direct path).
@@ -426,14 +443,70 @@ impl Store {
         if let Engine::Logged(engine) = &self.engine {
             crate::transaction::refuse_inside_transact(self)?;
             let settings = self.settings();
-            engine.quiesce(&self.env(&settings))?;
+            let db = self.db();
+            let result = engine.quiesce(&self.env(&settings, &db));
+            self.heal(&db, result)?;
         }
         Ok(())
     }
 
-    fn env<'a>(&'a self, settings: &'a Settings) -> Env<'a> {
+    /// The database handle in use.
+    fn db(&self) -> Arc<Database> {
+        Arc::clone(&self.db.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Passes `result` on. If it is an I/O error (a full disk: found by tests/full_disk.rs)
+    /// that left `db` failing every later call ("Previous I/O error occurred. Please close and
+    /// re-open the database", redb's latch after any failed read, write or resize), opens the
+    /// database again and uses the new handle from then on, so that the cache works again
+    /// once the cause is gone instead of failing until it is reopened. redb's file holds its
+    /// last commit, and the logged path's dirty mark makes the next writer replay the log.
+    fn heal<T>(&self, db: &Arc<Database>, result: Result<T>) -> Result<T> {
+        if let Err(e) = &result {
+            self.reopen_if_failed(db, e);
+        }
+        result
+    }
+
+    /// [`Store::heal`]'s work: whether `db` had failed and was replaced.
+    fn reopen_if_failed(&self, db: &Arc<Database>, error: &Error) -> bool {
+        if !matches!(error, Error::Io(_) | Error::Storage(_)) || !database_failed(db) {
+            return false;
+        }
+        let settings = self.settings();
+        let Ok((fresh, _)) = open_db(&self.dir, &settings) else {
+            return false;
+        };
+        let mut current = self.db.write().unwrap_or_else(PoisonError::into_inner);
+        if Arc::ptr_eq(&current, db) {
+            *current = Arc::new(fresh);
+        }
+        drop(current);
+        if let Engine::Logged(engine) = &self.engine {
+            engine.drop_snapshots();
+        }
+        true
+    }
+
+    /// Runs the read `op` with the database handle in use; if it fails because the handle had
+    /// failed (another operation, or the janitor's recovery, met a full disk), again with a
+    /// new handle, a few times: reads need no space, so they keep working on a full disk.
+    fn read_healing<T>(&self, op: impl Fn(&Database) -> Result<T>) -> Result<T> {
+        let mut attempts = 0;
+        loop {
+            let db = self.db();
+            let result = op(&db);
+            attempts += 1;
+            match &result {
+                Err(e) if attempts < 3 && self.reopen_if_failed(&db, e) => continue,
+                _ => return result,
+            }
+        }
+    }
+
+    fn env<'a>(&'a self, settings: &'a Settings, db: &'a Database) -> Env<'a> {
         Env {
-            db: &self.db,
+            db,
             settings,
             dir: &self.dir,
             accesses: &self.accesses,
@@ -450,14 +523,16 @@ impl Store {
         f: impl FnOnce(&Env<'_>, &dyn Fn() -> Result<()>) -> Result<T>,
     ) -> Result<T> {
         let settings = self.settings();
-        let env = self.env(&settings);
-        match &self.engine {
+        let db = self.db();
+        let env = self.env(&settings, &db);
+        let result = (|| match &self.engine {
             Engine::Logged(engine) => engine.exclusive(&env, f),
             Engine::Direct(gate) => {
                 let _gate = gate.enter(crate::time::deadline(settings.timeout))?;
                 f(&env, &|| Ok(()))
             }
-        }
+        })();
+        self.heal(&db, result)
     }
 
     /// A second handle on the database file, opened as this one was. redb's locks belong to
@@ -475,6 +550,18 @@ impl Drop for Store {
         let mut settings = self.settings();
         settings.timeout = settings.timeout.min(Duration::from_millis(100));
         let _ = self.flush_within(&settings);
+    }
+}
+
+/// Whether `db` fails every call after an earlier I/O error (redb latches the first one):
+/// a write transaction begun and aborted tells, waiting at most 100 ms for redb's lock.
+fn database_failed(db: &Database) -> bool {
+    let deadline = std::time::Instant::now() + Duration::from_millis(100);
+    let previous_io = redb::StorageError::PreviousIo.to_string();
+    let failed = |e: Error| matches!(e, Error::Storage(msg) if msg == previous_io);
+    match crate::txn::begin_write(db, deadline) {
+        Ok(txn) => txn.abort().map_err(Error::from).is_err_and(failed),
+        Err(e) => failed(e),
     }
 }
 
