@@ -23,9 +23,13 @@ use crate::wal::WAL_FILE;
 /// An open cache database, its settings and its write path.
 #[derive(Debug)]
 pub(crate) struct Store {
-    /// The database handle; replaced by a new one if an I/O error left it failing every
-    /// call (see [`Store::heal`]).
-    db: RwLock<Arc<Database>>,
+    /// The database handle opened with the cache.
+    db: Database,
+    /// The handle that replaced it, once an I/O error left the one in use failing every call
+    /// (see [`Store::heal`]); `replaced` says whether there is one, so that the common case
+    /// costs one atomic load.
+    replacement: RwLock<Option<Arc<Database>>>,
+    replaced: std::sync::atomic::AtomicBool,
     dir: PathBuf,
     settings: RwLock<Settings>,
     /// The logged path's settings epoch (`cache.shm`) when `settings` was read.
@@ -126,7 +130,9 @@ impl Store {
             Engine::Direct(_) => 0,
         };
         Ok(Store {
-            db: RwLock::new(Arc::new(db)),
+            db,
+            replacement: RwLock::new(None),
+            replaced: std::sync::atomic::AtomicBool::new(false),
             dir: dir.to_path_buf(),
             settings: RwLock::new(stored),
             settings_epoch: AtomicU64::new(epoch),
@@ -242,29 +248,30 @@ impl Store {
     pub(crate) fn write<T>(&self, f: impl FnOnce(&mut dyn RowWriter) -> Result<T>) -> Result<T> {
         crate::transaction::refuse_inside_transact(self)?;
         let settings = self.settings();
-        let db = self.db();
-        let env = self.env(&settings, &db);
-        let result = (|| match &self.engine {
-            Engine::Logged(engine) => engine.write(&env, settings.checkpoint_records, |w| {
-                let value = f(w)?;
-                evict::cull_after_write(w, &settings)?;
-                Ok(value)
-            }),
+        self.write_healing(f, |db, f| match &self.engine {
+            Engine::Logged(engine) => {
+                let env = self.env(&settings, db);
+                engine.write(&env, settings.checkpoint_records, |w| {
+                    let value = take(f)?(w)?;
+                    evict::cull_after_write(w, &settings)?;
+                    Ok(value)
+                })
+            }
             Engine::Direct(gate) => {
+                let env = self.env(&settings, db);
                 let _gate = gate.enter(crate::time::deadline(settings.timeout))?;
                 if cfg!(feature = "broken-ack-before-commit") {
                     // TEST-ONLY sabotage, off unless the `broken-ack-before-commit` feature is
                     // on: the write is acknowledged but thrown away, to show the crash and
                     // multi-process tests can fail.
-                    let txn =
-                        crate::txn::begin_write(&db, crate::time::deadline(settings.timeout))?;
-                    let value = f(&mut WriteCtx::open(&txn)?)?;
+                    let txn = crate::txn::begin_write(db, crate::time::deadline(settings.timeout))?;
+                    let value = take(f)?(&mut WriteCtx::open(&txn)?)?;
                     txn.abort()?;
                     return Ok(value);
                 }
                 let (value, live) = run_redb_txn(&env, |w| {
                     self.flush_reads(w)?;
-                    let value = f(w)?;
+                    let value = take(f)?(w)?;
                     let live = w.live().clone();
                     evict::cull_after_write(w, &live)?;
                     Ok((value, live))
@@ -273,8 +280,7 @@ impl Store {
                 self.adopt(live);
                 Ok(value)
             }
-        })();
-        self.heal(&db, result)
+        })
     }
 
     /// Notes a read of `key` that found a live entry (`hit`) or not: counted if statistics
@@ -315,22 +321,22 @@ impl Store {
     ) -> Result<T> {
         crate::transaction::refuse_inside_transact(self)?;
         let settings = self.settings();
-        let db = self.db();
-        let env = self.env(&settings, &db);
-        let result = (|| match &self.engine {
-            Engine::Logged(engine) => engine.write_redb(&env, f),
-            Engine::Direct(gate) => {
-                let _gate = gate.enter(crate::time::deadline(settings.timeout))?;
-                let (value, live) = run_redb_txn(&env, |w| {
-                    self.flush_reads(w)?;
-                    Ok((f(w)?, w.live().clone()))
-                })?
-                .0;
-                self.adopt(live);
-                Ok(value)
+        self.write_healing(f, |db, f| {
+            let env = self.env(&settings, db);
+            match &self.engine {
+                Engine::Logged(engine) => engine.write_redb(&env, |w| take(f)?(w)),
+                Engine::Direct(gate) => {
+                    let _gate = gate.enter(crate::time::deadline(settings.timeout))?;
+                    let (value, live) = run_redb_txn(&env, |w| {
+                        self.flush_reads(w)?;
+                        Ok((take(f)?(w)?, w.live().clone()))
+                    })?
+                    .0;
+                    self.adopt(live);
+                    Ok(value)
+                }
             }
-        })();
-        self.heal(&db, result)
+        })
     }
 
     /// The row stored under `key`, expired or not.
@@ -377,15 +383,13 @@ impl Store {
         if let Engine::Logged(_) = &self.engine {
             crate::transaction::refuse_inside_transact(self)?;
         }
-        let db = self.db();
-        let result = (|| {
+        let settings = self.settings();
+        self.write_healing(f, |db, f| {
             if let Engine::Logged(engine) = &self.engine {
-                let settings = self.settings();
-                engine.quiesce(&self.env(&settings, &db))?;
+                engine.quiesce(&self.env(&settings, db))?;
             }
-            f(&Snapshot::open(&db)?)
-        })();
-        self.heal(&db, result)
+            take(f)?(&Snapshot::open(db)?)
+        })
     }
 
     /// The janitor's round (see `LoggedEngine::janitor_tick`); on the direct path, every
@@ -423,19 +427,20 @@ impl Store {
 
     /// [`Store::flush`], waiting for the write lock as long as `settings.timeout` says.
     fn flush_within(&self, settings: &Settings) -> Result<()> {
-        let db = self.db();
-        let env = self.env(settings, &db);
-        let result = (|| match &self.engine {
-            Engine::Logged(engine) => engine.quiesce(&env),
-            Engine::Direct(gate) => {
-                if self.accesses.is_idle() {
-                    return Ok(());
+        // A checkpoint or a flush can run again: the operation given is nothing.
+        self.write_healing((), |db, _| {
+            let env = self.env(settings, db);
+            match &self.engine {
+                Engine::Logged(engine) => engine.quiesce(&env),
+                Engine::Direct(gate) => {
+                    if self.accesses.is_idle() {
+                        return Ok(());
+                    }
+                    let _gate = gate.enter(crate::time::deadline(settings.timeout))?;
+                    run_redb_txn(&env, |w| self.flush_reads(w)).map(drop)
                 }
-                let _gate = gate.enter(crate::time::deadline(settings.timeout))?;
-                run_redb_txn(&env, |w| self.flush_reads(w)).map(drop)
             }
-        })();
-        self.heal(&db, result)
+        })
     }
 
     /// Applies the log to the database now (a no-op on the direct path).
@@ -443,16 +448,24 @@ impl Store {
         if let Engine::Logged(engine) = &self.engine {
             crate::transaction::refuse_inside_transact(self)?;
             let settings = self.settings();
-            let db = self.db();
-            let result = engine.quiesce(&self.env(&settings, &db));
-            self.heal(&db, result)?;
+            self.write_healing((), |db, _| engine.quiesce(&self.env(&settings, db)))?;
         }
         Ok(())
     }
 
     /// The database handle in use.
-    fn db(&self) -> Arc<Database> {
-        Arc::clone(&self.db.read().unwrap_or_else(PoisonError::into_inner))
+    fn db(&self) -> Db<'_> {
+        if !self.replaced.load(Ordering::Acquire) {
+            return Db::First(&self.db);
+        }
+        match &*self
+            .replacement
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+        {
+            Some(db) => Db::Replaced(Arc::clone(db)),
+            None => Db::First(&self.db),
+        }
     }
 
     /// Passes `result` on. If it is an I/O error (a full disk: found by tests/full_disk.rs)
@@ -461,7 +474,7 @@ impl Store {
     /// database again and uses the new handle from then on, so that the cache works again
     /// once the cause is gone instead of failing until it is reopened. redb's file holds its
     /// last commit, and the logged path's dirty mark makes the next writer replay the log.
-    fn heal<T>(&self, db: &Arc<Database>, result: Result<T>) -> Result<T> {
+    fn heal<T>(&self, db: &Database, result: Result<T>) -> Result<T> {
         if let Err(e) = &result {
             self.reopen_if_failed(db, e);
         }
@@ -469,7 +482,7 @@ impl Store {
     }
 
     /// [`Store::heal`]'s work: whether `db` had failed and was replaced.
-    fn reopen_if_failed(&self, db: &Arc<Database>, error: &Error) -> bool {
+    fn reopen_if_failed(&self, db: &Database, error: &Error) -> bool {
         if !matches!(error, Error::Io(_) | Error::Storage(_)) || !database_failed(db) {
             return false;
         }
@@ -477,15 +490,47 @@ impl Store {
         let Ok((fresh, _)) = open_db(&self.dir, &settings) else {
             return false;
         };
-        let mut current = self.db.write().unwrap_or_else(PoisonError::into_inner);
-        if Arc::ptr_eq(&current, db) {
-            *current = Arc::new(fresh);
+        let mut slot = self
+            .replacement
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        // Unless another thread has replaced it already.
+        if std::ptr::eq(slot.as_deref().unwrap_or(&self.db), db) {
+            *slot = Some(Arc::new(fresh));
+            self.replaced.store(true, Ordering::Release);
         }
-        drop(current);
+        drop(slot);
         if let Engine::Logged(engine) = &self.engine {
             engine.drop_snapshots();
         }
         true
+    }
+
+    /// Runs the operation `f` through `attempt` (given the handle in use; it takes `f` out of
+    /// the option when it runs it) and heals as [`Store::heal`] does. If the handle had failed
+    /// before `f` ran (another thread, or the janitor's recovery, met a full disk: its error
+    /// says "Previous I/O error"), tries again with the new handle, so the operation gets the
+    /// answer of the disk as it is now.
+    fn write_healing<F, T>(
+        &self,
+        f: F,
+        attempt: impl Fn(&Database, &mut Option<F>) -> Result<T>,
+    ) -> Result<T> {
+        let mut f = Some(f);
+        let mut attempts = 0;
+        loop {
+            let db = self.db();
+            let result = attempt(&db, &mut f);
+            attempts += 1;
+            if let Err(e) = &result
+                && self.reopen_if_failed(&db, e)
+                && f.is_some()
+                && attempts < 3
+            {
+                continue;
+            }
+            return result;
+        }
     }
 
     /// Runs the read `op` with the database handle in use; if it fails because the handle had
@@ -523,16 +568,18 @@ impl Store {
         f: impl FnOnce(&Env<'_>, &dyn Fn() -> Result<()>) -> Result<T>,
     ) -> Result<T> {
         let settings = self.settings();
-        let db = self.db();
-        let env = self.env(&settings, &db);
-        let result = (|| match &self.engine {
-            Engine::Logged(engine) => engine.exclusive(&env, f),
-            Engine::Direct(gate) => {
-                let _gate = gate.enter(crate::time::deadline(settings.timeout))?;
-                f(&env, &|| Ok(()))
+        self.write_healing(f, |db, f| {
+            let env = self.env(&settings, db);
+            match &self.engine {
+                Engine::Logged(engine) => {
+                    engine.exclusive(&env, |env, refresh| take(f)?(env, refresh))
+                }
+                Engine::Direct(gate) => {
+                    let _gate = gate.enter(crate::time::deadline(settings.timeout))?;
+                    take(f)?(&env, &|| Ok(()))
+                }
             }
-        })();
-        self.heal(&db, result)
+        })
     }
 
     /// A second handle on the database file, opened as this one was. redb's locks belong to
@@ -540,6 +587,30 @@ impl Store {
     /// begins a write transaction.
     pub(crate) fn second_handle(&self, settings: &Settings) -> Result<Database> {
         Ok(open_db(&self.dir, settings)?.0)
+    }
+}
+
+/// Takes the operation out of `f` to run it (once: [`Store::write_healing`] tries again only
+/// while it is still there).
+fn take<F>(f: &mut Option<F>) -> Result<F> {
+    f.take()
+        .ok_or_else(|| Error::Storage("an operation was about to run a second time".into()))
+}
+
+/// A database handle in use: the one opened with the cache, or the one that replaced it.
+enum Db<'a> {
+    First(&'a Database),
+    Replaced(Arc<Database>),
+}
+
+impl std::ops::Deref for Db<'_> {
+    type Target = Database;
+
+    fn deref(&self) -> &Database {
+        match self {
+            Db::First(db) => db,
+            Db::Replaced(db) => db,
+        }
     }
 }
 
