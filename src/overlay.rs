@@ -163,7 +163,13 @@ impl Overlay {
         let used = valid_len
             .checked_sub(WAL_HEADER_LEN)
             .and_then(|n| usize::try_from(n).ok())
-            .filter(|&n| n as u64 <= self.wal.data_end(WAL_HEADER_LEN) - WAL_HEADER_LEN)?;
+            .filter(|&n| {
+                n as u64
+                    <= self
+                        .wal
+                        .data_end(WAL_HEADER_LEN)
+                        .saturating_sub(WAL_HEADER_LEN)
+            })?;
         let log = shm::copy_out(&self.wal_map, WAL_HEADER_LEN as usize, used)?;
         let (records, len) = wal::scan(&log, generation);
         if len != used || records.len() as u64 != count {

@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, SystemTime};
 
-use diskcache::{Cache, Error, Key, WritePath};
+use diskcache::{Cache, Error, Key, SetOptions, WritePath};
 use serde_bytes::{ByteBuf, Bytes};
 
 /// Values of at least this many bytes go to value files.
@@ -33,6 +33,8 @@ const ROW_HEADER: u64 = 128;
 /// Names the child role of a process started by `write_then_exit`.
 const ROLE_VAR: &str = "DISKCACHE_DAMAGE_CHILD_DIR";
 const CHILD: &str = "a_damage_child_writes_checkpoints_writes_more_and_exits_without_closing";
+/// Makes the child log a mix of operations instead of [`late`].
+const MIX_VAR: &str = "DISKCACHE_DAMAGE_CHILD_MIX";
 
 fn open(dir: &Path, write_path: WritePath) -> diskcache::Result<Cache> {
     Cache::builder()
@@ -88,6 +90,31 @@ fn a_damage_child_writes_checkpoints_writes_more_and_exits_without_closing() {
     let cache = open(Path::new(&dir), WritePath::Logged).unwrap();
     store(&cache, &committed());
     cache.checkpoint().unwrap();
+    if std::env::var(MIX_VAR).is_ok() {
+        // Every kind of change the log's count and volume deltas follow.
+        cache.set("x", &1).unwrap();
+        cache.set("x", Bytes::new(&[5u8; 3000])).unwrap();
+        cache.set("y", Bytes::new(&[6u8; 100])).unwrap();
+        cache.delete("y").unwrap();
+        cache.delete("c0").unwrap();
+        cache.set("c1", &7).unwrap();
+        cache.incr("z", 3, Some(0)).unwrap();
+        cache
+            .set_with(
+                "e",
+                &1,
+                SetOptions::default().expire(Duration::from_nanos(1)),
+            )
+            .unwrap();
+        cache
+            .transact(|t| {
+                t.set("t1", &1)?;
+                t.delete("cf0")?;
+                Ok(())
+            })
+            .unwrap();
+        std::process::exit(0);
+    }
     store(&cache, &late());
     // No destructor runs: the cache is not closed, its log not checkpointed.
     std::process::exit(0);
@@ -96,9 +123,15 @@ fn a_damage_child_writes_checkpoints_writes_more_and_exits_without_closing() {
 /// A closed logged cache in a new temp dir: [`committed`] checkpointed, [`late`] only in
 /// the log.
 fn closed_with_log() -> tempfile::TempDir {
+    closed_after_child(&[])
+}
+
+/// A closed cache written by the child with the environment `vars` added.
+fn closed_after_child(vars: &[(&str, &str)]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let status = Command::new(std::env::current_exe().unwrap())
         .args(["--exact", CHILD, "--nocapture", "--test-threads=1"])
+        .envs(vars.iter().copied())
         .env(ROLE_VAR, dir.path())
         .stdout(std::process::Stdio::null())
         .status()
@@ -708,4 +741,38 @@ fn an_undamaged_closed_log_keeps_every_entry() {
     }
     drop(cache);
     assert_survives(dir.path(), "undamaged");
+}
+
+/// The generation in the header of `cache.wal`.
+fn wal_generation(dir: &Path) -> u64 {
+    let wal = fs::read(dir.join("cache.wal")).unwrap();
+    u64::from_le_bytes(wal[8..16].try_into().unwrap())
+}
+
+#[test]
+fn an_undamaged_log_of_every_kind_of_change_is_not_taken_for_damage() {
+    // Opening checks the index against the log (valid length, slots, count and volume
+    // deltas) and recovers when they disagree; on an undamaged log nothing may disagree, or
+    // every open would pay a recovery. A recovery starts a new generation: it must not.
+    let dir = closed_after_child(&[(MIX_VAR, "1")]);
+    let before = wal_generation(dir.path());
+    let cache = open(dir.path(), WritePath::Logged).unwrap();
+    assert_eq!(
+        wal_generation(dir.path()),
+        before,
+        "opening an undamaged cache recovered it"
+    );
+    assert_eq!(cache.get::<ByteBuf>("x").unwrap().unwrap().len(), 3000);
+    assert_eq!(cache.get::<i64>("c1").unwrap(), Some(7));
+    assert_eq!(cache.get::<i64>("z").unwrap(), Some(3));
+    assert_eq!(cache.get::<ByteBuf>("cf0").unwrap(), None);
+    assert_eq!(cache.get::<ByteBuf>("c0").unwrap(), None);
+    // committed() less c0 and cf0, plus x, z, e (expired, counted until removed) and t1.
+    let expected = committed().len() as u64 - 2 + 4;
+    assert_eq!(cache.len().unwrap(), expected);
+    let volume_before = cache.volume().unwrap();
+    cache.checkpoint().unwrap();
+    assert_eq!(cache.len().unwrap(), expected);
+    assert_eq!(cache.volume().unwrap(), volume_before);
+    assert_eq!(cache.check(false).unwrap(), Vec::<String>::new());
 }
