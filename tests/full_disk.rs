@@ -300,3 +300,42 @@ fn opening_a_new_cache_on_a_full_disk_is_an_error_not_a_crash() {
         drop(mount);
     }
 }
+
+#[test]
+fn recreating_a_lost_index_on_a_full_disk_is_an_error_not_a_crash() {
+    let test = "cache.shm recreated on a full disk";
+    let Some(mount) = Mounted::new(test) else {
+        return;
+    };
+    let dir = mount.path().join("cache");
+    let cache = open(&dir, WritePath::Logged).unwrap();
+    cache.set("k", Bytes::new(&[3u8; 100])).unwrap();
+    cache.close().unwrap();
+    // The index is lost, and the disk fills before the cache is opened again.
+    std::fs::remove_file(dir.join("cache.shm")).unwrap();
+    let filler = mount.path().join("filler");
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&filler).unwrap();
+        let chunk = vec![0u8; 64 * 1024];
+        while f.write_all(&chunk).is_ok() {}
+        while f.write_all(&[0u8]).is_ok() {}
+    }
+    match open(&dir, WritePath::Logged) {
+        // Its pages are written through a shared mapping: they must be had before.
+        Err(e) => assert!(is_disk_full(&e), "{test}: {e:?}"),
+        Ok(cache) => assert_eq!(
+            cache.get::<ByteBuf>("k").unwrap().unwrap().as_slice(),
+            &[3u8; 100]
+        ),
+    }
+    std::fs::remove_file(&filler).unwrap();
+    let cache = open(&dir, WritePath::Logged).unwrap();
+    assert_eq!(
+        cache.get::<ByteBuf>("k").unwrap().unwrap().as_slice(),
+        &[3u8; 100]
+    );
+    assert_eq!(cache.check(false).unwrap(), Vec::<String>::new());
+    drop(cache);
+    drop(mount);
+}
