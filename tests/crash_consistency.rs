@@ -16,7 +16,8 @@
 //! are counted and reported, not failed on.
 //!
 //! The random numbers come from a xorshift seeded from the clock; the seed is printed, and
-//! `DISKCACHE_CRASH_SEED=<seed>` replays a run.
+//! `DISKCACHE_CRASH_SEED=<seed>` replays a run. `DISKCACHE_CRASH_SCALE=<n>` multiplies the
+//! trials of every test (the crash-point scenarios at the end of the file too).
 //!
 //! That these tests can fail is shown by the test-only Cargo feature
 //! `broken-ack-before-commit`, which makes every write return without committing:
@@ -372,7 +373,8 @@ fn a_writer_killed_mid_stream_loses_no_acknowledged_write_and_the_cache_reopens_
     let dir = tempfile::tempdir().unwrap();
     let mut acked = BTreeMap::new();
     let mut last = None;
-    for trial in 0..TRIALS {
+    let trial_count = trials(TRIALS);
+    for trial in 0..trial_count {
         let (tx, events) = channel();
         let mut writer = Writer::spawn(dir.path(), 0, "", trial * TRIAL_STRIDE, tx);
         let kill_after = rng.between(ACKS_BEFORE_KILL);
@@ -402,7 +404,7 @@ fn a_writer_killed_mid_stream_loses_no_acknowledged_write_and_the_cache_reopens_
     }
     let c = last.unwrap();
     eprintln!(
-        "one writer: {TRIALS} trials in {:.2?}, {} acknowledged writes checked, lost 0, \
+        "one writer: {trial_count} trials in {:.2?}, {} acknowledged writes checked, lost 0, \
          {} orphan value files and {} .val.tmp files at the end",
         started.elapsed(),
         c.acks,
@@ -418,7 +420,8 @@ fn when_one_of_two_writers_is_killed_the_other_keeps_writing_and_no_acknowledged
     let dir = tempfile::tempdir().unwrap();
     let mut acked = BTreeMap::new();
     let mut last = None;
-    for trial in 0..PAIR_TRIALS {
+    let trial_count = trials(PAIR_TRIALS);
+    for trial in 0..trial_count {
         let (tx, events) = channel();
         let start = trial * TRIAL_STRIDE;
         let mut writers = [
@@ -481,7 +484,7 @@ fn when_one_of_two_writers_is_killed_the_other_keeps_writing_and_no_acknowledged
     }
     let c = last.unwrap();
     eprintln!(
-        "two writers: {PAIR_TRIALS} trials in {:.2?}, {} acknowledged writes checked, lost 0, \
+        "two writers: {trial_count} trials in {:.2?}, {} acknowledged writes checked, lost 0, \
          {} orphan value files and {} .val.tmp files at the end",
         started.elapsed(),
         c.acks,
