@@ -110,11 +110,14 @@ impl LoggedEngine {
         });
         let engine = LoggedEngine { shared };
         let overlay = engine.overlay();
-        if overlay.needs_recovery()? {
+        let deltas_match = |records: &[(Vec<u8>, Logged)], count: i64, volume: i64| {
+            deltas_match(env, records, count, volume)
+        };
+        if overlay.needs_recovery(&deltas_match)? {
             // Under the lock, check again: a live holder may just have been inside its
             // critical section.
             let (guard, _) = overlay.lock(env.deadline())?;
-            if overlay.needs_recovery()? {
+            if overlay.needs_recovery(&deltas_match)? {
                 engine.recover(env)?;
             }
             overlay.leave();
@@ -171,20 +174,27 @@ impl LoggedEngine {
     /// (or failed) inside it, so recover at once rather than at the next write. A process
     /// that only reads would otherwise keep serving a snapshot older than a whole-cache
     /// change the dead holder committed.
-    pub(crate) fn janitor_tick(&self, env: &Env<'_>) {
+    /// Returns the recovery's error, if it failed other than for want of the lock (the caller
+    /// replaces a database handle an I/O error left failing).
+    pub(crate) fn janitor_tick(&self, env: &Env<'_>) -> Result<()> {
         let shm = self.overlay().shm();
         self.shared.snapshots.drop_unless(shm.get(Word::Gen));
         let now = Env {
             deadline_override: Some(Instant::now()),
             ..*env
         };
+        let mut result = Ok(());
         if shm.get(Word::Dirty) != 0 {
-            let _ = self.locked(&now, |_| Ok(()));
+            result = match self.locked(&now, |_| Ok(())) {
+                Err(crate::error::Error::Timeout) => Ok(()),
+                other => other,
+            };
         }
         if !env.accesses.is_empty() {
             // Logs the noted reads if the lock is free now; else they wait for the next round.
             let _ = self.write(&now, env.settings.checkpoint_records, |_| Ok(()));
         }
+        result
     }
 
     /// Runs `f` under the write lock, after recovering if the last holder died inside it.
@@ -344,6 +354,11 @@ impl LoggedEngine {
             let base = self.shared.snapshots.get(env.db, generation)?.meta(name)?;
             Ok(base.saturating_add_signed(delta))
         })
+    }
+
+    /// Drops the cached snapshot: the database handle it was read from was replaced.
+    pub(crate) fn drop_snapshots(&self) {
+        self.shared.snapshots.drop_unless(u64::MAX);
     }
 
     /// The settings epoch in `cache.shm` (bumped after each change of a stored setting).
@@ -510,12 +525,22 @@ impl LoggedEngine {
     fn recover(&self, env: &Env<'_>) -> Result<()> {
         let overlay = self.overlay();
         let counters = overlay.counters_begin();
+        let table_was_whole = overlay.shm().get(Word::Seq).is_multiple_of(2);
         let clearing = overlay.begin_clear();
         let generation = overlay.wal_gen()?;
         let (records, _) = overlay.scan(generation);
         if !records.is_empty() {
             let (changes, accesses, stale_files) = digest(records)?;
-            self.commit_to_redb(env, changes, accesses, stale_files, 1)?;
+            if let Err(e) = self.commit_to_redb(env, changes, accesses, stale_files, 1) {
+                // Nothing of the table changed: if no dead holder left it mid-update, readers
+                // may go on using it. Found by tests/full_disk.rs: on a full disk every
+                // recovery fails, and leaving the seqlock odd made every read wait for one
+                // and fail too. (`dirty` stays set: the next holder recovers.)
+                if table_was_whole {
+                    overlay.shm().set(Word::Seq, clearing.wrapping_add(1));
+                }
+                return Err(e);
+            }
         }
         overlay.write_wal_gen(generation.wrapping_add(1))?;
         let next_row_id = Snapshot::open(env.db)?.meta(META_NEXT_ROW_ID)?.max(1);
@@ -572,6 +597,48 @@ pub(crate) fn run_redb_txn<T>(
         let _ = blob::remove(env.dir, file);
     }
     Ok((value, true))
+}
+
+/// Whether `count` and `volume` (the deltas in `cache.shm`) are what the log's `records`
+/// change in the database: each operation adds its rows' entries and volumes and subtracts
+/// those it replaced, so per key the sum is the latest record's minus the database's row.
+/// Found by tests/corruption_repair.rs: a damaged delta in `cache.shm` made `len` and
+/// `volume` wrong until the next checkpoint, and a huge volume made the next write cull
+/// entries it had no reason to. Checked at open (a recovery then makes them right again).
+/// Outside the lock a racing writer can make it say `false`; the caller checks again under
+/// the lock. A row it cannot read says nothing (`true`): that damage is `check`'s.
+fn deltas_match(env: &Env<'_>, records: &[(Vec<u8>, Logged)], count: i64, volume: i64) -> bool {
+    if records.is_empty() {
+        return count == 0 && volume == 0;
+    }
+    let Ok(snap) = Snapshot::open(env.db) else {
+        return true;
+    };
+    let mut latest: HashMap<&[u8], Option<&[u8]>> = HashMap::new();
+    for (key, logged) in records {
+        match logged {
+            Logged::Set(row) => latest.insert(key, Some(row)),
+            Logged::Deleted => latest.insert(key, None),
+            Logged::Access { .. } => continue,
+        };
+    }
+    let entry = |key: &[u8], row: Option<&Row>| match row {
+        Some(row) => (
+            1i64,
+            i64::try_from(row.volume(key.len())).unwrap_or(i64::MAX),
+        ),
+        None => (0, 0),
+    };
+    let (mut want_count, mut want_volume) = (0i64, 0i64);
+    for (key, logged) in latest {
+        let (Ok(old), Ok(new)) = (snap.get(key), logged.map(Row::decode).transpose()) else {
+            return true;
+        };
+        let (old, new) = (entry(key, old.as_ref()), entry(key, new.as_ref()));
+        want_count = want_count.wrapping_add(new.0.wrapping_sub(old.0));
+        want_volume = want_volume.wrapping_add(new.1.wrapping_sub(old.1));
+    }
+    want_count == count && want_volume == volume
 }
 
 /// One key's change: its new row, or `None` for a deletion.

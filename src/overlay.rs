@@ -23,6 +23,10 @@ use crate::wal::{
 /// largest size the log accepts.
 const MAX_RECORD_LEN: usize = WAL_SIZE as usize / 2;
 
+/// Says whether the count and volume deltas (the last two arguments) are what the log's
+/// committed records (the first) change in the database: see `logged::deltas_match`.
+pub(crate) type DeltasMatch<'a> = dyn Fn(&[(Vec<u8>, Logged)], i64, i64) -> bool + 'a;
+
 /// What the log says about a key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Logged {
@@ -130,11 +134,70 @@ impl Overlay {
     }
 
     /// Whether the index is uninitialized, out of step with the log, or was left mid-update.
-    pub(crate) fn needs_recovery(&self) -> Result<bool> {
-        Ok(self.shm.get(Word::Magic) != SHM_MAGIC
+    /// `deltas_match` is given the log's committed records and the count and volume deltas
+    /// of the index, and says whether the deltas are what the records change in the database.
+    pub(crate) fn needs_recovery(&self, deltas_match: &DeltasMatch<'_>) -> Result<bool> {
+        if self.shm.get(Word::Magic) != SHM_MAGIC
             || self.shm.get(Word::Dirty) != 0
             || self.seqlock_left_odd()
-            || self.wal.read_gen()? != Some(self.shm.get(Word::Gen)))
+            || self.wal.read_gen()? != Some(self.shm.get(Word::Gen))
+        {
+            return Ok(true);
+        }
+        let Some(records) = self.index_matches_log() else {
+            return Ok(true);
+        };
+        let count = self.shm.get(Word::CountDelta) as i64;
+        let volume = self.shm.get(Word::VolumeDelta) as i64;
+        Ok(!deltas_match(&records, count, volume))
+    }
+
+    /// Whether the index describes the log of its generation: the valid length and the
+    /// record count are those of the log's committed records, and each key's latest record
+    /// is the one its slot points at. Found by tests/corruption_repair.rs: a `cache.shm`
+    /// whose table was lost (truncated, with the header kept) or whose valid length or
+    /// record count was damaged passed every other test, so reads missed logged entries
+    /// until the next checkpoint, and appends went to the wrong place (over records, or
+    /// after a gap), where the next checkpoint's scan dropped them. Read through atomic
+    /// copies, so it may run outside the lock (a writer racing it makes it say `false`, and
+    /// the caller checks again under the lock); it costs one pass over the log, at open.
+    /// Returns the log's committed records if so.
+    fn index_matches_log(&self) -> Option<Vec<(Vec<u8>, Logged)>> {
+        let generation = self.shm.get(Word::Gen);
+        let (valid_len, count) = (self.shm.get(Word::ValidLen), self.shm.get(Word::Records));
+        let used = valid_len
+            .checked_sub(WAL_HEADER_LEN)
+            .and_then(|n| usize::try_from(n).ok())
+            .filter(|&n| {
+                n as u64
+                    <= self
+                        .wal
+                        .data_end(WAL_HEADER_LEN)
+                        .saturating_sub(WAL_HEADER_LEN)
+            })?;
+        let log = shm::copy_out(&self.wal_map, WAL_HEADER_LEN as usize, used)?;
+        let (records, len) = wal::scan(&log, generation);
+        if len != used || records.len() as u64 != count {
+            return None;
+        }
+        let mut latest = std::collections::HashMap::new();
+        for (offset, rec) in &records {
+            if rec.kind != KIND_ACCESS {
+                latest.insert(rec.key, WAL_HEADER_LEN + *offset as u64);
+            }
+        }
+        let indexed = latest.iter().all(|(key, &offset)| {
+            let found = self.shm.probe(shm::key_hash(key), |_, at| {
+                (self.read_record(at, generation, key).is_some()).then_some(at)
+            });
+            matches!(found, Ok(Some(at)) if at == offset)
+        });
+        indexed.then(|| {
+            records
+                .iter()
+                .map(|(_, r)| (r.key.to_vec(), logged_of(r)))
+                .collect()
+        })
     }
 
     /// Whether a seqlock is odd. Only the lock's holder makes one odd, and makes it even again
@@ -171,9 +234,11 @@ impl Overlay {
     /// the recorded valid length are included: a reader may have seen them before their
     /// writer died.
     pub(crate) fn scan(&self, generation: u64) -> (Vec<(Vec<u8>, Logged)>, u64) {
+        // Only up to the first hole: reading one can fault on a full disk (`data_end`).
+        let end = usize::try_from(self.wal.data_end(WAL_HEADER_LEN)).unwrap_or(usize::MAX);
         let log = self
             .wal_map
-            .get(WAL_HEADER_LEN as usize..)
+            .get(WAL_HEADER_LEN as usize..end)
             .unwrap_or_default();
         let (records, len) = wal::scan(log, generation);
         let out = records

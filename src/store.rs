@@ -25,7 +25,13 @@ use crate::wal::WAL_FILE;
 /// An open cache database, its settings and its write path.
 #[derive(Debug)]
 pub(crate) struct Store {
+    /// The database handle opened with the cache.
     db: Database,
+    /// The handle that replaced it, once an I/O error left the one in use failing every call
+    /// (see [`Store::heal`]); `replaced` says whether there is one, so that the common case
+    /// costs one atomic load.
+    replacement: RwLock<Option<Arc<Database>>>,
+    replaced: std::sync::atomic::AtomicBool,
     dir: PathBuf,
     settings: RwLock<Settings>,
     /// The logged path's settings epoch (`cache.shm`) when `settings` was read.
@@ -140,6 +146,8 @@ impl Store {
         Ok(Store {
             lock_fds,
             db,
+            replacement: RwLock::new(None),
+            replaced: std::sync::atomic::AtomicBool::new(false),
             dir: dir.to_path_buf(),
             settings: RwLock::new(stored),
             settings_epoch: AtomicU64::new(epoch),
@@ -174,7 +182,7 @@ impl Store {
             let epoch = engine.settings_epoch();
             if epoch != self.settings_epoch.load(Ordering::Acquire) {
                 // Read the epoch first: a change committed after it bumps it again.
-                if let Ok(stored) = Snapshot::open(&self.db).and_then(|s| s.settings()) {
+                if let Ok(stored) = Snapshot::open(&self.db()).and_then(|s| s.settings()) {
                     self.adopt(stored);
                     self.settings_epoch.store(epoch, Ordering::Release);
                 }
@@ -266,28 +274,30 @@ impl Store {
     pub(crate) fn write<T>(&self, f: impl FnOnce(&mut dyn RowWriter) -> Result<T>) -> Result<T> {
         crate::transaction::refuse_inside_transact(self)?;
         let settings = self.settings();
-        let env = self.env(&settings);
-        match &self.engine {
-            Engine::Logged(engine) => engine.write(&env, settings.checkpoint_records, |w| {
-                let value = f(w)?;
-                evict::cull_after_write(w, &settings)?;
-                Ok(value)
-            }),
+        self.write_healing(f, |db, f| match &self.engine {
+            Engine::Logged(engine) => {
+                let env = self.env(&settings, db);
+                engine.write(&env, settings.checkpoint_records, |w| {
+                    let value = take(f)?(w)?;
+                    evict::cull_after_write(w, &settings)?;
+                    Ok(value)
+                })
+            }
             Engine::Direct(gate) => {
+                let env = self.env(&settings, db);
                 let _gate = gate.enter(crate::time::deadline(settings.timeout))?;
                 if cfg!(feature = "broken-ack-before-commit") {
                     // TEST-ONLY sabotage, off unless the `broken-ack-before-commit` feature is
                     // on: the write is acknowledged but thrown away, to show the crash and
                     // multi-process tests can fail.
-                    let txn =
-                        crate::txn::begin_write(&self.db, crate::time::deadline(settings.timeout))?;
-                    let value = f(&mut WriteCtx::open(&txn)?)?;
+                    let txn = crate::txn::begin_write(db, crate::time::deadline(settings.timeout))?;
+                    let value = take(f)?(&mut WriteCtx::open(&txn)?)?;
                     txn.abort()?;
                     return Ok(value);
                 }
                 let (value, live) = run_redb_txn(&env, |w| {
                     self.flush_reads(w)?;
-                    let value = f(w)?;
+                    let value = take(f)?(w)?;
                     let live = w.live().clone();
                     evict::cull_after_write(w, &live)?;
                     Ok((value, live))
@@ -296,7 +306,7 @@ impl Store {
                 self.adopt(live);
                 Ok(value)
             }
-        }
+        })
     }
 
     /// Notes a read of `key` that found a live entry (`hit`) or not: counted if statistics
@@ -337,28 +347,30 @@ impl Store {
     ) -> Result<T> {
         crate::transaction::refuse_inside_transact(self)?;
         let settings = self.settings();
-        let env = self.env(&settings);
-        match &self.engine {
-            Engine::Logged(engine) => engine.write_redb(&env, f),
-            Engine::Direct(gate) => {
-                let _gate = gate.enter(crate::time::deadline(settings.timeout))?;
-                let (value, live) = run_redb_txn(&env, |w| {
-                    self.flush_reads(w)?;
-                    Ok((f(w)?, w.live().clone()))
-                })?
-                .0;
-                self.adopt(live);
-                Ok(value)
+        self.write_healing(f, |db, f| {
+            let env = self.env(&settings, db);
+            match &self.engine {
+                Engine::Logged(engine) => engine.write_redb(&env, |w| take(f)?(w)),
+                Engine::Direct(gate) => {
+                    let _gate = gate.enter(crate::time::deadline(settings.timeout))?;
+                    let (value, live) = run_redb_txn(&env, |w| {
+                        self.flush_reads(w)?;
+                        Ok((take(f)?(w)?, w.live().clone()))
+                    })?
+                    .0;
+                    self.adopt(live);
+                    Ok(value)
+                }
             }
-        }
+        })
     }
 
     /// The row stored under `key`, expired or not.
     fn get_row(&self, key: &[u8], settings: &Settings) -> Result<Option<Row>> {
-        match &self.engine {
-            Engine::Logged(engine) => engine.get_row(&self.env(settings), key),
-            Engine::Direct(_) => Snapshot::open(&self.db)?.get(key),
-        }
+        self.read_healing(|db| match &self.engine {
+            Engine::Logged(engine) => engine.get_row(&self.env(settings, db), key),
+            Engine::Direct(_) => Snapshot::open(db)?.get(key),
+        })
     }
 
     /// The row under `key` if it is live at `now`. With `note`, the read counts as a hit or
@@ -384,32 +396,39 @@ impl Store {
     }
 
     fn counter(&self, name: &str) -> Result<u64> {
-        match &self.engine {
-            Engine::Logged(engine) => {
-                let settings = self.settings();
-                engine.counter(&self.env(&settings), name)
-            }
-            Engine::Direct(_) => Snapshot::open(&self.db)?.meta(name),
-        }
+        let settings = self.settings();
+        self.read_healing(|db| match &self.engine {
+            Engine::Logged(engine) => engine.counter(&self.env(&settings, db), name),
+            Engine::Direct(_) => Snapshot::open(db)?.meta(name),
+        })
     }
 
     /// Runs `f` on a snapshot of the database that holds every earlier operation (the log is
     /// checkpointed first), for reads that need the database's whole view, such as iteration.
     pub(crate) fn read_all<T>(&self, f: impl FnOnce(&Snapshot) -> Result<T>) -> Result<T> {
-        if let Engine::Logged(engine) = &self.engine {
+        if let Engine::Logged(_) = &self.engine {
             crate::transaction::refuse_inside_transact(self)?;
-            let settings = self.settings();
-            engine.quiesce(&self.env(&settings))?;
         }
-        f(&Snapshot::open(&self.db)?)
+        let settings = self.settings();
+        self.write_healing(f, |db, f| {
+            if let Engine::Logged(engine) = &self.engine {
+                engine.quiesce(&self.env(&settings, db))?;
+            }
+            take(f)?(&Snapshot::open(db)?)
+        })
     }
 
     /// The janitor's round (see `LoggedEngine::janitor_tick`); on the direct path, every
     /// tenth round (~100 ms) writes the reads noted since, if the write lock is free.
     pub(crate) fn janitor_tick(&self) {
         let settings = self.settings();
+        let db = self.db();
         match &self.engine {
-            Engine::Logged(engine) => engine.janitor_tick(&self.env(&settings)),
+            Engine::Logged(engine) => {
+                // A recovery that failed on a full disk leaves the handle failing every call.
+                let result = engine.janitor_tick(&self.env(&settings, &db));
+                let _ = self.heal(&db, result);
+            }
             Engine::Direct(gate) => {
                 let tick = self.ticks.fetch_add(1, Ordering::Relaxed);
                 if !tick.is_multiple_of(10) || self.accesses.is_idle() {
@@ -419,7 +438,7 @@ impl Store {
                 if let Ok(_gate) = gate.enter(now) {
                     let env = Env {
                         deadline_override: Some(now),
-                        ..self.env(&settings)
+                        ..self.env(&settings, &db)
                     };
                     let _ = run_redb_txn(&env, |w| self.flush_reads(w));
                 }
@@ -434,17 +453,20 @@ impl Store {
 
     /// [`Store::flush`], waiting for the write lock as long as `settings.timeout` says.
     fn flush_within(&self, settings: &Settings) -> Result<()> {
-        let env = self.env(settings);
-        match &self.engine {
-            Engine::Logged(engine) => engine.quiesce(&env),
-            Engine::Direct(gate) => {
-                if self.accesses.is_idle() {
-                    return Ok(());
+        // A checkpoint or a flush can run again: the operation given is nothing.
+        self.write_healing((), |db, _| {
+            let env = self.env(settings, db);
+            match &self.engine {
+                Engine::Logged(engine) => engine.quiesce(&env),
+                Engine::Direct(gate) => {
+                    if self.accesses.is_idle() {
+                        return Ok(());
+                    }
+                    let _gate = gate.enter(crate::time::deadline(settings.timeout))?;
+                    run_redb_txn(&env, |w| self.flush_reads(w)).map(drop)
                 }
-                let _gate = gate.enter(crate::time::deadline(settings.timeout))?;
-                run_redb_txn(&env, |w| self.flush_reads(w)).map(drop)
             }
-        }
+        })
     }
 
     /// Applies the log to the database now (a no-op on the direct path).
@@ -452,14 +474,110 @@ impl Store {
         if let Engine::Logged(engine) = &self.engine {
             crate::transaction::refuse_inside_transact(self)?;
             let settings = self.settings();
-            engine.quiesce(&self.env(&settings))?;
+            self.write_healing((), |db, _| engine.quiesce(&self.env(&settings, db)))?;
         }
         Ok(())
     }
 
-    fn env<'a>(&'a self, settings: &'a Settings) -> Env<'a> {
+    /// The database handle in use.
+    fn db(&self) -> Db<'_> {
+        if !self.replaced.load(Ordering::Acquire) {
+            return Db::First(&self.db);
+        }
+        match &*self
+            .replacement
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+        {
+            Some(db) => Db::Replaced(Arc::clone(db)),
+            None => Db::First(&self.db),
+        }
+    }
+
+    /// Passes `result` on. If it is an I/O error (a full disk: found by tests/full_disk.rs)
+    /// that left `db` failing every later call ("Previous I/O error occurred. Please close and
+    /// re-open the database", redb's latch after any failed read, write or resize), opens the
+    /// database again and uses the new handle from then on, so that the cache works again
+    /// once the cause is gone instead of failing until it is reopened. redb's file holds its
+    /// last commit, and the logged path's dirty mark makes the next writer replay the log.
+    fn heal<T>(&self, db: &Database, result: Result<T>) -> Result<T> {
+        if let Err(e) = &result {
+            self.reopen_if_failed(db, e);
+        }
+        result
+    }
+
+    /// [`Store::heal`]'s work: whether `db` had failed and was replaced.
+    fn reopen_if_failed(&self, db: &Database, error: &Error) -> bool {
+        if !matches!(error, Error::Io(_) | Error::Storage(_)) || !database_failed(db) {
+            return false;
+        }
+        let settings = self.settings();
+        let Ok((fresh, _, _)) = open_db(&self.dir, &settings) else {
+            return false;
+        };
+        let mut slot = self
+            .replacement
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        // Unless another thread has replaced it already.
+        if std::ptr::eq(slot.as_deref().unwrap_or(&self.db), db) {
+            *slot = Some(Arc::new(fresh));
+            self.replaced.store(true, Ordering::Release);
+        }
+        drop(slot);
+        if let Engine::Logged(engine) = &self.engine {
+            engine.drop_snapshots();
+        }
+        true
+    }
+
+    /// Runs the operation `f` through `attempt` (given the handle in use; it takes `f` out of
+    /// the option when it runs it) and heals as [`Store::heal`] does. If the handle had failed
+    /// before `f` ran (another thread, or the janitor's recovery, met a full disk: its error
+    /// says "Previous I/O error"), tries again with the new handle, so the operation gets the
+    /// answer of the disk as it is now.
+    fn write_healing<F, T>(
+        &self,
+        f: F,
+        attempt: impl Fn(&Database, &mut Option<F>) -> Result<T>,
+    ) -> Result<T> {
+        let mut f = Some(f);
+        let mut attempts = 0;
+        loop {
+            let db = self.db();
+            let result = attempt(&db, &mut f);
+            attempts += 1;
+            if let Err(e) = &result
+                && self.reopen_if_failed(&db, e)
+                && f.is_some()
+                && attempts < 3
+            {
+                continue;
+            }
+            return result;
+        }
+    }
+
+    /// Runs the read `op` with the database handle in use; if it fails because the handle had
+    /// failed (another operation, or the janitor's recovery, met a full disk), again with a
+    /// new handle, a few times: reads need no space, so they keep working on a full disk.
+    fn read_healing<T>(&self, op: impl Fn(&Database) -> Result<T>) -> Result<T> {
+        let mut attempts = 0;
+        loop {
+            let db = self.db();
+            let result = op(&db);
+            attempts += 1;
+            match &result {
+                Err(e) if attempts < 3 && self.reopen_if_failed(&db, e) => continue,
+                _ => return result,
+            }
+        }
+    }
+
+    fn env<'a>(&'a self, settings: &'a Settings, db: &'a Database) -> Env<'a> {
         Env {
-            db: &self.db,
+            db,
             settings,
             dir: &self.dir,
             accesses: &self.accesses,
@@ -476,14 +594,18 @@ impl Store {
         f: impl FnOnce(&Env<'_>, &dyn Fn() -> Result<()>) -> Result<T>,
     ) -> Result<T> {
         let settings = self.settings();
-        let env = self.env(&settings);
-        match &self.engine {
-            Engine::Logged(engine) => engine.exclusive(&env, f),
-            Engine::Direct(gate) => {
-                let _gate = gate.enter(crate::time::deadline(settings.timeout))?;
-                f(&env, &|| Ok(()))
+        self.write_healing(f, |db, f| {
+            let env = self.env(&settings, db);
+            match &self.engine {
+                Engine::Logged(engine) => {
+                    engine.exclusive(&env, |env, refresh| take(f)?(env, refresh))
+                }
+                Engine::Direct(gate) => {
+                    let _gate = gate.enter(crate::time::deadline(settings.timeout))?;
+                    take(f)?(&env, &|| Ok(()))
+                }
             }
-        }
+        })
     }
 
     /// A second handle on the database file, opened as this one was. redb's locks belong to
@@ -494,6 +616,30 @@ impl Store {
     }
 }
 
+/// Takes the operation out of `f` to run it (once: [`Store::write_healing`] tries again only
+/// while it is still there).
+fn take<F>(f: &mut Option<F>) -> Result<F> {
+    f.take()
+        .ok_or_else(|| Error::Storage("an operation was about to run a second time".into()))
+}
+
+/// A database handle in use: the one opened with the cache, or the one that replaced it.
+enum Db<'a> {
+    First(&'a Database),
+    Replaced(Arc<Database>),
+}
+
+impl std::ops::Deref for Db<'_> {
+    type Target = Database;
+
+    fn deref(&self) -> &Database {
+        match self {
+            Db::First(db) => db,
+            Db::Replaced(db) => db,
+        }
+    }
+}
+
 impl Drop for Store {
     /// Checkpoints the log on close (best effort, waiting at most 100 ms for the lock), so
     /// that the database file alone holds every entry once no process uses the cache.
@@ -501,6 +647,18 @@ impl Drop for Store {
         let mut settings = self.settings();
         settings.timeout = settings.timeout.min(Duration::from_millis(100));
         let _ = self.flush_within(&settings);
+    }
+}
+
+/// Whether `db` fails every call after an earlier I/O error (redb latches the first one):
+/// a write transaction begun and aborted tells, waiting at most 100 ms for redb's lock.
+fn database_failed(db: &Database) -> bool {
+    let deadline = std::time::Instant::now() + Duration::from_millis(100);
+    let previous_io = redb::StorageError::PreviousIo.to_string();
+    let failed = |e: Error| matches!(e, Error::Storage(msg) if msg == previous_io);
+    match crate::txn::begin_write(db, deadline) {
+        Ok(txn) => txn.abort().map_err(Error::from).is_err_and(failed),
+        Err(e) => failed(e),
     }
 }
 

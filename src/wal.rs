@@ -247,6 +247,24 @@ impl WalFile {
         Ok(())
     }
 
+    /// Where the file's data ends from `from` on: the offset of the first hole at or after
+    /// `from` (`lseek(SEEK_HOLE)`), or [`WAL_SIZE`] if that cannot be told. The log is
+    /// sparse; on tmpfs, *reading* a hole through the mapping allocates a page, and on a full
+    /// file system that fails with SIGBUS (found by tests/full_disk.rs: the recovery scan
+    /// read past the last record, or through a record whose `pwrite` was cut short). Records
+    /// are written contiguously from the header on, so no committed record lies past it.
+    pub(crate) fn data_end(&self, from: u64) -> u64 {
+        use std::os::fd::AsRawFd;
+        let Ok(from) = libc::off_t::try_from(from) else {
+            return WAL_SIZE;
+        };
+        // SAFETY: `lseek` on a descriptor owned by a live `File`; it only moves the
+        // description's offset, which nothing here uses (every read and write is positioned).
+        #[allow(unsafe_code)]
+        let end = unsafe { libc::lseek(self.file.as_raw_fd(), from, libc::SEEK_HOLE) };
+        u64::try_from(end).map_or(WAL_SIZE, |end| end.min(WAL_SIZE))
+    }
+
     /// Writes records at `offset` (from the start of the file) with `pwrite`.
     pub(crate) fn write_at(&self, offset: u64, bytes: &[u8]) -> Result<()> {
         crate::fault::check(crate::fault::Point::WalWrite)?;

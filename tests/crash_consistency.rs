@@ -16,7 +16,8 @@
 //! are counted and reported, not failed on.
 //!
 //! The random numbers come from a xorshift seeded from the clock; the seed is printed, and
-//! `DISKCACHE_CRASH_SEED=<seed>` replays a run.
+//! `DISKCACHE_CRASH_SEED=<seed>` replays a run. `DISKCACHE_CRASH_SCALE=<n>` multiplies the
+//! trials of every test (the crash-point scenarios at the end of the file too).
 //!
 //! That these tests can fail is shown by the test-only Cargo feature
 //! `broken-ack-before-commit`, which makes every write return without committing:
@@ -27,7 +28,7 @@ mod common;
 
 use common::Value;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
@@ -372,7 +373,8 @@ fn a_writer_killed_mid_stream_loses_no_acknowledged_write_and_the_cache_reopens_
     let dir = tempfile::tempdir().unwrap();
     let mut acked = BTreeMap::new();
     let mut last = None;
-    for trial in 0..TRIALS {
+    let trial_count = trials(TRIALS);
+    for trial in 0..trial_count {
         let (tx, events) = channel();
         let mut writer = Writer::spawn(dir.path(), 0, "", trial * TRIAL_STRIDE, tx);
         let kill_after = rng.between(ACKS_BEFORE_KILL);
@@ -402,7 +404,7 @@ fn a_writer_killed_mid_stream_loses_no_acknowledged_write_and_the_cache_reopens_
     }
     let c = last.unwrap();
     eprintln!(
-        "one writer: {TRIALS} trials in {:.2?}, {} acknowledged writes checked, lost 0, \
+        "one writer: {trial_count} trials in {:.2?}, {} acknowledged writes checked, lost 0, \
          {} orphan value files and {} .val.tmp files at the end",
         started.elapsed(),
         c.acks,
@@ -418,7 +420,8 @@ fn when_one_of_two_writers_is_killed_the_other_keeps_writing_and_no_acknowledged
     let dir = tempfile::tempdir().unwrap();
     let mut acked = BTreeMap::new();
     let mut last = None;
-    for trial in 0..PAIR_TRIALS {
+    let trial_count = trials(PAIR_TRIALS);
+    for trial in 0..trial_count {
         let (tx, events) = channel();
         let start = trial * TRIAL_STRIDE;
         let mut writers = [
@@ -481,11 +484,698 @@ fn when_one_of_two_writers_is_killed_the_other_keeps_writing_and_no_acknowledged
     }
     let c = last.unwrap();
     eprintln!(
-        "two writers: {PAIR_TRIALS} trials in {:.2?}, {} acknowledged writes checked, lost 0, \
+        "two writers: {trial_count} trials in {:.2?}, {} acknowledged writes checked, lost 0, \
          {} orphan value files and {} .val.tmp files at the end",
         started.elapsed(),
         c.acks,
         c.orphans,
         c.temps
+    );
+}
+
+// ----- crash points: large values, cull, clear, evict, checkpoint, transact, recovery ---------
+//
+// Each scenario runs one child (`SCENARIO_CHILD`) in a mode, next to an ordinary writer (the
+// child above, prefix `o-`) writing at the same time, and kills the scenario child with SIGKILL
+// at a random moment: inside a large value's file, a cull, a clear, an evict, a checkpoint, a
+// transaction, or (mode `recover`) the recovery that opening a cache after a killed writer runs.
+// The child prints `@@<what> <n>` once an operation is acknowledged. After each kill the
+// ordinary writer acknowledges more writes and is stopped, and the directory is checked against
+// what was acknowledged ([`Model`]): acknowledged writes present with their values, removals
+// acknowledged by a clear or evict absent, a transaction's keys all present or all absent, every
+// row readable with the value written, `len` and `volume` agreeing with the rows, `check(false)`
+// reporting at most orphan value files, and clean after `check(true)`.
+//
+// `DISKCACHE_CRASH_SCALE=<n>` multiplies the trials of every scenario.
+
+/// The mode of a scenario child.
+const MODE_VAR: &str = "DISKCACHE_CHILD_MODE";
+/// Multiplies the trials of the crash-point scenarios.
+const SCALE_VAR: &str = "DISKCACHE_CRASH_SCALE";
+const SCENARIO_CHILD: &str =
+    "a_crash_scenario_child_runs_its_mode_until_killed_when_started_by_a_parent";
+/// The size limit of the `cull` scenario's cache: a few dozen of its entries.
+const CULL_SIZE_LIMIT: u64 = 300_000;
+/// The `clear` scenario clears after every this many sets.
+const CLEAR_EVERY: u64 = 15;
+/// The `evict` scenario tags ten keys alike, and evicts the previous tag after the tenth.
+const TAG_RUN: u64 = 10;
+/// The ordinary writer must acknowledge this many writes after each kill.
+const OTHER_ACKS_AFTER: u64 = 20;
+
+/// The scenario child's key `i`.
+fn scenario_key(i: u64) -> String {
+    format!("s-k{i}")
+}
+
+/// The value the scenario child in `mode` writes under index `i`.
+fn scenario_value(mode: &str, i: u64) -> Value {
+    match mode {
+        // 100 KiB to 1 MiB every other write.
+        "large" if i.is_multiple_of(2) => {
+            let len = 100 * 1024 + (i.wrapping_mul(7919) % (924 * 1024)) as usize;
+            Value::Large((0..len).map(|j| (j as u64 ^ i) as u8).collect())
+        }
+        "large" => Value::Int(i as i64),
+        // 1 to 40 KiB, so some go to value files (32 KiB and up).
+        "cull" => {
+            let len = 1024 + (i.wrapping_mul(3001) % 40_000) as usize;
+            Value::Large((0..len).map(|j| (j as u64 + i) as u8).collect())
+        }
+        _ => common::value_of(i, LARGE_EVERY),
+    }
+}
+
+/// The tag the `evict` scenario gives key `i`.
+fn scenario_tag(i: u64) -> String {
+    format!("t{}", i / TAG_RUN)
+}
+
+/// Child of the crash-point scenarios: runs its mode from its start index until killed (or
+/// until its stop file appears), printing `@@<what> <n>` after each acknowledged operation.
+/// In the normal test run it returns at once.
+#[test]
+fn a_crash_scenario_child_runs_its_mode_until_killed_when_started_by_a_parent() {
+    if std::env::var(ROLE_VAR).ok().as_deref() != Some(SCENARIO_CHILD) {
+        return;
+    }
+    let var = |name: &str| std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set"));
+    let dir = PathBuf::from(var(DIR_VAR));
+    let stop = dir.join(format!("stop-{}", var(ID_VAR)));
+    let mode = var(MODE_VAR);
+    let start: u64 = var(START_VAR).parse().unwrap();
+    let cache = if mode == "cull" {
+        Cache::builder()
+            .size_limit(CULL_SIZE_LIMIT)
+            .open(&dir)
+            .unwrap()
+    } else {
+        Cache::open(&dir).unwrap()
+    };
+    let mut out = std::io::stdout().lock();
+    let mut ack = |what: &str, n: u64| {
+        writeln!(out, "@@{what} {n}").unwrap();
+        out.flush().unwrap();
+    };
+    // Opening (and any recovery it ran) is over.
+    ack("opened", 0);
+    for i in start..start + MAX_WRITES {
+        if stop.exists() {
+            break;
+        }
+        if mode == "transact" {
+            cache
+                .transact(|t| {
+                    t.set(format!("s-a{i}"), &(i as i64))?;
+                    match common::value_of(i, 3) {
+                        Value::Int(v) => t.set(format!("s-b{i}"), &v)?,
+                        Value::Large(b) => {
+                            t.set(format!("s-b{i}"), &serde_bytes::Bytes::new(&b))?
+                        }
+                    }
+                    t.set(format!("s-c{i}"), &-(i as i64))?;
+                    t.incr("s-n", 1, Some(0))?;
+                    Ok(())
+                })
+                .unwrap();
+            ack("set", i);
+            continue;
+        }
+        let key = scenario_key(i);
+        let value = scenario_value(&mode, i);
+        if mode == "evict" {
+            let opts = diskcache::SetOptions::default().tag(scenario_tag(i));
+            match &value {
+                Value::Int(v) => cache.set_with(key.as_str(), v, opts),
+                Value::Large(b) => cache.set_with(key.as_str(), &serde_bytes::Bytes::new(b), opts),
+            }
+            .unwrap();
+        } else {
+            value.store(&cache, &key).unwrap();
+        }
+        ack("set", i);
+        match mode.as_str() {
+            "checkpoint" | "recover" if i.is_multiple_of(5) => {
+                cache.checkpoint().unwrap();
+                ack("checkpoint", i);
+            }
+            "cull" if i.is_multiple_of(10) => {
+                cache.cull().unwrap();
+                ack("cull", i);
+            }
+            "clear" if (i + 1).is_multiple_of(CLEAR_EVERY) => {
+                cache.clear().unwrap();
+                ack("clear", i);
+            }
+            "evict" if (i + 1).is_multiple_of(TAG_RUN) && i / TAG_RUN > 0 => {
+                cache.evict(format!("t{}", i / TAG_RUN - 1)).unwrap();
+                ack("evict", i / TAG_RUN - 1);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// A line from a scenario child, or the end of its output.
+enum ScenarioEvent {
+    Ack(String, u64),
+    End,
+}
+
+/// Starts a scenario child in `mode`; its lines arrive on `events`.
+fn spawn_scenario(
+    dir: &Path,
+    id: usize,
+    mode: &str,
+    start: u64,
+    events: Sender<ScenarioEvent>,
+) -> Child {
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", SCENARIO_CHILD, "--nocapture", "--test-threads=1"])
+        .env(ROLE_VAR, SCENARIO_CHILD)
+        .env(DIR_VAR, dir)
+        .env(ID_VAR, id.to_string())
+        .env(MODE_VAR, mode)
+        .env(START_VAR, start.to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            let Some((_, rest)) = line.split_once("@@") else {
+                continue;
+            };
+            if let Some((what, n)) = rest.trim().split_once(' ')
+                && let Ok(n) = n.parse()
+            {
+                let _ = events.send(ScenarioEvent::Ack(what.to_owned(), n));
+            }
+        }
+        let _ = events.send(ScenarioEvent::End);
+    });
+    child
+}
+
+/// What the acknowledged operations say a checked directory must hold.
+#[derive(Default)]
+struct Model {
+    /// Keys whose write was acknowledged and not since removed by an acknowledged operation.
+    present: BTreeSet<String>,
+    /// Keys removed by an acknowledged clear or evict (and not written again).
+    absent: BTreeSet<String>,
+    /// Keys that are all present or all absent (a transaction; what one clear or evict,
+    /// which was maybe running when the child died, removes at once).
+    groups: Vec<Vec<String>>,
+    /// Writes acknowledged, in all.
+    acks: u64,
+    /// The index of the scenario child's last acknowledged set in this trial.
+    last_set: Option<u64>,
+}
+
+impl Model {
+    /// Notes the ordinary writer's acknowledged write of `o-k<i>`. Where a clear or a cull may
+    /// remove it (and the order of two processes' acknowledgements is not known), it only
+    /// has to read right if present.
+    fn other_ack(&mut self, mode: &str, i: u64) {
+        self.acks += 1;
+        if !matches!(mode, "clear" | "cull") {
+            self.present.insert(key_of("o-", i));
+        }
+    }
+}
+
+/// What an entry found in a checked directory must hold.
+enum Expected {
+    /// This value, and a tag of this encoded length (0 for none).
+    Exact(Value, u64),
+    /// Some integer (a counter).
+    AnyInt,
+}
+
+/// What `key` must hold in the scenario of `mode`, from its name.
+fn expected_of(mode: &str, key: &str) -> Expected {
+    if key == "acked" || key == "s-n" {
+        return Expected::AnyInt;
+    }
+    let index = |prefix: &str| key.strip_prefix(prefix).and_then(|n| n.parse::<u64>().ok());
+    if let Some(i) = index("o-k") {
+        return Expected::Exact(common::value_of(i, LARGE_EVERY), 0);
+    }
+    if let Some(i) = index("s-a") {
+        return Expected::Exact(Value::Int(i as i64), 0);
+    }
+    if let Some(i) = index("s-b") {
+        return Expected::Exact(common::value_of(i, 3), 0);
+    }
+    if let Some(i) = index("s-c") {
+        return Expected::Exact(Value::Int(-(i as i64)), 0);
+    }
+    let i = index("s-k").unwrap_or_else(|| panic!("{key} was never written"));
+    let tag_len = if mode == "evict" {
+        1 + scenario_tag(i).len() as u64
+    } else {
+        0
+    };
+    Expected::Exact(scenario_value(mode, i), tag_len)
+}
+
+/// Reopens the cache in `dir` after a kill and checks it against `model` (see the section's
+/// documentation). Returns the acknowledged keys checked.
+fn check_model(dir: &Path, mode: &str, model: &Model, label: &str) -> usize {
+    let cache = Cache::open(dir)
+        .unwrap_or_else(|e| panic!("{label}: the cache does not reopen after the kill: {e}"));
+    let load = |key: &str| match expected_of(mode, key) {
+        Expected::Exact(v, _) => v.load(&cache, key),
+        Expected::AnyInt => cache
+            .get::<i64>(key)
+            .map(|v| v.map(Value::Int))
+            .map_err(|e| e.to_string()),
+    };
+    let mut lost = Vec::new();
+    for key in &model.present {
+        match (load(key), expected_of(mode, key)) {
+            (Ok(Some(found)), Expected::Exact(want, _)) if found == want => {}
+            (Ok(Some(_)), Expected::AnyInt) => {}
+            (found, _) => lost.push(format!("{key}: {:?}", found.map(|v| v.is_some()))),
+        }
+    }
+    assert!(
+        lost.is_empty(),
+        "{label}: {} of {} acknowledged writes lost or wrong, first: {:?}",
+        lost.len(),
+        model.present.len(),
+        &lost[..lost.len().min(5)]
+    );
+    for key in &model.absent {
+        assert!(
+            !cache.contains(key.as_str()).unwrap(),
+            "{label}: {key} is back after an acknowledged removal"
+        );
+    }
+    for group in &model.groups {
+        let present = group
+            .iter()
+            .filter(|k| cache.contains(k.as_str()).unwrap())
+            .count();
+        assert!(
+            present == 0 || present == group.len(),
+            "{label}: {present} of the {} keys of one atomic operation present: {group:?}",
+            group.len()
+        );
+    }
+    let (mut rows, mut volume) = (0u64, 0u64);
+    for key in cache.keys().unwrap() {
+        let key = match key.unwrap() {
+            Key::Str(s) => s,
+            other => panic!("{label}: unexpected key {other:?}"),
+        };
+        rows += 1;
+        let (value_len, tag_len) = match expected_of(mode, &key) {
+            Expected::Exact(want, tag_len) => {
+                let found = want.load(&cache, &key);
+                assert!(
+                    found.as_ref() == Ok(&Some(want.clone())),
+                    "{label}: the row {key} does not read back as written"
+                );
+                (want.stored_len(), tag_len)
+            }
+            Expected::AnyInt => {
+                assert!(cache.get::<i64>(key.as_str()).unwrap().is_some(), "{label}");
+                (8, 0)
+            }
+        };
+        volume += entry_volume(&key, value_len) + tag_len;
+    }
+    assert_eq!(
+        cache.len().unwrap(),
+        rows,
+        "{label}: len() disagrees with keys()"
+    );
+    assert_eq!(cache.volume().unwrap(), volume, "{label}: volume() is off");
+    if mode == "transact" {
+        // Every transaction that committed, acknowledged or not, did all of its work: its
+        // three keys and one increment of `s-n`.
+        let mut done = 0;
+        for key in keys_with_prefix(&cache, "s-a") {
+            let i = &key["s-a".len()..];
+            for other in [format!("s-b{i}"), format!("s-c{i}")] {
+                assert!(
+                    cache.contains(other.as_str()).unwrap(),
+                    "{label}: {key} is present but {other} of the same transaction is not"
+                );
+            }
+            done += 1;
+        }
+        let counter = cache.get::<i64>("s-n").unwrap().unwrap_or(0);
+        assert_eq!(
+            counter, done,
+            "{label}: `s-n` says {counter} transactions committed, but {done} left their keys"
+        );
+    }
+    let warnings = cache.check(false).unwrap();
+    assert!(
+        warnings.iter().all(|w| w.contains("belongs to no entry")),
+        "{label}: check(false) found more than orphan value files: {warnings:#?}"
+    );
+    cache.check(true).unwrap();
+    assert_eq!(
+        cache.check(false).unwrap(),
+        Vec::<String>::new(),
+        "{label}: not clean after check(true)"
+    );
+    model.present.len() + model.absent.len()
+}
+
+/// The text keys of `cache` that start with `prefix`.
+fn keys_with_prefix(cache: &Cache, prefix: &str) -> Vec<String> {
+    cache
+        .keys()
+        .unwrap()
+        .filter_map(|k| match k.unwrap() {
+            Key::Str(s) if s.starts_with(prefix) => Some(s),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The trials of a scenario: `base` times `DISKCACHE_CRASH_SCALE` (default 1).
+fn trials(base: u64) -> u64 {
+    let scale = std::env::var(SCALE_VAR)
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .unwrap_or(1);
+    base * scale.max(1)
+}
+
+/// Applies one acknowledged operation of the scenario child to the model.
+fn note_scenario_ack(mode: &str, model: &mut Model, what: &str, n: u64) {
+    match what {
+        "set" if mode == "transact" => {
+            let group: Vec<String> = ["a", "b", "c"]
+                .iter()
+                .map(|p| format!("s-{p}{n}"))
+                .collect();
+            model.present.extend(group.iter().cloned());
+            model.groups.push(group);
+            model.acks += 1;
+        }
+        // Culling may remove any entry: a kept one must still read right.
+        "set" if mode == "cull" => model.acks += 1,
+        "set" => {
+            let key = scenario_key(n);
+            model.absent.remove(&key);
+            model.present.insert(key);
+            model.acks += 1;
+            model.last_set = Some(n);
+        }
+        "clear" => {
+            // Everything is gone, the other writer's entries too (those may come back).
+            let gone: Vec<String> = model
+                .present
+                .iter()
+                .filter(|k| k.starts_with("s-"))
+                .cloned()
+                .collect();
+            for key in gone {
+                model.present.remove(&key);
+                model.absent.insert(key);
+            }
+            model.groups.clear();
+        }
+        "evict" => {
+            let tag = format!("t{n}");
+            let gone: Vec<String> = model
+                .present
+                .iter()
+                .filter(|k| {
+                    k.strip_prefix("s-k")
+                        .and_then(|i| i.parse().ok())
+                        .is_some_and(|i| scenario_tag(i) == tag)
+                })
+                .cloned()
+                .collect();
+            for key in gone {
+                model.present.remove(&key);
+                model.absent.insert(key);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// After a kill: the removal the child may have been inside of (the one it runs right after
+/// its last acknowledged set), as an all-or-nothing group.
+fn note_interrupted(mode: &str, model: &mut Model) {
+    let Some(last) = model.last_set.take() else {
+        return;
+    };
+    let group: Vec<String> = match mode {
+        // A clear of fewer than 1,000 entries is one transaction: the scenario child's
+        // entries since the last acknowledged clear are all there or all gone.
+        "clear" if (last + 1).is_multiple_of(CLEAR_EVERY) => model
+            .present
+            .iter()
+            .filter(|k| k.starts_with("s-"))
+            .cloned()
+            .collect(),
+        // A tag's entries (fewer than 1,000) go in one transaction.
+        "evict" if (last + 1).is_multiple_of(TAG_RUN) && last / TAG_RUN > 0 => {
+            let tag = format!("t{}", last / TAG_RUN - 1);
+            model
+                .present
+                .iter()
+                .filter(|k| {
+                    k.strip_prefix("s-k")
+                        .and_then(|i| i.parse().ok())
+                        .is_some_and(|i| scenario_tag(i) == tag)
+                })
+                .cloned()
+                .collect()
+        }
+        _ => return,
+    };
+    for key in &group {
+        model.present.remove(key);
+    }
+    model.groups.push(group);
+}
+
+/// Runs `trials` kills of a scenario child in `mode` in one directory, with the ordinary
+/// writer beside it; returns (trials, acknowledged keys checked at the end).
+fn run_scenario(mode: &str, base_trials: u64, acks_before_kill: (u64, u64)) -> (u64, usize) {
+    let started = Instant::now();
+    let test = format!("scenario {mode}");
+    let mut rng = Rng::new(&test);
+    let dir = tempfile::tempdir().unwrap();
+    let mut model = Model::default();
+    let trials = trials(base_trials);
+    let mut checked = 0;
+    for trial in 0..trials {
+        if mode == "cull" {
+            // What the last trial required may have been culled since.
+            model.present.clear();
+        }
+        let start = trial * TRIAL_STRIDE;
+        let (other_tx, other_events) = channel();
+        let mut other = Writer::spawn(dir.path(), 0, "o-", start, other_tx);
+        let (tx, events) = channel();
+        let mut victim = spawn_scenario(dir.path(), 1, mode, start, tx);
+        let kill_after = rng.between(acks_before_kill);
+        let mut acks = 0;
+        let mut killed = false;
+        loop {
+            while let Ok(Event::Ack { i, .. }) = other_events.try_recv() {
+                model.other_ack(mode, i);
+            }
+            match events
+                .recv_timeout(PATIENCE)
+                .expect("no line from the child for a minute")
+            {
+                ScenarioEvent::Ack(what, n) => {
+                    note_scenario_ack(mode, &mut model, &what, n);
+                    if what == "set" {
+                        acks += 1;
+                        if acks == kill_after && !killed {
+                            std::thread::sleep(rng.kill_delay());
+                            victim.kill().unwrap();
+                            killed = true;
+                        }
+                    }
+                }
+                ScenarioEvent::End => break,
+            }
+        }
+        assert!(
+            killed,
+            "{test}, trial {trial}: the child ended before it was killed"
+        );
+        assert_killed(victim.wait().unwrap(), "the scenario child");
+        note_interrupted(mode, &mut model);
+        finish_other(
+            dir.path(),
+            mode,
+            &mut other,
+            &other_events,
+            &mut model,
+            &test,
+        );
+        let label = format!("{test}, trial {trial}");
+        checked = check_model(dir.path(), mode, &model, &label);
+        eprintln!("{label}: killed after {kill_after} acks; {checked} acknowledged keys checked");
+    }
+    eprintln!(
+        "{test}: {trials} kill trials in {:.2?}, {} writes acknowledged, {checked} \
+         acknowledged keys checked at the end, lost 0",
+        started.elapsed(),
+        model.acks
+    );
+    (trials, checked)
+}
+
+/// Lets the ordinary writer acknowledge [`OTHER_ACKS_AFTER`] more writes, stops it, and
+/// notes its acknowledgements.
+fn finish_other(
+    dir: &Path,
+    mode: &str,
+    other: &mut Writer,
+    events: &Receiver<Event>,
+    model: &mut Model,
+    test: &str,
+) {
+    let stop = dir.join("stop-0");
+    let mut after = 0;
+    let mut last = None;
+    while let Event::Ack { i, .. } = next_event(events) {
+        model.other_ack(mode, i);
+        last = Some(i);
+        after += 1;
+        if after == OTHER_ACKS_AFTER {
+            std::fs::write(&stop, b"").unwrap();
+        }
+    }
+    let status = other.wait();
+    assert!(
+        status.success(),
+        "{test}: the other writer failed: {status}"
+    );
+    assert!(
+        after >= OTHER_ACKS_AFTER,
+        "{test}: the other writer ended early"
+    );
+    std::fs::remove_file(&stop).unwrap();
+    if mode == "cull"
+        && let Some(i) = last
+    {
+        // The newest entry of all, after the scenario child died: no cull removes it (the
+        // policy removes the least recently stored first, down to the limit).
+        model.present.insert(key_of("o-", i));
+    }
+}
+
+#[test]
+fn a_writer_killed_while_writing_large_value_files_loses_no_acknowledged_write() {
+    run_scenario("large", 6, (3, 12));
+}
+
+#[test]
+fn a_writer_killed_while_culling_a_size_limited_cache_leaves_it_consistent() {
+    run_scenario("cull", 6, (20, 80));
+}
+
+#[test]
+fn a_writer_killed_inside_clear_leaves_all_or_none_of_the_entries() {
+    run_scenario("clear", 6, (10, 60));
+}
+
+#[test]
+fn a_writer_killed_inside_evict_leaves_all_or_none_of_the_tag() {
+    run_scenario("evict", 6, (15, 60));
+}
+
+#[test]
+fn a_writer_killed_while_checkpointing_loses_no_acknowledged_write() {
+    run_scenario("checkpoint", 6, (10, 80));
+}
+
+#[test]
+fn a_writer_killed_inside_a_transaction_leaves_all_or_none_of_its_keys() {
+    run_scenario("transact", 6, (10, 80));
+}
+
+/// Kills a writer mid-stream, then, with the ordinary writer going, starts processes that
+/// open the cache (recovering it if the dead writer left the log dirty) and kills each within
+/// a few milliseconds of its start, while its open and recovery run; then checks.
+#[test]
+fn a_process_killed_while_it_recovers_a_cache_after_a_killed_writer_loses_nothing() {
+    let started = Instant::now();
+    let test = "scenario recover";
+    let mut rng = Rng::new(test);
+    let dir = tempfile::tempdir().unwrap();
+    let mut model = Model::default();
+    let trials = trials(6);
+    let (mut checked, mut before_open, mut after_open) = (0, 0, 0);
+    for trial in 0..trials {
+        let start = trial * TRIAL_STRIDE;
+        let (other_tx, other_events) = channel();
+        let mut other = Writer::spawn(dir.path(), 0, "o-", start, other_tx);
+        // The first victim: killed mid-stream, maybe inside a checkpoint.
+        let (tx, events) = channel();
+        let mut victim = spawn_scenario(dir.path(), 1, "recover", start, tx);
+        let kill_after = rng.between((10, 60));
+        let mut acks = 0;
+        while let ScenarioEvent::Ack(what, n) = events.recv_timeout(PATIENCE).unwrap() {
+            note_scenario_ack("recover", &mut model, &what, n);
+            if what == "set" {
+                acks += 1;
+                if acks == kill_after {
+                    std::thread::sleep(rng.kill_delay());
+                    let _ = victim.kill();
+                }
+            }
+        }
+        assert_killed(victim.wait().unwrap(), "the first victim");
+        // Then processes killed while they open the cache.
+        for round in 0..3u64 {
+            let (tx, events) = channel();
+            let begin = start + (round + 1) * (TRIAL_STRIDE / 8);
+            let mut opener = spawn_scenario(dir.path(), 2, "recover", begin, tx);
+            std::thread::sleep(Duration::from_micros(rng.next() % 15_000));
+            let _ = opener.kill();
+            let mut opened = false;
+            while let ScenarioEvent::Ack(what, n) = events.recv_timeout(PATIENCE).unwrap() {
+                opened |= what == "opened";
+                note_scenario_ack("recover", &mut model, &what, n);
+            }
+            let status = opener.wait().unwrap();
+            assert_killed(status, "an opener");
+            if opened {
+                after_open += 1;
+            } else {
+                before_open += 1;
+            }
+        }
+        finish_other(
+            dir.path(),
+            "recover",
+            &mut other,
+            &other_events,
+            &mut model,
+            test,
+        );
+        let label = format!("{test}, trial {trial}");
+        checked = check_model(dir.path(), "recover", &model, &label);
+        eprintln!("{label}: first victim killed after {kill_after} acks, 3 openers killed");
+    }
+    eprintln!(
+        "{test}: {trials} trials ({} kills; of the openers, {before_open} killed before their \
+         open returned, {after_open} after) in {:.2?}, {} writes acknowledged, {checked} \
+         acknowledged keys checked at the end, lost 0",
+        trials * 4,
+        started.elapsed(),
+        model.acks
     );
 }

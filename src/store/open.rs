@@ -25,17 +25,54 @@ pub(super) fn open_db(
 ) -> Result<(Database, Arc<AtomicU64>, RawFd)> {
     let file = crate::files::open_shared(&dir.join(DB_FILE))?;
     let fd = file.as_raw_fd();
+    // An empty file is a database redb is about to create. If creating it fails half-way (a
+    // full disk: found by tests/full_disk.rs), redb leaves a file with no header, which every
+    // later open refuses ("not a redb database"); it is emptied again below, so that the next
+    // open creates it afresh.
+    let new_file = (file.metadata()?.len() == 0)
+        .then(|| file.try_clone())
+        .transpose()?;
     let syncs = Arc::new(AtomicU64::new(0));
     let deadline = Arc::new(Mutex::new(Some(crate::time::deadline(settings.timeout))));
     let backend =
         DurabilityBackend::new(file, settings.durability, syncs.clone(), deadline.clone())?;
-    let db = Database::builder()
-        .set_concurrency_mode(ConcurrencyMode::MultiWriter)
-        .create_with_backend(backend)
-        .map_err(|e| match Error::from(e) {
+    // redb 4.6 panics on some damaged files instead of returning an error (an unexpected
+    // page type byte, `unreachable!` in its B-tree code), found by tests/corruption_repair.rs
+    // flipping bytes of `cache.redb`'s pages. Opening reads the damaged pages, so a panic
+    // there becomes `Error::Corrupted`; nothing of the half-opened database is kept.
+    let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        Database::builder()
+            .set_concurrency_mode(ConcurrencyMode::MultiWriter)
+            .create_with_backend(backend)
+    }))
+    .map_err(|panic| {
+        let why = panic
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| panic.downcast_ref::<&str>().copied())
+            .unwrap_or("no message");
+        Error::Corrupted(format!(
+            "{} is damaged: the database engine failed opening it ({why})",
+            dir.join(DB_FILE).display()
+        ))
+    })
+    .and_then(|opened| {
+        opened.map_err(|e| match Error::from(e) {
             Error::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => Error::Timeout,
             other => other,
-        })?;
+        })
+    });
+    if let (Err(Error::Io(_)), Some(file)) = (&opened, &new_file) {
+        // Only a file this open found empty and that still has no redb header (so no other
+        // process created the database meanwhile), after an I/O error (not a timeout).
+        let mut magic = [0u8; 4];
+        let created = std::os::unix::fs::FileExt::read_exact_at(file, &mut magic, 0).is_ok()
+            && &magic == b"redb";
+        if !created {
+            let _ = file.set_len(0);
+        }
+    }
+    let db = opened?;
     *deadline.lock().unwrap_or_else(PoisonError::into_inner) = None;
     Ok((db, syncs, fd))
 }
