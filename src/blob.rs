@@ -226,6 +226,19 @@ mod tests {
         assert_ne!(BlobPath::random(), p);
     }
 
+    proptest::proptest! {
+        /// A name parses back to itself, and any string either parses to a name that prints
+        /// as that string or is refused.
+        #[test]
+        fn names_round_trip_and_any_string_parses_exactly_or_not_at_all(s in "[0-9a-f/.valtmpz]{0,48}") {
+            let p = BlobPath::random();
+            proptest::prop_assert_eq!(BlobPath::parse(p.as_str()).unwrap(), p);
+            if let Ok(parsed) = BlobPath::parse(&s) {
+                proptest::prop_assert_eq!(parsed.as_str(), s.as_str());
+            }
+        }
+    }
+
     #[test]
     fn hostile_paths_are_refused() {
         for bad in [

@@ -309,6 +309,69 @@ mod tests {
         assert_eq!(back, s);
     }
 
+    fn any_settings() -> impl proptest::strategy::Strategy<Value = Settings> {
+        use proptest::prelude::*;
+        let policies = [
+            EvictionPolicy::LeastRecentlyStored,
+            EvictionPolicy::LeastRecentlyUsed,
+            EvictionPolicy::LeastFrequentlyUsed,
+            EvictionPolicy::None,
+        ];
+        (
+            any::<u64>(),
+            any::<u64>(),
+            0..4usize,
+            any::<bool>(),
+            any::<bool>(),
+            any::<u64>(),
+            any::<bool>(),
+            any::<bool>(),
+        )
+            .prop_map(
+                move |(size, cull, p, stats, tags, min, sync, direct)| Settings {
+                    size_limit: size,
+                    cull_limit: cull,
+                    eviction_policy: policies[p],
+                    statistics: stats,
+                    tag_index: tags,
+                    min_file_size: min,
+                    durability: if sync {
+                        Durability::Sync
+                    } else {
+                        Durability::NoSync
+                    },
+                    write_path: if direct {
+                        WritePath::Direct
+                    } else {
+                        WritePath::Logged
+                    },
+                    ..Settings::default()
+                },
+            )
+    }
+
+    proptest::proptest! {
+        /// decode(encode(x)) == x for every stored setting, through its (name, code) row.
+        #[test]
+        fn any_settings_round_trip_through_their_table_rows(s in any_settings()) {
+            let mut back = Settings::default();
+            for setting in Setting::all_of(&s) {
+                back.apply(Setting::decode(setting.name(), setting.code()).unwrap().unwrap());
+            }
+            proptest::prop_assert_eq!(back, s);
+        }
+
+        /// No (name, code) pair panics; a known name decodes to a setting with that name and
+        /// code, or is refused.
+        #[test]
+        fn any_row_decodes_or_is_refused(name in "[a-z_]{0,20}", code: u64) {
+            if let Ok(Some(setting)) = Setting::decode(&name, code) {
+                proptest::prop_assert_eq!(setting.name(), name.as_str());
+                proptest::prop_assert_eq!(setting.code(), code);
+            }
+        }
+    }
+
     #[test]
     fn unknown_names_are_ignored_and_bad_codes_refused() {
         assert_eq!(Setting::decode("from_the_future", 3).unwrap(), None);

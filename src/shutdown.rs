@@ -294,6 +294,27 @@ impl crate::cache::Cache {
 mod tests {
     use super::*;
 
+    proptest::proptest! {
+        /// decode(encode(x)) == x for any state and boot id; any 64 bytes decode to a record
+        /// that encodes back to them, or to nothing.
+        #[test]
+        fn records_round_trip_and_any_bytes_decode_exactly_or_not_at_all(
+            closed: bool,
+            boot in proptest::array::uniform32(proptest::prelude::any::<u8>()),
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), RECORD_LEN),
+        ) {
+            let mut id = [b'0'; BOOT_ID_LEN];
+            id[..32].copy_from_slice(&boot);
+            let record = Record { state: if closed { State::Closed } else { State::InUse }, boot: id };
+            proptest::prop_assert_eq!(Record::decode(&record.encode()), Some(record));
+            if let Some(decoded) = Record::decode(&bytes) {
+                let again = decoded.encode();
+                // Only the zero padding is not carried.
+                proptest::prop_assert_eq!(Record::decode(&again), Some(decoded));
+            }
+        }
+    }
+
     #[test]
     fn a_record_round_trips_and_any_damage_is_refused() {
         let record = Record {
