@@ -118,6 +118,29 @@ pub fn settings(data: &[u8]) {
     let _ = settings_table(&pairs);
 }
 
+/// The clean-shutdown marker record (`cache.boot`): decoded; a record that decodes encodes
+/// to bytes that decode to it again. Then the bytes are written as a cache's marker and the
+/// cache opened: whatever the record says, the open decides (checking if it must) and works.
+pub fn marker(data: &[u8]) {
+    if let Err(e) = crate::shutdown::check_decoder(data) {
+        fail(e);
+    }
+    let Some(dir) = temp_dir() else {
+        return;
+    };
+    if std::fs::write(dir.path().join(crate::shutdown::MARKER_FILE), data).is_ok() {
+        match Cache::open(dir.path()) {
+            Ok(cache) => {
+                if cache.set("k", "v").is_err() || cache.get::<String>("k").ok().flatten().is_none()
+                {
+                    fail("a cache opened over this marker does not work".into());
+                }
+            }
+            Err(e) => fail(format!("a cache with this marker does not open: {e}")),
+        }
+    }
+}
+
 fn settings_table(pairs: &[(String, u64)]) -> Result<Settings> {
     use redb::ReadableDatabase;
     let db = redb::Builder::new().create_with_backend(redb::backends::InMemoryBackend::new())?;
@@ -740,10 +763,11 @@ pub type Entry = fn(&[u8]);
 
 /// The fuzz targets, by name, with their entry functions (`batch` is in the command's code:
 /// see `fuzz/fuzz_targets/batch.rs`).
-pub const TARGETS: [(&str, Entry); 7] = [
+pub const TARGETS: [(&str, Entry); 8] = [
     ("key", key),
     ("row", row),
     ("settings", settings),
+    ("marker", marker),
     ("blob", blob),
     ("wal", wal),
     ("shm", shm),
@@ -862,6 +886,9 @@ pub fn seeds() -> Result<Vec<(&'static str, String, Vec<u8>)>> {
             })
             .collect();
         out.push(("model", name.into(), bytes));
+    }
+    for (name, bytes) in crate::shutdown::seed_records() {
+        out.push(("marker", name, bytes));
     }
     Ok(out)
 }
