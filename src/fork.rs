@@ -87,7 +87,7 @@ impl ForkSafe {
         if now == self.generation || cfg!(feature = "broken-fork-inherits-store") {
             return Ok(&self.store);
         }
-        self.in_child(now)
+        self.in_child()
     }
 
     /// The store opened before the fork, whatever process this is (its directory and other
@@ -102,7 +102,7 @@ impl ForkSafe {
     }
 
     #[cold]
-    fn in_child(&self, now: u64) -> Result<&Arc<Store>> {
+    fn in_child(&self) -> Result<&Arc<Store>> {
         if let Some(child) = self.child.get() {
             return child.get();
         }
@@ -122,7 +122,6 @@ impl ForkSafe {
         }
         let store = Arc::new((self.reopen)()?);
         crate::cache::start_janitor(&store);
-        debug_assert_eq!(generation(), now);
         let child = self
             .child
             .get_or_init(|| Box::new(ForkSafe::with(store, Arc::clone(&self.reopen))));
