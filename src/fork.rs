@@ -118,7 +118,7 @@ impl ForkSafe {
         // description, released when its last descriptor closes), and this process, if the
         // parent dies, no longer keeps them alive. The inherited store is never used again.
         for fd in self.store.lock_fds() {
-            detach(*fd);
+            detach(fd);
         }
         let store = Arc::new((self.reopen)()?);
         crate::cache::start_janitor(&store);

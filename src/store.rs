@@ -43,6 +43,9 @@ pub(crate) struct Store {
     engine: Engine,
     /// The descriptors that carry this process's file locks (`cache.redb`, `cache.lock`).
     lock_fds: Vec<RawFd>,
+    /// The descriptor of the replacement database handle, if any (-1 if none): an atomic, so
+    /// that a forked child can read it whatever the parent's threads held at the fork.
+    replacement_fd: std::sync::atomic::AtomicI32,
     /// `sync_data` calls that reached the disk, counted by the backend.
     #[cfg_attr(
         not(test),
@@ -145,6 +148,7 @@ impl Store {
         lock_fds.extend(marker.as_ref().map(Marker::fd));
         Ok(Store {
             lock_fds,
+            replacement_fd: std::sync::atomic::AtomicI32::new(-1),
             db,
             replacement: RwLock::new(None),
             replaced: std::sync::atomic::AtomicBool::new(false),
@@ -165,8 +169,13 @@ impl Store {
     }
 
     /// The descriptors that carry this store's file locks, for a forked child to detach.
-    pub(crate) fn lock_fds(&self) -> &[RawFd] {
-        &self.lock_fds
+    pub(crate) fn lock_fds(&self) -> Vec<RawFd> {
+        let mut fds = self.lock_fds.clone();
+        let replacement = self.replacement_fd.load(Ordering::Acquire);
+        if replacement >= 0 {
+            fds.push(replacement);
+        }
+        fds
     }
 
     /// The cache directory.
@@ -513,7 +522,7 @@ impl Store {
             return false;
         }
         let settings = self.settings();
-        let Ok((fresh, _, _)) = open_db(&self.dir, &settings) else {
+        let Ok((fresh, _, fresh_fd)) = open_db(&self.dir, &settings) else {
             return false;
         };
         let mut slot = self
@@ -523,6 +532,7 @@ impl Store {
         // Unless another thread has replaced it already.
         if std::ptr::eq(slot.as_deref().unwrap_or(&self.db), db) {
             *slot = Some(Arc::new(fresh));
+            self.replacement_fd.store(fresh_fd, Ordering::Release);
             self.replaced.store(true, Ordering::Release);
         }
         drop(slot);
