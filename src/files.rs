@@ -1,4 +1,5 @@
-//! Opening the cache's own files, and what the file system under them can do.
+//! Opening the cache's own files, locking byte ranges of them, and what the file system under
+//! them can do.
 
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -65,6 +66,47 @@ fn fs_type_of<'m>(dir: &Path, mounts: &'m str) -> Option<&'m str> {
         }
     }
     best.map(|(_, fs_type)| fs_type)
+}
+
+/// An open-file-description byte-range lock on byte `offset` of `file`: `kind` is
+/// `F_RDLCK`, `F_WRLCK` or `F_UNLCK`, `cmd` is `F_OFD_SETLK` (`Ok(false)` if another
+/// description holds a conflicting lock), `F_OFD_SETLKW` (waits) or `F_OFD_GETLK` (`Ok(true)`
+/// if no other description holds a lock that conflicts with `kind`). Interrupted calls are
+/// retried.
+pub(crate) fn ofd_lock(
+    file: &File,
+    offset: u64,
+    kind: libc::c_int,
+    cmd: libc::c_int,
+) -> crate::error::Result<bool> {
+    use std::os::fd::AsRawFd;
+    let start = libc::off_t::try_from(offset).map_err(|_| {
+        crate::error::Error::InvalidArgument(format!("lock offset {offset} out of range"))
+    })?;
+    loop {
+        // SAFETY: an all-zero `flock` is a valid value of this plain C struct.
+        #[allow(unsafe_code)]
+        let mut lk: libc::flock = unsafe { std::mem::zeroed() };
+        lk.l_type = kind as libc::c_short;
+        lk.l_whence = libc::SEEK_SET as libc::c_short;
+        lk.l_start = start;
+        lk.l_len = 1;
+        // SAFETY: `fd` is an open descriptor owned by `file`, and `lk` is a valid, initialized
+        // `flock` that outlives the call; the OFD lock commands only read and write it.
+        #[allow(unsafe_code)]
+        let rc = unsafe { libc::fcntl(file.as_raw_fd(), cmd, &mut lk) };
+        if rc == 0 {
+            return Ok(cmd != libc::F_OFD_GETLK || lk.l_type == libc::F_UNLCK as libc::c_short);
+        }
+        let err = io::Error::last_os_error();
+        match err.raw_os_error() {
+            Some(libc::EINTR) => continue,
+            Some(libc::EAGAIN) | Some(libc::EACCES) if cmd == libc::F_OFD_SETLK => {
+                return Ok(false);
+            }
+            _ => return Err(err.into()),
+        }
+    }
 }
 
 #[cfg(test)]

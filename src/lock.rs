@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
+use crate::files::ofd_lock;
 use crate::gate::{GateGuard, WriteGate};
 use crate::shm::{Shm, Word};
 
@@ -52,7 +53,7 @@ impl WriteLock {
         let file = crate::files::open_shared(&dir.join(LOCK_FILE))?;
         for _ in 0..16 {
             let token = random_token();
-            if ofd_lock(&file, token, libc::F_OFD_SETLK)? {
+            if ofd_lock(&file, token, libc::F_WRLCK, libc::F_OFD_SETLK)? {
                 return Ok(WriteLock {
                     file,
                     token,
@@ -131,7 +132,12 @@ impl WriteLock {
         if token == self.token {
             return Ok(true);
         }
-        Ok(!ofd_lock(&self.file, token, libc::F_OFD_GETLK)?)
+        Ok(!ofd_lock(
+            &self.file,
+            token,
+            libc::F_WRLCK,
+            libc::F_OFD_GETLK,
+        )?)
     }
 }
 
@@ -160,36 +166,6 @@ fn random_token() -> u64 {
     h.write_u32(std::process::id());
     h.write_u64(crate::time::now_us());
     (h.finish() % (TOKEN_LIMIT - 1)) + 1
-}
-
-/// `F_OFD_SETLK`: takes a write lock on byte `offset` (`Ok(false)` if another description
-/// holds it). `F_OFD_GETLK`: `Ok(true)` if nobody else holds a lock on it.
-fn ofd_lock(file: &File, offset: u64, cmd: libc::c_int) -> Result<bool> {
-    let start = libc::off_t::try_from(offset)
-        .map_err(|_| Error::InvalidArgument(format!("lock offset {offset} out of range")))?;
-    // SAFETY: an all-zero `flock` is a valid value of this plain C struct.
-    #[allow(unsafe_code)]
-    let mut lk: libc::flock = unsafe { std::mem::zeroed() };
-    lk.l_type = libc::F_WRLCK as libc::c_short;
-    lk.l_whence = libc::SEEK_SET as libc::c_short;
-    lk.l_start = start;
-    lk.l_len = 1;
-    // SAFETY: `fd` is an open descriptor owned by `file`, and `lk` is a valid, initialized
-    // `flock` that outlives the call; F_OFD_SETLK and F_OFD_GETLK only read and write it.
-    #[allow(unsafe_code)]
-    let rc = unsafe { libc::fcntl(file.as_raw_fd(), cmd, &mut lk) };
-    if rc == 0 {
-        return Ok(if cmd == libc::F_OFD_GETLK {
-            lk.l_type == libc::F_UNLCK as libc::c_short
-        } else {
-            true
-        });
-    }
-    let err = std::io::Error::last_os_error();
-    match err.raw_os_error() {
-        Some(libc::EAGAIN) | Some(libc::EACCES) if cmd == libc::F_OFD_SETLK => Ok(false),
-        _ => Err(err.into()),
-    }
 }
 
 /// Sleeps while `word` still holds `seen`, for at most `timeout` (a shared futex: other

@@ -19,7 +19,7 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::sync::PoisonError;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// File name of the marker inside a cache directory.
 pub(crate) const MARKER_FILE: &str = "cache.boot";
@@ -33,9 +33,9 @@ const BOOT_ID_LEN: usize = 36;
 /// Where the crc32 (little-endian, of the bytes before it) starts.
 const CRC_AT: usize = 60;
 /// Byte every open handle holds a shared lock on.
-const USERS: i64 = 64;
+const USERS: u64 = 64;
 /// Byte an opener holds exclusively while it reads, checks and rewrites the record.
-const DECIDER: i64 = 65;
+const DECIDER: u64 = 65;
 
 /// What the record says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -268,36 +268,15 @@ impl Drop for Marker {
     }
 }
 
-/// Takes (`F_RDLCK`, `F_WRLCK`) or frees (`F_UNLCK`) an open-file-description lock on byte
-/// `at`, waiting if `wait`. `Ok(false)` if it was not free and `wait` is off.
-fn lock(file: &File, at: i64, kind: libc::c_int, wait: bool) -> Result<bool> {
-    // SAFETY: an all-zero `flock` is a valid value of this plain C struct.
-    #[allow(unsafe_code)]
-    let mut lk: libc::flock = unsafe { std::mem::zeroed() };
-    lk.l_type = kind as libc::c_short;
-    lk.l_whence = libc::SEEK_SET as libc::c_short;
-    lk.l_start = at;
-    lk.l_len = 1;
+/// Takes (`F_RDLCK`, `F_WRLCK`) or frees (`F_UNLCK`) this file's lock on byte `at`,
+/// waiting if `wait`. `Ok(false)` if it was not free and `wait` is off.
+fn lock(file: &File, at: u64, kind: libc::c_int, wait: bool) -> Result<bool> {
     let cmd = if wait {
         libc::F_OFD_SETLKW
     } else {
         libc::F_OFD_SETLK
     };
-    loop {
-        // SAFETY: `fd` is open (owned by `file`) and `lk` is a valid `flock` that outlives
-        // the call; the command only reads it.
-        #[allow(unsafe_code)]
-        let rc = unsafe { libc::fcntl(file.as_raw_fd(), cmd, &mut lk) };
-        if rc == 0 {
-            return Ok(true);
-        }
-        let err = io::Error::last_os_error();
-        match err.raw_os_error() {
-            Some(libc::EINTR) => continue,
-            Some(libc::EAGAIN) | Some(libc::EACCES) if !wait => return Ok(false),
-            _ => return Err(Error::Io(err)),
-        }
-    }
+    crate::files::ofd_lock(file, at, kind, cmd)
 }
 
 impl crate::cache::Cache {
@@ -305,7 +284,7 @@ impl crate::cache::Cache {
     /// unclean shutdown across a reboot, `check(true)`; then records the cache in use.
     ///
     /// # Errors
-    /// As [`crate::Cache::check`]; [`Error::Io`] if the marker cannot be written.
+    /// As [`crate::Cache::check`]; [`crate::Error::Io`] if the marker cannot be written.
     pub(crate) fn settle_marker(&self) -> Result<()> {
         let store = self.store()?;
         let Some(marker) = store.marker() else {
