@@ -28,10 +28,9 @@ pub(crate) struct Store {
     /// The database handle opened with the cache.
     db: Database,
     /// The handle that replaced it, once an I/O error left the one in use failing every call
-    /// (see [`Store::heal`]); `replaced` says whether there is one, so that the common case
-    /// costs one atomic load.
+    /// (see [`Store::heal`]); `replacement_fd` says whether there is one, so that the common
+    /// case costs one atomic load.
     replacement: RwLock<Option<Arc<Database>>>,
-    replaced: std::sync::atomic::AtomicBool,
     dir: PathBuf,
     settings: RwLock<Settings>,
     /// The logged path's settings epoch (`cache.shm`) when `settings` was read.
@@ -43,8 +42,9 @@ pub(crate) struct Store {
     engine: Engine,
     /// The descriptors that carry this process's file locks (`cache.redb`, `cache.lock`).
     lock_fds: Vec<RawFd>,
-    /// The descriptor of the replacement database handle, if any (-1 if none): an atomic, so
-    /// that a forked child can read it whatever the parent's threads held at the fork.
+    /// The descriptor of the replacement database handle, if any (-1 if none): set once the
+    /// replacement is in its slot, and an atomic, so that the read path and a forked child
+    /// can read it whatever the parent's threads hold.
     replacement_fd: std::sync::atomic::AtomicI32,
     /// `sync_data` calls that reached the disk, counted by the backend.
     #[cfg_attr(
@@ -151,7 +151,6 @@ impl Store {
             replacement_fd: std::sync::atomic::AtomicI32::new(-1),
             db,
             replacement: RwLock::new(None),
-            replaced: std::sync::atomic::AtomicBool::new(false),
             dir: dir.to_path_buf(),
             settings: RwLock::new(stored),
             settings_epoch: AtomicU64::new(epoch),
@@ -490,7 +489,7 @@ impl Store {
 
     /// The database handle in use.
     fn db(&self) -> Db<'_> {
-        if !self.replaced.load(Ordering::Acquire) {
+        if self.replacement_fd.load(Ordering::Acquire) < 0 {
             return Db::First(&self.db);
         }
         match &*self
@@ -533,7 +532,6 @@ impl Store {
         if std::ptr::eq(slot.as_deref().unwrap_or(&self.db), db) {
             *slot = Some(Arc::new(fresh));
             self.replacement_fd.store(fresh_fd, Ordering::Release);
-            self.replaced.store(true, Ordering::Release);
         }
         drop(slot);
         if let Engine::Logged(engine) = &self.engine {
@@ -573,16 +571,8 @@ impl Store {
     /// failed (another operation, or the janitor's recovery, met a full disk), again with a
     /// new handle, a few times: reads need no space, so they keep working on a full disk.
     fn read_healing<T>(&self, op: impl Fn(&Database) -> Result<T>) -> Result<T> {
-        let mut attempts = 0;
-        loop {
-            let db = self.db();
-            let result = op(&db);
-            attempts += 1;
-            match &result {
-                Err(e) if attempts < 3 && self.reopen_if_failed(&db, e) => continue,
-                _ => return result,
-            }
-        }
+        // A read can always run again: the operation given to `write_healing` is nothing.
+        self.write_healing((), |db, _| op(db))
     }
 
     fn env<'a>(&'a self, settings: &'a Settings, db: &'a Database) -> Env<'a> {
