@@ -544,23 +544,28 @@ impl Store {
     /// the option when it runs it) and heals as [`Store::heal`] does. If the handle had failed
     /// before `f` ran (another thread, or the janitor's recovery, met a full disk: its error
     /// says "Previous I/O error"), tries again with the new handle, so the operation gets the
-    /// answer of the disk as it is now.
+    /// answer of the disk as it is now. An attempt the handle refused that way did not reach
+    /// the disk, so it is not one of the [`RUNS`] tries the operation gets (while the janitor
+    /// keeps meeting a full disk, the handle it gets may have failed again meanwhile); at most
+    /// [`ATTEMPTS`] in all.
     fn write_healing<F, T>(
         &self,
         f: F,
         attempt: impl Fn(&Database, &mut Option<F>) -> Result<T>,
     ) -> Result<T> {
         let mut f = Some(f);
-        let mut attempts = 0;
+        let (mut attempts, mut runs) = (0, 0);
         loop {
             let db = self.db();
             let result = attempt(&db, &mut f);
             attempts += 1;
-            if let Err(e) = &result
-                && self.reopen_if_failed(&db, e)
-                && f.is_some()
-                && attempts < 3
-            {
+            let Err(e) = &result else {
+                return result;
+            };
+            if !is_previous_io(e) {
+                runs += 1;
+            }
+            if self.reopen_if_failed(&db, e) && f.is_some() && runs < RUNS && attempts < ATTEMPTS {
                 continue;
             }
             return result;
@@ -654,13 +659,25 @@ impl Drop for Store {
 /// a write transaction begun and aborted tells, waiting at most 100 ms for redb's lock.
 fn database_failed(db: &Database) -> bool {
     let deadline = std::time::Instant::now() + Duration::from_millis(100);
-    let previous_io = redb::StorageError::PreviousIo.to_string();
-    let failed = |e: Error| matches!(e, Error::Storage(msg) if msg == previous_io);
     match crate::txn::begin_write(db, deadline) {
-        Ok(txn) => txn.abort().map_err(Error::from).is_err_and(failed),
-        Err(e) => failed(e),
+        Ok(txn) => txn
+            .abort()
+            .map_err(Error::from)
+            .is_err_and(|e| is_previous_io(&e)),
+        Err(e) => is_previous_io(&e),
     }
 }
+
+/// Whether `e` is redb's refusal of a handle that an earlier I/O error left failing.
+fn is_previous_io(e: &Error) -> bool {
+    matches!(e, Error::Storage(msg) if *msg == redb::StorageError::PreviousIo.to_string())
+}
+
+/// Tries an operation gets against the disk before its error is returned (see
+/// [`Store::write_healing`]).
+const RUNS: u32 = 3;
+/// Attempts of an operation in all, those refused up front by a failed handle included.
+const ATTEMPTS: u32 = 10;
 
 mod open;
 #[cfg(test)]
