@@ -30,9 +30,18 @@ const MAX_WRITES: u64 = 5_000;
 const WRITES_AFTER_FULL: u64 = 40;
 
 /// A tmpfs mounted on a temporary directory; unmounted when dropped.
+///
+/// The tests of this file take turns (`_turn`): another test's `mount` or `umount` child,
+/// forked while this test has a file of its tmpfs open, holds a copy of that descriptor until
+/// it execs, so space this test frees by deleting the file may not be free yet when it tries
+/// to use it (seen about once in 20 runs, never with the tests run one at a time).
 struct Mounted {
     dir: tempfile::TempDir,
+    _turn: std::sync::MutexGuard<'static, ()>,
 }
+
+/// Held by the test that has a tmpfs mounted.
+static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 impl Mounted {
     /// Mounts a small tmpfs, or says why it cannot (not root, no mount) and returns `None`.
@@ -44,13 +53,14 @@ impl Mounted {
             eprintln!("{test}: skipped: not root (euid {euid}), so no tmpfs can be mounted");
             return None;
         }
+        let turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
         let dir = tempfile::tempdir().unwrap();
         let out = Command::new("mount")
             .args(["-t", "tmpfs", "-o", DISK_SIZE, "tmpfs"])
             .arg(dir.path())
             .output();
         match out {
-            Ok(out) if out.status.success() => Some(Mounted { dir }),
+            Ok(out) if out.status.success() => Some(Mounted { dir, _turn: turn }),
             Ok(out) => {
                 eprintln!(
                     "{test}: skipped: mount failed: {}",
