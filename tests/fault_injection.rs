@@ -18,6 +18,8 @@
 //! when its commit may have been applied (the bug this sweep found): `cargo test --test
 //! fault_injection --features broken-discard-on-unknown-outcome` must fail.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
@@ -224,26 +226,17 @@ fn verify(cache: &Cache, m: &Model) -> Result<(), String> {
 /// another process is about to commit.
 fn age_value_files(dir: &std::path::Path) {
     let old = SystemTime::now() - Duration::from_secs(3600);
-    for entry in walk(dir) {
-        let name = entry.to_string_lossy();
-        if name.ends_with(".val") || name.ends_with(".val.tmp") {
-            let file = std::fs::File::options().write(true).open(&entry).unwrap();
-            file.set_modified(old).unwrap();
-        }
+    let files = common::files_ending_with(dir, ".val");
+    for relative in files
+        .iter()
+        .chain(&common::files_ending_with(dir, ".val.tmp"))
+    {
+        let file = std::fs::File::options()
+            .write(true)
+            .open(dir.join(relative))
+            .unwrap();
+        file.set_modified(old).unwrap();
     }
-}
-
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            out.extend(walk(&path));
-        } else {
-            out.push(path);
-        }
-    }
-    out
 }
 
 thread_local! {
