@@ -98,8 +98,8 @@ impl Error {
     /// committing it, after which it may be applied (now, or when the cache next recovers),
     /// or not at all. Either way it is applied whole or not at all.
     pub fn outcome_unknown(&self) -> bool {
-        if cfg!(feature = "broken-discard-on-unknown-outcome") {
-            // TEST-ONLY sabotage (see Cargo.toml): every failed write counts as not applied.
+        if crate::sabotage::on(crate::sabotage::Sabotage::DiscardOnUnknownOutcome) {
+            // Negative control (`sabotage`): every failed write counts as not applied.
             return false;
         }
         matches!(self, Error::Io(e) if e.get_ref().is_some_and(|inner| inner.is::<OutcomeUnknown>()))

@@ -84,7 +84,9 @@ impl ForkSafe {
     #[inline]
     pub(crate) fn get(&self) -> Result<&Arc<Store>> {
         let now = FORKS.load(Ordering::Relaxed);
-        if now == self.generation || cfg!(feature = "broken-fork-inherits-store") {
+        if now == self.generation
+            || crate::sabotage::on(crate::sabotage::Sabotage::ForkInheritsStore)
+        {
             return Ok(&self.store);
         }
         self.in_child()

@@ -82,6 +82,7 @@ mod queue;
 mod reader;
 pub mod recipes;
 mod row;
+mod sabotage;
 mod schema;
 mod settings;
 mod shm;

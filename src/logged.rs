@@ -303,8 +303,8 @@ impl LoggedEngine {
         if !overlay.fits(len) || overlay.records() + encoded.len() as u64 > checkpoint_records {
             self.checkpoint(env)?;
         }
-        if cfg!(feature = "broken-ack-before-commit") {
-            // TEST-ONLY sabotage (see Cargo.toml): acknowledge without logging.
+        if crate::sabotage::on(crate::sabotage::Sabotage::AckBeforeCommit) {
+            // Negative control (`sabotage`): acknowledge without logging.
             return Ok(());
         }
         overlay.append(&encoded, env.sync())?;
@@ -368,8 +368,8 @@ impl LoggedEngine {
 
     /// Tells every process that the stored settings changed: call after the commit.
     pub(crate) fn bump_settings_epoch(&self) {
-        if cfg!(feature = "broken-settings-epoch") {
-            // TEST-ONLY sabotage (see Cargo.toml): other processes never hear of the change.
+        if crate::sabotage::on(crate::sabotage::Sabotage::SettingsEpoch) {
+            // Negative control (`sabotage`): other processes never hear of the change.
             return;
         }
         let word = self.overlay().shm().word(Word::SettingsEpoch);
@@ -441,9 +441,9 @@ impl LoggedEngine {
         accesses.extend(env.accesses.take());
         let floor = self.overlay().shm().get(Word::NextRowId);
         let counters = self.overlay().counters_begin();
-        if cfg!(feature = "broken-checkpoint-order") {
-            // TEST-ONLY sabotage (see Cargo.toml): the order the design forbids, generation
-            // first and commit after, to show the harness in tests/wal_harness.rs catches it.
+        if crate::sabotage::on(crate::sabotage::Sabotage::CheckpointOrder) {
+            // Negative control (`sabotage`): the order the design forbids, generation first
+            // and commit after.
             self.new_generation(env)?;
             self.commit_to_redb(env, changes, accesses, stale_files, floor)?;
         } else {
@@ -655,8 +655,10 @@ fn digest(records: Vec<(Vec<u8>, Logged)>) -> Result<Digest> {
         let row = match logged {
             Logged::Set(bytes) => Some(Row::decode(&bytes)?),
             Logged::Deleted => None,
-            Logged::Access { .. } if cfg!(feature = "broken-access-records") => {
-                // TEST-ONLY sabotage (see Cargo.toml): other processes' reads are lost.
+            Logged::Access { .. }
+                if crate::sabotage::on(crate::sabotage::Sabotage::AccessRecords) =>
+            {
+                // Negative control (`sabotage`): other processes' reads are lost.
                 continue;
             }
             Logged::Access { time, count } => {

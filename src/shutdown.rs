@@ -121,8 +121,8 @@ pub(crate) fn seed_records() -> Vec<(String, Vec<u8>)> {
 /// The running kernel's boot id (`/proc/sys/kernel/random/boot_id`); `None` where there is
 /// none (the marker then does nothing).
 fn boot_id() -> Option<[u8; BOOT_ID_LEN]> {
-    if cfg!(feature = "broken-skip-power-loss-check") {
-        // TEST-ONLY sabotage (see Cargo.toml): as on a system with no boot id.
+    if crate::sabotage::on(crate::sabotage::Sabotage::SkipPowerLossCheck) {
+        // Negative control (`sabotage`): as on a system with no boot id.
         return None;
     }
     let text = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;

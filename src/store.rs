@@ -294,10 +294,8 @@ impl Store {
             Engine::Direct(gate) => {
                 let env = self.env(&settings, db);
                 let _gate = gate.enter(crate::time::deadline(settings.timeout))?;
-                if cfg!(feature = "broken-ack-before-commit") {
-                    // TEST-ONLY sabotage, off unless the `broken-ack-before-commit` feature is
-                    // on: the write is acknowledged but thrown away, to show the crash and
-                    // multi-process tests can fail.
+                if crate::sabotage::on(crate::sabotage::Sabotage::AckBeforeCommit) {
+                    // Negative control (`sabotage`): the write is acknowledged but thrown away.
                     let txn = crate::txn::begin_write(db, crate::time::deadline(settings.timeout))?;
                     let value = take(f)?(&mut WriteCtx::open(&txn)?)?;
                     txn.abort()?;

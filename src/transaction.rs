@@ -70,10 +70,9 @@ impl Cache {
             files: RefCell::new(Vec::new()),
             kept: false,
         };
-        if cfg!(feature = "broken-transact-not-atomic") {
-            // TEST-ONLY sabotage, off unless the `broken-transact-not-atomic` feature is on:
-            // each operation of `f` is its own write, so other processes can see a transaction
-            // half applied. It exists to show that tests/transact.rs can fail.
+        if crate::sabotage::on(crate::sabotage::Sabotage::TransactNotAtomic) {
+            // Negative control (`sabotage`): each operation of `f` is its own write, so other
+            // processes can see a transaction half applied.
             written.kept = true;
             return f(&Transaction::new(self, None, &written.files));
         }
@@ -193,8 +192,8 @@ impl Drop for WrittenFiles<'_> {
 /// transaction is then rolled back whatever the closure returns.
 pub struct Transaction<'a> {
     cache: &'a Cache,
-    /// The write the operations go to; `None` under the `broken-transact-not-atomic`
-    /// sabotage, where each operation is its own write.
+    /// The write the operations go to; `None` under the negative control
+    /// `Sabotage::TransactNotAtomic`, where each operation is its own write.
     writer: Option<RefCell<Counted<'a>>>,
     /// Value files that rows of this transaction name, deleted if it is rolled back.
     written: &'a RefCell<Vec<BlobPath>>,
@@ -375,7 +374,7 @@ impl<'a> Transaction<'a> {
     /// changed rows marks the transaction as one that can only be rolled back.
     fn run<T>(&self, op: impl FnOnce(&mut dyn RowWriter) -> Result<T>) -> Result<T> {
         let Some(writer) = &self.writer else {
-            // TEST-ONLY sabotage (`broken-transact-not-atomic`): each operation commits alone.
+            // Negative control (`Sabotage::TransactNotAtomic`): each operation commits alone.
             return self.cache.store()?.write(op);
         };
         let mut writer = writer.try_borrow_mut().map_err(|_| {

@@ -73,9 +73,8 @@ pub(super) fn value_problem(dir: &Path, row: &Row) -> Result<Option<String>> {
             row.size
         )));
     }
-    if cfg!(feature = "broken-check-skips-crc") {
-        // TEST-ONLY sabotage (see Cargo.toml): value files are not read, so a damaged one
-        // passes; tests/check_repair.rs must fail.
+    if crate::sabotage::on(crate::sabotage::Sabotage::CheckSkipsCrc) {
+        // Negative control (`sabotage`): value files are not read, so a damaged one passes.
         return Ok(None);
     }
     let mut hasher = crc32fast::Hasher::new();

@@ -82,10 +82,9 @@ impl Lock {
     /// As [`Cache::add`].
     pub fn try_acquire(&self) -> Result<Option<LockGuard<'_>>> {
         let token = super::token();
-        let taken = if cfg!(feature = "broken-lock-not-exclusive") {
-            // TEST-ONLY sabotage, off unless the `broken-lock-not-exclusive` feature is on:
-            // `set` instead of `add`, so every acquirer "gets" the lock at once. It exists to
-            // show that tests/recipes.rs can fail.
+        let taken = if crate::sabotage::on(crate::sabotage::Sabotage::LockNotExclusive) {
+            // Negative control (`sabotage`): `set` instead of `add`, so every acquirer "gets"
+            // the lock at once.
             self.cache
                 .set_with(self.key.clone(), &token, self.opts.clone())?;
             true

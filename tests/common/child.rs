@@ -63,7 +63,13 @@ impl Proc {
     /// Starts the child test `role` on `dir` as child number `id`.
     pub fn spawn(role: &str, dir: &Path, id: usize) -> Proc {
         let mut child = Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", role, "--nocapture", "--test-threads=1"])
+            .args([
+                "--exact",
+                role,
+                "--include-ignored",
+                "--nocapture",
+                "--test-threads=1",
+            ])
             .env(ROLE_VAR, role)
             .env(DIR_VAR, dir)
             .env(ID_VAR, id.to_string())

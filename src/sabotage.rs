@@ -1,0 +1,105 @@
+//! Deliberately broken variants of the library (negative controls): each undoes one safety
+//! property, so that the test guarding that property can be seen to fail without it.
+//!
+//! They exist only in a build made with `RUSTFLAGS="--cfg diskcache_broken"`, which no Cargo
+//! feature of a dependent can turn on; in every other build [`on`] is a constant `false` and
+//! the sabotaged branches compile away. In such a build, the environment variable
+//! `DISKCACHE_BROKEN` names the one variant in force (read once per process; child processes
+//! inherit it). `scripts/negative_controls.sh` builds the library so and requires each
+//! variant's tests to fail.
+
+/// One deliberately broken variant, named (in `DISKCACHE_BROKEN`) as in [`Sabotage::name`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Sabotage {
+    /// Every write returns `Ok` without committing it (`tests/crash_consistency.rs`).
+    AckBeforeCommit,
+    /// Checkpoints bump the generation and clear the index before committing to redb, the
+    /// order the design forbids (`tests/wal_harness.rs`).
+    CheckpointOrder,
+    /// A forked child keeps using the store it inherited instead of opening its own
+    /// (`tests/fork.rs`).
+    ForkInheritsStore,
+    /// A write whose commit failed with an unknown outcome deletes its new value files as if
+    /// it had not been applied (`tests/fault_injection.rs`).
+    DiscardOnUnknownOutcome,
+    /// The clean-shutdown marker is never read or written, as on a system with no boot id
+    /// (`tests/power_loss.rs`).
+    SkipPowerLossCheck,
+    /// `reset` does not bump the shared settings epoch, so other processes keep their old
+    /// settings (`tests/eviction.rs`).
+    SettingsEpoch,
+    /// Checkpoints drop the access records other processes logged (`tests/eviction.rs`).
+    AccessRecords,
+    /// `Cache::transact` runs each operation of its closure as its own write
+    /// (`tests/transact.rs`).
+    TransactNotAtomic,
+    /// `check` does not compare value files with their crc32 (`tests/check_repair.rs`).
+    CheckSkipsCrc,
+    /// `Lock` acquisition uses `set` instead of `add` (`tests/recipes.rs`).
+    LockNotExclusive,
+}
+
+impl Sabotage {
+    /// Every variant.
+    #[cfg_attr(
+        not(diskcache_broken),
+        expect(dead_code, reason = "read in sabotage builds")
+    )]
+    const ALL: [Sabotage; 10] = [
+        Sabotage::AckBeforeCommit,
+        Sabotage::CheckpointOrder,
+        Sabotage::ForkInheritsStore,
+        Sabotage::DiscardOnUnknownOutcome,
+        Sabotage::SkipPowerLossCheck,
+        Sabotage::SettingsEpoch,
+        Sabotage::AccessRecords,
+        Sabotage::TransactNotAtomic,
+        Sabotage::CheckSkipsCrc,
+        Sabotage::LockNotExclusive,
+    ];
+
+    /// The variant's name in `DISKCACHE_BROKEN`.
+    #[cfg_attr(
+        not(diskcache_broken),
+        expect(dead_code, reason = "read in sabotage builds")
+    )]
+    const fn name(self) -> &'static str {
+        match self {
+            Sabotage::AckBeforeCommit => "ack-before-commit",
+            Sabotage::CheckpointOrder => "checkpoint-order",
+            Sabotage::ForkInheritsStore => "fork-inherits-store",
+            Sabotage::DiscardOnUnknownOutcome => "discard-on-unknown-outcome",
+            Sabotage::SkipPowerLossCheck => "skip-power-loss-check",
+            Sabotage::SettingsEpoch => "settings-epoch",
+            Sabotage::AccessRecords => "access-records",
+            Sabotage::TransactNotAtomic => "transact-not-atomic",
+            Sabotage::CheckSkipsCrc => "check-skips-crc",
+            Sabotage::LockNotExclusive => "lock-not-exclusive",
+        }
+    }
+}
+
+/// Whether `variant` is in force: never, outside a `--cfg diskcache_broken` build.
+#[cfg(not(diskcache_broken))]
+#[inline(always)]
+pub(crate) const fn on(_variant: Sabotage) -> bool {
+    false
+}
+
+/// Whether `variant` is the one `DISKCACHE_BROKEN` names. A name that is no variant's stops
+/// the process: a negative control that sabotages nothing would pass for a test that
+/// cannot fail.
+#[cfg(diskcache_broken)]
+pub(crate) fn on(variant: Sabotage) -> bool {
+    static ACTIVE: std::sync::OnceLock<Option<Sabotage>> = std::sync::OnceLock::new();
+    let active = ACTIVE.get_or_init(|| {
+        let name = std::env::var("DISKCACHE_BROKEN").ok()?;
+        let found = Sabotage::ALL.into_iter().find(|v| v.name() == name);
+        if found.is_none() {
+            eprintln!("DISKCACHE_BROKEN={name}: no such variant");
+            std::process::abort();
+        }
+        found
+    });
+    *active == Some(variant)
+}
