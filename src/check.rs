@@ -4,12 +4,15 @@
 //! `check` compares four things with each other: redb's own integrity check, every row with
 //! its value (inline bytes or value file: present, of the row's size, matching its crc32),
 //! the value files on disk with the rows that name them, and the counters and order tables
-//! with the rows. It works from the rows alone and does not reuse the code that keeps the
-//! tables in step (`txn.rs`), so a bug there shows up here. `format-spec/check.md` lists every
-//! check, its repair and the one race it has to leave room for.
+//! with the rows. It does the long work on a read snapshot without the write lock
+//! ([`scan`]), then looks at each finding again under the lock, in slices of a few
+//! milliseconds, and repairs it there with `fix` ([`confirm`]). `format-spec/check.md` lists
+//! every check, its repair and the races it has to leave room for.
 
+mod confirm;
 mod files;
-mod tables;
+mod findings;
+mod scan;
 
 use std::time::{Duration, Instant, SystemTime};
 
@@ -42,19 +45,27 @@ impl Cache {
     /// - the `count` and `volume` counters and the row id counter agree with the rows; the
     ///   insertion, expire, eviction-policy and tag order tables hold exactly one entry per row
     ///   that belongs in them, and no table of another policy is left over. Fix: the counter is
-    ///   stored again, the table rebuilt from the rows.
+    ///   corrected, the entries that are wrong removed and those missing added, a left-over
+    ///   table deleted.
     ///
-    /// It holds the write lock throughout (other writers wait; readers do not), reads every
-    /// row and every value file, and so takes about as long as reading the whole cache.
+    /// It reads every row and every value file, and so takes about as long as reading the
+    /// whole cache, but other writers barely wait for it: it reads a snapshot of the database
+    /// (taken under the write lock after the log is checkpointed) without the lock, then looks
+    /// at each finding again under the lock in slices of a few milliseconds, against the
+    /// cache as it is then, and repairs it there with `fix`. A finding that no longer holds (a
+    /// writer has since replaced or removed the row) is not reported. redb's integrity check
+    /// runs first, on a second handle, outside the write lock, but it holds redb's own writer
+    /// lock while it runs (about 0.1 s for 200,000 entries): on the direct write path every
+    /// writer waits for it, on the logged path only a write that needs a checkpoint then.
     ///
     /// A value file is written *before* its writer takes the write lock to commit its row, so
     /// a file that no row names may belong to a writer in another process that is waiting for
     /// the lock. Such files are left alone (and not reported) until they are older than the
-    /// larger of 10 s and this handle's `timeout`, counted from when `check` took the lock: a
-    /// writer gives up, and deletes its file, once its own timeout passes. A writer whose
-    /// timeout is longer than this handle's can lose its value to `check(true)`; its entry then
-    /// reads as absent. Empty value folders are left in place (a writer may be about to use
-    /// one).
+    /// larger of 10 s and this handle's `timeout`, counted from when `check` took its
+    /// snapshot: a writer gives up, and deletes its file, once its own timeout passes. A
+    /// writer whose timeout is longer than this handle's can lose its value to `check(true)`;
+    /// its entry then reads as absent. Empty value folders are left in place (a writer may be
+    /// about to use one).
     ///
     /// ```
     /// # fn main() -> diskcache::Result<()> {
@@ -90,46 +101,35 @@ impl Cache {
     /// describe is a warning, not an error.
     pub fn check(&self, fix: bool) -> Result<Vec<String>> {
         let store = self.store()?;
-        store.exclusive(|env, refresh| {
-            let locked_at = SystemTime::now();
-            let mut warnings = Vec::new();
-            redb_integrity(store, env.settings, &mut warnings)?;
-            let grace = MIN_ORPHAN_GRACE.max(env.settings.timeout);
-            let cutoff = locked_at
-                .checked_sub(grace)
-                .unwrap_or(SystemTime::UNIX_EPOCH);
-            let txn = crate::txn::begin_write(env.db, crate::time::deadline(env.settings.timeout))?;
-            let mut checker = tables::Checker {
-                dir: env.dir,
-                fix,
-                warnings,
-                removed_files: Vec::new(),
-                changed: false,
-            };
-            let orphans = checker.run(&txn, cutoff)?;
-            let tables::Checker {
-                warnings,
-                removed_files,
-                changed,
-                ..
-            } = checker;
-            if changed {
-                txn.commit()?;
+        let settings = store.settings();
+        let mut warnings = Vec::new();
+        let repaired = redb_integrity(store, &settings, &mut warnings)?;
+        let token = if fix {
+            let token = crate::build::random_token();
+            store.slice(|w, _| w.set_check_token(Some(token)))?;
+            Some(token)
+        } else {
+            None
+        };
+        // A snapshot that holds every operation so far (the log checkpointed), and the time
+        // it was taken, which the grace for files without a row counts from.
+        let (snapshot, taken) = store.exclusive(|env, refresh| {
+            if repaired {
+                // redb's repair changed the database: every process drops its snapshot.
                 refresh()?;
-            } else {
-                txn.abort()?;
             }
-            if fix {
-                // After the commit: the rows that named these files are gone.
-                for file in &removed_files {
-                    files::remove_file(&file.under(env.dir))?;
-                }
-                for orphan in &orphans {
-                    files::remove_file(&env.dir.join(orphan))?;
-                }
-            }
-            Ok(warnings)
-        })
+            Ok((
+                redb::ReadableDatabase::begin_read(env.db)?,
+                SystemTime::now(),
+            ))
+        })?;
+        let grace = MIN_ORPHAN_GRACE.max(settings.timeout);
+        let cutoff = taken.checked_sub(grace).unwrap_or(SystemTime::UNIX_EPOCH);
+        let findings = scan::scan(&snapshot, store.dir(), cutoff)?;
+        drop(snapshot);
+        let confirmed = confirm::run(store, &findings, fix, token)?;
+        warnings.extend(findings.warnings(&confirmed));
+        Ok(warnings)
     }
 
     /// Gives the database file's free pages back to the file system: redb reuses the pages
@@ -189,12 +189,13 @@ fn left(deadline: Instant) -> Duration {
 }
 
 /// Runs redb's integrity check on a second handle (ours may not be borrowed mutably, and
-/// holds transactions); what it finds is a warning.
+/// holds transactions); what it finds is a warning. Returns whether redb repaired (or may
+/// have repaired) the database.
 fn redb_integrity(
     store: &crate::store::Store,
     settings: &Settings,
     warnings: &mut Vec<String>,
-) -> Result<()> {
+) -> Result<bool> {
     let mut db = match store.second_handle(settings) {
         Ok(db) => db,
         Err(Error::Timeout) => return Err(Error::Timeout),
@@ -203,11 +204,11 @@ fn redb_integrity(
                 "{}: cannot be opened to check it: {e}",
                 crate::schema::DB_FILE
             ));
-            return Ok(());
+            return Ok(false);
         }
     };
     match db.check_integrity() {
-        Ok(true) => {}
+        Ok(true) => return Ok(false),
         Ok(false) => warnings.push(format!(
             "{}: failed redb's integrity check, and redb repaired it",
             crate::schema::DB_FILE
@@ -217,5 +218,5 @@ fn redb_integrity(
             crate::schema::DB_FILE
         )),
     }
-    Ok(())
+    Ok(true)
 }

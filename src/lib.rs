@@ -53,6 +53,7 @@
 mod access;
 mod backend;
 mod blob;
+mod build;
 mod builder;
 mod cache;
 mod check;
@@ -87,6 +88,7 @@ mod schema;
 mod settings;
 mod shm;
 mod shutdown;
+mod slice;
 mod snapshot;
 mod store;
 mod stored;

@@ -1,38 +1,49 @@
-//! Whole-cache maintenance: `clear`, `expire`, `evict` and `cull` in bounded transactions,
-//! and the settings every process shares (`reset`, `stats`, the tag index).
+//! Whole-cache maintenance: `clear`, `expire`, `evict` and `cull` in slices of a few
+//! milliseconds each (`crate::slice`), and the settings every process shares (`reset`,
+//! `stats`, the tag index).
 
 use crate::cache::Cache;
 use crate::error::Result;
 use crate::evict::{self, Order};
 use crate::options::Tag;
 use crate::settings::{EvictionPolicy, Setting};
+use crate::slice::Budget;
 use crate::time;
-use crate::txn::RowWriter;
+use crate::txn::{RowWriter, WriteCtx};
 
-/// How many entries one transaction of a whole-cache removal handles, so that it never holds
-/// the write lock for long and can be interrupted between batches.
-const BATCH: usize = 1000;
+/// Entries a slice removes between looks at the clock.
+const CHUNK: usize = 64;
 
 impl Cache {
-    /// Removes every entry and returns how many there were. Works in batches of 1,000
-    /// entries per transaction, so other writers get turns and an interrupted clear leaves a
-    /// consistent, smaller cache.
+    /// Removes every entry stored before the call and returns how many there were. Works in
+    /// slices (one write transaction of a few milliseconds each), so that other writers get
+    /// turns between them and an interrupted clear leaves a consistent, smaller cache; an
+    /// entry another writer adds meanwhile (a key that had none) stays.
     ///
     /// # Errors
     /// [`Error::Timeout`]; [`Error::Io`].
     pub fn clear(&self) -> Result<u64> {
+        let store = self.store()?;
+        let mut below = None;
         let mut total = 0;
         loop {
-            let removed = self.store()?.write_redb(|w| w.remove_first(BATCH))?;
-            if removed == 0 {
+            let (removed, more) = store.slice(|w, budget| {
+                // Row ids only grow: the entries there were at the start have smaller ones.
+                let below = match below {
+                    Some(below) => below,
+                    None => *below.insert(w.peek_next_row_id()?),
+                };
+                in_chunks(budget, |limit| w.remove_first(below, limit))
+            })?;
+            total += removed;
+            if !more {
                 return Ok(total);
             }
-            total += removed;
         }
     }
 
     /// Removes every expired entry and returns how many there were (a range scan of the
-    /// expire order, in transactions of at most 1,000 entries).
+    /// expire order, in slices).
     ///
     /// ```
     /// # fn main() -> diskcache::Result<()> {
@@ -53,19 +64,21 @@ impl Cache {
     /// [`Error::Timeout`]; [`Error::Io`]; [`Error::Corrupted`] if the expire order names a key
     /// with no row.
     pub fn expire(&self) -> Result<u64> {
+        let store = self.store()?;
         let now = time::now_us();
         let mut total = 0;
         loop {
-            let removed = self.store()?.write_redb(|w| w.remove_expired(now, BATCH))?;
+            let (removed, more) =
+                store.slice(|w, budget| in_chunks(budget, |limit| w.remove_expired(now, limit)))?;
             total += removed;
-            if removed < BATCH as u64 {
+            if !more {
                 return Ok(total);
             }
         }
     }
 
-    /// Removes every entry tagged `tag` and returns how many there were. Scans the entries in
-    /// transactions of at most 1,000 rows, so other writers get turns.
+    /// Removes every entry tagged `tag` and returns how many there were: a range scan of the
+    /// tag index if it is on, else a scan of every entry, in slices either way.
     ///
     /// ```
     /// # fn main() -> diskcache::Result<()> {
@@ -84,15 +97,25 @@ impl Cache {
     /// [`Error::InvalidArgument`] for a tag that is not a valid key; [`Error::Timeout`];
     /// [`Error::Corrupted`] for a row that fails to decode.
     pub fn evict(&self, tag: impl Into<Tag>) -> Result<u64> {
+        let store = self.store()?;
         let tag = tag.into().encode()?;
         let mut after: Option<Vec<u8>> = None;
         let mut total = 0;
         loop {
-            let (removed, last) = self
-                .store()?
-                .write_redb(|w| w.remove_tagged(&tag, after.as_deref(), BATCH))?;
+            let (removed, next) = store.slice(|w, budget| {
+                let mut removed = 0;
+                loop {
+                    let (n, next) = w.remove_tagged(&tag, after.as_deref(), CHUNK)?;
+                    removed += n;
+                    match next {
+                        Some(key) if budget.spent() => return Ok((removed, Some(key))),
+                        Some(key) => after = Some(key),
+                        None => return Ok((removed, None)),
+                    }
+                }
+            })?;
             total += removed;
-            match last {
+            match next {
                 Some(key) => after = Some(key),
                 None => return Ok(total),
             }
@@ -102,7 +125,7 @@ impl Cache {
     /// Removes every expired entry, then, while the volume is above `size_limit`, entries in
     /// the eviction policy's order, whatever `cull_limit` says; returns how many it removed.
     /// With `cull_limit` 0, writes never cull and a scheduled `cull` does all of it. Works in
-    /// transactions of at most 1,000 entries.
+    /// slices, as [`Cache::clear`] does.
     ///
     /// ```
     /// # fn main() -> diskcache::Result<()> {
@@ -122,23 +145,13 @@ impl Cache {
     /// [`Error::Timeout`]; [`Error::Io`]; [`Error::Corrupted`] if an order table names a key
     /// with no row.
     pub fn cull(&self) -> Result<u64> {
+        let store = self.store()?;
         let now = time::now_us();
         let mut total = 0;
         loop {
-            let removed = self.store()?.write_redb(|w| {
-                let live = w.live().clone();
-                let mut removed = evict::remove_head(w, Order::Expire, now, BATCH, None)?;
-                let over = RowWriter::volume(w)? > live.size_limit;
-                if removed < BATCH && over && live.eviction_policy != EvictionPolicy::None {
-                    let order = Order::Policy(live.eviction_policy);
-                    let limit = BATCH - removed;
-                    removed +=
-                        evict::remove_head(w, order, u64::MAX, limit, Some(live.size_limit))?;
-                }
-                Ok(removed)
-            })?;
-            total += removed as u64;
-            if removed < BATCH {
+            let (removed, more) = store.slice(|w, budget| cull_slice(w, now, budget))?;
+            total += removed;
+            if !more {
                 return Ok(total);
             }
         }
@@ -205,4 +218,45 @@ impl Cache {
     pub fn stats(&self, enable: bool, reset: bool) -> Result<(u64, u64)> {
         self.store()?.stats(enable, reset)
     }
+}
+
+/// Calls `chunk` (which removes up to the limit it is given and returns how many it
+/// removed) until it removes fewer or `budget` is spent. Returns how many it removed and
+/// whether there may be more.
+fn in_chunks(budget: Budget, mut chunk: impl FnMut(usize) -> Result<u64>) -> Result<(u64, bool)> {
+    let mut removed = 0;
+    loop {
+        let n = chunk(CHUNK)?;
+        removed += n;
+        if n < CHUNK as u64 {
+            return Ok((removed, false));
+        }
+        if budget.spent() {
+            return Ok((removed, true));
+        }
+    }
+}
+
+/// One slice of `cull`: expired entries first, then the policy's victims while the volume is
+/// above the limit. Returns how many it removed and whether there may be more.
+fn cull_slice(w: &mut WriteCtx<'_>, now: u64, budget: Budget) -> Result<(u64, bool)> {
+    let live = w.live().clone();
+    let (mut removed, more) = in_chunks(budget, |limit| {
+        evict::remove_head(w, Order::Expire, now, limit, None).map(|n| n as u64)
+    })?;
+    if more || live.eviction_policy == EvictionPolicy::None {
+        return Ok((removed, more));
+    }
+    let order = Order::Policy(live.eviction_policy);
+    while RowWriter::volume(w)? > live.size_limit {
+        let n = evict::remove_head(w, order, u64::MAX, CHUNK, Some(live.size_limit))?;
+        removed += n as u64;
+        if n == 0 {
+            return Ok((removed, false));
+        }
+        if budget.spent() {
+            return Ok((removed, true));
+        }
+    }
+    Ok((removed, false))
 }

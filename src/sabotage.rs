@@ -37,6 +37,11 @@ pub(crate) enum Sabotage {
     CheckSkipsCrc,
     /// `Lock` acquisition uses `set` instead of `add` (`tests/recipes.rs`).
     LockNotExclusive,
+    /// Writers do not keep an order table being built in step (`tests/slicing.rs`).
+    WritersIgnoreBuilds,
+    /// `check` reports what its snapshot showed without confirming it against the cache as
+    /// it is (`tests/slicing.rs`).
+    CheckSkipsConfirm,
 }
 
 impl Sabotage {
@@ -45,7 +50,7 @@ impl Sabotage {
         not(diskcache_broken),
         expect(dead_code, reason = "read in sabotage builds")
     )]
-    const ALL: [Sabotage; 10] = [
+    const ALL: [Sabotage; 12] = [
         Sabotage::AckBeforeCommit,
         Sabotage::CheckpointOrder,
         Sabotage::ForkInheritsStore,
@@ -56,6 +61,8 @@ impl Sabotage {
         Sabotage::TransactNotAtomic,
         Sabotage::CheckSkipsCrc,
         Sabotage::LockNotExclusive,
+        Sabotage::WritersIgnoreBuilds,
+        Sabotage::CheckSkipsConfirm,
     ];
 
     /// The variant's name in `DISKCACHE_BROKEN`.
@@ -75,6 +82,8 @@ impl Sabotage {
             Sabotage::TransactNotAtomic => "transact-not-atomic",
             Sabotage::CheckSkipsCrc => "check-skips-crc",
             Sabotage::LockNotExclusive => "lock-not-exclusive",
+            Sabotage::WritersIgnoreBuilds => "writers-ignore-builds",
+            Sabotage::CheckSkipsConfirm => "check-skips-confirm",
         }
     }
 }

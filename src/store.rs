@@ -217,8 +217,8 @@ impl Store {
     }
 
     /// Stores `setting` for every process using the cache and returns the value it replaced.
-    /// Changing the eviction policy rebuilds its order table; the tag index is built or
-    /// dropped; both in the same transaction.
+    /// Changing the eviction policy builds its order table, and turning the tag index on
+    /// builds it, in slices (`crate::build`); the tag index is dropped in one transaction.
     pub(crate) fn reset(&self, setting: Setting) -> Result<Setting> {
         if matches!(setting, Setting::WritePath(_) | Setting::Durability(_)) {
             return Err(Error::InvalidArgument(format!(
@@ -226,8 +226,10 @@ impl Store {
                 setting.name()
             )));
         }
-        let (old, live) =
-            self.write_redb(|w| Ok((w.change_setting(setting)?, w.live().clone())))?;
+        let (old, live) = match crate::build::reset(self, setting)? {
+            Some(built) => built,
+            None => self.write_redb(|w| Ok((w.change_setting(setting)?, w.live().clone())))?,
+        };
         self.settings_changed(live);
         Ok(old)
     }

@@ -6,14 +6,21 @@ use std::time::{Duration, Instant};
 use redb::{ReadableTable, Table, WriteTransaction};
 
 use crate::blob::BlobPath;
+use crate::build::Target;
 use crate::error::{Error, Result};
 use crate::evict::{Candidate, Order};
 use crate::row::Row;
 use crate::schema::{
-    ENTRIES, META, META_COUNT, META_HITS, META_MISSES, META_NEXT_ROW_ID, META_VOLUME, ORDER_EXPIRE,
-    ORDER_INSERT, ORDER_TAG, SETTINGS, policy_order,
+    ENTRIES, META, META_COUNT, META_HITS, META_MISSES, META_NEXT_ROW_ID, META_VOLUME, SETTINGS,
 };
-use crate::settings::{EvictionPolicy, Setting, Settings};
+use crate::settings::{EvictionPolicy, Settings};
+
+mod building;
+pub(crate) mod orders;
+mod removal;
+mod repair;
+
+use orders::Orders;
 
 /// Begins a redb write transaction, polling while another process holds redb's writer lock,
 /// until `deadline`.
@@ -108,8 +115,8 @@ impl RowWriter for WriteCtx<'_> {
     }
     fn order_head(&mut self, order: Order, max: u64, limit: usize) -> Result<Vec<Candidate>> {
         let table = match order {
-            Order::Expire => &self.order_expire,
-            Order::Policy(p) => match &self.policy {
+            Order::Expire => &self.orders.expire,
+            Order::Policy(p) => match &self.orders.policy {
                 Some(kept) if kept.policy == p => &kept.table,
                 _ => return Ok(Vec::new()),
             },
@@ -129,31 +136,19 @@ impl RowWriter for WriteCtx<'_> {
     }
 }
 
-/// The open tag order: (encoded tag, row id) → encoded key.
-type TagTable<'t> = Table<'t, (&'static [u8], u64), &'static [u8]>;
-
-/// The order table of the eviction policy in force, and the row field it orders by.
-struct PolicyTable<'t> {
-    policy: EvictionPolicy,
-    table: Table<'t, (u64, u64), &'static [u8]>,
-    field: fn(&Row) -> u64,
-}
-
 /// The tables of one write transaction, and what its commit must also do: the counter
 /// deltas to store, and the value files to delete once the rows that named them are gone.
 pub(crate) struct WriteCtx<'t> {
     txn: &'t WriteTransaction,
     entries: Table<'t, &'static [u8], &'static [u8]>,
-    order_insert: Table<'t, u64, &'static [u8]>,
-    order_expire: Table<'t, (u64, u64), &'static [u8]>,
-    /// The eviction policy's order table; `None` under [`EvictionPolicy::None`].
-    policy: Option<PolicyTable<'t>>,
-    /// Open only while the `tag_index` setting is on.
-    order_tag: Option<TagTable<'t>>,
+    orders: Orders<'t>,
     meta: Table<'t, &'static str, u64>,
     /// The stored settings, as this transaction reads them (another process may have
     /// changed them since this one read its copy).
     live: Settings,
+    /// The order tables being built, as the `settings` table's markers name them, with
+    /// their builders' tokens.
+    builds: Vec<(Target, u64)>,
     /// Hits and misses to add to the stored counters.
     stats_delta: (u64, u64),
     count_delta: i64,
@@ -170,20 +165,18 @@ impl<'t> WriteCtx<'t> {
     /// Opens the tables of `txn`: the fixed ones, and the order tables the stored settings
     /// call for.
     pub(crate) fn open(txn: &'t WriteTransaction) -> Result<Self> {
-        let live = Settings::read_from(&txn.open_table(SETTINGS)?)?;
+        let (live, builds) = {
+            let table = txn.open_table(SETTINGS)?;
+            (Settings::read_from(&table)?, crate::build::markers(&table)?)
+        };
+        let targets: Vec<Target> = builds.iter().map(|(t, _)| *t).collect();
         Ok(WriteCtx {
             txn,
             entries: txn.open_table(ENTRIES)?,
-            order_insert: txn.open_table(ORDER_INSERT)?,
-            order_expire: txn.open_table(ORDER_EXPIRE)?,
-            policy: open_policy(txn, live.eviction_policy)?,
-            order_tag: if live.tag_index {
-                Some(txn.open_table(ORDER_TAG)?)
-            } else {
-                None
-            },
+            orders: Orders::open(txn, &live, &targets)?,
             meta: txn.open_table(META)?,
             live,
+            builds,
             stats_delta: (0, 0),
             count_delta: 0,
             volume_delta: 0,
@@ -222,23 +215,23 @@ impl<'t> WriteCtx<'t> {
         self.entries.insert(key, row.encode()?.as_slice())?;
         match old {
             Some(old) => {
-                self.unlink_orders(old)?;
+                self.orders.unlink(old)?;
                 self.volume_delta -= i128::from(old.volume(key.len()));
                 if old.file().is_some() && old.file() != row.file() {
                     self.files_to_delete.extend(old.file().cloned());
                 }
                 if old.row_id != row.row_id {
-                    self.order_insert.remove(old.row_id)?;
-                    self.order_insert.insert(row.row_id, key)?;
+                    self.orders.insert.remove(old.row_id)?;
+                    self.orders.insert.insert(row.row_id, key)?;
                 }
             }
             None => {
                 self.count_delta += 1;
-                self.order_insert.insert(row.row_id, key)?;
+                self.orders.insert.insert(row.row_id, key)?;
             }
         }
         self.volume_delta += i128::from(row.volume(key.len()));
-        self.link_orders(key, row)
+        self.orders.link(key, row)
     }
 
     /// Removes the row stored under `key` (which must be `row`) and everything that points
@@ -246,83 +239,12 @@ impl<'t> WriteCtx<'t> {
     pub(crate) fn remove(&mut self, key: &[u8], row: &Row) -> Result<()> {
         self.changed = true;
         self.entries.remove(key)?;
-        self.order_insert.remove(row.row_id)?;
-        self.unlink_orders(row)?;
+        self.orders.insert.remove(row.row_id)?;
+        self.orders.unlink(row)?;
         self.count_delta -= 1;
         self.volume_delta -= i128::from(row.volume(key.len()));
         self.files_to_delete.extend(row.file().cloned());
         Ok(())
-    }
-
-    /// Removes up to `limit` entries, oldest inserted first. Returns how many were removed.
-    pub(crate) fn remove_first(&mut self, limit: usize) -> Result<u64> {
-        let batch: Vec<Vec<u8>> = self
-            .order_insert
-            .iter()?
-            .take(limit)
-            .map(|item| item.map(|(_, key)| key.value().to_vec()))
-            .collect::<std::result::Result<_, _>>()?;
-        self.remove_listed(&batch, "insertion order")
-    }
-
-    /// Removes up to `limit` entries whose expire time is at or before `now`, soonest first
-    /// (a range scan of the expire order). Returns how many were removed.
-    pub(crate) fn remove_expired(&mut self, now: u64, limit: usize) -> Result<u64> {
-        let batch: Vec<Vec<u8>> = self
-            .order_expire
-            .range((1, 0)..=(now, u64::MAX))?
-            .take(limit)
-            .map(|item| item.map(|(_, key)| key.value().to_vec()))
-            .collect::<std::result::Result<_, _>>()?;
-        self.remove_listed(&batch, "expire order")
-    }
-
-    /// Removes the entries of `keys`, which the order table `order` named; a key with no row
-    /// means the table disagrees with the rows. Returns how many were removed.
-    fn remove_listed(&mut self, keys: &[Vec<u8>], order: &str) -> Result<u64> {
-        for key in keys {
-            let row = self
-                .get(key)?
-                .ok_or_else(|| Error::Corrupted(format!("the {order} names a key with no row")))?;
-            self.remove(key, &row)?;
-        }
-        Ok(keys.len() as u64)
-    }
-
-    /// Removes up to `limit` entries tagged `tag` (an encoded key): from the tag order if the
-    /// tag index is on, else by scanning up to `limit` entries in key order after `after`
-    /// (from the start if `None`). Returns how many were removed and where to go on from
-    /// (the last key scanned), or `None` there once every tagged entry is gone.
-    pub(crate) fn remove_tagged(
-        &mut self,
-        tag: &[u8],
-        after: Option<&[u8]>,
-        limit: usize,
-    ) -> Result<(u64, Option<Vec<u8>>)> {
-        use std::ops::Bound::{Excluded, Unbounded};
-        if let Some(keys) = self.tagged_keys(tag, limit)? {
-            let removed = self.remove_listed(&keys, "tag order")?;
-            return Ok((removed, (keys.len() == limit).then(Vec::new)));
-        }
-        let start = after.map_or(Unbounded, Excluded);
-        let mut scanned = 0usize;
-        let mut last = None;
-        let mut tagged = Vec::new();
-        for item in self.entries.range::<&[u8]>((start, Unbounded))?.take(limit) {
-            let (key, row) = item?;
-            let row = Row::decode(row.value())?;
-            scanned += 1;
-            let key = key.value().to_vec();
-            if row.tag.as_deref() == Some(tag) {
-                tagged.push((key.clone(), row));
-            }
-            last = Some(key);
-        }
-        for (key, row) in &tagged {
-            self.remove(key, row)?;
-        }
-        let next = if scanned < limit { None } else { last };
-        Ok((tagged.len() as u64, next))
     }
 
     /// The first (or, with `last`, the last) entry whose key lies strictly between the
@@ -349,35 +271,6 @@ impl<'t> WriteCtx<'t> {
             }
             None => Ok(None),
         }
-    }
-
-    /// Adds `row` (stored under `key`) to the expire, policy and tag orders it belongs in.
-    fn link_orders(&mut self, key: &[u8], row: &Row) -> Result<()> {
-        if row.expire_time != 0 {
-            self.order_expire
-                .insert((row.expire_time, row.row_id), key)?;
-        }
-        if let Some(kept) = &mut self.policy {
-            kept.table.insert(((kept.field)(row), row.row_id), key)?;
-        }
-        if let (Some(order_tag), Some(tag)) = (&mut self.order_tag, &row.tag) {
-            order_tag.insert((tag.as_slice(), row.row_id), key)?;
-        }
-        Ok(())
-    }
-
-    /// Removes `row` from the orders [`WriteCtx::link_orders`] put it in.
-    fn unlink_orders(&mut self, row: &Row) -> Result<()> {
-        if row.expire_time != 0 {
-            self.order_expire.remove((row.expire_time, row.row_id))?;
-        }
-        if let Some(kept) = &mut self.policy {
-            kept.table.remove(((kept.field)(row), row.row_id))?;
-        }
-        if let (Some(order_tag), Some(tag)) = (&mut self.order_tag, &row.tag) {
-            order_tag.remove((tag.as_slice(), row.row_id))?;
-        }
-        Ok(())
     }
 
     /// The stored settings as this transaction sees them.
@@ -412,69 +305,12 @@ impl<'t> WriteCtx<'t> {
         Ok(())
     }
 
-    /// Stores `setting` and returns the value it replaced. Changing the eviction policy drops
-    /// the old policy's order table and builds the new one from the rows; turning the tag
-    /// index on builds it, turning it off drops it. All in this transaction.
-    pub(crate) fn change_setting(&mut self, setting: Setting) -> Result<Setting> {
-        let old = self.live.apply(setting);
-        self.changed = true;
-        let mut settings = self.txn.open_table(SETTINGS)?;
-        settings.insert(setting.name(), setting.code())?;
-        drop(settings);
-        match setting {
-            Setting::EvictionPolicy(policy) if old != setting => {
-                if let Some(kept) = self.policy.take() {
-                    drop(kept.table);
-                    let (definition, _) = policy_order(kept.policy).ok_or_else(|| {
-                        Error::Storage("a kept order table with no policy".into())
-                    })?;
-                    self.txn.delete_table(definition)?;
-                }
-                self.policy = open_policy(self.txn, policy)?;
-                self.rebuild_orders(true, false)?;
-            }
-            Setting::TagIndex(on) if old != setting => {
-                if on {
-                    self.order_tag = Some(self.txn.open_table(ORDER_TAG)?);
-                    self.rebuild_orders(false, true)?;
-                } else {
-                    self.order_tag = None;
-                    self.txn.delete_table(ORDER_TAG)?;
-                }
-            }
-            _ => {}
+    /// The row id [`WriteCtx::next_row_id`] would hand out next, without taking it.
+    pub(crate) fn peek_next_row_id(&self) -> Result<u64> {
+        match self.next_row_id {
+            Some(id) => Ok(id),
+            None => Ok(self.meta.get(META_NEXT_ROW_ID)?.map_or(1, |g| g.value())),
         }
-        Ok(old)
-    }
-
-    /// Fills the policy order (`policy`) and/or the tag order (`tag`) from every row.
-    fn rebuild_orders(&mut self, policy: bool, tag: bool) -> Result<()> {
-        for item in self.entries.iter()? {
-            let (key, row) = item?;
-            let row = Row::decode(row.value())?;
-            let key = key.value();
-            if let (true, Some(kept)) = (policy, &mut self.policy) {
-                kept.table.insert(((kept.field)(&row), row.row_id), key)?;
-            }
-            if let (true, Some(order_tag), Some(t)) = (tag, &mut self.order_tag, &row.tag) {
-                order_tag.insert((t.as_slice(), row.row_id), key)?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Up to `limit` keys tagged `tag` (an encoded key), from the tag order; `None` if the
-    /// tag index is off.
-    pub(crate) fn tagged_keys(&self, tag: &[u8], limit: usize) -> Result<Option<Vec<Vec<u8>>>> {
-        let Some(order_tag) = &self.order_tag else {
-            return Ok(None);
-        };
-        let keys = order_tag
-            .range((tag, 0)..=(tag, u64::MAX))?
-            .take(limit)
-            .map(|item| item.map(|(_, key)| key.value().to_vec()))
-            .collect::<std::result::Result<_, _>>()?;
-        Ok(Some(keys))
     }
 
     /// Raises the row id counter to at least `min` (a checkpoint applies rows whose ids were
@@ -489,6 +325,13 @@ impl<'t> WriteCtx<'t> {
             self.changed = true;
         }
         Ok(())
+    }
+
+    /// Takes the value files that this transaction's removals and replacements leave to
+    /// delete, so that the caller deletes them itself once the write lock is released (the
+    /// commit then deletes none).
+    pub(crate) fn take_files(&mut self) -> Vec<BlobPath> {
+        std::mem::take(&mut self.files_to_delete)
     }
 
     /// Writes the counters. Returns `None` if the transaction changed nothing (so need not
@@ -522,16 +365,4 @@ impl<'t> WriteCtx<'t> {
         }
         Ok(Some(self.files_to_delete))
     }
-}
-
-/// Opens the order table `policy` keeps, if any.
-fn open_policy(txn: &WriteTransaction, policy: EvictionPolicy) -> Result<Option<PolicyTable<'_>>> {
-    Ok(match policy_order(policy) {
-        Some((definition, field)) => Some(PolicyTable {
-            policy,
-            table: txn.open_table(definition)?,
-            field,
-        }),
-        None => None,
-    })
 }

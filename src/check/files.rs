@@ -12,12 +12,11 @@ use crate::error::Result;
 use crate::row::{Row, ValuePlace};
 
 /// The value files (and unfinished `.val.tmp` files) under the two levels of hex folders
-/// that no row names and that are older than `cutoff`: one warning each. Returns them.
+/// that no row names and that are older than `cutoff`, as paths relative to `dir`.
 pub(super) fn orphans(
     dir: &Path,
     named: &HashSet<String>,
     cutoff: SystemTime,
-    warnings: &mut Vec<String>,
 ) -> Result<Vec<String>> {
     let mut orphans = Vec::new();
     for relative in value_files(dir)? {
@@ -34,14 +33,6 @@ pub(super) fn orphans(
             // Maybe a writer's, written before it took the write lock.
             continue;
         }
-        warnings.push(if unfinished {
-            format!(
-                "value file {relative}: unfinished, and belongs to no entry (its writer \
-                 stopped before renaming it)"
-            )
-        } else {
-            format!("value file {relative}: belongs to no entry")
-        });
         orphans.push(relative);
     }
     Ok(orphans)

@@ -1,0 +1,222 @@
+//! What `check` found in its snapshot, what it confirmed against the cache as it is, and the
+//! warnings that say so.
+
+use std::collections::HashSet;
+
+use crate::row::Row;
+use crate::settings::EvictionPolicy;
+use crate::stored::describe;
+use crate::txn::orders::{OrderKind, Position};
+
+/// What is wrong with one row.
+#[derive(Debug)]
+pub(crate) enum RowProblem {
+    /// It does not decode; the bytes the snapshot held, and why.
+    Undecodable(Vec<u8>, String),
+    /// Its value is missing or damaged: the row, and what is wrong.
+    Value(Row, String),
+    /// Its row id is that of `first`, a row earlier in key order whose value is whole.
+    DuplicateId(Row, Vec<u8>),
+}
+
+/// A row `check` found wrong.
+#[derive(Debug)]
+pub(crate) struct RowFinding {
+    pub(crate) key: Vec<u8>,
+    pub(crate) problem: RowProblem,
+}
+
+impl RowFinding {
+    /// The warning about it.
+    pub(crate) fn warning(&self) -> String {
+        let key = describe(&self.key);
+        match &self.problem {
+            RowProblem::Undecodable(_, e) => format!("{key}: its row does not decode: {e}"),
+            RowProblem::Value(_, problem) => format!("{key}: {problem}"),
+            RowProblem::DuplicateId(row, _) => {
+                format!("{key}: its row id {} is another entry's too", row.row_id)
+            }
+        }
+    }
+}
+
+/// An order table that disagrees with the rows.
+#[derive(Debug)]
+pub(crate) struct TableFinding {
+    pub(crate) table: OrderKind,
+    /// Entries that name no row, or a row that belongs elsewhere, in table order.
+    pub(crate) strays: Vec<(Position, Vec<u8>)>,
+    /// Keys of rows that belong in the table and have no entry there, in key order.
+    pub(crate) missing: Vec<Vec<u8>>,
+}
+
+/// What `check` saw in the counters and the rows.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) count: u64,
+    pub(crate) rows: u64,
+    pub(crate) volume: u64,
+    /// The summed volume of the rows that decode.
+    pub(crate) decodable_volume: u64,
+    /// Whether some row does not decode (its volume is unknown).
+    pub(crate) undecodable: bool,
+    pub(crate) next_row_id: u64,
+    pub(crate) max_row_id: u64,
+}
+
+impl Counters {
+    /// Whether `count` disagrees with the rows.
+    pub(crate) fn count_wrong(&self) -> bool {
+        self.count != self.rows
+    }
+
+    /// Whether `volume` disagrees with the rows (unknown while a row does not decode).
+    pub(crate) fn volume_wrong(&self) -> bool {
+        !self.undecodable && self.volume != self.decodable_volume
+    }
+
+    /// Whether `next_row_id` is not above every row id.
+    pub(crate) fn next_row_id_wrong(&self) -> bool {
+        self.next_row_id <= self.max_row_id
+    }
+}
+
+/// A value file no row names.
+#[derive(Debug)]
+pub(crate) struct Orphan {
+    /// Its path relative to the cache directory.
+    pub(crate) path: String,
+}
+
+impl Orphan {
+    /// The warning about it.
+    pub(crate) fn warning(&self) -> String {
+        if self.path.ends_with(crate::blob::BLOB_TEMP_SUFFIX) {
+            format!(
+                "value file {}: unfinished, and belongs to no entry (its writer stopped before \
+                 renaming it)",
+                self.path
+            )
+        } else {
+            format!("value file {}: belongs to no entry", self.path)
+        }
+    }
+}
+
+/// Everything the snapshot showed wrong.
+#[derive(Debug, Default)]
+pub(crate) struct Findings {
+    /// In key order.
+    pub(crate) rows: Vec<RowFinding>,
+    pub(crate) orphans: Vec<Orphan>,
+    /// In the order insert, expire, policy, tag.
+    pub(crate) tables: Vec<TableFinding>,
+    /// Order tables no setting keeps (and no build or drop is filling or emptying).
+    pub(crate) stale: Vec<OrderKind>,
+    pub(crate) counters: Counters,
+    /// Value files named by rows that stay after a repair: a removed row's file that one of
+    /// them names too must stay.
+    pub(crate) kept_named: HashSet<String>,
+    /// The eviction policy and tag index the snapshot's settings name.
+    pub(crate) policy: EvictionPolicy,
+    pub(crate) tag_index: bool,
+}
+
+/// Which findings held against the cache as it was when `check` looked again.
+#[derive(Debug, Default)]
+pub(crate) struct Confirmed {
+    pub(crate) rows: Vec<bool>,
+    pub(crate) orphans: Vec<bool>,
+    /// Per table finding: which strays and which missing rows.
+    pub(crate) strays: Vec<Vec<bool>>,
+    pub(crate) missing: Vec<Vec<bool>>,
+    pub(crate) stale: Vec<bool>,
+    pub(crate) next_row_id: bool,
+}
+
+impl Findings {
+    /// The warnings of the confirmed findings, in the order rows, value files, order tables,
+    /// left-over tables, counters.
+    pub(crate) fn warnings(&self, confirmed: &Confirmed) -> Vec<String> {
+        let held = |flags: &[bool], i: usize| flags.get(i).copied().unwrap_or(false);
+        let mut out = Vec::new();
+        for (i, row) in self.rows.iter().enumerate() {
+            if held(&confirmed.rows, i) {
+                out.push(row.warning());
+            }
+        }
+        for (i, orphan) in self.orphans.iter().enumerate() {
+            if held(&confirmed.orphans, i) {
+                out.push(orphan.warning());
+            }
+        }
+        let none = Vec::new();
+        for (i, finding) in self.tables.iter().enumerate() {
+            let strays = confirmed.strays.get(i).unwrap_or(&none);
+            let missing = confirmed.missing.get(i).unwrap_or(&none);
+            out.extend(table_warning(finding, strays, missing));
+        }
+        for (i, table) in self.stale.iter().enumerate() {
+            if held(&confirmed.stale, i) {
+                out.push(format!(
+                    "order table {} is left over: the settings (policy {:?}, tag index {}) do \
+                     not keep it",
+                    table.name(),
+                    self.policy,
+                    self.tag_index
+                ));
+            }
+        }
+        let c = &self.counters;
+        if c.count_wrong() {
+            out.push(format!(
+                "the count of entries is {}, but there are {} rows",
+                c.count, c.rows
+            ));
+        }
+        if c.volume_wrong() {
+            out.push(format!(
+                "the volume is {}, but the rows add up to {}",
+                c.volume, c.decodable_volume
+            ));
+        }
+        if confirmed.next_row_id {
+            out.push(format!(
+                "the next row id is {}, but a row already has id {}",
+                c.next_row_id, c.max_row_id
+            ));
+        }
+        out
+    }
+}
+
+/// The warning about an order table, if any of its strays or missing rows held.
+fn table_warning(finding: &TableFinding, strays: &[bool], missing: &[bool]) -> Option<String> {
+    let stray_count = strays.iter().filter(|held| **held).count();
+    let missing_count = missing.iter().filter(|held| **held).count();
+    if stray_count == 0 && missing_count == 0 {
+        return None;
+    }
+    let mut parts = Vec::new();
+    let first = finding
+        .strays
+        .iter()
+        .zip(strays)
+        .find(|(_, held)| **held)
+        .map(|((_, key), _)| key);
+    if let Some(first) = first {
+        parts.push(format!(
+            "{stray_count} of its entries name no row or a row that belongs elsewhere (the \
+             first names {})",
+            describe(first)
+        ));
+    }
+    if missing_count > 0 {
+        parts.push(format!("{missing_count} rows have no entry in it"));
+    }
+    Some(format!(
+        "order table {} disagrees with the rows: {}",
+        finding.table.name(),
+        parts.join("; ")
+    ))
+}
