@@ -15,6 +15,7 @@
 //!
 //! | operation | what it does here |
 //! |---|---|
+//! | `idle` | nothing, for 3 s: the writer's latency when nothing else holds the lock (the machine's noise) |
 //! | `check` | `check(false)` of every row and value file |
 //! | `check-fix` | `check(true)` |
 //! | `evict-scan` | `evict("t0")` without the tag index: a scan of every row |
@@ -39,7 +40,8 @@ use diskcache::{Cache, EvictionPolicy, SetOptions, Setting, WritePath};
 
 type Res<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
-const OPERATIONS: [&str; 10] = [
+const OPERATIONS: [&str; 11] = [
+    "idle",
     "check",
     "check-fix",
     "evict-scan",
@@ -191,6 +193,10 @@ fn fill(cache: &Cache, args: &Args) -> Res<()> {
 /// Runs one operation; returns what it says (warnings, entries removed).
 fn run(cache: &Cache, op: &str) -> Res<String> {
     Ok(match op {
+        "idle" => {
+            std::thread::sleep(Duration::from_secs(3));
+            "-".into()
+        }
         "check" => format!("{} warnings", cache.check(false)?.len()),
         "check-fix" => format!("{} warnings", cache.check(true)?.len()),
         "evict-scan" => format!("{} removed", cache.evict("t0")?),

@@ -85,28 +85,47 @@ pub(crate) enum Step {
     Superseded,
 }
 
-/// Changes `setting` by building its order table in slices, if it needs one built (the
-/// eviction policy, the tag index turned on); returns the value it replaced and the settings
-/// now in force, or `None` for a setting that needs no table built.
+/// Changes `setting` in slices if it builds or drops an order table (the eviction policy,
+/// the tag index): a table to build is filled in slices first, then the setting switches in
+/// one short transaction, then the table the old setting kept is emptied in slices and
+/// deleted. Returns the value it replaced and the settings now in force, or `None` for a
+/// setting that concerns no order table.
 pub(crate) fn reset(store: &Store, setting: Setting) -> Result<Option<(Setting, Settings)>> {
     let target = match setting {
         Setting::EvictionPolicy(p) => Target::of_policy(p),
         Setting::TagIndex(true) => Some(Target::Tag),
-        _ => None,
+        Setting::TagIndex(false) => None,
+        _ => return Ok(None),
     };
-    let Some(target) = target else {
-        return Ok(None);
+    let (old, live, left) = match target {
+        Some(target) => build(store, setting, target)?,
+        None => {
+            let ((old, left), live) =
+                store.slice(|w, _| Ok((w.switch_off(setting)?, w.live().clone())))?;
+            (old, live, left)
+        }
     };
+    if let Some(left) = left {
+        // The setting is in force: a table left over (an error here) is for `check` to
+        // report and delete.
+        let _ = empty(store, left);
+    }
+    Ok(Some((old, live)))
+}
+
+/// Builds the table of `target` in slices and switches `setting` in; returns the value it
+/// replaced, the settings then, and the table the old value kept.
+fn build(store: &Store, setting: Setting, target: Target) -> Result<Built> {
     let token = random_token();
     let (started, live) =
         store.slice(|w, _| Ok((w.start_build(setting, target, token)?, w.live().clone())))?;
     if let Some(old) = started {
-        return Ok(Some((old, live)));
+        return Ok((old, live, None));
     }
     let old = live.clone().apply(setting);
     match fill(store, target, token) {
         Ok(true) => {}
-        Ok(false) => return Ok(Some((old, store.settings()))),
+        Ok(false) => return Ok((old, store.settings(), None)),
         Err(e) => {
             // Best effort: end the build, so that writers stop keeping its table in step.
             let _ = store.slice(|w, _| w.abandon_build(target, token));
@@ -117,7 +136,19 @@ pub(crate) fn reset(store: &Store, setting: Setting) -> Result<Option<(Setting, 
         let finished = w.finish_build(setting, target, token)?;
         Ok((finished, w.live().clone()))
     })?;
-    Ok(Some((finished.unwrap_or(old), live)))
+    Ok(match finished {
+        Some((old, left)) => (old, live, left),
+        None => (old, live, None),
+    })
+}
+
+/// What [`build`] returns.
+type Built = (Setting, Settings, Option<Target>);
+
+/// Empties the left-over table of `target` in slices, and deletes it.
+fn empty(store: &Store, target: Target) -> Result<()> {
+    while !store.slice(|w, budget| w.empty_left_over(target, budget))? {}
+    Ok(())
 }
 
 /// Fills the table of the build `token` in slices; returns `false` if another build took

@@ -103,6 +103,9 @@ impl Cache {
         let store = self.store()?;
         let settings = store.settings();
         let mut warnings = Vec::new();
+        // With the log empty, a writer needs no checkpoint (which would wait for redb's
+        // writer lock) while redb's check holds that lock.
+        store.checkpoint()?;
         let repaired = redb_integrity(store, &settings, &mut warnings)?;
         let token = if fix {
             let token = crate::build::random_token();

@@ -13,8 +13,24 @@ use crate::schema::{ORDER_TAG, SETTINGS, policy_order};
 use crate::settings::Setting;
 use crate::slice::Budget;
 
-/// Rows a build adds between looks at the clock.
+/// Rows a build adds (or entries a drop removes) between looks at the clock.
 const CHUNK: usize = 64;
+
+/// Removes entries of `table` from its start until it is empty (returns `true`) or `budget`
+/// is spent.
+fn drain<K: redb::Key + 'static>(
+    table: &mut redb::Table<'_, K, &'static [u8]>,
+    budget: Budget,
+) -> Result<bool> {
+    let mut removed = 0usize;
+    while table.pop_first()?.is_some() {
+        removed += 1;
+        if removed.is_multiple_of(CHUNK) && budget.spent() {
+            return Ok(redb::ReadableTableMetadata::is_empty(table)?);
+        }
+    }
+    Ok(true)
+}
 
 impl WriteCtx<'_> {
     /// Stores `setting` and returns the value it replaced. Changing the eviction policy drops
@@ -99,23 +115,72 @@ impl WriteCtx<'_> {
     }
 
     /// Puts `setting` in force with the table of `target` that the build marked `token`
-    /// has finished, and ends the build. Returns the value replaced, or `None` if another
-    /// build or change took this one over.
+    /// has finished, and ends the build. Returns the value replaced and the table the old
+    /// policy kept (left over now, for the caller to empty), or `None` if another build or
+    /// change took this one over.
     pub(crate) fn finish_build(
         &mut self,
         setting: Setting,
         target: Target,
         token: u64,
-    ) -> Result<Option<Setting>> {
+    ) -> Result<Option<(Setting, Option<Target>)>> {
         if self.token_of(target) != Some(token) || self.orders.building_mut(target).is_none() {
             return Ok(None);
         }
         let old = self.store_setting(setting)?;
-        if let Target::Policy(_) = target {
-            self.drop_policy_table()?;
-        }
+        let left = match target {
+            Target::Policy(_) => self
+                .orders
+                .policy
+                .take()
+                .map(|kept| Target::Policy(kept.policy)),
+            Target::Tag => None,
+        };
         self.switch(target)?;
-        Ok(Some(old))
+        Ok(Some((old, left)))
+    }
+
+    /// Puts in force `setting`, which keeps no table (the policy `none`, the tag index off).
+    /// Returns the value replaced and the table the old value kept (left over now, for the
+    /// caller to empty).
+    pub(crate) fn switch_off(&mut self, setting: Setting) -> Result<(Setting, Option<Target>)> {
+        let old = self.store_setting(setting)?;
+        let left = match setting {
+            Setting::EvictionPolicy(_) => self
+                .orders
+                .policy
+                .take()
+                .map(|kept| Target::Policy(kept.policy)),
+            Setting::TagIndex(_) => self.orders.tag.take().map(|_| Target::Tag),
+            _ => None,
+        };
+        Ok((old, left))
+    }
+
+    /// Removes entries of the table of `target`, which no setting keeps any more, until the
+    /// budget is spent; deletes the table once it is empty. Returns whether it is gone. A
+    /// table a setting or a build keeps again is left alone.
+    pub(crate) fn empty_left_over(&mut self, target: Target, budget: Budget) -> Result<bool> {
+        let kept = match target {
+            Target::Policy(p) => self.live.eviction_policy == p,
+            Target::Tag => self.live.tag_index,
+        };
+        if kept || self.token_of(target).is_some() {
+            return Ok(true);
+        }
+        let empty = match target {
+            Target::Policy(p) => {
+                let (definition, _) = policy_order(p)
+                    .ok_or_else(|| Error::Storage("no table of the policy none".into()))?;
+                drain(&mut self.txn.open_table(definition)?, budget)?
+            }
+            Target::Tag => drain(&mut self.txn.open_table(ORDER_TAG)?, budget)?,
+        };
+        self.changed = true;
+        if empty {
+            self.delete_table_of(target)?;
+        }
+        Ok(empty)
     }
 
     /// Ends the build marked `token` without putting it in force (after an error): removes
