@@ -172,3 +172,28 @@ pub(crate) fn random_token() -> u64 {
     h.write_u64(crate::time::now_us());
     h.finish().max(1)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use redb::TableHandle;
+
+    #[test]
+    fn targets_are_named_as_their_tables_and_named_back() {
+        for policy in [
+            EvictionPolicy::LeastRecentlyStored,
+            EvictionPolicy::LeastRecentlyUsed,
+            EvictionPolicy::LeastFrequentlyUsed,
+        ] {
+            let target = Target::of_policy(policy).unwrap();
+            let (definition, _) = policy_order(policy).unwrap();
+            assert_eq!(target.name(), definition.name());
+            assert_eq!(Target::from_name(target.name()), Some(target));
+        }
+        assert_eq!(Target::of_policy(EvictionPolicy::None), None);
+        assert_eq!(Target::Tag.name(), crate::schema::ORDER_TAG.name());
+        assert_eq!(Target::from_name("order_tag"), Some(Target::Tag));
+        assert_eq!(Target::from_name("order_insert"), None);
+        assert_eq!(Target::Tag.marker(), "build:order_tag");
+    }
+}

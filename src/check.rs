@@ -19,6 +19,7 @@ use std::time::{Duration, Instant, SystemTime};
 use crate::cache::Cache;
 use crate::error::{Error, Result};
 use crate::settings::Settings;
+use crate::store::Store;
 
 /// The least time a value file no row names is left alone, in case its writer (in another
 /// process) has written it and is waiting for the write lock to commit its row. The grace is
@@ -101,38 +102,8 @@ impl Cache {
     /// describe is a warning, not an error.
     pub fn check(&self, fix: bool) -> Result<Vec<String>> {
         let store = self.store()?;
-        let settings = store.settings();
-        let mut warnings = Vec::new();
-        // With the log empty, a writer needs no checkpoint (which would wait for redb's
-        // writer lock) while redb's check holds that lock.
-        store.checkpoint()?;
-        let repaired = redb_integrity(store, &settings, &mut warnings)?;
-        let token = if fix {
-            let token = crate::build::random_token();
-            store.slice(|w, _| w.set_check_token(Some(token)))?;
-            Some(token)
-        } else {
-            None
-        };
-        // A snapshot that holds every operation so far (the log checkpointed), and the time
-        // it was taken, which the grace for files without a row counts from.
-        let (snapshot, taken) = store.exclusive(|env, refresh| {
-            if repaired {
-                // redb's repair changed the database: every process drops its snapshot.
-                refresh()?;
-            }
-            Ok((
-                redb::ReadableDatabase::begin_read(env.db)?,
-                SystemTime::now(),
-            ))
-        })?;
-        let grace = MIN_ORPHAN_GRACE.max(settings.timeout);
-        let cutoff = taken.checked_sub(grace).unwrap_or(SystemTime::UNIX_EPOCH);
-        let findings = scan::scan(&snapshot, store.dir(), cutoff)?;
-        drop(snapshot);
-        let confirmed = confirm::run(store, &findings, fix, token)?;
-        warnings.extend(findings.warnings(&confirmed));
-        Ok(warnings)
+        let seen = look(store, fix)?;
+        conclude(store, seen, fix)
     }
 
     /// Gives the database file's free pages back to the file system: redb reuses the pages
@@ -187,6 +158,62 @@ impl Cache {
     }
 }
 
+/// What the first part of `check` saw: redb's integrity check, and the findings of the
+/// snapshot.
+struct Seen {
+    warnings: Vec<String>,
+    /// With `fix`, this check's token (see `confirm`).
+    token: Option<u64>,
+    findings: findings::Findings,
+}
+
+/// The first part of `check`: redb's integrity check, then the pass over a snapshot, both
+/// without the write lock.
+fn look(store: &Store, fix: bool) -> Result<Seen> {
+    let settings = store.settings();
+    let mut warnings = Vec::new();
+    // With the log empty, a writer needs no checkpoint (which would wait for redb's writer
+    // lock) while redb's check holds that lock.
+    store.checkpoint()?;
+    let repaired = redb_integrity(store, &settings, &mut warnings)?;
+    let token = if fix {
+        let token = crate::build::random_token();
+        store.slice(|w, _| w.set_check_token(Some(token)))?;
+        Some(token)
+    } else {
+        None
+    };
+    // A snapshot that holds every operation so far (the log checkpointed), and the time it
+    // was taken, which the grace for files without a row counts from.
+    let (snapshot, taken) = store.exclusive(|env, refresh| {
+        if repaired {
+            // redb's repair changed the database: every process drops its snapshot.
+            refresh()?;
+        }
+        Ok((
+            redb::ReadableDatabase::begin_read(env.db)?,
+            SystemTime::now(),
+        ))
+    })?;
+    let grace = MIN_ORPHAN_GRACE.max(settings.timeout);
+    let cutoff = taken.checked_sub(grace).unwrap_or(SystemTime::UNIX_EPOCH);
+    let findings = scan::scan(&snapshot, store.dir(), cutoff)?;
+    Ok(Seen {
+        warnings,
+        token,
+        findings,
+    })
+}
+
+/// The second part of `check`: each finding looked at again under the write lock (and with
+/// `fix` repaired); returns the warnings.
+fn conclude(store: &Store, seen: Seen, fix: bool) -> Result<Vec<String>> {
+    let confirmed = confirm::run(store, &seen.findings, fix, seen.token)?;
+    let mut warnings = seen.warnings;
+    warnings.extend(seen.findings.warnings(&confirmed));
+    Ok(warnings)
+}
+
 fn left(deadline: Instant) -> Duration {
     deadline.saturating_duration_since(Instant::now())
 }
@@ -194,11 +221,7 @@ fn left(deadline: Instant) -> Duration {
 /// Runs redb's integrity check on a second handle (ours may not be borrowed mutably, and
 /// holds transactions); what it finds is a warning. Returns whether redb repaired (or may
 /// have repaired) the database.
-fn redb_integrity(
-    store: &crate::store::Store,
-    settings: &Settings,
-    warnings: &mut Vec<String>,
-) -> Result<bool> {
+fn redb_integrity(store: &Store, settings: &Settings, warnings: &mut Vec<String>) -> Result<bool> {
     let mut db = match store.second_handle(settings) {
         Ok(db) => db,
         Err(Error::Timeout) => return Err(Error::Timeout),
@@ -222,4 +245,35 @@ fn redb_integrity(
         )),
     }
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_latest_check_to_start_corrects_the_counters() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path()).unwrap();
+        for i in 0..10 {
+            cache.set(i, &i).unwrap();
+        }
+        let store = cache.store().unwrap();
+        store
+            .slice(|w, _| {
+                w.adjust_counters(5, 0);
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(cache.len().unwrap(), 15);
+        // Check A takes its snapshot; check B starts after it, and finishes first.
+        let a = look(store, true).unwrap();
+        let b = cache.check(true).unwrap();
+        assert_eq!(b, ["the count of entries is 15, but there are 10 rows"]);
+        assert_eq!(cache.len().unwrap(), 10);
+        let a = conclude(store, a, true).unwrap();
+        assert_eq!(a, b, "A reports what its snapshot showed");
+        assert_eq!(cache.len().unwrap(), 10, "the count was corrected twice");
+        assert_eq!(cache.check(false).unwrap(), Vec::<String>::new());
+    }
 }

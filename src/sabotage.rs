@@ -42,6 +42,9 @@ pub(crate) enum Sabotage {
     /// `check` reports what its snapshot showed without confirming it against the cache as
     /// it is (`tests/slicing.rs`).
     CheckSkipsConfirm,
+    /// Every `check(true)` corrects the counters by what its snapshot showed, not only the
+    /// latest to start (`check::tests` in the library's unit tests).
+    CheckFixUnguarded,
 }
 
 impl Sabotage {
@@ -50,7 +53,7 @@ impl Sabotage {
         not(diskcache_broken),
         expect(dead_code, reason = "read in sabotage builds")
     )]
-    const ALL: [Sabotage; 12] = [
+    const ALL: [Sabotage; 13] = [
         Sabotage::AckBeforeCommit,
         Sabotage::CheckpointOrder,
         Sabotage::ForkInheritsStore,
@@ -63,6 +66,7 @@ impl Sabotage {
         Sabotage::LockNotExclusive,
         Sabotage::WritersIgnoreBuilds,
         Sabotage::CheckSkipsConfirm,
+        Sabotage::CheckFixUnguarded,
     ];
 
     /// The variant's name in `DISKCACHE_BROKEN`.
@@ -84,6 +88,7 @@ impl Sabotage {
             Sabotage::LockNotExclusive => "lock-not-exclusive",
             Sabotage::WritersIgnoreBuilds => "writers-ignore-builds",
             Sabotage::CheckSkipsConfirm => "check-skips-confirm",
+            Sabotage::CheckFixUnguarded => "check-fix-unguarded",
         }
     }
 }

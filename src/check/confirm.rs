@@ -211,7 +211,9 @@ impl Confirm<'_> {
             }
             Task::Counters => {
                 let c = &f.counters;
-                if self.token.is_some() && w.check_token()? == self.token {
+                let latest = w.check_token()? == self.token;
+                // Negative control (`sabotage`): every check(true) corrects the counters.
+                if self.token.is_some() && (latest || on(Sabotage::CheckFixUnguarded)) {
                     let count = i128::from(c.rows) - i128::from(c.count);
                     let volume = i128::from(c.decodable_volume) - i128::from(c.volume);
                     w.adjust_counters(i64::try_from(count).unwrap_or(0), volume);
