@@ -158,10 +158,17 @@ impl Cache {
     }
 
     /// Changes a setting for every process using the cache and returns its old value
-    /// (diskcache's `reset`). Changing the eviction policy rebuilds the new policy's order
+    /// (diskcache's `reset`). Changing the eviction policy builds the new policy's order
     /// table from the rows (and drops the old one); `Setting::TagIndex` builds or drops the
     /// tag index. The write path and durability are chosen when opening (an
     /// [`Error::InvalidArgument`] here).
+    ///
+    /// A table is built in slices of a few milliseconds while the old setting stays in force
+    /// and every writer keeps the new table in step too; then one short transaction puts the
+    /// new setting in force; then the table the old setting kept is emptied in slices and
+    /// deleted. Other writers get the write lock between slices. A `reset` of the same
+    /// setting from another handle while one builds takes the build over (the first returns
+    /// once the other has it).
     ///
     /// ```
     /// # fn main() -> diskcache::Result<()> {

@@ -1,7 +1,7 @@
 //! Whole-cache work in slices: each slice is one write transaction under the write lock that
 //! stops taking on work once [`SLICE_WORK`] has passed, commits, and releases the lock, so
 //! that other processes' writes get in between slices instead of waiting for the whole
-//! operation (`format-spec/check.md`, "Slices").
+//! operation (`format-spec/tables.md`, "Which operations write which tables").
 //!
 //! The value files of the rows a slice removed are deleted after the lock is released: the
 //! rows are committed gone, and file names are random and never reused, so nothing can name
