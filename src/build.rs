@@ -87,30 +87,24 @@ pub(crate) enum Step {
 
 /// Changes `setting` in slices if it builds or drops an order table (the eviction policy,
 /// the tag index): a table to build is filled in slices first, then the setting switches in
-/// one short transaction, then the table the old setting kept is emptied in slices and
-/// deleted. Returns the value it replaced and the settings now in force, or `None` for a
-/// setting that concerns no order table.
-pub(crate) fn reset(store: &Store, setting: Setting) -> Result<Option<(Setting, Settings)>> {
+/// one short transaction. Returns the value it replaced, the settings now in force and the
+/// table the old value kept (left over now: see [`empty`]), or `None` for a setting that
+/// concerns no order table.
+pub(crate) fn reset(store: &Store, setting: Setting) -> Result<Option<Built>> {
     let target = match setting {
         Setting::EvictionPolicy(p) => Target::of_policy(p),
         Setting::TagIndex(true) => Some(Target::Tag),
         Setting::TagIndex(false) => None,
         _ => return Ok(None),
     };
-    let (old, live, left) = match target {
+    Ok(Some(match target {
         Some(target) => build(store, setting, target)?,
         None => {
             let ((old, left), live) =
                 store.slice(|w, _| Ok((w.switch_off(setting)?, w.live().clone())))?;
             (old, live, left)
         }
-    };
-    if let Some(left) = left {
-        // The setting is in force: a table left over (an error here) is for `check` to
-        // report and delete.
-        let _ = empty(store, left);
-    }
-    Ok(Some((old, live)))
+    }))
 }
 
 /// Builds the table of `target` in slices and switches `setting` in; returns the value it
@@ -142,11 +136,13 @@ fn build(store: &Store, setting: Setting, target: Target) -> Result<Built> {
     })
 }
 
-/// What [`build`] returns.
-type Built = (Setting, Settings, Option<Target>);
+/// What [`reset`] and [`build`] return: the value replaced, the settings in force, and the
+/// table the old value kept.
+pub(crate) type Built = (Setting, Settings, Option<Target>);
 
-/// Empties the left-over table of `target` in slices, and deletes it.
-fn empty(store: &Store, target: Target) -> Result<()> {
+/// Empties the left-over table of `target` in slices, and deletes it. Unless another
+/// setting or build keeps it again meanwhile: then it stops.
+pub(crate) fn empty(store: &Store, target: Target) -> Result<()> {
     while !store.slice(|w, budget| w.empty_left_over(target, budget))? {}
     Ok(())
 }

@@ -217,8 +217,9 @@ impl Store {
     }
 
     /// Stores `setting` for every process using the cache and returns the value it replaced.
-    /// Changing the eviction policy builds its order table, and turning the tag index on
-    /// builds it, in slices (`crate::build`); the tag index is dropped in one transaction.
+    /// Changing the eviction policy or the tag index builds the new order table in slices,
+    /// switches, tells other processes, then empties the old table in slices
+    /// (`crate::build`).
     pub(crate) fn reset(&self, setting: Setting) -> Result<Setting> {
         if matches!(setting, Setting::WritePath(_) | Setting::Durability(_)) {
             return Err(Error::InvalidArgument(format!(
@@ -226,11 +227,20 @@ impl Store {
                 setting.name()
             )));
         }
-        let (old, live) = match crate::build::reset(self, setting)? {
+        let (old, live, left) = match crate::build::reset(self, setting)? {
             Some(built) => built,
-            None => self.write_redb(|w| Ok((w.change_setting(setting)?, w.live().clone())))?,
+            None => {
+                let (old, live) =
+                    self.write_redb(|w| Ok((w.change_setting(setting)?, w.live().clone())))?;
+                (old, live, None)
+            }
         };
         self.settings_changed(live);
+        if let Some(left) = left {
+            // The new setting is in force: a table left over by an error here is for `check`
+            // to report and delete.
+            let _ = crate::build::empty(self, left);
+        }
         Ok(old)
     }
 

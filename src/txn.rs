@@ -162,18 +162,17 @@ pub(crate) struct WriteCtx<'t> {
 }
 
 impl<'t> WriteCtx<'t> {
-    /// Opens the tables of `txn`: the fixed ones, and the order tables the stored settings
-    /// call for.
+    /// Opens the tables of `txn`: the fixed ones, the order tables the stored settings call
+    /// for, and those being built.
     pub(crate) fn open(txn: &'t WriteTransaction) -> Result<Self> {
         let (live, builds) = {
             let table = txn.open_table(SETTINGS)?;
             (Settings::read_from(&table)?, crate::build::markers(&table)?)
         };
-        let targets: Vec<Target> = builds.iter().map(|(t, _)| *t).collect();
         Ok(WriteCtx {
             txn,
             entries: txn.open_table(ENTRIES)?,
-            orders: Orders::open(txn, &live, &targets)?,
+            orders: Orders::open(txn, &live, &builds)?,
             meta: txn.open_table(META)?,
             live,
             builds,

@@ -38,15 +38,16 @@ pub(crate) struct Orders<'t> {
 }
 
 impl<'t> Orders<'t> {
-    /// Opens the order tables the settings `live` keep, and those `builds` name.
+    /// Opens the order tables the settings `live` keep, and those `builds` name (with their
+    /// builders' tokens).
     pub(crate) fn open(
         txn: &'t WriteTransaction,
         live: &Settings,
-        builds: &[Target],
+        builds: &[(Target, u64)],
     ) -> Result<Self> {
         let mut building = Vec::new();
         let mut building_tag = None;
-        for target in builds {
+        for (target, _) in builds {
             match *target {
                 Target::Policy(p) if p != live.eviction_policy => {
                     building.extend(open_policy(txn, p)?);
