@@ -373,3 +373,65 @@ fn clear_leaves_the_entries_a_writer_adds_while_it_runs_and_every_count_right() 
         assert!(common::files_ending_with(dir.path(), ".val").is_empty());
     }
 }
+
+#[test]
+fn a_duplicate_row_id_is_reported_and_the_later_row_gets_a_fresh_one() {
+    for write_path in PATHS {
+        let dir = tempfile::tempdir().unwrap();
+        let open = || {
+            Cache::builder()
+                .write_path(write_path)
+                .tag_index(true)
+                .open(dir.path())
+                .unwrap()
+        };
+        let cache = open();
+        for (i, key) in ["a", "b", "c", "d", "e"].into_iter().enumerate() {
+            let opts = SetOptions::default()
+                .tag(format!("t{}", i % 2))
+                .expire(Duration::from_secs(3600));
+            cache.set_with(key, &(i as i64), opts).unwrap();
+        }
+        cache.close().unwrap();
+        // d gets b's row id.
+        let db = redb::Database::builder()
+            .set_concurrency_mode(redb::ConcurrencyMode::MultiWriter)
+            .create(dir.path().join("cache.redb"))
+            .unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let mut entries = txn.open_table(ENTRIES).unwrap();
+            let row_of = |key: &str| {
+                let key = Key::from(key).encode().unwrap();
+                entries
+                    .get(key.as_slice())
+                    .unwrap()
+                    .unwrap()
+                    .value()
+                    .to_vec()
+            };
+            let b = row_of("b");
+            let mut d = row_of("d");
+            d[8..16].copy_from_slice(&b[8..16]);
+            let key = Key::from("d").encode().unwrap();
+            entries.insert(key.as_slice(), d.as_slice()).unwrap();
+        }
+        txn.commit().unwrap();
+        drop(db);
+        let cache = open();
+        let warnings = cache.check(false).unwrap();
+        assert!(
+            warnings[0].contains("key 'd'") && warnings[0].contains("another entry's too"),
+            "{write_path:?}: {warnings:#?}"
+        );
+        assert_eq!(cache.check(true).unwrap(), warnings, "{write_path:?}");
+        assert_eq!(cache.check(false).unwrap(), Vec::<String>::new());
+        for (i, key) in ["a", "b", "c", "d", "e"].into_iter().enumerate() {
+            assert_eq!(cache.get::<i64>(key).unwrap(), Some(i as i64));
+        }
+        let order: Vec<Key> = common::keys_of(&cache);
+        assert_eq!(order.last(), Some(&Key::from("d")), "{write_path:?}");
+        assert_eq!(cache.evict("t1").unwrap(), 2);
+        assert_eq!(cache.check(false).unwrap(), Vec::<String>::new());
+    }
+}

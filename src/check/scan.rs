@@ -92,7 +92,9 @@ fn check_rows(
 ) -> Result<(HashSet<String>, Belong)> {
     let mut named = HashSet::new();
     let mut belong = Belong::default();
-    let mut ids: HashMap<u64, Vec<u8>> = HashMap::new();
+    let mut ids: HashSet<u64> = HashSet::new();
+    // Rows whose row id an earlier row with a whole value has: (finding, id).
+    let mut duplicates: Vec<(usize, u64)> = Vec::new();
     let c = &mut findings.counters;
     for item in entries.iter()? {
         let (key, bytes) = item?;
@@ -127,17 +129,54 @@ fn check_rows(
         if let Some(file) = row.file() {
             findings.kept_named.insert(file.as_str().to_owned());
         }
-        match ids.get(&row.row_id) {
-            Some(first) => findings.rows.push(RowFinding {
+        if !ids.insert(row.row_id) {
+            duplicates.push((findings.rows.len(), row.row_id));
+            findings.rows.push(RowFinding {
                 key: key.to_vec(),
-                problem: RowProblem::DuplicateId(row, first.clone()),
-            }),
-            None => {
-                ids.insert(row.row_id, key.to_vec());
-            }
+                problem: RowProblem::DuplicateId(row, Vec::new()),
+            });
         }
     }
+    if !duplicates.is_empty() {
+        name_first_holders(entries, findings, &duplicates)?;
+    }
     Ok((named, belong))
+}
+
+/// Names, in each duplicate row id finding, the row that had the id first: the first row in
+/// key order with that id and a whole value (a second pass, only when there are duplicates).
+fn name_first_holders(
+    entries: &Entries,
+    findings: &mut Findings,
+    duplicates: &[(usize, u64)],
+) -> Result<()> {
+    let damaged: HashSet<&[u8]> = findings
+        .rows
+        .iter()
+        .filter(|f| matches!(f.problem, RowProblem::Value(..)))
+        .map(|f| f.key.as_slice())
+        .collect();
+    let wanted: HashSet<u64> = duplicates.iter().map(|(_, id)| *id).collect();
+    let mut first: HashMap<u64, Vec<u8>> = HashMap::new();
+    for item in entries.iter()? {
+        let (key, bytes) = item?;
+        let Ok(row) = Row::decode(bytes.value()) else {
+            continue;
+        };
+        if wanted.contains(&row.row_id) && !damaged.contains(key.value()) {
+            first
+                .entry(row.row_id)
+                .or_insert_with(|| key.value().to_vec());
+        }
+    }
+    for (at, id) in duplicates {
+        if let (Some(finding), Some(holder)) = (findings.rows.get_mut(*at), first.get(id))
+            && let RowProblem::DuplicateId(_, first) = &mut finding.problem
+        {
+            first.clone_from(holder);
+        }
+    }
+    Ok(())
 }
 
 /// One order table against the rows, of which `rows` belong in it: its strays, and (if
