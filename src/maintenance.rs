@@ -31,7 +31,7 @@ impl Cache {
                 // Row ids only grow: the entries there were at the start have smaller ones.
                 let below = match below {
                     Some(below) => below,
-                    None => *below.insert(w.peek_next_row_id()?),
+                    None => *below.insert(w.first_unused_row_id()?),
                 };
                 in_chunks(budget, |limit| w.remove_first(below, limit))
             })?;

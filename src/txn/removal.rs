@@ -9,6 +9,13 @@ use crate::error::{Error, Result};
 use crate::row::Row;
 
 impl WriteCtx<'_> {
+    /// A row id above every row's: the next one to hand out, or past the largest in the
+    /// insertion order if that is larger (a damaged counter).
+    pub(crate) fn first_unused_row_id(&self) -> Result<u64> {
+        let last = self.orders.insert.last()?.map_or(0, |(id, _)| id.value());
+        Ok(self.peek_next_row_id()?.max(last.saturating_add(1)))
+    }
+
     /// Removes up to `limit` entries whose row id is below `below`, oldest inserted first.
     /// Returns how many were removed.
     pub(crate) fn remove_first(&mut self, below: u64, limit: usize) -> Result<u64> {
