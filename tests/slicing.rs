@@ -435,3 +435,35 @@ fn a_duplicate_row_id_is_reported_and_the_later_row_gets_a_fresh_one() {
         assert_eq!(cache.check(false).unwrap(), Vec::<String>::new());
     }
 }
+
+#[test]
+fn clear_removes_every_entry_even_with_a_row_id_counter_damaged_low() {
+    for write_path in PATHS {
+        let dir = tempfile::tempdir().unwrap();
+        let open = || {
+            Cache::builder()
+                .write_path(write_path)
+                .open(dir.path())
+                .unwrap()
+        };
+        let cache = open();
+        for i in 0..300 {
+            cache.set(i, &i).unwrap();
+        }
+        cache.close().unwrap();
+        let db = redb::Database::builder()
+            .set_concurrency_mode(redb::ConcurrencyMode::MultiWriter)
+            .create(dir.path().join("cache.redb"))
+            .unwrap();
+        let txn = db.begin_write().unwrap();
+        txn.open_table(TableDefinition::<&str, u64>::new("meta"))
+            .unwrap()
+            .insert("next_row_id", 2)
+            .unwrap();
+        txn.commit().unwrap();
+        drop(db);
+        let cache = open();
+        assert_eq!(cache.clear().unwrap(), 300, "{write_path:?}");
+        assert_eq!(cache.len().unwrap(), 0);
+    }
+}
