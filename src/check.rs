@@ -167,7 +167,7 @@ impl Cache {
             // within a janitor round. Until they have, the old pages stay pinned.
             refresh()?;
             loop {
-                match db.compact() {
+                match db.database_mut()?.compact() {
                     Ok(_) => return Ok(()),
                     Err(redb::CompactionError::TransactionInProgress) => {}
                     Err(redb::CompactionError::Storage(e)) => return Err(e.into()),
@@ -206,14 +206,20 @@ fn redb_integrity(
             return Ok(());
         }
     };
-    match db.check_integrity() {
-        Ok(true) => {}
-        Ok(false) => warnings.push(format!(
+    let checked = crate::boundary::contain(|| db.database_mut().map(|db| db.check_integrity()));
+    match checked {
+        Ok(Ok(Ok(true))) => {}
+        Ok(Ok(Ok(false))) => warnings.push(format!(
             "{}: failed redb's integrity check, and redb repaired it",
             crate::schema::DB_FILE
         )),
-        Err(e) => warnings.push(format!(
+        Ok(Ok(Err(e))) => warnings.push(format!(
             "{}: fails redb's integrity check: {e}",
+            crate::schema::DB_FILE
+        )),
+        Ok(Err(e)) => return Err(e),
+        Err(panic) => warnings.push(format!(
+            "{}: redb's integrity check failed on a damaged page ({panic})",
             crate::schema::DB_FILE
         )),
     }

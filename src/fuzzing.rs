@@ -23,6 +23,10 @@ use crate::shm::{self, SHM_FILE, SHM_SIZE};
 use crate::wal::{self, WAL_FILE, WAL_HEADER_LEN};
 use crate::{Cache, Result, SetOptions, Side};
 
+mod database;
+
+pub use database::{PAGE, database, database_len};
+
 /// Splits `data` at a length given by its first two bytes (little-endian), capped at the
 /// data's length: (first part, rest).
 fn split(data: &[u8]) -> (&[u8], &[u8]) {
@@ -763,7 +767,7 @@ pub type Entry = fn(&[u8]);
 
 /// The fuzz targets, by name, with their entry functions (`batch` is in the command's code:
 /// see `fuzz/fuzz_targets/batch.rs`).
-pub const TARGETS: [(&str, Entry); 8] = [
+pub const TARGETS: [(&str, Entry); 9] = [
     ("key", key),
     ("row", row),
     ("settings", settings),
@@ -772,6 +776,7 @@ pub const TARGETS: [(&str, Entry); 8] = [
     ("wal", wal),
     ("shm", shm),
     ("model", model),
+    ("database", database),
 ];
 
 /// Meaningful seed inputs for each target, as `(target, name, bytes)`: valid encodings made by
@@ -889,6 +894,23 @@ pub fn seeds() -> Result<Vec<(&'static str, String, Vec<u8>)>> {
     }
     for (name, bytes) in crate::shutdown::seed_records() {
         out.push(("marker", name, bytes));
+    }
+    // The template's database undamaged, on each write path; then a page's header bytes
+    // flipped, and bytes across the middle of the file.
+    for (name, path) in [("logged", 0u8), ("direct", 1)] {
+        out.push(("database", format!("undamaged_{name}"), vec![path]));
+        let mut header = vec![path];
+        for at in [4096u32 * 2, 4096 * 2 + 1, 4096 * 2 + 8] {
+            header.extend(at.to_le_bytes());
+            header.push(0xff);
+        }
+        out.push(("database", format!("page_header_{name}"), header));
+        let mut body = vec![path];
+        for at in [40_000u32, 60_000, 80_000] {
+            body.extend(at.to_le_bytes());
+            body.push(0x5a);
+        }
+        out.push(("database", format!("body_{name}"), body));
     }
     Ok(out)
 }

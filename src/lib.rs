@@ -53,6 +53,7 @@
 mod access;
 mod backend;
 mod blob;
+mod boundary;
 mod builder;
 mod cache;
 mod check;

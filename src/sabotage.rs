@@ -37,6 +37,9 @@ pub(crate) enum Sabotage {
     CheckSkipsCrc,
     /// `Lock` acquisition uses `set` instead of `add` (`tests/recipes.rs`).
     LockNotExclusive,
+    /// A panic inside redb is not caught at the boundary around it
+    /// (`tests/damaged_database.rs`).
+    NoRedbBoundary,
 }
 
 impl Sabotage {
@@ -45,7 +48,7 @@ impl Sabotage {
         not(diskcache_broken),
         expect(dead_code, reason = "read in sabotage builds")
     )]
-    const ALL: [Sabotage; 10] = [
+    const ALL: [Sabotage; 11] = [
         Sabotage::AckBeforeCommit,
         Sabotage::CheckpointOrder,
         Sabotage::ForkInheritsStore,
@@ -56,6 +59,7 @@ impl Sabotage {
         Sabotage::TransactNotAtomic,
         Sabotage::CheckSkipsCrc,
         Sabotage::LockNotExclusive,
+        Sabotage::NoRedbBoundary,
     ];
 
     /// The variant's name in `DISKCACHE_BROKEN`.
@@ -75,6 +79,7 @@ impl Sabotage {
             Sabotage::TransactNotAtomic => "transact-not-atomic",
             Sabotage::CheckSkipsCrc => "check-skips-crc",
             Sabotage::LockNotExclusive => "lock-not-exclusive",
+            Sabotage::NoRedbBoundary => "no-redb-boundary",
         }
     }
 }

@@ -62,3 +62,42 @@ fn the_stored_durability_applies_when_reopened_without_an_override() {
     put_one(&reopened);
     assert!(reopened.sync_count() > 0);
 }
+
+#[test]
+fn a_panic_inside_redb_is_corrupted_and_the_handle_it_happened_in_is_never_used_again() {
+    for write_path in [WritePath::Logged, WritePath::Direct] {
+        let dir = tempfile::tempdir().unwrap();
+        let overrides = [Setting::WritePath(write_path)];
+        let store = Store::open(dir.path(), &overrides, Settings::default(), DEFAULT_DISK).unwrap();
+        put_one(&store);
+        let first: *const Database = store.first.database().unwrap();
+        // As redb does on a damaged page: a panic in the middle of a call.
+        let used = std::cell::Cell::new(None);
+        let result = store.read_healing(|db| -> Result<()> {
+            used.set(Some(db as *const Database));
+            #[expect(clippy::panic, reason = "stands for a panic inside redb")]
+            {
+                panic!("entered unreachable code");
+            }
+        });
+        assert_eq!(used.get(), Some(first));
+        match result {
+            Err(Error::Corrupted(msg)) => {
+                assert!(
+                    msg.contains("cache.redb") && msg.contains("unreachable"),
+                    "{msg}"
+                );
+            }
+            other => panic!("{write_path:?}: {other:?}"),
+        }
+        assert!(store.first.is_poisoned());
+        // Every later operation runs on a new handle, and the data is all there.
+        let later = store.read_healing(|db| Ok(db as *const Database)).unwrap();
+        assert_ne!(
+            later, first,
+            "{write_path:?}: the poisoned handle was used again"
+        );
+        assert!(store.live_row(b"k", 0, false).unwrap().is_some());
+        put_one(&store);
+    }
+}
