@@ -49,7 +49,41 @@ pub(crate) fn contain<T>(f: impl FnOnce() -> T) -> std::result::Result<T, Panick
         // Negative control (`sabotage`): redb's panics reach the caller.
         return Ok(f());
     }
+    #[cfg(fuzzing)]
+    let _inside = Inside::enter();
     catch_unwind(AssertUnwindSafe(f)).map_err(|payload| Panicked(message(payload.as_ref())))
+}
+
+#[cfg(fuzzing)]
+thread_local! {
+    /// How many [`contain`] calls this thread is inside (fuzzing builds only).
+    static DEPTH: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// Whether this thread is inside [`contain`], where a panic is caught: a fuzz target's panic
+/// hook, which aborts on every panic, lets these through (`crate::fuzzing::inside_boundary`).
+#[cfg(fuzzing)]
+pub(crate) fn inside() -> bool {
+    DEPTH.with(|d| d.get() > 0)
+}
+
+/// Counts this thread inside [`contain`] while it lives.
+#[cfg(fuzzing)]
+struct Inside;
+
+#[cfg(fuzzing)]
+impl Inside {
+    fn enter() -> Inside {
+        DEPTH.with(|d| d.set(d.get().saturating_add(1)));
+        Inside
+    }
+}
+
+#[cfg(fuzzing)]
+impl Drop for Inside {
+    fn drop(&mut self) {
+        DEPTH.with(|d| d.set(d.get().saturating_sub(1)));
+    }
 }
 
 /// [`contain`] for a fallible `f` whose panic means `file` is damaged.

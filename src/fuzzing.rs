@@ -25,7 +25,7 @@ use crate::{Cache, Result, SetOptions, Side};
 
 mod database;
 
-pub use database::{PAGE, database, database_len};
+pub use database::{PAGE, database, database_len, inside_boundary};
 
 /// Splits `data` at a length given by its first two bytes (little-endian), capped at the
 /// data's length: (first part, rest).

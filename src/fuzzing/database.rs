@@ -85,6 +85,16 @@ fn read_tree(root: &Path, relative: &Path) -> std::io::Result<Vec<(PathBuf, Vec<
     Ok(out)
 }
 
+/// Whether a panic now happens inside the crate's boundary around redb, where it is caught and
+/// becomes `Error::Corrupted`. libFuzzer's panic hook aborts on every panic, caught or not: the
+/// `database` target's hook lets these through (always `false` outside fuzzing builds).
+pub fn inside_boundary() -> bool {
+    #[cfg(fuzzing)]
+    return crate::boundary::inside();
+    #[cfg(not(fuzzing))]
+    false
+}
+
 /// The size of the template's `cache.redb` in bytes (0 if it could not be built).
 pub fn database_len() -> u64 {
     template()
