@@ -9,6 +9,7 @@
 //! check, its repair and the one race it has to leave room for.
 
 mod files;
+mod log_damage;
 mod tables;
 
 use std::time::{Duration, Instant, SystemTime};

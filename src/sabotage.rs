@@ -37,6 +37,9 @@ pub(crate) enum Sabotage {
     CheckSkipsCrc,
     /// `Lock` acquisition uses `set` instead of `add` (`tests/recipes.rs`).
     LockNotExclusive,
+    /// A whole, crc-valid log record that does not parse ends the valid log, as a torn one
+    /// does, so every later record is lost (`tests/log_records.rs`).
+    DamagedRecordEndsLog,
 }
 
 impl Sabotage {
@@ -45,7 +48,7 @@ impl Sabotage {
         not(diskcache_broken),
         expect(dead_code, reason = "read in sabotage builds")
     )]
-    const ALL: [Sabotage; 10] = [
+    const ALL: [Sabotage; 11] = [
         Sabotage::AckBeforeCommit,
         Sabotage::CheckpointOrder,
         Sabotage::ForkInheritsStore,
@@ -56,6 +59,7 @@ impl Sabotage {
         Sabotage::TransactNotAtomic,
         Sabotage::CheckSkipsCrc,
         Sabotage::LockNotExclusive,
+        Sabotage::DamagedRecordEndsLog,
     ];
 
     /// The variant's name in `DISKCACHE_BROKEN`.
@@ -75,6 +79,7 @@ impl Sabotage {
             Sabotage::TransactNotAtomic => "transact-not-atomic",
             Sabotage::CheckSkipsCrc => "check-skips-crc",
             Sabotage::LockNotExclusive => "lock-not-exclusive",
+            Sabotage::DamagedRecordEndsLog => "damaged-record-ends-log",
         }
     }
 }
