@@ -344,7 +344,9 @@ fn shm_in(dir: &Path, data: &[u8]) -> Result<()> {
     }
     let _ = cache.len();
     let _ = cache.volume();
-    let _ = cache.checkpoint();
+    if let Err(Error::Corrupted(why)) = cache.checkpoint() {
+        fail(format!("the log cannot be checkpointed: {why}"));
+    }
     let _ = cache.len();
     Ok(())
 }
@@ -900,9 +902,20 @@ pub fn seeds() -> Result<Vec<(&'static str, String, Vec<u8>)>> {
         };
         wal::encode_record(&mut log, &rec)?;
     }
+    for (name, damaged) in damaged_variants(&log, 0) {
+        out.push(("wal", format!("set_delete_access-{name}"), damaged));
+    }
     out.push(("wal", "set_delete_access".into(), log));
     for (name, logged) in [("logged_sets", true), ("logged_after_checkpoint", false)] {
         if let Some(seed) = shm_seed(logged)? {
+            if logged {
+                // The words come first, then the log, whose first record follows its header.
+                let (words, _) = split(&seed);
+                let words = words.len();
+                for (variant, damaged) in damaged_variants(&seed, 2 + words + 64) {
+                    out.push(("shm", format!("{name}-{variant}"), damaged));
+                }
+            }
             out.push(("shm", name.into(), seed));
         }
     }
@@ -922,6 +935,57 @@ pub fn seeds() -> Result<Vec<(&'static str, String, Vec<u8>)>> {
         out.push(("marker", name, bytes));
     }
     Ok(out)
+}
+
+/// A named change of one byte of a record, at an offset from its start.
+type Edit = (&'static str, usize, fn(u8) -> u8);
+
+/// Copies of `bytes` in which the set record at `at` says what this build cannot apply while
+/// its crc32 still holds (format-spec/wal.md, "The valid log"): a row version, value kind or
+/// row flag the row format does not have, a record kind or flag bit the log does not have, a
+/// newer format version; and one with its padding (which says nothing) set.
+fn damaged_variants(bytes: &[u8], at: usize) -> Vec<(String, Vec<u8>)> {
+    let word = |from: usize, to: usize| bytes.get(at + from..at + to);
+    let (Some(len), Some(key_len)) = (
+        word(0, 4)
+            .and_then(|b| b.try_into().ok())
+            .map(|b| u32::from_le_bytes(b) as usize),
+        word(26, 28)
+            .and_then(|b| b.try_into().ok())
+            .map(|b| usize::from(u16::from_le_bytes(b))),
+    ) else {
+        return Vec::new();
+    };
+    let row = wal::RECORD_HEADER_LEN + key_len;
+    let edits: [Edit; 6] = [
+        ("row_version_2", row, |_| 2),
+        ("value_kind_9", row + 2, |_| 9),
+        ("row_flag_bit_2", row + 1, |f| f | 4),
+        ("record_kind_9", 24, |_| 9),
+        ("record_flag_bit_2", 25, |f| f | 4),
+        ("needs_version_2", 28, |_| 2),
+    ];
+    let mut out = Vec::new();
+    for (name, offset, change) in edits {
+        let mut copy = bytes.to_vec();
+        let Some(b) = copy.get_mut(at + offset).filter(|_| offset < len) else {
+            continue;
+        };
+        *b = change(*b);
+        let crc = crc32fast::hash(copy.get(at + 8..at + len).unwrap_or_default());
+        if let Some(slot) = copy.get_mut(at + 4..at + 8) {
+            slot.copy_from_slice(&crc.to_le_bytes());
+        }
+        out.push((name.to_owned(), copy));
+    }
+    let mut copy = bytes.to_vec();
+    if let Some(padding) = copy.get_mut(at + len..at + len.next_multiple_of(8))
+        && !padding.is_empty()
+    {
+        padding.fill(0x55);
+        out.push(("padding".to_owned(), copy));
+    }
+    out
 }
 
 /// A `shm` seed from a real cache on the logged write path: its log's written bytes and its

@@ -40,6 +40,9 @@ pub(crate) enum Sabotage {
     /// A whole, crc-valid log record that does not parse ends the valid log, as a torn one
     /// does, so every later record is lost (`tests/log_records.rs`).
     DamagedRecordEndsLog,
+    /// A log record of a newer format is taken for a damaged one: an older build skips it
+    /// (and its block) instead of refusing the log (`tests/log_records.rs`).
+    NewerRecordSkipped,
 }
 
 impl Sabotage {
@@ -48,7 +51,7 @@ impl Sabotage {
         not(diskcache_broken),
         expect(dead_code, reason = "read in sabotage builds")
     )]
-    const ALL: [Sabotage; 11] = [
+    const ALL: [Sabotage; 12] = [
         Sabotage::AckBeforeCommit,
         Sabotage::CheckpointOrder,
         Sabotage::ForkInheritsStore,
@@ -60,6 +63,7 @@ impl Sabotage {
         Sabotage::CheckSkipsCrc,
         Sabotage::LockNotExclusive,
         Sabotage::DamagedRecordEndsLog,
+        Sabotage::NewerRecordSkipped,
     ];
 
     /// The variant's name in `DISKCACHE_BROKEN`.
@@ -80,6 +84,7 @@ impl Sabotage {
             Sabotage::CheckSkipsCrc => "check-skips-crc",
             Sabotage::LockNotExclusive => "lock-not-exclusive",
             Sabotage::DamagedRecordEndsLog => "damaged-record-ends-log",
+            Sabotage::NewerRecordSkipped => "newer-record-skipped",
         }
     }
 }

@@ -192,6 +192,10 @@ impl<'a> Framed<'a> {
     pub(crate) fn parse_header(&self) -> Parsed<'a> {
         let version = self.version();
         if u64::from(version) > crate::schema::FORMAT_VERSION {
+            if crate::sabotage::on(crate::sabotage::Sabotage::NewerRecordSkipped) {
+                // Negative control (`sabotage`): a newer format's record taken for damage.
+                return Parsed::Damaged(format!("format version {version}"));
+            }
             return Parsed::Newer(version);
         }
         let bytes = self.bytes;
