@@ -40,6 +40,12 @@ pub(crate) enum Sabotage {
     /// A panic inside redb is not caught at the boundary around it
     /// (`tests/damaged_database.rs`).
     NoRedbBoundary,
+    /// A whole, crc-valid log record that does not parse ends the valid log, as a torn one
+    /// does, so every later record is lost (`tests/log_records.rs`).
+    DamagedRecordEndsLog,
+    /// A log record of a newer format is taken for a damaged one: an older build skips it
+    /// (and its block) instead of refusing the log (`tests/log_records.rs`).
+    NewerRecordSkipped,
 }
 
 impl Sabotage {
@@ -48,7 +54,7 @@ impl Sabotage {
         not(diskcache_broken),
         expect(dead_code, reason = "read in sabotage builds")
     )]
-    const ALL: [Sabotage; 11] = [
+    const ALL: [Sabotage; 13] = [
         Sabotage::AckBeforeCommit,
         Sabotage::CheckpointOrder,
         Sabotage::ForkInheritsStore,
@@ -60,6 +66,8 @@ impl Sabotage {
         Sabotage::CheckSkipsCrc,
         Sabotage::LockNotExclusive,
         Sabotage::NoRedbBoundary,
+        Sabotage::DamagedRecordEndsLog,
+        Sabotage::NewerRecordSkipped,
     ];
 
     /// The variant's name in `DISKCACHE_BROKEN`.
@@ -80,6 +88,8 @@ impl Sabotage {
             Sabotage::CheckSkipsCrc => "check-skips-crc",
             Sabotage::LockNotExclusive => "lock-not-exclusive",
             Sabotage::NoRedbBoundary => "no-redb-boundary",
+            Sabotage::DamagedRecordEndsLog => "damaged-record-ends-log",
+            Sabotage::NewerRecordSkipped => "newer-record-skipped",
         }
     }
 }

@@ -125,6 +125,7 @@ impl Checker<'_> {
             ));
         }
         let counters = self.check_counters(&tables, &rows)?;
+        self.changed |= super::log_damage::check(txn, self.fix, &mut self.warnings)?;
         if !self.fix {
             return Ok(Vec::new());
         }

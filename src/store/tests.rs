@@ -3,6 +3,11 @@ use super::*;
 use crate::disk::DEFAULT_DISK;
 use crate::settings::Durability;
 
+/// The encoded key `"k"` (the log leaves out records whose key does not decode).
+fn key_k() -> Vec<u8> {
+    crate::key::Key::from("k").encode().unwrap()
+}
+
 fn put_one(store: &Store) {
     store
         .write(|w| {
@@ -21,7 +26,7 @@ fn put_one(store: &Store) {
                 tag: None,
                 place: crate::row::ValuePlace::Inline(vec![0; 8]),
             };
-            w.put(b"k", &row, None)
+            w.put(&key_k(), &row, None)
         })
         .unwrap();
     // The logged path commits to redb at checkpoints: force one.
@@ -94,7 +99,7 @@ fn a_panic_inside_redb_is_corrupted_and_the_handle_it_happened_in_is_never_used_
             later, first,
             "{write_path:?}: the poisoned handle was used again"
         );
-        assert!(store.live_row(b"k", 0, false).unwrap().is_some());
+        assert!(store.live_row(&key_k(), 0, false).unwrap().is_some());
         put_one(&store);
     }
 }
