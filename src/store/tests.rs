@@ -103,3 +103,23 @@ fn a_panic_inside_redb_is_corrupted_and_the_handle_it_happened_in_is_never_used_
         put_one(&store);
     }
 }
+
+#[test]
+fn a_panic_of_the_callers_code_inside_an_operation_goes_on_unwinding_and_poisons_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), &[], Settings::default(), DEFAULT_DISK).unwrap();
+    let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        store.write(|_| -> Result<()> {
+            crate::boundary::run_caller(|| panic!("the caller's own panic"))
+        })
+    }));
+    let payload = unwound.expect_err("the caller's panic reaches the caller");
+    assert_eq!(
+        payload.downcast_ref::<&str>(),
+        Some(&"the caller's own panic")
+    );
+    assert!(!store.first.is_poisoned());
+    // A panic of redb's after it is still contained.
+    let result = store.read_healing(|_| -> Result<()> { panic!("inside redb") });
+    assert!(matches!(result, Err(Error::Corrupted(_))), "{result:?}");
+}
