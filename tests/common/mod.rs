@@ -10,6 +10,7 @@
 use std::path::{Path, PathBuf};
 
 pub mod child;
+pub mod skip;
 
 /// Every file under `dir` whose name ends with `suffix` (`.val`, `.val.tmp`), as paths relative
 /// to `dir`, sorted.
