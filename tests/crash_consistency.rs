@@ -20,9 +20,9 @@
 //! `DISKCACHE_CRASH_SEED=<seed>` replays a run. `DISKCACHE_CRASH_SCALE=<n>` multiplies the
 //! trials of every test (the crash-point scenarios at the end of the file too).
 //!
-//! That these tests can fail is shown by the test-only Cargo feature
-//! `broken-ack-before-commit`, which makes every write return without committing:
-//! `cargo test --test crash_consistency --features broken-ack-before-commit` must fail.
+//! That these tests can fail is shown by the negative control `ack-before-commit`
+//! (`src/sabotage.rs`), which makes every write return without committing:
+//! `scripts/negative_controls.sh ack-before-commit` requires every test here to fail under it.
 #![cfg(unix)]
 
 mod common;

@@ -15,9 +15,10 @@
 //! Linux kernel has): without it they say why and pass without running, except under
 //! `CI=true`, where they fail (`tests/common/skip.rs`).
 //!
-//! That the marker tests can fail is shown by the test-only feature
-//! `broken-skip-power-loss-check`, under which the marker is neither read nor written:
-//! `cargo test --test power_loss --features broken-skip-power-loss-check` must fail.
+//! That the marker tests can fail is shown by the negative control `skip-power-loss-check`
+//! (`src/sabotage.rs`), under which the marker is neither read nor written:
+//! `scripts/negative_controls.sh skip-power-loss-check` requires the four marker tests to
+//! fail under it.
 #![cfg(target_os = "linux")]
 
 mod common;

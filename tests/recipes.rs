@@ -11,8 +11,9 @@
 //! the normal run lists it as ignored, and does its work only when those variables name it.
 //! Children talk to their parent on stdout, one message per line after a `@@` marker.
 //!
-//! `cargo test --test recipes --features broken-lock-not-exclusive` (a `Lock` that does not
-//! exclude) must fail.
+//! The negative control `lock-not-exclusive` (`src/sabotage.rs`: a `Lock` that does not
+//! exclude) must make the lock, barrier, timeout and fanout tests fail:
+//! `scripts/negative_controls.sh lock-not-exclusive`.
 
 mod common;
 

@@ -24,10 +24,11 @@
 //! Children talk to their parent on stdout, one message per line after a `@@` marker; the
 //! parent answers on the child's stdin.
 //!
-//! **These tests must fail with the test-only feature `broken-checkpoint-order`**, which makes
-//! a checkpoint bump the generation and clear the index *before* its redb commit (the order
-//! the design forbids): `cargo test --test wal_harness --features broken-checkpoint-order`
-//! must report stale reads (test 1) and version regressions (test 2). A reader that opens its
+//! **These tests must fail under the negative control `checkpoint-order`** (`src/sabotage.rs`),
+//! which makes a checkpoint bump the generation and clear the index *before* its redb commit
+//! (the order the design forbids): `scripts/negative_controls.sh checkpoint-order` requires
+//! tests 1 to 3 to fail under it; test 1 must report stale reads and test 2 version
+//! regressions. A reader that opens its
 //! snapshot in that window caches a snapshot tagged with the new generation but lacking the
 //! checkpoint, and serves old values from it until the next checkpoint. To land in the window
 //! reliably, both readers keep reading *while* the writer works (test 1 between its lockstep
@@ -35,8 +36,8 @@
 //! (a warming miss, then reads once the round is acknowledged) are not enough: without the
 //! reads during the rounds they saw the sabotage in 1 of 4 variant runs (3 stale reads). With
 //! them every run sees tens of thousands of stale reads and test 2 over a hundred
-//! regressions. Test 3 usually fails too (a writer killed inside the window loses a whole
-//! generation), but is not what the sabotage is for.
+//! regressions. Test 3 fails too (a writer killed inside the window loses a whole generation;
+//! in each of 5 runs measured), though that is not what the sabotage is for.
 //!
 //! Counts: `DISKCACHE_HARNESS_SCALE=<n>` multiplies the rounds, the reader's time and the
 //! kill trials (`scripts/wal_harness_full.sh` runs them at 20× in release mode). The random
