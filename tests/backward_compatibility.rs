@@ -2,6 +2,9 @@
 //! reads back entry by entry, through the library and through an independent reader written
 //! from `format-spec/` alone; a cache of a newer format version is refused. Every later format
 //! version must keep passing these tests.
+//!
+//! The independent reader needs `python3`: without it its tests say so and pass without
+//! running, except under `CI=true`, where they fail (`tests/common/skip.rs`).
 
 mod common;
 

@@ -4,7 +4,7 @@
 //! composites of other programs, and the batch protocol: a session replaying the Cache section
 //! of Python diskcache's tutorial (docs/tutorial.rst) reply by reply, a malformed line in the
 //! middle of a stream, and a differential run against Python diskcache itself (skipped, with
-//! a message, where `python3 -c "import diskcache"` fails).
+//! a message, where `python3 -c "import diskcache"` fails, except under `CI=true`).
 
 #[path = "../common/mod.rs"]
 mod common;

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 pub mod child;
 pub mod spec_reader;
+pub mod skip;
 
 /// Every file under `dir` whose name ends with `suffix` (`.val`, `.val.tmp`), as paths relative
 /// to `dir`, sorted.
