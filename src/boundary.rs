@@ -176,12 +176,12 @@ impl Drop for Handle {
         if let Some(db) = self.db.take() {
             // Closing a handle redb panicked in can panic again (its mutexes are poisoned):
             // the database file is what it is either way, and the next open repairs it.
-            let _ = contain(|| drop(db));
+            let _ = catch_unwind(AssertUnwindSafe(|| drop(db)));
         }
     }
 }
 
 /// Drops `value` (a snapshot, a transaction: anything holding redb state) inside the boundary.
 pub(crate) fn drop_contained<T>(value: T) {
-    let _ = contain(|| drop(value));
+    let _ = catch_unwind(AssertUnwindSafe(|| drop(value)));
 }
