@@ -37,6 +37,11 @@ pub(crate) enum Sabotage {
     CheckSkipsCrc,
     /// `Lock` acquisition uses `set` instead of `add` (`tests/recipes.rs`).
     LockNotExclusive,
+    /// The write locks are unfair again: the in-process gate opens on release instead of
+    /// handing over to its first waiter, the logged path's lock ignores and never makes
+    /// handoff claims, and the direct path's writers ignore and never take the handoff byte
+    /// (`tests/fairness.rs`).
+    UnfairLock,
 }
 
 impl Sabotage {
@@ -45,7 +50,7 @@ impl Sabotage {
         not(diskcache_broken),
         expect(dead_code, reason = "read in sabotage builds")
     )]
-    const ALL: [Sabotage; 10] = [
+    const ALL: [Sabotage; 11] = [
         Sabotage::AckBeforeCommit,
         Sabotage::CheckpointOrder,
         Sabotage::ForkInheritsStore,
@@ -56,6 +61,7 @@ impl Sabotage {
         Sabotage::TransactNotAtomic,
         Sabotage::CheckSkipsCrc,
         Sabotage::LockNotExclusive,
+        Sabotage::UnfairLock,
     ];
 
     /// The variant's name in `DISKCACHE_BROKEN`.
@@ -75,6 +81,7 @@ impl Sabotage {
             Sabotage::TransactNotAtomic => "transact-not-atomic",
             Sabotage::CheckSkipsCrc => "check-skips-crc",
             Sabotage::LockNotExclusive => "lock-not-exclusive",
+            Sabotage::UnfairLock => "unfair-lock",
         }
     }
 }
