@@ -68,6 +68,7 @@ mod fork;
 #[doc(hidden)]
 pub mod fuzzing;
 mod gate;
+mod handoff;
 mod index;
 mod iter;
 pub mod key;

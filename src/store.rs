@@ -13,6 +13,7 @@ use crate::access::{self, Accesses};
 use crate::error::{Error, Result};
 use crate::evict;
 use crate::gate::WriteGate;
+use crate::handoff::DirectHandoff;
 use crate::logged::{Env, LoggedEngine, run_redb_txn};
 use crate::row::Row;
 use crate::schema::{META_COUNT, META_VOLUME};
@@ -61,8 +62,9 @@ pub(crate) struct Store {
 /// How operations reach the database.
 #[derive(Debug)]
 enum Engine {
-    /// One redb write transaction per operation; the gate queues this process's writers.
-    Direct(WriteGate),
+    /// One redb write transaction per operation; the gate queues this process's writers, the
+    /// handoff byte keeps other processes' writers from starving them.
+    Direct(WriteGate, DirectHandoff),
     /// The shared log in front of redb.
     Logged(LoggedEngine),
 }
@@ -110,6 +112,7 @@ impl Store {
             dir,
             accesses: &accesses,
             deadline_override: None,
+            handoff: None,
         };
         let engine = match stored.write_path {
             WritePath::Logged => {
@@ -128,7 +131,7 @@ impl Store {
                     // Switching from the logged path: the log's records go to redb first.
                     LoggedEngine::open(dir, &env)?.quiesce(&env)?;
                 }
-                Engine::Direct(WriteGate::default())
+                Engine::Direct(WriteGate::default(), DirectHandoff::open(dir)?)
             }
         };
         let epoch = match &engine {
@@ -139,11 +142,12 @@ impl Store {
                 }
                 engine.settings_epoch()
             }
-            Engine::Direct(_) => 0,
+            Engine::Direct(..) => 0,
         };
         let mut lock_fds = vec![db_fd];
-        if let Engine::Logged(engine) = &engine {
-            lock_fds.push(engine.lock_fd());
+        match &engine {
+            Engine::Logged(engine) => lock_fds.push(engine.lock_fd()),
+            Engine::Direct(_, handoff) => lock_fds.push(handoff.fd()),
         }
         lock_fds.extend(marker.as_ref().map(Marker::fd));
         Ok(Store {
@@ -249,8 +253,8 @@ impl Store {
             let (mut hits, mut misses) = w.stats()?;
             let pending = match &self.engine {
                 Engine::Logged(engine) => engine.pending_counts(reset),
-                Engine::Direct(_) if reset => self.accesses.take_counts(),
-                Engine::Direct(_) => self.accesses.counts(),
+                Engine::Direct(..) if reset => self.accesses.take_counts(),
+                Engine::Direct(..) => self.accesses.counts(),
             };
             hits = hits.saturating_add(pending.0);
             misses = misses.saturating_add(pending.1);
@@ -291,7 +295,7 @@ impl Store {
                     Ok(value)
                 })
             }
-            Engine::Direct(gate) => {
+            Engine::Direct(gate, _) => {
                 let env = self.env(&settings, db);
                 let _gate = gate.enter(crate::time::deadline(settings.timeout))?;
                 if crate::sabotage::on(crate::sabotage::Sabotage::AckBeforeCommit) {
@@ -322,7 +326,7 @@ impl Store {
         if settings.statistics {
             match &self.engine {
                 Engine::Logged(engine) => engine.count(hit),
-                Engine::Direct(_) => self.accesses.count(hit),
+                Engine::Direct(..) => self.accesses.count(hit),
             }
         }
         if hit
@@ -357,7 +361,7 @@ impl Store {
             let env = self.env(&settings, db);
             match &self.engine {
                 Engine::Logged(engine) => engine.write_redb(&env, |w| take(f)?(w)),
-                Engine::Direct(gate) => {
+                Engine::Direct(gate, _) => {
                     let _gate = gate.enter(crate::time::deadline(settings.timeout))?;
                     let (value, live) = run_redb_txn(&env, |w| {
                         self.flush_reads(w)?;
@@ -375,7 +379,7 @@ impl Store {
     fn get_row(&self, key: &[u8], settings: &Settings) -> Result<Option<Row>> {
         self.read_healing(|db| match &self.engine {
             Engine::Logged(engine) => engine.get_row(&self.env(settings, db), key),
-            Engine::Direct(_) => Snapshot::open(db)?.get(key),
+            Engine::Direct(..) => Snapshot::open(db)?.get(key),
         })
     }
 
@@ -405,7 +409,7 @@ impl Store {
         let settings = self.settings();
         self.read_healing(|db| match &self.engine {
             Engine::Logged(engine) => engine.counter(&self.env(&settings, db), name),
-            Engine::Direct(_) => Snapshot::open(db)?.meta(name),
+            Engine::Direct(..) => Snapshot::open(db)?.meta(name),
         })
     }
 
@@ -435,7 +439,7 @@ impl Store {
                 let result = engine.janitor_tick(&self.env(&settings, &db));
                 let _ = self.heal(&db, result);
             }
-            Engine::Direct(gate) => {
+            Engine::Direct(gate, _) => {
                 let tick = self.ticks.fetch_add(1, Ordering::Relaxed);
                 if !tick.is_multiple_of(10) || self.accesses.is_idle() {
                     return;
@@ -464,7 +468,7 @@ impl Store {
             let env = self.env(settings, db);
             match &self.engine {
                 Engine::Logged(engine) => engine.quiesce(&env),
-                Engine::Direct(gate) => {
+                Engine::Direct(gate, _) => {
                     if self.accesses.is_idle() {
                         return Ok(());
                     }
@@ -585,6 +589,10 @@ impl Store {
             dir: &self.dir,
             accesses: &self.accesses,
             deadline_override: None,
+            handoff: match &self.engine {
+                Engine::Direct(_, handoff) => Some(handoff),
+                Engine::Logged(_) => None,
+            },
         }
     }
 
@@ -603,7 +611,7 @@ impl Store {
                 Engine::Logged(engine) => {
                     engine.exclusive(&env, |env, refresh| take(f)?(env, refresh))
                 }
-                Engine::Direct(gate) => {
+                Engine::Direct(gate, _) => {
                     let _gate = gate.enter(crate::time::deadline(settings.timeout))?;
                     take(f)?(&env, &|| Ok(()))
                 }
