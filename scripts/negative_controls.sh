@@ -81,6 +81,10 @@ damaged-record-ends-log log_records
 newer-record-skipped log_records
     a_record_of_a_newer_format_is_refused_at_open_and_nothing_is_written
     a_newer_record_logged_while_the_cache_is_open_stops_writes_without_touching_the_log
+unfair-lock fairness
+    two_threads_writing_in_tight_loops_on_the_logged_path_both_progress_without_timeouts
+    two_processes_writing_in_tight_loops_on_the_logged_path_both_progress_without_timeouts
+    two_processes_writing_in_tight_loops_on_the_direct_path_both_progress_without_timeouts
 '
 
 # A variant's run that takes longer than this is stopped and counts as not caught.

@@ -102,7 +102,7 @@ impl Cache {
             let cutoff = locked_at
                 .checked_sub(grace)
                 .unwrap_or(SystemTime::UNIX_EPOCH);
-            let txn = crate::txn::begin_write(env.db, crate::time::deadline(env.settings.timeout))?;
+            let txn = env.begin_write()?;
             let mut checker = tables::Checker {
                 dir: env.dir,
                 fix,

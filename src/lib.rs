@@ -69,6 +69,7 @@ mod fork;
 #[doc(hidden)]
 pub mod fuzzing;
 mod gate;
+mod handoff;
 mod index;
 mod iter;
 pub mod key;

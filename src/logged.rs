@@ -12,12 +12,13 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use redb::Database;
+use redb::{Database, WriteTransaction};
 
 use crate::access::{self, Access, Accesses};
 use crate::blob::{self, BlobPath};
 use crate::error::Result;
 use crate::evict::Order;
+use crate::handoff::DirectHandoff;
 use crate::overlay::{Logged, Overlay, SkippedRecord};
 use crate::row::Row;
 use crate::schema::{META_COUNT, META_NEXT_ROW_ID};
@@ -85,12 +86,24 @@ pub(crate) struct Env<'a> {
     pub(crate) accesses: &'a Accesses,
     /// A deadline to use instead of the settings' timeout (the janitor does not wait).
     pub(crate) deadline_override: Option<Instant>,
+    /// The direct path's handoff byte, through which its write transactions begin; `None`
+    /// on the logged path, whose transactions begin under the write lock.
+    pub(crate) handoff: Option<&'a DirectHandoff>,
 }
 
 impl Env<'_> {
     fn deadline(&self) -> Instant {
         self.deadline_override
             .unwrap_or_else(|| crate::time::deadline(self.settings.timeout))
+    }
+
+    /// Begins a redb write transaction within the deadline: through the handoff byte on the
+    /// direct path.
+    pub(crate) fn begin_write(&self) -> Result<WriteTransaction> {
+        match self.handoff {
+            Some(handoff) => handoff.begin_write(self.db, self.deadline()),
+            None => txn::begin_write(self.db, self.deadline()),
+        }
     }
 
     fn sync(&self) -> bool {
@@ -606,7 +619,7 @@ pub(crate) fn run_redb_txn<T>(
     env: &Env<'_>,
     f: impl FnOnce(&mut WriteCtx<'_>) -> Result<T>,
 ) -> Result<(T, bool)> {
-    let txn = txn::begin_write(env.db, env.deadline())?;
+    let txn = env.begin_write()?;
     let (value, files) = {
         let mut ctx = WriteCtx::open(&txn)?;
         let value = f(&mut ctx)?;

@@ -46,6 +46,11 @@ pub(crate) enum Sabotage {
     /// A log record of a newer format is taken for a damaged one: an older build skips it
     /// (and its block) instead of refusing the log (`tests/log_records.rs`).
     NewerRecordSkipped,
+    /// The write locks are unfair again: the in-process gate opens on release instead of
+    /// handing over to its first waiter, the logged path's lock ignores and never makes
+    /// handoff claims, and the direct path's writers ignore and never take the handoff byte
+    /// (`tests/fairness.rs`).
+    UnfairLock,
 }
 
 impl Sabotage {
@@ -54,7 +59,7 @@ impl Sabotage {
         not(diskcache_broken),
         expect(dead_code, reason = "read in sabotage builds")
     )]
-    const ALL: [Sabotage; 13] = [
+    const ALL: [Sabotage; 14] = [
         Sabotage::AckBeforeCommit,
         Sabotage::CheckpointOrder,
         Sabotage::ForkInheritsStore,
@@ -68,6 +73,7 @@ impl Sabotage {
         Sabotage::NoRedbBoundary,
         Sabotage::DamagedRecordEndsLog,
         Sabotage::NewerRecordSkipped,
+        Sabotage::UnfairLock,
     ];
 
     /// The variant's name in `DISKCACHE_BROKEN`.
@@ -90,6 +96,7 @@ impl Sabotage {
             Sabotage::NoRedbBoundary => "no-redb-boundary",
             Sabotage::DamagedRecordEndsLog => "damaged-record-ends-log",
             Sabotage::NewerRecordSkipped => "newer-record-skipped",
+            Sabotage::UnfairLock => "unfair-lock",
         }
     }
 }

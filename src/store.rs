@@ -14,6 +14,7 @@ use crate::boundary::{self, Handle, contain_at};
 use crate::error::{Error, Result};
 use crate::evict;
 use crate::gate::WriteGate;
+use crate::handoff::DirectHandoff;
 use crate::logged::{Env, LoggedEngine, run_redb_txn};
 use crate::row::Row;
 use crate::schema::DB_FILE;
@@ -63,8 +64,9 @@ pub(crate) struct Store {
 /// How operations reach the database.
 #[derive(Debug)]
 enum Engine {
-    /// One redb write transaction per operation; the gate queues this process's writers.
-    Direct(WriteGate),
+    /// One redb write transaction per operation; the gate queues this process's writers, the
+    /// handoff byte keeps other processes' writers from starving them.
+    Direct(WriteGate, DirectHandoff),
     /// The shared log in front of redb.
     Logged(LoggedEngine),
 }
@@ -120,6 +122,7 @@ impl Store {
             dir,
             accesses: &accesses,
             deadline_override: None,
+            handoff: None,
         };
         let engine = match stored.write_path {
             WritePath::Logged => {
@@ -138,7 +141,7 @@ impl Store {
                     // Switching from the logged path: the log's records go to redb first.
                     contain_at(&db_file, || LoggedEngine::open(dir, &env)?.quiesce(&env))?;
                 }
-                Engine::Direct(WriteGate::default())
+                Engine::Direct(WriteGate::default(), DirectHandoff::open(dir)?)
             }
         };
         let epoch = match &engine {
@@ -149,11 +152,12 @@ impl Store {
                 }
                 engine.settings_epoch()
             }
-            Engine::Direct(_) => 0,
+            Engine::Direct(..) => 0,
         };
         let mut lock_fds = vec![db_fd];
-        if let Engine::Logged(engine) = &engine {
-            lock_fds.push(engine.lock_fd());
+        match &engine {
+            Engine::Logged(engine) => lock_fds.push(engine.lock_fd()),
+            Engine::Direct(_, handoff) => lock_fds.push(handoff.fd()),
         }
         lock_fds.extend(marker.as_ref().map(Marker::fd));
         Ok(Store {
@@ -259,8 +263,8 @@ impl Store {
             let (mut hits, mut misses) = w.stats()?;
             let pending = match &self.engine {
                 Engine::Logged(engine) => engine.pending_counts(reset),
-                Engine::Direct(_) if reset => self.accesses.take_counts(),
-                Engine::Direct(_) => self.accesses.counts(),
+                Engine::Direct(..) if reset => self.accesses.take_counts(),
+                Engine::Direct(..) => self.accesses.counts(),
             };
             hits = hits.saturating_add(pending.0);
             misses = misses.saturating_add(pending.1);
@@ -301,7 +305,7 @@ impl Store {
                     Ok(value)
                 })
             }
-            Engine::Direct(gate) => {
+            Engine::Direct(gate, _) => {
                 let env = self.env(&settings, db);
                 let _gate = gate.enter(crate::time::deadline(settings.timeout))?;
                 if crate::sabotage::on(crate::sabotage::Sabotage::AckBeforeCommit) {
@@ -332,7 +336,7 @@ impl Store {
         if settings.statistics {
             match &self.engine {
                 Engine::Logged(engine) => engine.count(hit),
-                Engine::Direct(_) => self.accesses.count(hit),
+                Engine::Direct(..) => self.accesses.count(hit),
             }
         }
         if hit
@@ -367,7 +371,7 @@ impl Store {
             let env = self.env(&settings, db);
             match &self.engine {
                 Engine::Logged(engine) => engine.write_redb(&env, |w| take(f)?(w)),
-                Engine::Direct(gate) => {
+                Engine::Direct(gate, _) => {
                     let _gate = gate.enter(crate::time::deadline(settings.timeout))?;
                     let (value, live) = run_redb_txn(&env, |w| {
                         self.flush_reads(w)?;
@@ -385,7 +389,7 @@ impl Store {
     fn get_row(&self, key: &[u8], settings: &Settings) -> Result<Option<Row>> {
         self.read_healing(|db| match &self.engine {
             Engine::Logged(engine) => engine.get_row(&self.env(settings, db), key),
-            Engine::Direct(_) => Snapshot::open(db)?.get(key),
+            Engine::Direct(..) => Snapshot::open(db)?.get(key),
         })
     }
 
@@ -415,7 +419,7 @@ impl Store {
         let settings = self.settings();
         self.read_healing(|db| match &self.engine {
             Engine::Logged(engine) => engine.counter(&self.env(&settings, db), name),
-            Engine::Direct(_) => Snapshot::open(db)?.meta(name),
+            Engine::Direct(..) => Snapshot::open(db)?.meta(name),
         })
     }
 
@@ -442,7 +446,7 @@ impl Store {
         // attempt replaces it (`Store::attempt`), and the next round tries again.
         let _ = self.attempt(|db| match &self.engine {
             Engine::Logged(engine) => engine.janitor_tick(&self.env(&settings, db)),
-            Engine::Direct(gate) => {
+            Engine::Direct(gate, _) => {
                 let tick = self.ticks.fetch_add(1, Ordering::Relaxed);
                 if !tick.is_multiple_of(10) || self.accesses.is_idle() {
                     return Ok(());
@@ -472,7 +476,7 @@ impl Store {
             let env = self.env(settings, db);
             match &self.engine {
                 Engine::Logged(engine) => engine.quiesce(&env),
-                Engine::Direct(gate) => {
+                Engine::Direct(gate, _) => {
                     if self.accesses.is_idle() {
                         return Ok(());
                     }
@@ -644,6 +648,10 @@ impl Store {
             dir: &self.dir,
             accesses: &self.accesses,
             deadline_override: None,
+            handoff: match &self.engine {
+                Engine::Direct(_, handoff) => Some(handoff),
+                Engine::Logged(_) => None,
+            },
         }
     }
 
@@ -662,7 +670,7 @@ impl Store {
                 Engine::Logged(engine) => {
                     engine.exclusive(&env, |env, refresh| take(f)?(env, refresh))
                 }
-                Engine::Direct(gate) => {
+                Engine::Direct(gate, _) => {
                     let _gate = gate.enter(crate::time::deadline(settings.timeout))?;
                     take(f)?(&env, &|| Ok(()))
                 }
