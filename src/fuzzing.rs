@@ -1,6 +1,6 @@
 //! Entry points of the fuzz targets in `fuzz/` (cargo-fuzz), one per decoder of the format plus
 //! a model target. Not part of the API: `tests/fuzz_corpus.rs` runs each over its seed corpus
-//! (`fuzz/corpus/<target>/`) on stable, and `fuzz/fuzz_targets/<target>.rs` is a one-line
+//! (`tests/corpus/<target>/`) on stable, and `fuzz/fuzz_targets/<target>.rs` is a one-line
 //! wrapper around it.
 //!
 //! Every function takes arbitrary bytes, ignores the errors its decoder returns, and must never
@@ -814,7 +814,7 @@ pub const TARGETS: [(&str, Entry); 9] = [
 
 /// Meaningful seed inputs for each target, as `(target, name, bytes)`: valid encodings made by
 /// the crate's own encoders (and a real cache's log and index for `shm`). `tests/fuzz_corpus.rs`
-/// writes them to `fuzz/corpus/` when asked to (see there).
+/// writes them to `tests/corpus/` when asked to (see there).
 pub fn seeds() -> Result<Vec<(&'static str, String, Vec<u8>)>> {
     let mut out = Vec::new();
     let keys = [
