@@ -69,9 +69,9 @@ if [ "$build" = yes ]; then
             skip "the Rust target $t is not installed (rustup target add $t)"
     done
     echo "== building $x86_target and $arm_target (release, library and the diskcache command)"
-    cargo build --release --target "$x86_target" --lib --bins || exit 2
+    cargo build --release --target "$x86_target" --lib --bins --features cli || exit 2
     CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER=${CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER:-rust-lld} \
-        cargo build --release --target "$arm_target" --lib --bins || exit 2
+        cargo build --release --target "$arm_target" --lib --bins --features cli || exit 2
 else
     for b in "$x86_bin" "$arm_bin"; do
         [ -x "$b" ] || skip "--no-build, and $b is not built"

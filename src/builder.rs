@@ -1,7 +1,5 @@
 //! `CacheBuilder`: settings chosen before a cache is opened.
 
-use std::collections::hash_map::RandomState;
-use std::hash::{BuildHasher, Hasher};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -154,17 +152,28 @@ impl CacheBuilder {
         Ok(cache)
     }
 
-    /// Opens a cache in a new directory under the system's temporary directory. The
-    /// directory is kept after the cache is closed, as diskcache's `Cache()` keeps its own.
+    /// Opens a cache in a new directory under the system's temporary directory, private to
+    /// this user (see [`private_temp_dir`]). The directory is kept after the cache is closed,
+    /// as diskcache's `Cache()` keeps its own.
+    ///
+    /// # Errors
+    /// [`crate::Error::Io`] if the directory cannot be created; else as [`CacheBuilder::open`].
     pub fn temp(self) -> Result<Cache> {
-        self.open(temp_dir_path())
+        self.open(private_temp_dir()?)
     }
 }
 
-/// A fresh `diskcache-<16 hex>` path under the system's temporary directory.
-pub(crate) fn temp_dir_path() -> PathBuf {
-    let mut h = RandomState::new().build_hasher();
-    h.write_u32(std::process::id());
-    h.write_u64(crate::time::now_us());
-    std::env::temp_dir().join(format!("diskcache-{:016x}", h.finish()))
+/// Creates a fresh `diskcache-<random>` directory under the system's temporary directory,
+/// readable and writable by this user only (mode `0700` on Unix, as Python's
+/// `tempfile.mkdtemp` makes diskcache's). It is created, never reused: a name that exists
+/// already (another user's file, a symbolic link planted there) is passed over for another, so
+/// nobody else can have made it or swap it for their own.
+pub(crate) fn private_temp_dir() -> Result<PathBuf> {
+    let mut builder = tempfile::Builder::new();
+    builder.prefix("diskcache-");
+    #[cfg(unix)]
+    let private = <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o700);
+    #[cfg(unix)]
+    builder.permissions(private);
+    Ok(builder.tempdir()?.keep())
 }

@@ -95,10 +95,11 @@ impl Cache {
         CacheBuilder::new().open(dir)
     }
 
-    /// Opens a new cache in a fresh temporary directory, which is kept after close.
+    /// Opens a new cache in a fresh temporary directory that only this user can read
+    /// (mode `0700` on Unix), which is kept after close. See [`CacheBuilder::temp`].
     ///
     /// # Errors
-    /// As [`CacheBuilder::open`].
+    /// As [`CacheBuilder::temp`].
     pub fn temp() -> Result<Cache> {
         CacheBuilder::new().temp()
     }

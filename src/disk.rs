@@ -101,6 +101,11 @@ impl Codec {
     /// disk; then lets the disk pack text, bytes and serialized values. Returns the value
     /// and whether it was packed.
     pub(crate) fn encode<V: Serialize + ?Sized>(&self, value: &V) -> Result<(EncodedValue, bool)> {
+        // The value's `Serialize` and the disk are the caller's code.
+        crate::boundary::run_caller(|| self.encode_inner(value))
+    }
+
+    fn encode_inner<V: Serialize + ?Sized>(&self, value: &V) -> Result<(EncodedValue, bool)> {
         let Some(disk) = &self.0 else {
             return Ok((value::encode_value(value)?, false));
         };
@@ -124,7 +129,7 @@ impl Codec {
     pub(crate) fn unpack(&self, kind: ValueKind, packed: bool, bytes: Vec<u8>) -> Result<Vec<u8>> {
         match (&self.0, packed) {
             (_, false) => Ok(bytes),
-            (Some(disk), true) => disk.unpack(kind, bytes),
+            (Some(disk), true) => crate::boundary::run_caller(|| disk.unpack(kind, bytes)),
             (None, true) => Err(Error::Corrupted(
                 "a packed value in a cache with no Disk to unpack it".into(),
             )),
@@ -133,6 +138,11 @@ impl Codec {
 
     /// Decodes unpacked bytes of `kind` as a `V`.
     pub(crate) fn decode<V: DeserializeOwned>(&self, kind: ValueKind, bytes: Vec<u8>) -> Result<V> {
+        // The type's `Deserialize` and the disk are the caller's code.
+        crate::boundary::run_caller(|| self.decode_inner(kind, bytes))
+    }
+
+    fn decode_inner<V: DeserializeOwned>(&self, kind: ValueKind, bytes: Vec<u8>) -> Result<V> {
         match (&self.0, kind) {
             (Some(disk), ValueKind::Serialized) => {
                 let mut out = None;

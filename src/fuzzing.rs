@@ -1,6 +1,6 @@
 //! Entry points of the fuzz targets in `fuzz/` (cargo-fuzz), one per decoder of the format plus
 //! a model target. Not part of the API: `tests/fuzz_corpus.rs` runs each over its seed corpus
-//! (`fuzz/corpus/<target>/`) on stable, and `fuzz/fuzz_targets/<target>.rs` is a one-line
+//! (`tests/corpus/<target>/`) on stable, and `fuzz/fuzz_targets/<target>.rs` is a one-line
 //! wrapper around it.
 //!
 //! Every function takes arbitrary bytes, ignores the errors its decoder returns, and must never
@@ -22,6 +22,10 @@ use crate::settings::{Setting, Settings, WritePath};
 use crate::shm::{self, SHM_FILE, SHM_SIZE};
 use crate::wal::{self, WAL_FILE, WAL_HEADER_LEN};
 use crate::{Cache, Result, SetOptions, Side};
+
+mod database;
+
+pub use database::{PAGE, database, database_len, inside_boundary};
 
 /// Splits `data` at a length given by its first two bytes (little-endian), capped at the
 /// data's length: (first part, rest).
@@ -224,20 +228,25 @@ fn read_blob(
     Ok(())
 }
 
-/// The write-ahead log's records (`format-spec/wal.md`): `decode_record` at every 8-aligned
-/// offset, and the recovery `scan` with the generation of the first record.
+/// The write-ahead log's records (`format-spec/wal.md`): `frame` and `parse` at every
+/// 8-aligned offset (a record that parses encodes to one that parses the same), and the
+/// recovery `scan` with the generation of the first record, which either refuses a newer
+/// format's record or covers only whole records, skipping only blocks that hold a damaged one.
 pub fn wal(data: &[u8]) {
     let mut at = 0;
     while let Some(bytes) = data.get(at..) {
-        if let Some((rec, len)) = wal::decode_record(bytes) {
+        if let Some(framed) = wal::frame(bytes) {
+            let len = framed.padded;
             if len < wal::RECORD_HEADER_LEN || len % 8 != 0 {
                 fail(format!("record at {at} has the padded length {len}"));
             }
-            let mut out = Vec::new();
-            if wal::encode_record(&mut out, &rec).is_ok()
-                && wal::decode_record(&out).map(|(r, _)| r) != Some(rec)
-            {
-                fail(format!("record at {at} does not round-trip"));
+            if let wal::Parsed::Record(rec) = framed.parse() {
+                let mut out = Vec::new();
+                if wal::encode_record(&mut out, &rec).is_ok()
+                    && wal::frame(&out).map(|f| f.parse()) != Some(wal::Parsed::Record(rec))
+                {
+                    fail(format!("record at {at} does not round-trip"));
+                }
             }
         }
         at += 8;
@@ -246,9 +255,26 @@ pub fn wal(data: &[u8]) {
         .get(8..16)
         .and_then(|b| b.try_into().ok())
         .map_or(0, u64::from_le_bytes);
-    let (records, len) = wal::scan(data, generation);
-    if len > data.len() || records.iter().any(|(off, _)| *off >= len) {
-        fail(format!("scan covers {len} of {} bytes", data.len()));
+    match wal::scan(data, generation) {
+        Ok(found) => {
+            let len = found.len;
+            let offsets = found.records.iter().map(|(off, _)| *off);
+            if len > data.len()
+                || offsets
+                    .chain(found.skipped.iter().map(|s| s.offset))
+                    .any(|off| off >= len)
+            {
+                fail(format!("scan covers {len} of {} bytes", data.len()));
+            }
+            if found.count != (found.records.len() + found.skipped.len()) as u64 {
+                fail(format!("scan counts {} records", found.count));
+            }
+            if !found.skipped.is_empty() && found.skipped.iter().all(|s| s.damage.is_none()) {
+                fail("scan skipped blocks with no damaged record".into());
+            }
+        }
+        Err(Error::UnsupportedVersion { .. }) => {}
+        Err(e) => fail(format!("scan failed: {e}")),
     }
 }
 
@@ -285,7 +311,7 @@ fn shm_in(dir: &Path, data: &[u8]) -> Result<()> {
         let _ = overlay.needs_recovery(&|_, _, _| true);
         let generation = overlay.shm().get(shm::Word::Gen);
         let body = log.get(WAL_HEADER_LEN as usize..).unwrap_or_default();
-        let (records, _) = wal::scan(body, generation);
+        let records = wal::scan(body, generation).map_or_else(|_| Vec::new(), |s| s.records);
         let mut keys: Vec<Vec<u8>> = vec![b"\x10k".to_vec()];
         for (i, (off, rec)) in records.iter().enumerate() {
             let delta = deltas.get(i).copied().unwrap_or(0);
@@ -302,10 +328,19 @@ fn shm_in(dir: &Path, data: &[u8]) -> Result<()> {
         let _ = overlay.wal_gen();
         keys
     };
-    let cache = Cache::builder()
+    // No record, however it decodes, makes the cache unopenable: a newer format's record is
+    // refused by name, and anything else is damage that the open works around.
+    let cache = match Cache::builder()
         .write_path(WritePath::Logged)
         .timeout(Duration::from_millis(20))
-        .open(dir)?;
+        .open(dir)
+    {
+        Err(Error::Corrupted(why)) => {
+            fail(format!("the log makes the cache unopenable: {why}"));
+            return Ok(());
+        }
+        opened => opened?,
+    };
     for k in keys.iter().take(8) {
         if let Ok(key) = Key::from_encoded(k) {
             let _ = cache.get::<Vec<u8>>(key);
@@ -313,7 +348,9 @@ fn shm_in(dir: &Path, data: &[u8]) -> Result<()> {
     }
     let _ = cache.len();
     let _ = cache.volume();
-    let _ = cache.checkpoint();
+    if let Err(Error::Corrupted(why)) = cache.checkpoint() {
+        fail(format!("the log cannot be checkpointed: {why}"));
+    }
     let _ = cache.len();
     Ok(())
 }
@@ -763,7 +800,7 @@ pub type Entry = fn(&[u8]);
 
 /// The fuzz targets, by name, with their entry functions (`batch` is in the command's code:
 /// see `fuzz/fuzz_targets/batch.rs`).
-pub const TARGETS: [(&str, Entry); 8] = [
+pub const TARGETS: [(&str, Entry); 9] = [
     ("key", key),
     ("row", row),
     ("settings", settings),
@@ -772,11 +809,12 @@ pub const TARGETS: [(&str, Entry); 8] = [
     ("wal", wal),
     ("shm", shm),
     ("model", model),
+    ("database", database),
 ];
 
 /// Meaningful seed inputs for each target, as `(target, name, bytes)`: valid encodings made by
 /// the crate's own encoders (and a real cache's log and index for `shm`). `tests/fuzz_corpus.rs`
-/// writes them to `fuzz/corpus/` when asked to (see there).
+/// writes them to `tests/corpus/` when asked to (see there).
 pub fn seeds() -> Result<Vec<(&'static str, String, Vec<u8>)>> {
     let mut out = Vec::new();
     let keys = [
@@ -869,9 +907,20 @@ pub fn seeds() -> Result<Vec<(&'static str, String, Vec<u8>)>> {
         };
         wal::encode_record(&mut log, &rec)?;
     }
+    for (name, damaged) in damaged_variants(&log, 0) {
+        out.push(("wal", format!("set_delete_access-{name}"), damaged));
+    }
     out.push(("wal", "set_delete_access".into(), log));
     for (name, logged) in [("logged_sets", true), ("logged_after_checkpoint", false)] {
         if let Some(seed) = shm_seed(logged)? {
+            if logged {
+                // The words come first, then the log, whose first record follows its header.
+                let (words, _) = split(&seed);
+                let words = words.len();
+                for (variant, damaged) in damaged_variants(&seed, 2 + words + 64) {
+                    out.push(("shm", format!("{name}-{variant}"), damaged));
+                }
+            }
             out.push(("shm", name.into(), seed));
         }
     }
@@ -890,7 +939,75 @@ pub fn seeds() -> Result<Vec<(&'static str, String, Vec<u8>)>> {
     for (name, bytes) in crate::shutdown::seed_records() {
         out.push(("marker", name, bytes));
     }
+    // The template's database undamaged, on each write path; then a page's header bytes
+    // flipped, and bytes across the middle of the file.
+    for (name, path) in [("logged", 0u8), ("direct", 1)] {
+        out.push(("database", format!("undamaged_{name}"), vec![path]));
+        let mut header = vec![path];
+        for at in [4096u32 * 2, 4096 * 2 + 1, 4096 * 2 + 8] {
+            header.extend(at.to_le_bytes());
+            header.push(0xff);
+        }
+        out.push(("database", format!("page_header_{name}"), header));
+        let mut body = vec![path];
+        for at in [40_000u32, 60_000, 80_000] {
+            body.extend(at.to_le_bytes());
+            body.push(0x5a);
+        }
+        out.push(("database", format!("body_{name}"), body));
+    }
     Ok(out)
+}
+
+/// A named change of one byte of a record, at an offset from its start.
+type Edit = (&'static str, usize, fn(u8) -> u8);
+
+/// Copies of `bytes` in which the set record at `at` says what this build cannot apply while
+/// its crc32 still holds (format-spec/wal.md, "The valid log"): a row version, value kind or
+/// row flag the row format does not have, a record kind or flag bit the log does not have, a
+/// newer format version; and one with its padding (which says nothing) set.
+fn damaged_variants(bytes: &[u8], at: usize) -> Vec<(String, Vec<u8>)> {
+    let word = |from: usize, to: usize| bytes.get(at + from..at + to);
+    let (Some(len), Some(key_len)) = (
+        word(0, 4)
+            .and_then(|b| b.try_into().ok())
+            .map(|b| u32::from_le_bytes(b) as usize),
+        word(26, 28)
+            .and_then(|b| b.try_into().ok())
+            .map(|b| usize::from(u16::from_le_bytes(b))),
+    ) else {
+        return Vec::new();
+    };
+    let row = wal::RECORD_HEADER_LEN + key_len;
+    let edits: [Edit; 6] = [
+        ("row_version_2", row, |_| 2),
+        ("value_kind_9", row + 2, |_| 9),
+        ("row_flag_bit_2", row + 1, |f| f | 4),
+        ("record_kind_9", 24, |_| 9),
+        ("record_flag_bit_2", 25, |f| f | 4),
+        ("needs_version_2", 28, |_| 2),
+    ];
+    let mut out = Vec::new();
+    for (name, offset, change) in edits {
+        let mut copy = bytes.to_vec();
+        let Some(b) = copy.get_mut(at + offset).filter(|_| offset < len) else {
+            continue;
+        };
+        *b = change(*b);
+        let crc = crc32fast::hash(copy.get(at + 8..at + len).unwrap_or_default());
+        if let Some(slot) = copy.get_mut(at + 4..at + 8) {
+            slot.copy_from_slice(&crc.to_le_bytes());
+        }
+        out.push((name.to_owned(), copy));
+    }
+    let mut copy = bytes.to_vec();
+    if let Some(padding) = copy.get_mut(at + len..at + len.next_multiple_of(8))
+        && !padding.is_empty()
+    {
+        padding.fill(0x55);
+        out.push(("padding".to_owned(), copy));
+    }
+    out
 }
 
 /// A `shm` seed from a real cache on the logged write path: its log's written bytes and its

@@ -53,6 +53,7 @@
 mod access;
 mod backend;
 mod blob;
+mod boundary;
 mod build;
 mod builder;
 mod cache;
@@ -69,6 +70,7 @@ mod fork;
 #[doc(hidden)]
 pub mod fuzzing;
 mod gate;
+mod handoff;
 mod index;
 mod iter;
 pub mod key;

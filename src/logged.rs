@@ -12,13 +12,14 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use redb::Database;
+use redb::{Database, WriteTransaction};
 
 use crate::access::{self, Access, Accesses};
 use crate::blob::{self, BlobPath};
 use crate::error::Result;
 use crate::evict::Order;
-use crate::overlay::{Logged, Overlay};
+use crate::handoff::DirectHandoff;
+use crate::overlay::{Logged, Overlay, SkippedRecord};
 use crate::row::Row;
 use crate::schema::{META_COUNT, META_NEXT_ROW_ID};
 use crate::settings::{Durability, Settings};
@@ -85,12 +86,24 @@ pub(crate) struct Env<'a> {
     pub(crate) accesses: &'a Accesses,
     /// A deadline to use instead of the settings' timeout (the janitor does not wait).
     pub(crate) deadline_override: Option<Instant>,
+    /// The direct path's handoff byte, through which its write transactions begin; `None`
+    /// on the logged path, whose transactions begin under the write lock.
+    pub(crate) handoff: Option<&'a DirectHandoff>,
 }
 
 impl Env<'_> {
     fn deadline(&self) -> Instant {
         self.deadline_override
             .unwrap_or_else(|| crate::time::deadline(self.settings.timeout))
+    }
+
+    /// Begins a redb write transaction within the deadline: through the handoff byte on the
+    /// direct path.
+    pub(crate) fn begin_write(&self) -> Result<WriteTransaction> {
+        match self.handoff {
+            Some(handoff) => handoff.begin_write(self.db, self.deadline()),
+            None => txn::begin_write(self.db, self.deadline()),
+        }
     }
 
     fn sync(&self) -> bool {
@@ -115,8 +128,11 @@ impl LoggedEngine {
         };
         if overlay.needs_recovery(&deltas_match)? {
             // Under the lock, check again: a live holder may just have been inside its
-            // critical section.
-            let (guard, _) = overlay.lock(env.deadline())?;
+            // critical section. A log this build cannot read is refused before anything is
+            // written (not even the `dirty` mark), so that a newer build finds it as it was.
+            let guard = overlay.lock_unmarked(env.deadline())?;
+            overlay.refuse_newer_records()?;
+            overlay.enter();
             if overlay.needs_recovery(&deltas_match)? {
                 engine.recover(env)?;
             }
@@ -133,11 +149,14 @@ impl LoggedEngine {
 
     /// Calls `f` with the keys whose latest record in generation `generation` of the log
     /// stores a row (under the lock), reading only the records logged since the last call.
+    ///
+    /// # Errors
+    /// [`crate::Error::UnsupportedVersion`] if the log holds a record of a newer format.
     pub(crate) fn with_log_keys<T>(
         &self,
         generation: u64,
         f: impl FnOnce(&std::collections::BTreeSet<Vec<u8>>) -> T,
-    ) -> T {
+    ) -> Result<T> {
         let mut index = self
             .shared
             .log_keys
@@ -151,7 +170,7 @@ impl LoggedEngine {
         }
         let (keys, end, count) = self
             .overlay()
-            .keys_since(generation, index.end, index.records);
+            .keys_since(generation, index.end, index.records)?;
         for (key, stores) in keys {
             if stores {
                 index.keys.insert(key);
@@ -161,7 +180,7 @@ impl LoggedEngine {
         }
         index.end = end;
         index.records += count;
-        f(&index.keys)
+        Ok(f(&index.keys))
     }
 
     fn overlay(&self) -> &Overlay {
@@ -293,7 +312,7 @@ impl LoggedEngine {
             let counters = overlay.counters_begin();
             let files = ctx.files_to_delete;
             let changes = latest_per_key(ctx.changes);
-            self.commit_to_redb(env, changes, accesses, files, floor)?;
+            self.commit_to_redb(env, changes, accesses, files, floor, &[])?;
             // Committed: as in `write_redb`, a later error leaves the outcome unknown.
             self.new_generation(env)
                 .map_err(crate::error::Error::at_commit)?;
@@ -431,11 +450,16 @@ impl LoggedEngine {
     /// generation in one redb write transaction, commits, then starts the next generation.
     pub(crate) fn checkpoint(&self, env: &Env<'_>) -> Result<()> {
         let generation = self.overlay().shm().get(Word::Gen);
-        let (records, _) = self.overlay().scan(generation);
-        if records.is_empty() && self.overlay().records() == 0 && env.accesses.is_empty() {
+        let log = self.overlay().scan(generation)?;
+        if log.records.is_empty()
+            && log.skipped.is_empty()
+            && self.overlay().records() == 0
+            && env.accesses.is_empty()
+        {
             return Ok(());
         }
-        let (changes, mut accesses, stale_files) = digest(records)?;
+        let (changes, mut accesses, stale_files) = digest(log.records)?;
+        let skipped = log.skipped;
         // This process's reads not logged yet: applied after the log's (twice for one key
         // is right: the later time wins and the counts add up).
         accesses.extend(env.accesses.take());
@@ -445,9 +469,9 @@ impl LoggedEngine {
             // Negative control (`sabotage`): the order the design forbids, generation first
             // and commit after.
             self.new_generation(env)?;
-            self.commit_to_redb(env, changes, accesses, stale_files, floor)?;
+            self.commit_to_redb(env, changes, accesses, stale_files, floor, &skipped)?;
         } else {
-            self.commit_to_redb(env, changes, accesses, stale_files, floor)?;
+            self.commit_to_redb(env, changes, accesses, stale_files, floor, &skipped)?;
             crate::crash_point("after-checkpoint-commit");
             self.new_generation(env)?;
         }
@@ -467,7 +491,8 @@ impl LoggedEngine {
     }
 
     /// Commits `changes` (latest row per key, or a deletion) and `accesses` to redb, with the
-    /// hits and misses counted in `cache.shm`, then deletes the value files nothing refers to
+    /// hits and misses counted in `cache.shm` and the log's `skipped` records (kept for
+    /// `check` in the `log_damage` table), then deletes the value files nothing refers to
     /// any more: those of replaced or removed rows, and `stale_files` (files of log records
     /// superseded within the generation). `min_next_row_id` is a floor for the row id counter
     /// (the log's own counter).
@@ -478,11 +503,15 @@ impl LoggedEngine {
         accesses: Vec<(Vec<u8>, Access)>,
         stale_files: Vec<BlobPath>,
         min_next_row_id: u64,
+        skipped: &[SkippedRecord],
     ) -> Result<()> {
         let shm = self.overlay().shm();
         let (hits, misses) = (shm.get(Word::Hits), shm.get(Word::Misses));
         let (_, committed) = run_redb_txn(env, |w| {
             w.add_stats(hits, misses);
+            for record in skipped {
+                w.keep_skipped_record(record.generation, record.seq, &record.bytes)?;
+            }
             let mut max_id = min_next_row_id;
             for (key, row) in &changes {
                 let current = w.get(key)?;
@@ -522,16 +551,26 @@ impl LoggedEngine {
     /// starts a new generation. Always a new one, even for an empty log: the dead holder may
     /// have committed to redb outside the log (`clear`, an oversized change) before it could
     /// bump the generation, and snapshots cached under the old one must not be reused.
+    ///
+    /// A log holding a record of a newer format is refused ([`crate::Error::UnsupportedVersion`])
+    /// before anything is written; the records of damaged blocks are not replayed, but kept in
+    /// the database for `check` to report.
     fn recover(&self, env: &Env<'_>) -> Result<()> {
         let overlay = self.overlay();
+        // Read first: a log with no header has no records (it gets a generation below).
+        let log = match overlay.wal_header_gen()? {
+            Some(generation) => overlay.scan(generation)?,
+            None => crate::overlay::LogScan::default(),
+        };
         let counters = overlay.counters_begin();
         let table_was_whole = overlay.shm().get(Word::Seq).is_multiple_of(2);
         let clearing = overlay.begin_clear();
         let generation = overlay.wal_gen()?;
-        let (records, _) = overlay.scan(generation);
-        if !records.is_empty() {
-            let (changes, accesses, stale_files) = digest(records)?;
-            if let Err(e) = self.commit_to_redb(env, changes, accesses, stale_files, 1) {
+        if !log.records.is_empty() || !log.skipped.is_empty() {
+            let (changes, accesses, stale_files) = digest(log.records)?;
+            let committed =
+                self.commit_to_redb(env, changes, accesses, stale_files, 1, &log.skipped);
+            if let Err(e) = committed {
                 // Nothing of the table changed: if no dead holder left it mid-update, readers
                 // may go on using it. Found by tests/full_disk.rs: on a full disk every
                 // recovery fails, and leaving the seqlock odd made every read wait for one
@@ -580,7 +619,7 @@ pub(crate) fn run_redb_txn<T>(
     env: &Env<'_>,
     f: impl FnOnce(&mut WriteCtx<'_>) -> Result<T>,
 ) -> Result<(T, bool)> {
-    let txn = txn::begin_write(env.db, env.deadline())?;
+    let txn = env.begin_write()?;
     let (value, files) = {
         let mut ctx = WriteCtx::open(&txn)?;
         let value = f(&mut ctx)?;

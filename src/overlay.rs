@@ -15,8 +15,8 @@ use crate::error::{Error, Result};
 use crate::lock::{LockGuard, WriteLock};
 use crate::shm::{self, SHM_MAGIC, Shm, Word};
 use crate::wal::{
-    self, ACCESS_PAYLOAD_LEN, FLAG_COMMIT, KIND_ACCESS, KIND_DELETE, KIND_SET, RECORD_HEADER_LEN,
-    Record, WAL_HEADER_LEN, WAL_SIZE, WalFile,
+    self, ACCESS_PAYLOAD_LEN, FLAG_COMMIT, KIND_ACCESS, KIND_DELETE, KIND_SET, Parsed,
+    RECORD_HEADER_LEN, Record, WAL_HEADER_LEN, WAL_SIZE, WalFile,
 };
 
 /// The largest record a reader will copy: a key at its limit plus an inline value at the
@@ -69,6 +69,33 @@ impl Logged {
     }
 }
 
+/// A key and what the log says about it.
+type Change = (Vec<u8>, Logged);
+
+/// What [`Overlay::keys_since`] returns: each key with whether its record stores a row, the
+/// end of the records read, and how many there were.
+type KeysSince = (Vec<(Vec<u8>, bool)>, usize, u64);
+
+/// A record of the log that a checkpoint leaves out, because it or another record of its
+/// block is damaged ([`wal::scan_from`]): kept, with its place in the log, in the database's
+/// `log_damage` table for `check` to report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SkippedRecord {
+    pub(crate) generation: u64,
+    pub(crate) seq: u64,
+    /// The record's bytes, before padding.
+    pub(crate) bytes: Vec<u8>,
+}
+
+/// The valid log of one generation, as [`Overlay::scan`] reads it.
+#[derive(Debug, Default)]
+pub(crate) struct LogScan {
+    /// Every record to apply, as (key, what it says), in log order.
+    pub(crate) records: Vec<(Vec<u8>, Logged)>,
+    /// The records of blocks left out.
+    pub(crate) skipped: Vec<SkippedRecord>,
+}
+
 /// The mapped log and index of one cache directory, and its write lock.
 pub(crate) struct Overlay {
     wal: WalFile,
@@ -116,7 +143,19 @@ impl Overlay {
     /// Returns the guard and whether the previous holder died inside it (or the index is not
     /// initialized), in which case the caller must recover before anything else.
     pub(crate) fn lock(&self, deadline: Instant) -> Result<(LockGuard<'_>, bool)> {
-        let guard = self.lock.lock(&self.shm, deadline)?;
+        let guard = self.lock_unmarked(deadline)?;
+        Ok((guard, self.enter()))
+    }
+
+    /// Takes the write lock without marking the critical section entered: the holder writes
+    /// nothing until it calls [`Overlay::enter`] (an open that may yet refuse the log).
+    pub(crate) fn lock_unmarked(&self, deadline: Instant) -> Result<LockGuard<'_>> {
+        self.lock.lock(&self.shm, deadline)
+    }
+
+    /// Marks the critical section entered (`dirty` = this pid), under the lock; returns
+    /// whether the previous holder died inside it (or the index is not initialized).
+    pub(crate) fn enter(&self) -> bool {
         // Every holder that dies inside the critical section leaves `dirty` set, so that and
         // the magic are all a lock needs to check; comparing the log header's generation
         // (a system call) is left to open, in `needs_recovery`.
@@ -124,7 +163,7 @@ impl Overlay {
             || self.shm.get(Word::Dirty) != 0
             || self.seqlock_left_odd();
         self.shm.set(Word::Dirty, self.pid);
-        Ok((guard, needs))
+        needs
     }
 
     /// Marks the critical section left cleanly. Not called when an operation fails half-way,
@@ -136,6 +175,10 @@ impl Overlay {
     /// Whether the index is uninitialized, out of step with the log, or was left mid-update.
     /// `deltas_match` is given the log's committed records and the count and volume deltas
     /// of the index, and says whether the deltas are what the records change in the database.
+    ///
+    /// # Errors
+    /// [`Error::UnsupportedVersion`] if the index's generation of the log holds a record of
+    /// a newer format (nothing is written).
     pub(crate) fn needs_recovery(&self, deltas_match: &DeltasMatch<'_>) -> Result<bool> {
         if self.shm.get(Word::Magic) != SHM_MAGIC
             || self.shm.get(Word::Dirty) != 0
@@ -144,7 +187,7 @@ impl Overlay {
         {
             return Ok(true);
         }
-        let Some(records) = self.index_matches_log() else {
+        let Some(records) = self.index_matches_log()? else {
             return Ok(true);
         };
         let count = self.shm.get(Word::CountDelta) as i64;
@@ -161,8 +204,9 @@ impl Overlay {
     /// after a gap), where the next checkpoint's scan dropped them. Read through atomic
     /// copies, so it may run outside the lock (a writer racing it makes it say `false`, and
     /// the caller checks again under the lock); it costs one pass over the log, at open.
+    /// A log with a damaged record does not match: recovery moves it out of the log.
     /// Returns the log's committed records if so.
-    fn index_matches_log(&self) -> Option<Vec<(Vec<u8>, Logged)>> {
+    fn index_matches_log(&self) -> Result<Option<Vec<Change>>> {
         let generation = self.shm.get(Word::Gen);
         let (valid_len, count) = (self.shm.get(Word::ValidLen), self.shm.get(Word::Records));
         let used = valid_len
@@ -174,14 +218,17 @@ impl Overlay {
                         .wal
                         .data_end(WAL_HEADER_LEN)
                         .saturating_sub(WAL_HEADER_LEN)
-            })?;
-        let log = shm::copy_out(&self.wal_map, WAL_HEADER_LEN as usize, used)?;
-        let (records, len) = wal::scan(&log, generation);
-        if len != used || records.len() as u64 != count {
-            return None;
+            });
+        let Some(log) = used.and_then(|n| shm::copy_out(&self.wal_map, WAL_HEADER_LEN as usize, n))
+        else {
+            return Ok(None);
+        };
+        let found = wal::scan(&log, generation)?;
+        if Some(found.len) != used || found.count != count || !found.skipped.is_empty() {
+            return Ok(None);
         }
         let mut latest = std::collections::HashMap::new();
-        for (offset, rec) in &records {
+        for (offset, rec) in &found.records {
             if rec.kind != KIND_ACCESS {
                 latest.insert(rec.key, WAL_HEADER_LEN + *offset as u64);
             }
@@ -192,12 +239,23 @@ impl Overlay {
             });
             matches!(found, Ok(Some(at)) if at == offset)
         });
-        indexed.then(|| {
-            records
+        Ok(indexed.then(|| {
+            found
+                .records
                 .iter()
                 .map(|(_, r)| (r.key.to_vec(), logged_of(r)))
                 .collect()
-        })
+        }))
+    }
+
+    /// Refuses a log whose header's generation holds a record of a newer format, before
+    /// anything is written: call under the lock ([`Overlay::lock_unmarked`]), then
+    /// [`Overlay::enter`]. A log with no header has no records to refuse.
+    pub(crate) fn refuse_newer_records(&self) -> Result<()> {
+        if let Some(generation) = self.wal.read_gen()? {
+            self.scan(generation)?;
+        }
+        Ok(())
     }
 
     /// Whether a seqlock is odd. Only the lock's holder makes one odd, and makes it even again
@@ -214,6 +272,11 @@ impl Overlay {
         &self.shm
     }
 
+    /// The generation in the log's header, if it has one; writes nothing.
+    pub(crate) fn wal_header_gen(&self) -> Result<Option<u64>> {
+        self.wal.read_gen()
+    }
+
     /// The log's generation according to its header (the authority). A log with no valid
     /// header (new, or damaged) gets a generation no earlier record can carry: the time in
     /// µs, or one past the index's, whichever is larger, so stale records are never replayed.
@@ -228,49 +291,63 @@ impl Overlay {
         }
     }
 
-    /// Every committed record of generation `generation`, as (key, what it says), in log order, and
-    /// the end of the log they cover. Call only under the lock: then no process writes the
-    /// log, so reading the mapping directly races with nothing. Whole, crc-valid records past
-    /// the recorded valid length are included: a reader may have seen them before their
-    /// writer died.
-    pub(crate) fn scan(&self, generation: u64) -> (Vec<(Vec<u8>, Logged)>, u64) {
+    /// The valid log of generation `generation` ([`wal::scan_from`]): every record to apply,
+    /// and the records left out with their damaged blocks. Call only under the
+    /// lock: then no process writes the log, so reading the mapping directly races with
+    /// nothing. Whole, crc-valid records past the recorded valid length are included: a
+    /// reader may have seen them before their writer died.
+    ///
+    /// # Errors
+    /// [`Error::UnsupportedVersion`] if a record needs a newer format.
+    pub(crate) fn scan(&self, generation: u64) -> Result<LogScan> {
         // Only up to the first hole: reading one can fault on a full disk (`data_end`).
         let end = usize::try_from(self.wal.data_end(WAL_HEADER_LEN)).unwrap_or(usize::MAX);
         let log = self
             .wal_map
             .get(WAL_HEADER_LEN as usize..end)
             .unwrap_or_default();
-        let (records, len) = wal::scan(log, generation);
-        let out = records
-            .into_iter()
-            .map(|(_, r)| (r.key.to_vec(), logged_of(&r)))
-            .collect();
-        (out, WAL_HEADER_LEN + len as u64)
+        let found = wal::scan(log, generation)?;
+        Ok(LogScan {
+            records: found
+                .records
+                .iter()
+                .map(|(_, r)| (r.key.to_vec(), logged_of(r)))
+                .collect(),
+            skipped: found
+                .skipped
+                .iter()
+                .map(|s| SkippedRecord {
+                    generation: s.generation,
+                    seq: s.seq,
+                    bytes: s.bytes.to_vec(),
+                })
+                .collect(),
+        })
     }
 
     /// The keys of the committed records of generation `generation` from byte `start` of the
     /// log (relative to its header), whose first record has sequence number `first_seq`, each
     /// with whether its record stores a row (else it removes one; access records are left
-    /// out); and where they end, and how many records there were. Under the lock only, as
-    /// [`Overlay::scan`].
+    /// out; so are the records of damaged blocks, which no checkpoint applies); and where
+    /// they end, and how many records there were. Under the lock only, as [`Overlay::scan`].
     pub(crate) fn keys_since(
         &self,
         generation: u64,
         start: usize,
         first_seq: u64,
-    ) -> (Vec<(Vec<u8>, bool)>, usize, u64) {
+    ) -> Result<KeysSince> {
         let log = self
             .wal_map
             .get(WAL_HEADER_LEN as usize..)
             .unwrap_or_default();
-        let (records, end) = wal::scan_from(log, generation, start, first_seq);
-        let count = records.len() as u64;
-        let keys = records
+        let found = wal::scan_from(log, generation, start, first_seq)?;
+        let keys = found
+            .records
             .into_iter()
             .filter(|(_, r)| r.kind != KIND_ACCESS)
             .map(|(_, r)| (r.key.to_vec(), r.kind == KIND_SET))
             .collect();
-        (keys, end, count)
+        Ok((keys, found.len, found.count))
     }
 
     /// Resets the index after a checkpoint committed generation `generation`'s records to redb:
@@ -470,7 +547,8 @@ impl Overlay {
         Ok(())
     }
 
-    /// The slot indexing `key` now, if any (under the lock: no seqlock needed).
+    /// The slot indexing `key` now, if any (under the lock: no seqlock needed), whatever the
+    /// record it points at says.
     fn find_slot(&self, key: &[u8], hash: u64) -> Result<Option<usize>> {
         let generation = self.shm.get(Word::Gen);
         self.shm.probe(hash, |slot, offset| {
@@ -492,13 +570,16 @@ impl Overlay {
             let found = self
                 .shm
                 .probe(hash, |_, offset| self.read_record(offset, generation, key))?;
-            Ok((found, generation))
+            Ok((found.transpose()?, generation))
         })
     }
 
-    /// Reads and checks the record at `offset` (from the start of the log file): what it
-    /// says, if it is a whole, crc-valid record of generation `generation` for `key`.
-    fn read_record(&self, offset: u64, generation: u64, key: &[u8]) -> Option<Logged> {
+    /// Reads and checks the record at `offset` (from the start of the log file): `None` if
+    /// it is not a whole, crc-valid record of generation `generation` for `key` (or is an
+    /// access record, which is never indexed); else what it says, or why it cannot be read
+    /// (a newer format's record, or a damaged one, which no checkpoint applies: the key's
+    /// value is unknown until then).
+    fn read_record(&self, offset: u64, generation: u64, key: &[u8]) -> Option<Result<Logged>> {
         let offset = usize::try_from(offset).ok()?;
         // Records start 8-aligned: their first word holds the length in its low 4 bytes.
         let first = shm::atomic_word(&self.wal_map, offset / 8)?.load(Ordering::Relaxed);
@@ -507,9 +588,31 @@ impl Overlay {
             return None;
         }
         let bytes = shm::copy_out(&self.wal_map, offset, len)?;
-        let (rec, _) = wal::decode_record(&bytes)?;
-        (rec.generation == generation && rec.key == key && rec.kind != KIND_ACCESS)
-            .then(|| logged_of(&rec))
+        let framed = wal::frame(&bytes)?;
+        if framed.generation() != generation {
+            return None;
+        }
+        match framed.parse_header() {
+            Parsed::Record(rec) if rec.key == key => {
+                (rec.kind != KIND_ACCESS).then(|| Ok(logged_of(&rec)))
+            }
+            Parsed::Record(_) => None,
+            // The slot's hash is the key's: a newer record's key may lie elsewhere.
+            Parsed::Newer(version) => Some(Err(Error::UnsupportedVersion {
+                found: u64::from(version),
+                supported: crate::schema::FORMAT_VERSION,
+            })),
+            Parsed::Damaged(why) => {
+                let key_at = RECORD_HEADER_LEN..RECORD_HEADER_LEN + key.len();
+                (framed.bytes.get(key_at) == Some(key)).then(|| {
+                    Err(Error::Corrupted(format!(
+                        "cache.wal: the latest record of this key (number {} of generation \
+                         {generation}) is damaged: {why}",
+                        framed.seq()
+                    )))
+                })
+            }
+        }
     }
 }
 

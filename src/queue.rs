@@ -2,9 +2,10 @@
 //!
 //! Without a prefix the keys are integers, with one they are the text `"{prefix}-{n:015}"`.
 //! The first item gets n = 500000000000000; `Side::Back` counts up from the largest key in use,
-//! `Side::Front` down from the smallest; n stays strictly between 0 and 999999999999999. Each
-//! operation checkpoints the log and works in one redb transaction, so it sees and orders every
-//! earlier write.
+//! `Side::Front` down from the smallest; n stays strictly between 0 and 999999999999999. Any
+//! key in a queue's range is one of its items, for `push` (which numbers after it), `pull` and
+//! `peek` alike, as in Python diskcache. Each operation is one write, so it sees and orders
+//! every earlier write.
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -37,25 +38,56 @@ fn bounds(prefix: Option<&str>) -> Result<(Vec<u8>, Vec<u8>)> {
     ))
 }
 
-/// The number of the queue item stored under the encoded `key`.
-fn number_of(key: &[u8], prefix: Option<&str>) -> Result<i64> {
-    // A key the caller stored in the queue's range (say the float 2.5): push cannot number
-    // after it. diskcache would add 1 to it; a queue of integers cannot.
-    let not_queue = |k: &Key| {
-        Error::InvalidArgument(format!(
-            "{k} is in the queue's key range but is not a queue key, so push cannot number \
-             an item after it"
-        ))
+/// The key a push stores its item under, next to the item at the queue's `side` edge stored
+/// under the encoded `edge` (`None`: the queue is empty).
+///
+/// As Python diskcache's `push` does: the edge key's number plus or minus one. In the integer
+/// queue that number is the key itself, so a float key the caller stored in the queue's range
+/// (say 2.5) is numbered after (3.5), as `pull` and `peek` take it for an item; in a named
+/// queue it is the digits after the key's last `-`, and a text in the queue's range that does
+/// not end in digits is an error (Python's is `ValueError`). The key must lie strictly inside
+/// the queue's range, else the queue is full at that side.
+fn next_key(edge: Option<&[u8]>, prefix: Option<&str>, side: Side) -> Result<Key> {
+    let step = match side {
+        Side::Back => 1,
+        Side::Front => -1,
     };
-    let key = Key::from_encoded(key)?;
-    match (&key, prefix) {
-        (Key::Int(n), None) => Ok(*n),
+    let full =
+        || Error::InvalidArgument(format!("the queue {prefix:?} is full at its {side:?} end"));
+    let Some(edge) = edge else {
+        return Ok(queue_key(prefix, START));
+    };
+    let key = Key::from_encoded(edge)?;
+    let n = match (&key, prefix) {
+        (Key::Int(n), None) => *n,
+        (Key::Float(x), None) => {
+            let next = x + step as f64;
+            return if next > 0.0 && next < LIMIT as f64 {
+                Ok(Key::from(next))
+            } else {
+                Err(full())
+            };
+        }
         (Key::Str(s), Some(_)) => s
             .rsplit_once('-')
             .and_then(|(_, digits)| digits.parse().ok())
-            .ok_or_else(|| not_queue(&key)),
-        _ => Err(not_queue(&key)),
+            .ok_or_else(|| {
+                Error::InvalidArgument(format!(
+                    "{key} is in the queue's key range but does not end in a number, so push \
+                     cannot number an item after it"
+                ))
+            })?,
+        _ => {
+            return Err(Error::InvalidArgument(format!(
+                "{key} is in the queue's key range but is not a queue key"
+            )));
+        }
+    };
+    let next = n + step;
+    if next <= 0 || next >= LIMIT {
+        return Err(full());
     }
+    Ok(queue_key(prefix, next))
 }
 
 impl Cache {
@@ -75,10 +107,14 @@ impl Cache {
     /// # Ok(()) }
     /// ```
     ///
+    /// A key the caller stored in the queue's range is an item of the queue to `pull` and
+    /// `peek`, and `push` numbers after it as Python diskcache does: a float key `2.5` at the
+    /// back of the integer queue is followed by `3.5`.
+    ///
     /// # Errors
-    /// [`Error::InvalidArgument`] if the queue is full at that side, or if a key that is not
-    /// a queue key (stored by the caller) sits in the queue's key range at that side; as
-    /// [`Cache::set`].
+    /// [`Error::InvalidArgument`] if the queue is full at that side (the next key would not
+    /// lie strictly between 0 and 999999999999999), or if the key at that side of a named
+    /// queue does not end in a number; as [`Cache::set`].
     pub fn push<V: Serialize + ?Sized>(
         &self,
         value: &V,
@@ -92,22 +128,8 @@ impl Cache {
         let store = self.store();
         let result = store.and_then(|store| {
             store.write(|w| {
-                let n = match w.edge_between(&low, &high, side == Side::Back)? {
-                    None => START,
-                    Some((key, _)) => {
-                        let edge = number_of(&key, prefix)?;
-                        match side {
-                            Side::Back => edge + 1,
-                            Side::Front => edge - 1,
-                        }
-                    }
-                };
-                if n <= 0 || n >= LIMIT {
-                    return Err(Error::InvalidArgument(format!(
-                        "the queue {prefix:?} is full at its {side:?} end"
-                    )));
-                }
-                let key = queue_key(prefix, n);
+                let edge = w.edge_between(&low, &high, side == Side::Back)?;
+                let key = next_key(edge.as_ref().map(|(k, _)| k.as_slice()), prefix, side)?;
                 let encoded = key.encode()?;
                 let old = w.get(&encoded)?;
                 let row = prepared.into_row(w, old.as_ref())?;

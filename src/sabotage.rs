@@ -37,13 +37,27 @@ pub(crate) enum Sabotage {
     CheckSkipsCrc,
     /// `Lock` acquisition uses `set` instead of `add` (`tests/recipes.rs`).
     LockNotExclusive,
+    /// A panic inside redb is not caught at the boundary around it
+    /// (`tests/damaged_database.rs`).
+    NoRedbBoundary,
+    /// A whole, crc-valid log record that does not parse ends the valid log, as a torn one
+    /// does, so every later record is lost (`tests/log_records.rs`).
+    DamagedRecordEndsLog,
+    /// A log record of a newer format is taken for a damaged one: an older build skips it
+    /// (and its block) instead of refusing the log (`tests/log_records.rs`).
+    NewerRecordSkipped,
+    /// The write locks are unfair again: the in-process gate opens on release instead of
+    /// handing over to its first waiter, the logged path's lock ignores and never makes
+    /// handoff claims, and the direct path's writers ignore and never take the handoff byte
+    /// (`tests/fairness.rs`).
+    UnfairLock,
     /// Writers do not keep an order table being built in step (`tests/slicing.rs`).
     WritersIgnoreBuilds,
     /// `check` reports what its snapshot showed without confirming it against the cache as
     /// it is (`tests/slicing.rs`).
     CheckSkipsConfirm,
     /// Every `check(true)` corrects the counters by what its snapshot showed, not only the
-    /// latest to start (`check::tests` in the library's unit tests).
+    /// latest to start (`tests/slicing.rs`).
     CheckFixUnguarded,
 }
 
@@ -53,7 +67,7 @@ impl Sabotage {
         not(diskcache_broken),
         expect(dead_code, reason = "read in sabotage builds")
     )]
-    const ALL: [Sabotage; 13] = [
+    const ALL: [Sabotage; 17] = [
         Sabotage::AckBeforeCommit,
         Sabotage::CheckpointOrder,
         Sabotage::ForkInheritsStore,
@@ -64,6 +78,10 @@ impl Sabotage {
         Sabotage::TransactNotAtomic,
         Sabotage::CheckSkipsCrc,
         Sabotage::LockNotExclusive,
+        Sabotage::NoRedbBoundary,
+        Sabotage::DamagedRecordEndsLog,
+        Sabotage::NewerRecordSkipped,
+        Sabotage::UnfairLock,
         Sabotage::WritersIgnoreBuilds,
         Sabotage::CheckSkipsConfirm,
         Sabotage::CheckFixUnguarded,
@@ -86,6 +104,10 @@ impl Sabotage {
             Sabotage::TransactNotAtomic => "transact-not-atomic",
             Sabotage::CheckSkipsCrc => "check-skips-crc",
             Sabotage::LockNotExclusive => "lock-not-exclusive",
+            Sabotage::NoRedbBoundary => "no-redb-boundary",
+            Sabotage::DamagedRecordEndsLog => "damaged-record-ends-log",
+            Sabotage::NewerRecordSkipped => "newer-record-skipped",
+            Sabotage::UnfairLock => "unfair-lock",
             Sabotage::WritersIgnoreBuilds => "writers-ignore-builds",
             Sabotage::CheckSkipsConfirm => "check-skips-confirm",
             Sabotage::CheckFixUnguarded => "check-fix-unguarded",

@@ -64,6 +64,13 @@ pub(crate) const ORDER_FREQUENCY: TableDefinition<(u64, u64), &[u8]> =
 pub(crate) const ORDER_TAG: TableDefinition<(&[u8], u64), &[u8]> =
     TableDefinition::new("order_tag");
 
+/// `log_damage`: (generation, sequence number) → the bytes of a log record that a checkpoint
+/// or recovery left out, because it or another record of its atomic block is damaged
+/// (`format-spec/wal.md`). Made by the first such record; `check` reports each, and
+/// `check(true)` deletes the table.
+pub(crate) const LOG_DAMAGE: TableDefinition<(u64, u64), &[u8]> =
+    TableDefinition::new("log_damage");
+
 /// An order table keyed by (a row field, row id).
 pub(crate) type OrderTable = TableDefinition<'static, (u64, u64), &'static [u8]>;
 

@@ -67,6 +67,13 @@ pub(crate) enum Word {
     /// Access records in the log's current generation: a cull under a policy ordered by
     /// access checkpoints first only if there are any.
     AccessRecords = 128,
+    /// The write lock's handoff claim: the token of a waiter that has seen too many
+    /// acquisitions by others, or 0; while it names another live instance, no one else takes
+    /// the lock (`lock.rs`).
+    LockClaim = 136,
+    /// Acquisitions of the write lock, bumped by each holder (wrapping): how a waiter tells
+    /// how many times others have had the lock since it began waiting.
+    LockAcquisitions = 144,
 }
 
 /// Byte offset of the lock's wake word, a 32-bit futex bumped by each release that has

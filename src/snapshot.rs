@@ -256,12 +256,21 @@ impl SnapshotCache {
     pub(crate) fn drop_unless(&self, current: u64) {
         let mut slot = self.lock();
         if slot.as_ref().is_some_and(|(tag, _)| *tag != current) {
-            *slot = None;
+            let stale = slot.take();
+            drop(slot);
+            // Its read transaction may belong to a handle redb panicked in.
+            crate::boundary::drop_contained(stale);
         }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<(u64, Arc<Snapshot>)>> {
         self.slot.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Drop for SnapshotCache {
+    fn drop(&mut self) {
+        crate::boundary::drop_contained(self.lock().take());
     }
 }
 

@@ -10,11 +10,14 @@ use std::time::Duration;
 use redb::Database;
 
 use crate::access::{self, Accesses};
+use crate::boundary::{self, Handle, contain_at};
 use crate::error::{Error, Result};
 use crate::evict;
 use crate::gate::WriteGate;
+use crate::handoff::DirectHandoff;
 use crate::logged::{Env, LoggedEngine, run_redb_txn};
 use crate::row::Row;
+use crate::schema::DB_FILE;
 use crate::schema::{META_COUNT, META_VOLUME};
 use crate::settings::{Setting, Settings, WritePath};
 use crate::shutdown::Marker;
@@ -26,11 +29,11 @@ use crate::wal::WAL_FILE;
 #[derive(Debug)]
 pub(crate) struct Store {
     /// The database handle opened with the cache.
-    db: Database,
+    first: Handle,
     /// The handle that replaced it, once an I/O error left the one in use failing every call
-    /// (see [`Store::heal`]); `replacement_fd` says whether there is one, so that the common
-    /// case costs one atomic load.
-    replacement: RwLock<Option<Arc<Database>>>,
+    /// or redb panicked in it (see [`Store::replace`]); `replacement_fd` says whether there is
+    /// one, so that the common case costs one atomic load.
+    replacement: RwLock<Option<Arc<Handle>>>,
     dir: PathBuf,
     settings: RwLock<Settings>,
     /// The logged path's settings epoch (`cache.shm`) when `settings` was read.
@@ -61,8 +64,9 @@ pub(crate) struct Store {
 /// How operations reach the database.
 #[derive(Debug)]
 enum Engine {
-    /// One redb write transaction per operation; the gate queues this process's writers.
-    Direct(WriteGate),
+    /// One redb write transaction per operation; the gate queues this process's writers, the
+    /// handoff byte keeps other processes' writers from starving them.
+    Direct(WriteGate, DirectHandoff),
     /// The shared log in front of redb.
     Logged(LoggedEngine),
 }
@@ -91,25 +95,34 @@ impl Store {
         for o in overrides {
             settings.apply(*o);
         }
+        let db_file = dir.join(DB_FILE);
         let (db, syncs, db_fd) = open_db(dir, &settings)?;
-        let (mut stored, rewrote) = init(&db, overrides, &settings, disk)?;
-        check_disk(&db, disk)?;
-        let (db, syncs, db_fd) = if stored.durability == settings.durability {
-            (db, syncs, db_fd)
+        let first = Handle::new(db);
+        let (mut stored, rewrote) = contain_at(&db_file, || {
+            let db = first.database()?;
+            let init = init(db, overrides, &settings, disk)?;
+            check_disk(db, disk)?;
+            Ok(init)
+        })?;
+        let (first, syncs, db_fd) = if stored.durability == settings.durability {
+            (first, syncs, db_fd)
         } else {
             // The stored durability level differs from the one the file was opened with.
-            drop(db);
-            open_db(dir, &stored)?
+            drop(first);
+            let (db, syncs, fd) = open_db(dir, &stored)?;
+            (Handle::new(db), syncs, fd)
         };
+        let db = first.database()?;
         stored.timeout = base.timeout;
         stored.checkpoint_records = base.checkpoint_records;
         let accesses = Accesses::default();
         let env = Env {
-            db: &db,
+            db,
             settings: &stored,
             dir,
             accesses: &accesses,
             deadline_override: None,
+            handoff: None,
         };
         let engine = match stored.write_path {
             WritePath::Logged => {
@@ -121,14 +134,14 @@ impl Store {
                         dir.display()
                     )));
                 }
-                Engine::Logged(LoggedEngine::open(dir, &env)?)
+                Engine::Logged(contain_at(&db_file, || LoggedEngine::open(dir, &env))?)
             }
             WritePath::Direct => {
                 if dir.join(WAL_FILE).exists() {
                     // Switching from the logged path: the log's records go to redb first.
-                    LoggedEngine::open(dir, &env)?.quiesce(&env)?;
+                    contain_at(&db_file, || LoggedEngine::open(dir, &env)?.quiesce(&env))?;
                 }
-                Engine::Direct(WriteGate::default())
+                Engine::Direct(WriteGate::default(), DirectHandoff::open(dir)?)
             }
         };
         let epoch = match &engine {
@@ -139,17 +152,18 @@ impl Store {
                 }
                 engine.settings_epoch()
             }
-            Engine::Direct(_) => 0,
+            Engine::Direct(..) => 0,
         };
         let mut lock_fds = vec![db_fd];
-        if let Engine::Logged(engine) = &engine {
-            lock_fds.push(engine.lock_fd());
+        match &engine {
+            Engine::Logged(engine) => lock_fds.push(engine.lock_fd()),
+            Engine::Direct(_, handoff) => lock_fds.push(handoff.fd()),
         }
         lock_fds.extend(marker.as_ref().map(Marker::fd));
         Ok(Store {
             lock_fds,
             replacement_fd: std::sync::atomic::AtomicI32::new(-1),
-            db,
+            first,
             replacement: RwLock::new(None),
             dir: dir.to_path_buf(),
             settings: RwLock::new(stored),
@@ -190,7 +204,7 @@ impl Store {
             let epoch = engine.settings_epoch();
             if epoch != self.settings_epoch.load(Ordering::Acquire) {
                 // Read the epoch first: a change committed after it bumps it again.
-                if let Ok(stored) = Snapshot::open(&self.db()).and_then(|s| s.settings()) {
+                if let Ok(stored) = self.read_healing(|db| Snapshot::open(db)?.settings()) {
                     self.adopt(stored);
                     self.settings_epoch.store(epoch, Ordering::Release);
                 }
@@ -261,8 +275,8 @@ impl Store {
             let (mut hits, mut misses) = w.stats()?;
             let pending = match &self.engine {
                 Engine::Logged(engine) => engine.pending_counts(reset),
-                Engine::Direct(_) if reset => self.accesses.take_counts(),
-                Engine::Direct(_) => self.accesses.counts(),
+                Engine::Direct(..) if reset => self.accesses.take_counts(),
+                Engine::Direct(..) => self.accesses.counts(),
             };
             hits = hits.saturating_add(pending.0);
             misses = misses.saturating_add(pending.1);
@@ -303,7 +317,7 @@ impl Store {
                     Ok(value)
                 })
             }
-            Engine::Direct(gate) => {
+            Engine::Direct(gate, _) => {
                 let env = self.env(&settings, db);
                 let _gate = gate.enter(crate::time::deadline(settings.timeout))?;
                 if crate::sabotage::on(crate::sabotage::Sabotage::AckBeforeCommit) {
@@ -334,7 +348,7 @@ impl Store {
         if settings.statistics {
             match &self.engine {
                 Engine::Logged(engine) => engine.count(hit),
-                Engine::Direct(_) => self.accesses.count(hit),
+                Engine::Direct(..) => self.accesses.count(hit),
             }
         }
         if hit
@@ -369,7 +383,7 @@ impl Store {
             let env = self.env(&settings, db);
             match &self.engine {
                 Engine::Logged(engine) => engine.write_redb(&env, |w| take(f)?(w)),
-                Engine::Direct(gate) => {
+                Engine::Direct(gate, _) => {
                     let _gate = gate.enter(crate::time::deadline(settings.timeout))?;
                     let (value, live) = run_redb_txn(&env, |w| {
                         self.flush_reads(w)?;
@@ -387,7 +401,7 @@ impl Store {
     fn get_row(&self, key: &[u8], settings: &Settings) -> Result<Option<Row>> {
         self.read_healing(|db| match &self.engine {
             Engine::Logged(engine) => engine.get_row(&self.env(settings, db), key),
-            Engine::Direct(_) => Snapshot::open(db)?.get(key),
+            Engine::Direct(..) => Snapshot::open(db)?.get(key),
         })
     }
 
@@ -417,7 +431,7 @@ impl Store {
         let settings = self.settings();
         self.read_healing(|db| match &self.engine {
             Engine::Logged(engine) => engine.counter(&self.env(&settings, db), name),
-            Engine::Direct(_) => Snapshot::open(db)?.meta(name),
+            Engine::Direct(..) => Snapshot::open(db)?.meta(name),
         })
     }
 
@@ -440,28 +454,26 @@ impl Store {
     /// tenth round (~100 ms) writes the reads noted since, if the write lock is free.
     pub(crate) fn janitor_tick(&self) {
         let settings = self.settings();
-        let db = self.db();
-        match &self.engine {
-            Engine::Logged(engine) => {
-                // A recovery that failed on a full disk leaves the handle failing every call.
-                let result = engine.janitor_tick(&self.env(&settings, &db));
-                let _ = self.heal(&db, result);
-            }
-            Engine::Direct(gate) => {
+        // A recovery that failed on a full disk leaves the handle failing every call: the
+        // attempt replaces it (`Store::attempt`), and the next round tries again.
+        let _ = self.attempt(|db| match &self.engine {
+            Engine::Logged(engine) => engine.janitor_tick(&self.env(&settings, db)),
+            Engine::Direct(gate, _) => {
                 let tick = self.ticks.fetch_add(1, Ordering::Relaxed);
                 if !tick.is_multiple_of(10) || self.accesses.is_idle() {
-                    return;
+                    return Ok(());
                 }
                 let now = std::time::Instant::now();
                 if let Ok(_gate) = gate.enter(now) {
                     let env = Env {
                         deadline_override: Some(now),
-                        ..self.env(&settings, &db)
+                        ..self.env(&settings, db)
                     };
-                    let _ = run_redb_txn(&env, |w| self.flush_reads(w));
+                    run_redb_txn(&env, |w| self.flush_reads(w))?;
                 }
+                Ok(())
             }
-        }
+        });
     }
 
     /// Applies the log to the database and writes this process's noted reads and counts.
@@ -476,7 +488,7 @@ impl Store {
             let env = self.env(settings, db);
             match &self.engine {
                 Engine::Logged(engine) => engine.quiesce(&env),
-                Engine::Direct(gate) => {
+                Engine::Direct(gate, _) => {
                     if self.accesses.is_idle() {
                         return Ok(());
                     }
@@ -497,67 +509,119 @@ impl Store {
         Ok(())
     }
 
-    /// The database handle in use.
-    fn db(&self) -> Db<'_> {
+    /// The database handle in use, which is never a poisoned one: a handle redb panicked in
+    /// is replaced first (and if the file cannot be opened again, that is the error).
+    fn handle(&self) -> Result<Db<'_>> {
+        let handle = self.in_use();
+        if handle.is_poisoned() {
+            return self.replace(&handle);
+        }
+        Ok(handle)
+    }
+
+    /// The handle in use, poisoned or not.
+    fn in_use(&self) -> Db<'_> {
         if self.replacement_fd.load(Ordering::Acquire) < 0 {
-            return Db::First(&self.db);
+            return Db::First(&self.first);
         }
         match &*self
             .replacement
             .read()
             .unwrap_or_else(PoisonError::into_inner)
         {
-            Some(db) => Db::Replaced(Arc::clone(db)),
-            None => Db::First(&self.db),
+            Some(handle) => Db::Replaced(Arc::clone(handle)),
+            None => Db::First(&self.first),
         }
     }
 
-    /// Passes `result` on. If it is an I/O error (a full disk: found by tests/full_disk.rs)
-    /// that left `db` failing every later call ("Previous I/O error occurred. Please close and
-    /// re-open the database", redb's latch after any failed read, write or resize), opens the
-    /// database again and uses the new handle from then on, so that the cache works again
-    /// once the cause is gone instead of failing until it is reopened. redb's file holds its
-    /// last commit, and the logged path's dirty mark makes the next writer replay the log.
-    fn heal<T>(&self, db: &Database, result: Result<T>) -> Result<T> {
-        if let Err(e) = &result {
-            self.reopen_if_failed(db, e);
-        }
-        result
-    }
-
-    /// [`Store::heal`]'s work: whether `db` had failed and was replaced.
-    fn reopen_if_failed(&self, db: &Database, error: &Error) -> bool {
-        if !matches!(error, Error::Io(_) | Error::Storage(_)) || !database_failed(db) {
-            return false;
-        }
-        let settings = self.settings();
-        let Ok((fresh, _, fresh_fd)) = open_db(&self.dir, &settings) else {
-            return false;
-        };
+    /// Opens the database again and uses the new handle from then on instead of `old` (unless
+    /// another thread has replaced `old` already); returns the handle now in use. redb's file
+    /// holds its last commit, and the logged path's dirty mark makes the next writer replay
+    /// the log.
+    fn replace(&self, old: &Handle) -> Result<Db<'_>> {
+        // The settings as last read (reading them again would need the database).
+        let settings = self
+            .settings
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let (fresh, _, fresh_fd) = open_db(&self.dir, &settings)?;
+        let fresh = Arc::new(Handle::new(fresh));
         let mut slot = self
             .replacement
             .write()
             .unwrap_or_else(PoisonError::into_inner);
-        // Unless another thread has replaced it already.
-        if std::ptr::eq(slot.as_deref().unwrap_or(&self.db), db) {
-            *slot = Some(Arc::new(fresh));
+        let current = slot.as_deref().unwrap_or(&self.first);
+        let replaced = if std::ptr::eq(current, old) {
             self.replacement_fd.store(fresh_fd, Ordering::Release);
-        }
+            slot.replace(fresh)
+        } else {
+            None
+        };
         drop(slot);
+        // Closed (inside the boundary) once no operation holds it.
+        drop(replaced);
         if let Engine::Logged(engine) = &self.engine {
             engine.drop_snapshots();
         }
-        true
+        Ok(self.in_use())
     }
 
-    /// Runs the operation `f` through `attempt` (given the handle in use; it takes `f` out of
-    /// the option when it runs it) and heals as [`Store::heal`] does. If the handle had failed
-    /// before `f` ran (another thread, or the janitor's recovery, met a full disk: its error
-    /// says "Previous I/O error"), tries again with the new handle, so the operation gets the
-    /// answer of the disk as it is now. An attempt the handle refused that way did not reach
-    /// the disk, so it is not one of the [`RUNS`] tries the operation gets (while the janitor
-    /// keeps meeting a full disk, the handle it gets may have failed again meanwhile); at most
-    /// [`ATTEMPTS`] in all.
+    /// Runs `op` once with the handle in use, inside the boundary around redb: a panic in
+    /// redb poisons the handle, which is replaced (see [`Store::replace`]), and is returned as
+    /// [`Error::Corrupted`]. An I/O error that left the handle failing every later call
+    /// ("Previous I/O error occurred. Please close and re-open the database": redb's latch
+    /// after any failed read, write or resize, as on a full disk) replaces it too, so that the
+    /// cache works again once the cause is gone instead of failing until it is reopened.
+    fn attempt<T>(&self, op: impl FnOnce(&Database) -> Result<T>) -> Result<T> {
+        self.attempt_healing(op).1
+    }
+
+    /// [`Store::attempt`], also saying whether an I/O error made it replace the handle.
+    fn attempt_healing<T>(&self, op: impl FnOnce(&Database) -> Result<T>) -> (bool, Result<T>) {
+        let handle = match self.handle() {
+            Ok(handle) => handle,
+            Err(e) => return (false, Err(e)),
+        };
+        let result = match boundary::contain(|| op(handle.database()?)) {
+            Ok(result) => result,
+            Err(panic) => {
+                handle.poison();
+                // Closed now rather than at the next operation; if the file cannot be opened
+                // again, the next operation says so.
+                let _ = self.replace(&handle);
+                return (false, Err(panic.into_error(&self.dir.join(DB_FILE))));
+            }
+        };
+        let replaced = match &result {
+            Err(e) => self.reopen_if_failed(&handle, e),
+            Ok(_) => false,
+        };
+        (replaced, result)
+    }
+
+    /// Whether `error` left `handle` failing every later call, in which case it is replaced.
+    fn reopen_if_failed(&self, handle: &Handle, error: &Error) -> bool {
+        if !matches!(error, Error::Io(_) | Error::Storage(_)) {
+            return false;
+        }
+        // A probe that panics says the same as one that fails.
+        let failed = boundary::contain(|| handle.database().is_ok_and(database_failed));
+        if failed.is_ok_and(|failed| !failed) {
+            return false;
+        }
+        handle.poison();
+        self.replace(handle).is_ok()
+    }
+
+    /// Runs the operation `f` through `attempt` (given the database; it takes `f` out of the
+    /// option when it runs it), inside the boundary and healing as [`Store::attempt`] does.
+    /// If the handle had failed before `f` ran (another thread, or the janitor's recovery, met
+    /// a full disk: its error says "Previous I/O error"), tries again with the new handle, so
+    /// the operation gets the answer of the disk as it is now. An attempt the handle refused
+    /// that way did not reach the disk, so it is not one of the [`RUNS`] tries the operation
+    /// gets (while the janitor keeps meeting a full disk, the handle it gets may have failed
+    /// again meanwhile); at most [`ATTEMPTS`] in all.
     fn write_healing<F, T>(
         &self,
         f: F,
@@ -566,8 +630,7 @@ impl Store {
         let mut f = Some(f);
         let (mut attempts, mut runs) = (0, 0);
         loop {
-            let db = self.db();
-            let result = attempt(&db, &mut f);
+            let (replaced, result) = self.attempt_healing(|db| attempt(db, &mut f));
             attempts += 1;
             let Err(e) = &result else {
                 return result;
@@ -575,7 +638,7 @@ impl Store {
             if !is_previous_io(e) {
                 runs += 1;
             }
-            if self.reopen_if_failed(&db, e) && f.is_some() && runs < RUNS && attempts < ATTEMPTS {
+            if replaced && f.is_some() && runs < RUNS && attempts < ATTEMPTS {
                 continue;
             }
             return result;
@@ -597,6 +660,10 @@ impl Store {
             dir: &self.dir,
             accesses: &self.accesses,
             deadline_override: None,
+            handoff: match &self.engine {
+                Engine::Direct(_, handoff) => Some(handoff),
+                Engine::Logged(_) => None,
+            },
         }
     }
 
@@ -615,7 +682,7 @@ impl Store {
                 Engine::Logged(engine) => {
                     engine.exclusive(&env, |env, refresh| take(f)?(env, refresh))
                 }
-                Engine::Direct(gate) => {
+                Engine::Direct(gate, _) => {
                     let _gate = gate.enter(crate::time::deadline(settings.timeout))?;
                     take(f)?(&env, &|| Ok(()))
                 }
@@ -623,11 +690,18 @@ impl Store {
         })
     }
 
+    /// Runs `op`, which reads the database (a snapshot `check` opened), without the write
+    /// lock but inside the boundary: a panic in redb poisons and replaces the handle in use,
+    /// as it does for every operation.
+    pub(crate) fn with_database<T>(&self, op: impl FnOnce(&Database) -> Result<T>) -> Result<T> {
+        self.attempt(op)
+    }
+
     /// A second handle on the database file, opened as this one was. redb's locks belong to
     /// the handle, so it behaves as another process's would: drop it before this handle
     /// begins a write transaction.
-    pub(crate) fn second_handle(&self, settings: &Settings) -> Result<Database> {
-        Ok(open_db(&self.dir, settings)?.0)
+    pub(crate) fn second_handle(&self, settings: &Settings) -> Result<Handle> {
+        Ok(Handle::new(open_db(&self.dir, settings)?.0))
     }
 }
 
@@ -640,14 +714,14 @@ fn take<F>(f: &mut Option<F>) -> Result<F> {
 
 /// A database handle in use: the one opened with the cache, or the one that replaced it.
 enum Db<'a> {
-    First(&'a Database),
-    Replaced(Arc<Database>),
+    First(&'a Handle),
+    Replaced(Arc<Handle>),
 }
 
 impl std::ops::Deref for Db<'_> {
-    type Target = Database;
+    type Target = Handle;
 
-    fn deref(&self) -> &Database {
+    fn deref(&self) -> &Handle {
         match self {
             Db::First(db) => db,
             Db::Replaced(db) => db,

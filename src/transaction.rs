@@ -80,7 +80,7 @@ impl Cache {
         let result = store.write(|w| {
             let _inside = Inside::enter(store);
             let tx = Transaction::new(self, Some(w), &written.files);
-            let result = f(&tx);
+            let result = crate::boundary::run_caller(|| f(&tx));
             match (result, tx.broken.take()) {
                 (Ok(_), Some(failure)) => Err(rolled_back(&failure)),
                 (result, _) => result,
@@ -138,7 +138,7 @@ fn nest<T, F: FnOnce(&[Transaction<'_>]) -> Result<T>>(
             .zip(writers)
             .map(|((cache, written), w)| Transaction::new(cache, Some(w), &written.files))
             .collect();
-        let result = f(&txs);
+        let result = crate::boundary::run_caller(|| f(&txs));
         let broken = txs.iter().find_map(|tx| tx.broken.take());
         return match (result, broken) {
             (Ok(_), Some(failure)) => Err(rolled_back(&failure)),

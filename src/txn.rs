@@ -333,6 +333,21 @@ impl<'t> WriteCtx<'t> {
         std::mem::take(&mut self.files_to_delete)
     }
 
+    /// Keeps a log record a checkpoint leaves out (its block is damaged) in the `log_damage`
+    /// table, under its generation and sequence number, for `check` to report.
+    pub(crate) fn keep_skipped_record(
+        &mut self,
+        generation: u64,
+        seq: u64,
+        bytes: &[u8],
+    ) -> Result<()> {
+        self.txn
+            .open_table(crate::schema::LOG_DAMAGE)?
+            .insert((generation, seq), bytes)?;
+        self.changed = true;
+        Ok(())
+    }
+
     /// Writes the counters. Returns `None` if the transaction changed nothing (so need not
     /// commit), else the value files to delete once the commit is done.
     pub(crate) fn finish(mut self) -> Result<Option<Vec<BlobPath>>> {

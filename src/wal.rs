@@ -19,9 +19,9 @@
 //! | 8 | 8 | generation |
 //! | 16 | 8 | sequence number within the generation, from 0 |
 //! | 24 | 1 | kind: 1 set, 2 delete, 3 access |
-//! | 25 | 1 | flags: bit 0 = last record of an atomic block |
+//! | 25 | 1 | flags: bit 0 = last record of an atomic block; bits 1–7 zero |
 //! | 26 | 2 | key length K |
-//! | 28 | 4 | reserved, zero |
+//! | 28 | 4 | the least format version that can apply the record ([`RECORD_VERSION`]; 0 = 1) |
 //! | 32 | K | the encoded key |
 //! | 32+K | L−32−K | set: the encoded row (`row.rs`); delete: nothing; access: 16 bytes |
 //!
@@ -29,6 +29,13 @@
 //! the key was read: its payload is the latest access time (µs, u64) and the number of
 //! accesses (u64). It changes no visible data and is not indexed in `cache.shm`; a checkpoint
 //! folds it into the key's row.
+//!
+//! Reading the log has two steps. [`frame`] finds a record: its length, crc32, generation and
+//! sequence number hold, so it was written whole by a writer of the generation, and the next
+//! record starts after its padding. [`Framed::parse`] then reads what it says: a record this
+//! build applies, one of a newer format (refused, [`crate::Error::UnsupportedVersion`]), or a
+//! damaged one, which [`scan_from`] leaves out with the rest of its block instead of ending
+//! the log there.
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -58,6 +65,13 @@ pub(crate) const ACCESS_PAYLOAD_LEN: usize = 16;
 /// Record flag: the last record of an atomic block (every single operation is a block).
 pub(crate) const FLAG_COMMIT: u8 = 1;
 
+/// Where a record holds the least format version that can apply it (u32).
+const VERSION_AT: usize = 28;
+/// The format version this build's records need, written at [`VERSION_AT`]. A record that
+/// needs a version above [`crate::schema::FORMAT_VERSION`] is refused, never applied or
+/// skipped; 0 (written by builds before the field was defined) means 1.
+pub(crate) const RECORD_VERSION: u32 = 1;
+
 /// One decoded record, borrowing the bytes it was read from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Record<'a> {
@@ -68,13 +82,6 @@ pub(crate) struct Record<'a> {
     pub(crate) key: &'a [u8],
     /// The encoded row of a set; empty for a delete.
     pub(crate) payload: &'a [u8],
-}
-
-impl Record<'_> {
-    /// Whether this record ends an atomic block.
-    pub(crate) fn commits(&self) -> bool {
-        self.flags & FLAG_COMMIT != 0
-    }
 }
 
 /// The length of a record once padded, for a key and payload of these sizes.
@@ -96,7 +103,7 @@ pub(crate) fn encode_record(out: &mut Vec<u8>, rec: &Record<'_>) -> Result<()> {
     out.extend_from_slice(&rec.seq.to_le_bytes());
     out.extend_from_slice(&[rec.kind, rec.flags]);
     out.extend_from_slice(&key_len.to_le_bytes());
-    out.extend_from_slice(&[0; 4]);
+    out.extend_from_slice(&RECORD_VERSION.to_le_bytes());
     out.extend_from_slice(rec.key);
     out.extend_from_slice(rec.payload);
     let crc = crc32fast::hash(out.get(start + 8..).unwrap_or_default());
@@ -107,14 +114,32 @@ pub(crate) fn encode_record(out: &mut Vec<u8>, rec: &Record<'_>) -> Result<()> {
     Ok(())
 }
 
-/// Decodes the record at the start of `bytes`; returns it and its padded length.
-///
-/// `None` for anything that is not a whole, crc-valid record of a known kind: the end of the
-/// log, a torn write, or bytes of another generation's record.
-pub(crate) fn decode_record(bytes: &[u8]) -> Option<(Record<'_>, usize)> {
-    let word = |at: usize| -> Option<u64> {
-        Some(u64::from_le_bytes(bytes.get(at..at + 8)?.try_into().ok()?))
-    };
+/// A whole record as its framing shows it: its length fits, its crc32 matches. Its other
+/// fields are not read yet ([`Framed::parse`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Framed<'a> {
+    /// The record's bytes, before padding.
+    pub(crate) bytes: &'a [u8],
+    /// Its length once padded: where the next record starts.
+    pub(crate) padded: usize,
+}
+
+/// What a framed record says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Parsed<'a> {
+    /// A record this build reads.
+    Record(Record<'a>),
+    /// A record that needs this format version, newer than this build's.
+    Newer(u32),
+    /// A record no writer of this format writes: why. Its framing (length, crc32, generation,
+    /// sequence number, and flag bit 0) still holds.
+    Damaged(String),
+}
+
+/// Finds the record at the start of `bytes`: `None` unless its length field is at least
+/// [`RECORD_HEADER_LEN`] and fits `bytes`, and the crc32 of bytes 8 … L−1 matches (the end of
+/// the log, a torn write, or another generation's bytes).
+pub(crate) fn frame(bytes: &[u8]) -> Option<Framed<'_>> {
     let len = u32::from_le_bytes(bytes.get(0..4)?.try_into().ok()?) as usize;
     let crc = u32::from_le_bytes(bytes.get(4..8)?.try_into().ok()?);
     if len < RECORD_HEADER_LEN {
@@ -124,80 +149,230 @@ pub(crate) fn decode_record(bytes: &[u8]) -> Option<(Record<'_>, usize)> {
     if crc32fast::hash(body) != crc {
         return None;
     }
-    let (kind, flags) = (*bytes.get(24)?, *bytes.get(25)?);
-    let key_len = u16::from_le_bytes(bytes.get(26..28)?.try_into().ok()?) as usize;
-    let key_end = RECORD_HEADER_LEN
-        .checked_add(key_len)
-        .filter(|&e| e <= len)?;
-    let payload = bytes.get(key_end..len)?;
-    let valid_kind = match kind {
-        KIND_SET => true,
-        KIND_DELETE => payload.is_empty(),
-        KIND_ACCESS => payload.len() == ACCESS_PAYLOAD_LEN,
-        _ => false,
-    };
-    if !valid_kind || flags & !FLAG_COMMIT != 0 {
-        return None;
-    }
-    let rec = Record {
-        generation: word(8)?,
-        seq: word(16)?,
-        kind,
-        flags,
-        key: bytes.get(RECORD_HEADER_LEN..key_end)?,
-        payload,
-    };
-    Some((rec, len.next_multiple_of(8)))
+    Some(Framed {
+        bytes: bytes.get(..len)?,
+        padded: len.next_multiple_of(8),
+    })
 }
 
-/// The records of generation `generation` in `log` (the bytes from [`WAL_HEADER_LEN`] on), in order,
-/// with consecutive sequence numbers from 0, ending at the last record that commits a block.
-///
-/// Returns them with their offsets (relative to `log`) and the length of the log they cover.
-/// A trailing block with no commit record (a writer died inside it) is left out.
-pub(crate) fn scan(log: &[u8], generation: u64) -> (Vec<(usize, Record<'_>)>, usize) {
+impl<'a> Framed<'a> {
+    fn word(&self, at: usize) -> u64 {
+        self.bytes
+            .get(at..at + 8)
+            .and_then(|w| w.try_into().ok())
+            .map_or(0, u64::from_le_bytes)
+    }
+
+    /// The generation field.
+    pub(crate) fn generation(&self) -> u64 {
+        self.word(8)
+    }
+
+    /// The sequence number field.
+    pub(crate) fn seq(&self) -> u64 {
+        self.word(16)
+    }
+
+    /// Whether flag bit 0 is set: the record ends its block, whatever else it holds.
+    pub(crate) fn commits(&self) -> bool {
+        self.bytes.get(25).is_some_and(|f| f & FLAG_COMMIT != 0)
+    }
+
+    /// The least format version that can apply the record (a stored 0 is 1).
+    pub(crate) fn version(&self) -> u32 {
+        self.bytes
+            .get(VERSION_AT..VERSION_AT + 4)
+            .and_then(|w| w.try_into().ok())
+            .map_or(0, u32::from_le_bytes)
+            .max(1)
+    }
+
+    /// Reads the record's header fields: its version, kind, flags, key length and payload
+    /// length. Neither the key nor a set's row is decoded ([`Framed::parse`] does).
+    pub(crate) fn parse_header(&self) -> Parsed<'a> {
+        let version = self.version();
+        if u64::from(version) > crate::schema::FORMAT_VERSION {
+            if crate::sabotage::on(crate::sabotage::Sabotage::NewerRecordSkipped) {
+                // Negative control (`sabotage`): a newer format's record taken for damage.
+                return Parsed::Damaged(format!("format version {version}"));
+            }
+            return Parsed::Newer(version);
+        }
+        let bytes = self.bytes;
+        let (kind, flags) = (
+            bytes.get(24).copied().unwrap_or(0),
+            bytes.get(25).copied().unwrap_or(0),
+        );
+        let key_len = bytes
+            .get(26..28)
+            .and_then(|w| w.try_into().ok())
+            .map_or(0, u16::from_le_bytes) as usize;
+        let Some((key, payload)) = bytes
+            .get(RECORD_HEADER_LEN..)
+            .and_then(|rest| rest.split_at_checked(key_len))
+        else {
+            return Parsed::Damaged(format!(
+                "its key length {key_len} runs past its end ({} bytes)",
+                bytes.len()
+            ));
+        };
+        if flags & !FLAG_COMMIT != 0 {
+            return Parsed::Damaged(format!("unknown flags {flags:#04x}"));
+        }
+        let payload_ok = match kind {
+            KIND_SET => true,
+            KIND_DELETE => payload.is_empty(),
+            KIND_ACCESS => payload.len() == ACCESS_PAYLOAD_LEN,
+            _ => return Parsed::Damaged(format!("unknown kind {kind}")),
+        };
+        if !payload_ok {
+            return Parsed::Damaged(format!(
+                "a payload of {} bytes for its kind {kind}",
+                payload.len()
+            ));
+        }
+        Parsed::Record(Record {
+            generation: self.generation(),
+            seq: self.seq(),
+            kind,
+            flags,
+            key,
+            payload,
+        })
+    }
+
+    /// [`Framed::parse_header`], then the key must decode ([keys.md]) and a set's row must
+    /// decode ([rows.md]), as the database would hold them.
+    pub(crate) fn parse(&self) -> Parsed<'a> {
+        let rec = match self.parse_header() {
+            Parsed::Record(rec) => rec,
+            other => return other,
+        };
+        if let Err(e) = crate::key::Key::from_encoded(rec.key) {
+            return Parsed::Damaged(format!("its key does not decode: {e}"));
+        }
+        if rec.kind == KIND_SET
+            && let Err(e) = crate::row::Row::decode(rec.payload)
+        {
+            return Parsed::Damaged(format!("its row does not decode: {e}"));
+        }
+        Parsed::Record(rec)
+    }
+}
+
+/// A record of a committed block that is not applied, because it or another record of its
+/// block is damaged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Skipped<'a> {
+    /// Where it starts, from the start of the scanned bytes.
+    pub(crate) offset: usize,
+    pub(crate) generation: u64,
+    pub(crate) seq: u64,
+    /// The record's bytes, before padding.
+    pub(crate) bytes: &'a [u8],
+    /// This record's damage; `None` if it is whole and skipped with its block.
+    pub(crate) damage: Option<String>,
+}
+
+/// What a scan of the log found.
+#[derive(Debug, Default)]
+pub(crate) struct Scan<'a> {
+    /// The records to apply, with their offsets: those of committed blocks with no damaged
+    /// record, in log order.
+    pub(crate) records: Vec<(usize, Record<'a>)>,
+    /// The records of committed blocks that hold a damaged record, in log order.
+    pub(crate) skipped: Vec<Skipped<'a>>,
+    /// Where the last committed block ends.
+    pub(crate) len: usize,
+    /// How many records the committed blocks hold (applied and skipped).
+    pub(crate) count: u64,
+}
+
+/// The records of generation `generation` in `log` (the bytes from [`WAL_HEADER_LEN`] on):
+/// [`scan_from`] from its start.
+pub(crate) fn scan(log: &[u8], generation: u64) -> Result<Scan<'_>> {
     scan_from(log, generation, 0, 0)
 }
 
-/// [`scan`] from offset `start`, where the record with sequence number `first_seq` begins
-/// (the end of an earlier scan of the same generation). The length returned is from the start
-/// of `log`, and is `start` if no whole block follows.
+/// The valid log of generation `generation` from offset `start` of `log`, where the record
+/// with sequence number `first_seq` begins (the end of an earlier scan of the same
+/// generation): records are read while each is framed ([`frame`]), of the generation, and
+/// numbered on from `first_seq` without a gap; the log is the blocks up to the last record
+/// with flag bit 0 (a trailing block with no such record was cut short by its writer's death,
+/// and is left out). A block holding a damaged record ([`Parsed::Damaged`]) is skipped whole,
+/// so that no block is half applied; the records after it are read on. The length returned
+/// is from the start of `log`, and is `start` if no whole block follows.
+///
+/// # Errors
+/// [`Error::UnsupportedVersion`] if a record of the generation needs a newer format version.
 pub(crate) fn scan_from(
     log: &[u8],
     generation: u64,
     start: usize,
     first_seq: u64,
-) -> (Vec<(usize, Record<'_>)>, usize) {
-    let mut records = Vec::new();
-    let (mut pos, mut committed_len, mut committed_count) = (start, start, 0usize);
+) -> Result<Scan<'_>> {
+    let mut out = Scan {
+        len: start,
+        ..Scan::default()
+    };
+    let (mut pos, mut seq) = (start, first_seq);
+    // The records of the block being read, each with its damage if any.
+    let mut block: Vec<(usize, Framed<'_>, std::result::Result<Record<'_>, String>)> = Vec::new();
     // The generation and sequence number are read before the crc32 is computed: past the end
     // lie older generations' bytes, whose length field may be anything up to the log's size.
     let expected = |bytes: &[u8], seq: u64| {
         let word = |at: usize| bytes.get(at..at + 8).map(|w| w.try_into().ok());
         word(8) == Some(Some(generation.to_le_bytes())) && word(16) == Some(Some(seq.to_le_bytes()))
     };
-    while let Some((rec, len)) = log
+    while let Some(framed) = log
         .get(pos..)
-        .filter(|bytes| expected(bytes, first_seq + records.len() as u64))
-        .and_then(decode_record)
+        .filter(|bytes| expected(bytes, seq))
+        .and_then(frame)
     {
         // A record whose padding runs past `log` is not whole (only a truncated copy of the
         // log can end mid-padding): stopping keeps the covered length within `log`.
-        if rec.generation != generation
-            || rec.seq != first_seq + records.len() as u64
-            || pos + len > log.len()
-        {
+        if pos + framed.padded > log.len() {
             break;
         }
-        records.push((pos, rec));
-        pos += len;
-        if rec.commits() {
-            committed_len = pos;
-            committed_count = records.len();
+        let parsed = match framed.parse() {
+            Parsed::Record(rec) => Ok(rec),
+            Parsed::Newer(version) => {
+                return Err(Error::UnsupportedVersion {
+                    found: u64::from(version),
+                    supported: crate::schema::FORMAT_VERSION,
+                });
+            }
+            Parsed::Damaged(_)
+                if crate::sabotage::on(crate::sabotage::Sabotage::DamagedRecordEndsLog) =>
+            {
+                // Negative control (`sabotage`): a damaged record ends the log, as a torn
+                // one does.
+                break;
+            }
+            Parsed::Damaged(why) => Err(why),
+        };
+        block.push((pos, framed, parsed));
+        pos += framed.padded;
+        seq += 1;
+        if framed.commits() {
+            let damaged = block.iter().any(|(_, _, parsed)| parsed.is_err());
+            out.count += block.len() as u64;
+            for (offset, framed, parsed) in block.drain(..) {
+                match parsed {
+                    Ok(rec) if !damaged => out.records.push((offset, rec)),
+                    parsed => out.skipped.push(Skipped {
+                        offset,
+                        generation,
+                        seq: framed.seq(),
+                        bytes: framed.bytes,
+                        damage: parsed.err(),
+                    }),
+                }
+            }
+            out.len = pos;
         }
     }
-    records.truncate(committed_count);
-    (records, committed_len)
+    Ok(out)
 }
 
 /// The log file: its handle for `pwrite`.
@@ -285,6 +460,28 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    /// A row of `value`, encoded, as set records carry.
+    fn row(value: &[u8]) -> Vec<u8> {
+        crate::row::Row {
+            row_id: 1,
+            store_time: 1,
+            expire_time: 0,
+            access_time: 1,
+            access_count: 0,
+            kind: crate::value::ValueKind::Bytes,
+            packed: false,
+            size: value.len() as u64,
+            crc32: crc32fast::hash(value),
+            tag: None,
+            place: crate::row::ValuePlace::Inline(value.to_vec()),
+        }
+        .encode()
+        .unwrap()
+    }
+
+    /// The key `"k"` (text), encoded.
+    const KEY: &[u8] = b"\x20k";
+
     fn rec<'a>(seq: u64, key: &'a [u8], payload: &'a [u8], commit: bool) -> Record<'a> {
         Record {
             generation: 7,
@@ -300,34 +497,50 @@ mod tests {
         }
     }
 
+    fn decode(bytes: &[u8]) -> Option<(Parsed<'_>, usize)> {
+        frame(bytes).map(|f| (f.parse(), f.padded))
+    }
+
+    /// Sets the byte at `at` of the record starting at `start` to `value`, and its crc32
+    /// again: the record stays framed.
+    fn edit(log: &mut [u8], start: usize, at: usize, value: u8) {
+        log[start + at] = value;
+        let len = u32::from_le_bytes(log[start..start + 4].try_into().unwrap()) as usize;
+        let crc = crc32fast::hash(&log[start + 8..start + len]);
+        log[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
+    }
+
     #[test]
     fn records_round_trip_and_pad_to_eight() {
         let mut buf = Vec::new();
-        let r = rec(0, b"key", b"payload", true);
+        let payload = row(b"payload");
+        let r = rec(0, KEY, &payload, true);
         encode_record(&mut buf, &r).unwrap();
         assert_eq!(buf.len() % 8, 0);
-        assert_eq!(buf.len(), padded_len(3, 7));
-        assert_eq!(decode_record(&buf), Some((r, buf.len())));
+        assert_eq!(buf.len(), padded_len(2, payload.len()));
+        assert_eq!(decode(&buf), Some((Parsed::Record(r), buf.len())));
+        assert_eq!(&buf[28..32], &RECORD_VERSION.to_le_bytes());
     }
 
     #[test]
     fn scan_stops_at_a_torn_record_another_generation_or_a_gap() {
+        let payload = row(b"v");
         let mut log = Vec::new();
         for i in 0..3 {
-            encode_record(&mut log, &rec(i, b"k", b"v", true)).unwrap();
+            encode_record(&mut log, &rec(i, KEY, &payload, true)).unwrap();
         }
         let whole = log.len();
-        encode_record(&mut log, &rec(3, b"k", b"v", true)).unwrap();
-        log[whole + RECORD_HEADER_LEN] ^= 1; // the fourth record's key byte
+        encode_record(&mut log, &rec(3, KEY, &payload, true)).unwrap();
+        log[whole + RECORD_HEADER_LEN] ^= 1; // the fourth record's key byte, crc not redone
 
-        let (records, len) = scan(&log, 7);
-        assert_eq!((records.len(), len), (3, whole));
-        assert_eq!(scan(&log, 8).0.len(), 0);
+        let found = scan(&log, 7).unwrap();
+        assert_eq!((found.records.len(), found.len, found.count), (3, whole, 3));
+        assert_eq!(scan(&log, 8).unwrap().records.len(), 0);
 
         let mut gap = Vec::new();
-        encode_record(&mut gap, &rec(0, b"k", b"v", true)).unwrap();
-        encode_record(&mut gap, &rec(2, b"k", b"v", true)).unwrap();
-        assert_eq!(scan(&gap, 7).0.len(), 1);
+        encode_record(&mut gap, &rec(0, KEY, &payload, true)).unwrap();
+        encode_record(&mut gap, &rec(2, KEY, &payload, true)).unwrap();
+        assert_eq!(scan(&gap, 7).unwrap().records.len(), 1);
     }
 
     /// Found by the `wal` fuzz target: a last record cut off inside its padding made `scan`
@@ -335,25 +548,102 @@ mod tests {
     #[test]
     fn scan_never_covers_more_than_the_log() {
         let mut log = Vec::new();
-        encode_record(&mut log, &rec(0, b"a", b"1", true)).unwrap();
+        encode_record(&mut log, &rec(0, KEY, &row(b"1"), true)).unwrap();
         let first = log.len();
-        encode_record(&mut log, &rec(1, b"k", b"vv", true)).unwrap();
+        encode_record(&mut log, &rec(1, KEY, &row(b"22"), true)).unwrap();
         log.truncate(log.len() - 1);
-        let (records, len) = scan(&log, 7);
-        assert_eq!((records.len(), len), (1, first));
+        let found = scan(&log, 7).unwrap();
+        assert_eq!((found.records.len(), found.len), (1, first));
     }
 
     #[test]
     fn scan_drops_a_trailing_block_with_no_commit_record() {
         let mut log = Vec::new();
-        encode_record(&mut log, &rec(0, b"a", b"1", true)).unwrap();
+        encode_record(&mut log, &rec(0, KEY, &row(b"1"), true)).unwrap();
         let committed = log.len();
-        encode_record(&mut log, &rec(1, b"b", b"2", false)).unwrap();
-        encode_record(&mut log, &rec(2, b"c", b"3", false)).unwrap();
-        let (records, len) = scan(&log, 7);
-        assert_eq!((records.len(), len), (1, committed));
-        encode_record(&mut log, &rec(3, b"d", b"", true)).unwrap();
-        assert_eq!(scan(&log, 7).0.len(), 4);
+        encode_record(&mut log, &rec(1, KEY, &row(b"2"), false)).unwrap();
+        encode_record(&mut log, &rec(2, KEY, &row(b"3"), false)).unwrap();
+        let found = scan(&log, 7).unwrap();
+        assert_eq!((found.records.len(), found.len), (1, committed));
+        encode_record(&mut log, &rec(3, KEY, b"", true)).unwrap();
+        assert_eq!(scan(&log, 7).unwrap().records.len(), 4);
+    }
+
+    /// Three blocks: `[0]`, `[1, 2]`, `[3]`; returns the log and where each record starts.
+    fn three_blocks() -> (Vec<u8>, Vec<usize>) {
+        let mut log = Vec::new();
+        let mut starts = Vec::new();
+        for (seq, commit) in [(0, true), (1, false), (2, true), (3, true)] {
+            starts.push(log.len());
+            let value = [b'a' + seq as u8];
+            encode_record(&mut log, &rec(seq, KEY, &row(&value), commit)).unwrap();
+        }
+        (log, starts)
+    }
+
+    /// Each way a framed record can be damaged (a row version, kind or flag the row format
+    /// does not have; a record kind or flag bit the log does not have; a key length past the
+    /// record's end): the record's block is skipped whole, and the blocks after it are read.
+    #[test]
+    fn a_damaged_record_skips_its_block_and_the_log_goes_on() {
+        let row_at = RECORD_HEADER_LEN + KEY.len();
+        for (what, at, value) in [
+            ("row version", row_at, 2),
+            ("row kind", row_at + 2, 9),
+            ("row flag bit 2", row_at + 1, 4),
+            ("record kind", 24, 9),
+            ("record flag bit 2", 25, FLAG_COMMIT | 4),
+            ("key length", 26, 200),
+            ("key class", RECORD_HEADER_LEN, 0x77),
+        ] {
+            let (mut log, starts) = three_blocks();
+            edit(&mut log, starts[2], at, value);
+            let found = scan(&log, 7).unwrap();
+            let seqs: Vec<u64> = found.records.iter().map(|(_, r)| r.seq).collect();
+            assert_eq!(seqs, [0, 3], "{what}");
+            assert_eq!((found.len, found.count), (log.len(), 4), "{what}");
+            let skipped: Vec<(u64, bool)> = found
+                .skipped
+                .iter()
+                .map(|s| (s.seq, s.damage.is_some()))
+                .collect();
+            assert_eq!(skipped, [(1, false), (2, true)], "{what}");
+        }
+    }
+
+    /// Bytes 28–31 say which format version a record needs: 0 and 1 are read, anything
+    /// newer is refused, naming both versions, wherever it lies in the generation's log.
+    #[test]
+    fn a_record_of_a_newer_format_is_refused_not_skipped() {
+        for (at, version) in [(0, 0u8), (1, 1)] {
+            let (mut log, starts) = three_blocks();
+            edit(&mut log, starts[at], 28, version);
+            assert_eq!(scan(&log, 7).unwrap().records.len(), 4);
+        }
+        let (mut log, starts) = three_blocks();
+        edit(&mut log, starts[3], 28, 2);
+        match scan(&log, 7) {
+            Err(Error::UnsupportedVersion { found, supported }) => {
+                assert_eq!((found, supported), (2, crate::schema::FORMAT_VERSION));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(
+            scan(&log, 8).is_ok(),
+            "another generation's record is not read"
+        );
+    }
+
+    /// Padding is not covered by the crc32 and says nothing: any bytes there are ignored.
+    #[test]
+    fn padding_is_ignored() {
+        let (mut log, starts) = three_blocks();
+        let len = u32::from_le_bytes(log[0..4].try_into().unwrap()) as usize;
+        assert!(len < starts[1], "the first record is padded");
+        for b in &mut log[len..starts[1]] {
+            *b = 0x55;
+        }
+        assert_eq!(scan(&log, 7).unwrap().records.len(), 4);
     }
 
     proptest! {
@@ -365,12 +655,16 @@ mod tests {
             let r = rec(seq, &key, &payload, commit);
             let mut buf = Vec::new();
             encode_record(&mut buf, &r).unwrap();
-            prop_assert_eq!(decode_record(&buf), Some((r, buf.len())));
+            let framed = frame(&buf).unwrap();
+            prop_assert_eq!(framed.padded, buf.len());
+            prop_assert_eq!(framed.parse_header(), Parsed::Record(r));
         }
 
         #[test]
         fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
-            let _ = decode_record(&bytes);
+            if let Some(f) = frame(&bytes) {
+                let _ = f.parse();
+            }
             let _ = scan(&bytes, 0);
         }
     }

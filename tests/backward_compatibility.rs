@@ -2,14 +2,18 @@
 //! reads back entry by entry, through the library and through an independent reader written
 //! from `format-spec/` alone; a cache of a newer format version is refused. Every later format
 //! version must keep passing these tests.
+//!
+//! The independent reader needs `python3`: without it its tests say so and pass without
+//! running, except under `CI=true`, where they fail (`tests/common/skip.rs`).
+
+mod common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use diskcache::{Cache, Entry, Error, EvictionPolicy, Key, Side};
-use redb::{ReadableDatabase, ReadableTable, TableDefinition, TableHandle};
+use redb::{ReadableTable, TableDefinition};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -59,117 +63,6 @@ fn copy_fixture() -> tempfile::TempDir {
 
 fn us(t: SystemTime) -> u64 {
     u64::try_from(t.duration_since(UNIX_EPOCH).unwrap().as_micros()).unwrap()
-}
-
-fn open_redb(dir: &Path) -> redb::Database {
-    redb::Database::builder()
-        .set_concurrency_mode(redb::ConcurrencyMode::MultiWriter)
-        .create(dir.join("cache.redb"))
-        .unwrap()
-}
-
-/// Every table of `cache.redb`, read with the redb crate alone (not through diskcache), as the
-/// JSON `tests/spec_reader/read_v1.py` reads.
-fn dump(dir: &Path) -> Value {
-    fn hex(b: &[u8]) -> String {
-        b.iter().map(|x| format!("{x:02x}")).collect()
-    }
-    const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
-    const SETTINGS: TableDefinition<&str, u64> = TableDefinition::new("settings");
-    const INFO: TableDefinition<&str, &str> = TableDefinition::new("info");
-    const ENTRIES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("entries");
-    const ORDER_INSERT: TableDefinition<u64, &[u8]> = TableDefinition::new("order_insert");
-    const ORDER_TAG: TableDefinition<(&[u8], u64), &[u8]> = TableDefinition::new("order_tag");
-    let db = open_redb(dir);
-    let txn = db.begin_read().unwrap();
-    let tables: Vec<String> = txn
-        .list_tables()
-        .unwrap()
-        .map(|t| t.name().to_owned())
-        .collect();
-    let mut out = serde_json::Map::new();
-    out.insert("tables".into(), json!(tables));
-    for (name, def) in [("meta", META), ("settings", SETTINGS)] {
-        let rows: serde_json::Map<String, Value> = txn
-            .open_table(def)
-            .unwrap()
-            .iter()
-            .unwrap()
-            .map(|r| {
-                let (k, v) = r.unwrap();
-                (k.value().to_owned(), json!(v.value()))
-            })
-            .collect();
-        out.insert(name.into(), Value::Object(rows));
-    }
-    let info: serde_json::Map<String, Value> = match txn.open_table(INFO) {
-        Ok(t) => t
-            .iter()
-            .unwrap()
-            .map(|r| {
-                let (k, v) = r.unwrap();
-                (k.value().to_owned(), json!(v.value()))
-            })
-            .collect(),
-        Err(redb::TableError::TableDoesNotExist(_)) => serde_json::Map::new(),
-        Err(e) => panic!("{e}"),
-    };
-    out.insert("info".into(), Value::Object(info));
-    let entries: Vec<Value> = txn
-        .open_table(ENTRIES)
-        .unwrap()
-        .iter()
-        .unwrap()
-        .map(|r| {
-            let (k, v) = r.unwrap();
-            json!([hex(k.value()), hex(v.value())])
-        })
-        .collect();
-    out.insert("entries".into(), json!(entries));
-    let insert: Vec<Value> = txn
-        .open_table(ORDER_INSERT)
-        .unwrap()
-        .iter()
-        .unwrap()
-        .map(|r| {
-            let (k, v) = r.unwrap();
-            json!([k.value(), hex(v.value())])
-        })
-        .collect();
-    out.insert("order_insert".into(), json!(insert));
-    for name in [
-        "order_expire",
-        "order_store",
-        "order_access",
-        "order_frequency",
-    ] {
-        let def: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new(name);
-        if let Ok(table) = txn.open_table(def) {
-            let rows: Vec<Value> = table
-                .iter()
-                .unwrap()
-                .map(|r| {
-                    let (k, v) = r.unwrap();
-                    let (a, b) = k.value();
-                    json!([[a, b], hex(v.value())])
-                })
-                .collect();
-            out.insert(name.into(), json!(rows));
-        }
-    }
-    if let Ok(table) = txn.open_table(ORDER_TAG) {
-        let rows: Vec<Value> = table
-            .iter()
-            .unwrap()
-            .map(|r| {
-                let (k, v) = r.unwrap();
-                let (tag, id) = k.value();
-                json!([[hex(tag), id], hex(v.value())])
-            })
-            .collect();
-        out.insert("order_tag".into(), json!(rows));
-    }
-    Value::Object(out)
 }
 
 /// One entry of the fixture as `format-spec/fixtures.md` lists it.
@@ -395,26 +288,6 @@ fn walk(dir: &Path) -> Vec<String> {
     out
 }
 
-/// Runs `tests/spec_reader/read_v1.py` on the cache in `dir`, its tables dumped with redb;
-/// `None` (and a note) if `python3` is not installed.
-fn run_spec_reader(dir: &Path) -> Option<std::process::Output> {
-    if Command::new("python3").arg("--version").output().is_err() {
-        eprintln!("SKIPPED: python3 is not installed, so the spec reader cannot run");
-        return None;
-    }
-    let dump = dump(dir);
-    let mut child = Command::new("python3")
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/spec_reader/read_v1.py"))
-        .arg(dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    serde_json::to_writer(child.stdin.take().unwrap(), &dump).unwrap();
-    Some(child.wait_with_output().unwrap())
-}
-
 /// The spec reader really checks: one changed byte in a value file fails its crc32.
 #[test]
 fn the_spec_reader_refuses_a_damaged_value_file() {
@@ -425,7 +298,7 @@ fn the_spec_reader_refuses_a_damaged_value_file() {
     let mut bytes = std::fs::read(&file).unwrap();
     bytes[0] ^= 0x20;
     std::fs::write(&file, bytes).unwrap();
-    let Some(out) = run_spec_reader(dir.path()) else {
+    let Some(out) = common::spec_reader::run(dir.path()) else {
         return;
     };
     let err = String::from_utf8_lossy(&out.stderr);
@@ -438,7 +311,7 @@ fn the_spec_reader_refuses_a_damaged_value_file() {
 #[test]
 fn the_spec_reader_decodes_the_fixture() {
     let dir = copy_fixture();
-    let Some(out) = run_spec_reader(dir.path()) else {
+    let Some(out) = common::spec_reader::run(dir.path()) else {
         return;
     };
     assert!(
@@ -693,7 +566,7 @@ fn every_entry_reads_back_through_the_library() {
 fn fixture_with_version(version: u64) -> tempfile::TempDir {
     const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
     let dir = copy_fixture();
-    let db = open_redb(dir.path());
+    let db = common::spec_reader::open_redb(dir.path());
     let txn = db.begin_write().unwrap();
     {
         let mut meta = txn.open_table(META).unwrap();
@@ -738,7 +611,7 @@ fn rows_without_a_format_version_are_refused_not_recreated() {
     const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
     let dir = copy_fixture();
     {
-        let db = open_redb(dir.path());
+        let db = common::spec_reader::open_redb(dir.path());
         let txn = db.begin_write().unwrap();
         txn.open_table(META)
             .unwrap()

@@ -6,8 +6,9 @@
 //! check that repairs when asked only to look, against repairs that lose good entries, and
 //! against `compact` not shrinking the file or losing data.
 //!
-//! `cargo test --test check_repair --features broken-check-skips-crc` must fail: that
-//! test-only feature makes `check` skip the crc32 of value files.
+//! The negative control `check-skips-crc` (`src/sabotage.rs`) makes `check` skip the crc32 of
+//! value files: `scripts/negative_controls.sh check-skips-crc` requires the flipped-byte test
+//! to fail under it.
 
 mod common;
 

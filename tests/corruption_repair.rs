@@ -16,11 +16,11 @@
 
 mod common;
 
+use common::child::{Proc, child_env};
 use std::fs::{self, File};
 use std::io::Read;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, SystemTime};
 
 use diskcache::{Cache, Error, Key, SetOptions, WritePath};
@@ -30,8 +30,6 @@ use serde_bytes::{ByteBuf, Bytes};
 const MIN_FILE_SIZE: u64 = 1024;
 /// What every entry counts in `volume()` besides its key, tag and value.
 const ROW_HEADER: u64 = 128;
-/// Names the child role of a process started by `write_then_exit`.
-const ROLE_VAR: &str = "DISKCACHE_DAMAGE_CHILD_DIR";
 const CHILD: &str = "a_damage_child_writes_checkpoints_writes_more_and_exits_without_closing";
 /// Makes the child log a mix of operations instead of [`late`].
 const MIX_VAR: &str = "DISKCACHE_DAMAGE_CHILD_MIX";
@@ -81,13 +79,14 @@ fn volume_of(key: &str, value: &[u8]) -> u64 {
 
 /// Child of the log cases: in the directory its parent names, stores [`committed`],
 /// checkpoints, stores [`late`], and exits without closing (so the late entries stay in the
-/// log). In the normal test run it returns at once.
+/// log). Without a parent (the role is ignored in the normal run) it returns at once.
 #[test]
+#[ignore = "child role: started by its parent test"]
 fn a_damage_child_writes_checkpoints_writes_more_and_exits_without_closing() {
-    let Ok(dir) = std::env::var(ROLE_VAR) else {
+    let Some((dir, _)) = child_env(CHILD) else {
         return;
     };
-    let cache = open(Path::new(&dir), WritePath::Logged).unwrap();
+    let cache = open(&dir, WritePath::Logged).unwrap();
     store(&cache, &committed());
     cache.checkpoint().unwrap();
     if std::env::var(MIX_VAR).is_ok() {
@@ -129,14 +128,10 @@ fn closed_with_log() -> tempfile::TempDir {
 /// A closed cache written by the child with the environment `vars` added.
 fn closed_after_child(vars: &[(&str, &str)]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    let status = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", CHILD, "--nocapture", "--test-threads=1"])
-        .envs(vars.iter().copied())
-        .env(ROLE_VAR, dir.path())
-        .stdout(std::process::Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success(), "the child failed: {status}");
+    Proc::spawn_with(CHILD, dir.path(), 0, |c| {
+        c.envs(vars.iter().copied());
+    })
+    .finish();
     let wal = fs::read(dir.path().join("cache.wal")).unwrap();
     assert!(
         wal.len() > 64 && wal[64..72] != [0; 8],

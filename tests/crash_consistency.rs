@@ -2,14 +2,15 @@
 //! it had acknowledged, and leaves a cache that opens cleanly and is consistent: every row
 //! readable with the value that was written, `len()` and `volume()` in step with the rows.
 //!
-//! A writer is a real child process: this test binary re-run (`std::env::current_exe()`) with
-//! `--exact <child test> --nocapture --test-threads=1` and environment variables naming its
-//! cache directory, key prefix and first index. It loops: set `k<i>` (every 7th value a 40 KiB
-//! byte string, so value files are involved), `incr("acked")`, then print `@@ack <i>` and
-//! flush. Once the line is printed the write is acknowledged. The parent kills it with SIGKILL
-//! after a random number of acknowledgements, reopens the cache and checks every
-//! acknowledged key. The directory is carried across trials, so later trials start from a
-//! crashed state, and the check covers every earlier trial's acknowledgements too.
+//! A writer is a real child process: this test binary re-run as one of its child tests, which
+//! are `#[ignore]`d (the shared harness `tests/common/child.rs` runs them with
+//! `--include-ignored`), with environment variables naming its cache directory, number, key
+//! prefix and first index. It loops: set `k<i>` (every 7th value a 40 KiB byte string, so value
+//! files are involved), `incr("acked")`, then print `@@ack <i>` and flush. Once the line is
+//! printed the write is acknowledged. The parent kills it with SIGKILL after a random number of
+//! acknowledgements, reopens the cache and checks every acknowledged key. The directory is
+//! carried across trials, so later trials start from a crashed state, and the check covers
+//! every earlier trial's acknowledgements too.
 //!
 //! Orphan value files (written and renamed, but the process died before the commit that
 //! would name them) and `.val.tmp` leftovers are allowed by the design after a crash; they
@@ -19,31 +20,26 @@
 //! `DISKCACHE_CRASH_SEED=<seed>` replays a run. `DISKCACHE_CRASH_SCALE=<n>` multiplies the
 //! trials of every test (the crash-point scenarios at the end of the file too).
 //!
-//! That these tests can fail is shown by the test-only Cargo feature
-//! `broken-ack-before-commit`, which makes every write return without committing:
-//! `cargo test --test crash_consistency --features broken-ack-before-commit` must fail.
+//! That these tests can fail is shown by the negative control `ack-before-commit`
+//! (`src/sabotage.rs`), which makes every write return without committing:
+//! `scripts/negative_controls.sh ack-before-commit` requires every test here to fail under it.
 #![cfg(unix)]
 
 mod common;
 
 use common::Value;
+use common::child::child_env;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::ExitStatusExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::path::Path;
+use std::process::{Child, ExitStatus};
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use diskcache::{Cache, Key};
 
-/// Names the child test a process was started to act as.
-const ROLE_VAR: &str = "DISKCACHE_CHILD_ROLE";
-/// The cache directory of a child.
-const DIR_VAR: &str = "DISKCACHE_CHILD_DIR";
-/// A child's number, which names its stop file.
-const ID_VAR: &str = "DISKCACHE_CHILD_ID";
 /// What a child's keys start with (`""` or `c0-`, `c1-`).
 const PREFIX_VAR: &str = "DISKCACHE_CHILD_PREFIX";
 /// The index of a child's first key.
@@ -99,15 +95,15 @@ fn entry_volume(key: &str, value_len: u64) -> u64 {
 
 /// Child of the crash tests: sets `<prefix>k<i>` and increments `acked` for `i` from its start
 /// index, printing `@@ack <i>` after each pair, until its stop file appears or it is killed.
-/// In the normal test run (no child environment) it returns at once and passes trivially.
+/// Without a parent (the role is ignored in the normal run) it returns at once.
 #[test]
+#[ignore = "child role: started by its parent test"]
 fn a_crash_child_writes_and_acknowledges_until_stopped_or_killed_when_started_by_a_parent() {
-    if std::env::var(ROLE_VAR).ok().as_deref() != Some(CHILD) {
+    let Some((dir, id)) = child_env(CHILD) else {
         return;
-    }
+    };
     let var = |name: &str| std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set"));
-    let dir = PathBuf::from(var(DIR_VAR));
-    let stop = dir.join(format!("stop-{}", var(ID_VAR)));
+    let stop = dir.join(format!("stop-{id}"));
     let prefix = var(PREFIX_VAR);
     let start: u64 = var(START_VAR).parse().unwrap();
     let cache = Cache::open(&dir).unwrap();
@@ -142,16 +138,9 @@ struct Writer {
 impl Writer {
     /// Starts writer `id`, whose acknowledgements arrive on `events`.
     fn spawn(dir: &Path, id: usize, prefix: &str, start: u64, events: Sender<Event>) -> Writer {
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", CHILD, "--nocapture", "--test-threads=1"])
-            .env(ROLE_VAR, CHILD)
-            .env(DIR_VAR, dir)
-            .env(ID_VAR, id.to_string())
+        let mut child = common::child::command(CHILD, dir, id)
             .env(PREFIX_VAR, prefix)
             .env(START_VAR, start.to_string())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
             .spawn()
             .unwrap();
         let stdout = child.stdout.take().unwrap();
@@ -553,15 +542,15 @@ fn scenario_tag(i: u64) -> String {
 
 /// Child of the crash-point scenarios: runs its mode from its start index until killed (or
 /// until its stop file appears), printing `@@<what> <n>` after each acknowledged operation.
-/// In the normal test run it returns at once.
+/// Without a parent (the role is ignored in the normal run) it returns at once.
 #[test]
+#[ignore = "child role: started by its parent test"]
 fn a_crash_scenario_child_runs_its_mode_until_killed_when_started_by_a_parent() {
-    if std::env::var(ROLE_VAR).ok().as_deref() != Some(SCENARIO_CHILD) {
+    let Some((dir, id)) = child_env(SCENARIO_CHILD) else {
         return;
-    }
+    };
     let var = |name: &str| std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set"));
-    let dir = PathBuf::from(var(DIR_VAR));
-    let stop = dir.join(format!("stop-{}", var(ID_VAR)));
+    let stop = dir.join(format!("stop-{id}"));
     let mode = var(MODE_VAR);
     let start: u64 = var(START_VAR).parse().unwrap();
     let cache = if mode == "cull" {
@@ -650,16 +639,9 @@ fn spawn_scenario(
     start: u64,
     events: Sender<ScenarioEvent>,
 ) -> Child {
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", SCENARIO_CHILD, "--nocapture", "--test-threads=1"])
-        .env(ROLE_VAR, SCENARIO_CHILD)
-        .env(DIR_VAR, dir)
-        .env(ID_VAR, id.to_string())
+    let mut child = common::child::command(SCENARIO_CHILD, dir, id)
         .env(MODE_VAR, mode)
         .env(START_VAR, start.to_string())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();

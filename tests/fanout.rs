@@ -5,17 +5,18 @@
 //! the timeout, while the other shards keep working.
 //!
 //! The other process is real: the timeout test re-runs this test binary
-//! (`std::env::current_exe()`) as the child test `a_shard_lock_child_...`, which does its work
-//! only when the environment names it (as in tests/multiprocess.rs).
+//! (`tests/common/child.rs`) as the child test `a_shard_lock_child_...`, an ignored test that
+//! does its work only when the environment names it.
 
 mod common;
+
+use common::child::{Proc, child_env, tell_parent, wait_for_file};
 
 #[path = "../examples/fanout.rs"]
 mod example;
 
-use std::io::{BufRead, BufReader, Lines, Read};
-use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Command, Stdio};
+use std::io::Read;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use diskcache::{
@@ -556,81 +557,25 @@ fn the_example_runs() {
 
 // ----- timeouts: another process holds one shard's write lock ---------------------------------
 
-/// Names the child test a process was started to act as.
-const ROLE_VAR: &str = "DISKCACHE_FANOUT_CHILD_ROLE";
-/// The shard directory whose lock the child holds.
-const DIR_VAR: &str = "DISKCACHE_FANOUT_CHILD_DIR";
 /// The file whose appearance tells the child to let go.
 const RELEASE_VAR: &str = "DISKCACHE_FANOUT_CHILD_RELEASE";
+/// The child test that holds a shard's write lock (its directory is the child's directory).
 const LOCK_CHILD: &str = "a_shard_lock_child_holds_a_shard_s_write_lock_when_started_by_a_parent";
-/// How long anything here may wait for the other process before failing.
-const PATIENCE: Duration = Duration::from_secs(60);
 /// The fanout cache's timeout in the test.
 const TIMEOUT: Duration = Duration::from_millis(100);
 
-/// A child process running the lock child; killed if dropped unfinished.
-struct Proc {
-    child: Child,
-    lines: Lines<BufReader<ChildStdout>>,
-}
-
-impl Proc {
-    fn spawn(shard_dir: &Path, release: &Path) -> Proc {
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", LOCK_CHILD, "--nocapture", "--test-threads=1"])
-            .env(ROLE_VAR, LOCK_CHILD)
-            .env(DIR_VAR, shard_dir)
-            .env(RELEASE_VAR, release)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        Proc { child, lines }
-    }
-
-    /// Waits for the message `word` (after a `@@` marker on a line of the child's output).
-    fn expect(&mut self, word: &str) {
-        for line in self.lines.by_ref() {
-            let line = line.unwrap();
-            if line.split_once("@@").is_some_and(|(_, m)| m.trim() == word) {
-                return;
-            }
-        }
-        panic!("the lock child ended without saying {word:?}");
-    }
-
-    fn finish(mut self) {
-        for _ in self.lines.by_ref() {}
-        let status = self.child.wait().unwrap();
-        assert!(status.success(), "the lock child failed: {status}");
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
+#[ignore = "child role: started by its parent test"]
 fn a_shard_lock_child_holds_a_shard_s_write_lock_when_started_by_a_parent() {
-    if std::env::var(ROLE_VAR).ok().as_deref() != Some(LOCK_CHILD) {
+    let Some((dir, _)) = child_env(LOCK_CHILD) else {
         return;
-    }
-    let dir = PathBuf::from(std::env::var_os(DIR_VAR).unwrap());
+    };
     let release = PathBuf::from(std::env::var_os(RELEASE_VAR).unwrap());
     let held = common::hold_log_lock(&dir);
-    println!("@@locked");
-    let start = Instant::now();
-    while !release.exists() {
-        assert!(start.elapsed() < PATIENCE, "never told to release");
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    tell_parent("locked");
+    wait_for_file(&release);
     drop(held);
-    println!("@@released");
+    tell_parent("released");
 }
 
 /// Runs `op`, checks that it took about the timeout, and returns its result.
@@ -661,7 +606,9 @@ fn writes_to_a_shard_another_process_holds_return_false_after_the_timeout() {
     }
 
     let release = dir.path().join("release");
-    let mut child = Proc::spawn(&dir.path().join("cache").join("001"), &release);
+    let mut child = Proc::spawn_with(LOCK_CHILD, &dir.path().join("cache").join("001"), 0, |c| {
+        c.env(RELEASE_VAR, &release);
+    });
     child.expect("locked");
 
     let [a, b, c] = [&held[0], &held[1], &held[2]].map(String::as_str);

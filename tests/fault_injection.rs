@@ -13,10 +13,11 @@
 //!
 //! A plan belongs to the thread that arms it, so the sweeps run side by side.
 //!
-//! That these tests can fail is shown by the test-only feature
-//! `broken-discard-on-unknown-outcome`, which deletes a failed write's new value files even
-//! when its commit may have been applied (the bug this sweep found): `cargo test --test
-//! fault_injection --features broken-discard-on-unknown-outcome` must fail.
+//! That these tests can fail is shown by the negative control `discard-on-unknown-outcome`
+//! (`src/sabotage.rs`), which deletes a failed write's new value files even when its commit
+//! may have been applied (the bug this sweep found): `scripts/negative_controls.sh
+//! discard-on-unknown-outcome` requires the sweeps with frequent checkpoints, on the direct
+//! path and at the sync level to fail under it.
 
 mod common;
 

@@ -4,8 +4,12 @@
 //! cache that stays broken once space is freed: writes must work again and `check` must be
 //! clean (or be made clean by `check(true)`).
 //!
-//! Needs root, to mount a tmpfs of a few MiB; otherwise each test says why and passes without
-//! running. The mount is undone when the test ends, however it ends.
+//! Needs root, to mount a tmpfs of a few MiB. Not running as root, each test says why and
+//! passes without running, in CI too (an unprivileged machine cannot mount). Running as root,
+//! the mount must work: where it fails (no `mount` command, a container that forbids it) the
+//! test is skipped the same way outside CI, but fails under `CI=true` (`tests/common/skip.rs`),
+//! so that CI, which runs as root, cannot pass these tests without running them. The mount is
+//! undone when the test ends, however it ends.
 #![cfg(target_os = "linux")]
 
 mod common;
@@ -44,7 +48,8 @@ struct Mounted {
 static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 impl Mounted {
-    /// Mounts a small tmpfs, or says why it cannot (not root, no mount) and returns `None`.
+    /// Mounts a small tmpfs, or says why it cannot (not root, no mount) and returns `None`;
+    /// in CI, a root that cannot mount fails the test instead.
     fn new(test: &str) -> Option<Mounted> {
         // SAFETY: geteuid has no preconditions.
         #[allow(unsafe_code)]
@@ -62,14 +67,16 @@ impl Mounted {
         match out {
             Ok(out) if out.status.success() => Some(Mounted { dir, _turn: turn }),
             Ok(out) => {
-                eprintln!(
-                    "{test}: skipped: mount failed: {}",
+                common::skip::missing(&format!(
+                    "{test}: running as root, yet mounting a tmpfs failed: {}",
                     String::from_utf8_lossy(&out.stderr).trim()
-                );
+                ));
                 None
             }
             Err(e) => {
-                eprintln!("{test}: skipped: cannot run mount: {e}");
+                common::skip::missing(&format!(
+                    "{test}: running as root, yet the mount command cannot run: {e}"
+                ));
                 None
             }
         }

@@ -1,4 +1,4 @@
-//! Runs every fuzz target's entry function over its committed corpus (`fuzz/corpus/<target>/`:
+//! Runs every fuzz target's entry function over its committed corpus (`tests/corpus/<target>/`:
 //! seeds made by the crate's encoders, plus every input a fuzzer ever crashed on), so that a
 //! decoder that starts panicking on known inputs fails `cargo test` on stable, without
 //! cargo-fuzz. The targets themselves (`fuzz/`) run under libFuzzer on nightly.
@@ -45,7 +45,7 @@ mod value;
 
 fn corpus(target: &str) -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fuzz/corpus")
+        .join("tests/corpus")
         .join(target);
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
@@ -57,7 +57,7 @@ fn corpus(target: &str) -> Vec<PathBuf> {
 
 fn run_corpus(target: &str, entry: fn(&[u8])) {
     let files = corpus(target);
-    assert!(!files.is_empty(), "fuzz/corpus/{target} has no seeds");
+    assert!(!files.is_empty(), "tests/corpus/{target} has no seeds");
     for file in files {
         let data = std::fs::read(&file).unwrap();
         let outcome = std::panic::catch_unwind(|| entry(&data));
@@ -95,6 +95,14 @@ fn the_batch_target_survives_its_corpus() {
 #[test]
 fn every_target_has_a_fuzz_target_file() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/fuzz_targets");
+    if !root.exists() {
+        // The published package holds the corpora but not the fuzz crate (a package of its own).
+        eprintln!(
+            "skipped: {} is not here (a packaged copy of the crate)",
+            root.display()
+        );
+        return;
+    }
     for (target, _) in diskcache::fuzzing::TARGETS {
         assert!(
             root.join(format!("{target}.rs")).exists(),
@@ -104,12 +112,12 @@ fn every_target_has_a_fuzz_target_file() {
 }
 
 #[test]
-#[ignore = "writes fuzz/corpus; run with DISKCACHE_WRITE_SEEDS=1"]
+#[ignore = "writes tests/corpus; run with DISKCACHE_WRITE_SEEDS=1"]
 fn write_seeds() {
     if std::env::var_os("DISKCACHE_WRITE_SEEDS").is_none() {
         return;
     }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus");
     for (target, name, bytes) in diskcache::fuzzing::seeds().unwrap() {
         let dir = root.join(target);
         std::fs::create_dir_all(&dir).unwrap();

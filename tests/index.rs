@@ -292,8 +292,9 @@ const CHILD: &str = "an_index_child_inserts_and_races_when_started_by_a_parent";
 
 /// Child of [`four_processes_inserting_lose_nothing_and_agree_on_one_default`]: inserts its
 /// keys, interleaved with `get_or_insert_with` on the shared key `"winner"`, and prints the
-/// value it got.
+/// value it got. Without a parent (the role is ignored in the normal run) it returns at once.
 #[test]
+#[ignore = "child role: started by its parent test"]
 fn an_index_child_inserts_and_races_when_started_by_a_parent() {
     let Some((dir, id)) = child_env(CHILD) else {
         return;

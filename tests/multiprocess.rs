@@ -3,10 +3,9 @@
 //! [`Error::Timeout`] after its `timeout` rather than waiting forever.
 //!
 //! The other processes are real: each parent test re-runs this test binary
-//! (`std::env::current_exe()`) with `--exact <child test> --nocapture --test-threads=1` and
-//! environment variables naming the child's role, cache directory and id. A child test does
-//! its work only when those variables name it, and otherwise returns at once, so in the normal
-//! run every child test passes trivially.
+//! (`tests/common/child.rs`: `--exact <child test> --include-ignored`) with environment
+//! variables naming the child's role, cache directory and id. A child test is `#[ignore]`d, so
+//! the normal run lists it as ignored, and does its work only when those variables name it.
 //!
 //! Children talk to their parent on stdout, one message per line after a `@@` marker (the test
 //! harness may print `test <name> ... ` on the same line first).
@@ -81,10 +80,11 @@ fn entry_volume(key: &str, value_len: u64) -> u64 {
 const COUNTER_CHILD: &str =
     "a_counter_child_increments_the_shared_counter_when_started_by_a_parent";
 
-/// Child of [`four_processes_incrementing_one_counter_lose_no_increment`]: increments
-/// `counter` [`INCREMENTS`] times and reports every value `incr` returned. In the normal test
-/// run (no child environment) it returns at once and passes trivially.
+/// Child of [`four_processes_incrementing_one_counter_lose_no_increment`]: increments `counter`
+/// [`INCREMENTS`] times and reports every value `incr` returned. Without a parent (the role is
+/// ignored in the normal run) it returns at once.
 #[test]
+#[ignore = "child role: started by its parent test"]
 fn a_counter_child_increments_the_shared_counter_when_started_by_a_parent() {
     let Some((dir, _id)) = child_env(COUNTER_CHILD) else {
         return;
@@ -205,9 +205,10 @@ impl Value {
 
 /// Child of [`four_processes_setting_their_own_keys_read_each_others_writes`]: sets its keys,
 /// reading another process's key after each set, then, once every process is done, reads all
-/// the others' keys. In the normal test run (no child environment) it returns at once and
-/// passes trivially.
+/// the others' keys. Without a parent (the role is ignored in the normal run) it returns at
+/// once.
 #[test]
+#[ignore = "child role: started by its parent test"]
 fn a_keys_child_sets_its_keys_and_reads_the_others_when_started_by_a_parent() {
     let Some((dir, id)) = child_env(KEYS_CHILD) else {
         return;
@@ -289,11 +290,12 @@ const LOCK_CHILD: &str = "a_lock_child_holds_the_write_lock_when_started_by_a_pa
 /// How long the lock child holds redb's write lock.
 const HOLD: Duration = Duration::from_secs(2);
 
-/// Child of [`a_write_times_out_while_another_process_holds_the_write_lock`]: opens the
-/// cache's database with redb directly, begins a write transaction, takes the `cache.lock`
-/// file lock, says `locked`, and holds both for [`HOLD`]. In the normal test run (no child environment) it returns at once and
-/// passes trivially.
+/// Child of [`a_write_times_out_while_another_process_holds_the_write_lock`]: opens the cache's
+/// database with redb directly, begins a write transaction, takes the `cache.lock` file lock,
+/// says `locked`, and holds both for [`HOLD`]. Without a parent (the role is ignored in the
+/// normal run) it returns at once.
 #[test]
+#[ignore = "child role: started by its parent test"]
 fn a_lock_child_holds_the_write_lock_when_started_by_a_parent() {
     let Some((dir, _id)) = child_env(LOCK_CHILD) else {
         return;
@@ -363,7 +365,9 @@ fn cull_key(id: usize, i: usize) -> String {
 
 /// Child of [`four_processes_writing_past_the_size_limit_keep_the_newest_and_exact_counters`]:
 /// writes [`CULL_WRITES`] new keys into a cache whose size limit they overflow many times.
+/// Without a parent (the role is ignored in the normal run) it returns at once.
 #[test]
+#[ignore = "child role: started by its parent test"]
 fn a_cull_child_writes_past_the_size_limit_when_started_by_a_parent() {
     let Some((dir, id)) = child_env(CULL_CHILD) else {
         return;

@@ -11,9 +11,14 @@
 //!   the syncs each kind of write makes (through the crate's hidden fault-injection counters)
 //!   and compare them with where the spec puts them.
 //!
-//! That the marker tests can fail is shown by the test-only feature
-//! `broken-skip-power-loss-check`, under which the marker is neither read nor written:
-//! `cargo test --test power_loss --features broken-skip-power-loss-check` must fail.
+//! The marker tests need the kernel's boot id (`/proc/sys/kernel/random/boot_id`, which every
+//! Linux kernel has): without it they say why and pass without running, except under
+//! `CI=true`, where they fail (`tests/common/skip.rs`).
+//!
+//! That the marker tests can fail is shown by the negative control `skip-power-loss-check`
+//! (`src/sabotage.rs`), under which the marker is neither read nor written:
+//! `scripts/negative_controls.sh skip-power-loss-check` requires the four marker tests to
+//! fail under it.
 #![cfg(target_os = "linux")]
 
 mod common;
@@ -37,11 +42,14 @@ fn boot_id() -> Vec<u8> {
 const BOOT_ID: &str = "/proc/sys/kernel/random/boot_id";
 
 /// Whether the system has a boot id (without one the marker is neither read nor written, as
-/// format-spec/durability.md says); says why a test is skipped if not.
+/// format-spec/durability.md says). If not, the test is skipped, saying why, or fails in CI:
+/// every Linux kernel these tests run on has one.
 fn has_boot_id() -> bool {
     let has = Path::new(BOOT_ID).exists();
     if !has {
-        eprintln!("skipped: {BOOT_ID} does not exist here, so the marker is not used");
+        common::skip::missing(&format!(
+            "{BOOT_ID} does not exist here, so the marker is not used"
+        ));
     }
     has
 }

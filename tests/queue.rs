@@ -1,6 +1,7 @@
 //! Queues: `push`, `pull` and `peek` as diskcache's tutorial shows them. Guards against wrong
 //! key numbering, sides or prefixes mixing, expired items being served, peek removing items,
-//! a wrong-type pull losing its item, and a full queue wrapping around.
+//! a wrong-type pull losing its item, a full queue wrapping around, and `push` treating a key
+//! stored in a queue's range otherwise than `pull` and `peek` (and Python) do.
 
 mod common;
 
@@ -129,26 +130,61 @@ fn a_queue_full_at_one_end_is_an_error_not_a_wrap_around() {
     assert_eq!(key, Key::from("q-999999999999997"));
 }
 
+/// A key the caller stored in a queue's range is an item of the queue for `push`, `pull` and
+/// `peek` alike, as in Python diskcache 5.6.3, whose results for this sequence are the ones
+/// asserted: a float key is numbered after (`push` at the back of `500000000000000.5` gives
+/// `500000000000001.5`), pulled and peeked. Where Python goes on past the range (`-0.5`),
+/// `push` says the queue is full; where Python's `int()` fails on a named queue's key that
+/// does not end in digits, `push` is an `InvalidArgument`, and `pull` still returns the key.
 #[test]
-fn a_foreign_key_at_the_queue_end_is_an_invalid_argument_not_corruption() {
+fn keys_stored_in_a_queues_range_are_items_for_push_pull_and_peek_as_in_python() {
     let dir = tempfile::tempdir().unwrap();
-    let cache = diskcache::Cache::open(dir.path()).unwrap();
-    cache
-        .push(&1, None, diskcache::Side::Back, Default::default())
-        .unwrap();
-    // A float key the caller stored inside the queue's range, after the last item.
-    cache.set(500_000_000_000_000.5, &2).unwrap();
-    let err = cache
-        .push(&3, None, diskcache::Side::Back, Default::default())
-        .unwrap_err();
-    assert!(
-        matches!(err, diskcache::Error::InvalidArgument(_)),
-        "{err:?}"
+    let cache = Cache::open(dir.path()).unwrap();
+    let push = |v: &str, side| cache.push(v, None, side, none());
+    assert_eq!(
+        push("a", Side::Back).unwrap(),
+        Key::from(500_000_000_000_000i64)
     );
-    // Pushing at the other end still works, and the cache is intact.
-    cache
-        .push(&0, None, diskcache::Side::Front, Default::default())
+    cache.set(500_000_000_000_000.5, "f").unwrap();
+    assert_eq!(
+        push("b", Side::Back).unwrap(),
+        Key::from(500_000_000_000_001.5)
+    );
+    let back = cache.peek::<String>(None, Side::Back).unwrap().unwrap();
+    assert_eq!(back, (Key::from(500_000_000_000_001.5), "b".to_string()));
+    cache.set(0.1, "x").unwrap();
+    cache.set(1e-300, "y").unwrap();
+    let front = cache.peek::<String>(None, Side::Front).unwrap().unwrap();
+    assert_eq!(front, (Key::from(1e-300), "y".to_string()));
+    let pulled = cache.pull::<String>(None, Side::Front).unwrap().unwrap();
+    assert_eq!(pulled, (Key::from(1e-300), "y".to_string()));
+    let pulled = cache.pull::<String>(None, Side::Front).unwrap().unwrap();
+    assert_eq!(pulled, (Key::from(0.1), "x".to_string()));
+    assert_eq!(
+        push("z", Side::Front).unwrap(),
+        Key::from(499_999_999_999_999i64)
+    );
+    cache.set(2.5, "w").unwrap();
+    assert_eq!(push("v", Side::Front).unwrap(), Key::from(1.5));
+    assert_eq!(push("u", Side::Front).unwrap(), Key::from(0.5));
+    assert!(matches!(
+        push("t", Side::Front),
+        Err(Error::InvalidArgument(_))
+    ));
+
+    cache.set("q-5x", "odd").unwrap();
+    let err = cache.push("p", Some("q"), Side::Back, none()).unwrap_err();
+    assert!(matches!(err, Error::InvalidArgument(_)), "{err:?}");
+    let peeked = cache
+        .peek::<String>(Some("q"), Side::Front)
+        .unwrap()
         .unwrap();
+    assert_eq!(peeked, (Key::from("q-5x"), "odd".to_string()));
+    let pulled = cache
+        .pull::<String>(Some("q"), Side::Front)
+        .unwrap()
+        .unwrap();
+    assert_eq!(pulled, (Key::from("q-5x"), "odd".to_string()));
     assert!(cache.check(false).unwrap().is_empty());
 }
 

@@ -6,14 +6,14 @@
 //! several processes add to loses nothing.
 //!
 //! The other processes are real: each parent test re-runs this test binary
-//! (`std::env::current_exe()`) with `--exact <child test> --nocapture --test-threads=1` and
-//! environment variables naming the child's role, cache directory and id. A child test does
-//! its work only when those variables name it, and otherwise returns at once, so in the normal
-//! run every child test passes trivially. Children talk to their parent on stdout, one message
-//! per line after a `@@` marker.
+//! (`tests/common/child.rs`: `--exact <child test> --include-ignored`) with environment
+//! variables naming the child's role, cache directory and id. A child test is `#[ignore]`d, so
+//! the normal run lists it as ignored, and does its work only when those variables name it.
+//! Children talk to their parent on stdout, one message per line after a `@@` marker.
 //!
-//! `cargo test --test recipes --features broken-lock-not-exclusive` (a `Lock` that does not
-//! exclude) must fail.
+//! The negative control `lock-not-exclusive` (`src/sabotage.rs`: a `Lock` that does not
+//! exclude) must make the lock, barrier, timeout and fanout tests fail:
+//! `scripts/negative_controls.sh lock-not-exclusive`.
 
 mod common;
 
@@ -85,7 +85,9 @@ const LOCK_ROUNDS: i64 = 50;
 
 /// Child of [`four_processes_counting_under_a_lock_lose_no_update`]: [`LOCK_ROUNDS`] times,
 /// takes the lock, reads `count`, writes it back plus one, releases; reports what it read.
+/// Without a parent (the role is ignored in the normal run) it returns at once.
 #[test]
+#[ignore = "child role: started by its parent test"]
 fn a_lock_child_counts_under_the_lock_when_started_by_a_parent() {
     let Some((dir, _)) = child_env(LOCK_CHILD) else {
         return;
@@ -139,8 +141,10 @@ const SEMAPHORE_ROUNDS: usize = 25;
 
 /// Child of [`a_bounded_semaphore_of_two_never_admits_three_processes`]: takes a permit
 /// [`SEMAPHORE_ROUNDS`] times, counting itself in `holders` while it holds it, and reports the
-/// most holders it saw.
+/// most holders it saw. Without a parent (the role is ignored in the normal run) it returns at
+/// once.
 #[test]
+#[ignore = "child role: started by its parent test"]
 fn a_semaphore_child_holds_permits_when_started_by_a_parent() {
     let Some((dir, _)) = child_env(SEMAPHORE_CHILD) else {
         return;
@@ -198,10 +202,12 @@ fn ten_per_second(cache: &Cache) -> Throttle {
 }
 
 /// Child of [`two_processes_sharing_a_throttle_of_ten_per_second_make_ten_calls_a_second`]:
-/// calls through the throttle as fast as it lets it, and reports how many calls returned in
-/// the window of [`THROTTLE_WINDOW`] that begins [`THROTTLE_WARM_UP`] after the go signal (a
-/// window on the system clock, so the same for both children).
+/// calls through the throttle as fast as it lets it, and reports how many calls returned in the
+/// window of [`THROTTLE_WINDOW`] that begins [`THROTTLE_WARM_UP`] after the go signal (a window
+/// on the system clock, so the same for both children). Without a parent (the role is ignored
+/// in the normal run) it returns at once.
 #[test]
+#[ignore = "child role: started by its parent test"]
 fn a_throttle_child_calls_for_four_seconds_when_started_by_a_parent() {
     let Some((dir, _)) = child_env(THROTTLE_CHILD) else {
         return;
@@ -253,8 +259,10 @@ fn two_processes_sharing_a_throttle_of_ten_per_second_make_ten_calls_a_second() 
 const RLOCK_CHILD: &str = "an_rlock_child_tries_the_parents_lock_when_started_by_a_parent";
 
 /// Child of [`an_rlock_is_reentrant_and_only_its_holder_can_release_it`]: tries to take and to
-/// release the lock its parent holds, and reports what happened.
+/// release the lock its parent holds, and reports what happened. Without a parent (the role is
+/// ignored in the normal run) it returns at once.
 #[test]
+#[ignore = "child role: started by its parent test"]
 fn an_rlock_child_tries_the_parents_lock_when_started_by_a_parent() {
     let Some((dir, _)) = child_env(RLOCK_CHILD) else {
         return;
@@ -307,8 +315,10 @@ const LEASE_CHILD: &str =
     "a_lease_child_takes_the_lock_and_waits_to_be_killed_when_started_by_a_parent";
 
 /// Child of [`a_lock_lease_that_runs_out_frees_the_lock_of_a_killed_holder`]: takes the lock
-/// with a short lease, says so, and waits to be killed without releasing it.
+/// with a short lease, says so, and waits to be killed without releasing it. Without a parent
+/// (the role is ignored in the normal run) it returns at once.
 #[test]
+#[ignore = "child role: started by its parent test"]
 fn a_lease_child_takes_the_lock_and_waits_to_be_killed_when_started_by_a_parent() {
     let Some((dir, _)) = child_env(LEASE_CHILD) else {
         return;
@@ -401,8 +411,10 @@ const AVERAGER_PROCESSES: usize = 4;
 const AVERAGER_VALUES: usize = 50;
 
 /// Child of [`four_processes_adding_to_one_average_lose_no_value`]: adds 1 to
-/// [`AVERAGER_VALUES`] to the average.
+/// [`AVERAGER_VALUES`] to the average. Without a parent (the role is ignored in the normal run)
+/// it returns at once.
 #[test]
+#[ignore = "child role: started by its parent test"]
 fn an_averager_child_adds_values_when_started_by_a_parent() {
     let Some((dir, _)) = child_env(AVERAGER_CHILD) else {
         return;

@@ -466,3 +466,56 @@ fn clear_removes_every_entry_even_with_a_row_id_counter_damaged_low() {
         assert_eq!(cache.len().unwrap(), 0);
     }
 }
+
+#[test]
+fn two_checks_that_fix_at_once_correct_a_wrong_count_once() {
+    // Check A takes its snapshot and waits at a pipe; meanwhile check B, which started
+    // later, corrects the count; then A goes on and must not correct it again.
+    for write_path in PATHS {
+        let dir = tempfile::tempdir().unwrap();
+        let open = || {
+            Cache::builder()
+                .min_file_size(0)
+                .write_path(write_path)
+                .open(dir.path())
+                .unwrap()
+        };
+        let cache = open();
+        for i in 0..10 {
+            cache.set(i, &vec![1u8; 100 + i as usize]).unwrap();
+        }
+        cache.set("pipe", &Vec::<u8>::new()).unwrap();
+        cache.close().unwrap();
+        let db = redb::Database::builder()
+            .set_concurrency_mode(redb::ConcurrencyMode::MultiWriter)
+            .create(dir.path().join("cache.redb"))
+            .unwrap();
+        let txn = db.begin_write().unwrap();
+        txn.open_table(TableDefinition::<&str, u64>::new("meta"))
+            .unwrap()
+            .insert("count", 16)
+            .unwrap();
+        txn.commit().unwrap();
+        drop(db);
+        let pipe = value_file(dir.path(), 0);
+        make_fifo(&pipe);
+        let cache = open();
+        assert_eq!(cache.len().unwrap(), 16);
+        let a = {
+            let cache = cache.clone();
+            std::thread::spawn(move || cache.check(true))
+        };
+        let writer_end = wait_for_reader(&pipe);
+        // B does not meet the pipe: its entry is gone (A holds the pipe open).
+        let other = open();
+        assert!(other.delete("pipe").unwrap());
+        let b = other.check(true).unwrap();
+        assert_eq!(b, ["the count of entries is 15, but there are 10 rows"]);
+        assert_eq!(other.len().unwrap(), 10);
+        drop(writer_end);
+        let a = a.join().unwrap().unwrap();
+        assert_eq!(a, ["the count of entries is 16, but there are 11 rows"]);
+        assert_eq!(cache.len().unwrap(), 10, "{write_path:?}: corrected twice");
+        assert_eq!(cache.check(false).unwrap(), Vec::<String>::new());
+    }
+}

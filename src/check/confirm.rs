@@ -30,6 +30,7 @@ enum Task {
     /// (table finding, missing row).
     Missing(usize, usize),
     Stale(usize),
+    LeftOut(usize),
     Counters,
     Done,
 }
@@ -72,6 +73,7 @@ pub(super) fn run(
                 .map(|t| vec![false; t.missing.len()])
                 .collect(),
             stale: vec![false; findings.stale.len()],
+            left_out: vec![false; findings.left_out.len()],
             ..Confirmed::default()
         },
         ours: HashSet::new(),
@@ -107,7 +109,7 @@ impl Confirm<'_> {
     }
 
     /// The task after `task`, in the order: the row id counter, rows, each table's strays
-    /// then missing rows, left-over tables, counters.
+    /// then missing rows, left-over tables, log records left out, counters.
     fn after(&self, task: Task) -> Task {
         let f = self.findings;
         match task {
@@ -116,6 +118,7 @@ impl Confirm<'_> {
             Task::Stray(t, i) => Task::Stray(t, i + 1),
             Task::Missing(t, i) => Task::Missing(t, i + 1),
             Task::Stale(i) => Task::Stale(i + 1),
+            Task::LeftOut(i) => Task::LeftOut(i + 1),
             Task::Counters | Task::Done => Task::Done,
         }
         .bounded(f)
@@ -209,6 +212,18 @@ impl Confirm<'_> {
                     w.delete_stale(table)?;
                 }
             }
+            Task::LeftOut(i) => {
+                let Some(record) = f.left_out.get(i) else {
+                    return Ok(());
+                };
+                let held = w.keeps_left_out(record.generation, record.seq)?;
+                if let Some(slot) = self.confirmed.left_out.get_mut(i) {
+                    *slot = held;
+                }
+                if held && self.fix {
+                    w.drop_left_out(record.generation, record.seq)?;
+                }
+            }
             Task::Counters => {
                 let c = &f.counters;
                 let latest = w.check_token()? == self.token;
@@ -280,7 +295,8 @@ impl Task {
                 Task::Stray(t, _) if t >= f.tables.len() => Task::Stale(0),
                 Task::Stray(t, i) if i >= strays(t) => Task::Missing(t, 0),
                 Task::Missing(t, i) if i >= missing(t) => Task::Stray(t + 1, 0),
-                Task::Stale(i) if i >= f.stale.len() => Task::Counters,
+                Task::Stale(i) if i >= f.stale.len() => Task::LeftOut(0),
+                Task::LeftOut(i) if i >= f.left_out.len() => Task::Counters,
                 other => return other,
             };
         }

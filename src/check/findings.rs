@@ -111,8 +111,10 @@ pub(crate) struct Findings {
     pub(crate) orphans: Vec<Orphan>,
     /// In the order insert, expire, policy, tag.
     pub(crate) tables: Vec<TableFinding>,
-    /// Order tables no setting keeps (and no build or drop is filling or emptying).
+    /// Order tables no setting keeps (and no build is filling).
     pub(crate) stale: Vec<OrderKind>,
+    /// Log records the `log_damage` table keeps.
+    pub(crate) left_out: Vec<super::log_damage::LeftOut>,
     pub(crate) counters: Counters,
     /// Value files named by rows that stay after a repair: a removed row's file that one of
     /// them names too must stay.
@@ -131,12 +133,13 @@ pub(crate) struct Confirmed {
     pub(crate) strays: Vec<Vec<bool>>,
     pub(crate) missing: Vec<Vec<bool>>,
     pub(crate) stale: Vec<bool>,
+    pub(crate) left_out: Vec<bool>,
     pub(crate) next_row_id: bool,
 }
 
 impl Findings {
     /// The warnings of the confirmed findings, in the order rows, value files, order tables,
-    /// left-over tables, counters.
+    /// left-over tables, counters, log records left out.
     pub(crate) fn warnings(&self, confirmed: &Confirmed) -> Vec<String> {
         let held = |flags: &[bool], i: usize| flags.get(i).copied().unwrap_or(false);
         let mut out = Vec::new();
@@ -185,6 +188,11 @@ impl Findings {
                 "the next row id is {}, but a row already has id {}",
                 c.next_row_id, c.max_row_id
             ));
+        }
+        for (i, record) in self.left_out.iter().enumerate() {
+            if held(&confirmed.left_out, i) {
+                out.push(record.warning());
+            }
         }
         out
     }

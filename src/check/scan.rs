@@ -64,6 +64,7 @@ pub(super) fn scan(txn: &ReadTransaction, dir: &Path, cutoff: SystemTime) -> Res
         }
     }
     findings.stale = stale_tables(txn, &live, &builds)?;
+    findings.left_out = super::log_damage::kept(txn)?;
     let meta = txn.open_table(META)?;
     let stored = |name| -> Result<u64> { Ok(meta.get(name)?.map_or(0, |g| g.value())) };
     findings.counters.count = stored(META_COUNT)?;

@@ -129,13 +129,13 @@ impl FanoutBuilder {
         })
     }
 
-    /// Opens a fanout cache in a new directory under the system's temporary directory, kept
-    /// after close.
+    /// Opens a fanout cache in a new directory under the system's temporary directory, private
+    /// to this user as [`crate::CacheBuilder::temp`]'s is, and kept after close.
     ///
     /// # Errors
     /// As [`FanoutBuilder::open`].
     pub fn temp(self) -> Result<FanoutCache> {
-        self.open(crate::builder::temp_dir_path())
+        self.open(crate::builder::private_temp_dir()?)
     }
 }
 

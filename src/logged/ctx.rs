@@ -209,7 +209,7 @@ impl RowWriter for LogCtx<'_> {
             } else {
                 first_with_row(&mut range)
             }
-        })?;
+        })??;
         let mut own: Vec<&Vec<u8>> = self
             .changes
             .iter()

@@ -36,31 +36,16 @@ pub(super) fn open_db(
     let deadline = Arc::new(Mutex::new(Some(crate::time::deadline(settings.timeout))));
     let backend =
         DurabilityBackend::new(file, settings.durability, syncs.clone(), deadline.clone())?;
-    // redb 4.6 panics on some damaged files instead of returning an error (an unexpected
-    // page type byte, `unreachable!` in its B-tree code), found by tests/corruption_repair.rs
-    // flipping bytes of `cache.redb`'s pages. Opening reads the damaged pages, so a panic
-    // there becomes `Error::Corrupted`; nothing of the half-opened database is kept.
-    let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+    // Opening reads the pages a damaged file may hold: a panic there is `Error::Corrupted`
+    // (`boundary`), and nothing of the half-opened database is kept.
+    let opened = crate::boundary::contain_at(&dir.join(DB_FILE), || {
         Database::builder()
             .set_concurrency_mode(ConcurrencyMode::MultiWriter)
             .create_with_backend(backend)
-    }))
-    .map_err(|panic| {
-        let why = panic
-            .downcast_ref::<String>()
-            .map(String::as_str)
-            .or_else(|| panic.downcast_ref::<&str>().copied())
-            .unwrap_or("no message");
-        Error::Corrupted(format!(
-            "{} is damaged: the database engine failed opening it ({why})",
-            dir.join(DB_FILE).display()
-        ))
-    })
-    .and_then(|opened| {
-        opened.map_err(|e| match Error::from(e) {
-            Error::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => Error::Timeout,
-            other => other,
-        })
+            .map_err(|e| match Error::from(e) {
+                Error::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => Error::Timeout,
+                other => other,
+            })
     });
     if let (Err(Error::Io(_)), Some(file)) = (&opened, &new_file) {
         // Only a file this open found empty and that still has no redb header (so no other

@@ -3,6 +3,11 @@ use super::*;
 use crate::disk::DEFAULT_DISK;
 use crate::settings::Durability;
 
+/// The encoded key `"k"` (the log leaves out records whose key does not decode).
+fn key_k() -> Vec<u8> {
+    crate::key::Key::from("k").encode().unwrap()
+}
+
 fn put_one(store: &Store) {
     store
         .write(|w| {
@@ -21,7 +26,7 @@ fn put_one(store: &Store) {
                 tag: None,
                 place: crate::row::ValuePlace::Inline(vec![0; 8]),
             };
-            w.put(b"k", &row, None)
+            w.put(&key_k(), &row, None)
         })
         .unwrap();
     // The logged path commits to redb at checkpoints: force one.
@@ -61,4 +66,60 @@ fn the_stored_durability_applies_when_reopened_without_an_override() {
     assert_eq!(reopened.settings().durability, Durability::Sync);
     put_one(&reopened);
     assert!(reopened.sync_count() > 0);
+}
+
+#[test]
+fn a_panic_inside_redb_is_corrupted_and_the_handle_it_happened_in_is_never_used_again() {
+    for write_path in [WritePath::Logged, WritePath::Direct] {
+        let dir = tempfile::tempdir().unwrap();
+        let overrides = [Setting::WritePath(write_path)];
+        let store = Store::open(dir.path(), &overrides, Settings::default(), DEFAULT_DISK).unwrap();
+        put_one(&store);
+        let first: *const Database = store.first.database().unwrap();
+        // As redb does on a damaged page: a panic in the middle of a call.
+        let used = std::cell::Cell::new(None);
+        let result = store.read_healing(|db| -> Result<()> {
+            used.set(Some(db as *const Database));
+            panic!("entered unreachable code");
+        });
+        assert_eq!(used.get(), Some(first));
+        match result {
+            Err(Error::Corrupted(msg)) => {
+                assert!(
+                    msg.contains("cache.redb") && msg.contains("unreachable"),
+                    "{msg}"
+                );
+            }
+            other => panic!("{write_path:?}: {other:?}"),
+        }
+        assert!(store.first.is_poisoned());
+        // Every later operation runs on a new handle, and the data is all there.
+        let later = store.read_healing(|db| Ok(db as *const Database)).unwrap();
+        assert_ne!(
+            later, first,
+            "{write_path:?}: the poisoned handle was used again"
+        );
+        assert!(store.live_row(&key_k(), 0, false).unwrap().is_some());
+        put_one(&store);
+    }
+}
+
+#[test]
+fn a_panic_of_the_callers_code_inside_an_operation_goes_on_unwinding_and_poisons_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), &[], Settings::default(), DEFAULT_DISK).unwrap();
+    let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        store.write(|_| -> Result<()> {
+            crate::boundary::run_caller(|| panic!("the caller's own panic"))
+        })
+    }));
+    let payload = unwound.expect_err("the caller's panic reaches the caller");
+    assert_eq!(
+        payload.downcast_ref::<&str>(),
+        Some(&"the caller's own panic")
+    );
+    assert!(!store.first.is_poisoned());
+    // A panic of redb's after it is still contained.
+    let result = store.read_healing(|_| -> Result<()> { panic!("inside redb") });
+    assert!(matches!(result, Err(Error::Corrupted(_))), "{result:?}");
 }

@@ -10,7 +10,7 @@ use crate::blob::BlobPath;
 use crate::build::Target;
 use crate::error::{Error, Result};
 use crate::row::Row;
-use crate::schema::{ORDER_TAG, SETTINGS, policy_order};
+use crate::schema::{LOG_DAMAGE, ORDER_TAG, SETTINGS, policy_order};
 
 /// The `settings` row holding the token of the latest `check(true)` to start: only that check
 /// may correct the counters (two that both did would correct them twice).
@@ -164,6 +164,32 @@ impl WriteCtx<'_> {
             OrderKind::Insert | OrderKind::Expire => {
                 return Err(Error::Storage(format!("{} is never stale", table.name())));
             }
+        }
+        self.changed = true;
+        Ok(())
+    }
+
+    /// Whether the `log_damage` table keeps record `seq` of generation `generation`.
+    pub(crate) fn keeps_left_out(&self, generation: u64, seq: u64) -> Result<bool> {
+        // Opening a table that does not exist in a write transaction would create it.
+        let name = LOG_DAMAGE.name();
+        if !self.txn.list_tables()?.any(|t| t.name() == name) {
+            return Ok(false);
+        }
+        let table = self.txn.open_table(LOG_DAMAGE)?;
+        let kept = table.get((generation, seq))?.is_some();
+        Ok(kept)
+    }
+
+    /// Removes record `seq` of generation `generation` from the `log_damage` table, and the
+    /// table once it is empty.
+    pub(crate) fn drop_left_out(&mut self, generation: u64, seq: u64) -> Result<()> {
+        let mut table = self.txn.open_table(LOG_DAMAGE)?;
+        table.remove((generation, seq))?;
+        let empty = redb::ReadableTableMetadata::is_empty(&table)?;
+        drop(table);
+        if empty {
+            self.txn.delete_table(LOG_DAMAGE)?;
         }
         self.changed = true;
         Ok(())

@@ -1,6 +1,7 @@
 //! The batch protocol: error replies that leave the stream going, every key and value form
-//! read back as itself, and a session replaying the Cache section of Python diskcache's
-//! tutorial with the replies the tutorial shows.
+//! read back as itself, a session replaying the Cache section of Python diskcache's tutorial
+//! with the replies the tutorial shows, and the bytes of format-spec/batch-protocol.md's
+//! worked examples being the bytes the command stores.
 
 use serde_json::{Value as Json, json};
 
@@ -319,4 +320,85 @@ fn a_batch_session_replays_the_tutorial() {
     );
     c.expect(json!({"op": "check"}), json!([]));
     c.finish();
+}
+
+/// The rows of `cache.redb`'s `entries` table, read with the redb crate: (key, row).
+fn entries(dir: &std::path::Path) -> Vec<(Vec<u8>, Vec<u8>)> {
+    use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+    let table: TableDefinition<&[u8], &[u8]> = TableDefinition::new("entries");
+    let db = redb::Database::builder()
+        .set_concurrency_mode(redb::ConcurrencyMode::MultiWriter)
+        .create(dir.join("cache.redb"))
+        .unwrap();
+    let txn = db.begin_read().unwrap();
+    let rows = txn.open_table(table).unwrap();
+    rows.iter()
+        .unwrap()
+        .map(|r| {
+            let (k, v) = r.unwrap();
+            (k.value().to_vec(), v.value().to_vec())
+        })
+        .collect()
+}
+
+/// Bytes as the spec writes them: lower-case hex pairs separated by spaces.
+fn spaced_hex(bytes: &[u8]) -> String {
+    bytes
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A row's value kind and inline value bytes, as format-spec/rows.md lays them out.
+fn kind_and_value(row: &[u8]) -> String {
+    let kind = ["", "int", "float", "text", "bytes", "serialized"][usize::from(row[2])];
+    let tag_len = u32::from_le_bytes(row[56..60].try_into().unwrap()) as usize;
+    format!("{kind}: `{}`", spaced_hex(&row[60 + tag_len..]))
+}
+
+/// Every line of the worked examples of format-spec/batch-protocol.md is what the command
+/// stores: the key's bytes in `entries`, and the value's kind and bytes in its row (or a
+/// refusal).
+#[test]
+fn the_worked_examples_of_the_spec_are_the_bytes_the_command_stores() {
+    let spec = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("format-spec/batch-protocol.md"),
+    )
+    .unwrap();
+    let table = spec
+        .split("<!-- worked examples: | JSON | key | value | -->")
+        .nth(1)
+        .expect("the worked examples");
+    let rows: Vec<Vec<&str>> = table
+        .lines()
+        .skip(3)
+        .take_while(|l| l.starts_with('|'))
+        .map(|l| l.trim_matches('|').split(" | ").map(str::trim).collect())
+        .collect();
+    assert!(rows.len() >= 10, "{rows:?}");
+    for row in rows {
+        let [form, key, value] = row[..] else {
+            panic!("{row:?}")
+        };
+        let form = form.trim_matches('`');
+        let json: Json = serde_json::from_str(form).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let mut session = Session::diskcache(tmp.path());
+        let as_key = session.ask(json!({"op": "set", "key": json, "value": 0}));
+        let as_value = session.ask(json!({"op": "set", "key": "the value", "value": json}));
+        session.finish();
+        let stored = entries(tmp.path());
+        let value_key = b"\x20the value".to_vec();
+        let got_key = match stored.iter().find(|(k, _)| *k != value_key) {
+            Some((k, _)) => format!("`{}`", spaced_hex(k)),
+            None => "refused".into(),
+        };
+        assert_eq!(got_key, key, "{form} as a key: {as_key}");
+        let got_value = match stored.iter().find(|(k, _)| *k == value_key) {
+            Some((_, row)) => kind_and_value(row),
+            None => "refused".into(),
+        };
+        assert_eq!(got_value, value, "{form} as a value: {as_value}");
+    }
 }

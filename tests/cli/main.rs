@@ -4,13 +4,14 @@
 //! composites of other programs, and the batch protocol: a session replaying the Cache section
 //! of Python diskcache's tutorial (docs/tutorial.rst) reply by reply, a malformed line in the
 //! middle of a stream, and a differential run against Python diskcache itself (skipped, with
-//! a message, where `python3 -c "import diskcache"` fails).
+//! a message, where `python3 -c "import diskcache"` fails, except under `CI=true`).
 
 #[path = "../common/mod.rs"]
 mod common;
 
 mod batch;
 mod python;
+mod spec_reader;
 mod subcommands;
 
 use std::io::{BufRead, BufReader, Write};
@@ -118,6 +119,12 @@ impl Session {
         assert_eq!(reply["ok"], json!(false), "{request} -> {reply}");
         assert!(reply["message"].is_string(), "{reply}");
         reply["error"].as_str().unwrap().to_owned()
+    }
+
+    /// Kills the command with SIGKILL and reaps it: its cache is left as a crash leaves it.
+    pub(crate) fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
     }
 
     /// Ends the input and waits for a clean exit.

@@ -1,6 +1,7 @@
 //! The batch protocol against Python diskcache: one stream of requests to this command and to
 //! a Python driver of the same protocol, reply by reply. Skipped (with a message) where
-//! `python3 -c "import diskcache"` fails.
+//! `python3 -c "import diskcache"` fails, except under `CI=true`, where that fails the test
+//! (`tests/common/skip.rs`).
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -188,7 +189,9 @@ fn replies_match_python_diskcache() {
         .output()
         .is_ok_and(|o| o.status.success());
     if !importable {
-        println!("skipped: python3 with diskcache is not importable (pip install diskcache)");
+        crate::common::skip::missing(
+            "python3 with diskcache is not importable (pip install diskcache)",
+        );
         return;
     }
     let tmp = tempfile::tempdir().unwrap();

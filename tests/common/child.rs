@@ -1,8 +1,10 @@
 //! Child processes for the multi-process tests: the test binary runs again as one of its own
-//! tests (`--exact <role>`), with environment variables naming the role, the cache directory
-//! and the child's number. A child's test returns at once when it was not started as a child,
-//! so it passes trivially in the normal run. Children talk to the parent in lines of the form
-//! `@@<message>` on stdout.
+//! tests (`--exact <role> --include-ignored`), with environment variables naming the role, the
+//! cache directory and the child's number. A child role is a test marked
+//! `#[ignore = "child role: started by its parent test"]`, so the normal run lists it as
+//! ignored instead of counting it as a pass, and it returns at once when it was not started as
+//! a child (`--include-ignored` without a parent). Children talk to the parent in lines of the
+//! form `@@<message>` on stdout.
 
 use std::io::{BufRead, BufReader, Lines, Write};
 use std::path::{Path, PathBuf};
@@ -52,6 +54,28 @@ pub fn wait_for_file(path: &Path) {
     }
 }
 
+/// The command that runs the child test `role` of this binary on `dir` as child number `id`:
+/// stdin empty, stdout piped (the messages), stderr shared with the parent. A caller may add
+/// environment or change the stdio before spawning it.
+pub fn command(role: &str, dir: &Path, id: usize) -> Command {
+    let mut command = Command::new(std::env::current_exe().unwrap());
+    command
+        .args([
+            "--exact",
+            role,
+            "--include-ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(ROLE_VAR, role)
+        .env(DIR_VAR, dir)
+        .env(ID_VAR, id.to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    command
+}
+
 /// A child process running one child test of this binary; killed if dropped unfinished.
 pub struct Proc {
     name: String,
@@ -62,22 +86,20 @@ pub struct Proc {
 impl Proc {
     /// Starts the child test `role` on `dir` as child number `id`.
     pub fn spawn(role: &str, dir: &Path, id: usize) -> Proc {
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .args([
-                "--exact",
-                role,
-                "--include-ignored",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(ROLE_VAR, role)
-            .env(DIR_VAR, dir)
-            .env(ID_VAR, id.to_string())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
+        Proc::spawn_with(role, dir, id, |_| {})
+    }
+
+    /// Starts the child test `role` on `dir` as child number `id`, its [`command`] first
+    /// changed by `configure` (more environment, say).
+    pub fn spawn_with(
+        role: &str,
+        dir: &Path,
+        id: usize,
+        configure: impl FnOnce(&mut Command),
+    ) -> Proc {
+        let mut command = command(role, dir, id);
+        configure(&mut command);
+        let mut child = command.spawn().unwrap();
         let lines = BufReader::new(child.stdout.take().unwrap()).lines();
         Proc {
             name: format!("{role} #{id}"),

@@ -10,6 +10,8 @@
 use std::path::{Path, PathBuf};
 
 pub mod child;
+pub mod skip;
+pub mod spec_reader;
 
 /// Every file under `dir` whose name ends with `suffix` (`.val`, `.val.tmp`), as paths relative
 /// to `dir`, sorted.

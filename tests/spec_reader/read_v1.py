@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """An independent reader of diskcache format v1, written from format-spec/ alone.
 
-It does not decode redb's file: tests/backward_compatibility.rs dumps the redb tables of a
-cache (through the redb crate, not through diskcache) as JSON on stdin:
+It does not decode redb's file: the tests dump the redb tables of a cache (through the redb
+crate, not through diskcache) as JSON on stdin:
 
     {"tables": [names], "meta": {name: u64}, "settings": {name: u64}, "info": {name: str},
      "entries": [[key hex, row hex]], "order_insert": [[row id, key hex]],
@@ -10,11 +10,19 @@ cache (through the redb crate, not through diskcache) as JSON on stdin:
      "order_tag": [[[tag hex, row id], key hex]]}
 
 and this script decodes keys (keys.md), rows and values (rows.md), reads value files and
-checks their crc32 (blobs.md), checks meta and the order tables (tables.md), and prints one
-JSON object per entry, in key byte order. Standard library only. Usage:
+checks their crc32 (blobs.md), checks meta and the order tables (tables.md). If the directory
+holds a cache.wal, it reads the valid log of the header's generation (wal.md: framing,
+versions, damaged blocks, access records) and applies it over the database's rows; if it
+holds a cache.shm whose index is in step with the log, it checks the index's words and slots
+against the log, and meta's counters plus the index's deltas against the rows. It prints the
+entries (one JSON object each, in key byte order) as the log and the database make them.
+Composite values stored by the `diskcache` command (batch-protocol.md) are decoded as JSON.
+Standard library only. Usage:
 
     read_v1.py <cache directory> < dump.json
 """
+
+import os
 
 import json
 import math
@@ -195,6 +203,20 @@ def row(b):
     }
 
 
+def checked_row(b):
+    """row(), and what rows.md says a decoder also refuses: an inline value whose length is
+    not `size`, a file path not of the shape of blobs.md."""
+    r = row(b)
+    if r["in_file"]:
+        path = r["rest"].decode("utf-8")
+        m = BLOB.match(path)
+        if not m or m.group(3)[:2] != m.group(1) or m.group(3)[2:4] != m.group(2):
+            raise Bad("value file path %r" % path)
+    elif len(r["rest"]) != r["size"]:
+        raise Bad("inline value of %d bytes, size %d" % (len(r["rest"]), r["size"]))
+    return r
+
+
 def value_bytes(r, cache_dir):
     """The value's stored bytes, from the row or its file, checked against size and crc32."""
     if r["in_file"]:
@@ -232,8 +254,53 @@ def zigzag(n):
     return (n >> 1) ^ -(n & 1)
 
 
+def tree(b, i, depth=0):
+    """batch-protocol.md's `Tree` (postcard): returns (JSON value, next index)."""
+    if depth > 128:
+        raise Bad("a Tree nested too deeply")
+    variant, i = varint(b, i)
+    if variant == 0:
+        return None, i
+    if variant == 1:
+        if b[i] > 1:
+            raise Bad("a Bool of %d" % b[i])
+        return b[i] == 1, i + 1
+    if variant == 2:
+        n, i = varint(b, i)
+        return zigzag(n), i
+    if variant == 3:
+        return varint(b, i)
+    if variant == 4:
+        return struct.unpack("<d", b[i : i + 8])[0], i + 8
+    if variant == 5:
+        n, i = varint(b, i)
+        return b[i : i + n].decode("utf-8"), i + n
+    if variant == 6:
+        n, i = varint(b, i)
+        items = []
+        for _ in range(n):
+            v, i = tree(b, i, depth + 1)
+            items.append(v)
+        return items, i
+    if variant == 7:
+        n, i = varint(b, i)
+        members = {}
+        for _ in range(n):
+            length, i = varint(b, i)
+            name = b[i : i + length].decode("utf-8")
+            v, i = tree(b, i + length, depth + 1)
+            members[name] = v
+        return members, i
+    raise Bad("Tree variant %d" % variant)
+
+
 def postcard(shape, b):
-    if shape == "Vec<u32>":
+    if shape == "JSON":
+        # batch-protocol.md: "JSON", then a Tree.
+        if b[:4] != b"JSON":
+            raise Bad("a composite value not stored by the command")
+        items, i = tree(b, 4)
+    elif shape == "Vec<u32>":
         n, i = varint(b, 0)
         items = []
         for _ in range(n):
@@ -265,8 +332,190 @@ def value(kind, data, shape):
         return data.decode("utf-8")
     if kind == "bytes":
         return data.hex()
-    return postcard(shape, data)
+    return postcard(shape or "JSON", data)
 
+
+
+# ----- the log and its index (format-spec/wal.md) ----------------------------------------
+
+WAL_MAGIC = b"DCWAL\x00\x00\x01"
+SHM_MAGIC = b"DCSHM\x00\x00\x01"
+SUPPORTED_VERSION = 1
+SET, DELETE, ACCESS = 1, 2, 3
+
+
+def u64(b, at):
+    return struct.unpack_from("<Q", b, at)[0]
+
+
+def damage(rec):
+    """Why a framed record of a version this reader reads is damaged, or None."""
+    if rec["kind"] not in (SET, DELETE, ACCESS):
+        return "kind %d" % rec["kind"]
+    if rec["flags"] & ~1:
+        return "flags %#x" % rec["flags"]
+    if 32 + rec["key_len"] > rec["len"]:
+        return "key length %d" % rec["key_len"]
+    if rec["kind"] == DELETE and rec["payload"]:
+        return "a delete with a payload"
+    if rec["kind"] == ACCESS and len(rec["payload"]) != 16:
+        return "an access payload of %d bytes" % len(rec["payload"])
+    try:
+        key(rec["key"])
+        if rec["kind"] == SET:
+            checked_row(rec["payload"])
+    except (Bad, IndexError, UnicodeDecodeError, struct.error) as e:
+        return "%s: %s" % (type(e).__name__, e)
+    return None
+
+
+def read_log(path):
+    """The valid log of cache.wal's generation: (generation, applied records, left-out
+    records, valid length from offset 64, record count). wal.md, "The valid log"."""
+    with open(path, "rb") as f:
+        wal = f.read()
+    if wal[:8] != WAL_MAGIC:
+        return None, [], [], 0, 0
+    generation = u64(wal, 8)
+    applied, left_out, block = [], [], []
+    pos, seq, end, count = 64, 0, 64, 0
+    while pos + 32 <= len(wal):
+        # Generation and sequence number first: past the end lie older records.
+        if u64(wal, pos + 8) != generation or u64(wal, pos + 16) != seq:
+            break
+        length, crc = struct.unpack_from("<II", wal, pos)
+        if length < 32 or pos + length > len(wal):
+            break
+        if zlib.crc32(wal[pos + 8 : pos + length]) != crc:
+            break
+        kind, flags, key_len, version = struct.unpack_from("<BBHI", wal, pos + 24)
+        if max(version, 1) > SUPPORTED_VERSION:
+            raise Bad("record %d needs format version %d" % (seq, version))
+        rec = {
+            "offset": pos,
+            "len": length,
+            "seq": seq,
+            "kind": kind,
+            "flags": flags,
+            "key_len": key_len,
+            "key": wal[pos + 32 : pos + 32 + key_len],
+            "payload": wal[pos + 32 + key_len : pos + length],
+        }
+        rec["damage"] = damage(rec)
+        block.append(rec)
+        pos += (length + 7) // 8 * 8
+        seq += 1
+        if flags & 1:
+            if any(r["damage"] for r in block):
+                left_out.extend(block)
+            else:
+                applied.extend(block)
+            count += len(block)
+            end = pos
+            block = []
+    return generation, applied, left_out, end - 64, count
+
+
+def apply_log(rows, applied):
+    """The rows (key bytes -> decoded row) once the log's records are applied, as a
+    checkpoint applies them: per key the latest set or delete; then each access raises the
+    access time and adds the count of the row the key's last set left (an access followed by
+    a set or delete of its key is dropped; one of a key the log does not set or delete
+    updates the database's row, if any)."""
+    out = dict(rows)
+    latest, accesses = {}, {}
+    for rec in applied:
+        k = rec["key"]
+        if rec["kind"] == ACCESS:
+            time, n = struct.unpack("<QQ", rec["payload"])
+            if k in latest and latest[k] is not None:
+                r = latest[k]
+                r["access_time"] = max(r["access_time"], time)
+                r["access_count"] += n
+            elif k not in latest:
+                t0, n0 = accesses.get(k, (0, 0))
+                accesses[k] = (max(t0, time), n0 + n)
+            continue
+        latest[k] = checked_row(rec["payload"]) if rec["kind"] == SET else None
+        accesses.pop(k, None)
+    for k, r in latest.items():
+        if r is None:
+            out.pop(k, None)
+        else:
+            out[k] = r
+    for k, (time, n) in accesses.items():
+        if k in out:
+            r = dict(out[k])
+            r["access_time"] = max(r["access_time"], time)
+            r["access_count"] += n
+            out[k] = r
+    return out
+
+
+def key_hash(b):
+    """wal.md: FNV-1a 64, the splitmix64 finalizer, 0 becomes 1."""
+    mask = (1 << 64) - 1
+    h = 0xCBF29CE484222325
+    for c in b:
+        h = ((h ^ c) * 0x100000001B3) & mask
+    h ^= h >> 30
+    h = (h * 0xBF58476D1CE4E5B9) & mask
+    h ^= h >> 27
+    h = (h * 0x94D049BB133111EB) & mask
+    h ^= h >> 31
+    return h or 1
+
+
+def check_index(path, wal_path, generation, applied, left_out, valid_len, count):
+    """Checks cache.shm against the log (wal.md, "cache.shm"). Returns the count and volume
+    deltas if the index is in step with the log, or None (with why) if it is not: the
+    library recovers such an index at open, so there is nothing more to check."""
+    with open(path, "rb") as f:
+        shm = f.read()
+    if len(shm) != 266240:
+        raise Bad("cache.shm of %d bytes" % len(shm))
+    word = lambda line: u64(shm, 64 * line)
+    if shm[:8] != SHM_MAGIC:
+        return None, "not initialized"
+    if word(1):
+        return None, "dirty: a process died inside the write lock"
+    if word(2) % 2 or word(11) % 2:
+        return None, "a seqlock is odd"
+    if word(3) != generation:
+        return None, "its generation is not the log's"
+    if left_out:
+        return None, "the log holds a damaged block"
+    if word(4) != 64 + valid_len:
+        raise Bad("valid length %d, the log's is %d" % (word(4), 64 + valid_len))
+    if word(5) != count:
+        raise Bad("%d records, the log has %d" % (word(5), count))
+    with open(wal_path, "rb") as f:
+        wal = f.read()
+    latest = {}
+    for rec in applied:
+        if rec["kind"] != ACCESS:
+            latest[rec["key"]] = rec["offset"]
+    for k, offset in latest.items():
+        h = key_hash(k)
+        slot, found = h % 16384, None
+        for _ in range(16384):
+            sh, so = struct.unpack_from("<QQ", shm, 4096 + 16 * slot)
+            if sh == 0:
+                break
+            if sh == h and so + 32 <= len(wal):
+                # A candidate: the record it points at is whole, of the generation, of the key.
+                length = struct.unpack_from("<I", wal, so)[0]
+                key_len = struct.unpack_from("<H", wal, so + 26)[0]
+                crc = struct.unpack_from("<I", wal, so + 4)[0]
+                whole = length >= 32 and zlib.crc32(wal[so + 8 : so + length]) == crc
+                if whole and u64(wal, so + 8) == generation and wal[so + 32 : so + 32 + key_len] == k:
+                    found = so
+                    break
+            slot = (slot + 1) % 16384
+        if found != offset:
+            raise Bad("the index has key %s at %r, its latest record is at %d" % (k.hex(), found, offset))
+    signed = lambda v: v - (1 << 64) if v >= 1 << 63 else v
+    return (signed(word(6)), signed(word(7))), "in step with the log"
 
 # ----- the tables (format-spec/tables.md) -------------------------------------------------
 
@@ -303,38 +552,24 @@ def settings_shown(settings):
 POLICY_FIELD = {1: "store_time", 2: "access_time", 3: "access_count"}
 
 
+def volume_of(kb, r):
+    return 128 + len(kb) + len(r["tag"] or b"") + r["size"]
+
+
 def main():
     cache_dir = sys.argv[1]
     dump = json.load(sys.stdin)
     meta, settings = dump["meta"], dump["settings"]
     if meta.get("format_version") != 1:
         raise Bad("format_version %r" % meta.get("format_version"))
-    out, volume = [], 0
+    disk = dump["info"].get("disk", "default")
+    if disk != "default":
+        # disks.md: other disks pack or serialize otherwise; this reader knows `default`.
+        raise Bad("the disk %r" % disk)
+    # The database alone: its rows, counters and order tables agree (tables.md).
     rows = {}
     for key_hex, row_hex in dump["entries"]:
-        kb, r = bytes.fromhex(key_hex), row(bytes.fromhex(row_hex))
-        k = show(key(kb))
-        rows[kb] = r
-        data = value_bytes(r, cache_dir)
-        if r["packed"]:
-            raise Bad("a packed value in a cache of the default disk")
-        volume += 128 + len(kb) + len(r["tag"] or b"") + r["size"]
-        out.append(
-            {
-                "key": k,
-                "key_hex": key_hex,
-                "kind": r["kind"],
-                "value": value(r["kind"], data, SHAPES.get(k)),
-                "in_file": r["in_file"],
-                "size": r["size"],
-                "tag": show(key(r["tag"])) if r["tag"] else None,
-                "expire_time": r["expire_time"],
-                "row_id": r["row_id"],
-                "store_time": r["store_time"],
-                "access_time": r["access_time"],
-                "access_count": r["access_count"],
-            }
-        )
+        rows[bytes.fromhex(key_hex)] = checked_row(bytes.fromhex(row_hex))
     # keys.md: byte order is value order, numbers < text < bytes < composites.
     classes = [bytes.fromhex(k)[0] for k, _ in dump["entries"]]
     if [k for k, _ in dump["entries"]] != sorted(k for k, _ in dump["entries"]):
@@ -343,6 +578,7 @@ def main():
         raise Bad("key classes out of order")
     if meta["count"] != len(rows):
         raise Bad("meta.count %d, %d rows" % (meta["count"], len(rows)))
+    volume = sum(volume_of(kb, r) for kb, r in rows.items())
     if meta["volume"] != volume:
         raise Bad("meta.volume %d, the rows sum to %d" % (meta["volume"], volume))
     if any(r["row_id"] >= meta["next_row_id"] for r in rows.values()):
@@ -372,14 +608,63 @@ def main():
     for table in want:
         if want[table] != got[table]:
             raise Bad("%s does not match the entries" % table)
+    # The log over the database (wal.md), and its index.
+    log, index = None, "no cache.shm"
+    wal_path, shm_path = os.path.join(cache_dir, "cache.wal"), os.path.join(cache_dir, "cache.shm")
+    if os.path.exists(wal_path):
+        generation, applied, left_out, valid_len, count = read_log(wal_path)
+        final = apply_log(rows, applied)
+        log = {
+            "generation": generation,
+            "records": count,
+            "applied": len(applied),
+            "left_out": [r["seq"] for r in left_out],
+            "valid_length": valid_len,
+        }
+        if os.path.exists(shm_path):
+            deltas, index = check_index(
+                shm_path, wal_path, generation, applied, left_out, valid_len, count
+            )
+            if deltas is not None:
+                final_volume = sum(volume_of(kb, r) for kb, r in final.items())
+                if meta["count"] + deltas[0] != len(final):
+                    raise Bad("meta.count %d + delta %d, %d entries" % (meta["count"], deltas[0], len(final)))
+                if meta["volume"] + deltas[1] != final_volume:
+                    raise Bad("meta.volume %d + delta %d, volume %d" % (meta["volume"], deltas[1], final_volume))
+        rows = final
+    out = []
+    for kb in sorted(rows):
+        r = rows[kb]
+        k = show(key(kb))
+        data = value_bytes(r, cache_dir)
+        if r["packed"]:
+            raise Bad("a packed value in a cache of the default disk")
+        out.append(
+            {
+                "key": k,
+                "key_hex": kb.hex(),
+                "kind": r["kind"],
+                "value": value(r["kind"], data, SHAPES.get(k)),
+                "in_file": r["in_file"],
+                "size": r["size"],
+                "tag": show(key(r["tag"])) if r["tag"] else None,
+                "expire_time": r["expire_time"],
+                "row_id": r["row_id"],
+                "store_time": r["store_time"],
+                "access_time": r["access_time"],
+                "access_count": r["access_count"],
+            }
+        )
     json.dump(
         {
             "entries": out,
             "meta": meta,
             "settings": settings,
             "settings_shown": settings_shown(settings),
-            "disk": dump["info"].get("disk", "default"),
+            "disk": disk,
             "checked": sorted(want),
+            "log": log,
+            "index": index,
         },
         sys.stdout,
         indent=1,

@@ -1,0 +1,262 @@
+#!/usr/bin/env bash
+# Negative controls: every deliberately broken variant of the library (src/sabotage.rs) must
+# make the tests that guard its property fail. A test that still passes with its property
+# undone proves nothing.
+#
+# Builds the test binaries named below once, with RUSTFLAGS="--cfg diskcache_broken" (the only
+# build in which the sabotage code exists) into target/negative-controls, debug profile. Then,
+# for each variant, runs only the tests listed under it with DISKCACHE_BROKEN=<variant> and
+# requires every one of them to run and fail: a build error, a test that is not found (renamed)
+# or a listed test that passes is NOT CAUGHT. Prints one line per variant and exits 1 if any
+# variant was not caught (2 on a usage or build error). Each run's output is kept in
+# target/negative-controls/logs/<variant>.log.
+#
+#   scripts/negative_controls.sh                     # every variant
+#   scripts/negative_controls.sh checkpoint-order    # just these variants
+#   scripts/negative_controls.sh --list              # the table
+#
+# The table lists, for each variant, exactly the tests that failed under it in every one of
+# five runs of the variant's whole test file; tests that fail only some of the time are left
+# out (a negative control must not be flaky): fork.rs'
+# forks_during_writes_from_another_thread_neither_deadlock_nor_lose_writes (deadlocks in 4 of
+# 5 runs, and then only its 60 s watchdog ends it) and eviction.rs'
+# switching_the_policy_rebuilds_its_order (1 of 4). Every variant of src/sabotage.rs must have
+# an entry: a variant added without one fails the script.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# <variant> <test file>, then the tests that must fail under it, one per indented line.
+TABLE='
+ack-before-commit crash_consistency
+    a_writer_killed_mid_stream_loses_no_acknowledged_write_and_the_cache_reopens_cleanly
+    when_one_of_two_writers_is_killed_the_other_keeps_writing_and_no_acknowledged_write_is_lost
+    a_writer_killed_while_writing_large_value_files_loses_no_acknowledged_write
+    a_writer_killed_while_culling_a_size_limited_cache_leaves_it_consistent
+    a_writer_killed_inside_clear_leaves_all_or_none_of_the_entries
+    a_writer_killed_inside_evict_leaves_all_or_none_of_the_tag
+    a_writer_killed_while_checkpointing_loses_no_acknowledged_write
+    a_writer_killed_inside_a_transaction_leaves_all_or_none_of_its_keys
+    a_process_killed_while_it_recovers_a_cache_after_a_killed_writer_loses_nothing
+checkpoint-order wal_harness
+    cross_process_reads_see_every_acknowledged_write_in_lockstep
+    a_reader_during_checkpoints_never_misses_a_key_or_sees_a_version_go_back
+    killing_a_writer_at_each_point_inside_the_lock_loses_no_acknowledged_write
+fork-inherits-store fork
+    a_direct_path_cache_works_in_a_forked_child_and_in_its_parent
+discard-on-unknown-outcome fault_injection
+    faults_during_frequent_checkpoints_lose_nothing
+    faults_on_the_direct_path_lose_nothing
+    faults_at_the_sync_durability_level_lose_nothing
+skip-power-loss-check power_loss
+    the_last_handle_to_close_records_a_clean_close_and_the_next_open_records_use
+    an_open_after_a_shutdown_with_the_cache_in_use_checks_and_repairs_before_serving
+    a_damaged_marker_counts_as_an_unclean_shutdown
+    a_clean_close_in_an_earlier_boot_needs_no_check
+settings-epoch eviction
+    reset_reaches_another_handle
+access-records eviction
+    least_recently_used_keeps_what_was_read
+    least_frequently_used_keeps_what_is_read_often
+    reads_through_another_handle_count_for_least_recently_used
+transact-not-atomic transact
+    another_process_never_sees_half_a_transaction_on_the_logged_path
+    another_process_never_sees_half_a_transaction_on_the_direct_path
+    an_error_from_the_closure_applies_nothing_and_deletes_the_value_files_it_wrote
+    a_panic_in_the_closure_applies_nothing_and_leaves_the_cache_usable
+    reads_inside_a_transaction_see_its_own_writes_and_the_cache_sees_them_after
+    a_write_to_the_cache_inside_its_own_transaction_is_refused_instead_of_waiting
+    iteration_inside_a_transaction_is_refused_on_the_logged_path_only
+check-skips-crc check_repair
+    a_flipped_byte_in_a_value_file_is_reported_and_the_entry_and_file_removed
+lock-not-exclusive recipes
+    four_processes_counting_under_a_lock_lose_no_update
+    barrier_runs_one_caller_at_a_time
+    waiting_past_a_timeout_returns_timeout
+    recipes_work_on_a_named_cache_of_a_fanout_cache
+no-redb-boundary damaged_database
+    damage_to_any_page_of_the_database_is_an_error_never_a_panic_nor_a_wrong_value
+damaged-record-ends-log log_records
+    a_damaged_record_is_left_out_and_every_later_record_is_kept
+    a_damaged_record_leaves_its_whole_transaction_out
+newer-record-skipped log_records
+    a_record_of_a_newer_format_is_refused_at_open_and_nothing_is_written
+    a_newer_record_logged_while_the_cache_is_open_stops_writes_without_touching_the_log
+writers-ignore-builds slicing
+    writers_keep_a_tag_index_being_built_in_step_and_reset_completes_it
+    writers_and_reads_keep_a_policy_table_being_built_in_step
+check-skips-confirm slicing
+    a_damaged_entry_replaced_or_deleted_after_checks_snapshot_is_not_reported
+    check_true_removes_only_the_damaged_entries_no_writer_replaced
+check-fix-unguarded slicing
+    two_checks_that_fix_at_once_correct_a_wrong_count_once
+unfair-lock fairness
+    two_threads_writing_in_tight_loops_on_the_logged_path_both_progress_without_timeouts
+    two_processes_writing_in_tight_loops_on_the_logged_path_both_progress_without_timeouts
+    two_processes_writing_in_tight_loops_on_the_direct_path_both_progress_without_timeouts
+'
+
+# A variant's run that takes longer than this is stopped and counts as not caught.
+LIMIT_SECONDS=600
+export CARGO_TARGET_DIR=target/negative-controls
+LOGS="$CARGO_TARGET_DIR/logs"
+
+declare -A FILE_OF TESTS_OF
+VARIANTS=()
+variant=
+while IFS= read -r line; do
+    case "$line" in
+        '') ;;
+        ' '*) TESTS_OF[$variant]+="${line// /} " ;;
+        *)
+            read -r variant file <<<"$line"
+            VARIANTS+=("$variant")
+            FILE_OF[$variant]=$file
+            TESTS_OF[$variant]=
+            ;;
+    esac
+done <<<"$TABLE"
+
+# Every variant of src/sabotage.rs has an entry, and every entry is a variant.
+mapfile -t DEFINED < <(grep -oE 'Sabotage::[A-Za-z]+ => "[a-z-]+"' src/sabotage.rs |
+    sed -E 's/.*"([a-z-]+)"/\1/')
+if [ "${#DEFINED[@]}" -eq 0 ]; then
+    echo "error: no variant names found in src/sabotage.rs" >&2
+    exit 2
+fi
+for v in "${DEFINED[@]}"; do
+    if [ -z "${FILE_OF[$v]:-}" ]; then
+        echo "error: the variant $v of src/sabotage.rs has no entry in $0" >&2
+        exit 2
+    fi
+done
+for v in "${VARIANTS[@]}"; do
+    if ! printf '%s\n' "${DEFINED[@]}" | grep -qx -- "$v"; then
+        echo "error: $v (in $0) is not a variant of src/sabotage.rs" >&2
+        exit 2
+    fi
+done
+
+selected=()
+for arg in "$@"; do
+    case "$arg" in
+        --list)
+            for v in "${VARIANTS[@]}"; do
+                echo "$v (tests/${FILE_OF[$v]}.rs):"
+                printf '    %s\n' ${TESTS_OF[$v]}
+            done
+            exit 0
+            ;;
+        -*)
+            echo "usage: $0 [--list] [variant...]" >&2
+            exit 2
+            ;;
+        *)
+            if [ -z "${FILE_OF[$arg]:-}" ]; then
+                echo "error: no variant $arg; the variants are: ${VARIANTS[*]}" >&2
+                exit 2
+            fi
+            selected+=("$arg")
+            ;;
+    esac
+done
+[ "${#selected[@]}" -gt 0 ] || selected=("${VARIANTS[@]}")
+
+# The build, once, for the test files of the selected variants. Cargo's JSON messages name
+# each test binary built.
+started=$EPOCHREALTIME
+declare -A EXE_OF
+build_args=()
+for v in "${selected[@]}"; do
+    build_args+=(--test "${FILE_OF[$v]}")
+done
+echo "building the test files of ${#selected[@]} variant(s), --cfg diskcache_broken, into" \
+    "$CARGO_TARGET_DIR"
+mkdir -p "$LOGS"
+if ! RUSTFLAGS="--cfg diskcache_broken" cargo test --no-run \
+    --message-format=json-render-diagnostics "${build_args[@]}" \
+    >"$LOGS/build.json" 2>"$LOGS/build.log"; then
+    tail -n 30 "$LOGS/build.log" >&2
+    echo "error: the build failed (all of it: $LOGS/build.log)" >&2
+    exit 2
+fi
+while IFS= read -r message; do
+    name=$(sed -E 's/.*"target":\{"kind":\["test"\][^}]*"name":"([^"]*)".*/\1/' <<<"$message")
+    exe=$(sed -E 's/.*"executable":"([^"]*)".*/\1/' <<<"$message")
+    EXE_OF[$name]=$exe
+done < <(grep '"reason":"compiler-artifact"' "$LOGS/build.json" |
+    grep '"target":{"kind":\["test"\]' | grep '"executable":"')
+built=$(awk -v s="$started" -v e="$EPOCHREALTIME" 'BEGIN { printf "%.1f", e - s }')
+echo "built in $built s"
+
+# One variant: runs its tests, and says whether every one of them ran and failed.
+run() {
+    local v=$1 file=${FILE_OF[$1]} log="$LOGS/$1.log"
+    local exe=${EXE_OF[$file]:-}
+    local -a tests
+    read -r -a tests <<<"${TESTS_OF[$v]}"
+    if [ -z "$exe" ]; then
+        echo "no test binary was built for tests/$file.rs"
+        return 1
+    fi
+    local status=0
+    DISKCACHE_BROKEN=$v timeout "$LIMIT_SECONDS" "$exe" --exact "${tests[@]}" >"$log" 2>&1 ||
+        status=$?
+    if [ "$status" -eq 124 ]; then
+        echo "still running after $LIMIT_SECONDS s, stopped"
+        return 1
+    fi
+    local ran
+    ran=$(sed -nE 's/^running ([0-9]+) tests?$/\1/p' "$log" | head -n 1)
+    if [ "${ran:-0}" -ne "${#tests[@]}" ]; then
+        echo "${ran:-no} tests ran, not the ${#tests[@]} listed (exit status $status)"
+        return 1
+    fi
+    local t missing=() passed=()
+    for t in "${tests[@]}"; do
+        if grep -qxF "test $t ... FAILED" "$log"; then
+            :
+        elif grep -qxF "test $t ... ok" "$log"; then
+            passed+=("$t")
+        else
+            missing+=("$t")
+        fi
+    done
+    if [ "${#passed[@]}" -gt 0 ]; then
+        echo "passed: ${passed[*]}"
+        return 1
+    fi
+    if [ "${#missing[@]}" -eq 1 ] && [ "${#tests[@]}" -eq 1 ] && [ "$status" -gt 128 ]; then
+        # The one test listed ran alone and took the process down with it (an abort is a
+        # failure too, and only that test was running).
+        echo "$file: 1 of 1 failed (the process died of signal $((status - 128)))"
+        return 0
+    fi
+    if [ "${#missing[@]}" -gt 0 ] || [ "$status" -eq 0 ]; then
+        echo "no result for: ${missing[*]:-?} (exit status $status)"
+        return 1
+    fi
+    echo "$file: ${#tests[@]} of ${#tests[@]} failed"
+}
+
+caught=0
+missed=()
+for v in "${selected[@]}"; do
+    t0=$EPOCHREALTIME
+    if what=$(run "$v"); then
+        verdict=caught
+        caught=$((caught + 1))
+    else
+        verdict="NOT CAUGHT"
+        missed+=("$v")
+        what="$what; log: $LOGS/$v.log"
+    fi
+    took=$(awk -v s="$t0" -v e="$EPOCHREALTIME" 'BEGIN { printf "%.1f", e - s }')
+    printf '%-11s %-27s %6s s  %s\n' "$verdict" "$v" "$took" "$what"
+done
+
+total=$(awk -v s="$started" -v e="$EPOCHREALTIME" 'BEGIN { printf "%.1f", e - s }')
+echo "$caught of ${#selected[@]} variants caught, in $total s (build $built s)"
+if [ "${#missed[@]}" -gt 0 ]; then
+    echo "NOT CAUGHT: ${missed[*]}" >&2
+    exit 1
+fi

@@ -1,0 +1,62 @@
+//! Who can read a cache. A temporary cache is private to its user: its directory is made
+//! with mode `0700`, as Python's `tempfile.mkdtemp` makes diskcache's, so that sessions and
+//! tokens cached there are not readable by other local users whatever the umask. A cache in a
+//! directory the caller names gets that directory's permissions (the umask decides for one
+//! the cache creates).
+#![cfg(unix)]
+
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::Path;
+
+use diskcache::{Cache, FanoutCache};
+
+fn mode(path: &Path) -> u32 {
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[test]
+fn a_temporary_cache_directory_is_private_to_its_user() {
+    let cache = Cache::temp().unwrap();
+    cache.set("session", "token").unwrap();
+    let dir = cache.directory().to_path_buf();
+    assert_eq!(mode(&dir), 0o700, "{}", dir.display());
+    assert!(dir.starts_with(std::env::temp_dir()));
+    cache.close().unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_temporary_fanout_cache_directory_is_private_to_its_user() {
+    let cache = FanoutCache::builder().shards(2).temp().unwrap();
+    let dir = cache.directory().to_path_buf();
+    assert_eq!(mode(&dir), 0o700, "{}", dir.display());
+    drop(cache);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn two_temporary_caches_never_share_a_directory() {
+    let a = Cache::temp().unwrap();
+    let b = Cache::temp().unwrap();
+    assert_ne!(a.directory(), b.directory());
+    let dirs = [a.directory().to_path_buf(), b.directory().to_path_buf()];
+    drop((a, b));
+    for dir in dirs {
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
+
+#[test]
+fn a_cache_in_a_private_directory_stays_private() {
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("private");
+    std::fs::DirBuilder::new().mode(0o700).create(&dir).unwrap();
+    let cache = Cache::builder().min_file_size(100).open(&dir).unwrap();
+    cache.set("big", &vec![1u8; 1000]).unwrap();
+    cache.close().unwrap();
+    assert_eq!(
+        mode(&dir),
+        0o700,
+        "opening must not widen the directory's mode"
+    );
+}
