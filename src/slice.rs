@@ -18,8 +18,8 @@ use crate::txn::WriteCtx;
 pub(crate) const SLICE_WORK: Duration = Duration::from_millis(5);
 
 /// How long the write lock stays free after a slice before the next one takes it: time for
-/// a waiting writer to be woken and take it (the lock is not fair, and on the direct path a
-/// writer polls redb's lock at most every 2 ms).
+/// a waiting writer to be woken and take it before it has to claim a handoff (on the direct
+/// path a writer polls redb's lock at most every 2 ms).
 const SLICE_PAUSE: Duration = Duration::from_millis(2);
 
 /// When a slice stops taking on more work.
