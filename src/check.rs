@@ -60,7 +60,7 @@ impl Cache {
     /// cache as it is then, and repairs it there with `fix`. A finding that no longer holds (a
     /// writer has since replaced or removed the row) is not reported. redb's integrity check
     /// runs first, on a second handle, outside the write lock, but it holds redb's own writer
-    /// lock while it runs (about 0.1 s for 200,000 entries): on the direct write path every
+    /// lock while it runs (0.1-0.3 s for 200,000 entries): on the direct write path every
     /// writer waits for it, on the logged path only a write that needs a checkpoint then.
     ///
     /// A value file is written *before* its writer takes the write lock to commit its row, so
