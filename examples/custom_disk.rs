@@ -36,7 +36,7 @@ impl Disk for GzipDisk {
         let mut out = Vec::new();
         flate2::read::GzDecoder::new(&bytes[..])
             .read_to_end(&mut out)
-            .map_err(|e| diskcache::Error::Corrupted(format!("gzip: {e}")))?;
+            .map_err(|e| diskcache::Error::corrupted(format!("gzip: {e}")))?;
         Ok(out)
     }
 }

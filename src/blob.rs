@@ -56,7 +56,7 @@ impl BlobPath {
 
     /// Validates a stored path; anything else (`..`, absolute paths) is [`Error::Corrupted`].
     pub(crate) fn parse(s: &str) -> Result<BlobPath> {
-        let bad = || Error::Corrupted(format!("invalid value file path {s:?}"));
+        let bad = || Error::corrupted(format!("invalid value file path {s:?}"));
         let name = s.strip_suffix(BLOB_SUFFIX).ok_or_else(bad)?;
         let mut parts = name.split('/');
         let (Some(a), Some(b), Some(hex), None) =

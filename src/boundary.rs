@@ -32,7 +32,7 @@ impl std::fmt::Display for Panicked {
 impl Panicked {
     /// The error the caller reports: `file` is damaged, and what the engine said.
     pub(crate) fn into_error(self, file: &Path) -> Error {
-        Error::Corrupted(format!(
+        Error::corrupted(format!(
             "{} is damaged: the database engine failed reading it ({self})",
             file.display()
         ))
@@ -150,14 +150,14 @@ impl Handle {
     pub(crate) fn database(&self) -> Result<&Database> {
         self.db
             .as_ref()
-            .ok_or_else(|| Error::Storage("the database handle is closed".into()))
+            .ok_or_else(|| Error::storage("the database handle is closed"))
     }
 
     /// The database, for calls that need it to themselves (compaction, the integrity check).
     pub(crate) fn database_mut(&mut self) -> Result<&mut Database> {
         self.db
             .as_mut()
-            .ok_or_else(|| Error::Storage("the database handle is closed".into()))
+            .ok_or_else(|| Error::storage("the database handle is closed"))
     }
 
     /// Marks the handle as one redb panicked in: it must not be used again.

@@ -448,7 +448,7 @@ impl Cache {
             // The value file is gone: a concurrent delete since the snapshot (look again),
             // or, if the same entry is still there on a second look, damage.
             if missing.as_deref() == Some(key.as_slice()) {
-                return Err(Error::Corrupted(format!(
+                return Err(Error::corrupted(format!(
                     "{}: its value file is missing",
                     describe(&key)
                 )));

@@ -156,7 +156,7 @@ impl Cache {
                     Ok(_) => return Ok(()),
                     Err(redb::CompactionError::TransactionInProgress) => {}
                     Err(redb::CompactionError::Storage(e)) => return Err(e.into()),
-                    Err(e) => return Err(Error::Storage(e.to_string())),
+                    Err(e) => return Err(Error::storage(e.to_string())),
                 }
                 if left(deadline).is_zero() {
                     return Err(Error::Timeout);

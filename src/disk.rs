@@ -15,7 +15,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::error::{Error, Result};
+use crate::error::{Detail, Error, Result};
 use crate::value::{self, EncodedValue, ValueKind};
 
 /// The name recorded for caches that use the built-in encoding (no [`Disk`] given).
@@ -37,7 +37,8 @@ pub trait Disk: Send + Sync + fmt::Debug + 'static {
     /// # Errors
     /// [`Error::Codec`] if the value cannot be serialized.
     fn serialize(&self, value: &dyn erased_serde::Serialize) -> Result<Vec<u8>> {
-        postcard::to_allocvec(value).map_err(|e| Error::Codec(format!("postcard: {e}")))
+        postcard::to_allocvec(value)
+            .map_err(|e| Error::Codec(Detail::with_source(format!("postcard: {e}"), e)))
     }
 
     /// Runs `visit` on a deserializer over `bytes` (what [`Disk::serialize`] wrote), and
@@ -54,11 +55,11 @@ pub trait Disk: Send + Sync + fmt::Debug + 'static {
         visit(&mut <dyn erased_serde::Deserializer>::erase(&mut de))?;
         match de.finalize() {
             Ok([]) => Ok(()),
-            Ok(rest) => Err(Error::Codec(format!(
+            Ok(rest) => Err(Error::codec(format!(
                 "the stored value does not match the requested type ({} bytes left over)",
                 rest.len()
             ))),
-            Err(e) => Err(Error::Codec(format!("postcard: {e}"))),
+            Err(e) => Err(Error::codec(format!("postcard: {e}"))),
         }
     }
 
@@ -130,8 +131,8 @@ impl Codec {
         match (&self.0, packed) {
             (_, false) => Ok(bytes),
             (Some(disk), true) => crate::boundary::run_caller(|| disk.unpack(kind, bytes)),
-            (None, true) => Err(Error::Corrupted(
-                "a packed value in a cache with no Disk to unpack it".into(),
+            (None, true) => Err(Error::corrupted(
+                "a packed value in a cache with no Disk to unpack it",
             )),
         }
     }
@@ -148,7 +149,7 @@ impl Codec {
                 let mut out = None;
                 disk.deserialize(&bytes, &mut |de| {
                     let value = erased_serde::deserialize::<V>(de).map_err(|e| {
-                        Error::Codec(format!(
+                        Error::codec(format!(
                             "stored a serialized value, asked for `{}`: {e}",
                             std::any::type_name::<V>()
                         ))
@@ -156,7 +157,7 @@ impl Codec {
                     out = Some(value);
                     Ok(())
                 })?;
-                out.ok_or_else(|| Error::Codec("the disk decoded nothing".into()))
+                out.ok_or_else(|| Error::codec("the disk decoded nothing"))
             }
             _ => value::decode_value(kind, bytes),
         }
@@ -171,10 +172,10 @@ fn zlib_pack(level: u32, bytes: &[u8]) -> Result<Vec<u8>> {
     );
     encoder
         .write_all(bytes)
-        .map_err(|e| Error::Codec(format!("zlib: {e}")))?;
+        .map_err(|e| Error::Codec(Detail::with_source(format!("zlib: {e}"), e)))?;
     encoder
         .finish()
-        .map_err(|e| Error::Codec(format!("zlib: {e}")))
+        .map_err(|e| Error::Codec(Detail::with_source(format!("zlib: {e}"), e)))
 }
 
 /// The dual of [`zlib_pack`].
@@ -183,7 +184,12 @@ fn zlib_unpack(bytes: &[u8]) -> Result<Vec<u8>> {
     decoder
         .write_all(bytes)
         .and_then(|()| decoder.finish())
-        .map_err(|e| Error::Corrupted(format!("a packed value does not unpack (zlib): {e}")))
+        .map_err(|e| {
+            Error::Corrupted(Detail::with_source(
+                format!("a packed value does not unpack (zlib): {e}"),
+                e,
+            ))
+        })
 }
 
 /// Checks a zlib level (0 to 9).
@@ -233,7 +239,8 @@ impl Disk for JsonDisk {
     }
 
     fn serialize(&self, value: &dyn erased_serde::Serialize) -> Result<Vec<u8>> {
-        serde_json::to_vec(value).map_err(|e| Error::Codec(format!("json: {e}")))
+        serde_json::to_vec(value)
+            .map_err(|e| Error::Codec(Detail::with_source(format!("json: {e}"), e)))
     }
 
     fn deserialize(
@@ -243,7 +250,8 @@ impl Disk for JsonDisk {
     ) -> Result<()> {
         let mut de = serde_json::Deserializer::from_slice(bytes);
         visit(&mut <dyn erased_serde::Deserializer>::erase(&mut de))?;
-        de.end().map_err(|e| Error::Codec(format!("json: {e}")))
+        de.end()
+            .map_err(|e| Error::Codec(Detail::with_source(format!("json: {e}"), e)))
     }
 
     fn pack(&self, kind: ValueKind, bytes: &[u8]) -> Result<Option<Vec<u8>>> {

@@ -9,7 +9,9 @@ pub type Result<T> = std::result::Result<T, Error>;
 /// Everything that can go wrong, as one enum.
 ///
 /// Messages are sentences that name what failed and where (the path, the key, the expected and
-/// found values), so they can be shown to a person as they are.
+/// found values), so they can be shown to a person as they are. The error underneath one, where
+/// there is one (an I/O error, redb's, a codec's), is its [`std::error::Error::source`], and
+/// [`Error::kind`] names the variant without its contents, for matching.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {
@@ -22,18 +24,18 @@ pub enum Error {
     Timeout,
     /// `incr`/`decr` found no value and no default was given.
     KeyNotFound,
-    /// `incr`/`decr` found a value that is not an integer.
+    /// `incr`/`decr` found a value that is not a number.
     NotAnInteger,
-    /// Stored bytes failed a check: a crc32 mismatch, a truncated record, an unknown tag.
-    /// Never returned as wrong data.
-    Corrupted(String),
+    /// Stored bytes failed a check: a crc32 mismatch, a truncated record, an unknown tag, a
+    /// damaged page of the database. Never returned as wrong data.
+    Corrupted(Detail),
     /// A value could not be serialized, or the stored value is not of the type asked for.
-    Codec(String),
+    Codec(Detail),
     /// An argument or setting is out of range: a NaN key, a key over the size limit, a zero
     /// value where one is not allowed.
     InvalidArgument(String),
     /// The database engine (redb) reported an error that is not a plain I/O error.
-    Storage(String),
+    Storage(Detail),
     /// The cache was written by a newer format version than this build understands.
     UnsupportedVersion {
         /// The format version found in the cache.
@@ -41,6 +43,93 @@ pub enum Error {
         /// The newest format version this build reads.
         supported: u64,
     },
+}
+
+/// Which kind of [`Error`] it is, without its contents: for matching and for logs.
+///
+/// ```
+/// # fn main() -> diskcache::Result<()> {
+/// # let cache = diskcache::Cache::open(tempfile::tempdir()?.path())?;
+/// cache.set("name", "Ada")?;
+/// let e = cache.incr("name", 1, None).unwrap_err();
+/// assert_eq!(e.kind(), diskcache::ErrorKind::NotAnInteger);
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// [`Error::Io`].
+    Io,
+    /// [`Error::Timeout`].
+    Timeout,
+    /// [`Error::KeyNotFound`].
+    KeyNotFound,
+    /// [`Error::NotAnInteger`].
+    NotAnInteger,
+    /// [`Error::Corrupted`].
+    Corrupted,
+    /// [`Error::Codec`].
+    Codec,
+    /// [`Error::InvalidArgument`].
+    InvalidArgument,
+    /// [`Error::Storage`].
+    Storage,
+    /// [`Error::UnsupportedVersion`].
+    UnsupportedVersion,
+}
+
+/// What went wrong, in words, and the error underneath it if there was one (its
+/// [`std::error::Error::source`] through the [`Error`] holding it).
+#[derive(Debug)]
+pub struct Detail {
+    message: String,
+    source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+}
+
+impl Detail {
+    /// A detail with a message and no error underneath.
+    pub fn new(message: impl Into<String>) -> Detail {
+        Detail {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// A detail with a message and the error that caused it.
+    ///
+    /// ```
+    /// use std::error::Error as _;
+    /// use diskcache::{Detail, Error};
+    /// let cause = std::io::Error::other("gzip: invalid header");
+    /// let e = Error::Corrupted(Detail::with_source("a packed value does not unpack", cause));
+    /// assert!(e.to_string().contains("does not unpack"));
+    /// assert_eq!(e.source().unwrap().to_string(), "gzip: invalid header");
+    /// ```
+    pub fn with_source(
+        message: impl Into<String>,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    ) -> Detail {
+        Detail {
+            message: message.into(),
+            source: Some(source.into()),
+        }
+    }
+
+    /// The message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The error underneath, if any.
+    pub fn source(&self) -> Option<&(dyn std::error::Error + Send + Sync + 'static)> {
+        self.source.as_deref()
+    }
+}
+
+impl fmt::Display for Detail {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
 }
 
 impl fmt::Display for Error {
@@ -53,11 +142,11 @@ impl fmt::Display for Error {
             Error::KeyNotFound => {
                 f.write_str("the key is not in the cache and no default was given")
             }
-            Error::NotAnInteger => f.write_str("the stored value is not an integer"),
-            Error::Corrupted(msg) => write!(f, "corrupted cache data: {msg}"),
-            Error::Codec(msg) => write!(f, "value codec error: {msg}"),
+            Error::NotAnInteger => f.write_str("the stored value is not a number"),
+            Error::Corrupted(d) => write!(f, "corrupted cache data: {d}"),
+            Error::Codec(d) => write!(f, "value codec error: {d}"),
             Error::InvalidArgument(msg) => write!(f, "invalid argument: {msg}"),
-            Error::Storage(msg) => write!(f, "database error: {msg}"),
+            Error::Storage(d) => write!(f, "database error: {d}"),
             Error::UnsupportedVersion { found, supported } => write!(
                 f,
                 "the cache has format version {found}, but this build reads versions up to {supported}"
@@ -70,6 +159,9 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Error::Io(e) => Some(e),
+            Error::Corrupted(d) | Error::Codec(d) | Error::Storage(d) => {
+                d.source.as_deref().map(|e| e as _)
+            }
             _ => None,
         }
     }
@@ -94,6 +186,49 @@ impl std::error::Error for OutcomeUnknown {
 }
 
 impl Error {
+    /// Which kind of error this is.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Io(_) => ErrorKind::Io,
+            Error::Timeout => ErrorKind::Timeout,
+            Error::KeyNotFound => ErrorKind::KeyNotFound,
+            Error::NotAnInteger => ErrorKind::NotAnInteger,
+            Error::Corrupted(_) => ErrorKind::Corrupted,
+            Error::Codec(_) => ErrorKind::Codec,
+            Error::InvalidArgument(_) => ErrorKind::InvalidArgument,
+            Error::Storage(_) => ErrorKind::Storage,
+            Error::UnsupportedVersion { .. } => ErrorKind::UnsupportedVersion,
+        }
+    }
+
+    /// [`Error::Corrupted`] with this message.
+    pub fn corrupted(message: impl Into<String>) -> Error {
+        Error::Corrupted(Detail::new(message))
+    }
+
+    /// [`Error::Codec`] with this message.
+    pub fn codec(message: impl Into<String>) -> Error {
+        Error::Codec(Detail::new(message))
+    }
+
+    /// [`Error::Storage`] with this message.
+    pub(crate) fn storage(message: impl Into<String>) -> Error {
+        Error::Storage(Detail::new(message))
+    }
+
+    /// redb's error as [`Error::Storage`], with it as the source.
+    fn redb(e: impl std::error::Error + Send + Sync + 'static) -> Error {
+        Error::Storage(Detail::with_source(e.to_string(), e))
+    }
+
+    /// Whether this is redb's refusal of a handle that an earlier I/O error left failing
+    /// ("Previous I/O error occurred. Please close and re-open the database").
+    pub(crate) fn is_previous_io(&self) -> bool {
+        matches!(self, Error::Storage(d)
+            if d.source().and_then(|e| e.downcast_ref::<redb::StorageError>())
+                .is_some_and(|e| matches!(e, redb::StorageError::PreviousIo)))
+    }
+
     /// Whether this error left the failed write's outcome unknown: an I/O error while
     /// committing it, after which it may be applied (now, or when the cache next recovers),
     /// or not at all. Either way it is applied whole or not at all.
@@ -114,7 +249,7 @@ impl Error {
         let inner = match self {
             Error::Io(e) => e,
             // redb's "a previous I/O error occurred" and its kin, met after the commit.
-            Error::Storage(msg) => io::Error::other(msg),
+            Error::Storage(d) => io::Error::other(d.to_string()),
             other => return other,
         };
         Error::Io(io::Error::new(inner.kind(), OutcomeUnknown(inner)))
@@ -132,7 +267,7 @@ impl From<redb::StorageError> for Error {
     fn from(e: redb::StorageError) -> Self {
         match e {
             redb::StorageError::Io(io) => Error::Io(io),
-            other => Error::Storage(other.to_string()),
+            other => Error::redb(other),
         }
     }
 }
@@ -141,7 +276,7 @@ impl From<redb::DatabaseError> for Error {
     fn from(e: redb::DatabaseError) -> Self {
         match e {
             redb::DatabaseError::Storage(s) => s.into(),
-            other => Error::Storage(other.to_string()),
+            other => Error::redb(other),
         }
     }
 }
@@ -150,7 +285,7 @@ impl From<redb::TransactionError> for Error {
     fn from(e: redb::TransactionError) -> Self {
         match e {
             redb::TransactionError::Storage(s) => s.into(),
-            other => Error::Storage(other.to_string()),
+            other => Error::redb(other),
         }
     }
 }
@@ -159,7 +294,7 @@ impl From<redb::TableError> for Error {
     fn from(e: redb::TableError) -> Self {
         match e {
             redb::TableError::Storage(s) => s.into(),
-            other => Error::Storage(other.to_string()),
+            other => Error::redb(other),
         }
     }
 }
@@ -168,7 +303,7 @@ impl From<redb::CommitError> for Error {
     fn from(e: redb::CommitError) -> Self {
         match e {
             redb::CommitError::Storage(s) => s.into(),
-            other => Error::Storage(other.to_string()),
+            other => Error::redb(other),
         }
     }
 }
@@ -176,6 +311,25 @@ impl From<redb::CommitError> for Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_redb_error_is_storage_and_keeps_redb_s_error_as_its_source() {
+        let e = Error::from(redb::StorageError::PreviousIo);
+        assert_eq!(e.kind(), ErrorKind::Storage);
+        assert!(e.is_previous_io());
+        let source = std::error::Error::source(&e).expect("redb's error is the source");
+        assert!(source.downcast_ref::<redb::StorageError>().is_some());
+        assert!(!Error::storage("something else").is_previous_io());
+    }
+
+    #[test]
+    fn every_variant_has_its_kind() {
+        assert_eq!(Error::corrupted("x").kind(), ErrorKind::Corrupted);
+        assert_eq!(Error::codec("x").kind(), ErrorKind::Codec);
+        assert_eq!(Error::Timeout.kind(), ErrorKind::Timeout);
+        let io = Error::from(io::Error::other("x"));
+        assert_eq!(io.kind(), ErrorKind::Io);
+    }
 
     #[test]
     fn display_is_a_sentence_and_io_keeps_its_source() {

@@ -111,7 +111,7 @@ impl FanoutCache {
         let i = self.shard_index(key)?;
         self.shards
             .get(i)
-            .ok_or_else(|| Error::Storage(format!("shard {i} is missing")))
+            .ok_or_else(|| Error::storage(format!("shard {i} is missing")))
     }
 
     /// The settings of the shards, with `size_limit` the whole cache's.
@@ -394,7 +394,7 @@ impl FanoutCache {
         match old {
             Some(Setting::SizeLimit(part)) => Ok(Setting::SizeLimit(part.saturating_mul(n))),
             Some(was) => Ok(was),
-            None => Err(Error::Storage("a FanoutCache with no shard".into())),
+            None => Err(Error::storage("a FanoutCache with no shard")),
         }
     }
 

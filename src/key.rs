@@ -229,32 +229,30 @@ impl Key {
     /// nesting, an over-long key), and never panics.
     pub fn from_encoded(bytes: &[u8]) -> Result<Key> {
         if bytes.len() > MAX_KEY_BYTES {
-            return Err(Error::Corrupted(format!(
+            return Err(Error::corrupted(format!(
                 "an encoded key of {} bytes is over the limit of {MAX_KEY_BYTES} bytes",
                 bytes.len()
             )));
         }
         let Some((&tag, rest)) = bytes.split_first() else {
-            return Err(Error::Corrupted("an encoded key is empty".into()));
+            return Err(Error::corrupted("an encoded key is empty"));
         };
         match tag {
             NUM_LOW..=NUM_HIGH => match de::parse_element(bytes)? {
                 Elem::Int(i) => Ok(Key::Int(i)),
                 Elem::Float(x) => Ok(Key::Float(x)),
-                _ => Err(Error::Corrupted(
-                    "an encoded number key is malformed".into(),
-                )),
+                _ => Err(Error::corrupted("an encoded number key is malformed")),
             },
             TEXT => match std::str::from_utf8(rest) {
                 Ok(s) => Ok(Key::Str(s.to_owned())),
-                Err(e) => Err(Error::Corrupted(format!("a text key is not UTF-8: {e}"))),
+                Err(e) => Err(Error::corrupted(format!("a text key is not UTF-8: {e}"))),
             },
             BYTES => Ok(Key::Bytes(rest.to_vec())),
             SEQ => {
                 de::parse_element(rest)?;
                 Ok(Key::Other(rest.to_vec()))
             }
-            _ => Err(Error::Corrupted(format!(
+            _ => Err(Error::corrupted(format!(
                 "an encoded key has the unknown class tag 0x{tag:02x}"
             ))),
         }
@@ -444,13 +442,13 @@ impl std::error::Error for SerdeError {}
 
 impl serde::ser::Error for SerdeError {
     fn custom<T: fmt::Display>(msg: T) -> Self {
-        SerdeError(Error::Codec(msg.to_string()))
+        SerdeError(Error::codec(msg.to_string()))
     }
 }
 
 impl serde::de::Error for SerdeError {
     fn custom<T: fmt::Display>(msg: T) -> Self {
-        SerdeError(Error::Codec(msg.to_string()))
+        SerdeError(Error::codec(msg.to_string()))
     }
 }
 

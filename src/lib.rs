@@ -104,7 +104,7 @@ pub use builder::CacheBuilder;
 pub use cache::Cache;
 pub use deque::{Deque, DequeIter, DequeTransaction};
 pub use disk::{CompressedDisk, DEFAULT_DISK, Disk, JsonDisk};
-pub use error::{Error, Result};
+pub use error::{Detail, Error, ErrorKind, Result};
 pub use fanout::{DEFAULT_SHARDS, FanoutBuilder, FanoutCache, FanoutTransaction};
 pub use index::{Index, IndexIter, IndexKeys, IndexValues};
 pub use iter::Keys;

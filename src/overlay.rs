@@ -605,7 +605,7 @@ impl Overlay {
             Parsed::Damaged(why) => {
                 let key_at = RECORD_HEADER_LEN..RECORD_HEADER_LEN + key.len();
                 (framed.bytes.get(key_at) == Some(key)).then(|| {
-                    Err(Error::Corrupted(format!(
+                    Err(Error::corrupted(format!(
                         "cache.wal: the latest record of this key (number {} of generation \
                          {generation}) is damaged: {why}",
                         framed.seq()

@@ -51,7 +51,7 @@ impl ValueReader {
     ) -> Result<ValueReader> {
         let actual = file.metadata()?.len();
         if actual != size {
-            return Err(Error::Corrupted(format!(
+            return Err(Error::corrupted(format!(
                 "{origin}: the value file has {actual} bytes, the row says {size}"
             )));
         }
@@ -106,7 +106,7 @@ impl ValueReader {
         if ok {
             Ok(())
         } else {
-            Err(Error::Corrupted(format!(
+            Err(Error::corrupted(format!(
                 "{}: crc32 mismatch, expected {:#010x}, got {:#010x}",
                 self.origin,
                 self.expected_crc,

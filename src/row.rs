@@ -171,7 +171,7 @@ impl Row {
 }
 
 fn corrupt(msg: String) -> Error {
-    Error::Corrupted(format!("row: {msg}"))
+    Error::corrupted(format!("row: {msg}"))
 }
 
 /// A bounds-checked cursor over a row's bytes.

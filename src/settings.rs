@@ -36,7 +36,7 @@ impl EvictionPolicy {
             1 => EvictionPolicy::LeastRecentlyStored,
             2 => EvictionPolicy::LeastRecentlyUsed,
             3 => EvictionPolicy::LeastFrequentlyUsed,
-            other => return Err(Error::Corrupted(format!("unknown eviction policy {other}"))),
+            other => return Err(Error::corrupted(format!("unknown eviction policy {other}"))),
         })
     }
 }
@@ -68,7 +68,7 @@ impl Durability {
             0 => Durability::NoSync,
             1 => Durability::Sync,
             other => {
-                return Err(Error::Corrupted(format!(
+                return Err(Error::corrupted(format!(
                     "unknown durability level {other}"
                 )));
             }
@@ -102,7 +102,7 @@ impl WritePath {
         Ok(match code {
             0 => WritePath::Logged,
             1 => WritePath::Direct,
-            other => return Err(Error::Corrupted(format!("unknown write path {other}"))),
+            other => return Err(Error::corrupted(format!("unknown write path {other}"))),
         })
     }
 }
@@ -211,7 +211,7 @@ impl Setting {
         let flag = |v: u64| match v {
             0 => Ok(false),
             1 => Ok(true),
-            other => Err(Error::Corrupted(format!(
+            other => Err(Error::corrupted(format!(
                 "setting {name} holds {other}, not 0 or 1"
             ))),
         };

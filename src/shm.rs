@@ -111,7 +111,7 @@ impl Shm {
     /// The atomic word at 8-byte index `index`, or an error past the end.
     fn at(&self, index: usize) -> Result<&AtomicU64> {
         atomic_word(&self.map, index)
-            .ok_or_else(|| Error::Corrupted(format!("shared index word {index} out of range")))
+            .ok_or_else(|| Error::corrupted(format!("shared index word {index} out of range")))
     }
 
     /// A header word.
@@ -193,7 +193,7 @@ impl Shm {
                 return Ok(());
             }
         }
-        Err(Error::Corrupted("the shared index is full".into()))
+        Err(Error::corrupted("the shared index is full"))
     }
 
     /// Empties the table. Call only under the write lock with the seqlock odd.

@@ -635,7 +635,7 @@ impl Store {
             let Err(e) = &result else {
                 return result;
             };
-            if !is_previous_io(e) {
+            if !e.is_previous_io() {
                 runs += 1;
             }
             if replaced && f.is_some() && runs < RUNS && attempts < ATTEMPTS {
@@ -709,7 +709,7 @@ impl Store {
 /// while it is still there).
 fn take<F>(f: &mut Option<F>) -> Result<F> {
     f.take()
-        .ok_or_else(|| Error::Storage("an operation was about to run a second time".into()))
+        .ok_or_else(|| Error::storage("an operation was about to run a second time"))
 }
 
 /// A database handle in use: the one opened with the cache, or the one that replaced it.
@@ -747,14 +747,9 @@ fn database_failed(db: &Database) -> bool {
         Ok(txn) => txn
             .abort()
             .map_err(Error::from)
-            .is_err_and(|e| is_previous_io(&e)),
-        Err(e) => is_previous_io(&e),
+            .is_err_and(|e| e.is_previous_io()),
+        Err(e) => e.is_previous_io(),
     }
-}
-
-/// Whether `e` is redb's refusal of a handle that an earlier I/O error left failing.
-fn is_previous_io(e: &Error) -> bool {
-    matches!(e, Error::Storage(msg) if *msg == redb::StorageError::PreviousIo.to_string())
 }
 
 /// Tries an operation gets against the disk before its error is returned (see

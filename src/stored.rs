@@ -92,7 +92,7 @@ pub(crate) fn check_crc(row: &Row, bytes: &[u8], key: &[u8]) -> Result<()> {
         ValuePlace::Inline(_) => "inline value".to_owned(),
         ValuePlace::File(p) => format!("value file {}", p.as_str()),
     };
-    Err(Error::Corrupted(format!(
+    Err(Error::corrupted(format!(
         "{}: {place} fails its crc32, expected {:#010x}, got {got:#010x}",
         describe(key),
         row.crc32

@@ -131,7 +131,7 @@ fn nest<T, F: FnOnce(&[Transaction<'_>]) -> Result<T>>(
     let Some((first, rest)) = rest.split_first() else {
         let f = f
             .take()
-            .ok_or_else(|| Error::Storage("a transaction's closure ran twice".into()))?;
+            .ok_or_else(|| Error::storage("a transaction's closure ran twice"))?;
         let txs: Vec<Transaction<'_>> = all
             .iter()
             .zip(written)
@@ -157,7 +157,7 @@ fn nest<T, F: FnOnce(&[Transaction<'_>]) -> Result<T>>(
 
 /// The error of a transaction that `f` went on with after an operation failed part-way.
 fn rolled_back(failure: &str) -> Error {
-    Error::Storage(format!(
+    Error::storage(format!(
         "an operation inside transact failed after it had begun changing rows ({failure}), \
          so the transaction was rolled back"
     ))
@@ -525,10 +525,10 @@ mod tests {
             Ok(2)
         }
         fn put(&mut self, _: &[u8], _: &Row, _: Option<&Row>) -> Result<()> {
-            Err(Error::Storage("the disk went away".into()))
+            Err(Error::storage("the disk went away"))
         }
         fn remove(&mut self, _: &[u8], _: &Row) -> Result<()> {
-            Err(Error::Storage("the disk went away".into()))
+            Err(Error::storage("the disk went away"))
         }
         fn volume(&self) -> Result<u64> {
             Ok(0)

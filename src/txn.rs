@@ -202,7 +202,7 @@ impl<'t> WriteCtx<'t> {
         };
         self.next_row_id = Some(
             id.checked_add(1)
-                .ok_or_else(|| Error::Corrupted("the row id counter is exhausted".into()))?,
+                .ok_or_else(|| Error::corrupted("the row id counter is exhausted"))?,
         );
         Ok(id)
     }

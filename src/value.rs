@@ -61,7 +61,7 @@ impl ValueKind {
             3 => Ok(ValueKind::Text),
             4 => Ok(ValueKind::Bytes),
             5 => Ok(ValueKind::Serialized),
-            _ => Err(Error::Corrupted(format!("unknown value kind byte {b}"))),
+            _ => Err(Error::corrupted(format!("unknown value kind byte {b}"))),
         }
     }
 
@@ -114,7 +114,7 @@ pub(crate) fn encode_value<V: serde::Serialize + ?Sized>(value: &V) -> Result<En
             bytes,
         }),
         // postcard drops the message of a custom error; the probe kept it.
-        Err(e) => Err(Error::Codec(match not_native {
+        Err(e) => Err(Error::codec(match not_native {
             ProbeError::Custom(msg) => format!("the value could not be serialized: {msg}"),
             ProbeError::NotNative => format!("the value could not be serialized: {e}"),
         })),
@@ -131,7 +131,7 @@ pub(crate) fn decode_value<V: DeserializeOwned>(kind: ValueKind, bytes: Vec<u8>)
         ValueKind::Int => Native::Int(int_from_bytes(&bytes)?),
         ValueKind::Float => Native::Float(float_from_bytes(&bytes)?),
         ValueKind::Text => Native::Text(String::from_utf8(bytes).map_err(|e| {
-            Error::Corrupted(format!("a stored text value is not valid UTF-8: {e}"))
+            Error::corrupted(format!("a stored text value is not valid UTF-8: {e}"))
         })?),
         ValueKind::Bytes => Native::Bytes(bytes),
         ValueKind::Serialized => return decode_serialized(&bytes),
@@ -164,7 +164,7 @@ fn float_from_bytes(bytes: &[u8]) -> Result<f64> {
 /// Checks that a stored number of kind `what` is exactly 8 bytes long.
 fn eight_bytes(bytes: &[u8], what: &str) -> Result<[u8; 8]> {
     bytes.try_into().map_err(|_| {
-        Error::Corrupted(format!(
+        Error::corrupted(format!(
             "a stored {what} value has {} bytes, not 8",
             bytes.len()
         ))
@@ -189,7 +189,7 @@ fn decode_serialized<V: DeserializeOwned>(bytes: &[u8]) -> Result<V> {
 
 /// The error for a stored value (described by `stored`) that is not a `V`.
 fn mismatch<V>(stored: &str, detail: impl Display) -> Error {
-    Error::Codec(format!(
+    Error::codec(format!(
         "stored {stored}, asked for `{}`: {detail}",
         type_name::<V>()
     ))

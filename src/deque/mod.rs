@@ -518,7 +518,7 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
                 let n = self.entries()?;
                 let Some(lo) = self.locate(tx, n)? else {
                     gap.set(true);
-                    return Err(Error::Storage("the deque's keys are not contiguous".into()));
+                    return Err(Error::storage("the deque's keys are not contiguous"));
                 };
                 let mut span = Span {
                     tx,
@@ -530,7 +530,7 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
                 if gap.get() {
                     // A hole inside the span, found by a read whose error `f` handled: roll
                     // back, renumber, and run `f` again.
-                    return Err(Error::Storage("the deque's keys are not contiguous".into()));
+                    return Err(Error::storage("the deque's keys are not contiguous"));
                 }
                 Ok((value, span.lo, span.n))
             });
@@ -544,7 +544,7 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
                 Err(e) => return Err(e),
             }
         }
-        Err(Error::Storage(format!(
+        Err(Error::storage(format!(
             "the deque's keys in {} did not match its entry count in {ATTEMPTS} attempts to \
              number them: other processes kept changing them, or the count is damaged \
              (Cache::check(true) repairs it)",
@@ -555,7 +555,7 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
     /// The number of entries, as an `i64`.
     fn entries(&self) -> Result<i64> {
         let n = self.cache.len()?;
-        i64::try_from(n).map_err(|_| Error::Corrupted(format!("a deque of {n} items")))
+        i64::try_from(n).map_err(|_| Error::corrupted(format!("a deque of {n} items")))
     }
 
     /// The front key of the `n` contiguous items, found from this handle's hint with point

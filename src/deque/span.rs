@@ -43,7 +43,7 @@ impl Span<'_, '_> {
             Some(value) => Ok(value),
             None => {
                 self.gap.set(true);
-                Err(Error::Storage(format!(
+                Err(Error::storage(format!(
                     "the deque has no item under key {} inside its span",
                     self.lo + p
                 )))

@@ -158,7 +158,7 @@ fn shard_count(dir: &Path, wanted: Option<usize>) -> Result<usize> {
     match std::fs::read_to_string(&path) {
         Ok(text) => {
             let stored = parse_fanout_file(&text).ok_or_else(|| {
-                Error::Corrupted(format!("{} is not a fanout record", path.display()))
+                Error::corrupted(format!("{} is not a fanout record", path.display()))
             })?;
             match wanted {
                 Some(n) if n != stored => Err(Error::InvalidArgument(format!(

@@ -34,7 +34,7 @@ impl<'t> FanoutTransaction<'_, 't> {
         let i = self.fanout.shard_index(key)?;
         self.shards
             .get(i)
-            .ok_or_else(|| Error::Storage(format!("shard {i} has no transaction")))
+            .ok_or_else(|| Error::storage(format!("shard {i} has no transaction")))
     }
 
     /// Stores `value` under `key` (see [`Transaction::set`]).

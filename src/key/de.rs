@@ -72,7 +72,7 @@ struct Reader<'a> {
 impl<'a> Reader<'a> {
     fn error(&self, what: &str) -> Error {
         let at = self.len - self.rest.len();
-        Error::Corrupted(format!("malformed key encoding at byte {at}: {what}"))
+        Error::corrupted(format!("malformed key encoding at byte {at}: {what}"))
     }
 
     fn byte(&mut self) -> Result<u8> {

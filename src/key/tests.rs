@@ -23,7 +23,7 @@ fn invalid(r: Result<impl Debug>) -> String {
 
 fn corrupted(bytes: &[u8]) -> String {
     match Key::from_encoded(bytes) {
-        Err(Error::Corrupted(m)) => m,
+        Err(Error::Corrupted(m)) => m.to_string(),
         other => panic!("expected Corrupted for {bytes:02x?}, got {other:?}"),
     }
 }
@@ -264,7 +264,7 @@ fn decode_native_variants() {
 fn wrong_type_is_a_codec_error() {
     fn codec<T: Debug>(r: Result<T>) -> String {
         match r {
-            Err(Error::Codec(m)) => m,
+            Err(Error::Codec(m)) => m.to_string(),
             other => panic!("expected Codec, got {other:?}"),
         }
     }

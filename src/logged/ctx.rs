@@ -94,7 +94,7 @@ impl RowWriter for LogCtx<'_> {
             return Ok(row.clone());
         }
         // Under the lock the table cannot be cleared, so the lookup never waits.
-        let never = || Err(Error::Storage("recovery requested under the lock".into()));
+        let never = || Err(Error::storage("recovery requested under the lock"));
         match self.overlay.lookup(key, &never)?.0 {
             Some(Logged::Set(bytes)) => Row::decode(&bytes).map(Some),
             Some(Logged::Deleted) => Ok(None),
@@ -109,7 +109,7 @@ impl RowWriter for LogCtx<'_> {
         };
         self.next_row_id = Some(
             id.checked_add(1)
-                .ok_or_else(|| Error::Corrupted("the row id counter is exhausted".into()))?,
+                .ok_or_else(|| Error::corrupted("the row id counter is exhausted"))?,
         );
         Ok(id)
     }

@@ -86,7 +86,7 @@ fn a_panic_inside_redb_is_corrupted_and_the_handle_it_happened_in_is_never_used_
         match result {
             Err(Error::Corrupted(msg)) => {
                 assert!(
-                    msg.contains("cache.redb") && msg.contains("unreachable"),
+                    msg.message().contains("cache.redb") && msg.message().contains("unreachable"),
                     "{msg}"
                 );
             }

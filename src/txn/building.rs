@@ -170,8 +170,8 @@ impl WriteCtx<'_> {
         }
         let empty = match target {
             Target::Policy(p) => {
-                let (definition, _) = policy_order(p)
-                    .ok_or_else(|| Error::Storage("no table of the policy none".into()))?;
+                let (definition, _) =
+                    policy_order(p).ok_or_else(|| Error::storage("no table of the policy none"))?;
                 drain(&mut self.txn.open_table(definition)?, budget)?
             }
             Target::Tag => drain(&mut self.txn.open_table(ORDER_TAG)?, budget)?,
@@ -207,7 +207,7 @@ impl WriteCtx<'_> {
         match target {
             Target::Policy(p) => {
                 let (definition, _) = policy_order(p)
-                    .ok_or_else(|| Error::Storage("a build of no policy's table".into()))?;
+                    .ok_or_else(|| Error::storage("a build of no policy's table"))?;
                 self.txn.delete_table(definition)?;
             }
             Target::Tag => {
@@ -264,7 +264,7 @@ impl WriteCtx<'_> {
         let mut table = self
             .orders
             .building_mut(target)
-            .ok_or_else(|| Error::Storage(format!("{} is not being built", target.name())))?;
+            .ok_or_else(|| Error::storage(format!("{} is not being built", target.name())))?;
         let start = after.map_or(Unbounded, Excluded);
         let mut added = 0usize;
         for item in self.entries.range::<&[u8]>((start, Unbounded))? {
@@ -293,7 +293,7 @@ impl WriteCtx<'_> {
                 self.orders.policy = at.map(|at| self.orders.building.swap_remove(at));
             }
             Some(BuildingTable::Tag(_)) => self.orders.tag = self.orders.building_tag.take(),
-            None => return Err(Error::Storage(format!("{} was not built", target.name()))),
+            None => return Err(Error::storage(format!("{} was not built", target.name()))),
         }
         self.txn
             .open_table(SETTINGS)?
@@ -309,7 +309,7 @@ impl WriteCtx<'_> {
             let policy = kept.policy;
             drop(kept);
             let (definition, _) = policy_order(policy)
-                .ok_or_else(|| Error::Storage("a kept order table with no policy".into()))?;
+                .ok_or_else(|| Error::storage("a kept order table with no policy"))?;
             self.txn.delete_table(definition)?;
         }
         Ok(())

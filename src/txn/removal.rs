@@ -48,7 +48,7 @@ impl WriteCtx<'_> {
         for key in keys {
             let row = self
                 .get(key)?
-                .ok_or_else(|| Error::Corrupted(format!("the {order} names a key with no row")))?;
+                .ok_or_else(|| Error::corrupted(format!("the {order} names a key with no row")))?;
             self.remove(key, &row)?;
         }
         Ok(keys.len() as u64)

@@ -90,7 +90,7 @@ impl WriteCtx<'_> {
         key: Option<&[u8]>,
     ) -> Result<()> {
         let o = &mut self.orders;
-        let mismatch = || Error::Storage(format!("no such position in {}", table.name()));
+        let mismatch = || Error::storage(format!("no such position in {}", table.name()));
         match (table, position) {
             (OrderKind::Insert, Position::Id(id)) => match key {
                 Some(key) => {
@@ -154,15 +154,15 @@ impl WriteCtx<'_> {
     pub(crate) fn delete_stale(&mut self, table: OrderKind) -> Result<()> {
         match table {
             OrderKind::Policy(p) => {
-                let (definition, _) = policy_order(p)
-                    .ok_or_else(|| Error::Storage("no table of the policy none".into()))?;
+                let (definition, _) =
+                    policy_order(p).ok_or_else(|| Error::storage("no table of the policy none"))?;
                 self.txn.delete_table(definition)?;
             }
             OrderKind::Tag => {
                 self.txn.delete_table(ORDER_TAG)?;
             }
             OrderKind::Insert | OrderKind::Expire => {
-                return Err(Error::Storage(format!("{} is never stale", table.name())));
+                return Err(Error::storage(format!("{} is never stale", table.name())));
             }
         }
         self.changed = true;

@@ -30,7 +30,7 @@ fn reread<T: DeserializeOwned>(value: &(impl Serialize + ?Sized)) -> Result<T> {
 /// The message of a `Codec` error; fails on anything else.
 fn codec_message<T: Debug>(result: Result<T>) -> String {
     match result {
-        Err(Error::Codec(msg)) => msg,
+        Err(Error::Codec(msg)) => msg.to_string(),
         other => panic!("expected a codec error, got {other:?}"),
     }
 }

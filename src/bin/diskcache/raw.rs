@@ -43,8 +43,8 @@ impl Disk for Builtin {
     }
 
     fn unpack(&self, _kind: ValueKind, _bytes: Vec<u8>) -> Result<Vec<u8>> {
-        Err(Error::Corrupted(
-            "a packed value in a cache with no Disk to unpack it".into(),
+        Err(Error::corrupted(
+            "a packed value in a cache with no Disk to unpack it",
         ))
     }
 }
