@@ -80,6 +80,8 @@ mod memo;
 mod ops;
 mod options;
 mod overlay;
+#[doc(hidden)]
+pub mod platform;
 mod queue;
 mod reader;
 pub mod recipes;

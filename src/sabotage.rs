@@ -51,6 +51,10 @@ pub(crate) enum Sabotage {
     /// handoff claims, and the direct path's writers ignore and never take the handoff byte
     /// (`tests/fairness.rs`).
     UnfairLock,
+    /// A platform without the logged write path opens a cache whose log still holds writes,
+    /// or that a process of the logged path has open, with the direct path anyway
+    /// (`tests/platforms.rs`).
+    IgnoreUnappliedLog,
 }
 
 impl Sabotage {
@@ -59,7 +63,7 @@ impl Sabotage {
         not(diskcache_broken),
         expect(dead_code, reason = "read in sabotage builds")
     )]
-    const ALL: [Sabotage; 14] = [
+    const ALL: [Sabotage; 15] = [
         Sabotage::AckBeforeCommit,
         Sabotage::CheckpointOrder,
         Sabotage::ForkInheritsStore,
@@ -74,6 +78,7 @@ impl Sabotage {
         Sabotage::DamagedRecordEndsLog,
         Sabotage::NewerRecordSkipped,
         Sabotage::UnfairLock,
+        Sabotage::IgnoreUnappliedLog,
     ];
 
     /// The variant's name in `DISKCACHE_BROKEN`.
@@ -97,6 +102,7 @@ impl Sabotage {
             Sabotage::DamagedRecordEndsLog => "damaged-record-ends-log",
             Sabotage::NewerRecordSkipped => "newer-record-skipped",
             Sabotage::UnfairLock => "unfair-lock",
+            Sabotage::IgnoreUnappliedLog => "ignore-unapplied-log",
         }
     }
 }
