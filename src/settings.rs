@@ -101,6 +101,13 @@ impl Default for WritePath {
 }
 
 impl WritePath {
+    /// Whether this platform has the write path: [`WritePath::Direct`] everywhere,
+    /// [`WritePath::Logged`] on Linux only. Opening a cache with one it does not have is
+    /// [`Error::InvalidArgument`].
+    pub fn is_available(self) -> bool {
+        crate::platform::check_write_path(self).is_ok()
+    }
+
     fn code(self) -> u64 {
         match self {
             WritePath::Logged => 0,

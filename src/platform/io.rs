@@ -11,6 +11,12 @@ use std::fs::File;
 use std::io;
 use std::path::Path;
 
+/// Whether value files are memory-mapped to be read (`ValueReader`): on Unix, where a mapped
+/// file can be deleted (it stays mapped intact); not on Windows, where a mapped file cannot
+/// be deleted, and a writer deletes the value file it replaced while readers may still hold
+/// it: there a reader reads through its handle, which std opens sharing delete access.
+pub(crate) const MAP_VALUE_FILES: bool = cfg!(unix);
+
 /// Reads exactly `buf.len()` bytes at `offset` of `file` (`pread` on Unix; on Windows a
 /// positioned read, which also moves the handle's cursor, which nothing here uses).
 pub(crate) fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<()> {
