@@ -223,7 +223,7 @@ fn parse_args(argv: &[String]) -> Result<Mode, String> {
         procs: 4,
         dir: std::env::temp_dir(),
         open: OpenArgs {
-            write_path: WritePath::Logged,
+            write_path: WritePath::default(),
             checkpoint_records: None,
         },
     };

@@ -173,6 +173,11 @@ fn switching_the_policy_rebuilds_its_order() {
 }
 
 #[test]
+#[cfg_attr(
+    not(target_os = "linux"),
+    ignore = "on the direct path, the only one off Linux, another handle sees a reset at its \
+              next write (Cache::settings), not at once"
+)]
 fn reset_reaches_another_handle() {
     let dir = tempfile::tempdir().unwrap();
     let a = Cache::open(dir.path()).unwrap();
