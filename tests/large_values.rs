@@ -414,6 +414,7 @@ fn a_flipped_byte_in_a_value_file_is_reported_as_corruption() {
     let err = r.read_to_end(&mut out).unwrap_err();
     assert_eq!(err.kind(), io::ErrorKind::InvalidData);
     assert!(matches!(r.verify(), Err(Error::Corrupted(_))));
+    drop(r);
     // Reading only the start does not reach the check.
     let mut r = cache.get_reader("k").unwrap().unwrap();
     let mut head = [0u8; 100];
