@@ -11,6 +11,7 @@
 # times slower), and the library's unit tests.
 #
 #   scripts/windows_tests.sh                # the test files below and the unit tests
+#   scripts/windows_tests.sh --quick        # QUICK below, in debug mode (what CI runs)
 #   scripts/windows_tests.sh basic expire   # just these test files
 #
 # Exits 0 if every test run passed, 1 if one failed, 77 (skipped, with a message) if Wine, the
@@ -31,8 +32,11 @@ DEFAULT_TESTS=(
     index keys_and_values large_values maintenance memoize multiprocess ordering platforms
     queue recipes reopen threads timeout transact
 )
-# Pass under Wine, but slowly (each a few minutes in release): run by name.
+# Pass under Wine too, but add minutes to a run: run them by name.
 SLOW=(fault_injection damaged_database damaged_rows fuzz_corpus cli)
+# The direct path's core, and what is new for other platforms; with the unit tests about two
+# and a half minutes in debug mode here, the build included (CI).
+QUICK=(basic expire eviction transact large_values multiprocess platforms timeout reopen)
 
 skip() {
     echo "SKIPPED: $*" >&2
@@ -69,7 +73,12 @@ fi
 x86_64-w64-mingw32-gcc -O2 -shared -o "$system32/bcryptprimitives.dll" \
     scripts/windows/bcryptprimitives.c -ladvapi32
 
+profile=(--release)
 tests=("$@")
+if [ "${1:-}" = --quick ]; then
+    profile=()
+    tests=("${QUICK[@]}")
+fi
 [ "${#tests[@]}" -gt 0 ] || tests=("${DEFAULT_TESTS[@]}")
 test_args=()
 for t in "${tests[@]}"; do
@@ -78,9 +87,9 @@ done
 
 started=$EPOCHREALTIME
 status=0
-cargo test --release --target "$TARGET" --no-fail-fast "${test_args[@]}" || status=1
-if [ "$#" -eq 0 ]; then
-    cargo test --release --target "$TARGET" --lib || status=1
+cargo test "${profile[@]}" --target "$TARGET" --no-fail-fast "${test_args[@]}" || status=1
+if [ "$#" -eq 0 ] || [ "$1" = --quick ]; then
+    cargo test "${profile[@]}" --target "$TARGET" --lib || status=1
 fi
 took=$(awk -v s="$started" -v e="$EPOCHREALTIME" 'BEGIN { printf "%.0f", e - s }')
 # Wine's server lingers a few seconds after the last program; stop it now, for this prefix.
