@@ -16,12 +16,12 @@
 //! here can run. So those two get the direct path, whose primitives (redb's own byte-range
 //! locks, the handoff byte) are the same kind of lock everywhere.
 //!
-//! - [`locks`]: byte-range locks on a file, held per open file: open-file-description locks
+//! - `locks`: byte-range locks on a file, held per open file: open-file-description locks
 //!   (`fcntl`) on Linux and macOS, `LockFileEx` on Windows.
-//! - [`wait`]: sleeping on a 32-bit word in shared memory until another process changes it.
-//! - [`io`]: positioned reads and writes, preallocation, where a sparse file's data ends, a
+//! - `wait`: sleeping on a 32-bit word in shared memory until another process changes it.
+//! - `io`: positioned reads and writes, preallocation, where a sparse file's data ends, a
 //!   durable rename, flushing a whole file system, and network file system detection.
-//! - [`process`]: forks and the descriptors a forked child detaches, and the boot id.
+//! - `process`: forks and the descriptors a forked child detaches, and the boot id.
 
 use crate::error::{Error, Result};
 use crate::settings::WritePath;
