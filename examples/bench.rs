@@ -12,9 +12,9 @@
 //! system temp directory (a fresh directory is made inside it and removed at the end).
 //! `--compare PY.json` reads the JSON the Python script wrote and prints its figures beside ours
 //! with the ratio python median / our median (above 1: we are faster).
-//! `--write-path` (default `logged`) and `--checkpoint-records` (default: the builder's, 4096)
-//! are given to the builder of every handle the bench opens, the mixes' worker processes
-//! included; the JSON's `env` records both (`checkpoint_records` `null` when not given).
+//! `--write-path` (default: the platform's, `logged` on Linux) and `--checkpoint-records`
+//! (default: the builder's, 4096) are given to the builder of every handle the bench opens,
+//! the mixes' worker processes included; the JSON's `env` records both (`checkpoint_records` `null` when not given).
 //!
 //! # Workload (as Python's `single()` and `multi()`)
 //! - warm-up on keys the measured phase never uses: for `warm` keys set, get, get a missing
@@ -223,7 +223,7 @@ fn parse_args(argv: &[String]) -> Result<Mode, String> {
         procs: 4,
         dir: std::env::temp_dir(),
         open: OpenArgs {
-            write_path: WritePath::Logged,
+            write_path: WritePath::default(),
             checkpoint_records: None,
         },
     };

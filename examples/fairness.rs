@@ -74,7 +74,7 @@ fn parse() -> Result<Args, String> {
         writers: 2,
         seconds: 3.0,
         threads: false,
-        path: WritePath::Logged,
+        path: WritePath::default(),
         timeout: Duration::from_millis(500),
         base: std::env::temp_dir(),
         worker: None,

@@ -93,6 +93,9 @@ unfair-lock fairness
     two_threads_writing_in_tight_loops_on_the_logged_path_both_progress_without_timeouts
     two_processes_writing_in_tight_loops_on_the_logged_path_both_progress_without_timeouts
     two_processes_writing_in_tight_loops_on_the_direct_path_both_progress_without_timeouts
+ignore-unapplied-log platforms
+    from_linux::a_cache_whose_log_holds_writes_is_refused_elsewhere_until_linux_applies_them
+    from_linux::a_cache_open_through_the_log_in_another_process_is_refused_elsewhere
 '
 
 # A variant's run that takes longer than this is stopped and counts as not caught.

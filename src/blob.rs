@@ -179,8 +179,9 @@ fn create_temp(dir: &Path) -> Result<(BlobPath, PathBuf, PathBuf, File)> {
     )))
 }
 
+/// Makes a rename into `dir` durable (`platform::io::sync_dir`).
 fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir)?.sync_all()?;
+    crate::platform::io::sync_dir(dir)?;
     Ok(())
 }
 

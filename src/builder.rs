@@ -17,7 +17,8 @@ use crate::settings::{Durability, EvictionPolicy, Setting, Settings, WritePath};
 /// ## Defaults
 /// `size_limit` 1 GiB, `cull_limit` 10, `eviction_policy` least-recently-stored,
 /// `statistics` off, `tag_index` off, `min_file_size` 32 KiB, `durability`
-/// [`Durability::NoSync`], `write_path` [`WritePath::Logged`], `timeout` 60 s,
+/// [`Durability::NoSync`], `write_path` [`WritePath::Logged`] on Linux and
+/// [`WritePath::Direct`] on macOS and Windows (the only path they have), `timeout` 60 s,
 /// `checkpoint_records` 4096.
 ///
 /// ```
@@ -86,8 +87,10 @@ impl CacheBuilder {
         self.set(Setting::Durability(durability))
     }
 
-    /// How writes reach the database: the shared log (the default) or one redb transaction
-    /// per operation (for network file systems).
+    /// How writes reach the database: the shared log (the default on Linux, and Linux's
+    /// only) or one redb transaction per operation (for network file systems; the default and
+    /// only path on macOS and Windows). Opening with a path the platform does not have is
+    /// [`crate::Error::InvalidArgument`] ([`WritePath::is_available`]).
     pub fn write_path(self, path: WritePath) -> Self {
         self.set(Setting::WritePath(path))
     }
@@ -119,7 +122,11 @@ impl CacheBuilder {
     /// [`crate::Error::Io`] if the directory or database file cannot be created or opened;
     /// [`crate::Error::UnsupportedVersion`] for a cache written by a newer format;
     /// [`crate::Error::Storage`] if the database file is damaged;
-    /// [`crate::Error::Timeout`] if initializing needed the write lock and did not get it.
+    /// [`crate::Error::Timeout`] if initializing needed the write lock and did not get it;
+    /// [`crate::Error::InvalidArgument`] for a write path this platform does not have, or,
+    /// on macOS and Windows, for a cache last used with the logged path on Linux whose log
+    /// still holds writes or that a process has open through the log (the message says to
+    /// open and close it on Linux first).
     pub fn open(self, dir: impl AsRef<Path>) -> Result<Cache> {
         let mut base = Settings::default();
         if let Some(t) = self.timeout {

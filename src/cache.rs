@@ -339,7 +339,7 @@ impl Cache {
                 Ok(Some(ValueReader::inline(bytes.clone(), row.crc32, origin)))
             }
             ValuePlace::File(path) => match blob::open(self.directory(), path)? {
-                Some(file) => ValueReader::mapped(&file, row.size, row.crc32, origin).map(Some),
+                Some(file) => ValueReader::from_file(file, row.size, row.crc32, origin).map(Some),
                 None => Ok(None),
             },
         }

@@ -102,6 +102,16 @@ pub fn fired() -> bool {
     PLAN.with_borrow(|plan| plan.as_ref().is_some_and(|p| p.failed))
 }
 
+/// The error an injected fault fails with: `EIO` on Unix; Windows' nearest,
+/// `ERROR_IO_DEVICE` ("the request could not be performed because of an I/O device error").
+fn injected_error() -> io::Error {
+    #[cfg(unix)]
+    let code = libc::EIO;
+    #[cfg(windows)]
+    let code = windows_sys::Win32::Foundation::ERROR_IO_DEVICE as i32;
+    io::Error::from_raw_os_error(code)
+}
+
 /// Called before each I/O at `point`: `Err(EIO)` if this is the call chosen to fail.
 #[inline]
 pub(crate) fn check(point: Point) -> io::Result<()> {
@@ -123,7 +133,7 @@ fn count(point: Point) -> io::Result<()> {
         *n += 1;
         if plan.fail == Some((point, *n)) {
             plan.failed = true;
-            return Err(io::Error::from_raw_os_error(libc::EIO));
+            return Err(injected_error());
         }
         Ok(())
     })

@@ -7,38 +7,19 @@
 //! use, or even drop, what it inherited: the first operation after a fork opens the store
 //! again (new descriptors, locks, janitor), and the inherited one is left alone for good.
 //!
-//! A `pthread_atfork` handler counts forks in the child; a handle compares the count with the
-//! one it was opened under, one relaxed atomic load per operation.
+//! A `pthread_atfork` handler counts forks in the child (`platform::process`); a handle
+//! compares the count with the one it was opened under, one relaxed atomic load per
+//! operation. Windows has no fork: there the count stays 0.
 
-use std::os::fd::RawFd;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Once, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use crate::error::Result;
+use crate::platform::process::{self, forks_now};
 use crate::store::Store;
-
-/// Forks this process descends from (since the first cache was opened): one more in each
-/// child than in its parent.
-static FORKS: AtomicU64 = AtomicU64::new(0);
-static REGISTER: Once = Once::new();
-
-extern "C" fn count_fork_in_child() {
-    // Async-signal-safe: one atomic add.
-    FORKS.fetch_add(1, Ordering::Relaxed);
-}
 
 /// The current fork count, registering the counting handler on first use.
 fn generation() -> u64 {
-    REGISTER.call_once(|| {
-        // SAFETY: registers a plain `extern "C" fn` with no captured state as the child
-        // handler; it only touches a static atomic. A failure (ENOMEM) leaves forks
-        // unnoticed, which is how it was before this module, so it is ignored.
-        #[allow(unsafe_code)]
-        unsafe {
-            libc::pthread_atfork(None, None, Some(count_fork_in_child));
-        }
-    });
-    FORKS.load(Ordering::Relaxed)
+    process::forks()
 }
 
 /// Opens the store again, with what the first open was given.
@@ -83,7 +64,7 @@ impl ForkSafe {
     /// As `Store::open`, in a child whose reopening fails (it is tried again next time).
     #[inline]
     pub(crate) fn get(&self) -> Result<&Arc<Store>> {
-        let now = FORKS.load(Ordering::Relaxed);
+        let now = forks_now();
         if now == self.generation
             || crate::sabotage::on(crate::sabotage::Sabotage::ForkInheritsStore)
         {
@@ -120,7 +101,7 @@ impl ForkSafe {
         // description, released when its last descriptor closes), and this process, if the
         // parent dies, no longer keeps them alive. The inherited store is never used again.
         for fd in self.store.lock_fds() {
-            detach(fd);
+            process::detach(fd);
         }
         let store = Arc::new((self.reopen)()?);
         crate::cache::start_janitor(&store);
@@ -131,26 +112,9 @@ impl ForkSafe {
     }
 }
 
-/// Points `fd` at `/dev/null` (so the descriptor number stays valid for the inherited
-/// objects that own it, which are never used or dropped in this process).
-fn detach(fd: RawFd) {
-    let Ok(null) = std::fs::OpenOptions::new().read(true).open("/dev/null") else {
-        return;
-    };
-    use std::os::fd::AsRawFd;
-    // SAFETY: dup2 on two descriptors of this process: `null` is open for the duration of
-    // the call, and `fd` is one the inherited store owns and will never use or close here.
-    // If it fails, the descriptor keeps pointing at the shared file: the only cost is the
-    // one described above (a dead parent's locks kept alive while this process runs).
-    #[allow(unsafe_code)]
-    unsafe {
-        libc::dup2(null.as_raw_fd(), fd);
-    }
-}
-
 impl Drop for ForkSafe {
     fn drop(&mut self) {
-        if FORKS.load(Ordering::Relaxed) != self.generation {
+        if forks_now() != self.generation {
             // In a child: one reference leaked, so the inherited store (and the parent's
             // locks it carries) is never dropped here (see the module docs).
             std::mem::forget(Arc::clone(&self.store));

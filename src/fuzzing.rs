@@ -212,7 +212,7 @@ fn read_blob(
         size
     };
     for mut reader in [
-        ValueReader::mapped(&file, size, crc, "fuzz".into())?,
+        ValueReader::from_file(file, size, crc, "fuzz".into())?,
         ValueReader::inline(contents.to_vec(), crc, "fuzz".into()),
     ] {
         let _ = reader.len();

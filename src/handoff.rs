@@ -6,23 +6,27 @@
 //! (`try_begin_write`), and a process writing in a tight loop takes it again microseconds
 //! after releasing it, so a poller in another process can miss it again and again until its
 //! timeout. So a writer whose wait has seen [`CLAIM_AFTER`] failed polls claims the handoff:
-//! it takes an open-file-description write lock on byte 0 of `cache.lock` (no presence token
-//! is 0, and the direct path takes no presence lock). Every direct writer first asks whether
-//! another description holds that byte (`F_OFD_GETLK`, one system call) and, if so, stays
-//! away from redb's writer lock, so the claimant gets it when the transaction in progress
-//! ends. The claimant frees the byte as soon as its own transaction has begun, or when it
-//! gives up; one that dies loses it with its descriptors.
+//! it takes an exclusive lock on byte 0 of `cache.lock` (no presence token is 0, and the
+//! direct path takes no presence lock), a lock of its open file (`platform::locks`: an
+//! open-file-description lock on Linux and macOS, a `LockFileEx` lock of the handle on
+//! Windows). Every direct writer first asks whether another open file holds that byte (one
+//! `F_OFD_GETLK`; on Windows a shared lock tried and freed) and, if so, stays away from
+//! redb's writer lock, so the claimant gets it when the transaction in progress ends. The
+//! claimant frees the byte as soon as its own transaction has begun, or when it gives up;
+//! one that dies loses it with its descriptors. Every platform locks the same byte, so
+//! processes of different systems sharing a directory over a network file system (whose
+//! byte-range locks the server keeps) hand off to each other too.
 
 use std::fs::File;
-use std::os::fd::{AsRawFd, RawFd};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use redb::{Database, WriteTransaction};
 
 use crate::error::{Error, Result};
-use crate::files::ofd_lock;
 use crate::lock::LOCK_FILE;
+use crate::platform::locks::{self, Kind};
+use crate::platform::process::{RawFd, raw_fd};
 use crate::sabotage::{self, Sabotage};
 
 /// The byte of `cache.lock` whose lock is the handoff claim.
@@ -60,7 +64,7 @@ impl DirectHandoff {
 
     /// The descriptor of `cache.lock`, which carries the claim while this process holds it.
     pub(crate) fn fd(&self) -> RawFd {
-        self.file.as_raw_fd()
+        raw_fd(&self.file)
     }
 
     /// Begins a redb write transaction, polling while another process holds redb's writer
@@ -107,29 +111,24 @@ impl DirectHandoff {
         }
     }
 
-    /// Whether another open file description (another process's, or another handle's)
-    /// holds the handoff byte.
+    /// Whether another open file (another process's, or another handle's) holds the
+    /// handoff byte. Called only while this handle does not hold it.
     fn claimed_elsewhere(&self) -> Result<bool> {
-        Ok(!ofd_lock(
-            &self.file,
-            HANDOFF_BYTE,
-            libc::F_WRLCK,
-            libc::F_OFD_GETLK,
-        )?)
+        locks::held_elsewhere(&self.file, HANDOFF_BYTE)
     }
 
     /// Takes the handoff byte, or `None` if another description holds it.
     fn claim(&self) -> Result<Option<Claimed<'_>>> {
-        let taken = ofd_lock(&self.file, HANDOFF_BYTE, libc::F_WRLCK, libc::F_OFD_SETLK)?;
+        let taken = locks::try_lock(&self.file, HANDOFF_BYTE, Kind::Exclusive)?;
         Ok(taken.then_some(Claimed(&self.file)))
     }
 }
 
 impl Drop for Claimed<'_> {
     fn drop(&mut self) {
-        // Unlocking a byte this description holds does not fail but on a dead descriptor,
+        // Unlocking a byte this open file holds does not fail but on a dead descriptor,
         // whose locks are gone anyway.
-        let _ = ofd_lock(self.0, HANDOFF_BYTE, libc::F_UNLCK, libc::F_OFD_SETLK);
+        let _ = locks::unlock(self.0, HANDOFF_BYTE);
     }
 }
 

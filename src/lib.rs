@@ -7,8 +7,8 @@
 //! files and can be streamed in and out.
 //!
 //! Storage is [redb](https://docs.rs/redb), an embedded copy-on-write B-tree, in its
-//! multi-process mode, plus one file per large value, every value checked by a crc32. Writes
-//! reach redb through a write-ahead log shared by all processes and indexed in shared memory
+//! multi-process mode, plus one file per large value, every value checked by a crc32. On
+//! Linux, writes reach redb through a write-ahead log shared by all processes and indexed in shared memory
 //! (SQLite's WAL design): a write costs a `pwrite` under a lock word in shared memory, a read a lock-free probe.
 //! No SQLite and no C toolchain: it builds with `cargo build` alone. The on-disk format is
 //! written down in `format-spec/` in the repository.
@@ -34,6 +34,14 @@
 //! assert_eq!(cache.len()?, 4);
 //! # Ok(()) }
 //! ```
+//!
+//! # Platforms
+//! Linux, macOS and Windows. [`Cache::open`] gives a new cache the platform's default write
+//! path: [`WritePath::Logged`] (the shared log) on Linux, [`WritePath::Direct`] (one redb
+//! transaction per operation) on macOS and Windows, which have no other; asking for a path
+//! the platform lacks is [`Error::InvalidArgument`]. The clean-shutdown marker that checks a
+//! cache after a power loss is Linux's only. The README's platform table says why and what is
+//! tested where.
 //!
 //! # What it is not
 //! An embedded cache for one machine. To share a cache between machines, use a network cache
@@ -81,6 +89,8 @@ mod memo;
 mod ops;
 mod options;
 mod overlay;
+#[doc(hidden)]
+pub mod platform;
 mod queue;
 mod reader;
 pub mod recipes;

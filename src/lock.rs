@@ -17,14 +17,14 @@
 //! byte free) is cleared by whoever sees it.
 
 use std::fs::File;
-use std::os::fd::AsRawFd;
 use std::path::Path;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
-use crate::files::ofd_lock;
 use crate::gate::{GateGuard, WriteGate};
+use crate::platform::locks::{self, Kind};
+use crate::platform::wait::{wait as futex_wait, wake as futex_wake};
 use crate::sabotage::{self, Sabotage};
 use crate::shm::{Shm, Word};
 
@@ -69,8 +69,8 @@ struct Claim<'a> {
 
 impl WriteLock {
     /// The descriptor of `cache.lock`, which carries the presence lock.
-    pub(crate) fn fd(&self) -> std::os::fd::RawFd {
-        self.file.as_raw_fd()
+    pub(crate) fn fd(&self) -> crate::platform::process::RawFd {
+        crate::platform::process::raw_fd(&self.file)
     }
 
     /// Opens (creating if needed) `cache.lock` in `dir` and takes this instance's presence
@@ -79,7 +79,7 @@ impl WriteLock {
         let file = crate::files::open_shared(&dir.join(LOCK_FILE))?;
         for _ in 0..16 {
             let token = random_token();
-            if ofd_lock(&file, token, libc::F_WRLCK, libc::F_OFD_SETLK)? {
+            if locks::try_lock(&file, token, Kind::Exclusive)? {
                 return Ok(WriteLock {
                     file,
                     token,
@@ -250,12 +250,7 @@ impl WriteLock {
         if token >= TOKEN_LIMIT {
             return Ok(false);
         }
-        Ok(!ofd_lock(
-            &self.file,
-            token,
-            libc::F_WRLCK,
-            libc::F_OFD_GETLK,
-        )?)
+        locks::held_elsewhere(&self.file, token)
     }
 }
 
@@ -302,6 +297,22 @@ fn wake_sleepers(shm: &Shm, everyone: bool) {
     futex_wake(wake, if everyone { i32::MAX } else { 1 });
 }
 
+/// Whether a process has the cache in `dir` open through the logged write path: someone holds
+/// a presence lock on `cache.lock` (a byte in `1..TOKEN_LIMIT`). `false` if there is no
+/// `cache.lock`.
+pub(crate) fn logged_users(dir: &Path) -> Result<bool> {
+    let file = match std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(dir.join(LOCK_FILE))
+    {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(e.into()),
+    };
+    locks::range_held_elsewhere(&file, 1, TOKEN_LIMIT - 1)
+}
+
 /// A random token in `1..TOKEN_LIMIT`.
 fn random_token() -> u64 {
     use std::hash::{BuildHasher, Hasher};
@@ -309,44 +320,6 @@ fn random_token() -> u64 {
     h.write_u32(std::process::id());
     h.write_u64(crate::time::now_us());
     (h.finish() % (TOKEN_LIMIT - 1)) + 1
-}
-
-/// Sleeps while `word` still holds `seen`, for at most `timeout` (a shared futex: other
-/// processes map the same word).
-fn futex_wait(word: &AtomicU32, seen: u32, timeout: Duration) {
-    let ts = libc::timespec {
-        // At most 2^31 - 1 s (68 years), which fits every `time_t` (not named here: musl's
-        // libc deprecates the alias).
-        tv_sec: timeout
-            .as_secs()
-            .min(i32::MAX as u64)
-            .try_into()
-            .unwrap_or_default(),
-        tv_nsec: libc::c_long::from(timeout.subsec_nanos() as i32),
-    };
-    // SAFETY: `word` is a live, aligned 32-bit atomic inside the shared mapping; FUTEX_WAIT
-    // only reads it and `ts` outlives the call. Spurious wake-ups and errors (EAGAIN when
-    // the value already changed, EINTR, ETIMEDOUT) just return to the caller's loop.
-    #[allow(unsafe_code)]
-    unsafe {
-        libc::syscall(
-            libc::SYS_futex,
-            word.as_ptr(),
-            libc::FUTEX_WAIT,
-            seen,
-            &ts as *const libc::timespec,
-        );
-    }
-}
-
-/// Wakes up to `count` waiters sleeping on `word`.
-fn futex_wake(word: &AtomicU32, count: i32) {
-    // SAFETY: `word` is a live, aligned 32-bit atomic inside the shared mapping; FUTEX_WAKE
-    // does not access memory through the pointer beyond identifying the futex.
-    #[allow(unsafe_code)]
-    unsafe {
-        libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE, count);
-    }
 }
 
 #[cfg(test)]

@@ -143,7 +143,7 @@ impl LoggedEngine {
     }
 
     /// The descriptor of `cache.lock`, which carries this process's presence lock.
-    pub(crate) fn lock_fd(&self) -> std::os::fd::RawFd {
+    pub(crate) fn lock_fd(&self) -> crate::platform::process::RawFd {
         self.overlay().lock_fd()
     }
 

@@ -135,7 +135,7 @@ impl Overlay {
     }
 
     /// The descriptor of `cache.lock`, which carries the presence lock.
-    pub(crate) fn lock_fd(&self) -> std::os::fd::RawFd {
+    pub(crate) fn lock_fd(&self) -> crate::platform::process::RawFd {
         self.lock.fd()
     }
 

@@ -1,4 +1,5 @@
-//! `ValueReader`: `Read + Seek` over a stored value, a memory map for value files.
+//! `ValueReader`: `Read + Seek` over a stored value: the inline bytes, or its value file,
+//! memory-mapped on Unix and read through an open handle on Windows.
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
@@ -7,13 +8,17 @@ use memmap2::Mmap;
 
 use crate::error::{Error, Result};
 
-/// Reads one stored value without copying it first: a memory map of its value file, or the
-/// inline bytes.
+/// Reads one stored value without copying it first: a memory map of its value file (Unix), an
+/// open handle on it (Windows), or the inline bytes.
 ///
 /// The value's crc32 is checked the first time the reader reaches the end; a mismatch makes
 /// that `read` fail with an [`io::Error`] of kind `InvalidData` wrapping
 /// [`Error::Corrupted`], so damaged bytes are never taken for a complete value.
 /// [`ValueReader::verify`] checks it up front.
+///
+/// A reader keeps its value after the entry is deleted or replaced. On Windows the value
+/// file's name stays in its folder until the reader is dropped (Windows removes an open
+/// file's name when its last handle closes).
 #[derive(Debug)]
 pub struct ValueReader {
     bytes: Bytes,
@@ -28,7 +33,14 @@ pub struct ValueReader {
 enum Bytes {
     Inline(Vec<u8>),
     Mapped(Mmap),
+    /// An open value file of this many bytes, read with positioned reads: Windows cannot
+    /// delete a file while it is mapped, and a writer deletes the file it replaced while
+    /// readers may still hold it.
+    Open(File, u64),
 }
+
+/// How much of an open value file [`ValueReader::verify`] reads at a time.
+const VERIFY_CHUNK: usize = 256 * 1024;
 
 impl ValueReader {
     /// A reader over bytes already in memory.
@@ -42,12 +54,30 @@ impl ValueReader {
         }
     }
 
-    /// A reader over a memory map of `file`, which must hold `size` bytes.
-    pub(crate) fn mapped(
-        file: &File,
+    /// A reader over the value file `file`, which must hold `size` bytes: mapped where
+    /// `platform::io::MAP_VALUE_FILES` says so (Unix), else read through the handle.
+    pub(crate) fn from_file(
+        file: File,
         size: u64,
         expected_crc: u32,
         origin: String,
+    ) -> Result<ValueReader> {
+        ValueReader::with_file(
+            file,
+            size,
+            expected_crc,
+            origin,
+            crate::platform::io::MAP_VALUE_FILES,
+        )
+    }
+
+    /// [`ValueReader::from_file`], mapping the file or not as `map` says.
+    fn with_file(
+        file: File,
+        size: u64,
+        expected_crc: u32,
+        origin: String,
+        map: bool,
     ) -> Result<ValueReader> {
         let actual = file.metadata()?.len();
         if actual != size {
@@ -58,14 +88,19 @@ impl ValueReader {
         if size == 0 {
             return Ok(ValueReader::inline(Vec::new(), expected_crc, origin));
         }
-        // SAFETY: value files are written once, renamed into place, and never written again:
-        // the cache only creates and unlinks them, and an unlinked file stays mapped intact.
-        // The length was checked just above; a file truncated afterwards by something outside
-        // the cache could still fault, which is listed in UNSAFE.md.
-        #[allow(unsafe_code)]
-        let map = unsafe { Mmap::map(file)? };
+        let bytes = if map {
+            // SAFETY: value files are written once, renamed into place, and never written
+            // again: the cache only creates and unlinks them, and an unlinked file stays
+            // mapped intact. The length was checked just above; a file truncated afterwards
+            // by something outside the cache could still fault, which is listed in UNSAFE.md.
+            #[allow(unsafe_code)]
+            let map = unsafe { Mmap::map(&file)? };
+            Bytes::Mapped(map)
+        } else {
+            Bytes::Open(file, size)
+        };
         Ok(ValueReader {
-            bytes: Bytes::Mapped(map),
+            bytes,
             pos: 0,
             expected_crc,
             verified: None,
@@ -73,32 +108,52 @@ impl ValueReader {
         })
     }
 
-    fn as_slice(&self) -> &[u8] {
-        match &self.bytes {
-            Bytes::Inline(v) => v,
-            Bytes::Mapped(m) => m,
-        }
-    }
-
     /// The value's length in bytes.
     pub fn len(&self) -> u64 {
-        self.as_slice().len() as u64
+        match &self.bytes {
+            Bytes::Inline(v) => v.len() as u64,
+            Bytes::Mapped(m) => m.len() as u64,
+            Bytes::Open(_, len) => *len,
+        }
     }
 
     /// Whether the value is empty.
     pub fn is_empty(&self) -> bool {
-        self.as_slice().is_empty()
+        self.len() == 0
+    }
+
+    /// The crc32 of the whole value.
+    fn crc(&self) -> io::Result<u32> {
+        match &self.bytes {
+            Bytes::Inline(v) => Ok(crc32fast::hash(v)),
+            Bytes::Mapped(m) => Ok(crc32fast::hash(m)),
+            Bytes::Open(file, len) => {
+                let mut hasher = crc32fast::Hasher::new();
+                let mut buf = vec![0u8; VERIFY_CHUNK];
+                let mut at = 0u64;
+                while at < *len {
+                    let n =
+                        usize::try_from(*len - at).map_or(VERIFY_CHUNK, |n| n.min(VERIFY_CHUNK));
+                    let chunk = buf.get_mut(..n).unwrap_or_default();
+                    crate::platform::io::read_exact_at(file, chunk, at)?;
+                    hasher.update(chunk);
+                    at += n as u64;
+                }
+                Ok(hasher.finalize())
+            }
+        }
     }
 
     /// Checks the whole value against its crc32 now.
     ///
     /// # Errors
-    /// [`Error::Corrupted`] if the bytes do not match the crc32 stored with them.
+    /// [`Error::Corrupted`] if the bytes do not match the crc32 stored with them;
+    /// [`Error::Io`] if an open value file cannot be read.
     pub fn verify(&mut self) -> Result<()> {
         let ok = match self.verified {
             Some(ok) => ok,
             None => {
-                let ok = crc32fast::hash(self.as_slice()) == self.expected_crc;
+                let ok = self.crc()? == self.expected_crc;
                 self.verified = Some(ok);
                 ok
             }
@@ -110,7 +165,7 @@ impl ValueReader {
                 "{}: crc32 mismatch, expected {:#010x}, got {:#010x}",
                 self.origin,
                 self.expected_crc,
-                crc32fast::hash(self.as_slice())
+                self.crc()?
             )))
         }
     }
@@ -118,18 +173,22 @@ impl ValueReader {
 
 impl Read for ValueReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let len = self.as_slice().len();
-        let start = usize::try_from(self.pos).unwrap_or(usize::MAX).min(len);
-        let n = (len - start).min(buf.len());
-        if start + n == len {
+        let len = self.len();
+        let start = self.pos.min(len);
+        let n = usize::try_from(len - start).map_or(buf.len(), |left| left.min(buf.len()));
+        if start + n as u64 == len {
             // The reader is about to reach (or is at) the end: the value must be whole.
             self.verify()
                 .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
         }
-        let rest = self.as_slice().get(start..).unwrap_or_default();
-        let (dst, src) = (buf.get_mut(..n), rest.get(..n));
-        if let (Some(dst), Some(src)) = (dst, src) {
-            dst.copy_from_slice(src);
+        let Some(dst) = buf.get_mut(..n) else {
+            return Ok(0);
+        };
+        let from = usize::try_from(start).unwrap_or(usize::MAX);
+        match &self.bytes {
+            Bytes::Inline(v) => dst.copy_from_slice(v.get(from..from + n).unwrap_or_default()),
+            Bytes::Mapped(m) => dst.copy_from_slice(m.get(from..from + n).unwrap_or_default()),
+            Bytes::Open(file, _) => crate::platform::io::read_exact_at(file, dst, start)?,
         }
         self.pos += n as u64;
         Ok(n)
@@ -182,19 +241,48 @@ mod tests {
     }
 
     #[test]
-    fn maps_a_file() {
+    fn reads_a_file_mapped_or_through_its_handle() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("v");
-        std::fs::write(&path, b"mapped bytes").unwrap();
-        let f = File::open(&path).unwrap();
-        let mut r =
-            ValueReader::mapped(&f, 12, crc32fast::hash(b"mapped bytes"), "k".into()).unwrap();
+        let data: Vec<u8> = (0..3 * VERIFY_CHUNK + 17).map(|i| (i * 7) as u8).collect();
+        std::fs::write(&path, &data).unwrap();
+        let crc = crc32fast::hash(&data);
+        let len = data.len() as u64;
+        for map in [true, false] {
+            let open = || File::open(&path).unwrap();
+            let mut r = ValueReader::with_file(open(), len, crc, "k".into(), map).unwrap();
+            let mut out = Vec::new();
+            r.read_to_end(&mut out).unwrap();
+            assert!(out == data, "map {map}");
+            assert_eq!(r.seek(SeekFrom::End(-3)).unwrap(), len - 3);
+            let mut tail = Vec::new();
+            r.read_to_end(&mut tail).unwrap();
+            assert_eq!(tail, data[data.len() - 3..]);
+            let mut damaged =
+                ValueReader::with_file(open(), len, crc ^ 1, "k".into(), map).unwrap();
+            let err = damaged.read_to_end(&mut Vec::new()).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::InvalidData, "map {map}");
+            assert!(matches!(
+                ValueReader::with_file(open(), len + 1, 0, "k".into(), map),
+                Err(Error::Corrupted(_))
+            ));
+        }
+    }
+
+    #[test]
+    fn an_open_value_file_keeps_its_bytes_once_deleted() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v");
+        std::fs::write(&path, b"kept bytes").unwrap();
+        let file = File::open(&path).unwrap();
+        let crc = crc32fast::hash(b"kept bytes");
+        let mut r = ValueReader::with_file(file, 10, crc, "k".into(), false).unwrap();
+        // Windows deletes an open file once its last handle closes (std shares delete access).
+        std::fs::remove_file(&path).unwrap();
         let mut s = String::new();
         r.read_to_string(&mut s).unwrap();
-        assert_eq!(s, "mapped bytes");
-        assert!(matches!(
-            ValueReader::mapped(&f, 13, 0, "k".into()),
-            Err(Error::Corrupted(_))
-        ));
+        assert_eq!(s, "kept bytes");
+        drop(r);
+        assert!(!path.exists());
     }
 }

@@ -59,6 +59,10 @@ pub(crate) enum Sabotage {
     /// Every `check(true)` corrects the counters by what its snapshot showed, not only the
     /// latest to start (`tests/slicing.rs`).
     CheckFixUnguarded,
+    /// A platform without the logged write path opens a cache whose log still holds writes,
+    /// or that a process of the logged path has open, with the direct path anyway
+    /// (`tests/platforms.rs`).
+    IgnoreUnappliedLog,
 }
 
 impl Sabotage {
@@ -67,7 +71,7 @@ impl Sabotage {
         not(diskcache_broken),
         expect(dead_code, reason = "read in sabotage builds")
     )]
-    const ALL: [Sabotage; 17] = [
+    const ALL: [Sabotage; 18] = [
         Sabotage::AckBeforeCommit,
         Sabotage::CheckpointOrder,
         Sabotage::ForkInheritsStore,
@@ -85,6 +89,7 @@ impl Sabotage {
         Sabotage::WritersIgnoreBuilds,
         Sabotage::CheckSkipsConfirm,
         Sabotage::CheckFixUnguarded,
+        Sabotage::IgnoreUnappliedLog,
     ];
 
     /// The variant's name in `DISKCACHE_BROKEN`.
@@ -111,6 +116,7 @@ impl Sabotage {
             Sabotage::WritersIgnoreBuilds => "writers-ignore-builds",
             Sabotage::CheckSkipsConfirm => "check-skips-confirm",
             Sabotage::CheckFixUnguarded => "check-fix-unguarded",
+            Sabotage::IgnoreUnappliedLog => "ignore-unapplied-log",
         }
     }
 }

@@ -77,12 +77,15 @@ impl Durability {
 }
 
 /// How writes reach the database.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+///
+/// The default is [`WritePath::Logged`] on Linux and [`WritePath::Direct`] elsewhere, the only
+/// path macOS and Windows have (the crate's platform notes say why).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum WritePath {
     /// Through the shared write-ahead log (`cache.wal`, indexed in `cache.shm`), checkpointed
-    /// into redb in batches: microseconds per write, reads with no system call. The default.
-    /// Needs shared memory that is coherent between processes: local file systems only.
-    #[default]
+    /// into redb in batches: microseconds per write, reads with no system call. The default
+    /// on Linux, and Linux only. Needs shared memory that is coherent between processes:
+    /// local file systems only.
     Logged,
     /// Each operation is its own redb write transaction, and nothing is shared but the
     /// database file: tens of microseconds per write. For file systems where memory-mapped
@@ -90,7 +93,21 @@ pub enum WritePath {
     Direct,
 }
 
+impl Default for WritePath {
+    /// [`WritePath::Logged`] on Linux, [`WritePath::Direct`] elsewhere.
+    fn default() -> Self {
+        crate::platform::default_write_path()
+    }
+}
+
 impl WritePath {
+    /// Whether this platform has the write path: [`WritePath::Direct`] everywhere,
+    /// [`WritePath::Logged`] on Linux only. Opening a cache with one it does not have is
+    /// [`Error::InvalidArgument`].
+    pub fn is_available(self) -> bool {
+        crate::platform::check_write_path(self).is_ok()
+    }
+
     fn code(self) -> u64 {
         match self {
             WritePath::Logged => 0,
@@ -128,8 +145,9 @@ pub struct Settings {
     pub min_file_size: u64,
     /// Whether commits are fsynced. Default [`Durability::NoSync`].
     pub durability: Durability,
-    /// How writes reach the database. Default [`WritePath::Logged`]. Change it only while no
-    /// other process has the cache open.
+    /// How writes reach the database. Default [`WritePath::Logged`] on Linux,
+    /// [`WritePath::Direct`] elsewhere. Change it only while no other process has the cache
+    /// open.
     pub write_path: WritePath,
     /// On the logged path, how many records the log gathers before they are checkpointed
     /// into the database (1 to 4096). Default 4096. Not stored: a per-handle tuning knob.
@@ -149,7 +167,7 @@ impl Default for Settings {
             tag_index: false,
             min_file_size: 32 * 1024,
             durability: Durability::NoSync,
-            write_path: WritePath::Logged,
+            write_path: WritePath::default(),
             checkpoint_records: crate::logged::DEFAULT_CHECKPOINT_RECORDS,
             timeout: Duration::from_secs(60),
         }

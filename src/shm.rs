@@ -208,21 +208,14 @@ impl Shm {
     }
 }
 
-/// Gives every page of the file its disk space now (`posix_fallocate`; data already there is
-/// kept). The file is written through a shared mapping, and a store to a page that has none
-/// faults (SIGBUS) when the file system is full: found by tests/full_disk.rs, where opening a
-/// cache whose `cache.shm` was lost crashed on a full tmpfs. Now that open fails with ENOSPC.
-/// A file system without `fallocate` (EOPNOTSUPP, EINVAL) is left as it was.
+/// Gives every page of the file its disk space now (`platform::io::preallocate`; data already
+/// there is kept). The file is written through a shared mapping, and a store to a page that
+/// has none faults (SIGBUS) when the file system is full: found by tests/full_disk.rs, where
+/// opening a cache whose `cache.shm` was lost crashed on a full tmpfs. Now that open fails
+/// with ENOSPC.
 fn allocate(file: &std::fs::File) -> Result<()> {
-    use std::os::fd::AsRawFd;
-    // SAFETY: `posix_fallocate` on a descriptor owned by a live `File`, over the file's fixed
-    // size; it reads and writes no memory of this process.
-    #[allow(unsafe_code)]
-    let rc = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, SHM_SIZE as libc::off_t) };
-    match rc {
-        0 | libc::EOPNOTSUPP | libc::EINVAL => Ok(()),
-        errno => Err(std::io::Error::from_raw_os_error(errno).into()),
-    }
+    crate::platform::io::preallocate(file, SHM_SIZE as u64)?;
+    Ok(())
 }
 
 static FALLBACK: AtomicU64 = AtomicU64::new(0);

@@ -10,16 +10,20 @@
 //! the kernel had not flushed: the opener then runs `check(true)` (redb's integrity check,
 //! every crc, every value file) before serving. Openers decide under an exclusive lock on
 //! byte [`DECIDER`], so one of them checks and the others wait for it.
+//!
+//! Linux only: the marker needs the boot id and `syncfs` (`platform::process::boot_id`,
+//! `platform::io::sync_file_system`); elsewhere there is no marker (format-spec/durability.md).
 
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsRawFd, RawFd};
-use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::Mutex;
 use std::sync::PoisonError;
 
 use crate::error::Result;
+use crate::platform::io::{read_exact_at, sync_dir, sync_file_system, write_all_at};
+use crate::platform::locks::{self, Kind};
+use crate::platform::process::RawFd;
 
 /// File name of the marker inside a cache directory.
 pub(crate) const MARKER_FILE: &str = "cache.boot";
@@ -125,8 +129,7 @@ fn boot_id() -> Option<[u8; BOOT_ID_LEN]> {
         // Negative control (`sabotage`): as on a system with no boot id.
         return None;
     }
-    let text = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
-    text.trim().as_bytes().try_into().ok()
+    crate::platform::process::boot_id()
 }
 
 /// What the opener must do before serving.
@@ -162,7 +165,7 @@ impl Marker {
             return Ok(None);
         };
         let file = crate::files::open_shared(&dir.join(MARKER_FILE))?;
-        lock(&file, USERS, libc::F_RDLCK, true)?;
+        locks::lock(&file, USERS, Kind::Shared)?;
         let marker = Marker {
             file,
             dir: dir.to_path_buf(),
@@ -176,7 +179,7 @@ impl Marker {
         if in_use_here(&marker.read()?) {
             return Ok(Some(marker));
         }
-        lock(&marker.file, DECIDER, libc::F_WRLCK, true)?;
+        locks::lock(&marker.file, DECIDER, Kind::Exclusive)?;
         let verdict = match marker.read()? {
             ref r if in_use_here(r) => Verdict::Nothing,
             Some(Record {
@@ -189,7 +192,7 @@ impl Marker {
             None => Verdict::Check,
         };
         if verdict == Verdict::Nothing {
-            lock(&marker.file, DECIDER, libc::F_UNLCK, false)?;
+            locks::unlock(&marker.file, DECIDER)?;
         } else {
             *marker.pending() = Some(verdict);
         }
@@ -211,16 +214,16 @@ impl Marker {
         let new = self.file.metadata()?.len() == 0;
         self.write(State::InUse)?;
         if new {
-            File::open(&self.dir)?.sync_all()?;
+            sync_dir(&self.dir)?;
         }
         *pending = None;
-        lock(&self.file, DECIDER, libc::F_UNLCK, false)?;
+        locks::unlock(&self.file, DECIDER)?;
         Ok(())
     }
 
     /// The descriptor that carries this handle's locks (for a forked child to detach).
     pub(crate) fn fd(&self) -> RawFd {
-        self.file.as_raw_fd()
+        crate::platform::process::raw_fd(&self.file)
     }
 
     fn pending(&self) -> std::sync::MutexGuard<'_, Option<Verdict>> {
@@ -229,7 +232,7 @@ impl Marker {
 
     fn read(&self) -> Result<Option<Record>> {
         let mut bytes = [0u8; RECORD_LEN];
-        match self.file.read_exact_at(&mut bytes, 0) {
+        match read_exact_at(&self.file, &mut bytes, 0) {
             Ok(()) => Ok(Record::decode(&bytes)),
             Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(None),
             Err(e) => Err(e.into()),
@@ -241,7 +244,7 @@ impl Marker {
             state,
             boot: self.boot,
         };
-        self.file.write_all_at(&record.encode(), 0)?;
+        write_all_at(&self.file, &record.encode(), 0)?;
         self.file.sync_data()?;
         Ok(())
     }
@@ -256,27 +259,18 @@ impl Drop for Marker {
             // Never settled (the open failed): the record still says what it said.
             return;
         }
-        if !matches!(lock(&self.file, USERS, libc::F_WRLCK, false), Ok(true)) {
+        // Converts this handle's shared lock (an open-file-description lock: the marker
+        // exists on Linux only).
+        if !matches!(
+            locks::try_lock(&self.file, USERS, Kind::Exclusive),
+            Ok(true)
+        ) {
             return;
         }
-        // SAFETY: `syncfs` on a descriptor this struct owns; it only flushes.
-        #[allow(unsafe_code)]
-        let synced = unsafe { libc::syncfs(self.file.as_raw_fd()) } == 0;
-        if synced {
+        if sync_file_system(&self.file) {
             let _ = self.write(State::Closed);
         }
     }
-}
-
-/// Takes (`F_RDLCK`, `F_WRLCK`) or frees (`F_UNLCK`) this file's lock on byte `at`,
-/// waiting if `wait`. `Ok(false)` if it was not free and `wait` is off.
-fn lock(file: &File, at: u64, kind: libc::c_int, wait: bool) -> Result<bool> {
-    let cmd = if wait {
-        libc::F_OFD_SETLKW
-    } else {
-        libc::F_OFD_SETLK
-    };
-    crate::files::ofd_lock(file, at, kind, cmd)
 }
 
 impl crate::cache::Cache {

@@ -1,7 +1,6 @@
 //! The one owner of the redb database: opening and initializing it, the stored settings, and
 //! the write path that carries every operation (the shared log, or direct transactions).
 
-use std::os::fd::RawFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
@@ -16,6 +15,7 @@ use crate::evict;
 use crate::gate::WriteGate;
 use crate::handoff::DirectHandoff;
 use crate::logged::{Env, LoggedEngine, run_redb_txn};
+use crate::platform::process::RawFd;
 use crate::row::Row;
 use crate::schema::DB_FILE;
 use crate::schema::{META_COUNT, META_VOLUME};
@@ -61,6 +61,32 @@ pub(crate) struct Store {
     marker: Option<Marker>,
 }
 
+/// The overrides a cache in `dir` opens with on this platform: as given where the logged
+/// write path is; elsewhere the logged path is refused, and the direct path is chosen, even
+/// for a cache last used with the logged path elsewhere, once `open::check_log_applied` finds
+/// nothing of it left to apply.
+fn platform_overrides<'a>(
+    dir: &Path,
+    overrides: &'a [Setting],
+) -> Result<std::borrow::Cow<'a, [Setting]>> {
+    for o in overrides {
+        if let Setting::WritePath(path) = o {
+            crate::platform::check_write_path(*path)?;
+        }
+    }
+    if crate::platform::has_logged_path() {
+        return Ok(std::borrow::Cow::Borrowed(overrides));
+    }
+    if dir.join(WAL_FILE).exists() {
+        check_log_applied(dir)?;
+    }
+    let mut chosen = overrides.to_vec();
+    if !chosen.iter().any(|o| matches!(o, Setting::WritePath(_))) {
+        chosen.push(Setting::WritePath(WritePath::Direct));
+    }
+    Ok(std::borrow::Cow::Owned(chosen))
+}
+
 /// How operations reach the database.
 #[derive(Debug)]
 enum Engine {
@@ -90,6 +116,7 @@ impl Store {
                 dir.display()
             )));
         }
+        let overrides: &[Setting] = &platform_overrides(dir, overrides)?;
         let marker = Marker::open(dir)?;
         let mut settings = base.clone();
         for o in overrides {
@@ -126,7 +153,8 @@ impl Store {
         };
         let engine = match stored.write_path {
             WritePath::Logged => {
-                if let Some(fs_type) = crate::files::network_file_system(dir) {
+                crate::platform::check_write_path(WritePath::Logged)?;
+                if let Some(fs_type) = crate::platform::io::network_file_system(dir) {
                     return Err(Error::InvalidArgument(format!(
                         "{} is on a network file system ({fs_type}), where the shared log's \
                          memory maps are not coherent between machines: open it with \
@@ -137,7 +165,7 @@ impl Store {
                 Engine::Logged(contain_at(&db_file, || LoggedEngine::open(dir, &env))?)
             }
             WritePath::Direct => {
-                if dir.join(WAL_FILE).exists() {
+                if crate::platform::has_logged_path() && dir.join(WAL_FILE).exists() {
                     // Switching from the logged path: the log's records go to redb first.
                     contain_at(&db_file, || LoggedEngine::open(dir, &env)?.quiesce(&env))?;
                 }
@@ -762,4 +790,4 @@ mod open;
 #[cfg(test)]
 mod tests;
 
-use open::{check_disk, init, open_db};
+use open::{check_disk, check_log_applied, init, open_db};

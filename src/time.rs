@@ -14,9 +14,23 @@ pub(crate) fn to_us(t: SystemTime) -> u64 {
         .unwrap_or(0)
 }
 
-/// The dual of [`to_us`].
+/// The dual of [`to_us`], saturating at the latest time the system can hold (Windows' ends
+/// before `u64::MAX` µs after 1970, which a huge expire time stores).
 pub(crate) fn from_us(us: u64) -> SystemTime {
-    UNIX_EPOCH + Duration::from_micros(us)
+    if let Some(t) = UNIX_EPOCH.checked_add(Duration::from_micros(us)) {
+        return t;
+    }
+    // The largest count of µs below `us` that the system can add: found by halving.
+    let (mut fits, mut too_far) = (0u64, us);
+    while too_far - fits > 1 {
+        let mid = fits + (too_far - fits) / 2;
+        if UNIX_EPOCH.checked_add(Duration::from_micros(mid)).is_some() {
+            fits = mid;
+        } else {
+            too_far = mid;
+        }
+    }
+    UNIX_EPOCH + Duration::from_micros(fits)
 }
 
 /// The expire time, in µs, of an entry stored at `now` that lives for `ttl`.
@@ -48,5 +62,12 @@ mod tests {
         assert_eq!(expire_at(now, Duration::MAX), u64::MAX);
         assert_eq!(expire_at(0, Duration::ZERO), 1);
         assert!(deadline(Duration::MAX) > std::time::Instant::now());
+        let latest = from_us(u64::MAX);
+        assert!(latest > from_us(now + 1_000_000 * 3600 * 24 * 365 * 1000));
+        assert_eq!(
+            from_us(to_us(latest)),
+            latest,
+            "the latest time round-trips"
+        );
     }
 }

@@ -38,8 +38,9 @@
 //! the log there.
 
 use std::fs::File;
-use std::os::unix::fs::FileExt;
 use std::path::Path;
+
+use crate::platform::io::{read_exact_at, write_all_at};
 
 use crate::error::{Error, Result};
 
@@ -375,6 +376,47 @@ pub(crate) fn scan_from(
     Ok(out)
 }
 
+/// Whether the log in `dir` holds records to apply (or left out with a damaged block): read
+/// with plain reads, no mapping and no lock, for a platform without the logged write path,
+/// which must not open a cache whose log still holds writes. `false` if there is no log, or
+/// it has no valid header (which recovery takes for an empty log too).
+///
+/// # Errors
+/// [`Error::Io`]; [`Error::UnsupportedVersion`] if a record needs a newer format.
+pub(crate) fn holds_records(dir: &Path) -> Result<bool> {
+    let file = match File::open(dir.join(WAL_FILE)) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(e.into()),
+    };
+    let first = WAL_HEADER_LEN as usize;
+    let mut head = [0u8; WAL_HEADER_LEN as usize + RECORD_HEADER_LEN];
+    match read_exact_at(&file, &mut head, 0) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(false),
+        Err(e) => return Err(e.into()),
+    }
+    let word = |at: usize| {
+        head.get(at..at + 8)
+            .and_then(|w| w.try_into().ok())
+            .map(u64::from_le_bytes)
+    };
+    if head.get(..8) != Some(&WAL_MAGIC[..]) {
+        return Ok(false);
+    }
+    // The first record of the generation carries it and sequence number 0; without one the
+    // log ends at its start.
+    if word(first + 8) != word(8) || word(first + 16) != Some(0) {
+        return Ok(false);
+    }
+    let generation = word(8).unwrap_or_default();
+    let len = file.metadata()?.len().min(WAL_SIZE);
+    let mut log = vec![0u8; usize::try_from(len).unwrap_or_default()];
+    read_exact_at(&file, &mut log, 0)?;
+    let found = scan(log.get(first..).unwrap_or_default(), generation)?;
+    Ok(!found.records.is_empty() || !found.skipped.is_empty())
+}
+
 /// The log file: its handle for `pwrite`.
 #[derive(Debug)]
 pub(crate) struct WalFile {
@@ -401,7 +443,7 @@ impl WalFile {
     /// damaged, which is treated the same: the log is empty).
     pub(crate) fn read_gen(&self) -> Result<Option<u64>> {
         let mut header = [0u8; 16];
-        self.file.read_exact_at(&mut header, 0)?;
+        read_exact_at(&self.file, &mut header, 0)?;
         let (magic, generation) = header.split_at(8);
         if magic != WAL_MAGIC {
             return Ok(None);
@@ -418,32 +460,25 @@ impl WalFile {
         magic.copy_from_slice(&WAL_MAGIC);
         g.copy_from_slice(&generation.to_le_bytes());
         crate::fault::check(crate::fault::Point::WalWrite)?;
-        self.file.write_all_at(&header, 0)?;
+        write_all_at(&self.file, &header, 0)?;
         Ok(())
     }
 
     /// Where the file's data ends from `from` on: the offset of the first hole at or after
-    /// `from` (`lseek(SEEK_HOLE)`), or [`WAL_SIZE`] if that cannot be told. The log is
+    /// `from` (`lseek(SEEK_HOLE)`, `platform::io::data_end`), or [`WAL_SIZE`] if that cannot
+    /// be told. The log is
     /// sparse; on tmpfs, *reading* a hole through the mapping allocates a page, and on a full
     /// file system that fails with SIGBUS (found by tests/full_disk.rs: the recovery scan
     /// read past the last record, or through a record whose `pwrite` was cut short). Records
     /// are written contiguously from the header on, so no committed record lies past it.
     pub(crate) fn data_end(&self, from: u64) -> u64 {
-        use std::os::fd::AsRawFd;
-        let Ok(from) = libc::off_t::try_from(from) else {
-            return WAL_SIZE;
-        };
-        // SAFETY: `lseek` on a descriptor owned by a live `File`; it only moves the
-        // description's offset, which nothing here uses (every read and write is positioned).
-        #[allow(unsafe_code)]
-        let end = unsafe { libc::lseek(self.file.as_raw_fd(), from, libc::SEEK_HOLE) };
-        u64::try_from(end).map_or(WAL_SIZE, |end| end.min(WAL_SIZE))
+        crate::platform::io::data_end(&self.file, from).map_or(WAL_SIZE, |end| end.min(WAL_SIZE))
     }
 
     /// Writes records at `offset` (from the start of the file) with `pwrite`.
     pub(crate) fn write_at(&self, offset: u64, bytes: &[u8]) -> Result<()> {
         crate::fault::check(crate::fault::Point::WalWrite)?;
-        self.file.write_all_at(bytes, offset)?;
+        write_all_at(&self.file, bytes, offset)?;
         Ok(())
     }
 

@@ -436,7 +436,9 @@ fn every_entry_reads_back_through_the_library() {
     assert!(s.tag_index);
     assert_eq!(s.min_file_size, 64);
     assert_eq!(s.durability, diskcache::Durability::NoSync);
-    assert_eq!(s.write_path, diskcache::WritePath::Logged);
+    // Stored as the logged path; a platform without it (macOS, Windows) opens the fixture,
+    // which has no log left, with the direct path.
+    assert_eq!(s.write_path, diskcache::WritePath::default());
     assert_eq!(cache.len().unwrap(), 25);
     assert_eq!(cache.volume().unwrap(), 4375);
 

@@ -107,7 +107,7 @@ fn debug_output_names_the_directory() {
     let dir = tempfile::tempdir().unwrap();
     let cache = Cache::open(dir.path()).unwrap();
     let shown = format!("{cache:?}");
-    assert!(shown.contains(&*dir.path().to_string_lossy()), "{shown}");
+    assert!(shown.contains(&format!("{:?}", dir.path())), "{shown}");
 }
 
 // ----- set, get, contains, delete -----------------------------------------------------------

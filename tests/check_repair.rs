@@ -65,7 +65,12 @@ fn open(dir: &Path, v: Variant) -> Cache {
         .min_file_size(MIN_FILE_SIZE)
         .eviction_policy(v.policy)
         .tag_index(v.tag_index)
-        .write_path(v.write_path)
+        // The logged path is Linux's only: elsewhere every variant is on the direct path.
+        .write_path(if v.write_path.is_available() {
+            v.write_path
+        } else {
+            WritePath::Direct
+        })
         .open(dir)
         .unwrap()
 }

@@ -37,11 +37,16 @@ fn present(cache: &Cache, keys: std::ops::Range<i64>) -> Vec<i64> {
     keys.filter(|k| cache.contains(*k).unwrap()).collect()
 }
 
-const PATHS: [WritePath; 2] = [WritePath::Logged, WritePath::Direct];
+/// The write paths this platform has (the logged path is Linux's only).
+fn paths() -> impl Iterator<Item = WritePath> {
+    [WritePath::Logged, WritePath::Direct]
+        .into_iter()
+        .filter(|p| p.is_available())
+}
 
 #[test]
 fn least_recently_stored_culls_the_oldest_writes() {
-    for path in PATHS {
+    for path in paths() {
         let (_dir, cache) = open(EvictionPolicy::LeastRecentlyStored, path, 100 * 1024);
         fill(&cache, 0..300);
         assert!(cache.volume().unwrap() <= 100 * 1024 + 1024, "{path:?}");
@@ -56,7 +61,7 @@ fn least_recently_stored_culls_the_oldest_writes() {
 
 #[test]
 fn least_recently_used_keeps_what_was_read() {
-    for path in PATHS {
+    for path in paths() {
         let (_dir, cache) = open(EvictionPolicy::LeastRecentlyUsed, path, 100 * 1024);
         fill(&cache, 0..90);
         // Read the oldest half: they become the most recently used.
@@ -75,7 +80,7 @@ fn least_recently_used_keeps_what_was_read() {
 
 #[test]
 fn least_frequently_used_keeps_what_is_read_often() {
-    for path in PATHS {
+    for path in paths() {
         let (_dir, cache) = open(EvictionPolicy::LeastFrequentlyUsed, path, 100 * 1024);
         fill(&cache, 0..90);
         for round in 0..3 {
@@ -97,7 +102,7 @@ fn least_frequently_used_keeps_what_is_read_often() {
 
 #[test]
 fn policy_none_never_culls() {
-    for path in PATHS {
+    for path in paths() {
         let (_dir, cache) = open(EvictionPolicy::None, path, 10 * 1024);
         fill(&cache, 0..50);
         assert_eq!(cache.len().unwrap(), 50);
@@ -110,7 +115,7 @@ fn policy_none_never_culls() {
 fn a_write_culls_at_most_cull_limit_entries_and_expired_ones_first() {
     use diskcache::SetOptions;
     use std::time::Duration;
-    for path in PATHS {
+    for path in paths() {
         let dir = tempfile::tempdir().unwrap();
         let cache = Cache::builder()
             .write_path(path)
@@ -144,7 +149,7 @@ fn a_write_culls_at_most_cull_limit_entries_and_expired_ones_first() {
 fn switching_the_policy_rebuilds_its_order() {
     let (_dir, cache) = open(
         EvictionPolicy::LeastRecentlyStored,
-        WritePath::Logged,
+        WritePath::default(),
         1 << 30,
     );
     fill(&cache, 0..60);
@@ -168,6 +173,11 @@ fn switching_the_policy_rebuilds_its_order() {
 }
 
 #[test]
+#[cfg_attr(
+    not(target_os = "linux"),
+    ignore = "on the direct path, the only one off Linux, another handle sees a reset at its \
+              next write (Cache::settings), not at once"
+)]
 fn reset_reaches_another_handle() {
     let dir = tempfile::tempdir().unwrap();
     let a = Cache::open(dir.path()).unwrap();
@@ -209,7 +219,7 @@ fn evict_uses_the_tag_index_and_agrees_with_a_scan() {
 
 #[test]
 fn stats_count_hits_and_misses_across_handles() {
-    for path in PATHS {
+    for path in paths() {
         let dir = tempfile::tempdir().unwrap();
         let a = Cache::builder().write_path(path).open(dir.path()).unwrap();
         assert_eq!(a.stats(true, false).unwrap(), (0, 0));
@@ -232,7 +242,7 @@ fn stats_count_hits_and_misses_across_handles() {
 fn reads_through_another_handle_count_for_least_recently_used() {
     let (dir, a) = open(
         EvictionPolicy::LeastRecentlyUsed,
-        WritePath::Logged,
+        WritePath::default(),
         100 * 1024,
     );
     fill(&a, 0..90);

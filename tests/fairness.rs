@@ -20,6 +20,11 @@
 //!
 //! Children are this test binary run again as one of its ignored tests
 //! (`tests/common/child.rs`).
+//!
+//! Linux only: telling a fair lock from an unfair one needs the writers pinned to one CPU
+//! under `SCHED_BATCH`, and the logged path is Linux's. The direct path's handoff elsewhere is
+//! the same code over `platform::locks`, whose unit tests run on every platform.
+#![cfg(target_os = "linux")]
 
 mod common;
 

@@ -70,11 +70,14 @@ fn every_write_times_out_while_another_writer_holds_the_lock_and_reads_go_on() {
     assert_eq!(cache.get::<i64>("k").unwrap(), Some(1));
     assert!(cache.contains("k").unwrap());
     assert_eq!(cache.len().unwrap(), 1);
-    // Iteration is a whole-cache operation: it checkpoints the log first, under the lock.
-    assert!(matches!(
-        cache.keys().unwrap().next(),
-        Some(Err(Error::Timeout))
-    ));
+    // Iteration is a whole-cache operation: on the logged path it checkpoints the log first,
+    // under the lock (the direct path, the only one off Linux, has no log to apply).
+    if cache.settings().write_path == diskcache::WritePath::Logged {
+        assert!(matches!(
+            cache.keys().unwrap().next(),
+            Some(Err(Error::Timeout))
+        ));
+    }
 
     drop(held);
     drop(held_log);

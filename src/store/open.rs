@@ -1,7 +1,6 @@
 //! Opening the database: the file through the durability backend, the tables of a new cache,
 //! the format version, the stored settings and the recorded disk.
 
-use std::os::fd::{AsRawFd, RawFd};
 use std::path::Path;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -10,6 +9,7 @@ use redb::{ConcurrencyMode, Database, ReadableDatabase, ReadableTable};
 
 use crate::backend::DurabilityBackend;
 use crate::error::{Error, Result};
+use crate::platform::process::{RawFd, raw_fd};
 use crate::schema::{
     DB_FILE, ENTRIES, FORMAT_VERSION, META, META_COUNT, META_FORMAT_VERSION, META_NEXT_ROW_ID,
     META_VOLUME, ORDER_EXPIRE, ORDER_INSERT, SETTINGS, policy_order,
@@ -24,7 +24,7 @@ pub(super) fn open_db(
     settings: &Settings,
 ) -> Result<(Database, Arc<AtomicU64>, RawFd)> {
     let file = crate::files::open_shared(&dir.join(DB_FILE))?;
-    let fd = file.as_raw_fd();
+    let fd = raw_fd(&file);
     // An empty file is a database redb is about to create. If creating it fails half-way (a
     // full disk: found by tests/full_disk.rs), redb leaves a file with no header, which every
     // later open refuses ("not a redb database"); it is emptied again below, so that the next
@@ -51,8 +51,8 @@ pub(super) fn open_db(
         // Only a file this open found empty and that still has no redb header (so no other
         // process created the database meanwhile), after an I/O error (not a timeout).
         let mut magic = [0u8; 4];
-        let created = std::os::unix::fs::FileExt::read_exact_at(file, &mut magic, 0).is_ok()
-            && &magic == b"redb";
+        let created =
+            crate::platform::io::read_exact_at(file, &mut magic, 0).is_ok() && &magic == b"redb";
         if !created {
             let _ = file.set_len(0);
         }
@@ -60,6 +60,41 @@ pub(super) fn open_db(
     let db = opened?;
     *deadline.lock().unwrap_or_else(PoisonError::into_inner) = None;
     Ok((db, syncs, fd))
+}
+
+/// On a platform without the logged write path (`platform`), a cache that has a log
+/// (`cache.wal`: it was used with the logged path on Linux) is opened with the direct path
+/// only if no process has it open through the log and the log holds no records left to apply
+/// to the database: the direct path reads and writes the database alone, so it would not see
+/// those writes, and a later checkpoint would apply them over newer ones. (Closing the last
+/// handle on Linux applies the log; a killed process leaves records there.)
+///
+/// # Errors
+/// [`Error::InvalidArgument`] saying what to do, in either case; [`Error::Io`].
+pub(super) fn check_log_applied(dir: &Path) -> Result<()> {
+    if crate::sabotage::on(crate::sabotage::Sabotage::IgnoreUnappliedLog) {
+        // Negative control (`sabotage`): the log's records are left behind.
+        return Ok(());
+    }
+    let advice = "open it on Linux (where the logged write path is) and close it, which applies \
+                  the log to the database; then it opens here with WritePath::Direct";
+    if crate::lock::logged_users(dir)? {
+        return Err(Error::InvalidArgument(format!(
+            "{} is open in another process through the logged write path, which {} does not \
+             have: close it there first",
+            dir.display(),
+            std::env::consts::OS
+        )));
+    }
+    if crate::wal::holds_records(dir)? {
+        return Err(Error::InvalidArgument(format!(
+            "{} was last used with the logged write path, and its log (cache.wal) holds writes \
+             not yet applied to the database, which {} cannot apply: {advice}",
+            dir.display(),
+            std::env::consts::OS
+        )));
+    }
+    Ok(())
 }
 
 /// Creates the tables on first open, checks the format version, and reconciles stored

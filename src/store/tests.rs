@@ -70,7 +70,8 @@ fn the_stored_durability_applies_when_reopened_without_an_override() {
 
 #[test]
 fn a_panic_inside_redb_is_corrupted_and_the_handle_it_happened_in_is_never_used_again() {
-    for write_path in [WritePath::Logged, WritePath::Direct] {
+    let paths = [WritePath::Logged, WritePath::Direct];
+    for write_path in paths.into_iter().filter(|p| p.is_available()) {
         let dir = tempfile::tempdir().unwrap();
         let overrides = [Setting::WritePath(write_path)];
         let store = Store::open(dir.path(), &overrides, Settings::default(), DEFAULT_DISK).unwrap();

@@ -210,6 +210,10 @@ fn killed_batch(dir: &std::path::Path) {
 /// whole, none of it left out, and `cache.shm` in step with it. Then the library, recovering
 /// the cache, reads the same values.
 #[test]
+#[cfg_attr(
+    not(target_os = "linux"),
+    ignore = "reads the log and index of the logged write path, Linux's only"
+)]
 fn the_spec_reader_reads_a_killed_writers_log_and_index_as_the_library_does() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();

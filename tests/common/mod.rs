@@ -34,7 +34,9 @@ pub fn files_ending_with(dir: &Path, suffix: &str) -> Vec<PathBuf> {
 
 /// The write lock of a cache, held from outside the library as format-spec/wal.md describes:
 /// a presence lock on byte `token` of `cache.lock`, and `token` in the owner word of
-/// `cache.shm`. Freed when dropped.
+/// `cache.shm`. Freed when dropped. (Linux only, as the logged write path; elsewhere see the
+/// other [`hold_log_lock`].)
+#[cfg(target_os = "linux")]
 pub struct HeldLogLock {
     _presence: std::fs::File,
     shm: memmap2::MmapMut,
@@ -43,6 +45,7 @@ pub struct HeldLogLock {
 /// Byte offset of the write lock's owner word in `cache.shm`.
 const LOCK_OWNER_OFFSET: usize = 96 * 8;
 
+#[cfg(target_os = "linux")]
 impl HeldLogLock {
     fn owner(&self) -> &std::sync::atomic::AtomicU64 {
         let word = &self.shm[LOCK_OWNER_OFFSET..LOCK_OWNER_OFFSET + 8];
@@ -55,6 +58,7 @@ impl HeldLogLock {
     }
 }
 
+#[cfg(target_os = "linux")]
 impl Drop for HeldLogLock {
     fn drop(&mut self) {
         self.owner().store(0, std::sync::atomic::Ordering::Release);
@@ -63,6 +67,7 @@ impl Drop for HeldLogLock {
 
 /// Holds the write lock of the (already opened) cache in `dir` as another process would,
 /// waiting for it if need be. Every write on the logged path needs it.
+#[cfg(target_os = "linux")]
 pub fn hold_log_lock(dir: &Path) -> HeldLogLock {
     use std::os::fd::AsRawFd;
     let open = |name: &str| {
@@ -105,6 +110,24 @@ pub fn hold_log_lock(dir: &Path) -> HeldLogLock {
         std::thread::sleep(std::time::Duration::from_millis(1));
     }
     held
+}
+
+/// Where there is no logged write path (macOS, Windows), there is no log lock to hold: the
+/// callers also hold redb's writer lock, which every write of the direct path needs.
+#[cfg(not(target_os = "linux"))]
+pub struct HeldLogLock;
+
+#[cfg(not(target_os = "linux"))]
+impl Drop for HeldLogLock {
+    /// Nothing was taken, so nothing is freed (the callers drop it where the Linux one frees
+    /// the lock).
+    fn drop(&mut self) {}
+}
+
+/// Holds nothing: no cache has the logged write path on this platform.
+#[cfg(not(target_os = "linux"))]
+pub fn hold_log_lock(_dir: &Path) -> HeldLogLock {
+    HeldLogLock
 }
 
 /// The live keys of `cache` in insertion order.
