@@ -15,7 +15,7 @@ use crate::disk::Codec;
 use crate::error::{Error, Result};
 use crate::fork::{ForkSafe, Reopen};
 use crate::iter::Keys;
-use crate::key::Key;
+use crate::key::{IntoKey, Key};
 use crate::ops;
 use crate::options::{Entry, SetOptions};
 use crate::reader::ValueReader;
@@ -144,7 +144,7 @@ impl Cache {
     /// [`Error::InvalidArgument`] for a NaN key or one over [`crate::MAX_KEY_BYTES`];
     /// [`Error::Codec`] if the value cannot be serialized; [`Error::Timeout`] if the write
     /// lock was not had within the timeout; [`Error::Io`] if a value file cannot be written.
-    pub fn set<V: Serialize + ?Sized>(&self, key: impl Into<Key>, value: &V) -> Result<()> {
+    pub fn set<V: Serialize>(&self, key: impl IntoKey, value: V) -> Result<()> {
         self.set_with(key, value, SetOptions::default())
     }
 
@@ -164,14 +164,14 @@ impl Cache {
     ///
     /// # Errors
     /// As [`Cache::set`].
-    pub fn set_with<V: Serialize + ?Sized>(
+    pub fn set_with<V: Serialize>(
         &self,
-        key: impl Into<Key>,
-        value: &V,
+        key: impl IntoKey,
+        value: V,
         opts: SetOptions,
     ) -> Result<()> {
-        let key = key.into().encode()?;
-        let prepared = self.prepare(value, &opts)?;
+        let key = key.into_key()?.encode()?;
+        let prepared = self.prepare(&value, &opts)?;
         self.store_prepared(&key, prepared, false).map(|_| ())
     }
 
@@ -183,11 +183,11 @@ impl Cache {
     /// As [`Cache::set`], plus [`Error::Io`] from `reader`.
     pub fn set_reader(
         &self,
-        key: impl Into<Key>,
+        key: impl IntoKey,
         mut reader: impl Read,
         opts: SetOptions,
     ) -> Result<()> {
-        let key = key.into().encode()?;
+        let key = key.into_key()?.encode()?;
         let tag = encode_tag(opts.tag.as_ref())?;
         let sync = self.sync_files();
         let written = blob::write_from(self.directory(), &mut reader, sync)?;
@@ -206,14 +206,9 @@ impl Cache {
     ///
     /// # Errors
     /// As [`Cache::set`].
-    pub fn add<V: Serialize + ?Sized>(
-        &self,
-        key: impl Into<Key>,
-        value: &V,
-        opts: SetOptions,
-    ) -> Result<bool> {
-        let key = key.into().encode()?;
-        let prepared = self.prepare(value, &opts)?;
+    pub fn add<V: Serialize>(&self, key: impl IntoKey, value: V, opts: SetOptions) -> Result<bool> {
+        let key = key.into_key()?.encode()?;
+        let prepared = self.prepare(&value, &opts)?;
         self.store_prepared(&key, prepared, true)
     }
 
@@ -222,8 +217,8 @@ impl Cache {
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] for a bad key; [`Error::Timeout`].
-    pub fn delete(&self, key: impl Into<Key>) -> Result<bool> {
-        let key = key.into().encode()?;
+    pub fn delete(&self, key: impl IntoKey) -> Result<bool> {
+        let key = key.into_key()?.encode()?;
         self.store()?.write(|w| ops::delete(w, &key))
     }
 
@@ -232,8 +227,8 @@ impl Cache {
     ///
     /// # Errors
     /// As [`Cache::delete`].
-    pub fn touch(&self, key: impl Into<Key>, expire: Option<Duration>) -> Result<bool> {
-        let key = key.into().encode()?;
+    pub fn touch(&self, key: impl IntoKey, expire: Option<Duration>) -> Result<bool> {
+        let key = key.into_key()?.encode()?;
         self.store()?.write(|w| ops::touch(w, &key, expire))
     }
 
@@ -253,8 +248,8 @@ impl Cache {
     /// # Errors
     /// [`Error::KeyNotFound`]; [`Error::NotAnInteger`] if the stored value is not an integer;
     /// [`Error::InvalidArgument`] if the result overflows an `i64`; [`Error::Timeout`].
-    pub fn incr(&self, key: impl Into<Key>, delta: i64, default: Option<i64>) -> Result<i64> {
-        let key = key.into().encode()?;
+    pub fn incr(&self, key: impl IntoKey, delta: i64, default: Option<i64>) -> Result<i64> {
+        let key = key.into_key()?.encode()?;
         self.store()?.write(|w| ops::incr(w, &key, delta, default))
     }
 
@@ -262,7 +257,7 @@ impl Cache {
     ///
     /// # Errors
     /// As [`Cache::incr`]; `delta == i64::MIN` is [`Error::InvalidArgument`].
-    pub fn decr(&self, key: impl Into<Key>, delta: i64, default: Option<i64>) -> Result<i64> {
+    pub fn decr(&self, key: impl IntoKey, delta: i64, default: Option<i64>) -> Result<i64> {
         self.incr(key, ops::negate(delta)?, default)
     }
 
@@ -271,7 +266,7 @@ impl Cache {
     /// # Errors
     /// [`Error::Codec`] if the value is not a `V` (the entry is then left in place);
     /// [`Error::Corrupted`] if its bytes fail their crc32; [`Error::Timeout`].
-    pub fn pop<V: DeserializeOwned>(&self, key: impl Into<Key>) -> Result<Option<V>> {
+    pub fn pop<V: DeserializeOwned>(&self, key: impl IntoKey) -> Result<Option<V>> {
         Ok(self.pop_entry(key)?.map(|e| e.value))
     }
 
@@ -279,8 +274,8 @@ impl Cache {
     ///
     /// # Errors
     /// As [`Cache::pop`].
-    pub fn pop_entry<V: DeserializeOwned>(&self, key: impl Into<Key>) -> Result<Option<Entry<V>>> {
-        let key = key.into().encode()?;
+    pub fn pop_entry<V: DeserializeOwned>(&self, key: impl IntoKey) -> Result<Option<Entry<V>>> {
+        let key = key.into_key()?.encode()?;
         self.store()?.write(|w| ops::pop_entry(w, self, &key))
     }
 
@@ -291,8 +286,8 @@ impl Cache {
     /// # Errors
     /// [`Error::Codec`] if the value is not a `V`; [`Error::Corrupted`] if its bytes fail their
     /// crc32; [`Error::InvalidArgument`] for a bad key.
-    pub fn get<V: DeserializeOwned>(&self, key: impl Into<Key>) -> Result<Option<V>> {
-        let key = key.into().encode()?;
+    pub fn get<V: DeserializeOwned>(&self, key: impl IntoKey) -> Result<Option<V>> {
+        let key = key.into_key()?.encode()?;
         self.fetch(&key)?.map(Fetched::value).transpose()
     }
 
@@ -300,8 +295,8 @@ impl Cache {
     ///
     /// # Errors
     /// As [`Cache::get`].
-    pub fn get_entry<V: DeserializeOwned>(&self, key: impl Into<Key>) -> Result<Option<Entry<V>>> {
-        let key = key.into().encode()?;
+    pub fn get_entry<V: DeserializeOwned>(&self, key: impl IntoKey) -> Result<Option<Entry<V>>> {
+        let key = key.into_key()?.encode()?;
         self.fetch(&key)?.map(Fetched::entry).transpose()
     }
 
@@ -321,8 +316,8 @@ impl Cache {
     ///
     /// # Errors
     /// [`Error::Corrupted`] if a value file's length disagrees with its row; [`Error::Io`].
-    pub fn get_reader(&self, key: impl Into<Key>) -> Result<Option<ValueReader>> {
-        let key = key.into().encode()?;
+    pub fn get_reader(&self, key: impl IntoKey) -> Result<Option<ValueReader>> {
+        let key = key.into_key()?.encode()?;
         let Some(mut row) = self.read_row(&key)? else {
             return Ok(None);
         };
@@ -349,8 +344,8 @@ impl Cache {
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] for a bad key; [`Error::Storage`].
-    pub fn contains(&self, key: impl Into<Key>) -> Result<bool> {
-        let key = key.into().encode()?;
+    pub fn contains(&self, key: impl IntoKey) -> Result<bool> {
+        let key = key.into_key()?.encode()?;
         Ok(self.live_row(&key)?.is_some())
     }
 

@@ -11,11 +11,14 @@
 
 mod confirm;
 mod files;
+mod finding;
 mod findings;
 mod log_damage;
 mod scan;
 
 use std::time::{Duration, Instant, SystemTime};
+
+pub use finding::{Counter, Finding};
 
 use crate::cache::Cache;
 use crate::error::{Error, Result};
@@ -32,9 +35,9 @@ const MIN_ORPHAN_GRACE: Duration = Duration::from_secs(10);
 const COMPACT_PAUSE: Duration = Duration::from_millis(20);
 
 impl Cache {
-    /// Verifies the cache and returns one warning per problem found; with `fix`, repairs each
-    /// (diskcache's `check`). A cache in good order returns no warnings, and after
-    /// `check(true)` a `check(false)` returns none.
+    /// Verifies the cache and returns one [`Finding`] per problem found; with `fix`, repairs
+    /// each (diskcache's `check`, whose warnings are the findings' `Display`). A cache in good
+    /// order returns none, and after `check(true)` a `check(false)` returns none.
     ///
     /// What it checks, and what `fix` does about it:
     /// - redb's integrity check of `cache.redb`. It has no look-only mode: damage it finds
@@ -88,9 +91,10 @@ impl Cache {
     /// #     Err(std::io::ErrorKind::NotFound.into())
     /// # };
     /// std::fs::remove_file(find(dir.path())?)?;
-    /// let warnings = cache.check(false)?;
-    /// assert_eq!(warnings.len(), 1);
-    /// assert!(warnings[0].contains("large") && warnings[0].contains("missing"));
+    /// let findings = cache.check(false)?;
+    /// assert_eq!(findings.len(), 1);
+    /// assert_eq!(findings[0].key(), Some("large".into()));
+    /// assert!(findings[0].to_string().contains("missing"));
     ///
     /// cache.check(true)?; // removes the entry whose file is gone
     /// assert!(cache.check(false)?.is_empty());
@@ -103,8 +107,8 @@ impl Cache {
     /// [`Error::Timeout`] if the write lock was not had within the timeout; [`Error::Io`] if
     /// a value file or folder cannot be read (other than missing) or, with `fix`, deleted;
     /// [`Error::Storage`] if the database cannot be read at all. Damage that `check` can
-    /// describe is a warning, not an error.
-    pub fn check(&self, fix: bool) -> Result<Vec<String>> {
+    /// describe is a finding, not an error.
+    pub fn check(&self, fix: bool) -> Result<Vec<Finding>> {
         let store = self.store()?;
         let seen = look(store, fix)?;
         conclude(store, seen, fix)
@@ -172,7 +176,7 @@ impl Cache {
 /// What the first part of `check` saw: redb's integrity check, and the findings of the
 /// snapshot.
 struct Seen {
-    warnings: Vec<String>,
+    warnings: Vec<Finding>,
     /// With `fix`, this check's token (see `confirm`).
     token: Option<u64>,
     findings: findings::Findings,
@@ -223,11 +227,11 @@ fn look(store: &Store, fix: bool) -> Result<Seen> {
 
 /// The second part of `check`: each finding looked at again under the write lock (and with
 /// `fix` repaired); returns the warnings.
-fn conclude(store: &Store, seen: Seen, fix: bool) -> Result<Vec<String>> {
+fn conclude(store: &Store, seen: Seen, fix: bool) -> Result<Vec<Finding>> {
     let confirmed = confirm::run(store, &seen.findings, fix, seen.token)?;
-    let mut warnings = seen.warnings;
-    warnings.extend(seen.findings.warnings(&confirmed));
-    Ok(warnings)
+    let mut findings = seen.warnings;
+    findings.extend(seen.findings.confirmed(&confirmed));
+    Ok(findings)
 }
 
 fn left(deadline: Instant) -> Duration {
@@ -237,34 +241,30 @@ fn left(deadline: Instant) -> Duration {
 /// Runs redb's integrity check on a second handle (ours may not be borrowed mutably, and
 /// holds transactions); what it finds is a warning. Returns whether redb repaired (or may
 /// have repaired) the database.
-fn redb_integrity(store: &Store, settings: &Settings, warnings: &mut Vec<String>) -> Result<bool> {
+fn redb_integrity(store: &Store, settings: &Settings, warnings: &mut Vec<Finding>) -> Result<bool> {
     let mut db = match store.second_handle(settings) {
         Ok(db) => db,
         Err(Error::Timeout) => return Err(Error::Timeout),
         Err(e) => {
-            warnings.push(format!(
-                "{}: cannot be opened to check it: {e}",
-                crate::schema::DB_FILE
-            ));
+            warnings.push(Finding::Database {
+                problem: format!("cannot be opened to check it: {e}"),
+            });
             return Ok(false);
         }
     };
     let checked = crate::boundary::contain(|| db.database_mut().map(|db| db.check_integrity()));
     match checked {
         Ok(Ok(Ok(true))) => return Ok(false),
-        Ok(Ok(Ok(false))) => warnings.push(format!(
-            "{}: failed redb's integrity check, and redb repaired it",
-            crate::schema::DB_FILE
-        )),
-        Ok(Ok(Err(e))) => warnings.push(format!(
-            "{}: fails redb's integrity check: {e}",
-            crate::schema::DB_FILE
-        )),
+        Ok(Ok(Ok(false))) => warnings.push(Finding::Database {
+            problem: "failed redb's integrity check, and redb repaired it".into(),
+        }),
+        Ok(Ok(Err(e))) => warnings.push(Finding::Database {
+            problem: format!("fails redb's integrity check: {e}"),
+        }),
         Ok(Err(e)) => return Err(e),
-        Err(panic) => warnings.push(format!(
-            "{}: redb's integrity check failed on a damaged page ({panic})",
-            crate::schema::DB_FILE
-        )),
+        Err(panic) => warnings.push(Finding::Database {
+            problem: format!("redb's integrity check failed on a damaged page ({panic})"),
+        }),
     }
     Ok(true)
 }

@@ -11,11 +11,12 @@ use serde::de::DeserializeOwned;
 
 use crate::builder::CacheBuilder;
 use crate::cache::Cache;
+use crate::check::Finding;
 use crate::deque::Deque;
 use crate::error::{Error, Result};
 use crate::index::Index;
-use crate::key::Key;
-use crate::options::{Entry, SetOptions, Tag};
+use crate::key::{IntoKey, Key};
+use crate::options::{Entry, SetOptions, Stats, Tag};
 use crate::reader::ValueReader;
 use crate::settings::{EvictionPolicy, Setting, Settings};
 
@@ -137,7 +138,7 @@ impl FanoutCache {
     ///
     /// # Errors
     /// As [`Cache::set`], except [`Error::Timeout`].
-    pub fn set<V: Serialize + ?Sized>(&self, key: impl Into<Key>, value: &V) -> Result<bool> {
+    pub fn set<V: Serialize>(&self, key: impl IntoKey, value: V) -> Result<bool> {
         self.set_with(key, value, SetOptions::default())
     }
 
@@ -145,13 +146,13 @@ impl FanoutCache {
     ///
     /// # Errors
     /// As [`Cache::set_with`], except [`Error::Timeout`].
-    pub fn set_with<V: Serialize + ?Sized>(
+    pub fn set_with<V: Serialize>(
         &self,
-        key: impl Into<Key>,
-        value: &V,
+        key: impl IntoKey,
+        value: V,
         opts: SetOptions,
     ) -> Result<bool> {
-        let key = key.into();
+        let key = key.into_key()?;
         done(self.shard(&key)?.set_with(key, value, opts))
     }
 
@@ -161,11 +162,11 @@ impl FanoutCache {
     /// As [`Cache::set_reader`], except [`Error::Timeout`].
     pub fn set_reader(
         &self,
-        key: impl Into<Key>,
+        key: impl IntoKey,
         reader: impl Read,
         opts: SetOptions,
     ) -> Result<bool> {
-        let key = key.into();
+        let key = key.into_key()?;
         done(self.shard(&key)?.set_reader(key, reader, opts))
     }
 
@@ -173,13 +174,8 @@ impl FanoutCache {
     ///
     /// # Errors
     /// As [`Cache::add`], except [`Error::Timeout`].
-    pub fn add<V: Serialize + ?Sized>(
-        &self,
-        key: impl Into<Key>,
-        value: &V,
-        opts: SetOptions,
-    ) -> Result<bool> {
-        let key = key.into();
+    pub fn add<V: Serialize>(&self, key: impl IntoKey, value: V, opts: SetOptions) -> Result<bool> {
+        let key = key.into_key()?;
         timed_out_as(self.shard(&key)?.add(key, value, opts), false)
     }
 
@@ -187,8 +183,8 @@ impl FanoutCache {
     ///
     /// # Errors
     /// As [`Cache::get`], except [`Error::Timeout`].
-    pub fn get<V: DeserializeOwned>(&self, key: impl Into<Key>) -> Result<Option<V>> {
-        let key = key.into();
+    pub fn get<V: DeserializeOwned>(&self, key: impl IntoKey) -> Result<Option<V>> {
+        let key = key.into_key()?;
         timed_out_as(self.shard(&key)?.get(key), None)
     }
 
@@ -196,8 +192,8 @@ impl FanoutCache {
     ///
     /// # Errors
     /// As [`Cache::get_entry`], except [`Error::Timeout`].
-    pub fn get_entry<V: DeserializeOwned>(&self, key: impl Into<Key>) -> Result<Option<Entry<V>>> {
-        let key = key.into();
+    pub fn get_entry<V: DeserializeOwned>(&self, key: impl IntoKey) -> Result<Option<Entry<V>>> {
+        let key = key.into_key()?;
         timed_out_as(self.shard(&key)?.get_entry(key), None)
     }
 
@@ -205,8 +201,8 @@ impl FanoutCache {
     ///
     /// # Errors
     /// As [`Cache::get_reader`], except [`Error::Timeout`].
-    pub fn get_reader(&self, key: impl Into<Key>) -> Result<Option<ValueReader>> {
-        let key = key.into();
+    pub fn get_reader(&self, key: impl IntoKey) -> Result<Option<ValueReader>> {
+        let key = key.into_key()?;
         timed_out_as(self.shard(&key)?.get_reader(key), None)
     }
 
@@ -214,8 +210,8 @@ impl FanoutCache {
     ///
     /// # Errors
     /// As [`Cache::contains`], except [`Error::Timeout`] (`false`).
-    pub fn contains(&self, key: impl Into<Key>) -> Result<bool> {
-        let key = key.into();
+    pub fn contains(&self, key: impl IntoKey) -> Result<bool> {
+        let key = key.into_key()?;
         timed_out_as(self.shard(&key)?.contains(key), false)
     }
 
@@ -223,8 +219,8 @@ impl FanoutCache {
     ///
     /// # Errors
     /// As [`Cache::delete`], except [`Error::Timeout`].
-    pub fn delete(&self, key: impl Into<Key>) -> Result<bool> {
-        let key = key.into();
+    pub fn delete(&self, key: impl IntoKey) -> Result<bool> {
+        let key = key.into_key()?;
         timed_out_as(self.shard(&key)?.delete(key), false)
     }
 
@@ -232,8 +228,8 @@ impl FanoutCache {
     ///
     /// # Errors
     /// As [`Cache::touch`], except [`Error::Timeout`].
-    pub fn touch(&self, key: impl Into<Key>, expire: Option<Duration>) -> Result<bool> {
-        let key = key.into();
+    pub fn touch(&self, key: impl IntoKey, expire: Option<Duration>) -> Result<bool> {
+        let key = key.into_key()?;
         timed_out_as(self.shard(&key)?.touch(key, expire), false)
     }
 
@@ -242,13 +238,8 @@ impl FanoutCache {
     ///
     /// # Errors
     /// As [`Cache::incr`], except [`Error::Timeout`].
-    pub fn incr(
-        &self,
-        key: impl Into<Key>,
-        delta: i64,
-        default: Option<i64>,
-    ) -> Result<Option<i64>> {
-        let key = key.into();
+    pub fn incr(&self, key: impl IntoKey, delta: i64, default: Option<i64>) -> Result<Option<i64>> {
+        let key = key.into_key()?;
         timed_out_as(self.shard(&key)?.incr(key, delta, default).map(Some), None)
     }
 
@@ -256,13 +247,8 @@ impl FanoutCache {
     ///
     /// # Errors
     /// As [`Cache::decr`], except [`Error::Timeout`].
-    pub fn decr(
-        &self,
-        key: impl Into<Key>,
-        delta: i64,
-        default: Option<i64>,
-    ) -> Result<Option<i64>> {
-        let key = key.into();
+    pub fn decr(&self, key: impl IntoKey, delta: i64, default: Option<i64>) -> Result<Option<i64>> {
+        let key = key.into_key()?;
         timed_out_as(self.shard(&key)?.decr(key, delta, default).map(Some), None)
     }
 
@@ -270,8 +256,8 @@ impl FanoutCache {
     ///
     /// # Errors
     /// As [`Cache::pop`], except [`Error::Timeout`].
-    pub fn pop<V: DeserializeOwned>(&self, key: impl Into<Key>) -> Result<Option<V>> {
-        let key = key.into();
+    pub fn pop<V: DeserializeOwned>(&self, key: impl IntoKey) -> Result<Option<V>> {
+        let key = key.into_key()?;
         timed_out_as(self.shard(&key)?.pop(key), None)
     }
 
@@ -280,8 +266,8 @@ impl FanoutCache {
     ///
     /// # Errors
     /// As [`Cache::pop_entry`], except [`Error::Timeout`].
-    pub fn pop_entry<V: DeserializeOwned>(&self, key: impl Into<Key>) -> Result<Option<Entry<V>>> {
-        let key = key.into();
+    pub fn pop_entry<V: DeserializeOwned>(&self, key: impl IntoKey) -> Result<Option<Entry<V>>> {
+        let key = key.into_key()?;
         timed_out_as(self.shard(&key)?.pop_entry(key), None)
     }
 
@@ -368,10 +354,13 @@ impl FanoutCache {
     ///
     /// # Errors
     /// As [`Cache::stats`].
-    pub fn stats(&self, enable: bool, reset: bool) -> Result<(u64, u64)> {
-        self.shards.iter().try_fold((0, 0), |(h, m), shard| {
-            let (hits, misses) = shard.stats(enable, reset)?;
-            Ok((h + hits, m + misses))
+    pub fn stats(&self, enable: bool, reset: bool) -> Result<Stats> {
+        self.shards.iter().try_fold(Stats::default(), |sum, shard| {
+            let stats = shard.stats(enable, reset)?;
+            Ok(Stats {
+                hits: sum.hits.saturating_add(stats.hits),
+                misses: sum.misses.saturating_add(stats.misses),
+            })
         })
     }
 
@@ -398,24 +387,23 @@ impl FanoutCache {
         }
     }
 
-    /// Verifies every shard (and with `fix` repairs it) as [`Cache::check`] does; each
-    /// warning is prefixed with its shard's directory name and `: ` (`"003: …"`), shard by
-    /// shard in order.
+    /// Verifies every shard (and with `fix` repairs it) as [`Cache::check`] does; returns the
+    /// findings shard by shard in order, each with its shard (whose `Display` prefixes the
+    /// shard's directory name, `"003: …"`).
     ///
     /// # Errors
-    /// As [`Cache::check`], including [`Error::Timeout`] (the warnings would be incomplete).
-    pub fn check(&self, fix: bool) -> Result<Vec<String>> {
-        let mut warnings = Vec::new();
-        for (i, shard) in self.shards.iter().enumerate() {
-            let name = shard_name(i);
-            warnings.extend(
-                shard
+    /// As [`Cache::check`], including [`Error::Timeout`] (the findings would be incomplete).
+    pub fn check(&self, fix: bool) -> Result<Vec<ShardFinding>> {
+        let mut findings = Vec::new();
+        for (shard, cache) in self.shards.iter().enumerate() {
+            findings.extend(
+                cache
                     .check(fix)?
                     .into_iter()
-                    .map(|w| format!("{name}: {w}")),
+                    .map(|finding| ShardFinding { shard, finding }),
             );
         }
-        Ok(warnings)
+        Ok(findings)
     }
 
     /// Builds the tag index in every shard.
@@ -514,5 +502,21 @@ impl FanoutCache {
         let mut dir = self.dir.join(kind);
         dir.extend(parts);
         Ok(dir)
+    }
+}
+
+/// A [`Finding`] of one shard of a [`FanoutCache`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ShardFinding {
+    /// The shard's number (its directory is the number in three digits, `003`).
+    pub shard: usize,
+    /// What `check` found there.
+    pub finding: Finding,
+}
+
+impl std::fmt::Display for ShardFinding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", shard_name(self.shard), self.finding)
     }
 }

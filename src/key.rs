@@ -500,6 +500,49 @@ impl From<&Key> for Key {
     }
 }
 
+/// Anything a key can be made from: every type with `Into<Key>`, and the unsigned and 128-bit
+/// integers, whose values outside the `i64` range are an [`Error::InvalidArgument`] rather
+/// than a wrapped or rounded key (integer keys are `i64`, as SQLite's are in Python
+/// diskcache). Every operation that takes a key takes `impl IntoKey`.
+///
+/// ```
+/// # fn main() -> diskcache::Result<()> {
+/// # let cache = diskcache::Cache::open(tempfile::tempdir()?.path())?;
+/// let id: u64 = 42;
+/// cache.set(id, "answer")?;
+/// assert_eq!(cache.get::<String>(42)?.as_deref(), Some("answer"));
+/// assert!(cache.set(u64::MAX, "too large").is_err());
+/// # Ok(()) }
+/// ```
+pub trait IntoKey {
+    /// The key, or why this value cannot be one.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for an integer outside the `i64` range.
+    fn into_key(self) -> Result<Key>;
+}
+
+impl<T: Into<Key>> IntoKey for T {
+    fn into_key(self) -> Result<Key> {
+        Ok(self.into())
+    }
+}
+
+macro_rules! key_from_wide {
+    ($($t:ty),*) => {$(
+        impl IntoKey for $t {
+            fn into_key(self) -> Result<Key> {
+                i64::try_from(self).map(Key::Int).map_err(|_| {
+                    Error::InvalidArgument(format!(
+                        "the integer key {self} is outside the i64 range integer keys have"
+                    ))
+                })
+            }
+        }
+    )*};
+}
+key_from_wide!(u64, usize, u128, i128);
+
 /// Shows the key like a Python `repr`: `42`, `1.5`, `'text'`, `b'\x00ab'`, `(1, 'a')`,
 /// `{'k': 1}`, `None`, `True`; an enum variant as `#index(payload)`. A [`Key::Other`] that does
 /// not parse shows as `<composite key: N bytes>`.

@@ -112,15 +112,16 @@ mod wal;
 
 pub use builder::CacheBuilder;
 pub use cache::Cache;
+pub use check::{Counter, Finding};
 pub use deque::{Deque, DequeIter, DequeTransaction};
 pub use disk::{CompressedDisk, DEFAULT_DISK, Disk, JsonDisk};
 pub use error::{Detail, Error, ErrorKind, Result};
-pub use fanout::{DEFAULT_SHARDS, FanoutBuilder, FanoutCache, FanoutTransaction};
+pub use fanout::{DEFAULT_SHARDS, FanoutBuilder, FanoutCache, FanoutTransaction, ShardFinding};
 pub use index::{Index, IndexIter, IndexKeys, IndexValues};
 pub use iter::Keys;
-pub use key::{Key, MAX_KEY_BYTES};
+pub use key::{IntoKey, Key, MAX_KEY_BYTES};
 pub use memo::{Memo, MemoOptions, Memoized};
-pub use options::{Entry, SetOptions, Side, Tag};
+pub use options::{Entry, SetOptions, Side, Stats, Tag};
 pub use reader::ValueReader;
 pub use recipes::{
     Averager, BoundedSemaphore, Lock, LockGuard, RLock, RLockGuard, SemaphoreGuard, Throttle,

@@ -5,7 +5,7 @@
 use crate::cache::Cache;
 use crate::error::Result;
 use crate::evict::{self, Order};
-use crate::options::Tag;
+use crate::options::{Stats, Tag};
 use crate::settings::{EvictionPolicy, Setting};
 use crate::slice::Budget;
 use crate::time;
@@ -203,7 +203,7 @@ impl Cache {
         self.reset(Setting::TagIndex(false)).map(drop)
     }
 
-    /// Returns the (hits, misses) counted so far, then turns counting on or off per
+    /// Returns the hits and misses counted so far, then turns counting on or off per
     /// `enable` and, with `reset`, sets the counts to zero (diskcache's `stats`). Counting is
     /// off by default. A read never writes to count: hits and misses are added up in
     /// `cache.shm` (or, on the direct path, in memory) and flushed by the next checkpoint.
@@ -215,15 +215,17 @@ impl Cache {
     /// cache.set("k", &1)?;
     /// cache.get::<i64>("k")?;
     /// cache.get::<i64>("absent")?;
-    /// assert_eq!(cache.stats(true, true)?, (1, 1));
-    /// assert_eq!(cache.stats(false, false)?, (0, 0));
+    /// let stats = cache.stats(true, true)?;
+    /// assert_eq!((stats.hits, stats.misses), (1, 1));
+    /// assert_eq!(cache.stats(false, false)?, diskcache::Stats::default());
     /// # Ok(()) }
     /// ```
     ///
     /// # Errors
     /// [`Error::Timeout`]; [`Error::Io`].
-    pub fn stats(&self, enable: bool, reset: bool) -> Result<(u64, u64)> {
-        self.store()?.stats(enable, reset)
+    pub fn stats(&self, enable: bool, reset: bool) -> Result<Stats> {
+        let (hits, misses) = self.store()?.stats(enable, reset)?;
+        Ok(Stats { hits, misses })
     }
 }
 

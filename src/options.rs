@@ -1,4 +1,4 @@
-//! Per-call options and results: [`SetOptions`], [`Entry`], [`Side`].
+//! Per-call options and results: [`SetOptions`], [`Entry`], [`Side`], [`Stats`].
 
 use std::time::{Duration, SystemTime};
 
@@ -56,4 +56,22 @@ pub enum Side {
     /// The end with the largest keys. The default.
     #[default]
     Back,
+}
+
+/// How many reads found a live entry and how many did not, as `stats` returns them (counted
+/// only while statistics are on).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Reads that found a live entry.
+    pub hits: u64,
+    /// Reads that found none (or an expired one).
+    pub misses: u64,
+}
+
+impl From<Stats> for (u64, u64) {
+    /// `(hits, misses)`, the pair Python diskcache's `stats` returns.
+    fn from(stats: Stats) -> (u64, u64) {
+        (stats.hits, stats.misses)
+    }
 }

@@ -115,15 +115,15 @@ impl Cache {
     /// [`Error::InvalidArgument`] if the queue is full at that side (the next key would not
     /// lie strictly between 0 and 999999999999999), or if the key at that side of a named
     /// queue does not end in a number; as [`Cache::set`].
-    pub fn push<V: Serialize + ?Sized>(
+    pub fn push<V: Serialize>(
         &self,
-        value: &V,
+        value: V,
         prefix: Option<&str>,
         side: Side,
         opts: SetOptions,
     ) -> Result<Key> {
         let (low, high) = bounds(prefix)?;
-        let prepared = self.prepare(value, &opts)?;
+        let prepared = self.prepare(&value, &opts)?;
         let blob_path = prepared.blob.as_ref().map(|b| b.path.clone());
         let store = self.store();
         let result = store.and_then(|store| {

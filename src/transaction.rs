@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 use crate::blob::{self, BlobPath};
 use crate::cache::Cache;
 use crate::error::{Error, Result};
-use crate::key::Key;
+use crate::key::IntoKey;
 use crate::ops;
 use crate::options::{Entry, SetOptions};
 use crate::row::Row;
@@ -228,7 +228,7 @@ impl<'a> Transaction<'a> {
     ///
     /// # Errors
     /// As [`Cache::set`].
-    pub fn set<V: Serialize + ?Sized>(&self, key: impl Into<Key>, value: &V) -> Result<()> {
+    pub fn set<V: Serialize>(&self, key: impl IntoKey, value: V) -> Result<()> {
         self.set_with(key, value, SetOptions::default())
     }
 
@@ -236,26 +236,21 @@ impl<'a> Transaction<'a> {
     ///
     /// # Errors
     /// As [`Cache::set`].
-    pub fn set_with<V: Serialize + ?Sized>(
+    pub fn set_with<V: Serialize>(
         &self,
-        key: impl Into<Key>,
-        value: &V,
+        key: impl IntoKey,
+        value: V,
         opts: SetOptions,
     ) -> Result<()> {
-        self.store_value(key, value, &opts, false).map(|_| ())
+        self.store_value(key, &value, &opts, false).map(|_| ())
     }
 
     /// Stores `value` only if `key` is absent (or expired). Returns whether it stored.
     ///
     /// # Errors
     /// As [`Cache::set`].
-    pub fn add<V: Serialize + ?Sized>(
-        &self,
-        key: impl Into<Key>,
-        value: &V,
-        opts: SetOptions,
-    ) -> Result<bool> {
-        self.store_value(key, value, &opts, true)
+    pub fn add<V: Serialize>(&self, key: impl IntoKey, value: V, opts: SetOptions) -> Result<bool> {
+        self.store_value(key, &value, &opts, true)
     }
 
     /// The value stored under `key`, or `None` if it is absent or expired, as this
@@ -263,8 +258,8 @@ impl<'a> Transaction<'a> {
     ///
     /// # Errors
     /// As [`Cache::get`].
-    pub fn get<V: DeserializeOwned>(&self, key: impl Into<Key>) -> Result<Option<V>> {
-        let key = key.into().encode()?;
+    pub fn get<V: DeserializeOwned>(&self, key: impl IntoKey) -> Result<Option<V>> {
+        let key = key.into_key()?.encode()?;
         self.fetch(&key)?.map(Fetched::value).transpose()
     }
 
@@ -272,8 +267,8 @@ impl<'a> Transaction<'a> {
     ///
     /// # Errors
     /// As [`Cache::get`].
-    pub fn get_entry<V: DeserializeOwned>(&self, key: impl Into<Key>) -> Result<Option<Entry<V>>> {
-        let key = key.into().encode()?;
+    pub fn get_entry<V: DeserializeOwned>(&self, key: impl IntoKey) -> Result<Option<Entry<V>>> {
+        let key = key.into_key()?.encode()?;
         self.fetch(&key)?.map(Fetched::entry).transpose()
     }
 
@@ -281,8 +276,8 @@ impl<'a> Transaction<'a> {
     ///
     /// # Errors
     /// As [`Cache::contains`].
-    pub fn contains(&self, key: impl Into<Key>) -> Result<bool> {
-        let key = key.into().encode()?;
+    pub fn contains(&self, key: impl IntoKey) -> Result<bool> {
+        let key = key.into_key()?.encode()?;
         Ok(self.live_row(&key)?.is_some())
     }
 
@@ -290,8 +285,8 @@ impl<'a> Transaction<'a> {
     ///
     /// # Errors
     /// As [`Cache::delete`].
-    pub fn delete(&self, key: impl Into<Key>) -> Result<bool> {
-        let key = key.into().encode()?;
+    pub fn delete(&self, key: impl IntoKey) -> Result<bool> {
+        let key = key.into_key()?.encode()?;
         self.run(|w| ops::delete(w, &key))
     }
 
@@ -300,8 +295,8 @@ impl<'a> Transaction<'a> {
     ///
     /// # Errors
     /// As [`Cache::touch`].
-    pub fn touch(&self, key: impl Into<Key>, expire: Option<Duration>) -> Result<bool> {
-        let key = key.into().encode()?;
+    pub fn touch(&self, key: impl IntoKey, expire: Option<Duration>) -> Result<bool> {
+        let key = key.into_key()?.encode()?;
         self.run(|w| ops::touch(w, &key, expire))
     }
 
@@ -310,8 +305,8 @@ impl<'a> Transaction<'a> {
     ///
     /// # Errors
     /// As [`Cache::incr`].
-    pub fn incr(&self, key: impl Into<Key>, delta: i64, default: Option<i64>) -> Result<i64> {
-        let key = key.into().encode()?;
+    pub fn incr(&self, key: impl IntoKey, delta: i64, default: Option<i64>) -> Result<i64> {
+        let key = key.into_key()?.encode()?;
         self.run(|w| ops::incr(w, &key, delta, default))
     }
 
@@ -319,7 +314,7 @@ impl<'a> Transaction<'a> {
     ///
     /// # Errors
     /// As [`Cache::decr`].
-    pub fn decr(&self, key: impl Into<Key>, delta: i64, default: Option<i64>) -> Result<i64> {
+    pub fn decr(&self, key: impl IntoKey, delta: i64, default: Option<i64>) -> Result<i64> {
         self.incr(key, ops::negate(delta)?, default)
     }
 
@@ -327,7 +322,7 @@ impl<'a> Transaction<'a> {
     ///
     /// # Errors
     /// As [`Cache::pop`].
-    pub fn pop<V: DeserializeOwned>(&self, key: impl Into<Key>) -> Result<Option<V>> {
+    pub fn pop<V: DeserializeOwned>(&self, key: impl IntoKey) -> Result<Option<V>> {
         Ok(self.pop_entry(key)?.map(|e| e.value))
     }
 
@@ -335,20 +330,20 @@ impl<'a> Transaction<'a> {
     ///
     /// # Errors
     /// As [`Cache::pop`].
-    pub fn pop_entry<V: DeserializeOwned>(&self, key: impl Into<Key>) -> Result<Option<Entry<V>>> {
-        let key = key.into().encode()?;
+    pub fn pop_entry<V: DeserializeOwned>(&self, key: impl IntoKey) -> Result<Option<Entry<V>>> {
+        let key = key.into_key()?.encode()?;
         self.run(|w| ops::pop_entry(w, self.cache, &key))
     }
 
     /// Stores `value` (its file written now if it is large); see [`ops::store`].
     fn store_value<V: Serialize + ?Sized>(
         &self,
-        key: impl Into<Key>,
+        key: impl IntoKey,
         value: &V,
         opts: &SetOptions,
         only_if_absent: bool,
     ) -> Result<bool> {
-        let key = key.into().encode()?;
+        let key = key.into_key()?.encode()?;
         let prepared = self.cache.prepare(value, opts)?;
         let blob_path = prepared.blob.as_ref().map(|b| b.path.clone());
         let stored = self.run(|w| ops::store(w, &key, prepared, only_if_absent));

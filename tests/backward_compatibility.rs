@@ -427,7 +427,10 @@ fn every_entry_reads_back_through_the_library() {
     let dir = copy_fixture();
     let cache = Cache::open(dir.path()).unwrap();
     // First, before the reads below count.
-    assert_eq!(cache.stats(true, false).unwrap(), (2, 2));
+    assert_eq!(
+        <(u64, u64)>::from(cache.stats(true, false).unwrap()),
+        (2, 2)
+    );
     let s = cache.settings();
     assert_eq!(s.size_limit, 16 << 20);
     assert_eq!(s.cull_limit, 10);
@@ -530,10 +533,10 @@ fn every_entry_reads_back_through_the_library() {
     assert_eq!(shown, keys, "fixtures.md's row ids and key order agree");
 
     // Stats counted the reads above; check finds nothing wrong.
-    let (hits, misses) = cache.stats(true, false).unwrap();
+    let (hits, misses): (u64, u64) = cache.stats(true, false).unwrap().into();
     // The one miss: `get("expired")` (`contains` does not count).
     assert!(hits > 2 && misses == 3, "{hits} {misses}");
-    assert_eq!(cache.check(false).unwrap(), Vec::<String>::new());
+    assert_eq!(cache.check(false).unwrap(), Vec::new());
 
     // Queues: in key order, front to back.
     let peek = cache.peek::<String>(None, Side::Back).unwrap().unwrap();
@@ -560,7 +563,7 @@ fn every_entry_reads_back_through_the_library() {
     assert_eq!(cache.evict("red").unwrap(), 2);
     assert_eq!(cache.expire().unwrap(), 1);
     assert_eq!(cache.len().unwrap(), 25 - 4 - 2 - 1);
-    assert_eq!(cache.check(false).unwrap(), Vec::<String>::new());
+    assert_eq!(cache.check(false).unwrap(), Vec::new());
     cache.close().unwrap();
 }
 

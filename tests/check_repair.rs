@@ -120,7 +120,7 @@ fn populate(dir: &Path, v: Variant) -> Cache {
     std::thread::sleep(Duration::from_millis(5));
     // Reads, so the access order has something to say.
     assert_eq!(cache.get::<Vec<u8>>("i1").unwrap(), Some(vec![1; 10]));
-    assert_eq!(cache.check(false).unwrap(), Vec::<String>::new(), "{v:?}");
+    assert_eq!(cache.check(false).unwrap(), Vec::new(), "{v:?}");
     cache
 }
 
@@ -170,7 +170,12 @@ fn state(cache: &Cache) -> (Vec<(PathBuf, u64)>, u64, u64) {
 /// the same; a second `check(false)` finds nothing; returns the warnings.
 fn report_then_repair(cache: &Cache, expect: &[&str]) -> Vec<String> {
     let before = state(cache);
-    let warnings = cache.check(false).unwrap();
+    let warnings: Vec<String> = cache
+        .check(false)
+        .unwrap()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
     assert!(!warnings.is_empty(), "the damage went unseen");
     for needle in expect {
         assert!(
@@ -180,20 +185,26 @@ fn report_then_repair(cache: &Cache, expect: &[&str]) -> Vec<String> {
     }
     assert_eq!(state(cache), before, "check(false) changed something");
     assert_eq!(
-        cache.check(false).unwrap(),
+        cache
+            .check(false)
+            .unwrap()
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
         warnings,
         "check(false) changed something"
     );
     assert_eq!(
-        cache.check(true).unwrap(),
+        cache
+            .check(true)
+            .unwrap()
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
         warnings,
         "check(true) saw something else"
     );
-    assert_eq!(
-        cache.check(false).unwrap(),
-        Vec::<String>::new(),
-        "not repaired"
-    );
+    assert_eq!(cache.check(false).unwrap(), Vec::new(), "not repaired");
     warnings
 }
 
@@ -246,15 +257,15 @@ fn a_clean_cache_checks_clean_on_every_variant() {
     for v in VARIANTS {
         let dir = tempfile::tempdir().unwrap();
         let cache = populate(dir.path(), v);
-        assert_eq!(cache.check(true).unwrap(), Vec::<String>::new());
+        assert_eq!(cache.check(true).unwrap(), Vec::new());
         // Again after removals and overwrites, and from a reopened handle.
         cache.delete("i0").unwrap();
         cache.set("f0", &vec![9u8; 2000]).unwrap();
         cache.evict("even").unwrap();
-        assert_eq!(cache.check(false).unwrap(), Vec::<String>::new(), "{v:?}");
+        assert_eq!(cache.check(false).unwrap(), Vec::new(), "{v:?}");
         drop(cache);
         let cache = open(dir.path(), v);
-        assert_eq!(cache.check(false).unwrap(), Vec::<String>::new(), "{v:?}");
+        assert_eq!(cache.check(false).unwrap(), Vec::new(), "{v:?}");
     }
 }
 
@@ -424,7 +435,7 @@ fn a_missing_order_table_entry_is_reported_and_the_table_rebuilt() {
         assert_eq!(first, Key::from("i0"), "{v:?} {table}");
         assert_eq!(cache.expire().unwrap(), EXPIRED as u64);
         assert_eq!(cache.evict("even").unwrap(), 3);
-        assert_eq!(cache.check(false).unwrap(), Vec::<String>::new());
+        assert_eq!(cache.check(false).unwrap(), Vec::new());
     }
 }
 
@@ -524,13 +535,13 @@ fn check_while_another_thread_writes_finds_nothing_and_loses_nothing() {
             })
         };
         while !writer.is_finished() {
-            assert_eq!(cache.check(true).unwrap(), Vec::<String>::new(), "{v:?}");
+            assert_eq!(cache.check(true).unwrap(), Vec::new(), "{v:?}");
             // The write lock is not fair: a thread that takes it again at once can keep
             // the writer waiting for as long as it loops.
             std::thread::sleep(Duration::from_millis(3));
         }
         writer.join().unwrap();
-        assert_eq!(cache.check(false).unwrap(), Vec::<String>::new());
+        assert_eq!(cache.check(false).unwrap(), Vec::new());
         assert_reads_back_written(&cache);
     }
 }
@@ -579,7 +590,7 @@ fn compact_shrinks_the_database_after_most_entries_are_deleted() {
             Some(vec![(i % 251) as u8; 1000])
         );
     }
-    assert_eq!(cache.check(false).unwrap(), Vec::<String>::new());
+    assert_eq!(cache.check(false).unwrap(), Vec::new());
     cache.set("after", &1).unwrap();
     drop(cache);
     let cache = Cache::open(dir.path()).unwrap();
@@ -621,7 +632,7 @@ fn another_handle_sees_the_repair_and_does_not_stop_compact_for_long() {
         assert_eq!(cache.check(true).unwrap().len(), 1);
         assert!(!other.contains("f5").unwrap(), "{v:?}");
         assert_eq!(other.len().unwrap(), cache.len().unwrap());
-        assert_eq!(other.check(false).unwrap(), Vec::<String>::new());
+        assert_eq!(other.check(false).unwrap(), Vec::new());
         // The other handle has just read; compact must get past its snapshot.
         assert!(other.contains("f4").unwrap());
         cache.compact().unwrap();

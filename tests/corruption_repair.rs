@@ -235,10 +235,15 @@ fn assert_survives(dir: &Path, label: &str) {
     assert_eq!(rows, expected_len, "{label}: keys() disagrees with get()");
     assert_eq!(cache.len().unwrap(), rows, "{label}: len() is not the rows");
     assert_eq!(cache.volume().unwrap(), volume, "{label}: volume() is off");
-    let warnings = cache.check(true).unwrap();
+    let warnings: Vec<String> = cache
+        .check(true)
+        .unwrap()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
     assert_eq!(
         cache.check(false).unwrap(),
-        Vec::<String>::new(),
+        Vec::new(),
         "{label}: not clean after check(true), which said {warnings:?}"
     );
     cache.set("after", Bytes::new(b"damage")).unwrap();
@@ -251,7 +256,7 @@ fn assert_survives(dir: &Path, label: &str) {
     // And once more from a fresh handle: nothing the repair left behind.
     let cache = open(dir, WritePath::Logged).unwrap();
     assert_eq!(cache.len().unwrap(), rows + 1, "{label}: after reopening");
-    assert_eq!(cache.check(false).unwrap(), Vec::<String>::new(), "{label}");
+    assert_eq!(cache.check(false).unwrap(), Vec::new(), "{label}");
     eprintln!("{label}: {late_kept} of {} late entries kept", late().len());
 }
 
@@ -331,14 +336,19 @@ fn a_flipped_byte_in_a_value_file_fails_get_and_a_full_read_with_corrupted() {
                 2000,
                 "{label}"
             );
-            let warnings = cache.check(true).unwrap();
+            let warnings: Vec<String> = cache
+                .check(true)
+                .unwrap()
+                .iter()
+                .map(ToString::to_string)
+                .collect();
             assert!(
                 warnings
                     .iter()
                     .any(|w| w.contains("cf1") && w.contains("crc32")),
                 "{label}: {warnings:?}"
             );
-            assert_eq!(cache.check(false).unwrap(), Vec::<String>::new(), "{label}");
+            assert_eq!(cache.check(false).unwrap(), Vec::new(), "{label}");
             assert_eq!(cache.get::<ByteBuf>("cf1").unwrap(), None, "{label}");
             assert_eq!(cache.len().unwrap(), committed().len() as u64 - 1);
         }
@@ -363,14 +373,19 @@ fn a_missing_value_file_is_a_miss_or_an_error_never_a_panic_and_check_removes_it
             "{write_path:?}: get_reader of a missing file gave a reader"
         );
         assert!(cache.contains("cf0").unwrap());
-        let warnings = cache.check(true).unwrap();
+        let warnings: Vec<String> = cache
+            .check(true)
+            .unwrap()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
         assert!(
             warnings
                 .iter()
                 .any(|w| w.contains("cf2") && w.contains("missing")),
             "{warnings:?}"
         );
-        assert_eq!(cache.check(false).unwrap(), Vec::<String>::new());
+        assert_eq!(cache.check(false).unwrap(), Vec::new());
         assert_eq!(cache.get::<ByteBuf>("cf2").unwrap(), None);
         assert_eq!(cache.len().unwrap(), committed().len() as u64 - 1);
         // The key can be written again.
@@ -393,19 +408,32 @@ fn an_orphan_value_file_is_reported_once_past_its_grace_and_check_true_removes_i
         ));
         fs::copy(&kept, &orphan).unwrap();
         // Within the grace (a writer may be about to commit it): not reported, kept.
-        assert_eq!(cache.check(true).unwrap(), Vec::<String>::new());
+        assert_eq!(cache.check(true).unwrap(), Vec::new());
         assert!(orphan.exists(), "{write_path:?}: a young file was deleted");
         backdate(&orphan, Duration::from_secs(3600));
         let name = orphan.file_name().unwrap().to_str().unwrap().to_owned();
-        let warnings = cache.check(false).unwrap();
+        let warnings: Vec<String> = cache
+            .check(false)
+            .unwrap()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
         assert!(
             warnings.len() == 1 && warnings[0].contains(&name),
             "{write_path:?}: {warnings:?}"
         );
         assert!(orphan.exists(), "check(false) deleted it");
-        assert_eq!(cache.check(true).unwrap(), warnings);
+        assert_eq!(
+            cache
+                .check(true)
+                .unwrap()
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>(),
+            warnings
+        );
         assert!(!orphan.exists(), "check(true) kept it");
-        assert_eq!(cache.check(false).unwrap(), Vec::<String>::new());
+        assert_eq!(cache.check(false).unwrap(), Vec::new());
         assert_eq!(
             cache.get::<ByteBuf>("cf3").unwrap().unwrap().len(),
             2300,
@@ -461,7 +489,7 @@ fn assert_redb_damage_handled(dir: &Path, write_path: WritePath, label: &str) {
     if cache.check(true).is_ok() {
         assert_eq!(
             cache.check(false).unwrap(),
-            Vec::<String>::new(),
+            Vec::new(),
             "{label}: not clean after check(true)"
         );
     }
@@ -769,5 +797,5 @@ fn an_undamaged_log_of_every_kind_of_change_is_not_taken_for_damage() {
     cache.checkpoint().unwrap();
     assert_eq!(cache.len().unwrap(), expected);
     assert_eq!(cache.volume().unwrap(), volume_before);
-    assert_eq!(cache.check(false).unwrap(), Vec::<String>::new());
+    assert_eq!(cache.check(false).unwrap(), Vec::new());
 }

@@ -818,7 +818,12 @@ fn check_model(dir: &Path, mode: &str, model: &Model, label: &str) -> usize {
             "{label}: `s-n` says {counter} transactions committed, but {done} left their keys"
         );
     }
-    let warnings = cache.check(false).unwrap();
+    let warnings: Vec<String> = cache
+        .check(false)
+        .unwrap()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
     assert!(
         warnings.iter().all(|w| w.contains("belongs to no entry")),
         "{label}: check(false) found more than orphan value files: {warnings:#?}"
@@ -826,7 +831,7 @@ fn check_model(dir: &Path, mode: &str, model: &Model, label: &str) -> usize {
     cache.check(true).unwrap();
     assert_eq!(
         cache.check(false).unwrap(),
-        Vec::<String>::new(),
+        Vec::new(),
         "{label}: not clean after check(true)"
     );
     model.present.len() + model.absent.len()

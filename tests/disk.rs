@@ -102,7 +102,7 @@ fn compressed_disk_packs_large_values_and_every_read_unpacks_them() {
         .set_reader("streamed", &streamed[..], SetOptions::default())
         .unwrap();
     assert_eq!(cache.get::<Vec<u8>>("streamed").unwrap(), Some(streamed));
-    assert_eq!(cache.check(false).unwrap(), Vec::<String>::new());
+    assert_eq!(cache.check(false).unwrap(), Vec::new());
 }
 
 #[test]

@@ -328,17 +328,29 @@ fn whole_cache_operations_cover_every_shard() {
     }
 
     // stats, as diskcache's test_stats.
-    assert_eq!(cache.stats(true, false).unwrap(), (0, 0));
+    assert_eq!(
+        <(u64, u64)>::from(cache.stats(true, false).unwrap()),
+        (0, 0)
+    );
     for i in 0..100 {
         cache.get::<i64>(i).unwrap();
     }
     for i in 100..110 {
         cache.get::<i64>(i).unwrap();
     }
-    assert_eq!(cache.stats(true, true).unwrap(), (100, 10));
-    assert_eq!(cache.stats(false, false).unwrap(), (0, 0));
+    assert_eq!(
+        <(u64, u64)>::from(cache.stats(true, true).unwrap()),
+        (100, 10)
+    );
+    assert_eq!(
+        <(u64, u64)>::from(cache.stats(false, false).unwrap()),
+        (0, 0)
+    );
     cache.get::<i64>(1).unwrap();
-    assert_eq!(cache.stats(false, false).unwrap(), (0, 0));
+    assert_eq!(
+        <(u64, u64)>::from(cache.stats(false, false).unwrap()),
+        (0, 0)
+    );
 
     // expire
     for i in 100..120 {
@@ -516,14 +528,35 @@ fn check_reports_each_shard_s_warnings_under_its_name() {
     assert_eq!(files.len(), 1);
     std::fs::remove_file(shard_dir.join(&files[0])).unwrap();
 
-    let warnings = cache.check(false).unwrap();
+    let warnings: Vec<String> = cache
+        .check(false)
+        .unwrap()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
     assert_eq!(warnings.len(), 1, "{warnings:?}");
     assert!(warnings[0].starts_with("002: "), "{warnings:?}");
     assert!(warnings[0].contains("missing"), "{warnings:?}");
     // Without fix, nothing changed.
-    assert_eq!(cache.check(false).unwrap(), warnings);
+    assert_eq!(
+        cache
+            .check(false)
+            .unwrap()
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
+        warnings
+    );
 
-    assert_eq!(cache.check(true).unwrap(), warnings);
+    assert_eq!(
+        cache
+            .check(true)
+            .unwrap()
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
+        warnings
+    );
     assert!(cache.check(false).unwrap().is_empty());
     assert!(!cache.contains(large.as_str()).unwrap());
     assert_eq!(cache.len().unwrap(), 50);

@@ -287,7 +287,12 @@ fn run(
         .set("after", &Bytes::new(b"works"))
         .map_err(|e| format!("a set after reopening: {e}"))?;
     age_value_files(dir.path());
-    let warnings = cache.check(false).map_err(|e| format!("check: {e}"))?;
+    let warnings: Vec<String> = cache
+        .check(false)
+        .map_err(|e| format!("check: {e}"))?
+        .iter()
+        .map(ToString::to_string)
+        .collect();
     if let Some(bad) = warnings.iter().find(|w| !w.contains("belongs to no entry")) {
         return Err(format!(
             "check found more than orphan files: {bad} (all: {warnings:?})"

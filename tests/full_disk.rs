@@ -239,10 +239,15 @@ fn fill_then_free(write_path: WritePath) {
     }
     cache.checkpoint().unwrap();
     assert_all_read(&cache, &stored, &format!("{test}, space freed"));
-    let warnings = cache.check(true).unwrap();
+    let warnings: Vec<String> = cache
+        .check(true)
+        .unwrap()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
     assert_eq!(
         cache.check(false).unwrap(),
-        Vec::<String>::new(),
+        Vec::new(),
         "{test}: not clean after check(true), which said {warnings:?}"
     );
     eprintln!("{test}: check(true) after freeing space said {warnings:?}");
@@ -252,7 +257,7 @@ fn fill_then_free(write_path: WritePath) {
     // And from a new handle.
     let cache = open(&dir, write_path).unwrap();
     assert_all_read(&cache, &stored, &format!("{test}, reopened"));
-    assert_eq!(cache.check(false).unwrap(), Vec::<String>::new(), "{test}");
+    assert_eq!(cache.check(false).unwrap(), Vec::new(), "{test}");
     drop(cache);
     drop(mount);
 }
@@ -307,10 +312,15 @@ fn opening_a_new_cache_on_a_full_disk_is_an_error_not_a_crash() {
             .unwrap_or_else(|e| panic!("{test}: does not open once space is freed: {e:?}"));
         cache.set("k2", Bytes::new(&[2u8; 50_000])).unwrap();
         assert_eq!(cache.get::<ByteBuf>("k2").unwrap().unwrap().len(), 50_000);
-        let warnings = cache.check(true).unwrap();
+        let warnings: Vec<String> = cache
+            .check(true)
+            .unwrap()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
         assert_eq!(
             cache.check(false).unwrap(),
-            Vec::<String>::new(),
+            Vec::new(),
             "{test}: {warnings:?}"
         );
         drop(cache);
@@ -352,7 +362,7 @@ fn recreating_a_lost_index_on_a_full_disk_is_an_error_not_a_crash() {
         cache.get::<ByteBuf>("k").unwrap().unwrap().as_slice(),
         &[3u8; 100]
     );
-    assert_eq!(cache.check(false).unwrap(), Vec::<String>::new());
+    assert_eq!(cache.check(false).unwrap(), Vec::new());
     drop(cache);
     drop(mount);
 }

@@ -258,7 +258,12 @@ fn assert_holds(cache: &Cache, dir: &Path, want: &BTreeMap<String, Vec<u8>>, lab
 /// `check(false)` reports `n` records left out, naming each; `check(true)` reports them and
 /// clears them; a second `check(false)` is clean.
 fn assert_check_reports(cache: &Cache, seqs: &[u64], label: &str) {
-    let warnings = cache.check(false).unwrap();
+    let warnings: Vec<String> = cache
+        .check(false)
+        .unwrap()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
     assert_eq!(warnings.len(), seqs.len(), "{label}: {warnings:?}");
     for (w, seq) in warnings.iter().zip(seqs) {
         assert!(
@@ -267,12 +272,26 @@ fn assert_check_reports(cache: &Cache, seqs: &[u64], label: &str) {
         );
     }
     assert_eq!(
-        cache.check(false).unwrap(),
+        cache
+            .check(false)
+            .unwrap()
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
         warnings,
         "{label}: check(false) changed it"
     );
-    assert_eq!(cache.check(true).unwrap(), warnings, "{label}");
-    assert_eq!(cache.check(false).unwrap(), Vec::<String>::new(), "{label}");
+    assert_eq!(
+        cache
+            .check(true)
+            .unwrap()
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
+        warnings,
+        "{label}"
+    );
+    assert_eq!(cache.check(false).unwrap(), Vec::new(), "{label}");
 }
 
 /// The killed writer's cache opens whole, as the reference for the cases below.

@@ -162,11 +162,11 @@ fn memoized_results_count_as_hits_as_in_diskcache_s_test_memoize() {
     for n in 0..COUNT {
         assert_eq!(fibrec(&memo, n).unwrap(), fibiter(n));
     }
-    let (hits1, misses1) = cache.stats(true, false).unwrap();
+    let (hits1, misses1): (u64, u64) = cache.stats(true, false).unwrap().into();
     for n in 0..COUNT {
         assert_eq!(fibrec(&memo, n).unwrap(), fibiter(n));
     }
-    let (hits2, misses2) = cache.stats(true, false).unwrap();
+    let (hits2, misses2): (u64, u64) = cache.stats(true, false).unwrap().into();
     assert_eq!(hits2, hits1 + COUNT);
     assert_eq!(misses2, misses1);
 }

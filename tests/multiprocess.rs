@@ -397,7 +397,7 @@ fn four_processes_writing_past_the_size_limit_keep_the_newest_and_exact_counters
         p.expect("done");
         p.finish();
     }
-    assert_eq!(cache.check(false).unwrap(), Vec::<String>::new());
+    assert_eq!(cache.check(false).unwrap(), Vec::new());
     let per_entry = entry_volume(&cull_key(0, 0), CULL_VALUE as u64);
     let len = cache.len().unwrap();
     assert_eq!(cache.volume().unwrap(), len * per_entry);

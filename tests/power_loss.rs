@@ -148,7 +148,12 @@ fn open_finds_it_repaired(dir: &Path, write_path: WritePath) {
         assert_eq!(cache.get::<i64>(format!("small{i}")).unwrap(), Some(i));
     }
     assert_eq!(cache.len().unwrap(), 21);
-    let warnings = cache.check(false).unwrap();
+    let warnings: Vec<String> = cache
+        .check(false)
+        .unwrap()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
     assert!(warnings.is_empty(), "{warnings:?}");
 }
 

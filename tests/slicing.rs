@@ -112,7 +112,13 @@ fn check_while_replaced(dir: &Path, write_path: WritePath, fix: bool) -> (Vec<St
     let written = other.set("a", &vec![9u8; 3000]);
     let deleted = other.delete("b");
     drop(writer_end);
-    let warnings = checker.join().unwrap().unwrap();
+    let warnings = checker
+        .join()
+        .unwrap()
+        .unwrap()
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>();
     written.expect("a write waited for the whole check");
     assert!(deleted.unwrap());
     (warnings, cache)
@@ -145,7 +151,7 @@ fn check_true_removes_only_the_damaged_entries_no_writer_replaced() {
         assert_eq!(cache.len().unwrap(), 2, "{write_path:?}");
         // The pipe goes with its entry, so that the next check does not wait at it.
         assert!(cache.delete("d").unwrap());
-        assert_eq!(cache.check(false).unwrap(), Vec::<String>::new());
+        assert_eq!(cache.check(false).unwrap(), Vec::new());
         assert_eq!(cache.len().unwrap(), 1);
     }
 }
@@ -235,17 +241,13 @@ fn writers_keep_a_tag_index_being_built_in_step_and_reset_completes_it() {
         }
         cache.create_tag_index().unwrap();
         assert!(cache.settings().tag_index);
-        assert_eq!(
-            cache.check(false).unwrap(),
-            Vec::<String>::new(),
-            "{write_path:?}"
-        );
+        assert_eq!(cache.check(false).unwrap(), Vec::new(), "{write_path:?}");
         let removed = cache.evict("t1").unwrap();
         let expected = (10..20).filter(|i| (i + 1) % 3 == 1).count()
             + (30..60).filter(|i| i % 3 == 1).count()
             + (0..10).filter(|i| i % 3 == 1).count();
         assert_eq!(removed, expected as u64, "{write_path:?}");
-        assert_eq!(cache.check(false).unwrap(), Vec::<String>::new());
+        assert_eq!(cache.check(false).unwrap(), Vec::new());
     }
 }
 
@@ -279,11 +281,7 @@ fn writers_and_reads_keep_a_policy_table_being_built_in_step() {
         cache
             .reset(Setting::EvictionPolicy(EvictionPolicy::LeastRecentlyUsed))
             .unwrap();
-        assert_eq!(
-            cache.check(false).unwrap(),
-            Vec::<String>::new(),
-            "{write_path:?}"
-        );
+        assert_eq!(cache.check(false).unwrap(), Vec::new(), "{write_path:?}");
     }
 }
 
@@ -321,16 +319,12 @@ fn reset_and_check_while_another_thread_writes_leave_every_table_right() {
         for policy in policies {
             cache.reset(Setting::EvictionPolicy(policy)).unwrap();
             cache.create_tag_index().unwrap();
-            assert_eq!(cache.check(true).unwrap(), Vec::<String>::new());
+            assert_eq!(cache.check(true).unwrap(), Vec::new());
             cache.drop_tag_index().unwrap();
         }
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         writer.join().unwrap();
-        assert_eq!(
-            cache.check(false).unwrap(),
-            Vec::<String>::new(),
-            "{write_path:?}"
-        );
+        assert_eq!(cache.check(false).unwrap(), Vec::new(), "{write_path:?}");
         assert_eq!(cache.len().unwrap(), common::keys_of(&cache).len() as u64);
     }
 }
@@ -368,7 +362,7 @@ fn clear_leaves_the_entries_a_writer_adds_while_it_runs_and_every_count_right() 
         let left = cache.len().unwrap();
         assert_eq!(left, common::keys_of(&cache).len() as u64);
         assert_eq!(left + removed, 1300, "{write_path:?}");
-        assert_eq!(cache.check(false).unwrap(), Vec::<String>::new());
+        assert_eq!(cache.check(false).unwrap(), Vec::new());
         assert!(common::files_ending_with(dir.path(), ".val").is_empty());
     }
 }
@@ -418,20 +412,34 @@ fn a_duplicate_row_id_is_reported_and_the_later_row_gets_a_fresh_one() {
         txn.commit().unwrap();
         drop(db);
         let cache = open();
-        let warnings = cache.check(false).unwrap();
+        let warnings: Vec<String> = cache
+            .check(false)
+            .unwrap()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
         assert!(
             warnings[0].contains("key 'd'") && warnings[0].contains("another entry's too"),
             "{write_path:?}: {warnings:#?}"
         );
-        assert_eq!(cache.check(true).unwrap(), warnings, "{write_path:?}");
-        assert_eq!(cache.check(false).unwrap(), Vec::<String>::new());
+        assert_eq!(
+            cache
+                .check(true)
+                .unwrap()
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>(),
+            warnings,
+            "{write_path:?}"
+        );
+        assert_eq!(cache.check(false).unwrap(), Vec::new());
         for (i, key) in ["a", "b", "c", "d", "e"].into_iter().enumerate() {
             assert_eq!(cache.get::<i64>(key).unwrap(), Some(i as i64));
         }
         let order: Vec<Key> = common::keys_of(&cache);
         assert_eq!(order.last(), Some(&Key::from("d")), "{write_path:?}");
         assert_eq!(cache.evict("t1").unwrap(), 2);
-        assert_eq!(cache.check(false).unwrap(), Vec::<String>::new());
+        assert_eq!(cache.check(false).unwrap(), Vec::new());
     }
 }
 
@@ -509,13 +517,24 @@ fn two_checks_that_fix_at_once_correct_a_wrong_count_once() {
         // B does not meet the pipe: its entry is gone (A holds the pipe open).
         let other = open();
         assert!(other.delete("pipe").unwrap());
-        let b = other.check(true).unwrap();
+        let b = other
+            .check(true)
+            .unwrap()
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>();
         assert_eq!(b, ["the count of entries is 15, but there are 10 rows"]);
         assert_eq!(other.len().unwrap(), 10);
         drop(writer_end);
-        let a = a.join().unwrap().unwrap();
+        let a = a
+            .join()
+            .unwrap()
+            .unwrap()
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>();
         assert_eq!(a, ["the count of entries is 16, but there are 11 rows"]);
         assert_eq!(cache.len().unwrap(), 10, "{write_path:?}: corrected twice");
-        assert_eq!(cache.check(false).unwrap(), Vec::<String>::new());
+        assert_eq!(cache.check(false).unwrap(), Vec::new());
     }
 }

@@ -3,9 +3,9 @@
 
 use std::collections::HashSet;
 
+use super::finding::{Counter, Finding};
 use crate::row::Row;
 use crate::settings::EvictionPolicy;
-use crate::stored::describe;
 use crate::txn::orders::{OrderKind, Position};
 
 /// What is wrong with one row.
@@ -27,15 +27,18 @@ pub(crate) struct RowFinding {
 }
 
 impl RowFinding {
-    /// The warning about it.
-    pub(crate) fn warning(&self) -> String {
-        let key = describe(&self.key);
-        match &self.problem {
-            RowProblem::Undecodable(_, e) => format!("{key}: its row does not decode: {e}"),
-            RowProblem::Value(_, problem) => format!("{key}: {problem}"),
+    /// The finding to report.
+    pub(crate) fn finding(&self) -> Finding {
+        let problem = match &self.problem {
+            RowProblem::Undecodable(_, e) => format!("its row does not decode: {e}"),
+            RowProblem::Value(_, problem) => problem.clone(),
             RowProblem::DuplicateId(row, _) => {
-                format!("{key}: its row id {} is another entry's too", row.row_id)
+                format!("its row id {} is another entry's too", row.row_id)
             }
+        };
+        Finding::Entry {
+            encoded_key: self.key.clone(),
+            problem,
         }
     }
 }
@@ -89,16 +92,11 @@ pub(crate) struct Orphan {
 }
 
 impl Orphan {
-    /// The warning about it.
-    pub(crate) fn warning(&self) -> String {
-        if self.path.ends_with(crate::blob::BLOB_TEMP_SUFFIX) {
-            format!(
-                "value file {}: unfinished, and belongs to no entry (its writer stopped before \
-                 renaming it)",
-                self.path
-            )
-        } else {
-            format!("value file {}: belongs to no entry", self.path)
+    /// The finding to report.
+    pub(crate) fn finding(&self) -> Finding {
+        Finding::OrphanFile {
+            path: self.path.clone(),
+            unfinished: self.path.ends_with(crate::blob::BLOB_TEMP_SUFFIX),
         }
     }
 }
@@ -138,93 +136,84 @@ pub(crate) struct Confirmed {
 }
 
 impl Findings {
-    /// The warnings of the confirmed findings, in the order rows, value files, order tables,
-    /// left-over tables, counters, log records left out.
-    pub(crate) fn warnings(&self, confirmed: &Confirmed) -> Vec<String> {
+    /// The confirmed findings, in the order rows, value files, order tables, left-over
+    /// tables, counters, log records left out.
+    pub(crate) fn confirmed(&self, confirmed: &Confirmed) -> Vec<Finding> {
         let held = |flags: &[bool], i: usize| flags.get(i).copied().unwrap_or(false);
         let mut out = Vec::new();
         for (i, row) in self.rows.iter().enumerate() {
             if held(&confirmed.rows, i) {
-                out.push(row.warning());
+                out.push(row.finding());
             }
         }
         for (i, orphan) in self.orphans.iter().enumerate() {
             if held(&confirmed.orphans, i) {
-                out.push(orphan.warning());
+                out.push(orphan.finding());
             }
         }
         let none = Vec::new();
         for (i, finding) in self.tables.iter().enumerate() {
             let strays = confirmed.strays.get(i).unwrap_or(&none);
             let missing = confirmed.missing.get(i).unwrap_or(&none);
-            out.extend(table_warning(finding, strays, missing));
+            out.extend(table_finding(finding, strays, missing));
         }
         for (i, table) in self.stale.iter().enumerate() {
             if held(&confirmed.stale, i) {
-                out.push(format!(
-                    "order table {} is left over: the settings (policy {:?}, tag index {}) do \
-                     not keep it",
-                    table.name(),
-                    self.policy,
-                    self.tag_index
-                ));
+                out.push(Finding::LeftOverTable {
+                    table: table.name().to_owned(),
+                    policy: self.policy,
+                    tag_index: self.tag_index,
+                });
             }
         }
         let c = &self.counters;
         if c.count_wrong() {
-            out.push(format!(
-                "the count of entries is {}, but there are {} rows",
-                c.count, c.rows
-            ));
+            out.push(Finding::Counter {
+                counter: Counter::Count,
+                stored: c.count,
+                found: c.rows,
+            });
         }
         if c.volume_wrong() {
-            out.push(format!(
-                "the volume is {}, but the rows add up to {}",
-                c.volume, c.decodable_volume
-            ));
+            out.push(Finding::Counter {
+                counter: Counter::Volume,
+                stored: c.volume,
+                found: c.decodable_volume,
+            });
         }
         if confirmed.next_row_id {
-            out.push(format!(
-                "the next row id is {}, but a row already has id {}",
-                c.next_row_id, c.max_row_id
-            ));
+            out.push(Finding::Counter {
+                counter: Counter::NextRowId,
+                stored: c.next_row_id,
+                found: c.max_row_id,
+            });
         }
         for (i, record) in self.left_out.iter().enumerate() {
             if held(&confirmed.left_out, i) {
-                out.push(record.warning());
+                out.push(record.finding());
             }
         }
         out
     }
 }
 
-/// The warning about an order table, if any of its strays or missing rows held.
-fn table_warning(finding: &TableFinding, strays: &[bool], missing: &[bool]) -> Option<String> {
-    let stray_count = strays.iter().filter(|held| **held).count();
-    let missing_count = missing.iter().filter(|held| **held).count();
+/// The finding about an order table, if any of its strays or missing rows held.
+fn table_finding(finding: &TableFinding, strays: &[bool], missing: &[bool]) -> Option<Finding> {
+    let stray_count = strays.iter().filter(|held| **held).count() as u64;
+    let missing_count = missing.iter().filter(|held| **held).count() as u64;
     if stray_count == 0 && missing_count == 0 {
         return None;
     }
-    let mut parts = Vec::new();
-    let first = finding
+    let first_stray = finding
         .strays
         .iter()
         .zip(strays)
         .find(|(_, held)| **held)
-        .map(|((_, key), _)| key);
-    if let Some(first) = first {
-        parts.push(format!(
-            "{stray_count} of its entries name no row or a row that belongs elsewhere (the \
-             first names {})",
-            describe(first)
-        ));
-    }
-    if missing_count > 0 {
-        parts.push(format!("{missing_count} rows have no entry in it"));
-    }
-    Some(format!(
-        "order table {} disagrees with the rows: {}",
-        finding.table.name(),
-        parts.join("; ")
-    ))
+        .map(|((_, key), _)| key.clone());
+    Some(Finding::OrderTable {
+        table: finding.table.name().to_owned(),
+        strays: stray_count,
+        first_stray,
+        missing: missing_count,
+    })
 }

@@ -20,11 +20,12 @@ pub(crate) struct LeftOut {
 
 impl LeftOut {
     /// The warning about it.
-    pub(crate) fn warning(&self) -> String {
-        format!(
-            "cache.wal: record {} of generation {} was left out of the database: {}",
-            self.seq, self.generation, self.why
-        )
+    pub(crate) fn finding(&self) -> super::Finding {
+        super::Finding::LogRecord {
+            generation: self.generation,
+            seq: self.seq,
+            why: self.why.clone(),
+        }
     }
 }
 

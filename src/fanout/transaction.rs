@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 
 use super::FanoutCache;
 use crate::error::{Error, Result};
-use crate::key::Key;
+use crate::key::{IntoKey, Key};
 use crate::options::{Entry, SetOptions};
 use crate::transaction::Transaction;
 
@@ -41,8 +41,8 @@ impl<'t> FanoutTransaction<'_, 't> {
     ///
     /// # Errors
     /// As [`Transaction::set`].
-    pub fn set<V: Serialize + ?Sized>(&self, key: impl Into<Key>, value: &V) -> Result<()> {
-        let key = key.into();
+    pub fn set<V: Serialize>(&self, key: impl IntoKey, value: V) -> Result<()> {
+        let key = key.into_key()?;
         self.shard(&key)?.set(key, value)
     }
 
@@ -50,13 +50,13 @@ impl<'t> FanoutTransaction<'_, 't> {
     ///
     /// # Errors
     /// As [`Transaction::set_with`].
-    pub fn set_with<V: Serialize + ?Sized>(
+    pub fn set_with<V: Serialize>(
         &self,
-        key: impl Into<Key>,
-        value: &V,
+        key: impl IntoKey,
+        value: V,
         opts: SetOptions,
     ) -> Result<()> {
-        let key = key.into();
+        let key = key.into_key()?;
         self.shard(&key)?.set_with(key, value, opts)
     }
 
@@ -64,13 +64,8 @@ impl<'t> FanoutTransaction<'_, 't> {
     ///
     /// # Errors
     /// As [`Transaction::add`].
-    pub fn add<V: Serialize + ?Sized>(
-        &self,
-        key: impl Into<Key>,
-        value: &V,
-        opts: SetOptions,
-    ) -> Result<bool> {
-        let key = key.into();
+    pub fn add<V: Serialize>(&self, key: impl IntoKey, value: V, opts: SetOptions) -> Result<bool> {
+        let key = key.into_key()?;
         self.shard(&key)?.add(key, value, opts)
     }
 
@@ -78,8 +73,8 @@ impl<'t> FanoutTransaction<'_, 't> {
     ///
     /// # Errors
     /// As [`Transaction::get`].
-    pub fn get<V: DeserializeOwned>(&self, key: impl Into<Key>) -> Result<Option<V>> {
-        let key = key.into();
+    pub fn get<V: DeserializeOwned>(&self, key: impl IntoKey) -> Result<Option<V>> {
+        let key = key.into_key()?;
         self.shard(&key)?.get(key)
     }
 
@@ -87,8 +82,8 @@ impl<'t> FanoutTransaction<'_, 't> {
     ///
     /// # Errors
     /// As [`Transaction::get_entry`].
-    pub fn get_entry<V: DeserializeOwned>(&self, key: impl Into<Key>) -> Result<Option<Entry<V>>> {
-        let key = key.into();
+    pub fn get_entry<V: DeserializeOwned>(&self, key: impl IntoKey) -> Result<Option<Entry<V>>> {
+        let key = key.into_key()?;
         self.shard(&key)?.get_entry(key)
     }
 
@@ -96,8 +91,8 @@ impl<'t> FanoutTransaction<'_, 't> {
     ///
     /// # Errors
     /// As [`Transaction::contains`].
-    pub fn contains(&self, key: impl Into<Key>) -> Result<bool> {
-        let key = key.into();
+    pub fn contains(&self, key: impl IntoKey) -> Result<bool> {
+        let key = key.into_key()?;
         self.shard(&key)?.contains(key)
     }
 
@@ -105,8 +100,8 @@ impl<'t> FanoutTransaction<'_, 't> {
     ///
     /// # Errors
     /// As [`Transaction::delete`].
-    pub fn delete(&self, key: impl Into<Key>) -> Result<bool> {
-        let key = key.into();
+    pub fn delete(&self, key: impl IntoKey) -> Result<bool> {
+        let key = key.into_key()?;
         self.shard(&key)?.delete(key)
     }
 
@@ -114,8 +109,8 @@ impl<'t> FanoutTransaction<'_, 't> {
     ///
     /// # Errors
     /// As [`Transaction::touch`].
-    pub fn touch(&self, key: impl Into<Key>, expire: Option<Duration>) -> Result<bool> {
-        let key = key.into();
+    pub fn touch(&self, key: impl IntoKey, expire: Option<Duration>) -> Result<bool> {
+        let key = key.into_key()?;
         self.shard(&key)?.touch(key, expire)
     }
 
@@ -123,8 +118,8 @@ impl<'t> FanoutTransaction<'_, 't> {
     ///
     /// # Errors
     /// As [`Transaction::incr`].
-    pub fn incr(&self, key: impl Into<Key>, delta: i64, default: Option<i64>) -> Result<i64> {
-        let key = key.into();
+    pub fn incr(&self, key: impl IntoKey, delta: i64, default: Option<i64>) -> Result<i64> {
+        let key = key.into_key()?;
         self.shard(&key)?.incr(key, delta, default)
     }
 
@@ -132,8 +127,8 @@ impl<'t> FanoutTransaction<'_, 't> {
     ///
     /// # Errors
     /// As [`Transaction::decr`].
-    pub fn decr(&self, key: impl Into<Key>, delta: i64, default: Option<i64>) -> Result<i64> {
-        let key = key.into();
+    pub fn decr(&self, key: impl IntoKey, delta: i64, default: Option<i64>) -> Result<i64> {
+        let key = key.into_key()?;
         self.shard(&key)?.decr(key, delta, default)
     }
 
@@ -141,8 +136,8 @@ impl<'t> FanoutTransaction<'_, 't> {
     ///
     /// # Errors
     /// As [`Transaction::pop`].
-    pub fn pop<V: DeserializeOwned>(&self, key: impl Into<Key>) -> Result<Option<V>> {
-        let key = key.into();
+    pub fn pop<V: DeserializeOwned>(&self, key: impl IntoKey) -> Result<Option<V>> {
+        let key = key.into_key()?;
         self.shard(&key)?.pop(key)
     }
 
@@ -150,8 +145,8 @@ impl<'t> FanoutTransaction<'_, 't> {
     ///
     /// # Errors
     /// As [`Transaction::pop_entry`].
-    pub fn pop_entry<V: DeserializeOwned>(&self, key: impl Into<Key>) -> Result<Option<Entry<V>>> {
-        let key = key.into();
+    pub fn pop_entry<V: DeserializeOwned>(&self, key: impl IntoKey) -> Result<Option<Entry<V>>> {
+        let key = key.into_key()?;
         self.shard(&key)?.pop_entry(key)
     }
 }

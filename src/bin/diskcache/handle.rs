@@ -321,17 +321,20 @@ impl Handle {
         Ok(item.map(|(k, v)| (k, self.decode(v))))
     }
 
+    /// `(hits, misses)`.
     pub fn stats(&self, enable: bool, reset: bool) -> Outcome<(u64, u64)> {
         Ok(match &self.inner {
             Inner::Plain(c) => c.stats(enable, reset)?,
             Inner::Fanout(f) => f.stats(enable, reset)?,
-        })
+        }
+        .into())
     }
 
+    /// What `check` found, each as its sentence (a fanout cache's prefixed with its shard).
     pub fn check(&self, fix: bool) -> Outcome<Vec<String>> {
         Ok(match &self.inner {
-            Inner::Plain(c) => c.check(fix)?,
-            Inner::Fanout(f) => f.check(fix)?,
+            Inner::Plain(c) => c.check(fix)?.iter().map(ToString::to_string).collect(),
+            Inner::Fanout(f) => f.check(fix)?.iter().map(ToString::to_string).collect(),
         })
     }
 
