@@ -15,7 +15,7 @@ fn prefilled() -> (tempfile::TempDir, Cache) {
     let cache = Cache::open(dir.path()).unwrap();
     for i in 0..PREFILL {
         cache
-            .set(format!("key-{i}"), &serde_bytes::Bytes::new(&SMALL))
+            .set(format!("key-{i}"), serde_bytes::Bytes::new(&SMALL))
             .unwrap();
     }
     (dir, cache)
@@ -41,7 +41,7 @@ fn cache_ops(c: &mut Criterion) {
         b.iter(|| {
             i = (i + 1) % PREFILL;
             cache
-                .set(format!("key-{i}"), &serde_bytes::Bytes::new(&SMALL))
+                .set(format!("key-{i}"), serde_bytes::Bytes::new(&SMALL))
                 .unwrap()
         })
     });
@@ -51,7 +51,7 @@ fn cache_ops(c: &mut Criterion) {
     c.bench_function("cache/set_then_delete", |b| {
         b.iter(|| {
             cache
-                .set("transient", &serde_bytes::Bytes::new(&SMALL))
+                .set("transient", serde_bytes::Bytes::new(&SMALL))
                 .unwrap();
             cache.delete("transient").unwrap()
         })

@@ -43,7 +43,7 @@ fn prefilled(path: WritePath) -> (tempfile::TempDir, Cache, Vec<String>) {
         .unwrap();
     let keys = keys("key", PREFILL);
     for k in &keys {
-        cache.set(k.as_str(), &Bytes::new(&SMALL)).unwrap();
+        cache.set(k.as_str(), Bytes::new(&SMALL)).unwrap();
     }
     cache.checkpoint().unwrap();
     (dir, cache, keys)
@@ -56,7 +56,7 @@ fn set_update(c: &mut Criterion, name: &str, path: WritePath) {
     c.bench_function(name, |b| {
         b.iter(|| {
             i = (i + 1) % keys.len();
-            cache.set(keys[i].as_str(), &Bytes::new(&SMALL)).unwrap();
+            cache.set(keys[i].as_str(), Bytes::new(&SMALL)).unwrap();
         });
     });
 }
@@ -75,7 +75,7 @@ fn log_gets(c: &mut Criterion) {
     let (_dir, cache, db_keys) = prefilled(WritePath::Logged);
     let log_keys = keys("hot", IN_LOG);
     for k in &log_keys {
-        cache.set(k.as_str(), &Bytes::new(&SMALL)).unwrap();
+        cache.set(k.as_str(), Bytes::new(&SMALL)).unwrap();
     }
     let missing = keys("miss", PREFILL);
     let get = |k: &str| cache.get::<ByteBuf>(k).unwrap();
@@ -123,7 +123,7 @@ fn checkpoint_after(c: &mut Criterion, sets: usize) {
             || {
                 for j in 0..records {
                     let k = &keys[(start + j) % keys.len()];
-                    cache.set(k.as_str(), &Bytes::new(&SMALL)).unwrap();
+                    cache.set(k.as_str(), Bytes::new(&SMALL)).unwrap();
                 }
                 start = (start + records) % keys.len();
             },

@@ -476,7 +476,7 @@ fn bytes_value(v: Option<ByteBuf>, len: usize, key: &str) -> Res<()> {
 /// Python's `warm_up`: every code path once per key, on keys the measured phase never uses.
 fn warm_up(cache: &Cache, n: usize, big: &[u8]) -> Res<()> {
     for i in 0..n {
-        cache.set(format!("warm-{i}"), &Bytes::new(&SMALL))?;
+        cache.set(format!("warm-{i}"), Bytes::new(&SMALL))?;
         black_box(cache.get::<ByteBuf>(format!("warm-{i}"))?);
         black_box(cache.get::<ByteBuf>(format!("warm-miss-{i}"))?);
         cache.incr("warm-counter", 1, Some(0))?;
@@ -486,7 +486,7 @@ fn warm_up(cache: &Cache, n: usize, big: &[u8]) -> Res<()> {
     }
     cache.delete("warm-counter")?;
     for i in 0..5 {
-        cache.set(format!("warm-big-{i}"), &Bytes::new(big))?;
+        cache.set(format!("warm-big-{i}"), Bytes::new(big))?;
         black_box(cache.get::<ByteBuf>(format!("warm-big-{i}"))?);
         cache.delete(format!("warm-big-{i}"))?;
     }
@@ -502,7 +502,7 @@ fn single(cache: &Cache, n: usize, warm: usize) -> Res<(Ordered, Ordered)> {
     let bigs: Vec<String> = (0..BIG_N).map(|i| format!("big-{i}")).collect();
     let (mut r, mut x) = (Ordered::new(), Ordered::new());
 
-    let set = |k: &String| -> Res<()> { Ok(cache.set(k.as_str(), &Bytes::new(&SMALL))?) };
+    let set = |k: &String| -> Res<()> { Ok(cache.set(k.as_str(), Bytes::new(&SMALL))?) };
     r.stats("set", &timed(&keys, set)?);
     r.stats(
         "get_hit",
@@ -537,7 +537,7 @@ fn single(cache: &Cache, n: usize, warm: usize) -> Res<(Ordered, Ordered)> {
     );
     r.stats(
         "set_1MiB",
-        &timed(&bigs, |k| Ok(cache.set(k.as_str(), &Bytes::new(&big))?))?,
+        &timed(&bigs, |k| Ok(cache.set(k.as_str(), Bytes::new(&big))?))?,
     );
     r.stats(
         "get_1MiB",
@@ -604,7 +604,7 @@ fn get_hit_lru(dir: &Path, n: usize, warm: usize, open: OpenArgs) -> Res<Stats> 
     warm_up(&cache, warm, &vec![b'y'; BIG_LEN])?;
     let keys: Vec<String> = (0..n).map(|i| format!("key-{i}")).collect();
     for k in &keys {
-        cache.set(k.as_str(), &Bytes::new(&SMALL))?;
+        cache.set(k.as_str(), Bytes::new(&SMALL))?;
     }
     let s = timed(&keys, |k| {
         bytes_value(cache.get::<ByteBuf>(k.as_str())?, SMALL.len(), k)
@@ -624,11 +624,11 @@ fn set_at_limit(dir: &Path, n: usize, warm: usize, open: OpenArgs) -> Res<(Stats
         .open(dir)?;
     warm_up(&cache, warm, &vec![b'y'; BIG_LEN])?;
     for i in 0..AT_LIMIT {
-        cache.set(format!("fill-{i}"), &Bytes::new(&SMALL))?;
+        cache.set(format!("fill-{i}"), Bytes::new(&SMALL))?;
     }
     cache.reset(Setting::SizeLimit(cache.volume()?))?;
     let keys: Vec<String> = (0..n).map(|i| format!("key-{i}")).collect();
-    let s = timed(&keys, |k| Ok(cache.set(k.as_str(), &Bytes::new(&SMALL))?))?;
+    let s = timed(&keys, |k| Ok(cache.set(k.as_str(), Bytes::new(&SMALL))?))?;
     // Near the limit, not at it exactly: the keys grow longer, and a write may cull fewer.
     let len = cache.len()?;
     if !(AT_LIMIT * 9 / 10..=AT_LIMIT * 11 / 10).contains(&usize::try_from(len)?) {
@@ -781,7 +781,7 @@ fn worker(w: &WorkerArgs) -> Res<()> {
         let k = format!("key-{}", i % MIX_KEYS);
         let t = Instant::now();
         if i.is_multiple_of(w.set_every) {
-            cache.set(k.as_str(), &Bytes::new(&SMALL))?;
+            cache.set(k.as_str(), Bytes::new(&SMALL))?;
             set_ns.push(elapsed_ns(t));
         } else {
             black_box(cache.get::<ByteBuf>(k.as_str())?);
@@ -810,7 +810,7 @@ fn multi(dir: &Path, procs: u64, seconds: f64, set_every: u64, open: OpenArgs) -
     {
         let cache = open.open(dir)?;
         for i in 0..MIX_KEYS {
-            cache.set(format!("key-{i}"), &Bytes::new(&SMALL))?;
+            cache.set(format!("key-{i}"), Bytes::new(&SMALL))?;
         }
         cache.close()?;
     }

@@ -135,7 +135,7 @@ fn write(cache: &Cache, id: usize, seconds: f64, start_ns: u128) -> Res<Tally> {
     let mut i = 0u64;
     while Instant::now() < end {
         let t = Instant::now();
-        match cache.set(format!("w{id}-{}", i % 64), &Bytes::new(&VALUE)) {
+        match cache.set(format!("w{id}-{}", i % 64), Bytes::new(&VALUE)) {
             Ok(()) => tally.ok += 1,
             Err(Error::Timeout) => tally.timeouts += 1,
             Err(e) => return Err(e.into()),

@@ -89,7 +89,7 @@ pub fn tour(dir: &Path, out: &mut impl Write) -> diskcache::Result<Tour> {
     cache.clear()?;
     for i in 0..20 {
         let tag = if i % 2 == 0 { "even" } else { "odd" };
-        cache.set_with(i, &i, SetOptions::default().tag(tag))?;
+        cache.set_with(i, i, SetOptions::default().tag(tag))?;
     }
     let before = cache.len()?;
     writeln!(

@@ -61,12 +61,12 @@ fn main() -> diskcache::Result<()> {
     // add
     println!(
         "add b'test' 123: {}",
-        cache.add(&b"test"[..], &123, SetOptions::default())?
+        cache.add(&b"test"[..], 123, SetOptions::default())?
     );
     println!("get b'test': {:?}", cache.get::<i64>(&b"test"[..])?);
     println!(
         "add b'test' 456: {}",
-        cache.add(&b"test"[..], &456, SetOptions::default())?
+        cache.add(&b"test"[..], 456, SetOptions::default())?
     );
     println!("get b'test': {:?}", cache.get::<i64>(&b"test"[..])?);
 
@@ -86,7 +86,7 @@ fn main() -> diskcache::Result<()> {
     // pop
     println!("pop 'alice': {:?}", cache.pop::<i64>("alice")?);
     println!("pop 'dave': {:?}", cache.pop::<i64>("dave")?);
-    cache.set_with("dave", &0, SetOptions::default().tag("admin"))?;
+    cache.set_with("dave", 0, SetOptions::default().tag("admin"))?;
     let dave = cache.pop_entry::<i64>("dave")?.expect("just set");
     println!(
         "pop_entry 'dave': value {}, expire_time {:?}, tag {}",
@@ -99,7 +99,7 @@ fn main() -> diskcache::Result<()> {
     for num in 0..10 {
         cache.set_with(
             num,
-            &num,
+            num,
             SetOptions::default().expire(Duration::from_nanos(1)),
         )?;
     }

@@ -62,7 +62,7 @@ fn work(name: &str, dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
         lock.run(|| -> diskcache::Result<()> {
             let visits = cache.get::<i64>("visits")?.unwrap_or(0);
             std::thread::sleep(Duration::from_micros(500));
-            cache.set("visits", &(visits + 1))
+            cache.set("visits", visits + 1)
         })??;
         // Let the other process have a turn.
         std::thread::sleep(Duration::from_millis(2));

@@ -49,11 +49,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let century = Duration::from_secs(100 * 365 * 24 * 3600);
 
     // Numbers as keys: each class of the number encoding.
-    cache.set(-42, &-7i64)?;
-    cache.set_with(0, &3.25f64, red())?;
+    cache.set(-42, -7i64)?;
+    cache.set_with(0, 3.25f64, red())?;
     cache.set(i64::MAX, "max")?;
-    cache.set(-2.5, &serde_bytes::Bytes::new(b"\x00\x01\xff"))?;
-    cache.set_with(-1e300, &1i64, SetOptions::default().tag(7))?;
+    cache.set(-2.5, serde_bytes::Bytes::new(b"\x00\x01\xff"))?;
+    cache.set_with(-1e300, 1i64, SetOptions::default().tag(7))?;
     cache.set(1e300, "big")?;
     // Text and bytes keys.
     cache.set_with(
@@ -61,7 +61,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "hello, world",
         SetOptions::default().tag("red").expire(century),
     )?;
-    cache.set("", &serde_bytes::Bytes::new(b""))?;
+    cache.set("", serde_bytes::Bytes::new(b""))?;
     cache.set("naïve ✓", "unicode")?;
     cache.set(
         &b"\x00\xffbin"[..],
@@ -72,7 +72,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         },
     )?;
     // Composite keys.
-    cache.set(Key::from_serialize(&("user", 17))?, &vec![1u32, 2, 300])?;
+    cache.set(Key::from_serialize(&("user", 17))?, vec![1u32, 2, 300])?;
     cache.set(
         Key::from_serialize(&(
             true,
@@ -91,10 +91,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let text: String = "lorem ipsum dolor sit amet ".repeat(8);
     cache.set_with("file-text", &text, SetOptions::default().tag("blue"))?;
     let bytes: Vec<u8> = (0..=255).collect();
-    cache.set("file-bytes", &serde_bytes::Bytes::new(&bytes))?;
+    cache.set("file-bytes", serde_bytes::Bytes::new(&bytes))?;
     cache.set(
         "file-serialized",
-        &(0u32..100).map(|i| i * 10).collect::<Vec<_>>(),
+        (0u32..100).map(|i| i * 10).collect::<Vec<_>>(),
     )?;
     cache.set_reader(
         "streamed",
@@ -115,8 +115,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     cache.push("a", None, Side::Back, SetOptions::default())?;
     cache.push("b", None, Side::Back, SetOptions::default())?;
     cache.push("z", None, Side::Front, SetOptions::default())?;
-    cache.push(&1i64, Some("jobs"), Side::Back, SetOptions::default())?;
-    cache.push(&2i64, Some("jobs"), Side::Back, SetOptions::default())?;
+    cache.push(1i64, Some("jobs"), Side::Back, SetOptions::default())?;
+    cache.push(2i64, Some("jobs"), Side::Back, SetOptions::default())?;
     // Two hits and two misses.
     assert!(cache.get::<String>("greeting")?.is_some());
     assert!(cache.get::<f64>(0)?.is_some());

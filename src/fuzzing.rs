@@ -630,7 +630,7 @@ pub fn model(data: &[u8]) {
 fn step(cache: Cache, dir: &Path, logged: bool, model: &mut Model, op: Op) -> Option<Cache> {
     match op {
         Op::Set(k, v) => {
-            let r = cache.set(k.key(), &v.bytes());
+            let r = cache.set(k.key(), v.bytes());
             check("set", &r, &(), r.is_ok());
             model.insert(k.key(), (Val::Bytes(v.bytes()), None));
         }
@@ -647,7 +647,7 @@ fn step(cache: Cache, dir: &Path, logged: bool, model: &mut Model, op: Op) -> Op
             if let Some(t) = tag {
                 opts = opts.tag(tag_key(t));
             }
-            let r = cache.set_with(key.key(), &value.bytes(), opts);
+            let r = cache.set_with(key.key(), value.bytes(), opts);
             check("set_with", &r, &(), r.is_ok());
             model.insert(key.key(), (Val::Bytes(value.bytes()), tag.map(tag_key)));
         }
@@ -706,7 +706,7 @@ fn step(cache: Cache, dir: &Path, logged: bool, model: &mut Model, op: Op) -> Op
         }
         Op::Push { value, front } => {
             let side = if front { Side::Front } else { Side::Back };
-            let got = cache.push(&value.bytes(), Some(QUEUE), side, SetOptions::default());
+            let got = cache.push(value.bytes(), Some(QUEUE), side, SetOptions::default());
             let queue = queue_keys(model);
             let ok = match &got {
                 Ok(k) if !model.contains_key(k) => {
@@ -758,7 +758,7 @@ fn step(cache: Cache, dir: &Path, logged: bool, model: &mut Model, op: Op) -> Op
             let got = cache.transact(|t| {
                 for (k, v) in writes.iter().take(8) {
                     match v {
-                        Some(v) => t.set(k.key(), &v.bytes())?,
+                        Some(v) => t.set(k.key(), v.bytes())?,
                         None => {
                             t.delete(k.key())?;
                         }
@@ -1020,8 +1020,8 @@ fn shm_seed(checkpoint: bool) -> Result<Option<Vec<u8>>> {
         .write_path(WritePath::Logged)
         .min_file_size(64)
         .open(dir.path())?;
-    cache.set("a", &1)?;
-    cache.set_with("b", &vec![7u8; 100], SetOptions::default().tag("t"))?;
+    cache.set("a", 1)?;
+    cache.set_with("b", vec![7u8; 100], SetOptions::default().tag("t"))?;
     cache.delete("a")?;
     if checkpoint {
         cache.checkpoint()?;

@@ -103,8 +103,8 @@ impl Target {
 
     fn add(&self, key: &Key, opts: SetOptions) -> Result<bool> {
         match self {
-            Target::Cache(c) => c.add(key.clone(), &(), opts),
-            Target::Fanout(f) => f.add(key.clone(), &(), opts),
+            Target::Cache(c) => c.add(key.clone(), (), opts),
+            Target::Fanout(f) => f.add(key.clone(), (), opts),
         }
     }
 }

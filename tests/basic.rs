@@ -62,7 +62,7 @@ fn temp_opens_a_fresh_directory_under_the_system_temp_dir_and_keeps_it_after_clo
         assert!(name.starts_with("diskcache-"), "{name}");
     }
     assert_eq!(b.settings().min_file_size, 7);
-    a.set(1, &1).unwrap();
+    a.set(1, 1).unwrap();
     assert_eq!(a.get::<i64>(1).unwrap(), Some(1));
     assert_eq!(b.get::<i64>(1).unwrap(), None);
     a.close().unwrap();
@@ -78,10 +78,10 @@ fn closing_one_clone_leaves_the_other_clones_working() {
     let dir = tempfile::tempdir().unwrap();
     let cache = Cache::open(dir.path()).unwrap();
     let clone = cache.clone();
-    cache.set("a", &1).unwrap();
+    cache.set("a", 1).unwrap();
     cache.close().unwrap();
     assert_eq!(clone.get::<i64>("a").unwrap(), Some(1));
-    clone.set("b", &2).unwrap();
+    clone.set("b", 2).unwrap();
     drop(clone);
     let reopened = Cache::open(dir.path()).unwrap();
     assert_eq!(reopened.len().unwrap(), 2);
@@ -93,8 +93,8 @@ fn a_second_handle_on_the_same_directory_sees_the_first_handles_writes() {
     let first = Cache::open(dir.path()).unwrap();
     {
         let second = Cache::open(dir.path()).unwrap();
-        second.set("a", &0).unwrap();
-        second.set("b", &1).unwrap();
+        second.set("a", 0).unwrap();
+        second.set("b", 1).unwrap();
         assert_eq!(second.get::<i64>("a").unwrap(), Some(0));
     }
     assert_eq!(first.get::<i64>("a").unwrap(), Some(0));
@@ -118,7 +118,7 @@ fn set_then_get_returns_the_value_and_a_missing_key_reads_as_none() {
     let cache = Cache::open(dir.path()).unwrap();
     assert_eq!(cache.get::<i64>(0).unwrap(), None);
     assert_eq!(cache.get_entry::<i64>(0).unwrap(), None);
-    cache.set(0, &0).unwrap();
+    cache.set(0, 0).unwrap();
     cache.set("text", "hello").unwrap();
     assert_eq!(cache.get::<i64>(0).unwrap(), Some(0));
     assert_eq!(
@@ -132,12 +132,12 @@ fn set_then_get_returns_the_value_and_a_missing_key_reads_as_none() {
 fn setting_a_key_twice_keeps_the_last_value_and_counts_it_once() {
     let dir = tempfile::tempdir().unwrap();
     let cache = Cache::open(dir.path()).unwrap();
-    cache.set(0, &0).unwrap();
-    cache.set(0, &1).unwrap();
+    cache.set(0, 0).unwrap();
+    cache.set(0, 1).unwrap();
     assert_eq!(cache.get::<i64>(0).unwrap(), Some(1));
     cache.set(0, "now text").unwrap();
     assert_eq!(cache.get::<String>(0).unwrap().as_deref(), Some("now text"));
-    cache.set(0, &2).unwrap();
+    cache.set(0, 2).unwrap();
     assert_eq!(cache.get::<i64>(0).unwrap(), Some(2));
     assert_eq!(cache.len().unwrap(), 1);
 }
@@ -147,7 +147,7 @@ fn contains_is_true_only_for_present_keys() {
     let dir = tempfile::tempdir().unwrap();
     let cache = Cache::open(dir.path()).unwrap();
     assert!(!cache.contains(0).unwrap());
-    cache.set(0, &0).unwrap();
+    cache.set(0, 0).unwrap();
     assert!(cache.contains(0).unwrap());
     assert!(!cache.contains(1).unwrap());
     cache.delete(0).unwrap();
@@ -158,7 +158,7 @@ fn contains_is_true_only_for_present_keys() {
 fn delete_returns_whether_a_key_was_removed() {
     let dir = tempfile::tempdir().unwrap();
     let cache = Cache::open(dir.path()).unwrap();
-    cache.set(0, &0).unwrap();
+    cache.set(0, 0).unwrap();
     assert!(cache.delete(0).unwrap());
     assert_eq!(cache.len().unwrap(), 0);
     assert!(!cache.delete(0).unwrap());
@@ -172,7 +172,7 @@ fn delete_returns_whether_a_key_was_removed() {
 fn get_entry_of_a_plain_set_has_no_expire_time_and_no_tag() {
     let dir = tempfile::tempdir().unwrap();
     let cache = Cache::open(dir.path()).unwrap();
-    cache.set(0, &0).unwrap();
+    cache.set(0, 0).unwrap();
     assert_eq!(
         cache.get_entry::<i64>(0).unwrap(),
         Some(Entry {
@@ -221,7 +221,7 @@ fn tags_of_every_key_kind_come_back_from_get_entry() {
     ];
     for (i, tag) in tags.iter().enumerate() {
         cache
-            .set_with(i as i64, &(), SetOptions::default().tag(tag))
+            .set_with(i as i64, (), SetOptions::default().tag(tag))
             .unwrap();
     }
     for (i, tag) in tags.iter().enumerate() {
@@ -238,8 +238,8 @@ fn a_plain_set_over_an_entry_drops_its_expire_time_and_tag() {
     let opts = SetOptions::default()
         .expire(Duration::from_secs(60))
         .tag("t");
-    cache.set_with("k", &1, opts).unwrap();
-    cache.set("k", &2).unwrap();
+    cache.set_with("k", 1, opts).unwrap();
+    cache.set("k", 2).unwrap();
     let entry = cache.get_entry::<i64>("k").unwrap().unwrap();
     assert_eq!(
         entry,
@@ -257,13 +257,13 @@ fn a_plain_set_over_an_entry_drops_its_expire_time_and_tag() {
 fn add_stores_only_when_the_key_is_absent() {
     let dir = tempfile::tempdir().unwrap();
     let cache = Cache::open(dir.path()).unwrap();
-    assert!(cache.add(1, &1, SetOptions::default()).unwrap());
+    assert!(cache.add(1, 1, SetOptions::default()).unwrap());
     assert_eq!(cache.get::<i64>(1).unwrap(), Some(1));
-    assert!(!cache.add(1, &2, SetOptions::default()).unwrap());
+    assert!(!cache.add(1, 2, SetOptions::default()).unwrap());
     assert_eq!(cache.get::<i64>(1).unwrap(), Some(1));
     assert!(cache.delete(1).unwrap());
     let opts = SetOptions::default().tag("t");
-    assert!(cache.add(1, &3, opts).unwrap());
+    assert!(cache.add(1, 3, opts).unwrap());
     let entry = cache.get_entry::<i64>(1).unwrap().unwrap();
     assert_eq!((entry.value, entry.tag), (3, Some(Key::from("t"))));
     assert_eq!(cache.len().unwrap(), 1);
@@ -321,7 +321,7 @@ fn pop_entry_returns_the_value_with_its_expire_time_and_tag() {
     let opts = SetOptions::default()
         .expire(Duration::from_secs(60))
         .tag("blue");
-    cache.set_with("alpha", &123, opts).unwrap();
+    cache.set_with("alpha", 123, opts).unwrap();
     let entry = cache.pop_entry::<i64>("alpha").unwrap().unwrap();
     assert_eq!(entry.value, 123);
     assert_eq!(entry.tag, Some(Key::from("blue")));
@@ -329,7 +329,7 @@ fn pop_entry_returns_the_value_with_its_expire_time_and_tag() {
     assert!(!cache.contains("alpha").unwrap());
 
     cache
-        .set_with("gamma", &789, SetOptions::default().tag("red"))
+        .set_with("gamma", 789, SetOptions::default().tag("red"))
         .unwrap();
     assert_eq!(
         cache.pop_entry::<i64>("gamma").unwrap(),
@@ -366,7 +366,7 @@ fn clear_removes_every_entry_across_batches_and_returns_how_many() {
     assert_eq!(cache.clear().unwrap(), 0);
     // More than one batch of 1,000 entries.
     for i in 0..1005 {
-        cache.set(i, &i).unwrap();
+        cache.set(i, i).unwrap();
     }
     assert_eq!(cache.len().unwrap(), 1005);
     assert_eq!(cache.clear().unwrap(), 1005);
@@ -377,7 +377,7 @@ fn clear_removes_every_entry_across_batches_and_returns_how_many() {
     assert_eq!(cache.get::<i64>(0).unwrap(), None);
     assert_eq!(cache.get::<i64>(1004).unwrap(), None);
     // The cache is usable afterwards.
-    cache.set("after", &1).unwrap();
+    cache.set("after", 1).unwrap();
     assert_eq!(cache.len().unwrap(), 1);
 }
 
@@ -388,12 +388,12 @@ fn len_and_is_empty_track_the_number_of_entries() {
     assert_eq!(cache.len().unwrap(), 0);
     assert!(cache.is_empty().unwrap());
     for i in 0..10 {
-        cache.set(i, &i).unwrap();
+        cache.set(i, i).unwrap();
     }
     assert_eq!(cache.len().unwrap(), 10);
     assert!(!cache.is_empty().unwrap());
     cache.set(3, "again").unwrap();
-    assert!(!cache.add(4, &0, SetOptions::default()).unwrap());
+    assert!(!cache.add(4, 0, SetOptions::default()).unwrap());
     assert_eq!(cache.len().unwrap(), 10);
     for i in 0..10 {
         assert!(cache.delete(i).unwrap());
@@ -407,15 +407,15 @@ fn volume_rises_on_set_falls_on_delete_and_is_zero_after_clear() {
     let dir = tempfile::tempdir().unwrap();
     let cache = Cache::open(dir.path()).unwrap();
     assert_eq!(cache.volume().unwrap(), 0);
-    cache.set("a", &1).unwrap();
+    cache.set("a", 1).unwrap();
     let one = cache.volume().unwrap();
     assert!(one > 0);
-    cache.set("b", &vec![0u8; 1000]).unwrap();
+    cache.set("b", vec![0u8; 1000]).unwrap();
     let two = cache.volume().unwrap();
     assert!(two >= one + 1000, "{one} then {two}");
     assert!(cache.delete("b").unwrap());
     assert_eq!(cache.volume().unwrap(), one);
-    cache.set("b", &vec![0u8; 1000]).unwrap();
+    cache.set("b", vec![0u8; 1000]).unwrap();
     assert_eq!(cache.volume().unwrap(), two);
     assert_eq!(cache.pop::<Vec<u8>>("b").unwrap().unwrap().len(), 1000);
     assert_eq!(cache.volume().unwrap(), one);
@@ -433,7 +433,7 @@ fn volume_follows_an_overwrite_up_and_back_down() {
     let cache = Cache::open(dir.path()).unwrap();
     cache.set("k", "small").unwrap();
     let small = cache.volume().unwrap();
-    cache.set("k", &"x".repeat(500)).unwrap();
+    cache.set("k", "x".repeat(500)).unwrap();
     let big = cache.volume().unwrap();
     assert!(big >= small + 495, "{small} then {big}");
     cache.set("k", "small").unwrap();
@@ -456,11 +456,11 @@ fn keys_are_in_insertion_order_and_setting_again_keeps_the_place() {
     let dir = tempfile::tempdir().unwrap();
     let cache = Cache::open(dir.path()).unwrap();
     for k in ["b", "a", "c", "e", "d"] {
-        cache.set(k, &0).unwrap();
+        cache.set(k, 0).unwrap();
     }
-    cache.set("b", &1).unwrap();
+    cache.set("b", 1).unwrap();
     cache.set("d", "text now").unwrap();
-    assert!(!cache.add("c", &5, SetOptions::default()).unwrap());
+    assert!(!cache.add("c", 5, SetOptions::default()).unwrap());
     let expected: Vec<Key> = ["b", "a", "c", "e", "d"].map(Key::from).to_vec();
     assert_eq!(keys_of(&cache), expected);
 }
@@ -470,11 +470,11 @@ fn a_deleted_key_set_again_moves_to_the_end_of_keys() {
     let dir = tempfile::tempdir().unwrap();
     let cache = Cache::open(dir.path()).unwrap();
     for k in 0..5 {
-        cache.set(k, &k).unwrap();
+        cache.set(k, k).unwrap();
     }
     assert!(cache.delete(1).unwrap());
     assert_eq!(cache.pop::<i64>(3).unwrap(), Some(3));
-    cache.set(1, &1).unwrap();
+    cache.set(1, 1).unwrap();
     assert_eq!(keys_of(&cache), [0, 2, 4, 1].map(Key::from).to_vec());
 }
 
@@ -485,7 +485,7 @@ fn keys_come_back_in_order_across_more_than_one_batch() {
     // Descending keys, so insertion order differs from key order; 300 is over one batch.
     let inserted: Vec<i64> = (0..300).rev().collect();
     for &k in &inserted {
-        cache.set(k, &k).unwrap();
+        cache.set(k, k).unwrap();
     }
     for k in [299, 150, 0] {
         assert!(cache.delete(k).unwrap());
@@ -502,7 +502,7 @@ fn keys_come_back_in_order_across_more_than_one_batch() {
     let mut iter = cache.keys().unwrap();
     assert_eq!(iter.next().unwrap().unwrap(), Key::from(298));
     assert!(cache.delete(1).unwrap());
-    cache.set("late", &0).unwrap();
+    cache.set("late", 0).unwrap();
     let rest: Vec<Key> = iter.map(Result::unwrap).collect();
     assert!(!rest.contains(&Key::from(1)));
     assert_eq!(rest.last(), Some(&Key::from("late")));
@@ -519,12 +519,12 @@ fn a_finished_keys_iterator_does_not_see_keys_set_afterwards() {
     let mut sequence: Vec<Key> = ["a", "b", "c", "d", "e", "f"].map(Key::from).to_vec();
     sequence.push(tuple);
     for (i, k) in sequence.iter().enumerate() {
-        cache.set(k, &(i as i64)).unwrap();
+        cache.set(k, i as i64).unwrap();
     }
     let mut iter = cache.keys().unwrap();
     for expected in &sequence {
         assert_eq!(&iter.next().unwrap().unwrap(), expected);
     }
-    cache.set("h", &7).unwrap();
+    cache.set("h", 7).unwrap();
     assert!(iter.next().is_none());
 }

@@ -114,7 +114,7 @@ fn populate(dir: &Path, v: Variant) -> Cache {
             .tag("gone");
         // Sizes 7, 307, 607: none is a file-valued entry's size.
         cache
-            .set_with(format!("x{i}"), &vec![1u8; 300 * i + 7], opts)
+            .set_with(format!("x{i}"), vec![1u8; 300 * i + 7], opts)
             .unwrap();
     }
     std::thread::sleep(Duration::from_millis(5));
@@ -260,7 +260,7 @@ fn a_clean_cache_checks_clean_on_every_variant() {
         assert_eq!(cache.check(true).unwrap(), Vec::new());
         // Again after removals and overwrites, and from a reopened handle.
         cache.delete("i0").unwrap();
-        cache.set("f0", &vec![9u8; 2000]).unwrap();
+        cache.set("f0", vec![9u8; 2000]).unwrap();
         cache.evict("even").unwrap();
         assert_eq!(cache.check(false).unwrap(), Vec::new(), "{v:?}");
         drop(cache);
@@ -386,7 +386,7 @@ fn a_next_row_id_at_or_below_a_row_id_is_raised() {
     });
     report_then_repair(&cache, &["next row id is 2"]);
     // A new key gets a fresh row id: it goes last in insertion order.
-    cache.set("new", &1).unwrap();
+    cache.set("new", 1).unwrap();
     let last = cache.keys().unwrap().last().unwrap().unwrap();
     assert_eq!(last, Key::from("new"));
     assert_reads_back_plus_one(&cache);
@@ -527,7 +527,7 @@ fn check_while_another_thread_writes_finds_nothing_and_loses_nothing() {
             std::thread::spawn(move || {
                 for i in 0..WRITES {
                     let size = if i % 3 == 0 { 600 } else { 8 };
-                    cache.set(format!("w{i}"), &vec![i as u8; size]).unwrap();
+                    cache.set(format!("w{i}"), vec![i as u8; size]).unwrap();
                     if i % 5 == 0 {
                         cache.delete(format!("w{}", i / 2)).unwrap();
                     }
@@ -569,7 +569,7 @@ fn compact_shrinks_the_database_after_most_entries_are_deleted() {
     let dir = tempfile::tempdir().unwrap();
     let cache = Cache::open(dir.path()).unwrap();
     for i in 0..5000 {
-        cache.set(i, &vec![(i % 251) as u8; 1000]).unwrap();
+        cache.set(i, vec![(i % 251) as u8; 1000]).unwrap();
     }
     for i in 0..5000 {
         if i % 50 != 0 {
@@ -591,7 +591,7 @@ fn compact_shrinks_the_database_after_most_entries_are_deleted() {
         );
     }
     assert_eq!(cache.check(false).unwrap(), Vec::new());
-    cache.set("after", &1).unwrap();
+    cache.set("after", 1).unwrap();
     drop(cache);
     let cache = Cache::open(dir.path()).unwrap();
     assert_eq!(cache.get::<i64>("after").unwrap(), Some(1));
@@ -605,7 +605,7 @@ fn compact_times_out_while_another_handle_holds_a_read_snapshot() {
         .timeout(Duration::from_millis(200))
         .open(dir.path())
         .unwrap();
-    cache.set("k", &1).unwrap();
+    cache.set("k", 1).unwrap();
     cache.checkpoint().unwrap();
     let other = redb::Database::builder()
         .set_concurrency_mode(redb::ConcurrencyMode::MultiWriter)

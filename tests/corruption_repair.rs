@@ -91,23 +91,23 @@ fn a_damage_child_writes_checkpoints_writes_more_and_exits_without_closing() {
     cache.checkpoint().unwrap();
     if std::env::var(MIX_VAR).is_ok() {
         // Every kind of change the log's count and volume deltas follow.
-        cache.set("x", &1).unwrap();
+        cache.set("x", 1).unwrap();
         cache.set("x", Bytes::new(&[5u8; 3000])).unwrap();
         cache.set("y", Bytes::new(&[6u8; 100])).unwrap();
         cache.delete("y").unwrap();
         cache.delete("c0").unwrap();
-        cache.set("c1", &7).unwrap();
+        cache.set("c1", 7).unwrap();
         cache.incr("z", 3, Some(0)).unwrap();
         cache
             .set_with(
                 "e",
-                &1,
+                1,
                 SetOptions::default().expire(Duration::from_nanos(1)),
             )
             .unwrap();
         cache
             .transact(|t| {
-                t.set("t1", &1)?;
+                t.set("t1", 1)?;
                 t.delete("cf0")?;
                 Ok(())
             })

@@ -47,10 +47,10 @@ fn incr_adds_to_a_value_that_was_set_as_an_integer_of_any_width() {
 
     let dir = tempfile::tempdir().unwrap();
     let cache = Cache::open(dir.path()).unwrap();
-    cache.set("u8", &5u8).unwrap();
-    cache.set("i32", &-5i32).unwrap();
-    cache.set("u64", &7u64).unwrap();
-    cache.set("newtype", &Id(41)).unwrap();
+    cache.set("u8", 5u8).unwrap();
+    cache.set("i32", -5i32).unwrap();
+    cache.set("u64", 7u64).unwrap();
+    cache.set("newtype", Id(41)).unwrap();
     assert_eq!(cache.incr("u8", 1, None).unwrap(), 6);
     assert_eq!(cache.incr("i32", 1, None).unwrap(), -4);
     assert_eq!(cache.incr("u64", 1, None).unwrap(), 8);
@@ -68,11 +68,11 @@ fn incr_on_a_value_that_is_not_an_integer_is_not_an_integer_and_changes_nothing(
     let dir = tempfile::tempdir().unwrap();
     let cache = Cache::open(dir.path()).unwrap();
     cache.set("text", "12").unwrap();
-    cache.set("float", &1.5).unwrap();
-    cache.set("bytes", &vec![1u8; 8]).unwrap();
+    cache.set("float", 1.5).unwrap();
+    cache.set("bytes", vec![1u8; 8]).unwrap();
     cache.set("struct", &Point { x: 1 }).unwrap();
-    cache.set("huge", &u64::MAX).unwrap();
-    cache.set("big text", &"9".repeat(40 * 1024)).unwrap();
+    cache.set("huge", u64::MAX).unwrap();
+    cache.set("big text", "9".repeat(40 * 1024)).unwrap();
     for key in ["text", "float", "bytes", "struct", "huge", "big text"] {
         assert!(
             matches!(cache.incr(key, 1, Some(0)), Err(Error::NotAnInteger)),
@@ -95,7 +95,7 @@ fn incr_keeps_the_expire_time_and_tag_of_the_entry() {
     let opts = SetOptions::default()
         .expire(Duration::from_secs(600))
         .tag("hits");
-    cache.set_with("n", &10, opts).unwrap();
+    cache.set_with("n", 10, opts).unwrap();
     let before = cache.get_entry::<i64>("n").unwrap().unwrap();
     assert_eq!(cache.incr("n", 5, None).unwrap(), 15);
     assert_eq!(cache.decr("n", 1, None).unwrap(), 14);
@@ -109,14 +109,14 @@ fn incr_keeps_the_expire_time_and_tag_of_the_entry() {
 fn incr_past_the_i64_range_is_an_error_and_leaves_the_value() {
     let dir = tempfile::tempdir().unwrap();
     let cache = Cache::open(dir.path()).unwrap();
-    cache.set("max", &i64::MAX).unwrap();
+    cache.set("max", i64::MAX).unwrap();
     assert!(matches!(
         cache.incr("max", 1, None),
         Err(Error::InvalidArgument(_))
     ));
     assert_eq!(cache.get::<i64>("max").unwrap(), Some(i64::MAX));
 
-    cache.set("min", &i64::MIN).unwrap();
+    cache.set("min", i64::MIN).unwrap();
     assert!(matches!(
         cache.incr("min", -1, None),
         Err(Error::InvalidArgument(_))
@@ -136,7 +136,7 @@ fn incr_past_the_i64_range_is_an_error_and_leaves_the_value() {
     assert_eq!(cache.len().unwrap(), 2);
 
     // Right up to the edge is fine.
-    cache.set("edge", &(i64::MAX - 1)).unwrap();
+    cache.set("edge", i64::MAX - 1).unwrap();
     assert_eq!(cache.incr("edge", 1, None).unwrap(), i64::MAX);
     assert_eq!(cache.incr("edge", i64::MIN, None).unwrap(), -1);
 }
@@ -162,7 +162,7 @@ fn decr_by_i64_min_is_invalid_argument_and_stores_nothing() {
         Err(Error::InvalidArgument(_))
     ));
     assert!(!cache.contains("k").unwrap());
-    cache.set("k", &-1).unwrap();
+    cache.set("k", -1).unwrap();
     assert!(matches!(
         cache.decr("k", i64::MIN, None),
         Err(Error::InvalidArgument(_))
@@ -174,9 +174,9 @@ fn decr_by_i64_min_is_invalid_argument_and_stores_nothing() {
 fn a_counter_reads_back_as_an_integer_and_keeps_its_place_in_keys() {
     let dir = tempfile::tempdir().unwrap();
     let cache = Cache::open(dir.path()).unwrap();
-    cache.set("first", &0).unwrap();
+    cache.set("first", 0).unwrap();
     cache.incr("second", 1, Some(0)).unwrap();
-    cache.set("third", &0).unwrap();
+    cache.set("third", 0).unwrap();
     cache.incr("second", 1, None).unwrap();
     assert_eq!(cache.get::<i64>("second").unwrap(), Some(2));
     assert_eq!(cache.get::<f64>("second").unwrap(), Some(2.0));

@@ -575,14 +575,12 @@ fn a_crash_scenario_child_runs_its_mode_until_killed_when_started_by_a_parent() 
         if mode == "transact" {
             cache
                 .transact(|t| {
-                    t.set(format!("s-a{i}"), &(i as i64))?;
+                    t.set(format!("s-a{i}"), i as i64)?;
                     match common::value_of(i, 3) {
-                        Value::Int(v) => t.set(format!("s-b{i}"), &v)?,
-                        Value::Large(b) => {
-                            t.set(format!("s-b{i}"), &serde_bytes::Bytes::new(&b))?
-                        }
+                        Value::Int(v) => t.set(format!("s-b{i}"), v)?,
+                        Value::Large(b) => t.set(format!("s-b{i}"), serde_bytes::Bytes::new(&b))?,
                     }
-                    t.set(format!("s-c{i}"), &-(i as i64))?;
+                    t.set(format!("s-c{i}"), -(i as i64))?;
                     t.incr("s-n", 1, Some(0))?;
                     Ok(())
                 })
@@ -596,7 +594,7 @@ fn a_crash_scenario_child_runs_its_mode_until_killed_when_started_by_a_parent() 
             let opts = diskcache::SetOptions::default().tag(scenario_tag(i));
             match &value {
                 Value::Int(v) => cache.set_with(key.as_str(), v, opts),
-                Value::Large(b) => cache.set_with(key.as_str(), &serde_bytes::Bytes::new(b), opts),
+                Value::Large(b) => cache.set_with(key.as_str(), serde_bytes::Bytes::new(b), opts),
             }
             .unwrap();
         } else {

@@ -44,8 +44,8 @@ fn edit_row(dir: &Path, key: impl Into<Key>, edit: impl FnOnce(&mut Vec<u8>)) {
 fn a_truncated_row_reads_as_corrupted_and_the_other_entries_stay_readable() {
     let dir = tempfile::tempdir().unwrap();
     let cache = Cache::open(dir.path()).unwrap();
-    cache.set("a", &1).unwrap();
-    cache.set("b", &2).unwrap();
+    cache.set("a", 1).unwrap();
+    cache.set("b", 2).unwrap();
     cache.close().unwrap();
     edit_row(dir.path(), "a", |row| row.truncate(10));
 
@@ -64,7 +64,7 @@ fn a_truncated_row_reads_as_corrupted_and_the_other_entries_stay_readable() {
     ));
     assert_eq!(cache.get::<i64>("b").unwrap(), Some(2));
     assert_eq!(cache.incr("b", 1, None).unwrap(), 3);
-    cache.set("c", &3).unwrap();
+    cache.set("c", 3).unwrap();
     assert_eq!(cache.get::<i64>("c").unwrap(), Some(3));
     assert_eq!(cache.len().unwrap(), 3);
 }
@@ -87,7 +87,7 @@ fn a_flipped_byte_of_an_inline_value_fails_its_crc32() {
     let dir = tempfile::tempdir().unwrap();
     let cache = Cache::open(dir.path()).unwrap();
     cache.set("text", "hello world").unwrap();
-    cache.set("n", &41).unwrap();
+    cache.set("n", 41).unwrap();
     cache.close().unwrap();
     edit_row(dir.path(), "text", |row| row[UNTAGGED_BODY + 3] ^= 0x01);
     edit_row(dir.path(), "n", |row| row[UNTAGGED_BODY] ^= 0x01);
@@ -117,8 +117,8 @@ fn a_value_file_path_leading_out_of_the_cache_is_refused() {
     std::fs::write(&outside, b"not the cache's").unwrap();
     let cache_dir = dir.path().join("cache");
     let cache = Cache::builder().min_file_size(16).open(&cache_dir).unwrap();
-    cache.set("k", &vec![1u8; 15]).unwrap();
-    cache.set("f", &vec![1u8; 64]).unwrap();
+    cache.set("k", vec![1u8; 15]).unwrap();
+    cache.set("f", vec![1u8; 64]).unwrap();
     cache.close().unwrap();
     edit_row(&cache_dir, "f", |row| {
         row.truncate(UNTAGGED_BODY);
@@ -144,7 +144,7 @@ fn keys_reports_a_damaged_row_and_goes_on_to_the_next_key() {
     let dir = tempfile::tempdir().unwrap();
     let cache = Cache::open(dir.path()).unwrap();
     for k in ["a", "b", "c"] {
-        cache.set(k, &0).unwrap();
+        cache.set(k, 0).unwrap();
     }
     cache.close().unwrap();
     edit_row(dir.path(), "b", |row| row.truncate(10));

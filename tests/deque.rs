@@ -228,7 +228,7 @@ fn a_key_deleted_from_the_middle_through_the_cache_is_healed_over() {
         .cache()
         .set_with(
             500_000_000_000_100i64,
-            &100,
+            100,
             SetOptions::default().expire(Duration::from_millis(1)),
         )
         .unwrap();
@@ -241,7 +241,7 @@ fn a_key_deleted_from_the_middle_through_the_cache_is_healed_over() {
 fn a_key_that_is_not_a_queue_key_is_an_error_not_an_item() {
     let deque = Deque::<i64>::temp().unwrap();
     deque.push_back(&1).unwrap();
-    deque.cache().set("stray", &2).unwrap();
+    deque.cache().set("stray", 2).unwrap();
     let got = deque.push_back(&3);
     assert!(matches!(got, Err(Error::InvalidArgument(_))), "{got:?}");
 }
@@ -401,7 +401,7 @@ fn random_run(deque: &Deque<i64>, other: &Deque<i64>, seed: u64, steps: i64) {
                     assert_eq!(got.map(|(_, v)| v), model.pop_back());
                 } else {
                     d.cache()
-                        .push(&step, None, Side::Front, SetOptions::default())
+                        .push(step, None, Side::Front, SetOptions::default())
                         .unwrap();
                     model.push_front(step);
                 }

@@ -48,12 +48,12 @@ fn json_disk_round_trips_composites_and_keeps_natives_native() {
         .disk(JsonDisk::new(1).unwrap())
         .open(dir.path())
         .unwrap();
-    cache.set("r", &record(7)).unwrap();
+    cache.set("r", record(7)).unwrap();
     assert_eq!(cache.get::<Record>("r").unwrap(), Some(record(7)));
     // A JSON value reads as any type of the same JSON shape.
     let loose: serde_json::Value = cache.get("r").unwrap().unwrap();
     assert_eq!(loose["name"], "record-7");
-    cache.set("n", &41).unwrap();
+    cache.set("n", 41).unwrap();
     assert_eq!(cache.incr("n", 1, None).unwrap(), 42);
     cache.set("t", "text").unwrap();
     assert_eq!(cache.get::<String>("t").unwrap().as_deref(), Some("text"));
@@ -179,7 +179,7 @@ fn json_values_are_what_python_diskcache_json_disk_writes() {
         .min_file_size(1)
         .open(dir.path())
         .unwrap();
-    cache.set("r", &record(3)).unwrap();
+    cache.set("r", record(3)).unwrap();
     let files = common::files_ending_with(dir.path(), ".val");
     assert_eq!(files.len(), 1);
     let raw = std::fs::read(dir.path().join(&files[0])).unwrap();

@@ -206,7 +206,7 @@ fn evict_uses_the_tag_index_and_agrees_with_a_scan() {
         for i in 0..2500 {
             let tag = if i % 5 == 0 { "five" } else { "other" };
             cache
-                .set_with(i, &i, SetOptions::default().tag(tag))
+                .set_with(i, i, SetOptions::default().tag(tag))
                 .unwrap();
         }
         assert_eq!(cache.evict("five").unwrap(), 500, "index {index}");
@@ -228,7 +228,7 @@ fn stats_count_hits_and_misses_across_handles() {
         let dir = tempfile::tempdir().unwrap();
         let a = Cache::builder().write_path(path).open(dir.path()).unwrap();
         assert_eq!(<(u64, u64)>::from(a.stats(true, false).unwrap()), (0, 0));
-        a.set("k", &1).unwrap();
+        a.set("k", 1).unwrap();
         let b = Cache::open(dir.path()).unwrap();
         for _ in 0..3 {
             a.get::<i64>("k").unwrap();

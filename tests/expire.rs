@@ -26,9 +26,9 @@ fn short() -> SetOptions {
 fn an_expired_entry_is_invisible_to_every_read() {
     let dir = tempfile::tempdir().unwrap();
     let cache = Cache::open(dir.path()).unwrap();
-    cache.set("before", &0).unwrap();
+    cache.set("before", 0).unwrap();
     cache.set_with("gone", "value", short().tag("t")).unwrap();
-    cache.set("after", &0).unwrap();
+    cache.set("after", 0).unwrap();
     sleep(PAUSE);
     assert_eq!(cache.get::<String>("gone").unwrap(), None);
     assert_eq!(cache.get_entry::<String>("gone").unwrap(), None);
@@ -45,9 +45,9 @@ fn len_counts_expired_entries_until_they_are_removed() {
     let dir = tempfile::tempdir().unwrap();
     let cache = Cache::open(dir.path()).unwrap();
     for i in 0..10 {
-        cache.set_with(i, &i, short()).unwrap();
+        cache.set_with(i, i, short()).unwrap();
     }
-    cache.set("live", &1).unwrap();
+    cache.set("live", 1).unwrap();
     sleep(PAUSE);
     assert_eq!(cache.len().unwrap(), 11);
     assert!(cache.volume().unwrap() > 0);
@@ -65,7 +65,7 @@ fn len_counts_expired_entries_until_they_are_removed() {
 fn delete_of_an_expired_entry_returns_false_and_removes_it() {
     let dir = tempfile::tempdir().unwrap();
     let cache = Cache::open(dir.path()).unwrap();
-    cache.set_with(0, &0, short()).unwrap();
+    cache.set_with(0, 0, short()).unwrap();
     sleep(PAUSE);
     assert!(!cache.delete(0).unwrap());
     assert_eq!(cache.len().unwrap(), 0);
@@ -76,11 +76,11 @@ fn delete_of_an_expired_entry_returns_false_and_removes_it() {
 fn pop_of_an_expired_entry_is_none_and_removes_it() {
     let dir = tempfile::tempdir().unwrap();
     let cache = Cache::open(dir.path()).unwrap();
-    cache.set_with("beta", &456, short().tag("green")).unwrap();
+    cache.set_with("beta", 456, short().tag("green")).unwrap();
     sleep(PAUSE);
     assert_eq!(cache.pop::<i64>("beta").unwrap(), None);
     assert_eq!(cache.len().unwrap(), 0);
-    cache.set_with("gamma", &1, short()).unwrap();
+    cache.set_with("gamma", 1, short()).unwrap();
     sleep(PAUSE);
     assert_eq!(cache.pop_entry::<i64>("gamma").unwrap(), None);
     assert_eq!(cache.len().unwrap(), 0);
@@ -90,7 +90,7 @@ fn pop_of_an_expired_entry_is_none_and_removes_it() {
 fn touch_of_an_expired_entry_returns_false_and_does_not_revive_it() {
     let dir = tempfile::tempdir().unwrap();
     let cache = Cache::open(dir.path()).unwrap();
-    cache.set_with(0, &0, short()).unwrap();
+    cache.set_with(0, 0, short()).unwrap();
     sleep(PAUSE);
     assert!(!cache.touch(0, None).unwrap());
     assert!(!cache.touch(0, Some(Duration::from_secs(60))).unwrap());
@@ -103,7 +103,7 @@ fn touch_can_make_a_live_entry_expire_soon() {
     let dir = tempfile::tempdir().unwrap();
     let cache = Cache::open(dir.path()).unwrap();
     cache
-        .set_with(0, &0, SetOptions::default().expire(Duration::from_secs(60)))
+        .set_with(0, 0, SetOptions::default().expire(Duration::from_secs(60)))
         .unwrap();
     assert!(cache.touch(0, Some(SHORT)).unwrap());
     sleep(PAUSE);
@@ -115,13 +115,13 @@ fn touch_can_make_a_live_entry_expire_soon() {
 fn add_over_an_expired_key_succeeds_and_drops_the_old_expire_time_and_tag() {
     let dir = tempfile::tempdir().unwrap();
     let cache = Cache::open(dir.path()).unwrap();
-    assert!(cache.add(1, &1, short().tag("old")).unwrap());
+    assert!(cache.add(1, 1, short().tag("old")).unwrap());
     sleep(PAUSE);
-    assert!(cache.add(1, &2, SetOptions::default()).unwrap());
+    assert!(cache.add(1, 2, SetOptions::default()).unwrap());
     let entry = cache.get_entry::<i64>(1).unwrap().unwrap();
     assert_eq!((entry.value, entry.expire_time, entry.tag), (2, None, None));
     assert_eq!(cache.len().unwrap(), 1);
-    assert!(!cache.add(1, &3, SetOptions::default()).unwrap());
+    assert!(!cache.add(1, 3, SetOptions::default()).unwrap());
     assert_eq!(cache.get::<i64>(1).unwrap(), Some(2));
 }
 
@@ -129,11 +129,11 @@ fn add_over_an_expired_key_succeeds_and_drops_the_old_expire_time_and_tag() {
 fn set_over_an_expired_key_makes_it_live_again() {
     let dir = tempfile::tempdir().unwrap();
     let cache = Cache::open(dir.path()).unwrap();
-    cache.set("a", &0).unwrap();
-    cache.set_with("b", &0, short()).unwrap();
-    cache.set("c", &0).unwrap();
+    cache.set("a", 0).unwrap();
+    cache.set_with("b", 0, short()).unwrap();
+    cache.set("c", 0).unwrap();
     sleep(PAUSE);
-    cache.set("b", &1).unwrap();
+    cache.set("b", 1).unwrap();
     assert_eq!(
         cache.get_entry::<i64>("b").unwrap().unwrap().expire_time,
         None
@@ -149,7 +149,7 @@ fn incr_on_an_expired_key_starts_again_from_the_default() {
     // python-diskcache's test_incr and test_incr_update_keyerror.
     let dir = tempfile::tempdir().unwrap();
     let cache = Cache::open(dir.path()).unwrap();
-    cache.set_with("key", &100, short().tag("t")).unwrap();
+    cache.set_with("key", 100, short().tag("t")).unwrap();
     sleep(PAUSE);
     assert!(matches!(
         cache.incr("key", 1, None),
@@ -160,7 +160,7 @@ fn incr_on_an_expired_key_starts_again_from_the_default() {
     assert_eq!((entry.value, entry.expire_time, entry.tag), (1, None, None));
     assert_eq!(cache.len().unwrap(), 1);
 
-    cache.set_with("d", &100, short()).unwrap();
+    cache.set_with("d", 100, short()).unwrap();
     sleep(PAUSE);
     assert_eq!(cache.decr("d", 1, Some(0)).unwrap(), -1);
 }
@@ -172,7 +172,7 @@ fn an_entry_with_a_long_expiry_stays_visible() {
     cache
         .set_with(
             0,
-            &0,
+            0,
             SetOptions::default().expire(Duration::from_secs(3600)),
         )
         .unwrap();
@@ -186,7 +186,7 @@ fn a_zero_expiry_is_expired_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let cache = Cache::open(dir.path()).unwrap();
     cache
-        .set_with(0, &0, SetOptions::default().expire(Duration::ZERO))
+        .set_with(0, 0, SetOptions::default().expire(Duration::ZERO))
         .unwrap();
     assert_eq!(cache.get::<i64>(0).unwrap(), None);
     assert!(!cache.contains(0).unwrap());
@@ -203,7 +203,7 @@ fn a_huge_expiry_saturates_instead_of_overflowing() {
         (2, Duration::from_secs(100 * 365 * 24 * 3600)),
     ] {
         cache
-            .set_with(k, &k, SetOptions::default().expire(ttl))
+            .set_with(k, k, SetOptions::default().expire(ttl))
             .unwrap();
         let entry = cache.get_entry::<i64>(k).unwrap().unwrap();
         assert_eq!(entry.value, k);
@@ -235,7 +235,7 @@ fn an_expired_value_file_is_deleted_when_its_entry_is_replaced_or_removed() {
     // Expired but not yet removed: the files are still there.
     assert_eq!(vals(&cache), 5);
 
-    assert!(cache.add("add", &1, SetOptions::default()).unwrap());
+    assert!(cache.add("add", 1, SetOptions::default()).unwrap());
     assert_eq!(vals(&cache), 4);
     assert!(!cache.delete("delete").unwrap());
     assert_eq!(vals(&cache), 3);

@@ -116,7 +116,7 @@ fn write_in_a_tight_loop(cache: &Cache, writer: usize) -> Tally {
     while start.elapsed() < RUN {
         let began = Instant::now();
         let written = cache.transact(|tx| {
-            tx.set(format!("w{writer}-{}", i % 64), &i)?;
+            tx.set(format!("w{writer}-{}", i % 64), i)?;
             std::thread::sleep(HOLD);
             Ok(())
         });
@@ -244,7 +244,7 @@ fn claimant_child(role: &str, path: WritePath) {
     let cache = builder(path).timeout(PATIENCE).open(&dir).unwrap();
     tell_parent("ready");
     wait_for_file(&dir.join(GO_FILE));
-    cache.set("claimant", &1).unwrap();
+    cache.set("claimant", 1).unwrap();
     tell_parent("wrote");
 }
 
@@ -322,7 +322,7 @@ fn a_claimant_killed_while_it_claims_the_logged_lock_does_not_keep_others_out() 
     child.kill();
     drop(held);
     // The lock is free and claimed by a dead process: the next writer clears the claim.
-    cache.set("after", &2).unwrap();
+    cache.set("after", 2).unwrap();
     assert_eq!(claim_word(dir.path()), 0);
     assert_eq!(cache.get::<i64>("claimant").unwrap(), None);
     assert_eq!(cache.get::<i64>("after").unwrap(), Some(2));
@@ -339,7 +339,7 @@ fn a_claimant_killed_while_it_holds_the_direct_handoff_byte_does_not_keep_others
     // claims the handoff, and is killed.
     cache
         .transact(|tx| {
-            tx.set("holder", &1)?;
+            tx.set("holder", 1)?;
             std::fs::write(dir.path().join(GO_FILE), b"").unwrap();
             wait_for_claim(|| handoff_byte_held(dir.path()));
             child.kill();
@@ -350,7 +350,7 @@ fn a_claimant_killed_while_it_holds_the_direct_handoff_byte_does_not_keep_others
         !handoff_byte_held(dir.path()),
         "the dead child's claim is gone"
     );
-    cache.set("after", &2).unwrap();
+    cache.set("after", 2).unwrap();
     assert_eq!(cache.get::<i64>("claimant").unwrap(), None);
     assert_eq!(cache.get::<i64>("after").unwrap(), Some(2));
 }

@@ -26,7 +26,7 @@ use diskcache::{
 /// Keys `0..n` as integers.
 fn fill(cache: &FanoutCache, n: i64) {
     for i in 0..n {
-        assert!(cache.set(i, &i).unwrap());
+        assert!(cache.set(i, i).unwrap());
     }
 }
 
@@ -76,7 +76,7 @@ fn a_new_fanout_cache_has_eight_shard_directories_and_records_the_count() {
 fn reopening_keeps_the_recorded_count_and_refuses_another() {
     let dir = tempfile::tempdir().unwrap();
     let cache = FanoutCache::builder().shards(3).open(dir.path()).unwrap();
-    assert!(cache.set("kept", &1).unwrap());
+    assert!(cache.set("kept", 1).unwrap());
     drop(cache);
     assert_eq!(
         std::fs::read_to_string(dir.path().join("fanout")).unwrap(),
@@ -128,7 +128,7 @@ fn bad_shard_counts_plain_caches_and_damaged_records_are_refused() {
     );
 
     let plain = dir.path().join("plain");
-    Cache::open(&plain).unwrap().set("k", &1).unwrap();
+    Cache::open(&plain).unwrap().set("k", 1).unwrap();
     match FanoutCache::open(&plain) {
         Err(Error::InvalidArgument(msg)) => assert!(msg.contains("plain Cache"), "{msg}"),
         other => panic!("expected InvalidArgument, got {other:?}"),
@@ -175,7 +175,7 @@ fn the_shard_of_a_key_is_the_documented_hash() {
 
     // The entry really is in that shard's directory.
     assert!(eight.set("key", "value").unwrap());
-    assert!(eight.set(1, &1).unwrap());
+    assert!(eight.set(1, 1).unwrap());
     for (i, shard) in eight.shards().iter().enumerate() {
         assert_eq!(shard.contains("key").unwrap(), i == 2, "shard {i}");
         assert_eq!(shard.contains(1).unwrap(), i == 7, "shard {i}");
@@ -214,7 +214,7 @@ fn point_operations_go_to_the_key_s_shard() {
         .unwrap();
 
     for i in 0..100 {
-        assert!(cache.set(i, &(i * 10)).unwrap());
+        assert!(cache.set(i, i * 10).unwrap());
     }
     for i in 0..100 {
         assert_eq!(cache.get::<i64>(i).unwrap(), Some(i * 10));
@@ -226,8 +226,8 @@ fn point_operations_go_to_the_key_s_shard() {
     assert!(!cache.contains(1000).unwrap());
 
     // add
-    assert!(!cache.add(5, &0, SetOptions::default()).unwrap());
-    assert!(cache.add("new", &7, SetOptions::default()).unwrap());
+    assert!(!cache.add(5, 0, SetOptions::default()).unwrap());
+    assert!(cache.add("new", 7, SetOptions::default()).unwrap());
     assert_eq!(cache.get::<i64>("new").unwrap(), Some(7));
 
     // set_with, get_entry, touch
@@ -288,7 +288,7 @@ fn point_operations_go_to_the_key_s_shard() {
 
     // Errors other than timeouts are errors.
     assert!(matches!(
-        cache.set(f64::NAN, &1),
+        cache.set(f64::NAN, 1),
         Err(Error::InvalidArgument(_))
     ));
     assert!(matches!(cache.get::<String>(5), Err(Error::Codec(_))));
@@ -355,7 +355,7 @@ fn whole_cache_operations_cover_every_shard() {
     // expire
     for i in 100..120 {
         let opts = SetOptions::default().expire(Duration::from_millis(1));
-        assert!(cache.set_with(i, &i, opts).unwrap());
+        assert!(cache.set_with(i, i, opts).unwrap());
     }
     std::thread::sleep(Duration::from_millis(20));
     assert_eq!(cache.len().unwrap(), 120);
@@ -367,7 +367,7 @@ fn whole_cache_operations_cover_every_shard() {
         let tag = if i % 2 == 0 { "even" } else { "odd" };
         assert!(
             cache
-                .set_with(i, &i, SetOptions::default().tag(tag))
+                .set_with(i, i, SetOptions::default().tag(tag))
                 .unwrap()
         );
     }
@@ -389,7 +389,7 @@ fn whole_cache_operations_cover_every_shard() {
     assert_eq!(cache.volume().unwrap(), 0);
     assert_eq!(cache.keys().unwrap().count(), 0);
     cache.compact().unwrap();
-    assert!(cache.set("after compact", &1).unwrap());
+    assert!(cache.set("after compact", 1).unwrap());
 }
 
 #[test]
@@ -410,7 +410,7 @@ fn the_size_limit_is_shared_out_and_culled_per_shard() {
     // As diskcache's test_size_limit_with_database: with cull_limit 0 writes do not cull,
     // cull() brings every shard under its part.
     for i in 0..400 {
-        assert!(cache.set(i, &vec![1u8; 200]).unwrap());
+        assert!(cache.set(i, vec![1u8; 200]).unwrap());
     }
     assert!(cache.volume().unwrap() > 40_000);
     assert!(cache.cull().unwrap() > 0);
@@ -456,7 +456,7 @@ fn named_sub_caches_live_in_their_own_directories() {
     let cache = FanoutCache::builder().shards(2).open(dir.path()).unwrap();
     let stuff = cache.cache("stuff").unwrap();
     assert_eq!(stuff.directory(), dir.path().join("cache").join("stuff"));
-    stuff.set("a", &1).unwrap();
+    stuff.set("a", 1).unwrap();
     assert!(!cache.contains("a").unwrap());
     assert_eq!(cache.len().unwrap(), 0);
     // The same name is the same cache, now and after reopening.
@@ -519,7 +519,7 @@ fn check_reports_each_shard_s_warnings_under_its_name() {
         .unwrap();
     fill(&cache, 50);
     let large = key_in_shard(&cache, 2, 0);
-    assert!(cache.set(large.as_str(), &vec![7u8; 1000]).unwrap());
+    assert!(cache.set(large.as_str(), vec![7u8; 1000]).unwrap());
     assert!(cache.check(false).unwrap().is_empty());
 
     // Damage: the value file of shard 2 disappears.
@@ -647,7 +647,7 @@ fn writes_to_a_shard_another_process_holds_return_false_after_the_timeout() {
     let held: Vec<String> = (0..3).map(|n| key_in_shard(&cache, 1, n)).collect();
     let free: Vec<String> = (0..3).map(|n| key_in_shard(&cache, 2, n)).collect();
     for (i, k) in held.iter().chain(&free).enumerate() {
-        assert!(cache.set(k.as_str(), &(i as i64)).unwrap());
+        assert!(cache.set(k.as_str(), i as i64).unwrap());
     }
 
     let release = dir.path().join("release");
@@ -657,11 +657,11 @@ fn writes_to_a_shard_another_process_holds_return_false_after_the_timeout() {
     child.expect("locked");
 
     let [a, b, c] = [&held[0], &held[1], &held[2]].map(String::as_str);
-    assert!(!timed("set", || cache.set(a, &100).unwrap()));
+    assert!(!timed("set", || cache.set(a, 100).unwrap()));
     let fresh = key_in_shard(&cache, 1, 5);
     let opts = SetOptions::default().tag("t");
     assert!(!timed("set_with", || cache
-        .set_with(fresh.as_str(), &1, opts)
+        .set_with(fresh.as_str(), 1, opts)
         .unwrap()));
     let large = vec![3u8; 100_000];
     assert!(!timed("set_reader", || cache
@@ -681,7 +681,7 @@ fn writes_to_a_shard_another_process_holds_return_false_after_the_timeout() {
         Vec::<PathBuf>::new()
     );
     assert!(!timed("add", || cache
-        .add(fresh.as_str(), &1, SetOptions::default())
+        .add(fresh.as_str(), 1, SetOptions::default())
         .unwrap()));
     assert!(!timed("touch", || cache.touch(b, None).unwrap()));
     assert!(!timed("delete", || cache.delete(b).unwrap()));
@@ -695,7 +695,7 @@ fn writes_to_a_shard_another_process_holds_return_false_after_the_timeout() {
     // The shard itself, a plain Cache, still says Timeout.
     let shard = &cache.shards()[1];
     assert!(matches!(
-        timed("the shard's set", || shard.set(a, &100)),
+        timed("the shard's set", || shard.set(a, 100)),
         Err(Error::Timeout)
     ));
     // Reads need no write lock: the held shard's values are all still there, unchanged.
@@ -708,7 +708,7 @@ fn writes_to_a_shard_another_process_holds_return_false_after_the_timeout() {
     let counter = key_in_shard(&cache, 3, 0);
     let started = Instant::now();
     for (i, k) in free.iter().enumerate() {
-        assert!(cache.set(k.as_str(), &(i as i64 + 10)).unwrap());
+        assert!(cache.set(k.as_str(), i as i64 + 10).unwrap());
         assert_eq!(
             cache.incr(counter.as_str(), 1, Some(0)).unwrap(),
             Some(i as i64 + 1)
@@ -723,7 +723,7 @@ fn writes_to_a_shard_another_process_holds_return_false_after_the_timeout() {
     child.finish();
 
     // The shard works again.
-    assert!(cache.set(a, &100).unwrap());
+    assert!(cache.set(a, 100).unwrap());
     assert_eq!(cache.get::<i64>(a).unwrap(), Some(100));
     assert_eq!(cache.incr(a, 1, None).unwrap(), Some(101));
     assert!(cache.delete(b).unwrap());
@@ -797,7 +797,7 @@ fn a_transaction_spans_shards_and_rolls_back_whole() {
         .open(dir.path())
         .unwrap();
     let (a, b) = (key_in_shard(&cache, 0, 0), key_in_shard(&cache, 3, 0));
-    cache.set(a.as_str(), &100).unwrap();
+    cache.set(a.as_str(), 100).unwrap();
     let moved = cache
         .transact(|tx| {
             tx.decr(a.as_str(), 30, None)?;
@@ -812,7 +812,7 @@ fn a_transaction_spans_shards_and_rolls_back_whole() {
 
     // An error from the closure changes no shard, and leaves no value file.
     let failed: diskcache::Result<()> = cache.transact(|tx| {
-        tx.set(a.as_str(), &0)?;
+        tx.set(a.as_str(), 0)?;
         tx.set(b.as_str(), &vec![7u8; 10_000][..])?;
         Err(diskcache::Error::InvalidArgument("changed my mind".into()))
     });
@@ -822,7 +822,7 @@ fn a_transaction_spans_shards_and_rolls_back_whole() {
     assert!(common::files_ending_with(dir.path(), ".val").is_empty());
 
     // A write through the cache itself from inside is refused, not a hang.
-    let nested = cache.transact(|_| cache.set("inner", &1));
+    let nested = cache.transact(|_| cache.set("inner", 1));
     assert!(
         matches!(nested, Err(diskcache::Error::InvalidArgument(_))),
         "{nested:?}"
@@ -836,7 +836,7 @@ fn concurrent_transactions_over_shards_lose_nothing_and_do_not_deadlock() {
     let cache = FanoutCache::builder().shards(4).open(dir.path()).unwrap();
     let accounts: Vec<String> = (0..4).map(|s| key_in_shard(&cache, s, 0)).collect();
     for account in &accounts {
-        cache.set(account.as_str(), &1000).unwrap();
+        cache.set(account.as_str(), 1000).unwrap();
     }
     let threads: Vec<_> = (0..3)
         .map(|t| {

@@ -108,7 +108,7 @@ fn workload(cache: &Cache, m: &mut Model) {
         }};
     }
     let set = |key: &str, len: usize, opts: SetOptions| {
-        cache.set_with(key, &Bytes::new(&value(key, len)), opts)
+        cache.set_with(key, Bytes::new(&value(key, len)), opts)
     };
     for i in 0..6 {
         let key = format!("f{i}");
@@ -133,8 +133,8 @@ fn workload(cache: &Cache, m: &mut Model) {
     let (ok, _) = op!(
         "transact",
         cache.transact(|tx| {
-            tx.set("t1", &Bytes::new(&value("t1", INLINE)))?;
-            tx.set("t2", &Bytes::new(&value("t2", FILE)))?;
+            tx.set("t1", Bytes::new(&value("t1", INLINE)))?;
+            tx.set("t2", Bytes::new(&value("t2", FILE)))?;
             tx.delete("k3")?;
             tx.incr("ctr", 1, None)
         })
@@ -160,7 +160,7 @@ fn workload(cache: &Cache, m: &mut Model) {
     // Replacing a file value with another removes the old file.
     let (ok, _) = op!(
         "k2 again",
-        cache.set("k2", &Bytes::new(&value("k2 again", FILE)))
+        cache.set("k2", Bytes::new(&value("k2 again", FILE)))
     );
     m.write("k2", Some(value("k2 again", FILE)), ok);
 
@@ -284,7 +284,7 @@ fn run(
     verify(&cache, &m).map_err(|e| format!("after reopening ({:?} failed): {e}", m.failed))?;
     // Later operations work.
     cache
-        .set("after", &Bytes::new(b"works"))
+        .set("after", Bytes::new(b"works"))
         .map_err(|e| format!("a set after reopening: {e}"))?;
     age_value_files(dir.path());
     let warnings: Vec<String> = cache

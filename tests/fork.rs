@@ -53,7 +53,7 @@ trait Handle: Send + Sync {
 
 impl Handle for Cache {
     fn put(&self, key: String, value: &[u8]) {
-        self.set(key, &serde_bytes::Bytes::new(value)).unwrap();
+        self.set(key, serde_bytes::Bytes::new(value)).unwrap();
     }
     fn read(&self, key: String) -> Option<Vec<u8>> {
         self.get::<serde_bytes::ByteBuf>(key)
@@ -67,7 +67,7 @@ impl Handle for Cache {
 
 impl Handle for FanoutCache {
     fn put(&self, key: String, value: &[u8]) {
-        assert!(self.set(key, &serde_bytes::Bytes::new(value)).unwrap());
+        assert!(self.set(key, serde_bytes::Bytes::new(value)).unwrap());
     }
     fn read(&self, key: String) -> Option<Vec<u8>> {
         self.get::<serde_bytes::ByteBuf>(key)

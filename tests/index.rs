@@ -191,8 +191,8 @@ fn extend_clear_memoize_and_transact() {
 
     let moved = index
         .transact(|tx| {
-            tx.set(1, &10)?;
-            tx.set(2, &20)?;
+            tx.set(1, 10)?;
+            tx.set(2, 20)?;
             tx.get::<i64>(1)
         })
         .unwrap();

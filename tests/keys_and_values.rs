@@ -97,11 +97,11 @@ fn non_integral_and_out_of_range_floats_are_keys_of_their_own() {
         9_223_372_036_854_775_808.0, // 2^63: not i64::MAX
     ];
     for (i, &x) in floats.iter().enumerate() {
-        cache.set(x, &(i as i64)).unwrap();
+        cache.set(x, i as i64).unwrap();
     }
-    cache.set(1, &-1).unwrap();
-    cache.set(2, &-2).unwrap();
-    cache.set(i64::MAX, &-3).unwrap();
+    cache.set(1, -1).unwrap();
+    cache.set(2, -2).unwrap();
+    cache.set(i64::MAX, -3).unwrap();
     assert_eq!(cache.len().unwrap(), floats.len() as u64 + 3);
     for (i, &x) in floats.iter().enumerate() {
         assert_eq!(cache.get::<i64>(x).unwrap(), Some(i as i64), "{x}");
@@ -126,7 +126,7 @@ fn numbers_text_bytes_and_composites_with_the_same_content_are_different_keys() 
         Key::from_serialize(&Vec::<i64>::new()).unwrap(),
     ];
     for (i, k) in keys.iter().enumerate() {
-        cache.set(k, &(i as i64)).unwrap();
+        cache.set(k, i as i64).unwrap();
     }
     assert_eq!(cache.len().unwrap(), keys.len() as u64);
     for (i, k) in keys.iter().enumerate() {
@@ -207,7 +207,7 @@ fn composite_keys_store_apart_and_decode_back_from_keys() {
     .chain(shapes.iter().cloned())
     .collect();
     for (i, k) in all.iter().enumerate() {
-        cache.set(k, &(i as i64)).unwrap();
+        cache.set(k, i as i64).unwrap();
     }
     assert_eq!(cache.len().unwrap(), all.len() as u64);
     for (i, k) in all.iter().enumerate() {
@@ -285,7 +285,7 @@ fn a_composite_key_nested_deeper_than_max_depth_is_invalid_argument() {
     let dir = tempfile::tempdir().unwrap();
     let cache = Cache::open(dir.path()).unwrap();
     let ok = Key::from_serialize(&nested(diskcache::key::MAX_DEPTH - 1)).unwrap();
-    cache.set(&ok, &1).unwrap();
+    cache.set(&ok, 1).unwrap();
     assert_eq!(cache.get::<i64>(&ok).unwrap(), Some(1));
     assert!(matches!(
         Key::from_serialize(&nested(diskcache::key::MAX_DEPTH + 1)),
@@ -330,9 +330,9 @@ fn a_nan_key_is_invalid_argument_for_every_operation() {
     let cache = Cache::open(dir.path()).unwrap();
     let nan = f64::NAN;
     let none = SetOptions::default;
-    assert!(matches!(cache.set(nan, &1), Err(Error::InvalidArgument(_))));
+    assert!(matches!(cache.set(nan, 1), Err(Error::InvalidArgument(_))));
     assert!(matches!(
-        cache.set_with(nan, &1, none()),
+        cache.set_with(nan, 1, none()),
         Err(Error::InvalidArgument(_))
     ));
     assert!(matches!(
@@ -340,7 +340,7 @@ fn a_nan_key_is_invalid_argument_for_every_operation() {
         Err(Error::InvalidArgument(_))
     ));
     assert!(matches!(
-        cache.add(nan, &1, none()),
+        cache.add(nan, 1, none()),
         Err(Error::InvalidArgument(_))
     ));
     assert!(matches!(
@@ -386,7 +386,7 @@ fn a_nan_key_is_invalid_argument_for_every_operation() {
     ));
     // NaN is not a tag either.
     assert!(matches!(
-        cache.set_with(1, &1, SetOptions::default().tag(nan)),
+        cache.set_with(1, 1, SetOptions::default().tag(nan)),
         Err(Error::InvalidArgument(_))
     ));
     assert_eq!(cache.len().unwrap(), 0);
@@ -446,7 +446,7 @@ fn a_key_at_max_key_bytes_works_and_one_byte_more_is_invalid_argument() {
         Err(Error::InvalidArgument(_))
     ));
     assert!(matches!(
-        cache.set_with(1, &1, SetOptions::default().tag(&text_long)),
+        cache.set_with(1, 1, SetOptions::default().tag(&text_long)),
         Err(Error::InvalidArgument(_))
     ));
     assert_eq!(cache.len().unwrap(), 2);
@@ -458,10 +458,7 @@ fn a_hand_built_composite_key_that_holds_no_valid_element_is_invalid_argument() 
     let cache = Cache::open(dir.path()).unwrap();
     for bad in [vec![], vec![0xff], vec![0x11], vec![0x40, 0x01]] {
         let key = Key::Other(bad);
-        assert!(matches!(
-            cache.set(&key, &1),
-            Err(Error::InvalidArgument(_))
-        ));
+        assert!(matches!(cache.set(&key, 1), Err(Error::InvalidArgument(_))));
         assert!(matches!(
             cache.get::<i64>(&key),
             Err(Error::InvalidArgument(_))
@@ -490,7 +487,7 @@ fn integers_floats_text_and_bytes_round_trip() {
     let dir = tempfile::tempdir().unwrap();
     let cache = Cache::open(dir.path()).unwrap();
     for (k, v) in [0i64, 1, -1, i64::MIN, i64::MAX].into_iter().enumerate() {
-        cache.set(k as i64, &v).unwrap();
+        cache.set(k as i64, v).unwrap();
         assert_eq!(cache.get::<i64>(k as i64).unwrap(), Some(v));
     }
     for x in [
@@ -502,30 +499,30 @@ fn integers_floats_text_and_bytes_round_trip() {
         f64::INFINITY,
         f64::NEG_INFINITY,
     ] {
-        cache.set("f", &x).unwrap();
+        cache.set("f", x).unwrap();
         assert_eq!(
             cache.get::<f64>("f").unwrap().map(f64::to_bits),
             Some(x.to_bits())
         );
     }
-    cache.set("nan", &f64::NAN).unwrap();
+    cache.set("nan", f64::NAN).unwrap();
     assert!(cache.get::<f64>("nan").unwrap().unwrap().is_nan());
-    cache.set("f32", &1.25f32).unwrap();
+    cache.set("f32", 1.25f32).unwrap();
     assert_eq!(cache.get::<f32>("f32").unwrap(), Some(1.25));
 
     for s in ["", "hello", "héllo\0wörld 🦀"] {
         cache.set("s", s).unwrap();
         assert_eq!(cache.get::<String>("s").unwrap().as_deref(), Some(s));
     }
-    cache.set("owned", &String::from("owned")).unwrap();
+    cache.set("owned", String::from("owned")).unwrap();
     assert_eq!(
         cache.get::<String>("owned").unwrap().as_deref(),
         Some("owned")
     );
-    cache.set("char", &'x').unwrap();
+    cache.set("char", 'x').unwrap();
     assert_eq!(cache.get::<char>("char").unwrap(), Some('x'));
 
-    cache.set("vec", &vec![0u8, 1, 255]).unwrap();
+    cache.set("vec", vec![0u8, 1, 255]).unwrap();
     assert_eq!(cache.get::<Vec<u8>>("vec").unwrap(), Some(vec![0, 1, 255]));
     cache.set("slice", &b"world"[..]).unwrap();
     assert_eq!(
@@ -535,14 +532,14 @@ fn integers_floats_text_and_bytes_round_trip() {
     cache.set("array", b"abcd").unwrap();
     assert_eq!(cache.get::<[u8; 4]>("array").unwrap(), Some(*b"abcd"));
     cache
-        .set("bytebuf", &serde_bytes::ByteBuf::from(vec![9u8; 3]))
+        .set("bytebuf", serde_bytes::ByteBuf::from(vec![9u8; 3]))
         .unwrap();
     assert_eq!(
         cache.get::<serde_bytes::ByteBuf>("bytebuf").unwrap(),
         Some(serde_bytes::ByteBuf::from(vec![9u8; 3]))
     );
     assert_eq!(cache.get::<Vec<u8>>("bytebuf").unwrap(), Some(vec![9u8; 3]));
-    cache.set("empty", &Vec::<u8>::new()).unwrap();
+    cache.set("empty", Vec::<u8>::new()).unwrap();
     assert_eq!(cache.get::<Vec<u8>>("empty").unwrap(), Some(vec![]));
 }
 
@@ -550,7 +547,7 @@ fn integers_floats_text_and_bytes_round_trip() {
 fn a_stored_integer_reads_as_any_type_that_holds_it() {
     let dir = tempfile::tempdir().unwrap();
     let cache = Cache::open(dir.path()).unwrap();
-    cache.set("n", &200).unwrap();
+    cache.set("n", 200).unwrap();
     assert_eq!(cache.get::<u8>("n").unwrap(), Some(200));
     assert_eq!(cache.get::<u64>("n").unwrap(), Some(200));
     assert_eq!(cache.get::<i128>("n").unwrap(), Some(200));
@@ -606,7 +603,7 @@ fn structs_enums_and_collections_round_trip_through_the_codec() {
     let words = vec!["a".to_string(), "b".to_string()];
     cache.set("words", &words).unwrap();
     assert_eq!(cache.get::<Vec<String>>("words").unwrap(), Some(words));
-    cache.set("no words", &Vec::<String>::new()).unwrap();
+    cache.set("no words", Vec::<String>::new()).unwrap();
     assert_eq!(cache.get::<Vec<String>>("no words").unwrap(), Some(vec![]));
     let numbers = vec![1i64, -2, 300];
     cache.set("numbers", &numbers).unwrap();
@@ -619,19 +616,19 @@ fn structs_enums_and_collections_round_trip_through_the_codec() {
         Some(map)
     );
 
-    cache.set("unit", &()).unwrap();
+    cache.set("unit", ()).unwrap();
     assert_eq!(cache.get::<()>("unit").unwrap(), Some(()));
-    cache.set("none", &None::<i32>).unwrap();
+    cache.set("none", None::<i32>).unwrap();
     assert_eq!(cache.get::<Option<i32>>("none").unwrap(), Some(None));
-    cache.set("some", &Some(5)).unwrap();
+    cache.set("some", Some(5)).unwrap();
     assert_eq!(cache.get::<Option<i32>>("some").unwrap(), Some(Some(5)));
-    cache.set("bool", &true).unwrap();
+    cache.set("bool", true).unwrap();
     assert_eq!(cache.get::<bool>("bool").unwrap(), Some(true));
-    cache.set("u64", &u64::MAX).unwrap();
+    cache.set("u64", u64::MAX).unwrap();
     assert_eq!(cache.get::<u64>("u64").unwrap(), Some(u64::MAX));
-    cache.set("i128", &(i128::MIN)).unwrap();
+    cache.set("i128", i128::MIN).unwrap();
     assert_eq!(cache.get::<i128>("i128").unwrap(), Some(i128::MIN));
-    cache.set("tuple", &(1u8, "two", 3.0)).unwrap();
+    cache.set("tuple", (1u8, "two", 3.0)).unwrap();
     assert_eq!(
         cache.get::<(u8, String, f64)>("tuple").unwrap(),
         Some((1, "two".to_string(), 3.0))
@@ -649,10 +646,10 @@ fn reading_a_value_as_the_wrong_type_is_a_codec_error_and_keeps_the_entry() {
     let dir = tempfile::tempdir().unwrap();
     let cache = Cache::open(dir.path()).unwrap();
     cache.set("text", "hello").unwrap();
-    cache.set("int", &300).unwrap();
-    cache.set("float", &1.5).unwrap();
+    cache.set("int", 300).unwrap();
+    cache.set("float", 1.5).unwrap();
     cache.set("bytes", &b"utf8 bytes"[..]).unwrap();
-    cache.set("words", &vec!["a".to_string()]).unwrap();
+    cache.set("words", vec!["a".to_string()]).unwrap();
     cache.set("point", &Point { x: 1, y: 2 }).unwrap();
 
     assert!(matches!(cache.get::<i64>("text"), Err(Error::Codec(_))));

@@ -52,9 +52,9 @@ fn flip_byte(path: &Path, at: u64) {
 fn a_value_at_min_file_size_goes_to_a_named_value_file_and_a_smaller_one_stays_inline() {
     let dir = tempfile::tempdir().unwrap();
     let cache = small_threshold(dir.path());
-    cache.set("inline", &pattern(MIN as usize - 1)).unwrap();
+    cache.set("inline", pattern(MIN as usize - 1)).unwrap();
     assert_eq!(value_files(&cache), Vec::<PathBuf>::new());
-    cache.set("file", &pattern(MIN as usize)).unwrap();
+    cache.set("file", pattern(MIN as usize)).unwrap();
     let files = value_files(&cache);
     assert_eq!(files.len(), 1);
 
@@ -90,9 +90,9 @@ fn a_value_at_min_file_size_goes_to_a_named_value_file_and_a_smaller_one_stays_i
 fn the_default_threshold_is_32_kib() {
     let dir = tempfile::tempdir().unwrap();
     let cache = Cache::open(dir.path()).unwrap();
-    cache.set("below", &vec![0u8; 32 * 1024 - 1]).unwrap();
+    cache.set("below", vec![0u8; 32 * 1024 - 1]).unwrap();
     assert!(value_files(&cache).is_empty());
-    cache.set("at", &vec![0u8; 32 * 1024]).unwrap();
+    cache.set("at", vec![0u8; 32 * 1024]).unwrap();
     assert_eq!(value_files(&cache).len(), 1);
 }
 
@@ -116,8 +116,8 @@ fn text_and_serialized_values_go_to_files_and_read_back() {
 fn with_a_zero_threshold_numbers_stay_inline_and_everything_else_goes_to_a_file() {
     let dir = tempfile::tempdir().unwrap();
     let cache = Cache::builder().min_file_size(0).open(dir.path()).unwrap();
-    cache.set("int", &1).unwrap();
-    cache.set("float", &1.5).unwrap();
+    cache.set("int", 1).unwrap();
+    cache.set("float", 1.5).unwrap();
     assert!(value_files(&cache).is_empty());
     assert_eq!(cache.incr("int", 1, None).unwrap(), 2);
     cache.set("empty", "").unwrap();
@@ -157,7 +157,7 @@ fn the_value_file_is_deleted_with_its_entry() {
 
     cache.set("k", &big).unwrap();
     let fourth = only_value_file(&cache);
-    cache.set("k", &pattern(5000)).unwrap();
+    cache.set("k", pattern(5000)).unwrap();
     let fifth = only_value_file(&cache);
     assert_ne!(fourth, fifth);
     assert!(!fourth.exists());
@@ -176,7 +176,7 @@ fn touch_keeps_the_value_file() {
     let dir = tempfile::tempdir().unwrap();
     let cache = small_threshold(dir.path());
     cache
-        .set_with("k", &pattern(4096), SetOptions::default().tag("t"))
+        .set_with("k", pattern(4096), SetOptions::default().tag("t"))
         .unwrap();
     let file = only_value_file(&cache);
     assert!(
@@ -216,7 +216,7 @@ fn add_of_a_large_value_over_a_live_key_leaves_no_stray_file() {
 fn volume_counts_the_bytes_of_value_files() {
     let dir = tempfile::tempdir().unwrap();
     let cache = small_threshold(dir.path());
-    cache.set("k", &pattern(100_000)).unwrap();
+    cache.set("k", pattern(100_000)).unwrap();
     let v = cache.volume().unwrap();
     assert!((100_000..101_000).contains(&v), "{v}");
     assert!(cache.delete("k").unwrap());
@@ -343,7 +343,7 @@ fn set_reader_values_read_back_as_bytes() {
 fn set_reader_over_an_existing_value_replaces_it_and_its_file() {
     let dir = tempfile::tempdir().unwrap();
     let cache = small_threshold(dir.path());
-    cache.set("k", &pattern(4096)).unwrap();
+    cache.set("k", pattern(4096)).unwrap();
     let old = only_value_file(&cache);
     cache
         .set_reader("k", Cursor::new(pattern(2048)), SetOptions::default())
@@ -395,7 +395,7 @@ fn a_failing_reader_stores_nothing_and_leaves_no_file() {
 fn a_flipped_byte_in_a_value_file_is_reported_as_corruption() {
     let dir = tempfile::tempdir().unwrap();
     let cache = small_threshold(dir.path());
-    cache.set("k", &pattern(4096)).unwrap();
+    cache.set("k", pattern(4096)).unwrap();
     flip_byte(&only_value_file(&cache), 2000);
 
     assert!(matches!(
@@ -435,7 +435,7 @@ fn a_flipped_byte_in_a_value_file_is_reported_as_corruption() {
 fn a_truncated_value_file_is_reported_as_corruption() {
     let dir = tempfile::tempdir().unwrap();
     let cache = small_threshold(dir.path());
-    cache.set("k", &pattern(4096)).unwrap();
+    cache.set("k", pattern(4096)).unwrap();
     let file = only_value_file(&cache);
     OpenOptions::new()
         .write(true)
@@ -454,8 +454,8 @@ fn a_truncated_value_file_is_reported_as_corruption() {
 fn a_value_file_deleted_behind_the_caches_back_reads_as_a_miss() {
     let dir = tempfile::tempdir().unwrap();
     let cache = small_threshold(dir.path());
-    cache.set("k", &pattern(4096)).unwrap();
-    cache.set("p", &pattern(4096)).unwrap();
+    cache.set("k", pattern(4096)).unwrap();
+    cache.set("p", pattern(4096)).unwrap();
     for f in value_files(&cache) {
         fs::remove_file(dir.path().join(f)).unwrap();
     }
@@ -466,7 +466,7 @@ fn a_value_file_deleted_behind_the_caches_back_reads_as_a_miss() {
     assert_eq!(cache.pop::<Vec<u8>>("p").unwrap(), None);
     assert_eq!(cache.len().unwrap(), 1);
     // And the key can be used again.
-    cache.set("k", &pattern(2000)).unwrap();
+    cache.set("k", pattern(2000)).unwrap();
     assert_eq!(cache.get::<Vec<u8>>("k").unwrap(), Some(pattern(2000)));
     assert!(cache.delete("k").unwrap());
     assert_eq!(cache.len().unwrap(), 0);
@@ -508,7 +508,7 @@ fn a_set_reader_with_an_invalid_key_or_tag_writes_no_file() {
         Err(Error::InvalidArgument(_))
     ));
     assert!(matches!(
-        cache.set_with(1, &pattern(4096), SetOptions::default().tag(f64::NAN)),
+        cache.set_with(1, pattern(4096), SetOptions::default().tag(f64::NAN)),
         Err(Error::InvalidArgument(_))
     ));
     assert!(common::files_ending_with(dir.path(), ".val").is_empty());

@@ -323,7 +323,7 @@ fn a_damaged_record_is_left_out_and_every_later_record_is_kept() {
         assert_holds(&cache, dir.path(), &want, label);
         assert_check_reports(&cache, &[target.seq], label);
         assert_holds(&cache, dir.path(), &want, label);
-        cache.set("after", &1).unwrap();
+        cache.set("after", 1).unwrap();
         assert_eq!(cache.get::<i64>("after").unwrap(), Some(1), "{label}");
     }
 }
@@ -460,7 +460,7 @@ fn a_newer_record_logged_while_the_cache_is_open_stops_writes_without_touching_t
     let killed = killed_writer();
     let dir = copy_of(killed.path());
     let cache = open(dir.path()).unwrap();
-    cache.set("before", &1).unwrap();
+    cache.set("before", 1).unwrap();
     // A newer writer's block, appended under the write lock after the valid log; it dies
     // before indexing it, leaving the critical section marked.
     let newer = {
@@ -488,15 +488,15 @@ fn a_newer_record_logged_while_the_cache_is_open_stops_writes_without_touching_t
         rec
     };
     let wal = fs::read(dir.path().join("cache.wal")).unwrap();
-    assert_newer_version_refused(cache.set("x", &1), "set");
-    assert_newer_version_refused(cache.set("y", &1), "another set");
+    assert_newer_version_refused(cache.set("x", 1), "set");
+    assert_newer_version_refused(cache.set("y", 1), "another set");
     assert!(
         fs::read(dir.path().join("cache.wal")).unwrap() == wal,
         "cache.wal changed"
     );
     assert_eq!(cache.get::<ByteBuf>("k1").unwrap().unwrap(), value("k1", 1));
     edit(dir.path(), &newer, 28, |_| 1);
-    cache.set("x", &1).unwrap();
+    cache.set("x", 1).unwrap();
     assert_eq!(cache.get::<i64>("before").unwrap(), Some(1));
     assert_eq!(cache.get::<i64>("x").unwrap(), Some(1));
     assert_eq!(cache.len().unwrap(), logged().len() as u64 + 2);

@@ -20,19 +20,19 @@ fn expire_removes_exactly_the_expired_entries_in_batches() {
         .open(dir.path())
         .unwrap();
     for i in 0..2500 {
-        cache.set_with(i, &i, soon()).unwrap();
+        cache.set_with(i, i, soon()).unwrap();
     }
-    cache.set_with("big", &vec![1u8; 4096], soon()).unwrap();
+    cache.set_with("big", vec![1u8; 4096], soon()).unwrap();
     for i in 0..10 {
         cache
             .set_with(
                 format!("live-{i}"),
-                &i,
+                i,
                 SetOptions::default().expire(Duration::from_secs(600)),
             )
             .unwrap();
     }
-    cache.set("forever", &1).unwrap();
+    cache.set("forever", 1).unwrap();
     std::thread::sleep(Duration::from_millis(20));
     assert_eq!(cache.len().unwrap(), 2512);
     assert_eq!(cache.expire().unwrap(), 2501);
@@ -54,15 +54,15 @@ fn evict_removes_every_entry_with_the_tag_and_nothing_else() {
     for i in 0..2500 {
         let tag = if i % 2 == 0 { "even" } else { "odd" };
         cache
-            .set_with(i, &i, SetOptions::default().tag(tag))
+            .set_with(i, i, SetOptions::default().tag(tag))
             .unwrap();
     }
     cache
-        .set_with("big", &vec![1u8; 4096], SetOptions::default().tag("even"))
+        .set_with("big", vec![1u8; 4096], SetOptions::default().tag("even"))
         .unwrap();
-    cache.set("untagged", &1).unwrap();
+    cache.set("untagged", 1).unwrap();
     cache
-        .set_with("zero", &1, SetOptions::default().tag(0))
+        .set_with("zero", 1, SetOptions::default().tag(0))
         .unwrap();
     let volume = cache.volume().unwrap();
     assert_eq!(cache.evict("even").unwrap(), 1251);

@@ -177,7 +177,7 @@ impl Value {
         match self {
             Value::Int(v) => cache.set(key, v),
             Value::Text(s) => cache.set(key, s),
-            Value::Large(b) => cache.set(key, &ByteBuf::from(b.clone())),
+            Value::Large(b) => cache.set(key, ByteBuf::from(b.clone())),
         }
         .unwrap();
     }
@@ -320,12 +320,12 @@ fn a_write_times_out_while_another_process_holds_the_write_lock() {
         .timeout(Duration::from_millis(200))
         .open(dir.path())
         .unwrap();
-    cache.set("before", &1).unwrap();
+    cache.set("before", 1).unwrap();
 
     let mut child = Proc::spawn(LOCK_CHILD, dir.path(), 0);
     child.expect("locked");
     let started = Instant::now();
-    let result = cache.set("during", &2);
+    let result = cache.set("during", 2);
     let waited = started.elapsed();
     assert!(matches!(result, Err(Error::Timeout)), "got {result:?}");
     assert!(
@@ -342,7 +342,7 @@ fn a_write_times_out_while_another_process_holds_the_write_lock() {
     assert_eq!(cache.get::<i64>("before").unwrap(), Some(1));
     child.finish();
 
-    cache.set("during", &2).unwrap();
+    cache.set("during", 2).unwrap();
     assert_eq!(cache.get::<i64>("during").unwrap(), Some(2));
     assert_eq!(cache.incr("before", 1, None).unwrap(), 2);
     eprintln!("lock: set gave up with Timeout after {waited:.2?} (timeout 200 ms)");
@@ -375,7 +375,7 @@ fn a_cull_child_writes_past_the_size_limit_when_started_by_a_parent() {
     let cache = open_and_wait_for_go(&dir);
     for i in 0..CULL_WRITES {
         cache
-            .set(cull_key(id, i), &ByteBuf::from(vec![id as u8; CULL_VALUE]))
+            .set(cull_key(id, i), ByteBuf::from(vec![id as u8; CULL_VALUE]))
             .unwrap();
     }
     tell_parent("done");

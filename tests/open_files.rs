@@ -53,7 +53,7 @@ fn descriptors_stay_bounded_and_running_out_of_them_is_an_error() {
         cache
             .transact(|tx| {
                 for &i in chunk {
-                    tx.set(i as i64, &Bytes::new(&value_of(i)))?;
+                    tx.set(i as i64, Bytes::new(&value_of(i)))?;
                 }
                 Ok(())
             })
@@ -144,7 +144,7 @@ fn an_emfile_child_runs_out_of_descriptors_when_started_by_a_parent() {
     };
     emfile(cache.get::<ByteBuf>(1).unwrap_err());
     emfile(cache.get_reader(2).unwrap_err());
-    emfile(cache.set(3, &Bytes::new(&[9u8; 10])).unwrap_err());
+    emfile(cache.set(3, Bytes::new(&[9u8; 10])).unwrap_err());
     emfile(Cache::open(dir.join("another")).unwrap_err());
     // SAFETY: restores this process's soft limit.
     #[allow(unsafe_code)]
@@ -155,7 +155,7 @@ fn an_emfile_child_runs_out_of_descriptors_when_started_by_a_parent() {
         cache.get::<ByteBuf>(1).unwrap().unwrap().into_vec(),
         value_of(1)
     );
-    cache.set(3, &Bytes::new(&[9u8; 10])).unwrap();
+    cache.set(3, Bytes::new(&[9u8; 10])).unwrap();
     assert_eq!(
         cache.get::<ByteBuf>(3).unwrap().unwrap().into_vec(),
         vec![9u8; 10]

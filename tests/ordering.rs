@@ -34,7 +34,7 @@ fn keys_sorted_orders_numbers_by_value_then_text_bytes_and_composites() {
         Key::from(-7),
     ];
     for k in &inserted {
-        cache.set(k.clone(), &0).unwrap();
+        cache.set(k.clone(), 0).unwrap();
     }
     let expected: Vec<Key> = vec![
         Key::from(-7),
@@ -59,7 +59,7 @@ fn keys_sorted_crosses_batches_and_sees_writes_still_in_the_log() {
     let dir = tempfile::tempdir().unwrap();
     let cache = Cache::open(dir.path()).unwrap();
     for i in (0..700).rev() {
-        cache.set(i, &i).unwrap();
+        cache.set(i, i).unwrap();
     }
     let keys = sorted(&cache, false);
     assert_eq!(keys, (0..700).map(Key::from).collect::<Vec<_>>());
@@ -72,12 +72,12 @@ fn keys_sorted_skips_expired_and_deleted_keys() {
     let dir = tempfile::tempdir().unwrap();
     let cache = Cache::open(dir.path()).unwrap();
     for i in 0..5 {
-        cache.set(i, &i).unwrap();
+        cache.set(i, i).unwrap();
     }
     cache
         .set_with(
             10,
-            &10,
+            10,
             SetOptions::default().expire(Duration::from_millis(1)),
         )
         .unwrap();
@@ -93,12 +93,12 @@ fn peekitem_returns_the_ends_of_insertion_order_without_removing_them() {
     let cache = Cache::open(dir.path()).unwrap();
     assert_eq!(cache.peekitem::<i64>(true).unwrap(), None);
     for (k, v) in [("c", 1), ("a", 2), ("b", 3)] {
-        cache.set(k, &v).unwrap();
+        cache.set(k, v).unwrap();
     }
     assert_eq!(cache.peekitem::<i64>(true).unwrap(), Some(("b".into(), 3)));
     assert_eq!(cache.peekitem::<i64>(false).unwrap(), Some(("c".into(), 1)));
     // Re-setting keeps the place; peekitem reads the new value.
-    cache.set("c", &10).unwrap();
+    cache.set("c", 10).unwrap();
     assert_eq!(
         cache.peekitem::<i64>(false).unwrap(),
         Some(("c".into(), 10))
@@ -115,10 +115,10 @@ fn peekitem_skips_expired_and_deleted_ends() {
     let dir = tempfile::tempdir().unwrap();
     let cache = Cache::open(dir.path()).unwrap();
     let soon = SetOptions::default().expire(Duration::from_millis(1));
-    cache.set_with("first", &0, soon.clone()).unwrap();
-    cache.set("middle", &1).unwrap();
-    cache.set("gone", &9).unwrap();
-    cache.set_with("last", &2, soon).unwrap();
+    cache.set_with("first", 0, soon.clone()).unwrap();
+    cache.set("middle", 1).unwrap();
+    cache.set("gone", 9).unwrap();
+    cache.set_with("last", 2, soon).unwrap();
     cache.delete("gone").unwrap();
     std::thread::sleep(Duration::from_millis(20));
     assert_eq!(

@@ -52,7 +52,7 @@ fn a_cache_in_a_private_directory_stays_private() {
     let dir = parent.path().join("private");
     std::fs::DirBuilder::new().mode(0o700).create(&dir).unwrap();
     let cache = Cache::builder().min_file_size(100).open(&dir).unwrap();
-    cache.set("big", &vec![1u8; 1000]).unwrap();
+    cache.set("big", vec![1u8; 1000]).unwrap();
     cache.close().unwrap();
     assert_eq!(
         mode(&dir),

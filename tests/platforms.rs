@@ -32,7 +32,7 @@ fn a_new_cache_gets_the_platforms_default_write_path() {
     assert_eq!(cache.settings().write_path, expected);
     assert_eq!(WritePath::default(), expected);
     assert!(WritePath::Direct.is_available());
-    cache.set("k", &1).unwrap();
+    cache.set("k", 1).unwrap();
     assert_eq!(cache.get::<i64>("k").unwrap(), Some(1));
 
     let elsewhere = tempfile::tempdir().unwrap();
@@ -66,7 +66,7 @@ fn asking_for_the_logged_path_where_it_is_missing_is_an_invalid_argument_naming_
             .write_path(WritePath::Direct)
             .open(dir.path())
             .unwrap()
-            .set("k", &1)
+            .set("k", 1)
             .unwrap();
         assert_eq!(
             Cache::open(dir.path()).unwrap().get::<i64>("k").unwrap(),
@@ -104,9 +104,9 @@ mod from_linux {
         let cache = Cache::open(&dir).unwrap();
         assert_eq!(cache.settings().write_path, WritePath::Logged);
         for i in 0..KEYS {
-            cache.set(i, &i).unwrap();
+            cache.set(i, i).unwrap();
         }
-        cache.set("large", &large()).unwrap();
+        cache.set("large", large()).unwrap();
         tell_parent("written");
         wait_for_file(&dir.join(RELEASE));
         cache.close().unwrap();
@@ -142,7 +142,7 @@ mod from_linux {
         let cache = open_elsewhere(dir.path()).unwrap();
         assert_eq!(cache.settings().write_path, WritePath::Direct);
         assert_holds_the_writes(&cache);
-        as_if_without_logged_path(|| cache.set("after", &1)).unwrap();
+        as_if_without_logged_path(|| cache.set("after", 1)).unwrap();
         drop(cache);
         // The direct path is stored: back on Linux the cache stays on it.
         let back = Cache::open(dir.path()).unwrap();

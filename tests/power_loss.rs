@@ -103,11 +103,11 @@ fn staged_power_loss(write_path: WritePath, marker_bytes: Vec<u8>) -> tempfile::
         .open(dir.path())
         .unwrap();
     for i in 0..20 {
-        cache.set(format!("small{i}"), &i).unwrap();
+        cache.set(format!("small{i}"), i).unwrap();
     }
     for name in ["lost", "torn", "intact"] {
         cache
-            .set(name, &Bytes::new(&vec![name.len() as u8; 50_000]))
+            .set(name, Bytes::new(&vec![name.len() as u8; 50_000]))
             .unwrap();
     }
     drop(cache);
@@ -211,9 +211,9 @@ fn at_the_sync_level_every_acknowledged_write_is_synced_where_the_spec_says() {
         .durability(Durability::Sync)
         .open(dir.path().join("logged"))
         .unwrap();
-    assert_eq!(syncs_of(|| cache.set("a", &1).unwrap()), [1, 0, 0]);
+    assert_eq!(syncs_of(|| cache.set("a", 1).unwrap()), [1, 0, 0]);
     assert_eq!(
-        syncs_of(|| cache.set("b", &Bytes::new(&big)).unwrap()),
+        syncs_of(|| cache.set("b", Bytes::new(&big)).unwrap()),
         [1, 0, 2]
     );
     let [wal, db, value] = syncs_of(|| cache.checkpoint().unwrap());
@@ -233,7 +233,7 @@ fn at_the_sync_level_every_acknowledged_write_is_synced_where_the_spec_says() {
     // The default level syncs nothing while in use.
     let nosync = Cache::open(dir.path().join("nosync")).unwrap();
     assert_eq!(
-        syncs_of(|| nosync.set("b", &Bytes::new(&big)).unwrap()),
+        syncs_of(|| nosync.set("b", Bytes::new(&big)).unwrap()),
         [0, 0, 0]
     );
     assert_eq!(syncs_of(|| nosync.checkpoint().unwrap()), [0, 0, 0]);

@@ -35,7 +35,7 @@ fn the_tutorial_sequence_gives_the_tutorial_results() {
         (Key::from(500_000_000_000_001i64), "second")
     );
     let key = cache
-        .push(&1234, Some("userids"), Side::Back, none())
+        .push(1234, Some("userids"), Side::Back, none())
         .unwrap();
     assert_eq!(key, Key::from("userids-500000000000000"));
     let (key, value) = cache
@@ -58,13 +58,11 @@ fn the_tutorial_sequence_gives_the_tutorial_results() {
 fn prefixes_are_separate_queues_and_other_keys_are_not_items() {
     let dir = tempfile::tempdir().unwrap();
     let cache = Cache::open(dir.path()).unwrap();
-    cache.set("unrelated", &0).unwrap();
-    cache.set(7, &0).unwrap(); // an integer key below the queue's range of numbers in use
+    cache.set("unrelated", 0).unwrap();
+    cache.set(7, 0).unwrap(); // an integer key below the queue's range of numbers in use
     for i in 0..5 {
-        cache.push(&i, Some("a"), Side::Back, none()).unwrap();
-        cache
-            .push(&(100 + i), Some("b"), Side::Back, none())
-            .unwrap();
+        cache.push(i, Some("a"), Side::Back, none()).unwrap();
+        cache.push(100 + i, Some("b"), Side::Back, none()).unwrap();
     }
     let mut from_a = Vec::new();
     while let Some((_, v)) = cache.pull::<i64>(Some("a"), Side::Front).unwrap() {
@@ -121,12 +119,12 @@ fn a_wrong_type_pull_keeps_the_item_and_large_items_use_value_files() {
 fn a_queue_full_at_one_end_is_an_error_not_a_wrap_around() {
     let dir = tempfile::tempdir().unwrap();
     let cache = Cache::open(dir.path()).unwrap();
-    cache.set("q-999999999999998", &0).unwrap();
+    cache.set("q-999999999999998", 0).unwrap();
     assert!(matches!(
-        cache.push(&1, Some("q"), Side::Back, none()),
+        cache.push(1, Some("q"), Side::Back, none()),
         Err(Error::InvalidArgument(_))
     ));
-    let key = cache.push(&1, Some("q"), Side::Front, none()).unwrap();
+    let key = cache.push(1, Some("q"), Side::Front, none()).unwrap();
     assert_eq!(key, Key::from("q-999999999999997"));
 }
 
@@ -217,7 +215,7 @@ fn push_and_pull_from_two_handles_agree_with_a_deque_across_checkpoints() {
         // Pushes win early, pulls late, so the queue grows long and then drains.
         let push = next(100) < if step < 1500 { 70 } else { 30 };
         if push {
-            cache.push(&step, None, side, none()).unwrap();
+            cache.push(step, None, side, none()).unwrap();
             match side {
                 Side::Front => model.push_front(step),
                 Side::Back => model.push_back(step),

@@ -101,7 +101,7 @@ fn a_lock_child_counts_under_the_lock_when_started_by_a_parent() {
         // Widens the window between the read and the write: without the lock, another
         // process nearly always reads the same value meanwhile.
         std::thread::sleep(Duration::from_micros(200));
-        cache.set("count", &(count + 1)).unwrap();
+        cache.set("count", count + 1).unwrap();
         // Whether the lock was still this guard's is checked by the parent's count.
         guard.release().unwrap();
         read.push(count.to_string());
@@ -457,7 +457,7 @@ fn barrier_runs_one_caller_at_a_time() {
                     barrier(&cache, "barrier", || {
                         let n = cache.get::<i64>("n").unwrap().unwrap_or(0);
                         std::thread::yield_now();
-                        cache.set("n", &(n + 1)).unwrap();
+                        cache.set("n", n + 1).unwrap();
                     })
                     .unwrap();
                 }

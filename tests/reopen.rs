@@ -65,8 +65,8 @@ fn settings_chosen_at_creation_are_stored_and_apply_when_reopened() {
     expected.timeout = Duration::from_secs(60);
     assert_eq!(reopened.settings(), expected);
     // The stored threshold is the one in force.
-    reopened.set("big", &vec![1u8; 2048]).unwrap();
-    reopened.set("small", &vec![1u8; 2047]).unwrap();
+    reopened.set("big", vec![1u8; 2048]).unwrap();
+    reopened.set("small", vec![1u8; 2047]).unwrap();
     assert_eq!(common::files_ending_with(dir.path(), ".val").len(), 1);
 }
 
@@ -95,7 +95,7 @@ fn a_builder_override_on_reopen_replaces_the_stored_value_and_is_stored_in_turn(
         s.cull_limit, 3,
         "a setting not overridden keeps its stored value"
     );
-    overridden.set("k", &vec![0u8; 100]).unwrap();
+    overridden.set("k", vec![0u8; 100]).unwrap();
     assert_eq!(common::files_ending_with(dir.path(), ".val").len(), 1);
     drop(overridden);
 
@@ -111,7 +111,7 @@ fn a_builder_override_on_reopen_replaces_the_stored_value_and_is_stored_in_turn(
         .open(dir.path())
         .unwrap();
     assert_eq!(back.settings().durability, Durability::NoSync);
-    back.set("k2", &1).unwrap();
+    back.set("k2", 1).unwrap();
     assert_eq!(back.get::<Vec<u8>>("k").unwrap(), Some(vec![0u8; 100]));
     drop(back);
     let s = Cache::open(dir.path()).unwrap().settings();
@@ -164,20 +164,20 @@ fn entries_survive_close_and_reopen() {
         .open(dir.path())
         .unwrap();
     let big = vec![7u8; 5000];
-    cache.set("int", &42).unwrap();
+    cache.set("int", 42).unwrap();
     cache.set(1.5, "float key").unwrap();
     cache.set(&b"bytes"[..], &big).unwrap();
     let composite = Key::from_serialize(&("user", 7)).unwrap();
     cache
         .set_with(
             &composite,
-            &vec!["a".to_string()],
+            vec!["a".to_string()],
             SetOptions::default()
                 .expire(Duration::from_secs(3600))
                 .tag("web"),
         )
         .unwrap();
-    cache.set("gone", &0).unwrap();
+    cache.set("gone", 0).unwrap();
     cache.delete("gone").unwrap();
     let entry_before = cache.get_entry::<Vec<String>>(&composite).unwrap().unwrap();
     let len = cache.len().unwrap();
@@ -210,13 +210,13 @@ fn keys_set_after_a_reopen_come_after_the_old_ones() {
     {
         let cache = Cache::open(dir.path()).unwrap();
         for k in ["c", "a", "b"] {
-            cache.set(k, &0).unwrap();
+            cache.set(k, 0).unwrap();
         }
         // Dropped, not closed: the same.
     }
     let cache = Cache::open(dir.path()).unwrap();
-    cache.set("0", &0).unwrap();
-    cache.set("a", &1).unwrap();
+    cache.set("0", 0).unwrap();
+    cache.set("a", 1).unwrap();
     assert_eq!(
         keys_of(&cache),
         ["c", "a", "b", "0"].map(Key::from).to_vec()
@@ -227,7 +227,7 @@ fn keys_set_after_a_reopen_come_after_the_old_ones() {
 fn a_cache_from_a_newer_format_version_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let cache = Cache::open(dir.path()).unwrap();
-    cache.set("k", &1).unwrap();
+    cache.set("k", 1).unwrap();
     cache.close().unwrap();
     write_rows(dir.path(), META, &[("format_version", 99)]);
 
@@ -277,7 +277,7 @@ fn a_stored_setting_unknown_to_this_build_is_ignored() {
     write_rows(dir.path(), SETTINGS, &[("from_the_future", 3)]);
     let cache = Cache::open(dir.path()).unwrap();
     assert_eq!(cache.settings().cull_limit, 4);
-    cache.set("k", &1).unwrap();
+    cache.set("k", 1).unwrap();
 }
 
 #[test]

@@ -89,10 +89,10 @@ fn check_while_replaced(dir: &Path, write_path: WritePath, fix: bool) -> (Vec<St
         .write_path(write_path)
         .open(dir)
         .unwrap();
-    cache.set("a", &vec![1u8; 2000]).unwrap();
-    cache.set("b", &vec![2u8; 2001]).unwrap();
-    cache.set("c", &vec![3u8; 2002]).unwrap();
-    cache.set("d", &Vec::<u8>::new()).unwrap();
+    cache.set("a", vec![1u8; 2000]).unwrap();
+    cache.set("b", vec![2u8; 2001]).unwrap();
+    cache.set("c", vec![3u8; 2002]).unwrap();
+    cache.set("d", Vec::<u8>::new()).unwrap();
     for len in [2000, 2001, 2002] {
         flip(&value_file(dir, len));
     }
@@ -109,7 +109,7 @@ fn check_while_replaced(dir: &Path, write_path: WritePath, fix: bool) -> (Vec<St
     };
     let writer_end = wait_for_reader(&pipe);
     // The check has its snapshot and has found a, b and c damaged.
-    let written = other.set("a", &vec![9u8; 3000]);
+    let written = other.set("a", vec![9u8; 3000]);
     let deleted = other.delete("b");
     drop(writer_end);
     let warnings = checker
@@ -226,7 +226,7 @@ fn writers_keep_a_tag_index_being_built_in_step_and_reset_completes_it() {
         let cache = open();
         let tagged = |i: i64| SetOptions::default().tag(format!("t{}", i % 3));
         for i in 0..60 {
-            cache.set_with(i, &i, tagged(i)).unwrap();
+            cache.set_with(i, i, tagged(i)).unwrap();
         }
         cache.close().unwrap();
         mark_build(dir.path(), "order_tag");
@@ -235,9 +235,9 @@ fn writers_keep_a_tag_index_being_built_in_step_and_reset_completes_it() {
         // Deleted, moved to another tag, untagged, and new.
         for i in 0..10 {
             assert!(cache.delete(i).unwrap());
-            cache.set_with(10 + i, &i, tagged(11 + i)).unwrap();
-            cache.set(20 + i, &i).unwrap();
-            cache.set_with(100 + i, &i, tagged(i)).unwrap();
+            cache.set_with(10 + i, i, tagged(11 + i)).unwrap();
+            cache.set(20 + i, i).unwrap();
+            cache.set_with(100 + i, i, tagged(i)).unwrap();
         }
         cache.create_tag_index().unwrap();
         assert!(cache.settings().tag_index);
@@ -263,7 +263,7 @@ fn writers_and_reads_keep_a_policy_table_being_built_in_step() {
         };
         let cache = open();
         for i in 0..60 {
-            cache.set(i, &i).unwrap();
+            cache.set(i, i).unwrap();
         }
         cache.close().unwrap();
         mark_build(dir.path(), "order_access");
@@ -274,8 +274,8 @@ fn writers_and_reads_keep_a_policy_table_being_built_in_step() {
         );
         for i in 0..10 {
             assert!(cache.delete(i).unwrap());
-            cache.set(10 + i, &(i + 1)).unwrap();
-            cache.set(100 + i, &i).unwrap();
+            cache.set(10 + i, i + 1).unwrap();
+            cache.set(100 + i, i).unwrap();
         }
         cache.checkpoint().unwrap();
         cache
@@ -295,7 +295,7 @@ fn reset_and_check_while_another_thread_writes_leave_every_table_right() {
             .unwrap();
         for i in 0..1000 {
             let opts = SetOptions::default().tag(format!("t{}", i % 7));
-            cache.set_with(i, &vec![0u8; 50], opts).unwrap();
+            cache.set_with(i, vec![0u8; 50], opts).unwrap();
         }
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let writer = {
@@ -304,7 +304,7 @@ fn reset_and_check_while_another_thread_writes_leave_every_table_right() {
                 let mut i = 0i64;
                 while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                     let opts = SetOptions::default().tag(format!("t{}", i % 5));
-                    cache.set_with(i % 1500, &vec![1u8; 60], opts).unwrap();
+                    cache.set_with(i % 1500, vec![1u8; 60], opts).unwrap();
                     cache.delete((i * 7) % 1500).unwrap();
                     cache.get::<Vec<u8>>((i * 3) % 1500).unwrap();
                     i += 1;
@@ -342,14 +342,14 @@ fn clear_leaves_the_entries_a_writer_adds_while_it_runs_and_every_count_right() 
             .unwrap();
         for i in 0..1000 {
             cache
-                .set(i, &vec![7u8; 10 + (i as usize % 4 / 3) * 600])
+                .set(i, vec![7u8; 10 + (i as usize % 4 / 3) * 600])
                 .unwrap();
         }
         let writer = {
             let cache = cache.clone();
             std::thread::spawn(move || {
                 for i in 0..300 {
-                    cache.set(Key::from(format!("new{i}")), &i).unwrap();
+                    cache.set(Key::from(format!("new{i}")), i).unwrap();
                 }
             })
         };
@@ -383,7 +383,7 @@ fn a_duplicate_row_id_is_reported_and_the_later_row_gets_a_fresh_one() {
             let opts = SetOptions::default()
                 .tag(format!("t{}", i % 2))
                 .expire(Duration::from_secs(3600));
-            cache.set_with(key, &(i as i64), opts).unwrap();
+            cache.set_with(key, i as i64, opts).unwrap();
         }
         cache.close().unwrap();
         // d gets b's row id.
@@ -455,7 +455,7 @@ fn clear_removes_every_entry_even_with_a_row_id_counter_damaged_low() {
         };
         let cache = open();
         for i in 0..300 {
-            cache.set(i, &i).unwrap();
+            cache.set(i, i).unwrap();
         }
         cache.close().unwrap();
         let db = redb::Database::builder()
@@ -490,9 +490,9 @@ fn two_checks_that_fix_at_once_correct_a_wrong_count_once() {
         };
         let cache = open();
         for i in 0..10 {
-            cache.set(i, &vec![1u8; 100 + i as usize]).unwrap();
+            cache.set(i, vec![1u8; 100 + i as usize]).unwrap();
         }
-        cache.set("pipe", &Vec::<u8>::new()).unwrap();
+        cache.set("pipe", Vec::<u8>::new()).unwrap();
         cache.close().unwrap();
         let db = redb::Database::builder()
             .set_concurrency_mode(redb::ConcurrencyMode::MultiWriter)

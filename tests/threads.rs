@@ -103,7 +103,7 @@ fn readers_never_see_a_torn_or_corrupted_large_value_while_it_is_overwritten() {
         .min_file_size(1024)
         .open(dir.path())
         .unwrap();
-    cache.set("k", &vec![0u8; 4096]).unwrap();
+    cache.set("k", vec![0u8; 4096]).unwrap();
     let start = Barrier::new(3);
     thread::scope(|s| {
         let writer = cache.clone();
@@ -112,7 +112,7 @@ fn readers_never_see_a_torn_or_corrupted_large_value_while_it_is_overwritten() {
             start_w.wait();
             for round in 1..=60u8 {
                 writer
-                    .set("k", &vec![round; 4096 + usize::from(round)])
+                    .set("k", vec![round; 4096 + usize::from(round)])
                     .unwrap();
             }
         });
@@ -149,7 +149,7 @@ fn counters_stay_consistent_while_one_thread_clears_and_others_write() {
             s.spawn(move || {
                 start.wait();
                 for i in 0..100i64 {
-                    cache.set(t * 1000 + i, &vec![1u8; 100]).unwrap();
+                    cache.set(t * 1000 + i, vec![1u8; 100]).unwrap();
                 }
             });
         }

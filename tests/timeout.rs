@@ -30,13 +30,13 @@ fn every_write_times_out_while_another_writer_holds_the_lock_and_reads_go_on() {
         .min_file_size(1024)
         .open(dir.path())
         .unwrap();
-    cache.set("k", &1).unwrap();
+    cache.set("k", 1).unwrap();
     let db = other_writer(dir.path());
     let held = db.begin_write().unwrap();
     let held_log = common::hold_log_lock(dir.path());
 
     let started = Instant::now();
-    assert!(matches!(cache.set("k", &2), Err(Error::Timeout)));
+    assert!(matches!(cache.set("k", 2), Err(Error::Timeout)));
     assert!(
         started.elapsed() < Duration::from_secs(10),
         "waited {:?}",
@@ -44,10 +44,10 @@ fn every_write_times_out_while_another_writer_holds_the_lock_and_reads_go_on() {
     );
     let opts = SetOptions::default;
     assert!(matches!(
-        cache.set_with("n", &1, opts()),
+        cache.set_with("n", 1, opts()),
         Err(Error::Timeout)
     ));
-    assert!(matches!(cache.add("n", &1, opts()), Err(Error::Timeout)));
+    assert!(matches!(cache.add("n", 1, opts()), Err(Error::Timeout)));
     assert!(matches!(cache.delete("k"), Err(Error::Timeout)));
     assert!(matches!(cache.touch("k", None), Err(Error::Timeout)));
     assert!(matches!(cache.incr("k", 1, None), Err(Error::Timeout)));
@@ -55,7 +55,7 @@ fn every_write_times_out_while_another_writer_holds_the_lock_and_reads_go_on() {
     assert!(matches!(cache.pop::<i64>("k"), Err(Error::Timeout)));
     assert!(matches!(cache.clear(), Err(Error::Timeout)));
     assert!(matches!(
-        cache.set("big", &vec![1u8; 4096]),
+        cache.set("big", vec![1u8; 4096]),
         Err(Error::Timeout)
     ));
     assert!(matches!(
@@ -81,7 +81,7 @@ fn every_write_times_out_while_another_writer_holds_the_lock_and_reads_go_on() {
 
     drop(held);
     drop(held_log);
-    cache.set("k", &2).unwrap();
+    cache.set("k", 2).unwrap();
     assert_eq!(cache.incr("k", 1, None).unwrap(), 3);
     assert_eq!(cache.len().unwrap(), 1);
 }
@@ -100,10 +100,10 @@ fn the_wait_follows_the_handles_own_timeout() {
     let db = other_writer(dir.path());
     let held = db.begin_write().unwrap();
     let held_log = common::hold_log_lock(dir.path());
-    assert!(matches!(hasty.set("a", &1), Err(Error::Timeout)));
+    assert!(matches!(hasty.set("a", 1), Err(Error::Timeout)));
     // The patient handle outlasts a writer that lets go well within its timeout.
     std::thread::scope(|s| {
-        let waiter = s.spawn(|| patient.set("b", &2));
+        let waiter = s.spawn(|| patient.set("b", 2));
         std::thread::sleep(Duration::from_millis(100));
         drop(held);
         drop(held_log);
@@ -120,15 +120,15 @@ fn a_zero_timeout_still_writes_when_no_one_else_holds_the_lock() {
         .timeout(Duration::ZERO)
         .open(dir.path())
         .unwrap();
-    cache.set("k", &1).unwrap();
+    cache.set("k", 1).unwrap();
     assert_eq!(cache.incr("k", 1, None).unwrap(), 2);
     let db = other_writer(dir.path());
     let held = db.begin_write().unwrap();
     let held_log = common::hold_log_lock(dir.path());
-    assert!(matches!(cache.set("k", &3), Err(Error::Timeout)));
+    assert!(matches!(cache.set("k", 3), Err(Error::Timeout)));
     drop(held);
     drop(held_log);
-    cache.set("k", &3).unwrap();
+    cache.set("k", 3).unwrap();
 }
 
 #[test]
@@ -139,7 +139,7 @@ fn a_timeout_of_duration_max_waits_without_limit_instead_of_panicking() {
         .min_file_size(4096)
         .open(dir.path())
         .unwrap();
-    created.set("k", &1).unwrap();
+    created.set("k", 1).unwrap();
     drop(created);
     let reopened = Cache::builder()
         .timeout(Duration::MAX)

@@ -51,7 +51,7 @@ fn value_files(cache: &Cache) -> usize {
 #[test]
 fn reads_inside_a_transaction_see_its_own_writes_and_the_cache_sees_them_after() {
     on_both_paths(|cache| {
-        cache.set("old", &1).unwrap();
+        cache.set("old", 1).unwrap();
         let seen = cache
             .transact(|tx| {
                 tx.set("new", "fresh")?;
@@ -62,12 +62,12 @@ fn reads_inside_a_transaction_see_its_own_writes_and_the_cache_sees_them_after()
                 assert!(!tx.contains("old")?);
                 assert!(cache.contains("old")?);
                 assert!(!tx.add("new", "other", SetOptions::default())?);
-                assert!(tx.add("old", &2, SetOptions::default().tag("t"))?);
+                assert!(tx.add("old", 2, SetOptions::default().tag("t"))?);
                 let entry = tx.get_entry::<i64>("old")?.unwrap();
                 assert_eq!((entry.value, entry.tag), (2, Some(Key::from("t"))));
                 assert!(tx.touch("old", Some(Duration::from_secs(60)))?);
                 assert!(tx.get_entry::<i64>("old")?.unwrap().expire_time.is_some());
-                tx.set("gone", &3)?;
+                tx.set("gone", 3)?;
                 assert_eq!(tx.pop::<i64>("gone")?, Some(3));
                 assert_eq!(tx.pop::<i64>("gone")?, None);
                 Ok("done")
@@ -89,11 +89,11 @@ fn reads_inside_a_transaction_see_its_own_writes_and_the_cache_sees_them_after()
 #[test]
 fn an_error_from_the_closure_applies_nothing_and_deletes_the_value_files_it_wrote() {
     on_both_paths(|cache| {
-        cache.set("kept", &1).unwrap();
-        cache.set("count", &10).unwrap();
+        cache.set("kept", 1).unwrap();
+        cache.set("count", 10).unwrap();
         let volume = cache.volume().unwrap();
         let result: diskcache::Result<()> = cache.transact(|tx| {
-            tx.set("new", &2)?;
+            tx.set("new", 2)?;
             tx.set("large", &LARGE[..])?;
             tx.set_with("tagged", &LARGE[..], SetOptions::default().tag("t"))?;
             assert_eq!(value_files(cache), 2, "large values are written inside");
@@ -121,7 +121,7 @@ fn an_error_from_the_closure_applies_nothing_and_deletes_the_value_files_it_wrot
 #[test]
 fn a_panic_in_the_closure_applies_nothing_and_leaves_the_cache_usable() {
     on_both_paths(|cache| {
-        cache.set("kept", &1).unwrap();
+        cache.set("kept", 1).unwrap();
         let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let _ = cache.transact(|tx| -> diskcache::Result<()> {
                 tx.set("large", &LARGE[..])?;
@@ -133,7 +133,7 @@ fn a_panic_in_the_closure_applies_nothing_and_leaves_the_cache_usable() {
         assert_eq!(value_files(cache), 0);
         assert_eq!(cache.get::<i64>("kept").unwrap(), Some(1));
         assert!(!cache.contains("large").unwrap());
-        cache.set("after", &2).unwrap();
+        cache.set("after", 2).unwrap();
         assert_eq!(cache.len().unwrap(), 2);
     });
 }
@@ -196,21 +196,21 @@ fn a_write_to_the_cache_inside_its_own_transaction_is_refused_instead_of_waiting
         let started = Instant::now();
         cache
             .transact(|tx| {
-                tx.set("k", &1)?;
+                tx.set("k", 1)?;
                 let refused = |r: diskcache::Result<()>| {
                     assert!(
                         matches!(&r, Err(Error::InvalidArgument(m)) if m.contains("inside transact")),
                         "{r:?}"
                     );
                 };
-                refused(cache.set("k", &2));
+                refused(cache.set("k", 2));
                 refused(clone.delete("k").map(|_| ()));
                 refused(clone.incr("n", 1, Some(0)).map(|_| ()));
                 refused(cache.transact(|_| Ok(())));
                 refused(cache.clear().map(|_| ()));
                 refused(
                     cache
-                        .push(&1, None, diskcache::Side::Back, SetOptions::default())
+                        .push(1, None, diskcache::Side::Back, SetOptions::default())
                         .map(|_| ()),
                 );
                 // Reads of the cache work, and see the state before the transaction.
@@ -222,7 +222,7 @@ fn a_write_to_the_cache_inside_its_own_transaction_is_refused_instead_of_waiting
         assert!(started.elapsed() < Duration::from_secs(2));
         assert_eq!(cache.get::<i64>("k").unwrap(), Some(1));
         // Outside the transaction the cache writes again.
-        cache.set("k", &3).unwrap();
+        cache.set("k", 3).unwrap();
         assert_eq!(cache.get::<i64>("k").unwrap(), Some(3));
     });
 }
@@ -236,21 +236,21 @@ fn a_transaction_of_more_keys_than_the_shared_index_holds_commits_whole() {
     cache
         .transact(|tx| {
             for i in 0..KEYS {
-                tx.set(i, &i)?;
+                tx.set(i, i)?;
             }
             Ok(())
         })
         .unwrap();
     assert_eq!(cache.len().unwrap(), KEYS as u64);
     assert_eq!(cache.get::<i64>(KEYS - 1).unwrap(), Some(KEYS - 1));
-    cache.set("after", &1).unwrap();
+    cache.set("after", 1).unwrap();
     assert_eq!(cache.len().unwrap(), KEYS as u64 + 1);
 }
 
 #[test]
 fn iteration_inside_a_transaction_is_refused_on_the_logged_path_only() {
     on_both_paths(|cache| {
-        cache.set("x", &1).unwrap();
+        cache.set("x", 1).unwrap();
         let logged = cache.settings().write_path == WritePath::Logged;
         cache
             .transact(|_| {
@@ -294,8 +294,8 @@ fn a_transact_child_sets_a_and_b_together_when_started_by_a_parent() {
         n = cache
             .transact(|tx| {
                 let n = tx.get::<i64>("a")?.unwrap_or(0) + 1;
-                tx.set("a", &n)?;
-                tx.set("b", &n)?;
+                tx.set("a", n)?;
+                tx.set("b", n)?;
                 Ok(n)
             })
             .unwrap();
@@ -316,8 +316,8 @@ impl Drop for KillOnDrop {
 fn watch_a_child_transact(path: WritePath) {
     let dir = tempfile::tempdir().unwrap();
     let cache = Cache::builder().write_path(path).open(dir.path()).unwrap();
-    cache.set("a", &0).unwrap();
-    cache.set("b", &0).unwrap();
+    cache.set("a", 0).unwrap();
+    cache.set("b", 0).unwrap();
     let child = common::child::command(CHILD, dir.path(), 0)
         .stdout(Stdio::null())
         .spawn()

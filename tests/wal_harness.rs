@@ -341,8 +341,8 @@ fn a_lockstep_child_writes_one_round_per_go_when_started_by_a_parent() {
     let mut lines = std::io::stdin().lock().lines();
     for i in 1..=rounds {
         hear_parent(&mut lines, "go");
-        cache.set(round_key(i), &(i as i64)).unwrap();
-        cache.set(HOT_KEY, &(i as i64)).unwrap();
+        cache.set(round_key(i), i as i64).unwrap();
+        cache.set(HOT_KEY, i as i64).unwrap();
         if i.is_multiple_of(3) {
             assert!(cache.delete(round_key(i - 1)).unwrap());
         }
@@ -539,7 +539,7 @@ fn a_version_writer_child_bumps_random_keys_until_its_time_is_up_when_started_by
     while started.elapsed() < time {
         let k = rng.next() % keys;
         versions[k as usize] += 1;
-        cache.set(version_key(k), &versions[k as usize]).unwrap();
+        cache.set(version_key(k), versions[k as usize]).unwrap();
         writes += 1;
     }
     let sum: i64 = versions.iter().sum();
@@ -553,7 +553,7 @@ fn a_reader_during_checkpoints_never_misses_a_key_or_sees_a_version_go_back() {
     let dir = tempfile::tempdir().unwrap();
     let cache = Cache::open(dir.path()).unwrap();
     for k in 0..VERSION_KEYS {
-        cache.set(version_key(k), &0i64).unwrap();
+        cache.set(version_key(k), 0i64).unwrap();
     }
     cache.checkpoint().unwrap();
 
@@ -687,7 +687,7 @@ fn a_kill_trial_child_writes_and_acknowledges_each_call_when_started_by_a_parent
             .store(&cache, &trial_key(&prefix, i))
             .unwrap();
         tell_parent(&format!("set {i}"));
-        cache.set(hot.as_str(), &(i as i64)).unwrap();
+        cache.set(hot.as_str(), i as i64).unwrap();
         tell_parent(&format!("hot {i}"));
         if i % DELETE_EVERY == DELETE_EVERY - 1 {
             let j = i - 3;
@@ -1022,7 +1022,7 @@ fn a_process_that_only_reads_notices_a_writer_that_died_inside_a_clear() {
     let dir = tempfile::tempdir().unwrap();
     let reader = Cache::open(dir.path()).unwrap();
     for i in 0..10 {
-        reader.set(format!("k{i}"), &i).unwrap();
+        reader.set(format!("k{i}"), i).unwrap();
     }
     reader.checkpoint().unwrap();
     assert_eq!(reader.get::<i64>("k0").unwrap(), Some(0)); // caches the snapshot

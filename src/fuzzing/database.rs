@@ -183,7 +183,7 @@ fn exercise(dir: &Path, write_path: WritePath, entries: &[(String, String)]) {
     }
     let _ = cache.delete("key-1");
     let _ = cache.pop::<String>("key-2");
-    let _ = cache.push(&"item", Some("queue"), Side::Back, SetOptions::default());
+    let _ = cache.push("item", Some("queue"), Side::Back, SetOptions::default());
     let _ = cache.pull::<String>(Some("queue"), Side::Front);
     let _ = cache.expire();
     let _ = cache.evict("three");

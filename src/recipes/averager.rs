@@ -68,7 +68,7 @@ impl Averager {
         self.cache.transact(|tx| {
             let (total, count) = tx.get::<(f64, u64)>(self.key.clone())?.unwrap_or((0.0, 0));
             let state = (total + value, count.saturating_add(1));
-            tx.set_with(self.key.clone(), &state, self.opts.clone())
+            tx.set_with(self.key.clone(), state, self.opts.clone())
         })
     }
 

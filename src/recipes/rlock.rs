@@ -84,7 +84,7 @@ impl RLock {
                     self.key
                 ))
             })?;
-            tx.set_with(self.key.clone(), &(&me, count), self.opts.clone())?;
+            tx.set_with(self.key.clone(), (&me, count), self.opts.clone())?;
             Ok(true)
         })?;
         Ok(taken.then(|| RLockGuard {
@@ -132,7 +132,7 @@ impl RLock {
         self.cache.transact(|tx| {
             match tx.get::<(String, u64)>(self.key.clone())? {
                 Some((owner, count)) if owner == me && count > 1 => {
-                    tx.set_with(self.key.clone(), &(&me, count - 1), self.opts.clone())
+                    tx.set_with(self.key.clone(), (&me, count - 1), self.opts.clone())
                 }
                 Some((owner, 1)) if owner == me => tx.delete(self.key.clone()).map(|_| ()),
                 _ => Err(Error::InvalidArgument(format!(

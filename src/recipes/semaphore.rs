@@ -94,7 +94,7 @@ impl BoundedSemaphore {
             let free = tx.get::<u32>(self.key.clone())?.unwrap_or(self.value);
             match free.checked_sub(1) {
                 Some(left) => {
-                    tx.set_with(self.key.clone(), &left, self.opts.clone())?;
+                    tx.set_with(self.key.clone(), left, self.opts.clone())?;
                     Ok(true)
                 }
                 None => Ok(false),
@@ -145,7 +145,7 @@ impl BoundedSemaphore {
             if free == self.value {
                 tx.delete(self.key.clone()).map(|_| ())
             } else {
-                tx.set_with(self.key.clone(), &free, self.opts.clone())
+                tx.set_with(self.key.clone(), free, self.opts.clone())
             }
         })
     }

@@ -150,7 +150,7 @@ impl Throttle {
             if tally >= 1.0 {
                 tx.set_with(
                     self.key.clone(),
-                    &(now, tally.min(count) - 1.0),
+                    (now, tally.min(count) - 1.0),
                     self.opts.clone(),
                 )?;
                 Ok(None)

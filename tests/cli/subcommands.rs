@@ -188,8 +188,8 @@ fn clear_refuses_without_yes() {
 fn check_finds_a_deleted_value_file_and_check_fix_repairs_it() {
     let tmp = tempfile::tempdir().unwrap();
     let cache = Cache::builder().min_file_size(64).open(tmp.path()).unwrap();
-    cache.set("small", &1).unwrap();
-    cache.set("large", &vec![7u8; 1000]).unwrap();
+    cache.set("small", 1).unwrap();
+    cache.set("large", vec![7u8; 1000]).unwrap();
     cache.close().unwrap();
     let d = s(tmp.path());
     assert_eq!(run_ok(&["check", d], 0), "no problems found\n");
@@ -220,7 +220,7 @@ fn a_fanout_cache_directory_works_with_every_command() {
     let tmp = tempfile::tempdir().unwrap();
     let fanout = FanoutCache::builder().shards(4).open(tmp.path()).unwrap();
     for i in 0..20 {
-        assert!(fanout.set(i, &(i * 10)).unwrap());
+        assert!(fanout.set(i, i * 10).unwrap());
     }
     fanout.set("tagged", "x").unwrap();
     drop(fanout);
@@ -295,8 +295,8 @@ fn composites_of_other_programs_show_as_their_serialized_bytes() {
     let tmp = tempfile::tempdir().unwrap();
     let cache = Cache::open(tmp.path()).unwrap();
     // postcard of (5u8, "hi"): 05 02 68 69.
-    cache.set("foreign", &(5u8, "hi")).unwrap();
-    cache.set("foreign2", &(5u8, "hi")).unwrap();
+    cache.set("foreign", (5u8, "hi")).unwrap();
+    cache.set("foreign2", (5u8, "hi")).unwrap();
     cache.close().unwrap();
     let d = s(tmp.path());
     assert_eq!(

@@ -179,7 +179,7 @@ impl Value {
     pub fn store(&self, cache: &diskcache::Cache, key: &str) -> diskcache::Result<()> {
         match self {
             Value::Int(v) => cache.set(key, v),
-            Value::Large(b) => cache.set(key, &serde_bytes::Bytes::new(b)),
+            Value::Large(b) => cache.set(key, serde_bytes::Bytes::new(b)),
         }
     }
 
