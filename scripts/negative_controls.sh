@@ -96,6 +96,8 @@ unfair-lock fairness
 ignore-unapplied-log platforms
     from_linux::a_cache_whose_log_holds_writes_is_refused_elsewhere_until_linux_applies_them
     from_linux::a_cache_open_through_the_log_in_another_process_is_refused_elsewhere
+ungated-compute rust_api
+    threads_that_miss_the_same_key_at_once_compute_it_once
 '
 
 # A variant's run that takes longer than this is stopped and counts as not caught.

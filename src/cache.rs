@@ -51,6 +51,8 @@ pub struct Cache {
     store: Arc<ForkSafe>,
     /// How values become bytes: the built-in encoding or the cache's [`crate::Disk`].
     codec: Codec,
+    /// The keys this handle's clones are computing (`get_or_insert_with`).
+    gates: Arc<crate::compute::KeyGates>,
 }
 
 impl fmt::Debug for Cache {
@@ -69,7 +71,13 @@ impl Cache {
         Cache {
             store: Arc::new(ForkSafe::new(store, reopen)),
             codec,
+            gates: Arc::default(),
         }
+    }
+
+    /// The keys this handle's clones are computing.
+    pub(crate) fn gates(&self) -> &crate::compute::KeyGates {
+        &self.gates
     }
 
     /// How this cache's values become bytes.

@@ -108,7 +108,7 @@ impl FanoutCache {
         Ok((hash % self.shards.len() as u64) as usize)
     }
 
-    fn shard(&self, key: &Key) -> Result<&Cache> {
+    pub(crate) fn shard(&self, key: &Key) -> Result<&Cache> {
         let i = self.shard_index(key)?;
         self.shards
             .get(i)

@@ -66,6 +66,7 @@ mod build;
 mod builder;
 mod cache;
 mod check;
+mod compute;
 mod deque;
 mod disk;
 mod error;
@@ -120,7 +121,7 @@ pub use fanout::{DEFAULT_SHARDS, FanoutBuilder, FanoutCache, FanoutTransaction, 
 pub use index::{Index, IndexIter, IndexKeys, IndexValues};
 pub use iter::Keys;
 pub use key::{IntoKey, Key, MAX_KEY_BYTES};
-pub use memo::{Memo, MemoOptions, Memoized};
+pub use memo::{Memo, MemoOptions, Memoized, TryMemoized};
 pub use options::{Entry, SetOptions, Side, Stats, Tag};
 pub use reader::ValueReader;
 pub use recipes::{

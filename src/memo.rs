@@ -2,18 +2,18 @@
 //! diskcache's stampede protection (one computation per key at a time, and early
 //! recomputation shortly before expiry).
 
-use std::collections::HashMap;
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::marker::PhantomData;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::cache::Cache;
-use crate::error::Result;
+use crate::compute::KeyGates;
+use crate::error::{Error, Result};
 use crate::fanout::FanoutCache;
 use crate::key::Key;
 use crate::options::{Entry, SetOptions, Tag};
@@ -27,6 +27,7 @@ use crate::options::{Entry, SetOptions, Tag};
 /// assert!(opts.typed);
 /// ```
 #[derive(Clone, Debug, Default)]
+#[non_exhaustive]
 pub struct MemoOptions {
     /// Adds the argument type's name to the key, so that the same value of two types (`1u8`
     /// and `1i64`) is two results (diskcache's `typed`).
@@ -155,9 +156,9 @@ struct MemoInner {
     target: Target,
     name: String,
     opts: MemoOptions,
-    /// Per key being computed in this process, the lock its computation holds: a second
-    /// caller of the same key waits for the first one's result instead of computing too.
-    computing: Mutex<HashMap<Vec<u8>, Arc<Mutex<()>>>>,
+    /// The keys being computed in this process: a second caller of the same key waits for
+    /// the first one's result instead of computing too.
+    gates: KeyGates,
 }
 
 /// What a memo with early recomputation stores: the result and how long, in seconds, it
@@ -171,7 +172,7 @@ impl<A: Serialize + ?Sized, R: Serialize + DeserializeOwned> Memo<A, R> {
                 target,
                 name: name.to_owned(),
                 opts,
-                computing: Mutex::default(),
+                gates: KeyGates::default(),
             }),
             _types: PhantomData,
         }
@@ -198,6 +199,19 @@ impl<A: Serialize + ?Sized, R: Serialize + DeserializeOwned> Memo<A, R> {
     /// What `f` returns; [`Error::Codec`] if the result fails to serialize (nothing is
     /// stored) or a stored one is not an `R`; the cache's errors.
     pub fn get_or_compute(&self, args: &A, f: impl FnOnce(&A) -> Result<R>) -> Result<R> {
+        self.try_get_or_compute(args, f)
+    }
+
+    /// As [`Memo::get_or_compute`], for a computation that fails with the caller's own error
+    /// type: its error is returned as it is, and nothing is stored.
+    ///
+    /// # Errors
+    /// What `f` returns; the cache's errors as `E` (as [`Memo::get_or_compute`]).
+    pub fn try_get_or_compute<E: From<Error>>(
+        &self,
+        args: &A,
+        f: impl FnOnce(&A) -> std::result::Result<R, E>,
+    ) -> std::result::Result<R, E> {
         let key = self.cache_key(args)?;
         let f = match self.lookup(&key)? {
             Lookup::Fresh(result) => return Ok(result),
@@ -210,16 +224,13 @@ impl<A: Serialize + ?Sized, R: Serialize + DeserializeOwned> Memo<A, R> {
             Lookup::Missing => f,
         };
         let encoded = key.encode()?;
-        let gate = self.gate(&encoded);
-        let held = gate.lock().unwrap_or_else(PoisonError::into_inner);
-        // Another thread may have computed it while this one waited.
-        let result = match self.lookup(&key)? {
-            Lookup::Fresh(result) | Lookup::Stale(result) => Ok(result),
-            Lookup::Missing => self.compute(&key, args, f),
-        };
-        drop(held);
-        self.release(&encoded, gate);
-        result
+        self.inner.gates.with(&encoded, || {
+            // Another thread may have computed it while this one waited.
+            match self.lookup(&key)? {
+                Lookup::Fresh(result) | Lookup::Stale(result) => Ok(result),
+                Lookup::Missing => self.compute(&key, args, f),
+            }
+        })
     }
 
     /// What the cache holds for `key`.
@@ -257,7 +268,12 @@ impl<A: Serialize + ?Sized, R: Serialize + DeserializeOwned> Memo<A, R> {
     }
 
     /// Computes, stores (unless `expire` is zero) and returns the result.
-    fn compute(&self, key: &Key, args: &A, f: impl FnOnce(&A) -> Result<R>) -> Result<R> {
+    fn compute<E: From<Error>>(
+        &self,
+        key: &Key,
+        args: &A,
+        f: impl FnOnce(&A) -> std::result::Result<R, E>,
+    ) -> std::result::Result<R, E> {
         let opts = &self.inner.opts;
         let started = Instant::now();
         let result = f(args)?;
@@ -275,28 +291,6 @@ impl<A: Serialize + ?Sized, R: Serialize + DeserializeOwned> Memo<A, R> {
             self.inner.target.set(key, &result, set)?;
         }
         Ok(result)
-    }
-
-    /// The lock computations of the encoded key `key` hold in this process.
-    fn gate(&self, key: &[u8]) -> Arc<Mutex<()>> {
-        let mut computing = self.computing();
-        computing.entry(key.to_vec()).or_default().clone()
-    }
-
-    /// Forgets the lock of `key` once no caller holds or waits for it.
-    fn release(&self, key: &[u8], gate: Arc<Mutex<()>>) {
-        let mut computing = self.computing();
-        // Two references: the map's and `gate`.
-        if Arc::strong_count(&gate) <= 2 {
-            computing.remove(key);
-        }
-    }
-
-    fn computing(&self) -> std::sync::MutexGuard<'_, HashMap<Vec<u8>, Arc<Mutex<()>>>> {
-        self.inner
-            .computing
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -376,6 +370,70 @@ where
     }
 }
 
+/// A fallible function and the [`Memo`] of its results: as [`Memoized`], for a function that
+/// returns the caller's own `Result`. Its errors are returned as they are, and never stored.
+///
+/// ```
+/// # fn main() -> diskcache::Result<()> {
+/// # let cache = diskcache::Cache::open(tempfile::tempdir()?.path())?;
+/// use diskcache::MemoOptions;
+/// #[derive(Debug)]
+/// enum AppError { Cache(diskcache::Error), NotANumber(String) }
+/// impl From<diskcache::Error> for AppError {
+///     fn from(e: diskcache::Error) -> Self { AppError::Cache(e) }
+/// }
+/// let parse = cache.try_memoize("parse", MemoOptions::default(), |s: &str| {
+///     s.parse::<i64>().map_err(|_| AppError::NotANumber(s.to_owned()))
+/// });
+/// assert_eq!(parse.call("12").unwrap(), 12);
+/// assert!(matches!(parse.call("twelve"), Err(AppError::NotANumber(_))));
+/// assert_eq!(cache.len()?, 1); // the error was not stored
+/// # Ok(()) }
+/// ```
+pub struct TryMemoized<A: ?Sized, R, E, F> {
+    memo: Memo<A, R>,
+    f: F,
+    _error: PhantomData<fn() -> E>,
+}
+
+impl<A: ?Sized, R, E, F> std::fmt::Debug for TryMemoized<A, R, E, F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TryMemoized")
+            .field("memo", &self.memo)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<A, R, E, F> TryMemoized<A, R, E, F>
+where
+    A: Serialize + ?Sized,
+    R: Serialize + DeserializeOwned,
+    E: From<Error>,
+    F: Fn(&A) -> std::result::Result<R, E>,
+{
+    /// The stored result for `args`, or the function's, stored and returned; the function's
+    /// error is returned as it is.
+    ///
+    /// # Errors
+    /// As [`Memo::try_get_or_compute`].
+    pub fn call(&self, args: &A) -> std::result::Result<R, E> {
+        self.memo.try_get_or_compute(args, |a| (self.f)(a))
+    }
+
+    /// The key the result for `args` is stored under (see [`Memo::cache_key`]).
+    ///
+    /// # Errors
+    /// As [`Memo::cache_key`].
+    pub fn cache_key(&self, args: &A) -> Result<Key> {
+        self.memo.cache_key(args)
+    }
+
+    /// The memo behind the function.
+    pub fn memo(&self) -> &Memo<A, R> {
+        &self.memo
+    }
+}
+
 impl Cache {
     /// A memo of results named `name` kept in this cache (see [`Memo`]).
     pub fn memo<A: Serialize + ?Sized, R: Serialize + DeserializeOwned>(
@@ -397,6 +455,27 @@ impl Cache {
         Memoized {
             memo: self.memo(name, opts),
             f,
+        }
+    }
+
+    /// As [`Cache::memoize`], for a function that returns the caller's own `Result` (see
+    /// [`TryMemoized`]): errors are returned as they are and never stored.
+    pub fn try_memoize<A, R, E, F>(
+        &self,
+        name: &str,
+        opts: MemoOptions,
+        f: F,
+    ) -> TryMemoized<A, R, E, F>
+    where
+        A: Serialize + ?Sized,
+        R: Serialize + DeserializeOwned,
+        E: From<Error>,
+        F: Fn(&A) -> std::result::Result<R, E>,
+    {
+        TryMemoized {
+            memo: self.memo(name, opts),
+            f,
+            _error: PhantomData,
         }
     }
 }
@@ -421,6 +500,27 @@ impl FanoutCache {
         Memoized {
             memo: self.memo(name, opts),
             f,
+        }
+    }
+
+    /// As [`FanoutCache::memoize`], for a function that returns the caller's own `Result` (see
+    /// [`TryMemoized`]): errors are returned as they are and never stored.
+    pub fn try_memoize<A, R, E, F>(
+        &self,
+        name: &str,
+        opts: MemoOptions,
+        f: F,
+    ) -> TryMemoized<A, R, E, F>
+    where
+        A: Serialize + ?Sized,
+        R: Serialize + DeserializeOwned,
+        E: From<Error>,
+        F: Fn(&A) -> std::result::Result<R, E>,
+    {
+        TryMemoized {
+            memo: self.memo(name, opts),
+            f,
+            _error: PhantomData,
         }
     }
 }

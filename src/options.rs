@@ -16,6 +16,7 @@ pub type Tag = Key;
 /// assert_eq!(opts.expire, Some(Duration::from_secs(60)));
 /// ```
 #[derive(Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct SetOptions {
     /// How long the entry lives; `None` for ever.
     pub expire: Option<Duration>,
@@ -39,6 +40,7 @@ impl SetOptions {
 
 /// A value with its metadata, as `get_entry` and `pop_entry` return it.
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct Entry<V> {
     /// The stored value.
     pub value: V,
@@ -46,6 +48,17 @@ pub struct Entry<V> {
     pub expire_time: Option<SystemTime>,
     /// The entry's tag, if any.
     pub tag: Option<Tag>,
+}
+
+impl<V> Entry<V> {
+    /// The same entry with its value changed by `f`.
+    pub fn map<U>(self, f: impl FnOnce(V) -> U) -> Entry<U> {
+        Entry {
+            value: f(self.value),
+            expire_time: self.expire_time,
+            tag: self.tag,
+        }
+    }
 }
 
 /// Which end of a queue `push`, `pull` and `peek` work on.

@@ -63,6 +63,9 @@ pub(crate) enum Sabotage {
     /// or that a process of the logged path has open, with the direct path anyway
     /// (`tests/platforms.rs`).
     IgnoreUnappliedLog,
+    /// Threads that miss the same key in `get_or_insert_with` or a memo all compute it
+    /// (`tests/rust_api.rs`).
+    UngatedCompute,
 }
 
 impl Sabotage {
@@ -71,7 +74,7 @@ impl Sabotage {
         not(diskcache_broken),
         expect(dead_code, reason = "read in sabotage builds")
     )]
-    const ALL: [Sabotage; 18] = [
+    const ALL: [Sabotage; 19] = [
         Sabotage::AckBeforeCommit,
         Sabotage::CheckpointOrder,
         Sabotage::ForkInheritsStore,
@@ -90,6 +93,7 @@ impl Sabotage {
         Sabotage::CheckSkipsConfirm,
         Sabotage::CheckFixUnguarded,
         Sabotage::IgnoreUnappliedLog,
+        Sabotage::UngatedCompute,
     ];
 
     /// The variant's name in `DISKCACHE_BROKEN`.
@@ -117,6 +121,7 @@ impl Sabotage {
             Sabotage::CheckSkipsConfirm => "check-skips-confirm",
             Sabotage::CheckFixUnguarded => "check-fix-unguarded",
             Sabotage::IgnoreUnappliedLog => "ignore-unapplied-log",
+            Sabotage::UngatedCompute => "ungated-compute",
         }
     }
 }

@@ -65,6 +65,39 @@ impl Cache {
     /// failed part-way through changing rows and `f` went on regardless (the transaction is
     /// then rolled back); [`Error::Io`] if the log cannot be written.
     pub fn transact<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+        self.try_transact(f)
+    }
+
+    /// As [`Cache::transact`], for a closure that fails with the caller's own error type: its
+    /// error rolls the transaction back and is returned as it is.
+    ///
+    /// ```
+    /// # fn main() -> diskcache::Result<()> {
+    /// # let cache = diskcache::Cache::open(tempfile::tempdir()?.path())?;
+    /// #[derive(Debug)]
+    /// enum Transfer { Cache(diskcache::Error), Overdrawn { balance: i64 } }
+    /// impl From<diskcache::Error> for Transfer {
+    ///     fn from(e: diskcache::Error) -> Self { Transfer::Cache(e) }
+    /// }
+    /// cache.set("savings", 100)?;
+    /// let moved = cache.try_transact(|tx| {
+    ///     let balance = tx.decr("savings", 150, None)?;
+    ///     if balance < 0 {
+    ///         return Err(Transfer::Overdrawn { balance });
+    ///     }
+    ///     Ok(balance)
+    /// });
+    /// assert!(matches!(moved, Err(Transfer::Overdrawn { balance: -50 })));
+    /// assert_eq!(cache.get::<i64>("savings")?, Some(100)); // rolled back
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// What `f` returns; the cache's errors as `E` (as [`Cache::transact`]).
+    pub fn try_transact<T, E: From<Error>>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E> {
         let mut written = WrittenFiles {
             dir: self.directory(),
             files: RefCell::new(Vec::new()),
@@ -77,30 +110,42 @@ impl Cache {
             return f(&Transaction::new(self, None, &written.files));
         }
         let store = self.store()?;
+        let mut caller_error = None;
         let result = store.write(|w| {
             let _inside = Inside::enter(store);
             let tx = Transaction::new(self, Some(w), &written.files);
             let result = crate::boundary::run_caller(|| f(&tx));
             match (result, tx.broken.take()) {
                 (Ok(_), Some(failure)) => Err(rolled_back(&failure)),
-                (result, _) => result,
+                (Ok(value), None) => Ok(value),
+                (Err(e), _) => Err(caller_failed(&mut caller_error, e)),
             }
         });
         written.kept = result
             .as_ref()
             .map_or_else(Error::outcome_unknown, |_| true);
-        result
+        match caller_error {
+            Some(e) => Err(e),
+            None => Ok(result?),
+        }
     }
+}
+
+/// Keeps the error of the caller's closure in `slot` and returns the error that makes the
+/// write around it roll back (and that the caller never sees: `slot` is returned instead).
+fn caller_failed<E>(slot: &mut Option<E>, e: E) -> Error {
+    *slot = Some(e);
+    Error::InvalidArgument("the transaction's closure failed".into())
 }
 
 /// Runs `f` with one transaction on each of `caches`, each inside its cache's write, the
 /// write locks taken in the order of `caches` (so two callers with the same order cannot
 /// deadlock). Each cache's changes are one atomic block of that cache; they become visible
 /// cache by cache as the writes end, the last cache's first. If `f` fails, no cache changes.
-pub(crate) fn transact_all<T>(
+pub(crate) fn transact_all<T, E: From<Error>>(
     caches: &[Cache],
-    f: impl FnOnce(&[Transaction<'_>]) -> Result<T>,
-) -> Result<T> {
+    f: impl FnOnce(&[Transaction<'_>]) -> std::result::Result<T, E>,
+) -> std::result::Result<T, E> {
     let mut written: Vec<WrittenFiles<'_>> = caches
         .iter()
         .map(|cache| WrittenFiles {
@@ -109,14 +154,20 @@ pub(crate) fn transact_all<T>(
             kept: false,
         })
         .collect();
-    let mut f = Some(f);
+    let mut caller_error = None;
+    let mut f = Some(|txs: &[Transaction<'_>]| {
+        crate::boundary::run_caller(|| f(txs)).map_err(|e| caller_failed(&mut caller_error, e))
+    });
     let result = nest(caches, caches, &written, Vec::new(), &mut f);
     for w in &mut written {
         w.kept = result
             .as_ref()
             .map_or_else(Error::outcome_unknown, |_| true);
     }
-    result
+    match caller_error {
+        Some(e) => Err(e),
+        None => Ok(result?),
+    }
 }
 
 /// Takes the write of `rest`'s first cache and recurses with its writer added; with none
@@ -138,7 +189,7 @@ fn nest<T, F: FnOnce(&[Transaction<'_>]) -> Result<T>>(
             .zip(writers)
             .map(|((cache, written), w)| Transaction::new(cache, Some(w), &written.files))
             .collect();
-        let result = crate::boundary::run_caller(|| f(&txs));
+        let result = f(&txs);
         let broken = txs.iter().find_map(|tx| tx.broken.take());
         return match (result, broken) {
             (Ok(_), Some(failure)) => Err(rolled_back(&failure)),

@@ -11,7 +11,7 @@ use common::keys_of;
 
 use std::time::{Duration, SystemTime};
 
-use diskcache::{Cache, Durability, Entry, Error, EvictionPolicy, Key, SetOptions};
+use diskcache::{Cache, Durability, Error, EvictionPolicy, Key, SetOptions};
 
 // ----- opening and closing -------------------------------------------------------------------
 
@@ -173,14 +173,8 @@ fn get_entry_of_a_plain_set_has_no_expire_time_and_no_tag() {
     let dir = tempfile::tempdir().unwrap();
     let cache = Cache::open(dir.path()).unwrap();
     cache.set(0, 0).unwrap();
-    assert_eq!(
-        cache.get_entry::<i64>(0).unwrap(),
-        Some(Entry {
-            value: 0,
-            expire_time: None,
-            tag: None
-        })
-    );
+    let entry = cache.get_entry::<i64>(0).unwrap().unwrap();
+    assert_eq!((entry.value, entry.expire_time, entry.tag), (0, None, None));
 }
 
 #[test]
@@ -241,14 +235,7 @@ fn a_plain_set_over_an_entry_drops_its_expire_time_and_tag() {
     cache.set_with("k", 1, opts).unwrap();
     cache.set("k", 2).unwrap();
     let entry = cache.get_entry::<i64>("k").unwrap().unwrap();
-    assert_eq!(
-        entry,
-        Entry {
-            value: 2,
-            expire_time: None,
-            tag: None
-        }
-    );
+    assert_eq!((entry.value, entry.expire_time, entry.tag), (2, None, None));
 }
 
 // ----- add, touch ------------------------------------------------------------------------------
@@ -331,13 +318,10 @@ fn pop_entry_returns_the_value_with_its_expire_time_and_tag() {
     cache
         .set_with("gamma", 789, SetOptions::default().tag("red"))
         .unwrap();
+    let entry = cache.pop_entry::<i64>("gamma").unwrap().unwrap();
     assert_eq!(
-        cache.pop_entry::<i64>("gamma").unwrap(),
-        Some(Entry {
-            value: 789,
-            expire_time: None,
-            tag: Some(Key::from("red"))
-        })
+        (entry.value, entry.expire_time, entry.tag),
+        (789, None, Some(Key::from("red")))
     );
     assert_eq!(cache.pop_entry::<i64>("gamma").unwrap(), None);
 }

@@ -180,6 +180,18 @@ impl FanoutCache {
         &self,
         f: impl FnOnce(&FanoutTransaction<'_, '_>) -> Result<T>,
     ) -> Result<T> {
+        self.try_transact(f)
+    }
+
+    /// As [`FanoutCache::transact`], for a closure that fails with the caller's own error type
+    /// (see [`crate::Cache::try_transact`]).
+    ///
+    /// # Errors
+    /// What `f` returns; the cache's errors as `E` (as [`FanoutCache::transact`]).
+    pub fn try_transact<T, E: From<Error>>(
+        &self,
+        f: impl FnOnce(&FanoutTransaction<'_, '_>) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E> {
         crate::transaction::transact_all(self.shards(), |shards| {
             f(&FanoutTransaction {
                 fanout: self,

@@ -180,10 +180,14 @@ impl Request {
 
     /// `expire` and `tag` as options for a write.
     pub fn set_options(&self) -> Outcome<SetOptions> {
-        Ok(SetOptions {
-            expire: self.expire()?,
-            tag: self.tag()?,
-        })
+        let mut opts = SetOptions::default();
+        if let Some(expire) = self.expire()? {
+            opts = opts.expire(expire);
+        }
+        if let Some(tag) = self.tag()? {
+            opts = opts.tag(tag);
+        }
+        Ok(opts)
     }
 
     /// `prefix` (`null` or absent: the integer queue).

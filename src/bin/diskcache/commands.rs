@@ -71,13 +71,17 @@ pub fn run(command: Command, timeout: Option<Duration>) -> Outcome<Option<Done>>
         } => {
             let key = key_arg(&key)?;
             let value = value_from_json(&parse_arg(&value)).map_err(Failure::BadRequest)?;
-            let opts = SetOptions {
-                expire: expire
-                    .map(seconds)
-                    .transpose()
-                    .map_err(Failure::BadRequest)?,
-                tag: tag.as_deref().map(key_arg).transpose()?,
-            };
+            let mut opts = SetOptions::default();
+            if let Some(expire) = expire
+                .map(seconds)
+                .transpose()
+                .map_err(Failure::BadRequest)?
+            {
+                opts = opts.expire(expire);
+            }
+            if let Some(tag) = tag.as_deref().map(key_arg).transpose()? {
+                opts = opts.tag(tag);
+            }
             let h = open(&dir, Create::Yes)?;
             if !h.set(key.clone(), &value, opts)? {
                 return Err(diskcache::Error::Timeout.into());

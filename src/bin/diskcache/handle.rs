@@ -143,11 +143,7 @@ impl Handle {
     }
 
     fn entry(&self, e: Entry<Fetched>) -> Entry<Value> {
-        Entry {
-            value: self.decode(e.value),
-            expire_time: e.expire_time,
-            tag: e.tag,
-        }
+        e.map(|value| self.decode(value))
     }
 
     fn writable<'a>(&self, value: &'a Value) -> Writable<'a> {
