@@ -34,7 +34,9 @@ impl From<diskcache::Error> for AppError {
 fn values_are_taken_by_value_or_by_reference_and_read_back_the_same() {
     let (_dir, cache) = cache();
     cache.set("by value", 42).unwrap();
-    cache.set("by reference", &42).unwrap();
+    let answer = 42;
+    #[allow(clippy::needless_borrows_for_generic_args, reason = "the point of the test")]
+    cache.set("by reference", &answer).unwrap();
     cache.set("owned text", String::from("text")).unwrap();
     cache.set("borrowed text", "text").unwrap();
     cache.set("bytes", vec![1u8, 2, 3]).unwrap();
