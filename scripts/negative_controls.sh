@@ -25,7 +25,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# <variant> <test file>, then the tests that must fail under it, one per indented line.
+# <variant> <test file> (`lib`: the library's unit tests), then the tests that must fail under
+# it, one per indented line. The end-to-end fairness tests (tests/fairness.rs) fail under
+# unfair-lock in most runs but not every one, so the lock's unit tests stand for it here.
 TABLE='
 ack-before-commit crash_consistency
     a_writer_killed_mid_stream_loses_no_acknowledged_write_and_the_cache_reopens_cleanly
@@ -89,10 +91,11 @@ check-skips-confirm slicing
     check_true_removes_only_the_damaged_entries_no_writer_replaced
 check-fix-unguarded slicing
     two_checks_that_fix_at_once_correct_a_wrong_count_once
-unfair-lock fairness
-    two_threads_writing_in_tight_loops_on_the_logged_path_both_progress_without_timeouts
-    two_processes_writing_in_tight_loops_on_the_logged_path_both_progress_without_timeouts
-    two_processes_writing_in_tight_loops_on_the_direct_path_both_progress_without_timeouts
+unfair-lock lib
+    lock::tests::a_claim_keeps_a_free_lock_from_everyone_but_the_claimant
+    lock::tests::a_dead_claimants_claim_is_cleared_by_the_next_writer
+    lock::tests::a_starved_waiter_claims_the_handoff_and_the_holder_cannot_take_it_back
+    handoff::tests::another_handles_claim_holds_a_writer_back_and_its_end_lets_it_in
 ignore-unapplied-log platforms
     from_linux::a_cache_whose_log_holds_writes_is_refused_elsewhere_until_linux_applies_them
     from_linux::a_cache_open_through_the_log_in_another_process_is_refused_elsewhere
@@ -146,7 +149,7 @@ for arg in "$@"; do
     case "$arg" in
         --list)
             for v in "${VARIANTS[@]}"; do
-                echo "$v (tests/${FILE_OF[$v]}.rs):"
+                echo "$v (${FILE_OF[$v]}):"
                 printf '    %s\n' ${TESTS_OF[$v]}
             done
             exit 0
@@ -172,7 +175,11 @@ started=$EPOCHREALTIME
 declare -A EXE_OF
 build_args=()
 for v in "${selected[@]}"; do
-    build_args+=(--test "${FILE_OF[$v]}")
+    if [ "${FILE_OF[$v]}" = lib ]; then
+        build_args+=(--lib)
+    else
+        build_args+=(--test "${FILE_OF[$v]}")
+    fi
 done
 echo "building the test files of ${#selected[@]} variant(s), --cfg diskcache_broken, into" \
     "$CARGO_TARGET_DIR"
@@ -190,6 +197,11 @@ while IFS= read -r message; do
     EXE_OF[$name]=$exe
 done < <(grep '"reason":"compiler-artifact"' "$LOGS/build.json" |
     grep '"target":{"kind":\["test"\]' | grep '"executable":"')
+# The library's own unit tests (the table's file `lib`).
+lib_exe=$(grep '"reason":"compiler-artifact"' "$LOGS/build.json" |
+    grep '"target":{"kind":\["lib"\]' | grep -o '"executable":"[^"]*"' | head -n 1 |
+    sed -E 's/"executable":"([^"]*)"/\1/')
+[ -z "$lib_exe" ] || EXE_OF[lib]=$lib_exe
 built=$(awk -v s="$started" -v e="$EPOCHREALTIME" 'BEGIN { printf "%.1f", e - s }')
 echo "built in $built s"
 
