@@ -7,6 +7,11 @@
 //! armed it and sees only that thread's I/O (a cache's janitor thread is not counted), so
 //! tests on different threads do not disturb each other.
 
+#![cfg_attr(
+    not(any(feature = "testing", fuzzing)),
+    allow(dead_code, reason = "only test and fuzz builds arm faults")
+)]
+
 use std::cell::RefCell;
 use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -112,7 +117,15 @@ fn injected_error() -> io::Error {
     io::Error::from_raw_os_error(code)
 }
 
+/// Called before each I/O at `point`: outside test and fuzz builds, nothing.
+#[cfg(not(any(feature = "testing", fuzzing)))]
+#[inline(always)]
+pub(crate) fn check(_point: Point) -> io::Result<()> {
+    Ok(())
+}
+
 /// Called before each I/O at `point`: `Err(EIO)` if this is the call chosen to fail.
+#[cfg(any(feature = "testing", fuzzing))]
 #[inline]
 pub(crate) fn check(point: Point) -> io::Result<()> {
     if ARMED.load(Ordering::Relaxed) == 0 {

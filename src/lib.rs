@@ -72,10 +72,15 @@ mod disk;
 mod error;
 mod evict;
 mod fanout;
+// Test hooks: only in this crate's own test builds (feature `testing`) and fuzz builds.
+#[cfg(any(feature = "testing", fuzzing))]
 #[doc(hidden)]
 pub mod fault;
+#[cfg(not(any(feature = "testing", fuzzing)))]
+mod fault;
 mod files;
 mod fork;
+#[cfg(any(feature = "testing", fuzzing))]
 #[doc(hidden)]
 pub mod fuzzing;
 mod gate;
@@ -136,7 +141,9 @@ pub use value::ValueKind;
 /// Crash hook for the kill -9 harness (`tests/wal_harness.rs`): aborts the process, as a
 /// `kill -9` would at that instant, when the environment variable `DISKCACHE_CRASH_POINT` is
 /// `name:n` and this is the `n`-th time (from 1) this process reaches the point `name`. The
-/// variable is read once; without it, each point costs one atomic load.
+/// variable is read once; without it, each point costs one atomic load. Only in test and fuzz
+/// builds: elsewhere the variable means nothing.
+#[cfg(any(feature = "testing", fuzzing))]
 pub(crate) fn crash_point(name: &str) {
     use std::sync::OnceLock;
     use std::sync::atomic::{AtomicU64, Ordering};
@@ -154,6 +161,11 @@ pub(crate) fn crash_point(name: &str) {
         std::process::abort();
     }
 }
+
+/// The crash hook outside test and fuzz builds: nothing.
+#[cfg(not(any(feature = "testing", fuzzing)))]
+#[inline(always)]
+pub(crate) fn crash_point(_name: &str) {}
 
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]

@@ -42,6 +42,8 @@ thread_local! {
 /// For tests: runs `f` with this thread opening caches as a platform without the logged
 /// write path does (macOS, Windows: the direct path by default, the logged path refused, and
 /// a cache last used with it checked and switched), so that Linux's test suite covers it.
+/// Only in test builds.
+#[cfg(feature = "testing")]
 #[doc(hidden)]
 pub fn as_if_without_logged_path<T>(f: impl FnOnce() -> T) -> T {
     struct Restore(bool);

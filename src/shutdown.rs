@@ -96,6 +96,7 @@ impl Record {
 
 /// For the fuzz target: decodes `bytes`; a record that decodes must encode to bytes that
 /// decode to it again.
+#[cfg(any(feature = "testing", fuzzing))]
 pub(crate) fn check_decoder(bytes: &[u8]) -> std::result::Result<(), String> {
     if let Some(record) = Record::decode(bytes)
         && Record::decode(&record.encode()).as_ref() != Some(&record)
@@ -106,6 +107,7 @@ pub(crate) fn check_decoder(bytes: &[u8]) -> std::result::Result<(), String> {
 }
 
 /// Seed inputs for the fuzz target: records in each state, of this boot and another.
+#[cfg(any(feature = "testing", fuzzing))]
 pub(crate) fn seed_records() -> Vec<(String, Vec<u8>)> {
     let this = boot_id().unwrap_or([b'0'; BOOT_ID_LEN]);
     let other = *b"00000000-1111-2222-3333-444444444444";

@@ -35,7 +35,10 @@ fn values_are_taken_by_value_or_by_reference_and_read_back_the_same() {
     let (_dir, cache) = cache();
     cache.set("by value", 42).unwrap();
     let answer = 42;
-    #[allow(clippy::needless_borrows_for_generic_args, reason = "the point of the test")]
+    #[allow(
+        clippy::needless_borrows_for_generic_args,
+        reason = "the point of the test"
+    )]
     cache.set("by reference", &answer).unwrap();
     cache.set("owned text", String::from("text")).unwrap();
     cache.set("borrowed text", "text").unwrap();
