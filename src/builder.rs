@@ -160,8 +160,9 @@ impl CacheBuilder {
     }
 
     /// Opens a cache in a new directory under the system's temporary directory, private to
-    /// this user (see [`private_temp_dir`]). The directory is kept after the cache is closed,
-    /// as diskcache's `Cache()` keeps its own.
+    /// this user: mode `0700` on Unix, as Python's `tempfile.mkdtemp` makes diskcache's, and
+    /// created, never reused, so that no other user can have made it first or swap it. The
+    /// directory is kept after the cache is closed, as diskcache's `Cache()` keeps its own.
     ///
     /// # Errors
     /// [`crate::Error::Io`] if the directory cannot be created; else as [`CacheBuilder::open`].

@@ -21,7 +21,11 @@ use crate::value::{self, EncodedValue, ValueKind};
 /// The name recorded for caches that use the built-in encoding (no [`Disk`] given).
 pub const DEFAULT_DISK: &str = "default";
 
-/// How a cache turns values into stored bytes and back (see the [module docs](self)).
+/// How a cache turns values into stored bytes and back: Python diskcache's `Disk.store` /
+/// `Disk.fetch` seams. Numbers, text and bytes are stored as themselves whatever the disk (so
+/// `incr` and tools reading the format see them plainly); a disk serializes every other
+/// value, and may pack (compress) text, bytes and serialized values. A cache records its
+/// disk's [`Disk::name`] when it is created and refuses to open with a disk of another name.
 ///
 /// Implement [`Disk::name`] and override what you need: the serialization of composite values
 /// ([`Disk::serialize`] / [`Disk::deserialize`], postcard by default) and packing of stored

@@ -3,6 +3,8 @@
 //! `stats`, the tag index).
 
 use crate::cache::Cache;
+#[cfg(doc)]
+use crate::error::Error;
 use crate::error::Result;
 use crate::evict::{self, Order};
 use crate::options::{Stats, Tag};

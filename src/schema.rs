@@ -2,7 +2,8 @@
 
 use redb::TableDefinition;
 
-/// The on-disk format version this build writes, stored in [`META`] under [`META_FORMAT_VERSION`].
+/// The on-disk format version this build writes, stored in the `meta` table under
+/// `format_version` (`format-spec/tables.md`).
 ///
 /// A cache with a larger version is refused with [`crate::Error::UnsupportedVersion`].
 pub const FORMAT_VERSION: u64 = 1;

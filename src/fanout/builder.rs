@@ -103,7 +103,7 @@ impl FanoutBuilder {
     /// # Errors
     /// [`Error::InvalidArgument`] for a shard count of 0 or over 1000, for a directory that
     /// already holds a fanout cache with another shard count, or one that holds a plain
-    /// [`Cache`]; as [`CacheBuilder::open`] for each shard.
+    /// [`crate::Cache`]; as [`CacheBuilder::open`] for each shard.
     pub fn open(self, dir: impl AsRef<Path>) -> Result<FanoutCache> {
         let dir = dir.as_ref();
         std::fs::create_dir_all(dir)?;
