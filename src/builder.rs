@@ -1,6 +1,6 @@
 //! `CacheBuilder`: settings chosen before a cache is opened.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use crate::cache::Cache;
@@ -38,6 +38,8 @@ pub struct CacheBuilder {
     disk: Option<std::sync::Arc<dyn crate::disk::Disk>>,
     timeout: Option<Duration>,
     checkpoint_records: Option<u64>,
+    /// The temporary directory the caches opened here live in, removed with the last of them.
+    temp_dir: Option<std::sync::Arc<tempfile::TempDir>>,
 }
 
 impl CacheBuilder {
@@ -143,7 +145,11 @@ impl CacheBuilder {
         }
         let codec = crate::disk::Codec::new(self.disk);
         let dir = dir.as_ref().to_path_buf();
-        let store = crate::store::Store::open(&dir, &self.overrides, base.clone(), codec.name())?;
+        let mut store =
+            crate::store::Store::open(&dir, &self.overrides, base.clone(), codec.name())?;
+        if let Some(temp) = self.temp_dir {
+            store.remove_when_closed(temp);
+        }
         // In a forked child: the same directory with the settings stored by now. (The parent
         // has recorded the cache in use by this boot, so the child has no check to run.)
         let disk = codec.name().to_owned();
@@ -162,26 +168,49 @@ impl CacheBuilder {
     /// Opens a cache in a new directory under the system's temporary directory, private to
     /// this user: mode `0700` on Unix, as Python's `tempfile.mkdtemp` makes diskcache's, and
     /// created, never reused, so that no other user can have made it first or swap it. The
-    /// directory is kept after the cache is closed, as diskcache's `Cache()` keeps its own.
+    /// directory and everything in it are removed when the last handle on the cache is
+    /// dropped (in the process that made it: a forked child leaves it to its parent).
+    ///
+    /// ```
+    /// # fn main() -> diskcache::Result<()> {
+    /// let cache = diskcache::Cache::builder().size_limit(1 << 20).temp()?;
+    /// let dir = cache.directory().to_path_buf();
+    /// cache.set("k", 1)?;
+    /// let clone = cache.clone();
+    /// drop(cache);
+    /// assert!(dir.exists()); // a clone still uses it
+    /// drop(clone);
+    /// assert!(!dir.exists());
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     /// [`crate::Error::Io`] if the directory cannot be created; else as [`CacheBuilder::open`].
-    pub fn temp(self) -> Result<Cache> {
-        self.open(private_temp_dir()?)
+    pub fn temp(mut self) -> Result<Cache> {
+        let temp = private_temp_dir()?;
+        let dir = temp.path().to_path_buf();
+        self.temp_dir = Some(std::sync::Arc::new(temp));
+        self.open(dir)
+    }
+
+    /// Makes the caches opened with this builder remove `dir` when the last of them closes.
+    pub(crate) fn remove_when_closed(mut self, dir: std::sync::Arc<tempfile::TempDir>) -> Self {
+        self.temp_dir = Some(dir);
+        self
     }
 }
 
 /// Creates a fresh `diskcache-<random>` directory under the system's temporary directory,
-/// readable and writable by this user only (mode `0700` on Unix, as Python's
-/// `tempfile.mkdtemp` makes diskcache's). It is created, never reused: a name that exists
-/// already (another user's file, a symbolic link planted there) is passed over for another, so
-/// nobody else can have made it or swap it for their own.
-pub(crate) fn private_temp_dir() -> Result<PathBuf> {
+/// readable and writable by this user only (mode `0700` on Unix). It is created, never reused:
+/// a name that exists already (another user's file, a symbolic link planted there) is passed
+/// over for another, so nobody else can have made it or swap it for their own. It is removed
+/// when the returned value is dropped.
+pub(crate) fn private_temp_dir() -> Result<tempfile::TempDir> {
     let mut builder = tempfile::Builder::new();
     builder.prefix("diskcache-");
     #[cfg(unix)]
     let private = <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o700);
     #[cfg(unix)]
     builder.permissions(private);
-    Ok(builder.tempdir()?.keep())
+    Ok(builder.tempdir()?)
 }

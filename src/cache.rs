@@ -104,7 +104,8 @@ impl Cache {
     }
 
     /// Opens a new cache in a fresh temporary directory that only this user can read
-    /// (mode `0700` on Unix), which is kept after close. See [`CacheBuilder::temp`].
+    /// (mode `0700` on Unix), removed when the last handle on it is dropped. See
+    /// [`CacheBuilder::temp`].
     ///
     /// # Errors
     /// As [`CacheBuilder::temp`].

@@ -99,7 +99,8 @@ where
         ))
     }
 
-    /// Opens a new index in a fresh temporary directory, which is kept after close.
+    /// Opens a new index in a fresh private temporary directory, removed when its last handle
+    /// is dropped (see [`crate::CacheBuilder::temp`]).
     ///
     /// # Errors
     /// As [`Cache::temp`].

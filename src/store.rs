@@ -56,9 +56,12 @@ pub(crate) struct Store {
     )]
     syncs: Arc<AtomicU64>,
     /// This handle's part in the clean-shutdown marker (`None` where the system has no boot
-    /// id). Last, so that it is dropped after the database is closed: the last handle to
-    /// close records a clean close only after everything is written.
+    /// id). After the database, so that it is dropped after the database is closed: the last
+    /// handle to close records a clean close only after everything is written.
     marker: Option<Marker>,
+    /// The temporary directory the cache lives in (`Cache::temp`), removed once every store
+    /// holding it is closed. Last: everything in it is closed by then.
+    temp_dir: Option<Arc<tempfile::TempDir>>,
 }
 
 /// The overrides a cache in `dir` opens with on this platform: as given where the logged
@@ -201,7 +204,14 @@ impl Store {
             engine,
             syncs,
             marker,
+            temp_dir: None,
         })
+    }
+
+    /// Removes `dir`, the temporary directory the cache lives in, once this store (and every
+    /// other holding it) is closed.
+    pub(crate) fn remove_when_closed(&mut self, dir: Arc<tempfile::TempDir>) {
+        self.temp_dir = Some(dir);
     }
 
     /// This handle's part in the clean-shutdown marker.

@@ -1,8 +1,9 @@
-//! Who can read a cache. A temporary cache is private to its user: its directory is made
-//! with mode `0700`, as Python's `tempfile.mkdtemp` makes diskcache's, so that sessions and
-//! tokens cached there are not readable by other local users whatever the umask. A cache in a
-//! directory the caller names gets that directory's permissions (the umask decides for one
-//! the cache creates).
+//! Who can read a cache, and how long a temporary one lives. A temporary cache is private to
+//! its user: its directory is made with mode `0700`, as Python's `tempfile.mkdtemp` makes
+//! diskcache's, so that sessions and tokens cached there are not readable by other local users
+//! whatever the umask; and it is removed when its last handle is dropped, not before. A cache
+//! in a directory the caller names gets that directory's permissions (the umask decides for
+//! one the cache creates).
 #![cfg(unix)]
 
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
@@ -22,7 +23,7 @@ fn a_temporary_cache_directory_is_private_to_its_user() {
     assert_eq!(mode(&dir), 0o700, "{}", dir.display());
     assert!(dir.starts_with(std::env::temp_dir()));
     cache.close().unwrap();
-    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(!dir.exists(), "the last handle's close removes it");
 }
 
 #[test]
@@ -30,8 +31,13 @@ fn a_temporary_fanout_cache_directory_is_private_to_its_user() {
     let cache = FanoutCache::builder().shards(2).temp().unwrap();
     let dir = cache.directory().to_path_buf();
     assert_eq!(mode(&dir), 0o700, "{}", dir.display());
+    let named = cache.cache("named").unwrap();
+    named.set("k", 1).unwrap();
     drop(cache);
-    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(dir.exists(), "a cache named in it still uses it");
+    assert_eq!(named.get::<i64>("k").unwrap(), Some(1));
+    drop(named);
+    assert!(!dir.exists(), "the last handle's drop removes it");
 }
 
 #[test]
@@ -40,10 +46,12 @@ fn two_temporary_caches_never_share_a_directory() {
     let b = Cache::temp().unwrap();
     assert_ne!(a.directory(), b.directory());
     let dirs = [a.directory().to_path_buf(), b.directory().to_path_buf()];
+    let keys = a.keys().unwrap();
     drop((a, b));
-    for dir in dirs {
-        std::fs::remove_dir_all(dir).unwrap();
-    }
+    assert!(dirs[0].exists(), "an iterator still uses the first");
+    assert!(!dirs[1].exists());
+    drop(keys);
+    assert!(!dirs[0].exists());
 }
 
 #[test]

@@ -121,7 +121,8 @@ impl<T: Serialize + DeserializeOwned> Deque<T> {
         ))
     }
 
-    /// Opens a new deque in a fresh temporary directory, which is kept after close.
+    /// Opens a new deque in a fresh private temporary directory, removed when its last handle
+    /// is dropped (see [`crate::CacheBuilder::temp`]).
     ///
     /// # Errors
     /// As [`Cache::temp`].

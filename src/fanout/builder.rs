@@ -130,12 +130,16 @@ impl FanoutBuilder {
     }
 
     /// Opens a fanout cache in a new directory under the system's temporary directory, private
-    /// to this user as [`crate::CacheBuilder::temp`]'s is, and kept after close.
+    /// to this user as [`crate::CacheBuilder::temp`]'s is, and removed when the last handle on
+    /// any of its shards (or on a cache, deque or index named in it) is dropped.
     ///
     /// # Errors
     /// As [`FanoutBuilder::open`].
-    pub fn temp(self) -> Result<FanoutCache> {
-        self.open(crate::builder::private_temp_dir()?)
+    pub fn temp(mut self) -> Result<FanoutCache> {
+        let temp = std::sync::Arc::new(crate::builder::private_temp_dir()?);
+        let dir = temp.path().to_path_buf();
+        self.cache = self.cache.remove_when_closed(temp);
+        self.open(dir)
     }
 }
 
