@@ -109,6 +109,7 @@ impl Cache {
     /// ```
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// # let cache = diskcache::Cache::open(tempfile::tempdir()?.path())?;
+    /// # #[allow(dead_code)]
     /// #[derive(Debug)]
     /// enum AppError { Cache(diskcache::Error), Parse(std::num::ParseIntError) }
     /// impl From<diskcache::Error> for AppError {

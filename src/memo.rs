@@ -377,6 +377,7 @@ where
 /// # fn main() -> diskcache::Result<()> {
 /// # let cache = diskcache::Cache::open(tempfile::tempdir()?.path())?;
 /// use diskcache::MemoOptions;
+/// # #[allow(dead_code)]
 /// #[derive(Debug)]
 /// enum AppError { Cache(diskcache::Error), NotANumber(String) }
 /// impl From<diskcache::Error> for AppError {

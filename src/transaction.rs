@@ -74,6 +74,7 @@ impl Cache {
     /// ```
     /// # fn main() -> diskcache::Result<()> {
     /// # let cache = diskcache::Cache::open(tempfile::tempdir()?.path())?;
+    /// # #[allow(dead_code)]
     /// #[derive(Debug)]
     /// enum Transfer { Cache(diskcache::Error), Overdrawn { balance: i64 } }
     /// impl From<diskcache::Error> for Transfer {
