@@ -50,7 +50,7 @@ fn a_new_cache_has_the_documented_default_settings() {
 }
 
 #[test]
-fn temp_opens_a_fresh_directory_under_the_system_temp_dir_and_keeps_it_after_close() {
+fn temp_opens_a_fresh_directory_under_the_system_temp_dir_and_removes_it_with_the_last_handle() {
     // `temp` chooses its own fresh directories; this test deletes them at the end.
     let a = Cache::temp().unwrap();
     let b = Cache::builder().min_file_size(7).temp().unwrap();
@@ -65,12 +65,10 @@ fn temp_opens_a_fresh_directory_under_the_system_temp_dir_and_keeps_it_after_clo
     a.set(1, 1).unwrap();
     assert_eq!(a.get::<i64>(1).unwrap(), Some(1));
     assert_eq!(b.get::<i64>(1).unwrap(), None);
+    assert!(pa.join("cache.redb").is_file());
     a.close().unwrap();
     drop(b);
-    assert!(pa.join("cache.redb").is_file());
-    assert!(pb.join("cache.redb").is_file());
-    std::fs::remove_dir_all(&pa).unwrap();
-    std::fs::remove_dir_all(&pb).unwrap();
+    assert!(!pa.exists() && !pb.exists());
 }
 
 #[test]
