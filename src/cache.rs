@@ -187,6 +187,21 @@ impl Cache {
     /// Stores the bytes read from `reader` under `key`, streaming them to a value file
     /// without holding the whole value in memory (diskcache's `set(..., read=True)`). The
     /// value reads back as bytes.
+    /// value reads back as bytes.
+    ///
+    /// ```
+    /// # fn main() -> diskcache::Result<()> {
+    /// # let cache = diskcache::Cache::open(tempfile::tempdir()?.path())?;
+    /// use std::io::Read;
+    /// let file = std::io::repeat(7).take(1 << 20); // any `Read`: a file, a socket, stdin
+    /// cache.set_reader("blob", file, Default::default())?;
+    /// let mut reader = cache.get_reader("blob")?.expect("stored");
+    /// assert_eq!(reader.len(), 1 << 20);
+    /// let mut first = [0u8; 4];
+    /// reader.read_exact(&mut first)?;
+    /// assert_eq!(first, [7; 4]);
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     /// As [`Cache::set`], plus [`Error::Io`] from `reader`.
@@ -212,6 +227,17 @@ impl Cache {
     }
 
     /// Stores `value` only if `key` is absent (or expired). Returns whether it stored.
+    /// Stores `value` only if `key` is absent (or expired). Returns whether it stored.
+    ///
+    /// ```
+    /// # fn main() -> diskcache::Result<()> {
+    /// # let cache = diskcache::Cache::open(tempfile::tempdir()?.path())?;
+    /// use diskcache::SetOptions;
+    /// assert!(cache.add("owner", "first", SetOptions::default())?);
+    /// assert!(!cache.add("owner", "second", SetOptions::default())?);
+    /// assert_eq!(cache.get::<String>("owner")?.as_deref(), Some("first"));
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     /// As [`Cache::set`].
@@ -233,6 +259,19 @@ impl Cache {
 
     /// Sets a live entry's expire time (`None`: never expires). Returns whether the key was
     /// present.
+    /// Sets a live entry's expire time (`None`: never expires). Returns whether the key was
+    /// present.
+    ///
+    /// ```
+    /// # fn main() -> diskcache::Result<()> {
+    /// # let cache = diskcache::Cache::open(tempfile::tempdir()?.path())?;
+    /// use std::time::Duration;
+    /// cache.set("session", 1)?;
+    /// assert!(cache.touch("session", Some(Duration::from_secs(60)))?);
+    /// assert!(cache.get_entry::<i64>("session")?.expect("live").expire_time.is_some());
+    /// assert!(!cache.touch("absent", None)?);
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     /// As [`Cache::delete`].
@@ -271,6 +310,16 @@ impl Cache {
     }
 
     /// Removes `key` and returns its value, if it was present and live.
+    /// Removes `key` and returns its value, if it was present and live.
+    ///
+    /// ```
+    /// # fn main() -> diskcache::Result<()> {
+    /// # let cache = diskcache::Cache::open(tempfile::tempdir()?.path())?;
+    /// cache.set("job", "resize")?;
+    /// assert_eq!(cache.pop::<String>("job")?.as_deref(), Some("resize"));
+    /// assert_eq!(cache.pop::<String>("job")?, None);
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     /// [`Error::Codec`] if the value is not a `V` (the entry is then left in place);

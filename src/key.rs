@@ -124,6 +124,16 @@ impl Key {
     /// [`Error::InvalidArgument`] for a NaN, an integer outside `i64`, nesting deeper than
     /// [`MAX_DEPTH`] or an encoding longer than [`MAX_KEY_BYTES`], and with [`Error::Codec`]
     /// if the value's `Serialize` fails.
+    ///
+    /// ```
+    /// # fn main() -> diskcache::Result<()> {
+    /// use diskcache::Key;
+    /// let key = Key::from_serialize(&("user", 42))?;
+    /// assert_eq!(key.to_string(), "('user', 42)"); // shown as Python shows the tuple
+    /// assert_eq!(key.decode::<(String, i64)>()?, ("user".to_string(), 42));
+    /// assert_eq!(Key::from_serialize(&7u8)?, Key::Int(7)); // plain values stay plain
+    /// # Ok(()) }
+    /// ```
     pub fn from_serialize<T: serde::Serialize + ?Sized>(value: &T) -> Result<Key> {
         let mut element = Vec::new();
         ser::to_element(value, &mut element)?;
@@ -181,6 +191,14 @@ impl Key {
     /// Numbers decode into any numeric type that holds them (integers widen to floats), text
     /// into `String` or `char`, bytes into `Vec<u8>` or `serde_bytes::ByteBuf`, and a composite
     /// into the type it was made from. Fails with [`Error::Codec`] if the key does not fit `T`.
+    ///
+    /// ```
+    /// # fn main() -> diskcache::Result<()> {
+    /// use diskcache::Key;
+    /// assert_eq!(Key::from(3).decode::<f64>()?, 3.0);
+    /// assert!(Key::from("three").decode::<i64>().is_err());
+    /// # Ok(()) }
+    /// ```
     pub fn decode<T: serde::de::DeserializeOwned>(&self) -> Result<T> {
         T::deserialize(self.elem()?).map_err(|e| e.0)
     }
@@ -227,6 +245,15 @@ impl Key {
     /// Fails with [`Error::Corrupted`] for anything `encode` would not have produced (an
     /// unknown tag, truncated or trailing bytes, invalid UTF-8, a non-canonical number, too deep
     /// nesting, an over-long key), and never panics.
+    ///
+    /// ```
+    /// # fn main() -> diskcache::Result<()> {
+    /// use diskcache::Key;
+    /// let bytes = Key::from("k").encode()?; // as stored in the `entries` table
+    /// assert_eq!(Key::from_encoded(&bytes)?, Key::from("k"));
+    /// assert!(Key::from_encoded(&[0xff, 0x00]).is_err());
+    /// # Ok(()) }
+    /// ```
     pub fn from_encoded(bytes: &[u8]) -> Result<Key> {
         if bytes.len() > MAX_KEY_BYTES {
             return Err(Error::corrupted(format!(

@@ -148,6 +148,21 @@ impl Cache {
     /// Removes and returns the item at `side` of the queue named by `prefix`, skipping (and
     /// removing) expired items. `None` if the queue is empty.
     ///
+    /// ```
+    /// # fn main() -> diskcache::Result<()> {
+    /// # let cache = diskcache::Cache::open(tempfile::tempdir()?.path())?;
+    /// use diskcache::{SetOptions, Side};
+    /// for job in ["a", "b", "c"] {
+    ///     cache.push(job, Some("jobs"), Side::Back, SetOptions::default())?;
+    /// }
+    /// let (_, first) = cache.pull::<String>(Some("jobs"), Side::Front)?.expect("queued");
+    /// assert_eq!(first, "a");
+    /// let (_, last) = cache.peek::<String>(Some("jobs"), Side::Back)?.expect("queued");
+    /// assert_eq!(last, "c");
+    /// assert_eq!(cache.len()?, 2);
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     /// [`Error::Codec`] if the value is not a `V` (the item stays); [`Error::Timeout`];
     /// [`Error::Corrupted`].

@@ -144,7 +144,17 @@ impl ValueReader {
         }
     }
 
-    /// Checks the whole value against its crc32 now.
+    /// Checks the whole value against its crc32 now, without reading it out (reading to the
+    /// end checks it too: a mismatch is then an `io::Error` of kind `InvalidData`).
+    ///
+    /// ```
+    /// # fn main() -> diskcache::Result<()> {
+    /// # let cache = diskcache::Cache::open(tempfile::tempdir()?.path())?;
+    /// cache.set("blob", vec![1u8; 100_000])?;
+    /// let mut reader = cache.get_reader("blob")?.expect("stored");
+    /// reader.verify()?; // Err(Error::Corrupted(_)) if the value file was damaged
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     /// [`Error::Corrupted`] if the bytes do not match the crc32 stored with them;
