@@ -9,6 +9,9 @@
 //!
 //! Negative controls (`src/sabotage.rs`): `check-skips-confirm` and `writers-ignore-builds`
 //! each make tests here fail.
+//!
+//! Unix only: the tests hold a check in the middle of a read with a named pipe.
+#![cfg(unix)]
 
 mod common;
 
