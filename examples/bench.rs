@@ -1,5 +1,5 @@
 //! The benchmark that stands beside Python diskcache's anchor benchmark
-//! (`shared/anchors/bench_diskcache.py`): the same workload, timed the same way, written as JSON of
+//! (`scripts/bench_python.py`): the same workload, timed the same way, written as JSON of
 //! the same shape, so the two can be set side by side.
 //!
 //! ```text

@@ -4,7 +4,7 @@
 Usage:  python3 scripts/bench_deque_index.py OUT.json [--ops N] [--warm N] [--dir BASE]
 Needs:  pip install diskcache==5.6.3
 
-The anchor script (shared/anchors/bench_diskcache.py) does not measure Deque or Index; this
+The Python bench (scripts/bench_python.py) does not measure Deque or Index; this
 one does, with the same statistics (median / p90 / p99 / max / mean microseconds, n) and the
 same small value, b"x" * 100. The `bench` example reads OUT.json with
 `--compare-deque OUT.json` and prints these figures beside its own.

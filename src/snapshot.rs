@@ -5,7 +5,7 @@
 //! every change is followed by a generation bump, so a snapshot opened after reading generation
 //! `g` holds every change up to `g` and may be reused while the generation stays `g`. A janitor
 //! thread drops a stale cached snapshot within ~10 ms, because an idle process holding an old
-//! snapshot pins its pages and makes the file grow (`../shared/research/fastpath.md`).
+//! snapshot pins its pages and makes the file grow.
 
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
