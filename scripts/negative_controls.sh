@@ -101,6 +101,10 @@ ignore-unapplied-log platforms
     from_linux::a_cache_open_through_the_log_in_another_process_is_refused_elsewhere
 ungated-compute rust_api
     threads_that_miss_the_same_key_at_once_compute_it_once
+janitor-per-store janitor
+    every_cache_and_shard_of_a_process_shares_one_janitor_thread
+janitor-polls janitor
+    the_janitor_sleeps_while_the_caches_are_idle_and_a_read_wakes_it_to_write_what_was_read
 '
 
 # A variant's run that takes longer than this is stopped and counts as not caught.
@@ -200,7 +204,7 @@ done < <(grep '"reason":"compiler-artifact"' "$LOGS/build.json" |
 # The library's own unit tests (the table's file `lib`).
 lib_exe=$(grep '"reason":"compiler-artifact"' "$LOGS/build.json" |
     grep '"target":{"kind":\["lib"\]' | grep -o '"executable":"[^"]*"' | head -n 1 |
-    sed -E 's/"executable":"([^"]*)"/\1/')
+    sed -E 's/"executable":"([^"]*)"/\1/' || true)
 [ -z "$lib_exe" ] || EXE_OF[lib]=$lib_exe
 built=$(awk -v s="$started" -v e="$EPOCHREALTIME" 'BEGIN { printf "%.1f", e - s }')
 echo "built in $built s"

@@ -4,7 +4,7 @@
 //! A hit under least-recently-used or least-frequently-used moves the key's access time or
 //! count. Writing that per read would turn every `get` into a write, so this process gathers
 //! the latest access time and the number of accesses per key here; the next write of this
-//! process (or the janitor, within ~10 ms) logs them as access records, and a checkpoint folds
+//! process (or the janitor, within ~10 ms of the first) logs them as access records, and a checkpoint folds
 //! them into the rows and the policy's order table. On the direct path they go into the next
 //! write transaction. The order a cull sees is therefore at most a few milliseconds behind.
 
@@ -54,6 +54,7 @@ impl Accesses {
                 },
             );
             self.any.store(true, Ordering::Release);
+            crate::janitor::wake();
         }
     }
 
@@ -83,7 +84,9 @@ impl Accesses {
     /// `cache.shm`).
     pub(crate) fn count(&self, hit: bool) {
         let counter = if hit { &self.hits } else { &self.misses };
-        counter.fetch_add(1, Ordering::Relaxed);
+        if counter.fetch_add(1, Ordering::Relaxed) == 0 {
+            crate::janitor::wake();
+        }
     }
 
     /// Takes the hits and misses counted since the last call.

@@ -620,7 +620,14 @@ impl Cache {
     }
 }
 
-/// Starts the janitor of a newly opened store (see [`crate::snapshot::spawn_janitor`]).
+/// Hands a newly opened store's upkeep to the process's janitor (see [`crate::janitor`]).
 pub(crate) fn start_janitor(store: &Arc<Store>) {
-    crate::snapshot::spawn_janitor(Arc::downgrade(store), Store::janitor_tick);
+    let chore: std::sync::Weak<dyn crate::janitor::Chore> = Arc::downgrade(store) as _;
+    crate::janitor::register(chore);
+}
+
+impl crate::janitor::Chore for Store {
+    fn round(&self) -> bool {
+        self.janitor_tick()
+    }
 }

@@ -87,6 +87,11 @@ mod gate;
 mod handoff;
 mod index;
 mod iter;
+#[cfg(feature = "testing")]
+#[doc(hidden)]
+pub mod janitor;
+#[cfg(not(feature = "testing"))]
+mod janitor;
 pub mod key;
 mod lock;
 mod logged;

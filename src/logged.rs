@@ -187,33 +187,33 @@ impl LoggedEngine {
         &self.shared.overlay
     }
 
-    /// The janitor's round, every ~10 ms: drops a cached snapshot the generation has left
-    /// behind (an idle process must not pin old pages), and, if the critical section is
-    /// marked, tries the lock without waiting: getting it means the marker's process died
-    /// (or failed) inside it, so recover at once rather than at the next write. A process
-    /// that only reads would otherwise keep serving a snapshot older than a whole-cache
-    /// change the dead holder committed.
-    /// Returns the recovery's error, if it failed other than for want of the lock (the caller
-    /// replaces a database handle an I/O error left failing).
-    pub(crate) fn janitor_tick(&self, env: &Env<'_>) -> Result<()> {
+    /// The janitor's round: drops a cached snapshot the generation or a pause has left
+    /// behind (an idle process must not pin old pages) and logs the noted reads if the lock
+    /// is free. While a snapshot stays cached, it also tries the lock without waiting if the
+    /// critical section is marked: getting it means the marker's process died (or failed)
+    /// inside it, so recover at once rather than at the next write; a process that only reads
+    /// would otherwise keep serving a snapshot older than a whole-cache change the dead holder
+    /// committed. Returns whether work is left for a later round; the error of a recovery
+    /// that failed other than for want of the lock (the caller replaces a database handle an
+    /// I/O error left failing).
+    pub(crate) fn janitor_tick(&self, env: &Env<'_>) -> Result<bool> {
         let shm = self.overlay().shm();
-        self.shared.snapshots.drop_unless(shm.get(Word::Gen));
+        let cached = self.shared.snapshots.tidy(shm.get(Word::Gen));
         let now = Env {
             deadline_override: Some(Instant::now()),
             ..*env
         };
-        let mut result = Ok(());
-        if shm.get(Word::Dirty) != 0 {
-            result = match self.locked(&now, |_| Ok(())) {
-                Err(crate::error::Error::Timeout) => Ok(()),
-                other => other,
-            };
+        if cached && shm.get(Word::Dirty) != 0 {
+            match self.locked(&now, |_| Ok(())) {
+                Err(crate::error::Error::Timeout) | Ok(()) => {}
+                Err(e) => return Err(e),
+            }
         }
         if !env.accesses.is_empty() {
             // Logs the noted reads if the lock is free now; else they wait for the next round.
             let _ = self.write(&now, env.settings.checkpoint_records, |_| Ok(()));
         }
-        result
+        Ok(cached || !env.accesses.is_empty())
     }
 
     /// Runs `f` under the write lock, after recovering if the last holder died inside it.

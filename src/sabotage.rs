@@ -66,6 +66,10 @@ pub(crate) enum Sabotage {
     /// Threads that miss the same key in `get_or_insert_with` or a memo all compute it
     /// (`tests/rust_api.rs`).
     UngatedCompute,
+    /// Every store gets a janitor thread of its own (`tests/janitor.rs`).
+    JanitorPerStore,
+    /// The janitor runs a round every 10 ms forever, never sleeping (`tests/janitor.rs`).
+    JanitorPolls,
 }
 
 impl Sabotage {
@@ -74,7 +78,7 @@ impl Sabotage {
         not(diskcache_broken),
         expect(dead_code, reason = "read in sabotage builds")
     )]
-    const ALL: [Sabotage; 19] = [
+    const ALL: [Sabotage; 21] = [
         Sabotage::AckBeforeCommit,
         Sabotage::CheckpointOrder,
         Sabotage::ForkInheritsStore,
@@ -94,6 +98,8 @@ impl Sabotage {
         Sabotage::CheckFixUnguarded,
         Sabotage::IgnoreUnappliedLog,
         Sabotage::UngatedCompute,
+        Sabotage::JanitorPerStore,
+        Sabotage::JanitorPolls,
     ];
 
     /// The variant's name in `DISKCACHE_BROKEN`.
@@ -122,6 +128,8 @@ impl Sabotage {
             Sabotage::CheckFixUnguarded => "check-fix-unguarded",
             Sabotage::IgnoreUnappliedLog => "ignore-unapplied-log",
             Sabotage::UngatedCompute => "ungated-compute",
+            Sabotage::JanitorPerStore => "janitor-per-store",
+            Sabotage::JanitorPolls => "janitor-polls",
         }
     }
 }

@@ -3,12 +3,12 @@
 //! Opening a MultiWriter read transaction costs a few microseconds of locks and a header read;
 //! a cached one costs nothing. On the logged path redb changes only under the write lock, and
 //! every change is followed by a generation bump, so a snapshot opened after reading generation
-//! `g` holds every change up to `g` and may be reused while the generation stays `g`. A janitor
-//! thread drops a stale cached snapshot within ~10 ms, because an idle process holding an old
-//! snapshot pins its pages and makes the file grow.
+//! `g` holds every change up to `g` and may be reused while the generation stays `g`. The
+//! janitor (`janitor.rs`) drops a cached snapshot within ~10 ms of its going stale, or of its
+//! last use, because an idle process holding an old snapshot pins its pages and makes the file
+//! grow.
 
-use std::sync::{Arc, Mutex, PoisonError, Weak};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use redb::{Database, ReadOnlyTable, ReadTransaction, ReadableDatabase};
 
@@ -17,9 +17,6 @@ use crate::evict::{Candidate, Order};
 use crate::row::Row;
 use crate::schema::{ENTRIES, META, ORDER_EXPIRE, ORDER_INSERT, SETTINGS, policy_order};
 use crate::settings::Settings;
-
-/// How often the janitor looks for a stale cached snapshot.
-const JANITOR_PERIOD: Duration = Duration::from_millis(10);
 
 /// The tables of one read transaction.
 pub(crate) struct Snapshot {
@@ -235,35 +232,72 @@ pub(crate) enum EdgeSearch {
 /// The cached snapshot, tagged with the generation it was opened under.
 #[derive(Default)]
 pub(crate) struct SnapshotCache {
-    slot: Mutex<Option<(u64, Arc<Snapshot>)>>,
+    slot: Mutex<Option<Cached>>,
+}
+
+/// A cached snapshot and what the janitor needs to know about it.
+struct Cached {
+    generation: u64,
+    snapshot: Arc<Snapshot>,
+    /// Whether it was handed out since the janitor's last look.
+    used: bool,
 }
 
 impl SnapshotCache {
     /// A snapshot holding every change up to generation `generation`: the cached one if it is tagged
     /// `generation`, else a fresh one, which is cached. `generation` must have been read before this call.
     pub(crate) fn get(&self, db: &Database, generation: u64) -> Result<Arc<Snapshot>> {
-        if let Some((tag, snap)) = &*self.lock()
-            && *tag == generation
+        if let Some(cached) = &mut *self.lock()
+            && cached.generation == generation
         {
-            return Ok(snap.clone());
+            cached.used = true;
+            return Ok(cached.snapshot.clone());
         }
-        let snap = Arc::new(Snapshot::open(db)?);
-        *self.lock() = Some((generation, snap.clone()));
-        Ok(snap)
+        let snapshot = Arc::new(Snapshot::open(db)?);
+        let stale = self.lock().replace(Cached {
+            generation,
+            snapshot: snapshot.clone(),
+            used: true,
+        });
+        // The janitor drops it once it is stale or unused.
+        crate::janitor::wake();
+        crate::boundary::drop_contained(stale);
+        Ok(snapshot)
     }
 
     /// Drops the cached snapshot unless it is tagged `current`.
     pub(crate) fn drop_unless(&self, current: u64) {
-        let mut slot = self.lock();
-        if slot.as_ref().is_some_and(|(tag, _)| *tag != current) {
-            let stale = slot.take();
-            drop(slot);
-            // Its read transaction may belong to a handle redb panicked in.
-            crate::boundary::drop_contained(stale);
-        }
+        self.drop_if(|cached| cached.generation != current);
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Option<(u64, Arc<Snapshot>)>> {
+    /// The janitor's look: drops the cached snapshot if it is not tagged `current` or was not
+    /// used since the last look (a process that stopped reading must not pin old pages, and
+    /// reopening one costs a few microseconds). Returns whether one is still cached.
+    pub(crate) fn tidy(&self, current: u64) -> bool {
+        self.drop_if(|cached| {
+            let stale = cached.generation != current || !cached.used;
+            cached.used = false;
+            stale
+        })
+    }
+
+    /// Drops the cached snapshot if `stale` says so; returns whether one is still cached.
+    fn drop_if(&self, stale: impl FnOnce(&mut Cached) -> bool) -> bool {
+        let mut slot = self.lock();
+        let Some(cached) = slot.as_mut() else {
+            return false;
+        };
+        if !stale(cached) {
+            return true;
+        }
+        let dropped = slot.take();
+        drop(slot);
+        // Its read transaction may belong to a handle redb panicked in.
+        crate::boundary::drop_contained(dropped);
+        false
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Cached>> {
         self.slot.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
@@ -272,21 +306,4 @@ impl Drop for SnapshotCache {
     fn drop(&mut self) {
         crate::boundary::drop_contained(self.lock().take());
     }
-}
-
-/// Starts the janitor thread: every 10 ms it calls `tick` on what `owner` points at (dropping
-/// stale snapshots, noticing a dead lock holder), and it stops once the owner is dropped.
-pub(crate) fn spawn_janitor<T: Send + Sync + 'static>(owner: Weak<T>, tick: fn(&T)) {
-    let spawned = std::thread::Builder::new()
-        .name("diskcache-janitor".into())
-        .spawn(move || {
-            while let Some(owner) = owner.upgrade() {
-                tick(&owner);
-                drop(owner);
-                std::thread::sleep(JANITOR_PERIOD);
-            }
-        });
-    // Without a janitor the cache still works; an idle process may then pin old pages until
-    // its next read, which is a cost, not an error.
-    drop(spawned);
 }

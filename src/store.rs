@@ -490,16 +490,20 @@ impl Store {
 
     /// The janitor's round (see `LoggedEngine::janitor_tick`); on the direct path, every
     /// tenth round (~100 ms) writes the reads noted since, if the write lock is free.
-    pub(crate) fn janitor_tick(&self) {
+    /// Returns whether work is left for a later round.
+    pub(crate) fn janitor_tick(&self) -> bool {
         let settings = self.settings();
         // A recovery that failed on a full disk leaves the handle failing every call: the
         // attempt replaces it (`Store::attempt`), and the next round tries again.
-        let _ = self.attempt(|db| match &self.engine {
+        let round = self.attempt(|db| match &self.engine {
             Engine::Logged(engine) => engine.janitor_tick(&self.env(&settings, db)),
             Engine::Direct(gate, _) => {
+                if self.accesses.is_idle() {
+                    return Ok(false);
+                }
                 let tick = self.ticks.fetch_add(1, Ordering::Relaxed);
-                if !tick.is_multiple_of(10) || self.accesses.is_idle() {
-                    return Ok(());
+                if !tick.is_multiple_of(10) {
+                    return Ok(true);
                 }
                 let now = std::time::Instant::now();
                 if let Ok(_gate) = gate.enter(now) {
@@ -509,9 +513,10 @@ impl Store {
                     };
                     run_redb_txn(&env, |w| self.flush_reads(w))?;
                 }
-                Ok(())
+                Ok(!self.accesses.is_idle())
             }
         });
+        round.unwrap_or(true)
     }
 
     /// Applies the log to the database and writes this process's noted reads and counts.
