@@ -466,11 +466,23 @@ fn evict() -> R {
     Ok(())
 }
 
+/// A fanout cache whose values go to their own files from 4 KiB: Python's size-limit tests
+/// scale with `disk_min_file_size`, and a smaller one keeps the port quick.
+fn small_files() -> (tempfile::TempDir, FanoutCache) {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = FanoutCache::builder()
+        .min_file_size(4096)
+        .open(dir.path())
+        .unwrap();
+    (dir, cache)
+}
+
 // test_size_limit_with_files (Python's `reset('size_limit', n)` gives every shard n; here
-// `SizeLimit` is the whole cache's, so the reset asks for n per shard)
+// `SizeLimit` is the whole cache's, so the reset asks for n per shard; min_file_size 4 KiB
+// rather than 32 KiB, see `small_files`)
 #[test]
 fn size_limit_with_files() -> R {
-    let (_dir, cache) = cache();
+    let (_dir, cache) = small_files();
     let shards = 8;
     cache.reset(Setting::CullLimit(0))?;
     let min_file_size = cache.settings().min_file_size;
@@ -486,10 +498,11 @@ fn size_limit_with_files() -> R {
     Ok(())
 }
 
-// test_size_limit_with_database (the size limit as in size_limit_with_files)
+// test_size_limit_with_database (the size limit and min_file_size as in
+// size_limit_with_files)
 #[test]
 fn size_limit_with_database() -> R {
-    let (_dir, cache) = cache();
+    let (_dir, cache) = small_files();
     let shards = 8;
     cache.reset(Setting::CullLimit(0))?;
     let size_limit = 2 * cache.settings().min_file_size;

@@ -9,7 +9,10 @@
 mod common;
 
 mod core;
+mod deque;
 mod fanout;
+mod index;
+mod recipes;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -42,29 +45,50 @@ pub fn copy_tree(from: &Path, to: &Path) {
     }
 }
 
-/// Copies the file `from` to `to` byte for byte, leaving holes where `from` has blocks of
-/// zeros: a cache's `cache.wal` is a 64 MiB sparse file, which a plain copy would write out
-/// whole, eight times over for a fanout cache.
+/// Copies the file `from` to `to`, leaving holes where `from` has them: a cache's
+/// `cache.wal` is a 64 MiB sparse file, which a plain copy would write out whole, eight times
+/// over for a fanout cache.
 fn copy_sparse(from: &Path, to: &Path) {
-    use std::io::{Read, Seek, SeekFrom, Write};
-    let mut src = std::fs::File::open(from).unwrap();
-    let mut dst = std::fs::File::create(to).unwrap();
-    let mut block = vec![0u8; 64 * 1024];
-    let zeros = vec![0u8; 64 * 1024];
-    let mut len = 0u64;
-    loop {
-        let n = src.read(&mut block).unwrap();
-        if n == 0 {
-            break;
-        }
-        if block[..n] == zeros[..n] {
-            dst.seek(SeekFrom::Current(n as i64)).unwrap();
-        } else {
-            dst.write_all(&block[..n]).unwrap();
-        }
-        len += n as u64;
+    use std::os::unix::fs::FileExt;
+    let src = std::fs::File::open(from).unwrap();
+    let dst = std::fs::File::create(to).unwrap();
+    let len = src.metadata().unwrap().len();
+    for (start, end) in data_regions(&src, len) {
+        let mut bytes = vec![0u8; (end - start) as usize];
+        src.read_exact_at(&mut bytes, start).unwrap();
+        dst.write_all_at(&bytes, start).unwrap();
     }
     dst.set_len(len).unwrap();
+}
+
+/// The byte ranges of `file` that hold data (`lseek` with `SEEK_DATA` and `SEEK_HOLE`).
+#[cfg(target_os = "linux")]
+fn data_regions(file: &std::fs::File, len: u64) -> Vec<(u64, u64)> {
+    use std::os::fd::AsRawFd;
+    let fd = file.as_raw_fd();
+    let mut regions = Vec::new();
+    let mut at = 0;
+    while (at as u64) < len {
+        // SAFETY: `lseek` on a descriptor owned by a live `File` only moves its offset.
+        #[allow(unsafe_code)]
+        let data = unsafe { libc::lseek(fd, at, libc::SEEK_DATA) };
+        if data < 0 {
+            break; // ENXIO: no data after `at`
+        }
+        // SAFETY: as above.
+        #[allow(unsafe_code)]
+        let hole = unsafe { libc::lseek(fd, data, libc::SEEK_HOLE) };
+        assert!(hole > data, "lseek(SEEK_HOLE) failed");
+        regions.push((data as u64, hole as u64));
+        at = hole;
+    }
+    regions
+}
+
+/// The whole file, where holes cannot be found.
+#[cfg(not(target_os = "linux"))]
+fn data_regions(_file: &std::fs::File, len: u64) -> Vec<(u64, u64)> {
+    vec![(0, len)]
 }
 
 /// Makes `to` an exact copy of `from` (what `rsync -a --delete` leaves): removes `to`, then
