@@ -1136,8 +1136,9 @@ fn pull_ioerror() -> R {
     Ok(())
 }
 
-// test_peek_ioerror (the mocked fetch fails once, then finds 0: the first item's value file
-// removed, and the peek goes on to the next item, 0)
+// test_peek_ioerror (the mocked fetch fails once, then finds 0: here the first item's value
+// file is removed for good, and the peek drops that item and goes on to the next, 0; Python's
+// peek would retry the first for ever: README "Differences from Python diskcache")
 #[test]
 fn peek_ioerror() -> R {
     let (dir, cache) = cache();
