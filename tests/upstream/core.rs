@@ -1,7 +1,7 @@
-//! python-diskcache v5.6.3 `tests/test_core.py`: 87 Python tests, 76 ported here (one of them,
-//! `getsetdel`, with its oversize keys split into `getsetdel_large_keys`).
+//! python-diskcache v5.6.3 `tests/test_core.py`: 87 Python tests, 77 ported here (78 Rust
+//! tests: `getsetdel`'s keys of several MiB are `getsetdel_large_keys`).
 //!
-//! Not mapped (11), with the reason:
+//! Not mapped (10), with the reason:
 //! - `test_disk_valueerror`: Python-only protocol (passing a `Disk` instance where a class is
 //!   expected); a Rust `Disk` is a value, so there is nothing to get wrong.
 //! - `test_custom_filename_disk`: Python-only protocol (`Disk.filename` hook); the `Disk`
