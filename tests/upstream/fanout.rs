@@ -20,7 +20,7 @@ use std::time::Duration;
 use diskcache::{Cache, EvictionPolicy, FanoutCache, Key, MemoOptions, SetOptions, Setting};
 use serde_bytes::ByteBuf;
 
-use crate::{common, sleep_ms};
+use crate::sleep_ms;
 
 type R = diskcache::Result<()>;
 
@@ -159,7 +159,7 @@ fn set_get_delete() -> R {
 #[test]
 fn set_timeout() -> R {
     let (_dir, cache, shard) = timing_out(0);
-    let _held = common::hold_log_lock(&shard);
+    let _held = crate::common::hold_log_lock(&shard);
     assert!(!cache.set(0, 0)?);
     Ok(())
 }
@@ -181,7 +181,7 @@ fn touch() -> R {
 fn touch_timeout() -> R {
     let (_dir, cache, shard) = timing_out(0);
     cache.set(0, 0)?;
-    let _held = common::hold_log_lock(&shard);
+    let _held = crate::common::hold_log_lock(&shard);
     assert!(!cache.touch(0, None)?);
     Ok(())
 }
@@ -201,7 +201,7 @@ fn add() -> R {
 #[test]
 fn add_timeout() -> R {
     let (_dir, cache, shard) = timing_out(0);
-    let _held = common::hold_log_lock(&shard);
+    let _held = crate::common::hold_log_lock(&shard);
     assert!(!cache.add(0, 0, opts())?);
     Ok(())
 }
@@ -245,7 +245,7 @@ fn incr() -> R {
 #[test]
 fn incr_timeout() -> R {
     let (_dir, cache, shard) = timing_out(0);
-    let _held = common::hold_log_lock(&shard);
+    let _held = crate::common::hold_log_lock(&shard);
     assert_eq!(cache.incr(0, 1, Some(0))?, None);
     Ok(())
 }
@@ -263,7 +263,7 @@ fn decr() -> R {
 #[test]
 fn decr_timeout() -> R {
     let (_dir, cache, shard) = timing_out(0);
-    let _held = common::hold_log_lock(&shard);
+    let _held = crate::common::hold_log_lock(&shard);
     assert_eq!(cache.decr(0, 1, Some(0))?, None);
     Ok(())
 }
@@ -373,7 +373,7 @@ fn pop() -> R {
 fn pop_timeout() -> R {
     let (_dir, cache, shard) = timing_out(0);
     cache.set(0, 0)?;
-    let _held = common::hold_log_lock(&shard);
+    let _held = crate::common::hold_log_lock(&shard);
     assert_eq!(cache.pop::<i64>(0)?, None);
     Ok(())
 }
@@ -384,7 +384,7 @@ fn pop_timeout() -> R {
 fn delete_timeout() -> R {
     let (_dir, cache, shard) = timing_out(0);
     cache.set(0, 0)?;
-    let _held = common::hold_log_lock(&shard);
+    let _held = crate::common::hold_log_lock(&shard);
     assert!(!cache.delete(0)?);
     Ok(())
 }
@@ -551,7 +551,7 @@ fn clear() -> R {
 fn hold_for_a_while(shard: std::path::PathBuf) -> std::thread::JoinHandle<()> {
     let (tx, rx) = std::sync::mpsc::channel();
     let holder = std::thread::spawn(move || {
-        let _held = common::hold_log_lock(&shard);
+        let _held = crate::common::hold_log_lock(&shard);
         tx.send(()).unwrap();
         sleep_ms(200);
     });
