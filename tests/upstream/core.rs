@@ -1,7 +1,7 @@
-//! python-diskcache v5.6.3 `tests/test_core.py`: 87 Python tests, 77 ported here (78 Rust
+//! python-diskcache v5.6.3 `tests/test_core.py`: 87 Python tests, 78 ported here (79 Rust
 //! tests: `getsetdel`'s keys of several MiB are `getsetdel_large_keys`).
 //!
-//! Not mapped (10), with the reason:
+//! Not mapped (9), with the reason:
 //! - `test_disk_valueerror`: Python-only protocol (passing a `Disk` instance where a class is
 //!   expected); a Rust `Disk` is a value, so there is nothing to get wrong.
 //! - `test_custom_filename_disk`: Python-only protocol (`Disk.filename` hook); the `Disk`
@@ -10,9 +10,6 @@
 //! - `test_close_error`: Python-only mock of the thread-local connection object.
 //! - `test_integrity_check`: SQLite internals (a byte of the SQLite file header); damaged
 //!   databases are tested in tests/damaged_database.rs and tests/corruption_repair.rs.
-//! - `test_peekitem_ioerror`: a mock of an `ENOENT` from one fetch that a real cache sees only
-//!   when a concurrent delete wins a race; a value file that is missing for good is
-//!   `Error::Corrupted` here (Python would loop on it), tested in tests/corruption_repair.rs.
 //! - `test_pickle`: pickling of a Python object.
 //! - `test_constant`: Python-only (`repr(ENOVAL)`).
 //! - `test_custom_eviction_policy`: Python-only protocol (an eviction policy written as SQL).
@@ -21,7 +18,9 @@
 //! (`set_timeout`, `add_timeout`, `clear_timeout`, `cull_timeout`), an injected I/O fault for
 //! `test_disk_write_os_error`, a parent path that is a file for `test_init_makedirs`, and a
 //! removed value file for an `ENOENT` from a fetch (`get_keyerror4`, `get_ioerror_fast_path`,
-//! `pop_ioerror`, `pull_ioerror`, `peek_ioerror`). Python's `time.time` mock in
+//! `pop_ioerror`, `pull_ioerror`, `peek_ioerror`, `peekitem_ioerror`; the last two pin where
+//! this port differs: an item whose file is gone for good is dropped or reported, where
+//! Python would retry it for ever). Python's `time.time` mock in
 //! `test_expire` becomes expire times that have surely passed or surely not.
 
 use std::collections::HashMap;
@@ -1169,6 +1168,26 @@ fn peekitem_extras() -> R {
     let e = cache.get_entry::<i64>(&key)?.unwrap();
     assert!(e.expire_time.unwrap() > SystemTime::UNIX_EPOCH);
     assert_eq!(e.tag, Some(Key::from("foo")));
+    Ok(())
+}
+
+// test_peekitem_ioerror (Python's mocked fetch fails once, then finds 2, as when a
+// concurrent delete wins a race; here the newest entry's value file is gone for good, which
+// peekitem reports as damage, where Python's would retry for ever: README "Differences from
+// Python diskcache")
+#[test]
+fn peekitem_ioerror() -> R {
+    let (dir, cache) = cache();
+    cache.set("a", 0)?;
+    cache.set("b", 1)?;
+    cache.set("c", "2".repeat(1 << 16))?;
+    for file in value_files(dir.path()) {
+        std::fs::remove_file(file)?;
+    }
+    let err = cache.peekitem::<String>(true).unwrap_err();
+    assert!(matches!(err, Error::Corrupted(_)), "{err:?}");
+    // The other end is whole.
+    assert_eq!(cache.peekitem::<i64>(false)?, Some((Key::from("a"), 0)));
     Ok(())
 }
 
