@@ -358,6 +358,20 @@ impl Cache {
         self.fetch(&key)?.map(Fetched::entry).transpose()
     }
 
+    /// [`Cache::get_entry`] that counts neither a hit nor a miss nor an access: a second look
+    /// at a key within one call that has already counted its read (a memo's look after
+    /// waiting for another thread's computation).
+    pub(crate) fn get_entry_uncounted<V: DeserializeOwned>(
+        &self,
+        key: &Key,
+    ) -> Result<Option<Entry<V>>> {
+        let key = key.encode()?;
+        let row = self.live_row(&key)?;
+        self.fetch_live(row, &key, time::now_us())?
+            .map(Fetched::entry)
+            .transpose()
+    }
+
     /// A `Read + Seek` reader over the value: a memory map of its value file, or its inline
     /// bytes (diskcache's `read`). The crc32 is checked when the reader reaches the end.
     ///

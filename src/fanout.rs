@@ -197,6 +197,14 @@ impl FanoutCache {
         timed_out_as(self.shard(&key)?.get_entry(key), None)
     }
 
+    /// [`Cache::get_entry_uncounted`] in the key's shard; `None` on a timeout.
+    pub(crate) fn get_entry_uncounted<V: DeserializeOwned>(
+        &self,
+        key: &Key,
+    ) -> Result<Option<Entry<V>>> {
+        timed_out_as(self.shard(key)?.get_entry_uncounted(key), None)
+    }
+
     /// A reader over the value; `None` if absent or on a timeout.
     ///
     /// # Errors
