@@ -103,7 +103,7 @@ fn differential_requests() -> Vec<Json> {
     let keys = [
         // Integers in the integer queue's range (0 to 10^15) are queue ends for `push`; these
         // are far from 0, where Python fails with an IntegrityError and this library with
-        // InvalidArgument ("the queue is full").
+        // QueueFull.
         json!(0),
         json!(1000),
         json!(12345),
