@@ -24,7 +24,7 @@ pub enum Error {
     Timeout,
     /// `incr`/`decr` found no value and no default was given.
     KeyNotFound,
-    /// `incr`/`decr` found a value that is not a number.
+    /// `incr`/`decr` found a value that is not a number (an integer or a float).
     NotAnInteger,
     /// Stored bytes failed a check: a crc32 mismatch, a truncated record, an unknown tag, a
     /// damaged page of the database. Never returned as wrong data.

@@ -16,7 +16,7 @@ use crate::deque::Deque;
 use crate::error::{Error, Result};
 use crate::index::Index;
 use crate::key::{IntoKey, Key};
-use crate::options::{Entry, SetOptions, Stats, Tag};
+use crate::options::{Entry, Number, SetOptions, Stats, Tag};
 use crate::reader::ValueReader;
 use crate::settings::{EvictionPolicy, Setting, Settings};
 
@@ -49,7 +49,7 @@ pub const DEFAULT_SHARDS: usize = 8;
 /// let cache = FanoutCache::builder().shards(4).open(dir.path())?;
 /// assert!(cache.set("key", &1)?);
 /// assert_eq!(cache.get::<i64>("key")?, Some(1));
-/// assert_eq!(cache.incr("hits", 1, Some(0))?, Some(1));
+/// assert_eq!(cache.incr("hits", 1, Some(0))?, Some(diskcache::Number::Int(1)));
 /// assert_eq!(cache.len()?, 2);
 /// # Ok(()) }
 /// ```
@@ -255,12 +255,17 @@ impl FanoutCache {
         timed_out_as(self.shard(&key)?.touch(key, expire), false)
     }
 
-    /// Adds `delta` to the integer under `key` (starting from `default` if absent) and
-    /// returns the result; `None` on a timeout.
+    /// Adds `delta` to the number under `key` (starting from `default` if absent) and
+    /// returns the result (a float stays a float, as [`Cache::incr`]); `None` on a timeout.
     ///
     /// # Errors
     /// As [`Cache::incr`], except [`Error::Timeout`].
-    pub fn incr(&self, key: impl IntoKey, delta: i64, default: Option<i64>) -> Result<Option<i64>> {
+    pub fn incr(
+        &self,
+        key: impl IntoKey,
+        delta: i64,
+        default: Option<i64>,
+    ) -> Result<Option<Number>> {
         let key = key.into_key()?;
         timed_out_as(self.shard(&key)?.incr(key, delta, default).map(Some), None)
     }
@@ -269,7 +274,12 @@ impl FanoutCache {
     ///
     /// # Errors
     /// As [`Cache::decr`], except [`Error::Timeout`].
-    pub fn decr(&self, key: impl IntoKey, delta: i64, default: Option<i64>) -> Result<Option<i64>> {
+    pub fn decr(
+        &self,
+        key: impl IntoKey,
+        delta: i64,
+        default: Option<i64>,
+    ) -> Result<Option<Number>> {
         let key = key.into_key()?;
         timed_out_as(self.shard(&key)?.decr(key, delta, default).map(Some), None)
     }

@@ -20,7 +20,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use diskcache::{
-    Cache, DEFAULT_SHARDS, Error, EvictionPolicy, FanoutCache, Key, SetOptions, Setting,
+    Cache, DEFAULT_SHARDS, Error, EvictionPolicy, FanoutCache, Key, Number, SetOptions, Setting,
 };
 
 /// Keys `0..n` as integers.
@@ -251,9 +251,12 @@ fn point_operations_go_to_the_key_s_shard() {
     assert!(!cache.touch("absent", None).unwrap());
 
     // incr, decr
-    assert_eq!(cache.incr("count", 1, Some(0)).unwrap(), Some(1));
-    assert_eq!(cache.incr("count", 5, None).unwrap(), Some(6));
-    assert_eq!(cache.decr("count", 2, None).unwrap(), Some(4));
+    assert_eq!(
+        cache.incr("count", 1, Some(0)).unwrap(),
+        Some(Number::Int(1))
+    );
+    assert_eq!(cache.incr("count", 5, None).unwrap(), Some(Number::Int(6)));
+    assert_eq!(cache.decr("count", 2, None).unwrap(), Some(Number::Int(4)));
     assert!(matches!(
         cache.incr("missing", 1, None),
         Err(Error::KeyNotFound)
@@ -711,7 +714,7 @@ fn writes_to_a_shard_another_process_holds_return_false_after_the_timeout() {
         assert!(cache.set(k.as_str(), i as i64 + 10).unwrap());
         assert_eq!(
             cache.incr(counter.as_str(), 1, Some(0)).unwrap(),
-            Some(i as i64 + 1)
+            Some(Number::Int(i as i64 + 1))
         );
         assert_eq!(cache.get::<i64>(k.as_str()).unwrap(), Some(i as i64 + 10));
     }
@@ -725,7 +728,7 @@ fn writes_to_a_shard_another_process_holds_return_false_after_the_timeout() {
     // The shard works again.
     assert!(cache.set(a, 100).unwrap());
     assert_eq!(cache.get::<i64>(a).unwrap(), Some(100));
-    assert_eq!(cache.incr(a, 1, None).unwrap(), Some(101));
+    assert_eq!(cache.incr(a, 1, None).unwrap(), Some(Number::Int(101)));
     assert!(cache.delete(b).unwrap());
     assert_eq!(cache.pop::<i64>(c).unwrap(), Some(2));
     assert!(!cache.contains(fresh.as_str()).unwrap());
