@@ -17,7 +17,7 @@ use crate::fork::{ForkSafe, Reopen};
 use crate::iter::Keys;
 use crate::key::{IntoKey, Key};
 use crate::ops;
-use crate::options::{Entry, SetOptions};
+use crate::options::{Entry, Number, SetOptions};
 use crate::reader::ValueReader;
 use crate::row::{Row, ValuePlace};
 use crate::settings::Settings;
@@ -280,23 +280,31 @@ impl Cache {
         self.store()?.write(|w| ops::touch(w, &key, expire))
     }
 
-    /// Adds `delta` to the integer stored under `key` and returns the result, atomically
+    /// Adds `delta` to the number stored under `key` and returns the result, atomically
     /// across threads and processes. A missing (or expired) key starts from `default`; with
     /// `default: None` it is [`Error::KeyNotFound`]. The expire time and tag are kept.
+    ///
+    /// As Python diskcache's `+`: an integer stays an integer ([`Number::Int`]); a float
+    /// adds `delta` (converted to the nearest `f64`) and is stored and returned as a float
+    /// ([`Number::Float`]). Text, bytes and other values are [`Error::NotAnInteger`] (Python's
+    /// `TypeError`).
     ///
     /// ```
     /// # fn main() -> diskcache::Result<()> {
     /// # let cache = diskcache::Cache::open(tempfile::tempdir()?.path())?;
     /// assert_eq!(cache.incr("hits", 1, Some(0))?, 1);
     /// assert_eq!(cache.incr("hits", 10, None)?, 11);
+    /// cache.set("load", 0.5)?;
+    /// assert_eq!(cache.incr("load", 2, None)?, 2.5);
     /// assert!(matches!(cache.incr("nope", 1, None), Err(diskcache::Error::KeyNotFound)));
     /// # Ok(()) }
     /// ```
     ///
     /// # Errors
-    /// [`Error::KeyNotFound`]; [`Error::NotAnInteger`] if the stored value is not an integer;
-    /// [`Error::InvalidArgument`] if the result overflows an `i64`; [`Error::Timeout`].
-    pub fn incr(&self, key: impl IntoKey, delta: i64, default: Option<i64>) -> Result<i64> {
+    /// [`Error::KeyNotFound`]; [`Error::NotAnInteger`] if the stored value is not an integer
+    /// or a float; [`Error::InvalidArgument`] if an integer result overflows an `i64`;
+    /// [`Error::Timeout`].
+    pub fn incr(&self, key: impl IntoKey, delta: i64, default: Option<i64>) -> Result<Number> {
         let key = key.into_key()?.encode()?;
         self.store()?.write(|w| ops::incr(w, &key, delta, default))
     }
@@ -305,7 +313,7 @@ impl Cache {
     ///
     /// # Errors
     /// As [`Cache::incr`]; `delta == i64::MIN` is [`Error::InvalidArgument`].
-    pub fn decr(&self, key: impl IntoKey, delta: i64, default: Option<i64>) -> Result<i64> {
+    pub fn decr(&self, key: impl IntoKey, delta: i64, default: Option<i64>) -> Result<Number> {
         self.incr(key, ops::negate(delta)?, default)
     }
 
@@ -356,6 +364,20 @@ impl Cache {
     pub fn get_entry<V: DeserializeOwned>(&self, key: impl IntoKey) -> Result<Option<Entry<V>>> {
         let key = key.into_key()?.encode()?;
         self.fetch(&key)?.map(Fetched::entry).transpose()
+    }
+
+    /// [`Cache::get_entry`] that counts neither a hit nor a miss nor an access: a second look
+    /// at a key within one call that has already counted its read (a memo's look after
+    /// waiting for another thread's computation).
+    pub(crate) fn get_entry_uncounted<V: DeserializeOwned>(
+        &self,
+        key: &Key,
+    ) -> Result<Option<Entry<V>>> {
+        let key = key.encode()?;
+        let row = self.live_row(&key)?;
+        self.fetch_live(row, &key, time::now_us())?
+            .map(Fetched::entry)
+            .transpose()
     }
 
     /// A `Read + Seek` reader over the value: a memory map of its value file, or its inline

@@ -142,9 +142,10 @@ impl Cache {
         }
         let encoded = key.encode()?;
         self.gates().with(&encoded, || {
-            // Another thread may have stored it while this one waited.
-            if let Some(value) = self.get(&key)? {
-                return Ok(value);
+            // Another thread may have stored it while this one waited. This second look does
+            // not count: the call counted its miss above, one read per call.
+            if let Some(entry) = self.get_entry_uncounted::<V>(&key)? {
+                return Ok(entry.value);
             }
             let value = f()?;
             self.set(&key, &value)?;

@@ -24,7 +24,7 @@ pub enum Error {
     Timeout,
     /// `incr`/`decr` found no value and no default was given.
     KeyNotFound,
-    /// `incr`/`decr` found a value that is not a number.
+    /// `incr`/`decr` found a value that is not a number (an integer or a float).
     NotAnInteger,
     /// Stored bytes failed a check: a crc32 mismatch, a truncated record, an unknown tag, a
     /// damaged page of the database. Never returned as wrong data.
@@ -36,6 +36,9 @@ pub enum Error {
     InvalidArgument(String),
     /// The database engine (redb) reported an error that is not a plain I/O error.
     Storage(Detail),
+    /// `push` found its item's key already stored: the queue has reached the end of its
+    /// key range at that side (Python diskcache's `sqlite3.IntegrityError` from `push`).
+    QueueFull(String),
     /// The cache was written by a newer format version than this build understands.
     UnsupportedVersion {
         /// The format version found in the cache.
@@ -74,6 +77,8 @@ pub enum ErrorKind {
     InvalidArgument,
     /// [`Error::Storage`].
     Storage,
+    /// [`Error::QueueFull`].
+    QueueFull,
     /// [`Error::UnsupportedVersion`].
     UnsupportedVersion,
 }
@@ -147,6 +152,7 @@ impl fmt::Display for Error {
             Error::Codec(d) => write!(f, "value codec error: {d}"),
             Error::InvalidArgument(msg) => write!(f, "invalid argument: {msg}"),
             Error::Storage(d) => write!(f, "database error: {d}"),
+            Error::QueueFull(msg) => write!(f, "queue full: {msg}"),
             Error::UnsupportedVersion { found, supported } => write!(
                 f,
                 "the cache has format version {found}, but this build reads versions up to {supported}"
@@ -197,6 +203,7 @@ impl Error {
             Error::Codec(_) => ErrorKind::Codec,
             Error::InvalidArgument(_) => ErrorKind::InvalidArgument,
             Error::Storage(_) => ErrorKind::Storage,
+            Error::QueueFull(_) => ErrorKind::QueueFull,
             Error::UnsupportedVersion { .. } => ErrorKind::UnsupportedVersion,
         }
     }

@@ -16,7 +16,7 @@ use crate::deque::Deque;
 use crate::error::{Error, Result};
 use crate::index::Index;
 use crate::key::{IntoKey, Key};
-use crate::options::{Entry, SetOptions, Stats, Tag};
+use crate::options::{Entry, Number, SetOptions, Stats, Tag};
 use crate::reader::ValueReader;
 use crate::settings::{EvictionPolicy, Setting, Settings};
 
@@ -38,6 +38,9 @@ pub const DEFAULT_SHARDS: usize = 8;
 /// Where a shard's write lock cannot be had within the timeout, writes return `Ok(false)` and
 /// reads or removals their default, instead of [`Error::Timeout`], as diskcache's do: a
 /// fanout cache is for callers who would rather skip a cache write than wait.
+/// Whole-cache operations (`clear`, `expire`, `evict`, `cull`, `stats`, `reset`) wait instead:
+/// a shard that times out is tried again until the operation is done there, as diskcache's
+/// do; only `check` (and the tag index's `create`/`drop`) returns [`Error::Timeout`].
 ///
 /// ```
 /// # fn main() -> diskcache::Result<()> {
@@ -46,7 +49,7 @@ pub const DEFAULT_SHARDS: usize = 8;
 /// let cache = FanoutCache::builder().shards(4).open(dir.path())?;
 /// assert!(cache.set("key", &1)?);
 /// assert_eq!(cache.get::<i64>("key")?, Some(1));
-/// assert_eq!(cache.incr("hits", 1, Some(0))?, Some(1));
+/// assert_eq!(cache.incr("hits", 1, Some(0))?, Some(diskcache::Number::Int(1)));
 /// assert_eq!(cache.len()?, 2);
 /// # Ok(()) }
 /// ```
@@ -62,6 +65,17 @@ pub struct FanoutCache {
 /// `Ok(true)` for success, `Ok(false)` for a timeout, the error otherwise.
 fn done(result: Result<()>) -> Result<bool> {
     timed_out_as(result.map(|()| true), false)
+}
+
+/// `f`'s result, calling it again for as long as it times out (Python diskcache's
+/// `retry=True`).
+fn until_done<T>(mut f: impl FnMut() -> Result<T>) -> Result<T> {
+    loop {
+        match f() {
+            Err(Error::Timeout) => continue,
+            other => return other,
+        }
+    }
 }
 
 /// `default` instead of a timeout.
@@ -197,6 +211,14 @@ impl FanoutCache {
         timed_out_as(self.shard(&key)?.get_entry(key), None)
     }
 
+    /// [`Cache::get_entry_uncounted`] in the key's shard; `None` on a timeout.
+    pub(crate) fn get_entry_uncounted<V: DeserializeOwned>(
+        &self,
+        key: &Key,
+    ) -> Result<Option<Entry<V>>> {
+        timed_out_as(self.shard(key)?.get_entry_uncounted(key), None)
+    }
+
     /// A reader over the value; `None` if absent or on a timeout.
     ///
     /// # Errors
@@ -233,12 +255,17 @@ impl FanoutCache {
         timed_out_as(self.shard(&key)?.touch(key, expire), false)
     }
 
-    /// Adds `delta` to the integer under `key` (starting from `default` if absent) and
-    /// returns the result; `None` on a timeout.
+    /// Adds `delta` to the number under `key` (starting from `default` if absent) and
+    /// returns the result (a float stays a float, as [`Cache::incr`]); `None` on a timeout.
     ///
     /// # Errors
     /// As [`Cache::incr`], except [`Error::Timeout`].
-    pub fn incr(&self, key: impl IntoKey, delta: i64, default: Option<i64>) -> Result<Option<i64>> {
+    pub fn incr(
+        &self,
+        key: impl IntoKey,
+        delta: i64,
+        default: Option<i64>,
+    ) -> Result<Option<Number>> {
         let key = key.into_key()?;
         timed_out_as(self.shard(&key)?.incr(key, delta, default).map(Some), None)
     }
@@ -247,7 +274,12 @@ impl FanoutCache {
     ///
     /// # Errors
     /// As [`Cache::decr`], except [`Error::Timeout`].
-    pub fn decr(&self, key: impl IntoKey, delta: i64, default: Option<i64>) -> Result<Option<i64>> {
+    pub fn decr(
+        &self,
+        key: impl IntoKey,
+        delta: i64,
+        default: Option<i64>,
+    ) -> Result<Option<Number>> {
         let key = key.into_key()?;
         timed_out_as(self.shard(&key)?.decr(key, delta, default).map(Some), None)
     }
@@ -272,18 +304,33 @@ impl FanoutCache {
     }
 
     // ----- whole-cache operations: every shard ----------------------------------------------
+    //
+    // As Python diskcache's `FanoutCache`, these wait for every shard however long that takes:
+    // a shard's `Error::Timeout` is tried again until the operation is done there (Python's
+    // `_remove` loop, and the `retry=True` of its `stats` and `reset`). Only `check` returns a
+    // timeout, as Python's does. A caller who wants a bound uses the shards' own methods.
 
-    /// Sums `f` over the shards.
+    /// Sums `f` over the shards, trying a shard again after a timeout.
     fn sum(&self, f: impl Fn(&Cache) -> Result<u64>) -> Result<u64> {
         self.shards
             .iter()
-            .try_fold(0u64, |total, shard| Ok(total + f(shard)?))
+            .try_fold(0u64, |total, shard| Ok(total + until_done(|| f(shard))?))
+    }
+
+    /// Sums over the shards what `f` removes, trying a shard again after a timeout and
+    /// counting what each try removed before it timed out (Python's `_remove`).
+    fn sum_removed(&self, f: impl Fn(&Cache, &mut u64) -> Result<()>) -> Result<u64> {
+        let mut total = 0;
+        for shard in self.shards.iter() {
+            until_done(|| f(shard, &mut total))?;
+        }
+        Ok(total)
     }
 
     /// The number of entries in all shards (expired ones count until removed).
     ///
     /// # Errors
-    /// As [`Cache::len`].
+    /// As [`Cache::len`], except [`Error::Timeout`] (tried again).
     pub fn len(&self) -> Result<u64> {
         self.sum(Cache::len)
     }
@@ -291,7 +338,7 @@ impl FanoutCache {
     /// Whether no shard holds an entry.
     ///
     /// # Errors
-    /// As [`Cache::len`].
+    /// As [`FanoutCache::len`].
     pub fn is_empty(&self) -> Result<bool> {
         Ok(self.len()? == 0)
     }
@@ -299,42 +346,46 @@ impl FanoutCache {
     /// The summed volume of the shards.
     ///
     /// # Errors
-    /// As [`Cache::volume`].
+    /// As [`Cache::volume`], except [`Error::Timeout`] (tried again).
     pub fn volume(&self) -> Result<u64> {
         self.sum(Cache::volume)
     }
 
-    /// Removes every entry; returns how many there were.
+    /// Removes every entry; returns how many there were. Waits for every shard: a shard's
+    /// timeout is tried again, and what it had removed still counts.
     ///
     /// # Errors
-    /// As [`Cache::clear`] (a timeout is an error here: the count would be wrong).
+    /// As [`Cache::clear`], except [`Error::Timeout`] (tried again).
     pub fn clear(&self) -> Result<u64> {
-        self.sum(Cache::clear)
+        self.sum_removed(Cache::clear_counting)
     }
 
-    /// Removes every expired entry; returns how many.
+    /// Removes every expired entry; returns how many. Waits for every shard, as
+    /// [`FanoutCache::clear`].
     ///
     /// # Errors
-    /// As [`Cache::expire`].
+    /// As [`Cache::expire`], except [`Error::Timeout`] (tried again).
     pub fn expire(&self) -> Result<u64> {
-        self.sum(Cache::expire)
+        self.sum_removed(Cache::expire_counting)
     }
 
-    /// Culls every shard to its part of the size limit; returns how many entries went.
+    /// Culls every shard to its part of the size limit; returns how many entries went. Waits
+    /// for every shard, as [`FanoutCache::clear`].
     ///
     /// # Errors
-    /// As [`Cache::cull`].
+    /// As [`Cache::cull`], except [`Error::Timeout`] (tried again).
     pub fn cull(&self) -> Result<u64> {
-        self.sum(Cache::cull)
+        self.sum_removed(Cache::cull_counting)
     }
 
-    /// Removes every entry tagged `tag`; returns how many.
+    /// Removes every entry tagged `tag`; returns how many. Waits for every shard, as
+    /// [`FanoutCache::clear`].
     ///
     /// # Errors
-    /// As [`Cache::evict`].
+    /// As [`Cache::evict`], except [`Error::Timeout`] (tried again).
     pub fn evict(&self, tag: impl Into<Tag>) -> Result<u64> {
         let tag = tag.into();
-        self.sum(|shard| shard.evict(tag.clone()))
+        self.sum_removed(|shard, total| shard.evict_counting(tag.clone(), total))
     }
 
     /// The live keys, shard by shard (each shard's in insertion order).
@@ -353,10 +404,10 @@ impl FanoutCache {
     /// Hits and misses summed over the shards (see [`Cache::stats`]).
     ///
     /// # Errors
-    /// As [`Cache::stats`].
+    /// As [`Cache::stats`], except [`Error::Timeout`] (tried again).
     pub fn stats(&self, enable: bool, reset: bool) -> Result<Stats> {
         self.shards.iter().try_fold(Stats::default(), |sum, shard| {
-            let stats = shard.stats(enable, reset)?;
+            let stats = until_done(|| shard.stats(enable, reset))?;
             Ok(Stats {
                 hits: sum.hits.saturating_add(stats.hits),
                 misses: sum.misses.saturating_add(stats.misses),
@@ -368,7 +419,7 @@ impl FanoutCache {
     /// cache's: each shard gets an equal part).
     ///
     /// # Errors
-    /// As [`Cache::reset`].
+    /// As [`Cache::reset`], except [`Error::Timeout`] (tried again).
     pub fn reset(&self, setting: Setting) -> Result<Setting> {
         let n = self.shards.len() as u64;
         let per_shard = match setting {
@@ -377,7 +428,7 @@ impl FanoutCache {
         };
         let mut old = None;
         for shard in self.shards.iter() {
-            let was = shard.reset(per_shard)?;
+            let was = until_done(|| shard.reset(per_shard))?;
             old.get_or_insert(was);
         }
         match old {

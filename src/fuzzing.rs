@@ -684,7 +684,8 @@ fn step(cache: Cache, dir: &Path, logged: bool, model: &mut Model, op: Op) -> Op
             };
             match want {
                 Some(n) => {
-                    check("incr", &got, &want, got.as_ref().ok() == Some(&n));
+                    let got = got.map(|n| n.as_i64());
+                    check("incr", &got, &want, got.as_ref().ok() == Some(&Some(n)));
                     let tag = model.get(&key).and_then(|(_, t)| t.clone());
                     model.insert(key, (Val::Int(n), tag));
                 }

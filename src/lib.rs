@@ -132,7 +132,7 @@ pub use index::{Index, IndexIter, IndexKeys, IndexValues};
 pub use iter::Keys;
 pub use key::{IntoKey, Key, MAX_KEY_BYTES};
 pub use memo::{Memo, MemoOptions, Memoized, TryMemoized};
-pub use options::{Entry, SetOptions, Side, Stats, Tag};
+pub use options::{Entry, Number, SetOptions, Side, Stats, Tag};
 pub use reader::ValueReader;
 pub use recipes::{
     Averager, BoundedSemaphore, Lock, LockGuard, RLock, RLockGuard, SemaphoreGuard, Throttle,

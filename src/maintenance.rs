@@ -25,9 +25,17 @@ impl Cache {
     /// # Errors
     /// [`Error::Timeout`]; [`Error::Io`].
     pub fn clear(&self) -> Result<u64> {
+        let mut total = 0;
+        self.clear_counting(&mut total)?;
+        Ok(total)
+    }
+
+    /// As [`Cache::clear`], adding what each committed slice removed to `total` as it goes,
+    /// so that a caller who tries again after [`Error::Timeout`] (a `FanoutCache`) counts
+    /// every entry removed.
+    pub(crate) fn clear_counting(&self, total: &mut u64) -> Result<()> {
         let store = self.store()?;
         let mut below = None;
-        let mut total = 0;
         loop {
             let (removed, more) = store.slice(|w, budget| {
                 // Row ids only grow: the entries there were at the start have smaller ones.
@@ -37,9 +45,9 @@ impl Cache {
                 };
                 in_chunks(budget, |limit| w.remove_first(below, limit))
             })?;
-            total += removed;
+            *total += removed;
             if !more {
-                return Ok(total);
+                return Ok(());
             }
         }
     }
@@ -66,15 +74,23 @@ impl Cache {
     /// [`Error::Timeout`]; [`Error::Io`]; [`Error::Corrupted`] if the expire order names a key
     /// with no row.
     pub fn expire(&self) -> Result<u64> {
+        let mut total = 0;
+        self.expire_counting(&mut total)?;
+        Ok(total)
+    }
+
+    /// As [`Cache::expire`], adding what each committed slice removed to `total` as it goes,
+    /// so that a caller who tries again after [`Error::Timeout`] (a `FanoutCache`) counts
+    /// every entry removed.
+    pub(crate) fn expire_counting(&self, total: &mut u64) -> Result<()> {
         let store = self.store()?;
         let now = time::now_us();
-        let mut total = 0;
         loop {
             let (removed, more) =
                 store.slice(|w, budget| in_chunks(budget, |limit| w.remove_expired(now, limit)))?;
-            total += removed;
+            *total += removed;
             if !more {
-                return Ok(total);
+                return Ok(());
             }
         }
     }
@@ -99,10 +115,18 @@ impl Cache {
     /// [`Error::InvalidArgument`] for a tag that is not a valid key; [`Error::Timeout`];
     /// [`Error::Corrupted`] for a row that fails to decode.
     pub fn evict(&self, tag: impl Into<Tag>) -> Result<u64> {
+        let mut total = 0;
+        self.evict_counting(tag, &mut total)?;
+        Ok(total)
+    }
+
+    /// As [`Cache::evict`], adding what each committed slice removed to `total` as it goes,
+    /// so that a caller who tries again after [`Error::Timeout`] (a `FanoutCache`) counts
+    /// every entry removed.
+    pub(crate) fn evict_counting(&self, tag: impl Into<Tag>, total: &mut u64) -> Result<()> {
         let store = self.store()?;
         let tag = tag.into().encode()?;
         let mut after: Option<Vec<u8>> = None;
-        let mut total = 0;
         loop {
             let (removed, next) = store.slice(|w, budget| {
                 let mut removed = 0;
@@ -116,10 +140,10 @@ impl Cache {
                     }
                 }
             })?;
-            total += removed;
+            *total += removed;
             match next {
                 Some(key) => after = Some(key),
-                None => return Ok(total),
+                None => return Ok(()),
             }
         }
     }
@@ -147,14 +171,22 @@ impl Cache {
     /// [`Error::Timeout`]; [`Error::Io`]; [`Error::Corrupted`] if an order table names a key
     /// with no row.
     pub fn cull(&self) -> Result<u64> {
+        let mut total = 0;
+        self.cull_counting(&mut total)?;
+        Ok(total)
+    }
+
+    /// As [`Cache::cull`], adding what each committed slice removed to `total` as it goes,
+    /// so that a caller who tries again after [`Error::Timeout`] (a `FanoutCache`) counts
+    /// every entry removed.
+    pub(crate) fn cull_counting(&self, total: &mut u64) -> Result<()> {
         let store = self.store()?;
         let now = time::now_us();
-        let mut total = 0;
         loop {
             let (removed, more) = store.slice(|w, budget| cull_slice(w, now, budget))?;
-            total += removed;
+            *total += removed;
             if !more {
-                return Ok(total);
+                return Ok(());
             }
         }
     }

@@ -87,10 +87,14 @@ enum Target {
 }
 
 impl Target {
-    fn get_entry<V: DeserializeOwned>(&self, key: &Key) -> Result<Option<Entry<V>>> {
-        match self {
-            Target::Cache(c) => c.get_entry(key.clone()),
-            Target::Fanout(f) => f.get_entry(key.clone()),
+    /// The entry under `key`; with `counted`, the read counts as a hit or miss (and an
+    /// access), as one call's first look does; a second look in the same call does not.
+    fn get_entry<V: DeserializeOwned>(&self, key: &Key, counted: bool) -> Result<Option<Entry<V>>> {
+        match (self, counted) {
+            (Target::Cache(c), true) => c.get_entry(key.clone()),
+            (Target::Cache(c), false) => c.get_entry_uncounted(key),
+            (Target::Fanout(f), true) => f.get_entry(key.clone()),
+            (Target::Fanout(f), false) => f.get_entry_uncounted(key),
         }
     }
 
@@ -213,7 +217,8 @@ impl<A: Serialize + ?Sized, R: Serialize + DeserializeOwned> Memo<A, R> {
         f: impl FnOnce(&A) -> std::result::Result<R, E>,
     ) -> std::result::Result<R, E> {
         let key = self.cache_key(args)?;
-        let f = match self.lookup(&key)? {
+        // One call counts one read in the statistics, as diskcache's one `get` per call.
+        let f = match self.lookup(&key, true)? {
             Lookup::Fresh(result) => return Ok(result),
             Lookup::Stale(result) => {
                 if !self.claim_recomputation(&key)? {
@@ -226,20 +231,20 @@ impl<A: Serialize + ?Sized, R: Serialize + DeserializeOwned> Memo<A, R> {
         let encoded = key.encode()?;
         self.inner.gates.with(&encoded, || {
             // Another thread may have computed it while this one waited.
-            match self.lookup(&key)? {
+            match self.lookup(&key, false)? {
                 Lookup::Fresh(result) | Lookup::Stale(result) => Ok(result),
                 Lookup::Missing => self.compute(&key, args, f),
             }
         })
     }
 
-    /// What the cache holds for `key`.
-    fn lookup(&self, key: &Key) -> Result<Lookup<R>> {
+    /// What the cache holds for `key`; `counted` as [`Target::get_entry`].
+    fn lookup(&self, key: &Key, counted: bool) -> Result<Lookup<R>> {
         let Some(beta) = self.inner.opts.beta else {
-            let entry = self.inner.target.get_entry::<R>(key)?;
+            let entry = self.inner.target.get_entry::<R>(key, counted)?;
             return Ok(entry.map_or(Lookup::Missing, |e| Lookup::Fresh(e.value)));
         };
-        let Some(entry) = self.inner.target.get_entry::<Timed<R>>(key)? else {
+        let Some(entry) = self.inner.target.get_entry::<Timed<R>>(key, counted)? else {
             return Ok(Lookup::Missing);
         };
         let (result, took) = entry.value;

@@ -14,7 +14,7 @@ use serde::de::DeserializeOwned;
 use crate::blob;
 use crate::cache::Cache;
 use crate::error::{Error, Result};
-use crate::options::Entry;
+use crate::options::{Entry, Number};
 use crate::row::{Row, ValuePlace};
 use crate::stored::{Prepared, check_crc, entry_of};
 use crate::time;
@@ -74,14 +74,16 @@ pub(crate) fn touch(w: &mut dyn RowWriter, key: &[u8], expire: Option<Duration>)
     Ok(true)
 }
 
-/// Adds `delta` to the integer under `key` (starting from `default` if it is absent or
-/// expired) and returns the result; the expire time and tag are kept.
+/// Adds `delta` to the number under `key` (starting from `default` if it is absent or
+/// expired) and returns the result; the expire time and tag are kept. As Python's `+`: an
+/// integer stays an integer (an overflow of `i64` is an error, where Python's ints grow), a
+/// float adds `delta` converted to the nearest `f64` and stays a float.
 pub(crate) fn incr(
     w: &mut dyn RowWriter,
     key: &[u8],
     delta: i64,
     default: Option<i64>,
-) -> Result<i64> {
+) -> Result<Number> {
     let old = w.get(key)?;
     let live = old.as_ref().filter(|r| !r.is_expired(w.now()));
     let (start, row_id, expire_time, tag) = match live {
@@ -89,7 +91,11 @@ pub(crate) fn incr(
             let current = match (&row.kind, &row.place) {
                 (ValueKind::Int, ValuePlace::Inline(bytes)) => {
                     check_crc(row, bytes, key)?;
-                    value::int_from_bytes(bytes)?
+                    Number::Int(value::int_from_bytes(bytes)?)
+                }
+                (ValueKind::Float, ValuePlace::Inline(bytes)) => {
+                    check_crc(row, bytes, key)?;
+                    Number::Float(value::float_from_bytes(bytes)?)
                 }
                 _ => return Err(Error::NotAnInteger),
             };
@@ -101,20 +107,32 @@ pub(crate) fn incr(
                 Some(expired) => expired.row_id,
                 None => w.next_row_id()?,
             };
-            (start, row_id, 0, None)
+            (Number::Int(start), row_id, 0, None)
         }
     };
-    let result = start
-        .checked_add(delta)
-        .ok_or_else(|| Error::InvalidArgument(format!("{start} + {delta} overflows an i64")))?;
-    let bytes = value::int_to_bytes(result);
+    let (result, kind, bytes) = match start {
+        Number::Int(start) => {
+            let sum = start.checked_add(delta).ok_or_else(|| {
+                Error::InvalidArgument(format!("{start} + {delta} overflows an i64"))
+            })?;
+            (Number::Int(sum), ValueKind::Int, value::int_to_bytes(sum))
+        }
+        Number::Float(start) => {
+            let sum = start + delta as f64;
+            (
+                Number::Float(sum),
+                ValueKind::Float,
+                value::float_to_bytes(sum),
+            )
+        }
+    };
     let row = Row {
         row_id,
         store_time: w.now(),
         expire_time,
         access_time: w.now(),
         access_count: 0,
-        kind: ValueKind::Int,
+        kind,
         packed: false,
         size: bytes.len() as u64,
         crc32: crc32fast::hash(&bytes),

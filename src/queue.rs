@@ -2,10 +2,12 @@
 //!
 //! Without a prefix the keys are integers, with one they are the text `"{prefix}-{n:015}"`.
 //! The first item gets n = 500000000000000; `Side::Back` counts up from the largest key in use,
-//! `Side::Front` down from the smallest; n stays strictly between 0 and 999999999999999. Any
-//! key in a queue's range is one of its items, for `push` (which numbers after it), `pull` and
-//! `peek` alike, as in Python diskcache. Each operation is one write, so it sees and orders
-//! every earlier write.
+//! `Side::Front` down from the smallest. A queue's range is the keys strictly between n = 0
+//! and n = 999999999999999; any key in it is one of its items, for `push` (which numbers after
+//! it), `pull` and `peek` alike, as in Python diskcache. As Python's, `push` may store one item
+//! on each bound (0 or 999999999999999), out of `pull`'s sight, and then refuses with
+//! [`Error::QueueFull`]. Each operation is one write, so it sees and orders every earlier
+//! write.
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -19,7 +21,7 @@ use crate::time;
 
 /// The number of the first item of a queue.
 pub(crate) const START: i64 = 500_000_000_000_000;
-/// Queue numbers lie strictly between 0 and this.
+/// A queue's items are the keys whose numbers lie strictly between 0 and this.
 pub(crate) const LIMIT: i64 = 999_999_999_999_999;
 
 /// The key of queue item `n`.
@@ -45,49 +47,38 @@ fn bounds(prefix: Option<&str>) -> Result<(Vec<u8>, Vec<u8>)> {
 /// queue that number is the key itself, so a float key the caller stored in the queue's range
 /// (say 2.5) is numbered after (3.5), as `pull` and `peek` take it for an item; in a named
 /// queue it is the digits after the key's last `-`, and a text in the queue's range that does
-/// not end in digits is an error (Python's is `ValueError`). The key must lie strictly inside
-/// the queue's range, else the queue is full at that side.
+/// not end in digits is an error (Python's is `ValueError`). The key is not kept inside the
+/// range: at the front of a queue whose first item is 1 it is 0 (the range's bound, which
+/// `pull` and `peek` do not see), as in Python; `push` then refuses the next one, whose key
+/// is stored already.
 fn next_key(edge: Option<&[u8]>, prefix: Option<&str>, side: Side) -> Result<Key> {
     let step = match side {
         Side::Back => 1,
         Side::Front => -1,
     };
-    let full =
-        || Error::InvalidArgument(format!("the queue {prefix:?} is full at its {side:?} end"));
     let Some(edge) = edge else {
         return Ok(queue_key(prefix, START));
     };
     let key = Key::from_encoded(edge)?;
-    let n = match (&key, prefix) {
-        (Key::Int(n), None) => *n,
-        (Key::Float(x), None) => {
-            let next = x + step as f64;
-            return if next > 0.0 && next < LIMIT as f64 {
-                Ok(Key::from(next))
-            } else {
-                Err(full())
-            };
-        }
-        (Key::Str(s), Some(_)) => s
+    match (&key, prefix) {
+        // In the range, so strictly between 0 and LIMIT: one step stays an i64.
+        (Key::Int(n), None) => Ok(Key::Int(n + step)),
+        (Key::Float(x), None) => Ok(Key::from(x + step as f64)),
+        (Key::Str(s), Some(p)) => s
             .rsplit_once('-')
-            .and_then(|(_, digits)| digits.parse().ok())
+            .and_then(|(_, digits)| digits.parse::<i128>().ok())
+            .and_then(|n| n.checked_add(i128::from(step)))
+            .map(|n| Key::Str(format!("{p}-{n:015}")))
             .ok_or_else(|| {
                 Error::InvalidArgument(format!(
                     "{key} is in the queue's key range but does not end in a number, so push \
                      cannot number an item after it"
                 ))
-            })?,
-        _ => {
-            return Err(Error::InvalidArgument(format!(
-                "{key} is in the queue's key range but is not a queue key"
-            )));
-        }
-    };
-    let next = n + step;
-    if next <= 0 || next >= LIMIT {
-        return Err(full());
+            }),
+        _ => Err(Error::InvalidArgument(format!(
+            "{key} is in the queue's key range but is not a queue key"
+        ))),
     }
-    Ok(queue_key(prefix, next))
 }
 
 impl Cache {
@@ -111,10 +102,16 @@ impl Cache {
     /// `peek`, and `push` numbers after it as Python diskcache does: a float key `2.5` at the
     /// back of the integer queue is followed by `3.5`.
     ///
+    /// At the ends of the range push does as Python diskcache's: a front push when the first
+    /// item is 1 stores its item under 0 (a back push after 999999999999998, under
+    /// 999999999999999), the range's bound, where `pull` and `peek` do not see it; the next
+    /// such push finds that key stored and fails.
+    ///
     /// # Errors
-    /// [`Error::InvalidArgument`] if the queue is full at that side (the next key would not
-    /// lie strictly between 0 and 999999999999999), or if the key at that side of a named
-    /// queue does not end in a number; as [`Cache::set`].
+    /// [`Error::QueueFull`] if the key push would store its item under is stored already
+    /// (only a key past the range's end can be: Python's `IntegrityError`);
+    /// [`Error::InvalidArgument`] if the key at that side of a named queue does not end in a
+    /// number; as [`Cache::set`].
     pub fn push<V: Serialize>(
         &self,
         value: V,
@@ -131,9 +128,16 @@ impl Cache {
                 let edge = w.edge_between(&low, &high, side == Side::Back)?;
                 let key = next_key(edge.as_ref().map(|(k, _)| k.as_slice()), prefix, side)?;
                 let encoded = key.encode()?;
-                let old = w.get(&encoded)?;
-                let row = prepared.into_row(w, old.as_ref())?;
-                w.put(&encoded, &row, old.as_ref())?;
+                // Only a key outside the range can be stored already (the edge is the range's
+                // last); Python's insert fails there on its unique key, expired or not.
+                if w.get(&encoded)?.is_some() {
+                    return Err(Error::QueueFull(format!(
+                        "the queue {prefix:?} is full at its {side:?} end: push would store \
+                         its item under {key}, which is stored already"
+                    )));
+                }
+                let row = prepared.into_row(w, None)?;
+                w.put(&encoded, &row, None)?;
                 Ok(key)
             })
         });

@@ -14,7 +14,7 @@ use crate::cache::Cache;
 use crate::error::{Error, Result};
 use crate::key::IntoKey;
 use crate::ops;
-use crate::options::{Entry, SetOptions};
+use crate::options::{Entry, Number, SetOptions};
 use crate::row::Row;
 use crate::store::Store;
 use crate::stored::Fetched;
@@ -45,7 +45,7 @@ impl Cache {
     /// cache.set("savings", &0)?;
     /// // Move 10 from one counter to the other: no reader ever sees the 10 in both or neither.
     /// let left = cache.transact(|tx| {
-    ///     let left = tx.decr("checking", 10, None)?;
+    ///     let left: i64 = tx.decr("checking", 10, None)?.try_into()?;
     ///     if left < 0 {
     ///         // Any error rolls the whole transaction back.
     ///         return Err(diskcache::Error::InvalidArgument("insufficient funds".into()));
@@ -82,7 +82,7 @@ impl Cache {
     /// }
     /// cache.set("savings", 100)?;
     /// let moved = cache.try_transact(|tx| {
-    ///     let balance = tx.decr("savings", 150, None)?;
+    ///     let balance: i64 = tx.decr("savings", 150, None)?.try_into()?;
     ///     if balance < 0 {
     ///         return Err(Transfer::Overdrawn { balance });
     ///     }
@@ -352,12 +352,13 @@ impl<'a> Transaction<'a> {
         self.run(|w| ops::touch(w, &key, expire))
     }
 
-    /// Adds `delta` to the integer stored under `key` and returns the result; a missing key
-    /// starts from `default` (`None`: [`Error::KeyNotFound`]).
+    /// Adds `delta` to the number stored under `key` and returns the result (a float stays a
+    /// float, as [`Cache::incr`]); a missing key starts from `default` (`None`:
+    /// [`Error::KeyNotFound`]).
     ///
     /// # Errors
     /// As [`Cache::incr`].
-    pub fn incr(&self, key: impl IntoKey, delta: i64, default: Option<i64>) -> Result<i64> {
+    pub fn incr(&self, key: impl IntoKey, delta: i64, default: Option<i64>) -> Result<Number> {
         let key = key.into_key()?.encode()?;
         self.run(|w| ops::incr(w, &key, delta, default))
     }
@@ -366,7 +367,7 @@ impl<'a> Transaction<'a> {
     ///
     /// # Errors
     /// As [`Cache::decr`].
-    pub fn decr(&self, key: impl IntoKey, delta: i64, default: Option<i64>) -> Result<i64> {
+    pub fn decr(&self, key: impl IntoKey, delta: i64, default: Option<i64>) -> Result<Number> {
         self.incr(key, ops::negate(delta)?, default)
     }
 

@@ -151,13 +151,13 @@ pub(crate) fn int_to_bytes(v: i64) -> Vec<u8> {
 }
 
 /// The stored bytes of a Float: the 8 bytes of its bits, little-endian.
-fn float_to_bytes(v: f64) -> Vec<u8> {
+pub(crate) fn float_to_bytes(v: f64) -> Vec<u8> {
     v.to_bits().to_le_bytes().to_vec()
 }
 
 /// Reads a stored Float (the 8 bytes of its bits, little-endian); [`Error::Corrupted`] if the
 /// length is not 8.
-fn float_from_bytes(bytes: &[u8]) -> Result<f64> {
+pub(crate) fn float_from_bytes(bytes: &[u8]) -> Result<f64> {
     eight_bytes(bytes, "float").map(|b| f64::from_bits(u64::from_le_bytes(b)))
 }
 

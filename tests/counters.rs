@@ -1,11 +1,13 @@
-//! `incr` and `decr`: atomic counters stored as native integers. Guards against a counter that
-//! wraps or saturates on `i64` overflow instead of failing, that is created by a failing call,
-//! that silently adds to a value that is not an integer, that loses its expire time or tag, or
-//! that panics on `decr(i64::MIN)`. Cases follow python-diskcache's `test_incr`/`test_decr`.
+//! `incr` and `decr`: atomic counters stored as native integers or floats. Guards against a
+//! counter that wraps or saturates on `i64` overflow instead of failing, that is created by a
+//! failing call, that silently adds to a value that is not a number, that turns a float into
+//! an integer (or refuses it, where Python adds: `3.25 + 2` is `5.25`), that loses its expire
+//! time or tag, or that panics on `decr(i64::MIN)`. Cases follow python-diskcache's
+//! `test_incr`/`test_decr`.
 
 use std::time::Duration;
 
-use diskcache::{Cache, Error, Key, SetOptions};
+use diskcache::{Cache, Error, FanoutCache, Key, Number, SetOptions, WritePath};
 use serde::Serialize;
 
 #[test]
@@ -68,12 +70,11 @@ fn incr_on_a_value_that_is_not_an_integer_is_not_an_integer_and_changes_nothing(
     let dir = tempfile::tempdir().unwrap();
     let cache = Cache::open(dir.path()).unwrap();
     cache.set("text", "12").unwrap();
-    cache.set("float", 1.5).unwrap();
     cache.set("bytes", vec![1u8; 8]).unwrap();
     cache.set("struct", &Point { x: 1 }).unwrap();
     cache.set("huge", u64::MAX).unwrap();
     cache.set("big text", "9".repeat(40 * 1024)).unwrap();
-    for key in ["text", "float", "bytes", "struct", "huge", "big text"] {
+    for key in ["text", "bytes", "struct", "huge", "big text"] {
         assert!(
             matches!(cache.incr(key, 1, Some(0)), Err(Error::NotAnInteger)),
             "{key}"
@@ -84,7 +85,6 @@ fn incr_on_a_value_that_is_not_an_integer_is_not_an_integer_and_changes_nothing(
         );
     }
     assert_eq!(cache.get::<String>("text").unwrap().as_deref(), Some("12"));
-    assert_eq!(cache.get::<f64>("float").unwrap(), Some(1.5));
     assert_eq!(cache.get::<u64>("huge").unwrap(), Some(u64::MAX));
 }
 
@@ -182,4 +182,86 @@ fn a_counter_reads_back_as_an_integer_and_keeps_its_place_in_keys() {
     assert_eq!(cache.get::<f64>("second").unwrap(), Some(2.0));
     let keys: Vec<Key> = cache.keys().unwrap().map(Result::unwrap).collect();
     assert_eq!(keys, ["first", "second", "third"].map(Key::from).to_vec());
+}
+
+/// Caches on every write path this platform has, in `dir`.
+fn caches(dir: &std::path::Path) -> Vec<Cache> {
+    [WritePath::Logged, WritePath::Direct]
+        .into_iter()
+        .filter(|p| p.is_available())
+        .map(|p| {
+            Cache::builder()
+                .write_path(p)
+                .open(dir.join(format!("{p:?}")))
+                .unwrap()
+        })
+        .collect()
+}
+
+/// Python diskcache 5.6.3 adds to a stored float (`cache['f'] = 3.25; cache.incr('f', 2)` is
+/// `5.25`, stored as a float), whose results these are.
+#[test]
+fn incr_and_decr_add_to_a_stored_float_and_keep_it_a_float_as_python() {
+    let dir = tempfile::tempdir().unwrap();
+    for cache in caches(dir.path()) {
+        let opts = SetOptions::default()
+            .expire(Duration::from_secs(600))
+            .tag("t");
+        cache.set_with("f", 3.25, opts).unwrap();
+        let before = cache.get_entry::<f64>("f").unwrap().unwrap();
+        assert_eq!(cache.incr("f", 2, None).unwrap(), Number::Float(5.25));
+        assert_eq!(cache.decr("f", 1, Some(100)).unwrap(), Number::Float(4.25));
+        let after = cache.get_entry::<f64>("f").unwrap().unwrap();
+        assert_eq!(after.value, 4.25);
+        assert_eq!(
+            (after.expire_time, after.tag),
+            (before.expire_time, before.tag)
+        );
+        // Stored as a float: it does not read back as an integer.
+        assert!(matches!(cache.get::<i64>("f"), Err(Error::Codec(_))));
+
+        cache.set("f32", 1.5f32).unwrap();
+        assert_eq!(cache.incr("f32", -3, None).unwrap(), -1.5);
+        cache.set("inf", f64::INFINITY).unwrap();
+        assert_eq!(cache.incr("inf", 1, None).unwrap(), f64::INFINITY);
+        cache.set("nan", f64::NAN).unwrap();
+        assert!(cache.incr("nan", 1, None).unwrap().as_f64().is_nan());
+        // An i64 delta is converted to the nearest f64, as Python's float + int.
+        cache.set("big", 0.0).unwrap();
+        assert_eq!(
+            cache.incr("big", i64::MAX, None).unwrap(),
+            9.223372036854776e18
+        );
+
+        // A missing or expired key starts from the integer default, and stays an integer.
+        assert_eq!(cache.incr("fresh", 1, Some(0)).unwrap(), Number::Int(1));
+        assert_eq!(cache.incr("fresh", 1, None).unwrap().as_i64(), Some(2));
+        let brief = SetOptions::default().expire(Duration::from_millis(1));
+        cache.set_with("gone", 0.5, brief).unwrap();
+        std::thread::sleep(Duration::from_millis(5));
+        assert_eq!(cache.incr("gone", 1, Some(10)).unwrap(), Number::Int(11));
+
+        // Inside a transaction too.
+        let n = cache
+            .transact(|tx| {
+                tx.set("t", 0.25)?;
+                tx.incr("t", 1, None)
+            })
+            .unwrap();
+        assert_eq!(n, 1.25);
+        assert_eq!(cache.get::<f64>("t").unwrap(), Some(1.25));
+        assert!(cache.check(false).unwrap().is_empty());
+    }
+}
+
+#[test]
+fn a_fanout_cache_adds_to_a_stored_float_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = FanoutCache::builder().shards(4).open(dir.path()).unwrap();
+    assert!(cache.set("f", 3.25).unwrap());
+    assert_eq!(cache.incr("f", 2, None).unwrap(), Some(Number::Float(5.25)));
+    assert_eq!(cache.decr("f", 2, None).unwrap(), Some(Number::Float(3.25)));
+    let n = cache.transact(|tx| tx.incr("f", 1, None)).unwrap();
+    assert_eq!(n, 4.25);
+    assert_eq!(cache.get::<f64>("f").unwrap(), Some(4.25));
 }

@@ -20,7 +20,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use diskcache::{
-    Cache, DEFAULT_SHARDS, Error, EvictionPolicy, FanoutCache, Key, SetOptions, Setting,
+    Cache, DEFAULT_SHARDS, Error, EvictionPolicy, FanoutCache, Key, Number, SetOptions, Setting,
 };
 
 /// Keys `0..n` as integers.
@@ -251,9 +251,12 @@ fn point_operations_go_to_the_key_s_shard() {
     assert!(!cache.touch("absent", None).unwrap());
 
     // incr, decr
-    assert_eq!(cache.incr("count", 1, Some(0)).unwrap(), Some(1));
-    assert_eq!(cache.incr("count", 5, None).unwrap(), Some(6));
-    assert_eq!(cache.decr("count", 2, None).unwrap(), Some(4));
+    assert_eq!(
+        cache.incr("count", 1, Some(0)).unwrap(),
+        Some(Number::Int(1))
+    );
+    assert_eq!(cache.incr("count", 5, None).unwrap(), Some(Number::Int(6)));
+    assert_eq!(cache.decr("count", 2, None).unwrap(), Some(Number::Int(4)));
     assert!(matches!(
         cache.incr("missing", 1, None),
         Err(Error::KeyNotFound)
@@ -711,7 +714,7 @@ fn writes_to_a_shard_another_process_holds_return_false_after_the_timeout() {
         assert!(cache.set(k.as_str(), i as i64 + 10).unwrap());
         assert_eq!(
             cache.incr(counter.as_str(), 1, Some(0)).unwrap(),
-            Some(i as i64 + 1)
+            Some(Number::Int(i as i64 + 1))
         );
         assert_eq!(cache.get::<i64>(k.as_str()).unwrap(), Some(i as i64 + 10));
     }
@@ -725,11 +728,91 @@ fn writes_to_a_shard_another_process_holds_return_false_after_the_timeout() {
     // The shard works again.
     assert!(cache.set(a, 100).unwrap());
     assert_eq!(cache.get::<i64>(a).unwrap(), Some(100));
-    assert_eq!(cache.incr(a, 1, None).unwrap(), Some(101));
+    assert_eq!(cache.incr(a, 1, None).unwrap(), Some(Number::Int(101)));
     assert!(cache.delete(b).unwrap());
     assert_eq!(cache.pop::<i64>(c).unwrap(), Some(2));
     assert!(!cache.contains(fresh.as_str()).unwrap());
     assert!(cache.check(false).unwrap().is_empty());
+}
+
+/// Runs `op` in a thread while a child process holds shard 1's write lock of the fanout
+/// cache in `dir`, and lets go only after `op` has had time to time out there a few times
+/// (`op` may finish sooner only by not waiting for that shard: the callers' assertions then
+/// fail); returns what `op` returned.
+fn while_shard_1_is_held<T: Send>(
+    dir: &std::path::Path,
+    round: &str,
+    op: impl FnOnce() -> T + Send,
+) -> T {
+    let release = dir.join(format!("release-{round}"));
+    let mut child = Proc::spawn_with(LOCK_CHILD, &dir.join("cache").join("001"), 0, |c| {
+        c.env(RELEASE_VAR, &release);
+    });
+    child.expect("locked");
+    let result = std::thread::scope(|s| {
+        let running = s.spawn(op);
+        std::thread::sleep(TIMEOUT * 4);
+        std::fs::write(&release, b"").unwrap();
+        running.join().unwrap()
+    });
+    child.expect("released");
+    child.finish();
+    result
+}
+
+#[test]
+fn whole_cache_operations_wait_for_a_held_shard_as_diskcache_s_retry() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = FanoutCache::builder()
+        .shards(4)
+        .timeout(TIMEOUT)
+        .open(dir.path().join("cache"))
+        .unwrap();
+    let tagged = SetOptions::default().tag("t");
+    let brief = SetOptions::default().expire(Duration::from_millis(1));
+    for shard in 0..4 {
+        for n in 0..3 {
+            let key = key_in_shard(&cache, shard, n);
+            let opts = [tagged.clone(), brief.clone(), SetOptions::default()][n].clone();
+            assert!(cache.set_with(key.as_str(), 1, opts).unwrap());
+        }
+    }
+    std::thread::sleep(Duration::from_millis(5)); // the `brief` entries expire
+    let dir = dir.path();
+    assert_eq!(
+        while_shard_1_is_held(dir, "evict", || cache.evict("t")).unwrap(),
+        4
+    );
+    assert_eq!(
+        while_shard_1_is_held(dir, "expire", || cache.expire()).unwrap(),
+        4
+    );
+    assert_eq!(
+        while_shard_1_is_held(dir, "reset", || cache.reset(Setting::CullLimit(5))).unwrap(),
+        Setting::CullLimit(10)
+    );
+    assert!(cache.shards().iter().all(|s| s.settings().cull_limit == 5));
+    let stats = while_shard_1_is_held(dir, "stats", || cache.stats(true, false)).unwrap();
+    assert_eq!(stats, diskcache::Stats::default());
+    assert_eq!(
+        while_shard_1_is_held(dir, "cull", || cache.cull()).unwrap(),
+        0
+    );
+    assert_eq!(
+        while_shard_1_is_held(dir, "len", || cache.len()).unwrap(),
+        4
+    );
+    assert_eq!(
+        while_shard_1_is_held(dir, "clear", || cache.clear()).unwrap(),
+        4
+    );
+    assert_eq!(cache.len().unwrap(), 0);
+    // A shard on its own, a plain Cache, still says Timeout.
+    let shard = cache.shards()[1].clone();
+    assert!(matches!(
+        while_shard_1_is_held(dir, "shard", || shard.clear()),
+        Err(Error::Timeout)
+    ));
 }
 
 #[test]

@@ -61,7 +61,7 @@ impl Handle for Cache {
             .map(|b| b.into_vec())
     }
     fn bump(&self) -> i64 {
-        self.incr("counter", 1, Some(0)).unwrap()
+        self.incr("counter", 1, Some(0)).unwrap().as_i64().unwrap()
     }
 }
 
@@ -75,7 +75,11 @@ impl Handle for FanoutCache {
             .map(|b| b.into_vec())
     }
     fn bump(&self) -> i64 {
-        self.incr("counter", 1, Some(0)).unwrap().unwrap()
+        self.incr("counter", 1, Some(0))
+            .unwrap()
+            .unwrap()
+            .as_i64()
+            .unwrap()
     }
 }
 

@@ -594,3 +594,97 @@ fn with_beta_one_many_calls_near_expiry_trigger_one_early_recomputation() {
             .any(|o| o.generation == 1 && o.at > first_new)
     );
 }
+
+/// The write paths this platform has.
+fn write_paths() -> Vec<diskcache::WritePath> {
+    [diskcache::WritePath::Logged, diskcache::WritePath::Direct]
+        .into_iter()
+        .filter(|p| p.is_available())
+        .collect()
+}
+
+/// Every kind of cache on every write path this platform has, in `dir`.
+fn every_target(dir: &std::path::Path) -> Vec<Target> {
+    let mut targets = Vec::new();
+    for (i, path) in write_paths().into_iter().enumerate() {
+        let plain = Cache::builder()
+            .write_path(path)
+            .open(dir.join(format!("plain{i}")))
+            .unwrap();
+        let fanout = FanoutCache::builder()
+            .shards(4)
+            .write_path(path)
+            .open(dir.join(format!("fanout{i}")))
+            .unwrap();
+        targets.extend([Target::Plain(plain), Target::Fanout(fanout)]);
+    }
+    targets
+}
+
+impl Target {
+    /// The (hits, misses) counted so far; turns counting on.
+    fn stats(&self) -> (u64, u64) {
+        match self {
+            Target::Plain(c) => c.stats(true, false).unwrap().into(),
+            Target::Fanout(c) => c.stats(true, false).unwrap().into(),
+        }
+    }
+}
+
+#[test]
+fn a_memoized_call_counts_one_miss_or_one_hit_as_diskcache_s_one_get() {
+    let dir = tempfile::tempdir().unwrap();
+    for target in every_target(dir.path()) {
+        for (name, opts) in [
+            ("plain", MemoOptions::default()),
+            (
+                "stampede",
+                MemoOptions::default()
+                    .expire(Duration::from_secs(600))
+                    .beta(1e-12),
+            ),
+        ] {
+            let calls = Calls::default();
+            let f = target.memoize(name, opts, |n: &i64| {
+                calls.count();
+                n * 2
+            });
+            assert_eq!(target.stats(), (0, 0), "{}", target.name());
+            let label = format!("{} {name}", target.name());
+            assert_eq!(f.call(&1).unwrap(), 2);
+            assert_eq!(target.stats(), (0, 1), "{label}: a miss");
+            assert_eq!(f.call(&1).unwrap(), 2);
+            assert_eq!(target.stats(), (1, 1), "{label}: a hit");
+            assert_eq!(f.call(&2).unwrap(), 4);
+            assert_eq!(f.call(&2).unwrap(), 4);
+            assert_eq!(f.call(&2).unwrap(), 4);
+            assert_eq!(target.stats(), (3, 2), "{label}");
+            assert_eq!(calls.get(), 2, "{label}");
+            match &target {
+                Target::Plain(c) => c.stats(true, true).unwrap(),
+                Target::Fanout(c) => c.stats(true, true).unwrap(),
+            };
+        }
+    }
+}
+
+#[test]
+fn get_or_insert_with_counts_one_miss_or_one_hit_per_call() {
+    let dir = tempfile::tempdir().unwrap();
+    for target in every_target(dir.path()) {
+        let label = target.name();
+        target.stats();
+        let got: i64 = match &target {
+            Target::Plain(c) => c.get_or_insert_with("k", || 7).unwrap(),
+            Target::Fanout(c) => c.get_or_insert_with("k", || 7).unwrap(),
+        };
+        assert_eq!(got, 7);
+        assert_eq!(target.stats(), (0, 1), "{label}: a miss");
+        let got: i64 = match &target {
+            Target::Plain(c) => c.get_or_insert_with("k", || 0).unwrap(),
+            Target::Fanout(c) => c.get_or_insert_with("k", || 0).unwrap(),
+        };
+        assert_eq!(got, 7);
+        assert_eq!(target.stats(), (1, 1), "{label}: a hit");
+    }
+}

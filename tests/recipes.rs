@@ -154,7 +154,7 @@ fn a_semaphore_child_holds_permits_when_started_by_a_parent() {
     let mut most = 0;
     for _ in 0..SEMAPHORE_ROUNDS {
         let permit = semaphore.acquire().unwrap();
-        most = most.max(cache.incr("holders", 1, Some(0)).unwrap());
+        most = most.max(cache.incr("holders", 1, Some(0)).unwrap().as_i64().unwrap());
         // Holds the permit a while, so that holders overlap.
         std::thread::sleep(Duration::from_millis(2));
         cache.decr("holders", 1, None).unwrap();

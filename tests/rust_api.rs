@@ -151,7 +151,8 @@ fn a_transaction_that_fails_with_the_callers_error_rolls_back_and_returns_it() {
     assert!(matches!(failed, Err(AppError::Refused("changed my mind"))));
     assert_eq!(cache.get::<i64>("a").unwrap(), Some(1));
     assert!(!cache.contains("b").unwrap());
-    let done: Result<i64, AppError> = cache.try_transact(|tx| Ok(tx.incr("a", 1, None)?));
+    let done: Result<diskcache::Number, AppError> =
+        cache.try_transact(|tx| Ok(tx.incr("a", 1, None)?));
     assert_eq!(done.unwrap(), 2);
 
     let dir = tempfile::tempdir().unwrap();

@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 use super::FanoutCache;
 use crate::error::{Error, Result};
 use crate::key::{IntoKey, Key};
-use crate::options::{Entry, SetOptions};
+use crate::options::{Entry, Number, SetOptions};
 use crate::transaction::Transaction;
 
 /// The operations of [`FanoutCache::transact`]: each goes to its key's shard, inside that
@@ -118,7 +118,7 @@ impl<'t> FanoutTransaction<'_, 't> {
     ///
     /// # Errors
     /// As [`Transaction::incr`].
-    pub fn incr(&self, key: impl IntoKey, delta: i64, default: Option<i64>) -> Result<i64> {
+    pub fn incr(&self, key: impl IntoKey, delta: i64, default: Option<i64>) -> Result<Number> {
         let key = key.into_key()?;
         self.shard(&key)?.incr(key, delta, default)
     }
@@ -127,7 +127,7 @@ impl<'t> FanoutTransaction<'_, 't> {
     ///
     /// # Errors
     /// As [`Transaction::decr`].
-    pub fn decr(&self, key: impl IntoKey, delta: i64, default: Option<i64>) -> Result<i64> {
+    pub fn decr(&self, key: impl IntoKey, delta: i64, default: Option<i64>) -> Result<Number> {
         let key = key.into_key()?;
         self.shard(&key)?.decr(key, delta, default)
     }

@@ -14,7 +14,7 @@ use crate::{Session, s};
 /// both: JSON arrays as keys become tuples, `{"bytes": hex}` bytes; errors are named as the
 /// Rust command names them.
 const PYTHON_DRIVER: &str = r#"
-import json, sys, diskcache
+import json, sqlite3, sys, diskcache
 
 cache = diskcache.Cache(sys.argv[1])
 
@@ -91,6 +91,9 @@ for line in sys.stdin:
         reply = {"ok": True, "result": out(run(json.loads(line)))}
     except KeyError as e:
         reply = {"ok": False, "error": "KeyNotFound", "message": repr(e)}
+    except sqlite3.IntegrityError as e:
+        # push's key is stored already: the end of a queue's range (QueueFull here).
+        reply = {"ok": False, "error": "QueueFull", "message": str(e)}
     except Exception as e:
         reply = {"ok": False, "error": type(e).__name__, "message": str(e)}
     print(json.dumps(reply), flush=True)
@@ -101,10 +104,11 @@ for line in sys.stdin:
 /// differ by design; counters only on keys that hold integers).
 fn differential_requests() -> Vec<Json> {
     let keys = [
-        // Integers in the integer queue's range (0 to 10^15) are queue ends for `push`; these
-        // are far from 0, where Python fails with an IntegrityError and this library with
-        // InvalidArgument ("the queue is full").
+        // Integers in the integer queue's range (0 to 10^15) are queue ends for `push`; at 1,
+        // a front push stores its item under 0 and the next one fails (Python's
+        // IntegrityError, this library's QueueFull).
         json!(0),
+        json!(1),
         json!(1000),
         json!(12345),
         json!(-3),
@@ -138,6 +142,8 @@ fn differential_requests() -> Vec<Json> {
     };
     let mut requests = vec![
         json!({"op": "stats", "enable": true}),
+        // A float counter: incr and decr add to it and keep it a float, as Python's.
+        json!({"op": "set", "key": "n2", "value": 3.25}),
         json!({"op": "peekitem"}),
         json!({"op": "pull"}),
         json!({"op": "reset", "key": "cull_limit", "value": 0}),

@@ -34,6 +34,7 @@ impl Failure {
                 Error::Codec(_) => "Codec",
                 Error::InvalidArgument(_) => "InvalidArgument",
                 Error::Storage(_) => "Storage",
+                Error::QueueFull(_) => "QueueFull",
                 Error::UnsupportedVersion { .. } => "UnsupportedVersion",
                 _ => "Error",
             },

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use diskcache::{
-    Cache, Entry, Error, FanoutCache, Key, SetOptions, Setting, Settings, Side, ValueReader,
+    Cache, Entry, Error, FanoutCache, Key, Number, SetOptions, Setting, Settings, Side, ValueReader,
 };
 
 use crate::failure::{Failure, Outcome};
@@ -218,7 +218,7 @@ impl Handle {
     }
 
     /// `incr`; `None` if a fanout shard's lock was not had in time.
-    pub fn incr(&self, key: Key, delta: i64, default: Option<i64>) -> Outcome<Option<i64>> {
+    pub fn incr(&self, key: Key, delta: i64, default: Option<i64>) -> Outcome<Option<Number>> {
         Ok(match &self.inner {
             Inner::Plain(c) => Some(c.incr(key, delta, default)?),
             Inner::Fanout(f) => f.incr(key, delta, default)?,
@@ -226,7 +226,7 @@ impl Handle {
     }
 
     /// `decr`; `None` if a fanout shard's lock was not had in time.
-    pub fn decr(&self, key: Key, delta: i64, default: Option<i64>) -> Outcome<Option<i64>> {
+    pub fn decr(&self, key: Key, delta: i64, default: Option<i64>) -> Outcome<Option<Number>> {
         Ok(match &self.inner {
             Inner::Plain(c) => Some(c.decr(key, delta, default)?),
             Inner::Fanout(f) => f.decr(key, delta, default)?,
