@@ -19,7 +19,7 @@ const MAX_SHARDS: usize = 1000;
 /// Chooses the shard count and settings, then opens a [`FanoutCache`].
 ///
 /// Settings apply to every shard; `size_limit` is the whole cache's, so each shard gets
-/// `size_limit / shards`.
+/// `size_limit / shards` (a new fanout cache: its part of the default 1 GiB).
 #[derive(Clone, Debug, Default)]
 #[must_use]
 pub struct FanoutBuilder {
@@ -115,12 +115,22 @@ impl FanoutBuilder {
         }
         let n = shard_count(dir, self.shards)?;
         let template = self.cache;
-        let mut per_shard = template.clone();
-        if let Some(total) = self.size_limit {
-            per_shard = per_shard.size_limit(total / n as u64);
-        }
+        // A shard keeps the limit stored in it unless one is given; a new shard gets its part
+        // of the default whole-cache limit (as Python's FanoutCache divides 2**30).
+        let given = self.size_limit;
+        let default = crate::settings::Settings::default().size_limit;
         let shards = (0..n)
-            .map(|i| per_shard.clone().open(dir.join(shard_name(i))))
+            .map(|i| {
+                let shard_dir = dir.join(shard_name(i));
+                let total = given.or_else(|| {
+                    (!shard_dir.join(crate::schema::DB_FILE).exists()).then_some(default)
+                });
+                match total {
+                    Some(total) => template.clone().size_limit(total / n as u64),
+                    None => template.clone(),
+                }
+                .open(shard_dir)
+            })
             .collect::<Result<Vec<_>>>()?;
         Ok(FanoutCache {
             dir: dir.into(),

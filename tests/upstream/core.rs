@@ -1507,7 +1507,6 @@ fn disk_write_os_error() -> R {
 // test_memoize_ignore (Python ignores position 1 and keyword `arg1`; here the arguments are
 // one tuple and `arg1` is its position 4)
 #[test]
-#[ignore = "pending: memoize miss counts one miss"]
 fn memoize_ignore() -> R {
     let (_dir, cache) = cache();
     type Args = (
