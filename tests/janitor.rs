@@ -8,7 +8,7 @@
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use diskcache::{Cache, EvictionPolicy, FanoutCache, WritePath};
+use diskcache::{Cache, EvictionPolicy, WritePath};
 
 /// The tests watch process-wide state: one at a time.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
@@ -65,7 +65,7 @@ fn janitor_threads() -> usize {
 fn every_cache_and_shard_of_a_process_shares_one_janitor_thread() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(PoisonError::into_inner);
     let dir = tempfile::tempdir().unwrap();
-    let fanout = FanoutCache::builder()
+    let fanout = diskcache::FanoutCache::builder()
         .shards(8)
         .open(dir.path().join("fanout"))
         .unwrap();
