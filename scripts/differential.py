@@ -8,7 +8,7 @@ protocol's reply format, flushed, so that `tests/differential.rs` (and
 
 One process serves many caches, so that a run of many seeds starts Python once: a line
 `{"driver": "open", "directory": D}` closes the cache in use and opens (creating) the one in
-D, and is answered `{"ok": true, "result": null}`. Until the first such line a directory given
+D, and is answered `{"ok": true, "result": null}`. A request's `"id"` is echoed in its reply. Until the first such line a directory given
 as the only argument is used.
 
 Keys and values map to Python as the protocol maps them to the Rust library: a JSON integer
@@ -151,6 +151,7 @@ def main():
     for line in sys.stdin:
         if not line.strip():
             continue
+        r = None
         try:
             r = json.loads(line)
             if "driver" in r:
@@ -164,6 +165,8 @@ def main():
             reply = {"ok": False, "error": "KeyNotFound", "message": repr(e)}
         except Exception as e:  # noqa: BLE001 (every failure is a reply)
             reply = {"ok": False, "error": type(e).__name__, "message": str(e)}
+        if isinstance(r, dict) and "id" in r:
+            reply["id"] = r["id"]
         sys.stdout.write(json.dumps(reply, allow_nan=False) + "\n")
         sys.stdout.flush()
     if cache is not None:

@@ -15,7 +15,8 @@
 //! - `DIFF_SHOW` (10): how many mismatching seeds to describe in full;
 //! - `DIFF_SHRINK=1`: for each described seed, also the shortest sequence found (by removing
 //!   operations one at a time) that still ends in the same kind of mismatch, as JSON lines
-//!   that `diskcache batch DIR` and `scripts/differential.py DIR` both read.
+//!   that `diskcache batch DIR` and `scripts/differential.py DIR` both read;
+//! - `DIFF_DUMP=DIR`: write each seed's requests to `DIR/seed-N.jsonl`, to replay by hand.
 
 #[path = "common/mod.rs"]
 mod common;
@@ -49,6 +50,7 @@ struct Config {
     areas: Areas,
     show: usize,
     shrink: bool,
+    dump: Option<std::path::PathBuf>,
 }
 
 impl Config {
@@ -72,6 +74,7 @@ impl Config {
                 .unwrap_or_else(|e| panic!("DIFF_EXCLUDE/DIFF_INCLUDE: {e}")),
             show: var("DIFF_SHOW", 10),
             shrink: std::env::var("DIFF_SHRINK").is_ok_and(|v| v == "1"),
+            dump: std::env::var_os("DIFF_DUMP").map(Into::into),
         }
     }
 }
@@ -218,16 +221,18 @@ fn first_mismatch(
         })
 }
 
-/// The shortest prefix-and-subset of `requests` found that still ends in the same mismatch
-/// as `m` (the same replies to the same request): the prefix up to the mismatch, then each
-/// earlier operation but a `reset` removed if the mismatch stays without it.
+/// The shortest prefix-and-subset of `requests` found that still ends in a mismatch of the
+/// same class as `m` (`compare::class`: the operation and each side's outcome): the prefix up
+/// to the mismatch, then each earlier operation but a `reset` removed if such a mismatch
+/// stays without it. Returns them and their mismatch.
 fn shrink(
     python: &mut Python,
     dir: &Path,
     requests: &[Json],
     m: &Mismatch,
     start: f64,
-) -> Vec<Json> {
+) -> (Vec<Json>, Mismatch) {
+    let class = m.class();
     let mut kept: Vec<Json> = requests[..=m.index].to_vec();
     let mut trial = 0;
     let still = |python: &mut Python, candidate: &[Json], trial: &mut usize| {
@@ -240,9 +245,7 @@ fn shrink(
             candidate,
             start,
         )
-        .is_some_and(|n| {
-            n.index == candidate.len() - 1 && (n.ours == m.ours && n.python == m.python)
-        })
+        .is_some_and(|n| n.index == candidate.len() - 1 && n.class() == class)
     };
     let mut i = kept.len() - 1;
     while i > 0 {
@@ -257,7 +260,11 @@ fn shrink(
             kept = candidate;
         }
     }
-    kept
+    let last = first_mismatch(python, dir, "shrunk", m.seed, &kept, start);
+    (
+        kept,
+        last.expect("the shortened sequence mismatches, as it did"),
+    )
 }
 
 #[test]
@@ -282,6 +289,11 @@ fn replies_match_python_diskcache() {
     let seeds = cfg.first_seed..cfg.first_seed + cfg.seeds;
     for seed in seeds.clone() {
         let requests = generate::sequence(seed, cfg.ops, cfg.areas);
+        if let Some(dir) = &cfg.dump {
+            let lines: String = requests.iter().map(|r| format!("{r}\n")).collect();
+            std::fs::create_dir_all(dir).unwrap();
+            std::fs::write(dir.join(format!("seed-{seed}.jsonl")), lines).unwrap();
+        }
         if let Some(m) = first_mismatch(
             &mut python,
             tmp.path(),
@@ -300,8 +312,13 @@ fn replies_match_python_diskcache() {
                     compare::short(&m.python)
                 );
                 if cfg.shrink {
-                    let minimal = shrink(&mut python, tmp.path(), &requests, &m, start);
-                    eprintln!("  reproduced by these {} operations:", minimal.len());
+                    let (minimal, last) = shrink(&mut python, tmp.path(), &requests, &m, start);
+                    eprintln!(
+                        "  reproduced by these {} operations (rust: {}, python: {}):",
+                        minimal.len(),
+                        compare::short(&last.ours),
+                        compare::short(&last.python)
+                    );
                     for r in &minimal {
                         eprintln!("    {}", compare::short(r));
                     }

@@ -140,7 +140,13 @@ struct Generator {
     limit_zero: bool,
     /// `cull_limit` now.
     cull_limit: u64,
+    /// Whether the eviction policy is `none` now.
+    policy_none: bool,
 }
+
+/// The `id` of a `cull` under the eviction policy `none`, whose count is not compared
+/// (compare.rs).
+pub const CULL_UNDER_NONE: &str = "cull-under-none";
 
 /// The `ops` requests of the sequence of `seed`.
 pub fn sequence(seed: u64, ops: usize, areas: Areas) -> Vec<Json> {
@@ -183,6 +189,7 @@ pub fn sequence(seed: u64, ops: usize, areas: Areas) -> Vec<Json> {
         floaty: Vec::new(),
         limit_zero: false,
         cull_limit: 10,
+        policy_none: false,
     };
     (0..ops).map(|_| g.op()).collect()
 }
@@ -334,6 +341,7 @@ impl Generator {
             52..=55 => json!({"op": "contains", "key": self.key()}),
             56..=58 => json!({"op": "len"}),
             59 => json!({"op": "expire"}),
+            60 if self.policy_none => json!({"op": "cull", "id": CULL_UNDER_NONE}),
             60 => json!({"op": "cull"}),
             61 => {
                 if self.rng.chance(40) {
@@ -435,6 +443,7 @@ impl Generator {
             }
             _ => {
                 let policy = self.rng.pick(&policies);
+                self.policy_none = policy == "none";
                 return json!({"op": "reset", "key": "eviction_policy", "value": policy});
             }
         };
