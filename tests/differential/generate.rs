@@ -1,7 +1,8 @@
 //! The random operation sequences of the differential test: seeded and deterministic, over a
 //! small pool of keys so that operations meet each other, covering every operation of the
-//! batch protocol whose reply Python diskcache gives the same meaning (`volume` is left out:
-//! it counts different bytes by design, format-spec/volume.md).
+//! batch protocol whose reply Python diskcache gives the same meaning. Left out: `volume`
+//! (it counts different bytes by design, format-spec/volume.md) and `reset` without a value
+//! (Python answers 1 or 0 for a boolean setting).
 //!
 //! Time never decides an outcome: an expire time is either already past when the next
 //! operation runs (`expire` 1e-9 seconds, "past"), or far beyond the run (1e6 or 3e6 seconds).
@@ -306,6 +307,9 @@ impl Generator {
                 self.maybe(&mut r, "default", json!("missing"));
                 self.maybe(&mut r, "expire_time", json!(true));
                 self.maybe(&mut r, "tag", json!(true));
+                if self.rng.chance(15) {
+                    r["entry"] = json!(true);
+                }
                 r
             }
             28..=30 => json!({"op": "get_entry", "key": self.key()}),
@@ -389,6 +393,7 @@ impl Generator {
                 json!({"op": "stats", "enable": self.rng.chance(70), "reset": self.rng.chance(30)})
             }
             88..=89 => self.reset(),
+            90 => json!({"op": "check"}),
             _ => self.write("set"),
         }
     }
@@ -409,7 +414,7 @@ impl Generator {
         r
     }
 
-    /// A `reset` of a setting culling depends on.
+    /// A `reset` of a setting: mostly those culling depends on.
     fn reset(&mut self) -> Json {
         let policies = [
             "least-recently-stored",
@@ -420,7 +425,7 @@ impl Generator {
         let size = json!({"op": "reset", "key": "size_limit"});
         let cull = json!({"op": "reset", "key": "cull_limit"});
         let (mut zero, mut limit) = (self.limit_zero, self.cull_limit);
-        let mut r = match self.rng.below(3) {
+        let mut r = match self.rng.below(4) {
             0 => {
                 zero = self.rng.chance(50);
                 if zero && limit > 0 && !self.areas.write_cull {
@@ -440,6 +445,17 @@ impl Generator {
                 } else {
                     cull
                 }
+            }
+            2 => {
+                let (key, value) = match self.rng.below(3) {
+                    0 => ("statistics", json!(self.rng.chance(50))),
+                    1 => ("tag_index", json!(self.rng.chance(50))),
+                    _ => (
+                        "disk_min_file_size",
+                        self.rng.pick(&[json!(0), json!(100), json!(32768)]),
+                    ),
+                };
+                return json!({"op": "reset", "key": key, "value": value});
             }
             _ => {
                 let policy = self.rng.pick(&policies);
