@@ -157,9 +157,10 @@ pub fn sequence(seed: u64, ops: usize, areas: Areas) -> Vec<Json> {
         json!(-3),
         json!(-2.5),
         json!(1_000_000_000_000_000.5),
-        // Inside it, far from its edges: `push` numbers after them in both.
+        // Inside it, more front pushes than a run makes away from its edges: `push` numbers
+        // after them in both (from 7.5, a run reached -0.5: the queue-edge area).
         json!(12345),
-        json!(7.5),
+        json!(12_345.5),
         // The keys the first pushes make.
         json!(500_000_000_000_000i64),
         json!(500_000_000_000_001i64),
@@ -200,18 +201,22 @@ impl Generator {
         self.rng.pick(&self.keys)
     }
 
-    /// A key for `incr`/`decr`: mostly the counters.
-    fn counter(&mut self) -> Json {
-        loop {
-            let k = if self.rng.chance(70) {
-                json!(["n1", "n2"][self.rng.below(2)])
-            } else {
-                self.key()
-            };
-            if self.areas.float_incr || !self.floaty.contains(&k) {
-                return k;
-            }
+    /// A key for `incr`/`decr`: mostly the counters. `None` if `float_incr` is off and every
+    /// key may hold a float.
+    fn counter(&mut self) -> Option<Json> {
+        let k = if self.rng.chance(70) {
+            json!(["n1", "n2"][self.rng.below(2)])
+        } else {
+            self.key()
+        };
+        if self.areas.float_incr || !self.floaty.contains(&k) {
+            return Some(k);
         }
+        let safe: Vec<Json> = (self.keys.iter())
+            .filter(|k| !self.floaty.contains(k))
+            .cloned()
+            .collect();
+        (!safe.is_empty()).then(|| self.rng.pick(&safe))
     }
 
     fn value(&mut self) -> Json {
@@ -260,10 +265,14 @@ impl Generator {
         v.is_f64() || v.get("float").is_some()
     }
 
-    /// Notes that `key` may now hold `value`.
-    fn stored(&mut self, key: &Json, value: &Json) {
-        if Self::is_float(value) && !self.floaty.contains(key) {
-            self.floaty.push(key.clone());
+    /// Notes that `key` may now hold `value` (with `replaced`, holds nothing else).
+    fn stored(&mut self, key: &Json, value: &Json, replaced: bool) {
+        if Self::is_float(value) {
+            if !self.floaty.contains(key) {
+                self.floaty.push(key.clone());
+            }
+        } else if replaced {
+            self.floaty.retain(|k| k != key);
         }
     }
 
@@ -334,7 +343,13 @@ impl Generator {
             }
             43..=51 => {
                 let op = if self.rng.chance(65) { "incr" } else { "decr" };
-                let mut r = json!({"op": op, "key": self.counter()});
+                let Some(key) = self.counter() else {
+                    // Every key may hold a float: make one a counter again.
+                    let n = json!("n1");
+                    self.stored(&n, &json!(0), true);
+                    return json!({"op": "set", "key": n, "value": 0});
+                };
+                let mut r = json!({"op": op, "key": key});
                 let delta = self.rng.below(6) as i64 - 2;
                 self.maybe(&mut r, "delta", json!(delta));
                 if self.rng.chance(40) {
@@ -375,7 +390,7 @@ impl Generator {
                             k.as_str().is_some_and(|s| s.starts_with("q-"))
                         };
                         if queue_key {
-                            self.stored(&k, &value);
+                            self.stored(&k, &value, false);
                         }
                     }
                 }
@@ -402,7 +417,7 @@ impl Generator {
     fn write(&mut self, op: &str) -> Json {
         let key = self.key();
         let value = self.value();
-        self.stored(&key, &value);
+        self.stored(&key, &value, op == "set");
         let mut r = json!({"op": op, "key": key, "value": value});
         if let Some(e) = self.expire() {
             r["expire"] = json!(e);
