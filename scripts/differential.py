@@ -21,6 +21,7 @@ exception by its Python class name (`IntegrityError`, ...). Messages are not com
 """
 
 import json
+import sqlite3
 import math
 import sys
 
@@ -163,6 +164,9 @@ def main():
                 reply = {"ok": True, "result": out(run(cache, r))}
         except KeyError as e:
             reply = {"ok": False, "error": "KeyNotFound", "message": repr(e)}
+        except sqlite3.IntegrityError as e:
+            # A push onto the key past a queue's end: our command's name for it.
+            reply = {"ok": False, "error": "QueueFull", "message": str(e)}
         except Exception as e:  # noqa: BLE001 (every failure is a reply)
             reply = {"ok": False, "error": type(e).__name__, "message": str(e)}
         if isinstance(r, dict) and "id" in r:

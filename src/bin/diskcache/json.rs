@@ -56,6 +56,14 @@ fn float_of(inner: &Json) -> Result<f64, String> {
     })
 }
 
+/// A counter's value as JSON: an integer, or a float as [`float_json`] writes it.
+pub fn number_to_json(n: diskcache::Number) -> Json {
+    match n {
+        diskcache::Number::Int(i) => json!(i),
+        diskcache::Number::Float(x) => float_json(x),
+    }
+}
+
 /// A float as JSON: a number if finite, else `{"float": "nan" | "inf" | "-inf"}`.
 fn float_json(x: f64) -> Json {
     match Number::from_f64(x) {

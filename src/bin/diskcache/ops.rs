@@ -98,7 +98,7 @@ pub fn run(h: &Handle, op: &str, req: &Request) -> Outcome<Json> {
             } else {
                 h.decr(key, delta, default)?
             };
-            json!(n)
+            n.map_or(Json::Null, crate::json::number_to_json)
         }
         "len" => {
             allow(&[])?;
