@@ -407,7 +407,8 @@ impl Cache {
         Ok(self.live_row(&key)?.is_some())
     }
 
-    /// The number of entries, counting expired ones until they are removed (as diskcache).
+    /// The number of entries, counting expired ones until they are removed (as diskcache):
+    /// as many as [`Cache::keys`] yields.
     ///
     /// # Errors
     /// [`Error::Storage`].
@@ -433,8 +434,11 @@ impl Cache {
         self.store()?.volume()
     }
 
-    /// The live keys in insertion order; re-setting a key keeps its place. Reads in batches,
-    /// each from a fresh snapshot, so a long iteration never holds the database.
+    /// The stored keys in insertion order; re-setting a key keeps its place. As diskcache's
+    /// iteration, expired keys are included until they are removed (by a write's cull,
+    /// [`Cache::expire`] or [`Cache::cull`]), so there are as many as [`Cache::len`] counts;
+    /// reads of an expired key miss. Reads in batches, each from a fresh snapshot, so a long
+    /// iteration never holds the database.
     ///
     /// ```
     /// # fn main() -> diskcache::Result<()> {
@@ -452,9 +456,10 @@ impl Cache {
         Ok(Keys::inserted(self.store()?.clone()))
     }
 
-    /// The live keys in key order (diskcache's `iterkeys`), descending if `reverse`: numbers
-    /// by value, then text, then bytes, then composites (`format-spec/keys.md`). Read in
-    /// batches from fresh snapshots, like [`Cache::keys`].
+    /// The stored keys, expired ones included as in [`Cache::keys`], in key order
+    /// (diskcache's `iterkeys`), descending if `reverse`: numbers by value, then text, then
+    /// bytes, then composites (`format-spec/keys.md`). Read in batches from fresh snapshots,
+    /// like [`Cache::keys`].
     ///
     /// ```
     /// # fn main() -> diskcache::Result<()> {

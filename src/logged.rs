@@ -17,7 +17,7 @@ use redb::{Database, WriteTransaction};
 use crate::access::{self, Access, Accesses};
 use crate::blob::{self, BlobPath};
 use crate::error::Result;
-use crate::evict::Order;
+use crate::evict::{Candidate, Order};
 use crate::handoff::DirectHandoff;
 use crate::overlay::{Logged, Overlay, SkippedRecord};
 use crate::row::Row;
@@ -58,6 +58,12 @@ pub(crate) struct LogKeys {
     end: usize,
     records: u64,
     keys: std::collections::BTreeSet<Vec<u8>>,
+    /// The keys whose latest record stores a row with an expire time, by their position in
+    /// the expire order ((expire time, row id)): where a write finds expired entries the
+    /// snapshot's expire order does not hold yet.
+    expiring: std::collections::BTreeSet<((u64, u64), Vec<u8>)>,
+    /// The position in `expiring` of each key there.
+    expiry_of: HashMap<Vec<u8>, (u64, u64)>,
 }
 
 /// Per order table: the generation and the last position culling examined in it. Within a
@@ -157,6 +163,42 @@ impl LoggedEngine {
         generation: u64,
         f: impl FnOnce(&std::collections::BTreeSet<Vec<u8>>) -> T,
     ) -> Result<T> {
+        let index = self.log_index(generation)?;
+        Ok(f(&index.keys))
+    }
+
+    /// Up to `limit` keys whose latest record in generation `generation` of the log stores a
+    /// row that expires at or before `max`, soonest first, with their positions in the expire
+    /// order, skipping those `current` says are not (or no longer) at that position (under
+    /// the lock; only the records logged since the last call are read).
+    ///
+    /// # Errors
+    /// As [`LoggedEngine::with_log_keys`]; what `current` returns.
+    pub(crate) fn log_expired(
+        &self,
+        generation: u64,
+        max: u64,
+        limit: usize,
+        current: impl Fn(&[u8], (u64, u64)) -> Result<bool>,
+    ) -> Result<Vec<Candidate>> {
+        let index = self.log_index(generation)?;
+        let mut out = Vec::new();
+        for (position, key) in index.expiring.range(..=((max, u64::MAX), Vec::new())) {
+            if out.len() >= limit {
+                break;
+            }
+            if position.0 <= max && current(key, *position)? {
+                out.push(Candidate {
+                    position: *position,
+                    key: key.clone(),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// This process's index of generation `generation` of the log, brought up to its end.
+    fn log_index(&self, generation: u64) -> Result<std::sync::MutexGuard<'_, LogKeys>> {
         let mut index = self
             .shared
             .log_keys
@@ -171,16 +213,29 @@ impl LoggedEngine {
         let (keys, end, count) = self
             .overlay()
             .keys_since(generation, index.end, index.records)?;
-        for (key, stores) in keys {
-            if stores {
-                index.keys.insert(key);
-            } else {
-                index.keys.remove(&key);
+        let index_ref = &mut *index;
+        for (key, stored) in keys {
+            if !index_ref.expiry_of.is_empty()
+                && let Some(old) = index_ref.expiry_of.remove(&key)
+            {
+                index_ref.expiring.remove(&(old, key.clone()));
+            }
+            match stored {
+                Some(expiry) => {
+                    if let Some(position) = expiry {
+                        index_ref.expiry_of.insert(key.clone(), position);
+                        index_ref.expiring.insert((position, key.clone()));
+                    }
+                    index_ref.keys.insert(key);
+                }
+                None => {
+                    index_ref.keys.remove(&key);
+                }
             }
         }
-        index.end = end;
-        index.records += count;
-        Ok(f(&index.keys))
+        index_ref.end = end;
+        index_ref.records += count;
+        Ok(index)
     }
 
     fn overlay(&self) -> &Overlay {

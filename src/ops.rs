@@ -35,6 +35,7 @@ pub(crate) fn store(
     }
     let row = prepared.into_row(w, old.as_ref())?;
     w.put(key, &row, old.as_ref())?;
+    w.note_insert();
     Ok(true)
 }
 
@@ -122,6 +123,11 @@ pub(crate) fn incr(
         place: ValuePlace::Inline(bytes),
     };
     w.put(key, &row, old.as_ref())?;
+    if live.is_none() {
+        // As Python diskcache: an `incr` that stores a new entry culls, one that adds to a
+        // live entry does not.
+        w.note_insert();
+    }
     Ok(result)
 }
 

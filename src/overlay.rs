@@ -72,9 +72,10 @@ impl Logged {
 /// A key and what the log says about it.
 type Change = (Vec<u8>, Logged);
 
-/// What [`Overlay::keys_since`] returns: each key with whether its record stores a row, the
-/// end of the records read, and how many there were.
-type KeysSince = (Vec<(Vec<u8>, bool)>, usize, u64);
+/// What [`Overlay::keys_since`] returns: each key with its record's row's position in the
+/// expire order if it stores a row (`Some(None)` for a row that never expires, `None` for a
+/// delete), the end of the records read, and how many there were.
+type KeysSince = (Vec<(Vec<u8>, Option<Option<(u64, u64)>>)>, usize, u64);
 
 /// A record of the log that a checkpoint leaves out, because it or another record of its
 /// block is damaged ([`wal::scan_from`]): kept, with its place in the log, in the database's
@@ -327,7 +328,7 @@ impl Overlay {
 
     /// The keys of the committed records of generation `generation` from byte `start` of the
     /// log (relative to its header), whose first record has sequence number `first_seq`, each
-    /// with whether its record stores a row (else it removes one; access records are left
+    /// with whether its record stores a row, and the row's expiry (else it removes one; access records are left
     /// out; so are the records of damaged blocks, which no checkpoint applies); and where
     /// they end, and how many records there were. Under the lock only, as [`Overlay::scan`].
     pub(crate) fn keys_since(
@@ -345,7 +346,11 @@ impl Overlay {
             .records
             .into_iter()
             .filter(|(_, r)| r.kind != KIND_ACCESS)
-            .map(|(_, r)| (r.key.to_vec(), r.kind == KIND_SET))
+            .map(|(_, r)| {
+                let stored =
+                    (r.kind == KIND_SET).then(|| crate::row::Row::expiry_of_encoded(r.payload));
+                (r.key.to_vec(), stored)
+            })
             .collect();
         Ok((keys, found.len, found.count))
     }

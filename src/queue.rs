@@ -134,6 +134,7 @@ impl Cache {
                 let old = w.get(&encoded)?;
                 let row = prepared.into_row(w, old.as_ref())?;
                 w.put(&encoded, &row, old.as_ref())?;
+                w.note_insert();
                 Ok(key)
             })
         });

@@ -66,6 +66,12 @@ pub(crate) enum Sabotage {
     /// Threads that miss the same key in `get_or_insert_with` or a memo all compute it
     /// (`tests/rust_api.rs`).
     UngatedCompute,
+    /// Writes do not remove expired entries; they only evict by policy over the size limit
+    /// (`tests/expire.rs`).
+    WritesKeepExpired,
+    /// A writer whose value file folder another process removed (having emptied it) fails
+    /// instead of making the folder again (`blob`'s unit tests).
+    NoFolderRetry,
 }
 
 impl Sabotage {
@@ -74,7 +80,7 @@ impl Sabotage {
         not(diskcache_broken),
         expect(dead_code, reason = "read in sabotage builds")
     )]
-    const ALL: [Sabotage; 19] = [
+    const ALL: [Sabotage; 21] = [
         Sabotage::AckBeforeCommit,
         Sabotage::CheckpointOrder,
         Sabotage::ForkInheritsStore,
@@ -94,6 +100,8 @@ impl Sabotage {
         Sabotage::CheckFixUnguarded,
         Sabotage::IgnoreUnappliedLog,
         Sabotage::UngatedCompute,
+        Sabotage::WritesKeepExpired,
+        Sabotage::NoFolderRetry,
     ];
 
     /// The variant's name in `DISKCACHE_BROKEN`.
@@ -122,6 +130,8 @@ impl Sabotage {
             Sabotage::CheckFixUnguarded => "check-fix-unguarded",
             Sabotage::IgnoreUnappliedLog => "ignore-unapplied-log",
             Sabotage::UngatedCompute => "ungated-compute",
+            Sabotage::WritesKeepExpired => "writes-keep-expired",
+            Sabotage::NoFolderRetry => "no-folder-retry",
         }
     }
 }

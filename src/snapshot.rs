@@ -29,6 +29,9 @@ pub(crate) struct Snapshot {
     meta: ReadOnlyTable<&'static str, u64>,
     /// `meta.volume`, read once: every growing write of the logged path asks for it.
     volume: std::sync::OnceLock<u64>,
+    /// The soonest expire time in `order_expire`, read once: every write of the logged path
+    /// that culls asks whether anything in the snapshot has expired.
+    soonest_expiry: std::sync::OnceLock<Option<u64>>,
 }
 
 impl Snapshot {
@@ -40,6 +43,7 @@ impl Snapshot {
             order_insert: txn.open_table(ORDER_INSERT)?,
             meta: txn.open_table(META)?,
             volume: std::sync::OnceLock::new(),
+            soonest_expiry: std::sync::OnceLock::new(),
             txn,
         })
     }
@@ -51,6 +55,17 @@ impl Snapshot {
         }
         let volume = self.meta(crate::schema::META_VOLUME)?;
         Ok(*self.volume.get_or_init(|| volume))
+    }
+
+    /// The soonest expire time of the snapshot's entries (`None` if none expires), read from
+    /// the database once per snapshot.
+    pub(crate) fn soonest_expiry(&self) -> Result<Option<u64>> {
+        if let Some(soonest) = self.soonest_expiry.get() {
+            return Ok(*soonest);
+        }
+        let head = self.order_after(Order::Expire, None, u64::MAX, 1)?;
+        let soonest = head.first().map(|c| c.position.0);
+        Ok(*self.soonest_expiry.get_or_init(|| soonest))
     }
 
     /// The stored settings.
