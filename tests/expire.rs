@@ -356,9 +356,10 @@ fn a_fanout_cache_iterates_expired_keys_as_len_counts_them() {
     assert_eq!(cache.len().unwrap(), 0);
 }
 
-/// A cache on `path` holding `n` expired entries, keys 0..n (key i expiring before key i+1),
-/// written with culling off, then `cull_limit` set to `cull_limit`. With `checkpointed`, the
-/// entries are in the database; else (on the logged path) still only in the log.
+/// A cache on `path` with `cull_limit`, holding `n` expired entries, keys 0..n (key i
+/// expiring before key i+1), written in one transaction (one clock reading: none has expired
+/// when its cull runs). With `checkpointed`, the entries are in the database; else (on the
+/// logged path) still only in the log.
 fn with_expired(
     dir: &std::path::Path,
     path: WritePath,
@@ -368,15 +369,20 @@ fn with_expired(
 ) -> Cache {
     let cache = Cache::builder()
         .write_path(path)
-        .cull_limit(0)
+        .cull_limit(cull_limit)
         .open(dir)
         .unwrap();
-    for i in 0..n {
-        let micros = 1000 + 10 * u64::try_from(i).unwrap();
-        let opts = SetOptions::default().expire(Duration::from_micros(micros));
-        cache.set_with(i, i, opts).unwrap();
-    }
     cache.reset(Setting::CullLimit(cull_limit)).unwrap();
+    cache
+        .transact(|tx| {
+            for i in 0..n {
+                let micros = 1000 + 10 * u64::try_from(i).unwrap();
+                let opts = SetOptions::default().expire(Duration::from_micros(micros));
+                tx.set_with(i, i, opts)?;
+            }
+            Ok(())
+        })
+        .unwrap();
     if checkpointed {
         cache.checkpoint().unwrap();
     }
@@ -478,9 +484,15 @@ fn child_sets_expired_entries() {
         return;
     };
     let cache = Cache::open(&dir).unwrap();
-    for i in 0..5 {
-        cache.set_with(i, i, short()).unwrap();
-    }
+    // One transaction, one clock reading: none of them has expired when its cull runs.
+    cache
+        .transact(|tx| {
+            for i in 0..5 {
+                tx.set_with(i, i, short())?;
+            }
+            Ok(())
+        })
+        .unwrap();
     common::child::tell_parent("set");
     common::child::wait_for_file(&dir.join("done"));
 }
