@@ -101,6 +101,13 @@ ignore-unapplied-log platforms
     from_linux::a_cache_open_through_the_log_in_another_process_is_refused_elsewhere
 ungated-compute rust_api
     threads_that_miss_the_same_key_at_once_compute_it_once
+writes-keep-expired expire
+    a_write_removes_up_to_cull_limit_expired_entries_soonest_first
+    only_writes_that_store_as_python_culls_remove_expired_entries
+    a_transaction_culls_as_its_operations_would_and_only_if_it_commits
+    a_write_removes_the_expired_entries_another_process_wrote
+no-folder-retry lib
+    blob::tests::a_writer_whose_folder_is_removed_under_it_makes_it_again
 '
 
 # A variant's run that takes longer than this is stopped and counts as not caught.

@@ -253,9 +253,16 @@ pub(crate) fn remove(dir: &Path, path: &BlobPath) -> Result<()> {
         Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e.into()),
         _ => {}
     }
-    let mut folder = full.parent();
+    remove_empty_folders(dir, &full);
+    Ok(())
+}
+
+/// Removes the two folders of the value file (or temp file) `file` under `dir`, innermost
+/// first, each only if it is empty; stops at the first that is not (or is gone).
+pub(crate) fn remove_empty_folders(dir: &Path, file: &Path) {
+    let mut folder = file.parent();
     for _level in 0..2 {
-        let Some(f) = folder.filter(|f| *f != dir) else {
+        let Some(f) = folder.filter(|f| *f != dir && f.starts_with(dir)) else {
             break;
         };
         // Fails harmlessly unless the folder is empty.
@@ -264,7 +271,6 @@ pub(crate) fn remove(dir: &Path, path: &BlobPath) -> Result<()> {
         }
         folder = f.parent();
     }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -275,3 +275,34 @@ fn reads_through_another_handle_count_for_least_recently_used() {
     );
     assert!(!kept.contains(&45));
 }
+
+#[test]
+fn a_transaction_culls_at_its_end() {
+    // README, "Differences from Python diskcache": Python culls inside each store of a
+    // transaction, so there `contains(0)` below would be false already.
+    for path in paths() {
+        let (_dir, cache) = open(EvictionPolicy::LeastRecentlyStored, path, 1 << 30);
+        cache.reset(Setting::CullLimit(1)).unwrap();
+        fill(&cache, 0..10);
+        cache
+            .reset(Setting::SizeLimit(cache.volume().unwrap()))
+            .unwrap();
+        let inside = cache
+            .transact(|tx| {
+                tx.set(10, &vec![0u8; VALUE][..])?;
+                tx.contains(0)
+            })
+            .unwrap();
+        assert!(
+            inside,
+            "{path:?}: the cull ran before the transaction's end"
+        );
+        // Committed with its cull: the oldest entry went.
+        assert!(!cache.contains(0).unwrap(), "{path:?}");
+        assert_eq!(
+            present(&cache, 0..11),
+            (1..11).collect::<Vec<_>>(),
+            "{path:?}"
+        );
+    }
+}
