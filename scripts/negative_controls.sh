@@ -105,6 +105,13 @@ janitor-per-store janitor
     every_cache_and_shard_of_a_process_shares_one_janitor_thread
 janitor-polls janitor
     the_janitor_sleeps_while_the_caches_are_idle_and_a_read_wakes_it_to_write_what_was_read
+writes-keep-expired expire
+    a_write_removes_up_to_cull_limit_expired_entries_soonest_first
+    only_writes_that_store_as_python_culls_remove_expired_entries
+    a_transaction_culls_as_its_operations_would_and_only_if_it_commits
+    a_write_removes_the_expired_entries_another_process_wrote
+no-folder-retry lib
+    blob::tests::a_writer_whose_folder_is_removed_under_it_makes_it_again
 '
 
 # A variant's run that takes longer than this is stopped and counts as not caught.

@@ -150,16 +150,40 @@ pub(crate) fn write_from(dir: &Path, reader: &mut dyn Read, sync: bool) -> Resul
 
 /// Creates the folders and an empty temp file for a fresh random name.
 fn create_temp(dir: &Path) -> Result<(BlobPath, PathBuf, PathBuf, File)> {
-    for _attempt in 0..8 {
-        let path = BlobPath::random();
+    create_temp_named(dir, BlobPath::random, |_| {})
+}
+
+/// [`create_temp`] with the names from `name`; `between` runs after the folders are made and
+/// before the file is created (a test removes the folder there, as another process's
+/// [`remove`] may).
+///
+/// Another process removes a folder it emptied ([`remove`]), so a folder made here may be
+/// gone before the file is created in it: creating the file then fails with `NotFound`, and
+/// the folders are made again. Once the temp file exists the folder is not empty, and the
+/// rename into place stays within it.
+fn create_temp_named(
+    dir: &Path,
+    mut name: impl FnMut() -> BlobPath,
+    mut between: impl FnMut(&Path),
+) -> Result<(BlobPath, PathBuf, PathBuf, File)> {
+    let mut collisions = 0;
+    let mut vanished = 0;
+    while collisions < 8 {
+        let path = name();
         let final_path = path.under(dir);
         let temp_path = dir.join(format!(
             "{}{BLOB_TEMP_SUFFIX}",
             path.as_str().trim_end_matches(BLOB_SUFFIX)
         ));
-        if let Some(parent) = final_path.parent() {
-            fs::create_dir_all(parent)?;
+        let parent = final_path.parent().unwrap_or(dir);
+        match fs::create_dir_all(parent) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound && vanished < FOLDER_RETRIES => {
+                vanished += 1;
+                continue;
+            }
+            other => other?,
         }
+        between(parent);
         match OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -168,8 +192,17 @@ fn create_temp(dir: &Path) -> Result<(BlobPath, PathBuf, PathBuf, File)> {
             Ok(file) if !final_path.exists() => return Ok((path, final_path, temp_path, file)),
             Ok(_) => {
                 let _ = fs::remove_file(&temp_path);
+                collisions += 1;
             }
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => collisions += 1,
+            Err(e)
+                if e.kind() == io::ErrorKind::NotFound
+                    && vanished < FOLDER_RETRIES
+                    && !crate::sabotage::on(crate::sabotage::Sabotage::NoFolderRetry) =>
+            {
+                // Another process removed the emptied folder in between: make it again.
+                vanished += 1;
+            }
             Err(e) => return Err(e.into()),
         }
     }
@@ -178,6 +211,11 @@ fn create_temp(dir: &Path) -> Result<(BlobPath, PathBuf, PathBuf, File)> {
         "could not find a free value file name after 8 attempts",
     )))
 }
+
+/// How many times a writer makes again a folder that other processes keep removing before it
+/// gives up (each removal needs the folder empty, so this takes a writer whose every attempt
+/// lost a race).
+const FOLDER_RETRIES: u32 = 1000;
 
 /// Makes a rename into `dir` durable (`platform::io::sync_dir`).
 fn sync_dir(dir: &Path) -> Result<()> {
@@ -204,11 +242,34 @@ pub(crate) fn open(dir: &Path, path: &BlobPath) -> Result<Option<File>> {
     }
 }
 
-/// Deletes a value file; one that is already gone is not an error.
+/// Deletes a value file; one that is already gone is not an error. Then, as Python
+/// diskcache's `Disk.remove`, removes its two folders (`ab/cd`, then `ab`) if that left them
+/// empty: a folder that is not empty, already gone, or being filled by another process at the
+/// same moment is left alone (a writer that finds its folder gone makes it again,
+/// [`create_temp`]).
 pub(crate) fn remove(dir: &Path, path: &BlobPath) -> Result<()> {
-    match fs::remove_file(path.under(dir)) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e.into()),
-        _ => Ok(()),
+    let full = path.under(dir);
+    match fs::remove_file(&full) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e.into()),
+        _ => {}
+    }
+    remove_empty_folders(dir, &full);
+    Ok(())
+}
+
+/// Removes the two folders of the value file (or temp file) `file` under `dir`, innermost
+/// first, each only if it is empty; stops at the first that is not (or is gone).
+pub(crate) fn remove_empty_folders(dir: &Path, file: &Path) {
+    let mut folder = file.parent();
+    for _level in 0..2 {
+        let Some(f) = folder.filter(|f| *f != dir && f.starts_with(dir)) else {
+            break;
+        };
+        // Fails harmlessly unless the folder is empty.
+        if fs::remove_dir(f).is_err() {
+            break;
+        }
+        folder = f.parent();
     }
 }
 
@@ -267,5 +328,86 @@ mod tests {
         remove(dir.path(), &blob.path).unwrap();
         remove(dir.path(), &blob.path).unwrap();
         assert!(read(dir.path(), &blob.path).unwrap().is_none());
+        // The emptied folders went with the file.
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn a_folder_that_still_holds_a_file_stays() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = write(dir.path(), b"1", false).unwrap();
+        let folder = &first.path.as_str()[0..5];
+        let same_folder = |n: u64| {
+            let hex = format!("{}{}{n:028x}", &folder[0..2], &folder[3..5]);
+            BlobPath::parse(&format!("{folder}/{hex}.val")).unwrap()
+        };
+        let mut n = 0;
+        let (second, _, temp, file) = create_temp_named(
+            dir.path(),
+            || {
+                n += 1;
+                same_folder(n)
+            },
+            |_| {},
+        )
+        .unwrap();
+        drop(file);
+        remove(dir.path(), &first.path).unwrap();
+        assert!(
+            temp.exists(),
+            "the folder of a file being written was removed"
+        );
+        fs::remove_file(&temp).unwrap();
+        remove(dir.path(), &second).unwrap();
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn a_writer_whose_folder_is_removed_under_it_makes_it_again() {
+        // Another process's `remove` emptied and removed the folder between this writer's
+        // making it and creating its file in it: the worst moment, every time it can.
+        let dir = tempfile::tempdir().unwrap();
+        let mut removals = 0;
+        let (path, final_path, temp, mut file) =
+            create_temp_named(dir.path(), BlobPath::random, |folder| {
+                if removals < 3 {
+                    removals += 1;
+                    fs::remove_dir(folder).unwrap();
+                    let _ = fs::remove_dir(folder.parent().unwrap());
+                }
+            })
+            .unwrap();
+        assert_eq!(removals, 3);
+        file.write_all(b"v").unwrap();
+        drop(file);
+        fs::rename(&temp, &final_path).unwrap();
+        assert_eq!(read(dir.path(), &path).unwrap().unwrap(), b"v");
+    }
+
+    #[test]
+    fn writers_and_removers_sharing_folders_never_fail() {
+        // Threads write and remove value files in the same few folders at once, so removals
+        // of emptied folders race with writes into them.
+        let dir = tempfile::tempdir().unwrap();
+        std::thread::scope(|scope| {
+            for t in 0..4u64 {
+                let dir = dir.path();
+                scope.spawn(move || {
+                    for i in 0..300u64 {
+                        let hex = format!("00{:02x}{:028x}", t % 2, (t << 32) | i);
+                        let name = format!("{}/{}/{hex}.val", &hex[0..2], &hex[2..4]);
+                        let path = BlobPath::parse(&name).unwrap();
+                        let (p, final_path, temp, mut file) =
+                            create_temp_named(dir, || path.clone(), |_| {}).unwrap();
+                        file.write_all(b"v").unwrap();
+                        drop(file);
+                        fs::rename(&temp, &final_path).unwrap();
+                        assert_eq!(read(dir, &p).unwrap().unwrap(), b"v");
+                        remove(dir, &p).unwrap();
+                    }
+                });
+            }
+        });
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 }

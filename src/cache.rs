@@ -247,8 +247,9 @@ impl Cache {
         self.store_prepared(&key, prepared, true)
     }
 
-    /// Removes `key`. Returns whether a live (unexpired) entry was removed; an expired
-    /// entry is removed too, but counts as absent.
+    /// Removes `key`. Returns whether a live (unexpired) entry was removed; an expired entry
+    /// counts as absent and is left for a cull or [`Cache::expire`] to remove (as in Python
+    /// diskcache).
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] for a bad key; [`Error::Timeout`].
@@ -429,7 +430,8 @@ impl Cache {
         Ok(self.live_row(&key)?.is_some())
     }
 
-    /// The number of entries, counting expired ones until they are removed (as diskcache).
+    /// The number of entries, counting expired ones until they are removed (as diskcache):
+    /// as many as [`Cache::keys`] yields.
     ///
     /// # Errors
     /// [`Error::Storage`].
@@ -455,8 +457,11 @@ impl Cache {
         self.store()?.volume()
     }
 
-    /// The live keys in insertion order; re-setting a key keeps its place. Reads in batches,
-    /// each from a fresh snapshot, so a long iteration never holds the database.
+    /// The stored keys in insertion order; re-setting a key keeps its place. As diskcache's
+    /// iteration, expired keys are included until they are removed (by a write's cull,
+    /// [`Cache::expire`] or [`Cache::cull`]), so there are as many as [`Cache::len`] counts;
+    /// reads of an expired key miss. Reads in batches, each from a fresh snapshot, so a long
+    /// iteration never holds the database.
     ///
     /// ```
     /// # fn main() -> diskcache::Result<()> {
@@ -474,9 +479,10 @@ impl Cache {
         Ok(Keys::inserted(self.store()?.clone()))
     }
 
-    /// The live keys in key order (diskcache's `iterkeys`), descending if `reverse`: numbers
-    /// by value, then text, then bytes, then composites (`format-spec/keys.md`). Read in
-    /// batches from fresh snapshots, like [`Cache::keys`].
+    /// The stored keys, expired ones included as in [`Cache::keys`], in key order
+    /// (diskcache's `iterkeys`), descending if `reverse`: numbers by value, then text, then
+    /// bytes, then composites (`format-spec/keys.md`). Read in batches from fresh snapshots,
+    /// like [`Cache::keys`].
     ///
     /// ```
     /// # fn main() -> diskcache::Result<()> {
@@ -496,7 +502,8 @@ impl Cache {
     }
 
     /// The first (or, with `last`, the last) live entry in insertion order, without removing
-    /// it (diskcache's `peekitem`).
+    /// it (diskcache's `peekitem`). Expired entries it passes on the way are removed, as
+    /// diskcache's are.
     ///
     /// ```
     /// # fn main() -> diskcache::Result<()> {
@@ -514,7 +521,13 @@ impl Cache {
         let mut missing: Option<Vec<u8>> = None;
         loop {
             let now = time::now_us();
-            let Some((key, row)) = self.store()?.read_all(|r| r.insertion_edge(last, now))? else {
+            let store = self.store()?;
+            let edge = store.read_all(|r| r.insertion_edge(last, now))?;
+            if !edge.expired.is_empty() {
+                // As Python diskcache's peekitem, which deletes the expired items it passes.
+                store.write(|w| ops::remove_expired(w, &edge.expired))?;
+            }
+            let Some((key, row)) = edge.live else {
                 return Ok(None);
             };
             if let Some(fetched) = self.load(row, &key)? {

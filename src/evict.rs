@@ -1,7 +1,10 @@
-//! Culling: which entries go when the cache is over its size limit, and removing them.
+//! Culling: which entries a write removes (expired ones, and the policy's victims when the
+//! cache is over its size limit), and removing them.
 //!
-//! Victims come from the head of an order table (a range scan, never a full scan): expired
-//! entries first by expire time, then the eviction policy's order (store time, access time or
+//! Every write that stores a value where Python diskcache culls removes expired entries, and,
+//! over the size limit, the eviction policy's victims ([`cull_after_write`]). Victims come
+//! from the head of an order table (a range scan, never a full scan): expired entries first
+//! by expire time, then the eviction policy's order (store time, access time or
 //! access count). On the logged path the order comes from the snapshot of the log's
 //! generation: a candidate is removed only if its row still sits at the position the order
 //! table gave (the log may have replaced or removed it since), and under a policy ordered by
@@ -44,21 +47,31 @@ pub(crate) struct Candidate {
     pub(crate) key: Vec<u8>,
 }
 
-/// After a write that added to the volume and left it above `size_limit`: removes up to
-/// `cull_limit` entries, expired ones first, then in the policy's order, in the same
-/// operation. Returns how many it removed.
+/// After a write that stored values where Python diskcache culls (see
+/// [`RowWriter::note_insert`]), in the same operation: removes up to `cull_limit` expired
+/// entries, soonest expire time first, then, while the volume is above `size_limit`, entries
+/// in the policy's order, up to `cull_limit` removals in all (per value stored, for a
+/// transaction that stored several). A `cull_limit` of 0 turns both off. When nothing has
+/// expired, the first step is one range probe of the expire order. Returns how many it
+/// removed.
 pub(crate) fn cull_after_write(w: &mut dyn RowWriter, settings: &Settings) -> Result<u64> {
-    if settings.cull_limit == 0 || !w.grew() || w.volume()? <= settings.size_limit {
+    let inserts = w.inserts();
+    if settings.cull_limit == 0 || inserts == 0 {
         return Ok(0);
     }
-    w.settle(settings.eviction_policy)?;
-    let limit = usize::try_from(settings.cull_limit).unwrap_or(usize::MAX);
+    let limit = usize::try_from(settings.cull_limit.saturating_mul(inserts)).unwrap_or(usize::MAX);
     let now = w.now();
-    let mut removed = remove_head(w, Order::Expire, now, limit, None)?;
+    let mut removed = if crate::sabotage::on(crate::sabotage::Sabotage::WritesKeepExpired) {
+        // Negative control (`sabotage`): writes leave expired entries in place.
+        0
+    } else {
+        remove_head(w, Order::Expire, now, limit, None)?
+    };
     if removed < limit
         && settings.eviction_policy != EvictionPolicy::None
         && w.volume()? > settings.size_limit
     {
+        w.settle(settings.eviction_policy)?;
         let order = Order::Policy(settings.eviction_policy);
         removed += remove_head(w, order, u64::MAX, limit - removed, None)?;
     }
@@ -87,6 +100,9 @@ pub(crate) fn remove_head(
         }
         budget = budget.saturating_sub(batch.len());
         for candidate in batch {
+            if removed >= limit {
+                return Ok(removed);
+            }
             if until_volume.is_some_and(|v| w.volume().is_ok_and(|now| now <= v)) {
                 return Ok(removed);
             }

@@ -388,7 +388,8 @@ impl FanoutCache {
         self.sum_removed(|shard, total| shard.evict_counting(tag.clone(), total))
     }
 
-    /// The live keys, shard by shard (each shard's in insertion order).
+    /// The stored keys, expired ones included until they are removed (as [`Cache::keys`]),
+    /// shard by shard (each shard's in insertion order).
     ///
     /// # Errors
     /// As [`Cache::keys`]; each item may carry an error.

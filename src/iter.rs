@@ -6,14 +6,14 @@ use std::sync::Arc;
 use crate::error::Result;
 use crate::key::Key;
 use crate::store::Store;
-use crate::time;
 
 /// Keys read per snapshot.
 const BATCH: usize = 256;
 
-/// The live keys of a cache, in insertion order ([`crate::Cache::keys`]) or in key order
-/// ([`crate::Cache::keys_sorted`]), read lazily in batches of 256, each batch from a fresh
-/// snapshot. Keys set after the iterator passed their place are not seen; a key deleted
+/// The stored keys of a cache, expired or not (as Python diskcache's iteration, so that
+/// there are as many as [`crate::Cache::len`] counts), in insertion order
+/// ([`crate::Cache::keys`]) or in key order ([`crate::Cache::keys_sorted`]), read lazily in
+/// batches of 256, each batch from a fresh snapshot. Keys set after the iterator passed their place are not seen; a key deleted
 /// before its batch is read is skipped; a damaged row is reported as an error for its key and
 /// the iteration goes on.
 pub struct Keys {
@@ -72,7 +72,6 @@ impl Keys {
         let Order::Sorted { after, reverse } = &mut self.order else {
             return Ok(());
         };
-        let now = time::now_us();
         let (start, reverse_now) = (after.clone(), *reverse);
         let batch = self
             .store
@@ -85,8 +84,7 @@ impl Keys {
         }
         for (key, row) in batch {
             match row {
-                Ok(row) if !row.is_expired(now) => self.buffer.push_back(Key::from_encoded(&key)),
-                Ok(_) => {}
+                Ok(_) => self.buffer.push_back(Key::from_encoded(&key)),
                 Err(e) => self.buffer.push_back(Err(e)),
             }
         }
@@ -97,28 +95,27 @@ impl Keys {
         let Order::Inserted { after } = self.order else {
             return Ok(());
         };
-        let now = time::now_us();
         let batch = self.store.read_all(|r| {
             let ids = r.keys_after(after, BATCH)?;
-            let mut live = Vec::with_capacity(ids.len());
+            let mut stored = Vec::with_capacity(ids.len());
             for (_, key) in &ids {
                 // A damaged row is reported for its key; the iteration goes on.
                 match r.get(key) {
-                    Ok(Some(row)) if !row.is_expired(now) => live.push(Key::from_encoded(key)),
-                    Ok(_) => {}
-                    Err(e) => live.push(Err(e)),
+                    Ok(Some(_)) => stored.push(Key::from_encoded(key)),
+                    Ok(None) => {}
+                    Err(e) => stored.push(Err(e)),
                 }
             }
-            Ok((ids.last().map(|(id, _)| *id), ids.len(), live))
+            Ok((ids.last().map(|(id, _)| *id), ids.len(), stored))
         })?;
-        let (last, read, live) = batch;
+        let (last, read, stored) = batch;
         if read < BATCH {
             self.done = true;
         }
         if let Some(last) = last {
             self.order = Order::Inserted { after: last };
         }
-        self.buffer.extend(live);
+        self.buffer.extend(stored);
         Ok(())
     }
 }

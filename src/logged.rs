@@ -17,7 +17,7 @@ use redb::{Database, WriteTransaction};
 use crate::access::{self, Access, Accesses};
 use crate::blob::{self, BlobPath};
 use crate::error::Result;
-use crate::evict::Order;
+use crate::evict::{Candidate, Order};
 use crate::handoff::DirectHandoff;
 use crate::overlay::{Logged, Overlay, SkippedRecord};
 use crate::row::Row;
@@ -48,6 +48,8 @@ pub(crate) struct Shared {
     /// this process has read the log: range reads on the log path (queue ends) read only what
     /// was logged since.
     log_keys: std::sync::Mutex<LogKeys>,
+    /// The log's rows with expire times, as far as this process has read the log.
+    log_expiries: std::sync::Mutex<LogExpiries>,
 }
 
 /// The keys one generation of the log stores rows under, up to a point of the log.
@@ -58,6 +60,51 @@ pub(crate) struct LogKeys {
     end: usize,
     records: u64,
     keys: std::collections::BTreeSet<Vec<u8>>,
+}
+
+/// The rows with an expire time that one generation of the log stores, up to a point of the
+/// log: where a write finds expired entries that the snapshot's expire order does not hold
+/// yet.
+#[derive(Default)]
+pub(crate) struct LogExpiries {
+    generation: u64,
+    /// Bytes of the log (after its header) read, and the records among them.
+    end: usize,
+    records: u64,
+    /// The keys whose latest record stores a row with an expire time, by the row's position
+    /// in the expire order ((expire time, row id)).
+    expiring: std::collections::BTreeSet<((u64, u64), Vec<u8>)>,
+    /// The position in `expiring` of each key there.
+    expiry_of: HashMap<Vec<u8>, (u64, u64)>,
+}
+
+impl LogExpiries {
+    /// Takes in a record of the log: `key`'s row is now `row` (encoded; `None`: removed).
+    fn apply(&mut self, key: &[u8], row: Option<&[u8]>) {
+        // A plain write (no expire time, nothing indexed) costs only this test.
+        let expiry = row.and_then(crate::row::Row::expiry_of_encoded);
+        if expiry.is_none() && self.expiry_of.is_empty() {
+            return;
+        }
+        if let Some(old) = self.expiry_of.remove(key) {
+            self.expiring.remove(&(old, key.to_vec()));
+        }
+        if let Some(position) = expiry {
+            self.expiry_of.insert(key.to_vec(), position);
+            self.expiring.insert((position, key.to_vec()));
+        }
+    }
+
+    /// The index of generation `generation`: this one, or a fresh one if it is of another.
+    fn at(&mut self, generation: u64) -> &mut LogExpiries {
+        if self.generation != generation {
+            *self = LogExpiries {
+                generation,
+                ..LogExpiries::default()
+            };
+        }
+        self
+    }
 }
 
 /// Per order table: the generation and the last position culling examined in it. Within a
@@ -120,6 +167,7 @@ impl LoggedEngine {
             snapshots: SnapshotCache::default(),
             cursors: std::sync::Mutex::default(),
             log_keys: std::sync::Mutex::default(),
+            log_expiries: std::sync::Mutex::default(),
         });
         let engine = LoggedEngine { shared };
         let overlay = engine.overlay();
@@ -168,19 +216,105 @@ impl LoggedEngine {
                 ..LogKeys::default()
             };
         }
-        let (keys, end, count) = self
-            .overlay()
-            .keys_since(generation, index.end, index.records)?;
-        for (key, stores) in keys {
-            if stores {
-                index.keys.insert(key);
-            } else {
-                index.keys.remove(&key);
-            }
-        }
+        let (start, first_seq) = (index.end, index.records);
+        let keys = &mut index.keys;
+        let (end, count) =
+            self.overlay()
+                .visit_since(generation, start, first_seq, |key, row| {
+                    if row.is_some() {
+                        if !keys.contains(key) {
+                            keys.insert(key.to_vec());
+                        }
+                    } else {
+                        keys.remove(key);
+                    }
+                })?;
         index.end = end;
         index.records += count;
         Ok(f(&index.keys))
+    }
+
+    /// Up to `limit` keys whose latest record in generation `generation` of the log stores a
+    /// row that expires at or before `max`, soonest first, with their positions in the expire
+    /// order, skipping those `current` says are not (or no longer) at that position (under
+    /// the lock; only the records logged since the last call are read).
+    ///
+    /// # Errors
+    /// As [`LoggedEngine::with_log_keys`]; what `current` returns.
+    pub(crate) fn log_expired(
+        &self,
+        generation: u64,
+        max: u64,
+        limit: usize,
+        current: impl Fn(&[u8], (u64, u64)) -> Result<bool>,
+    ) -> Result<Vec<Candidate>> {
+        let mut guard = self
+            .shared
+            .log_expiries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let index = guard.at(generation);
+        let (start, first_seq) = (index.end, index.records);
+        // Usually this process logged the last block itself and took it in already.
+        let shm = self.overlay().shm();
+        let read_all = start as u64 + crate::wal::WAL_HEADER_LEN == shm.get(Word::ValidLen)
+            && first_seq == shm.get(Word::Records);
+        if !read_all {
+            let (end, count) =
+                self.overlay()
+                    .visit_since(generation, start, first_seq, |key, row| {
+                        index.apply(key, row)
+                    })?;
+            index.end = end;
+            index.records += count;
+        }
+        let mut out = Vec::new();
+        if index
+            .expiring
+            .first()
+            .is_none_or(|(first, _)| first.0 > max)
+        {
+            return Ok(out);
+        }
+        for (position, key) in &index.expiring {
+            if position.0 > max || out.len() >= limit {
+                break;
+            }
+            if current(key, *position)? {
+                out.push(Candidate {
+                    position: *position,
+                    key: key.clone(),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// After this process appended `block` where the log ended at `before` (generation,
+    /// valid length, records): if its index of the log's expire times had read exactly up to
+    /// there, takes the block in from memory, so that the next write need not parse it back.
+    fn took_in_own_block(&self, before: (u64, u64, u64), block: &[(Vec<u8>, Logged)]) {
+        let (generation, valid_len, records) = before;
+        let mut guard = self
+            .shared
+            .log_expiries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let index = guard.at(generation);
+        let header = crate::wal::WAL_HEADER_LEN;
+        if index.end as u64 + header != valid_len || index.records != records {
+            return;
+        }
+        for (key, logged) in block {
+            match logged {
+                Logged::Set(row) => index.apply(key, Some(row)),
+                Logged::Deleted => index.apply(key, None),
+                Logged::Access { .. } => {}
+            }
+        }
+        let shm = self.overlay().shm();
+        index.end = usize::try_from(shm.get(Word::ValidLen) - header).unwrap_or(usize::MAX);
+        index.records = shm.get(Word::Records);
     }
 
     fn overlay(&self) -> &Overlay {
@@ -326,7 +460,13 @@ impl LoggedEngine {
             // Negative control (`sabotage`): acknowledge without logging.
             return Ok(());
         }
+        let before = (
+            shm.get(Word::Gen),
+            shm.get(Word::ValidLen),
+            shm.get(Word::Records),
+        );
         overlay.append(&encoded, env.sync())?;
+        self.took_in_own_block(before, &encoded);
         shm.word(Word::CountDelta)
             .fetch_add(ctx.count_delta as u64, Ordering::AcqRel);
         shm.word(Word::VolumeDelta)

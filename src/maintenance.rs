@@ -57,9 +57,11 @@ impl Cache {
     ///
     /// ```
     /// # fn main() -> diskcache::Result<()> {
-    /// # let cache = diskcache::Cache::open(tempfile::tempdir()?.path())?;
+    /// # let dir = tempfile::tempdir()?;
     /// use std::time::Duration;
     /// use diskcache::SetOptions;
+    /// // Writes remove up to `cull_limit` expired entries; 0 leaves them all to `expire`.
+    /// let cache = diskcache::Cache::builder().cull_limit(0).open(dir.path())?;
     /// for i in 0..10 {
     ///     cache.set_with(i, &i, SetOptions::default().expire(Duration::from_nanos(1)))?;
     /// }

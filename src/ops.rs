@@ -35,6 +35,7 @@ pub(crate) fn store(
     }
     let row = prepared.into_row(w, old.as_ref())?;
     w.put(key, &row, old.as_ref())?;
+    w.note_insert();
     Ok(true)
 }
 
@@ -51,13 +52,31 @@ pub(crate) fn discard_unused(dir: &Path, path: Option<&blob::BlobPath>, stored: 
     }
 }
 
-/// Removes `key`; whether a live entry was removed (an expired one is removed too).
+/// Removes `key` if its entry is live; whether it was. An expired entry counts as absent and
+/// stays until a cull or `expire` removes it, as in Python diskcache (whose delete matches
+/// only unexpired rows).
 pub(crate) fn delete(w: &mut dyn RowWriter, key: &[u8]) -> Result<bool> {
     let Some(row) = w.get(key)? else {
         return Ok(false);
     };
+    if row.is_expired(w.now()) {
+        return Ok(false);
+    }
     w.remove(key, &row)?;
-    Ok(!row.is_expired(w.now()))
+    Ok(true)
+}
+
+/// Removes the entries under `keys` that are (still) expired: what a peek passed on its way to
+/// the edge's live entry, as Python diskcache's `peekitem` deletes them.
+pub(crate) fn remove_expired(w: &mut dyn RowWriter, keys: &[Vec<u8>]) -> Result<()> {
+    for key in keys {
+        if let Some(row) = w.get(key)?
+            && row.is_expired(w.now())
+        {
+            w.remove(key, &row)?;
+        }
+    }
+    Ok(())
 }
 
 /// Sets a live entry's expire time; whether the key was present.
@@ -140,6 +159,11 @@ pub(crate) fn incr(
         place: ValuePlace::Inline(bytes),
     };
     w.put(key, &row, old.as_ref())?;
+    if live.is_none() {
+        // As Python diskcache: an `incr` that stores a new entry culls, one that adds to a
+        // live entry does not.
+        w.note_insert();
+    }
     Ok(result)
 }
 
@@ -162,7 +186,7 @@ pub(crate) fn pop_entry<V: DeserializeOwned>(
         return Ok(None);
     };
     if row.is_expired(w.now()) {
-        w.remove(key, &row)?;
+        // Absent, and left in place as `delete` leaves it.
         return Ok(None);
     }
     let Some(bytes) = cache.take_value(&mut row, key)? else {

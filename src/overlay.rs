@@ -72,10 +72,6 @@ impl Logged {
 /// A key and what the log says about it.
 type Change = (Vec<u8>, Logged);
 
-/// What [`Overlay::keys_since`] returns: each key with whether its record stores a row, the
-/// end of the records read, and how many there were.
-type KeysSince = (Vec<(Vec<u8>, bool)>, usize, u64);
-
 /// A record of the log that a checkpoint leaves out, because it or another record of its
 /// block is damaged ([`wal::scan_from`]): kept, with its place in the log, in the database's
 /// `log_damage` table for `check` to report.
@@ -325,29 +321,30 @@ impl Overlay {
         })
     }
 
-    /// The keys of the committed records of generation `generation` from byte `start` of the
-    /// log (relative to its header), whose first record has sequence number `first_seq`, each
-    /// with whether its record stores a row (else it removes one; access records are left
-    /// out; so are the records of damaged blocks, which no checkpoint applies); and where
-    /// they end, and how many records there were. Under the lock only, as [`Overlay::scan`].
-    pub(crate) fn keys_since(
+    /// Calls `visit` with the key of each committed record of generation `generation` from
+    /// byte `start` of the log (relative to its header), whose first record has sequence
+    /// number `first_seq`, and the encoded row it stores (`None`: it removes the row); access
+    /// records are left out, and so are the records of damaged blocks, which no checkpoint
+    /// applies. Returns where they end and how many records there were. Under the lock only,
+    /// as [`Overlay::scan`].
+    pub(crate) fn visit_since(
         &self,
         generation: u64,
         start: usize,
         first_seq: u64,
-    ) -> Result<KeysSince> {
+        mut visit: impl FnMut(&[u8], Option<&[u8]>),
+    ) -> Result<(usize, u64)> {
         let log = self
             .wal_map
             .get(WAL_HEADER_LEN as usize..)
             .unwrap_or_default();
         let found = wal::scan_from(log, generation, start, first_seq)?;
-        let keys = found
-            .records
-            .into_iter()
-            .filter(|(_, r)| r.kind != KIND_ACCESS)
-            .map(|(_, r)| (r.key.to_vec(), r.kind == KIND_SET))
-            .collect();
-        Ok((keys, found.len, found.count))
+        for (_, r) in &found.records {
+            if r.kind != KIND_ACCESS {
+                visit(r.key, (r.kind == KIND_SET).then_some(r.payload));
+            }
+        }
+        Ok((found.len, found.count))
     }
 
     /// Resets the index after a checkpoint committed generation `generation`'s records to redb:

@@ -138,6 +138,7 @@ impl Cache {
                 }
                 let row = prepared.into_row(w, None)?;
                 w.put(&encoded, &row, None)?;
+                w.note_insert();
                 Ok(key)
             })
         });

@@ -69,6 +69,22 @@ impl Row {
         self.expire_time != 0 && self.expire_time <= now_us
     }
 
+    /// The position in the expire order, (expire time, row id), of the row encoded as
+    /// `bytes`, read without decoding the rest; `None` for a row that never expires or that
+    /// does not decode.
+    pub(crate) fn expiry_of_encoded(bytes: &[u8]) -> Option<(u64, u64)> {
+        let word = |at: usize| {
+            let w: [u8; 8] = bytes.get(at..at + 8)?.try_into().ok()?;
+            Some(u64::from_le_bytes(w))
+        };
+        if bytes.first() != Some(&ROW_VERSION) || bytes.len() < ROW_HEADER_LEN {
+            let row = Row::decode(bytes).ok()?;
+            return (row.expire_time != 0).then_some((row.expire_time, row.row_id));
+        }
+        let (row_id, expire_time) = (word(8)?, word(24)?);
+        (expire_time != 0).then_some((expire_time, row_id))
+    }
+
     /// The bytes this entry counts for in `volume()`: [`ROW_OVERHEAD`], the key, the tag and
     /// the value (inline or in its file).
     pub(crate) fn volume(&self, key_len: usize) -> u64 {

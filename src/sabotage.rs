@@ -70,6 +70,12 @@ pub(crate) enum Sabotage {
     JanitorPerStore,
     /// The janitor runs a round every 10 ms forever, never sleeping (`tests/janitor.rs`).
     JanitorPolls,
+    /// Writes do not remove expired entries; they only evict by policy over the size limit
+    /// (`tests/expire.rs`).
+    WritesKeepExpired,
+    /// A writer whose value file folder another process removed (having emptied it) fails
+    /// instead of making the folder again (`blob`'s unit tests).
+    NoFolderRetry,
 }
 
 impl Sabotage {
@@ -78,7 +84,7 @@ impl Sabotage {
         not(diskcache_broken),
         expect(dead_code, reason = "read in sabotage builds")
     )]
-    const ALL: [Sabotage; 21] = [
+    const ALL: [Sabotage; 23] = [
         Sabotage::AckBeforeCommit,
         Sabotage::CheckpointOrder,
         Sabotage::ForkInheritsStore,
@@ -100,6 +106,8 @@ impl Sabotage {
         Sabotage::UngatedCompute,
         Sabotage::JanitorPerStore,
         Sabotage::JanitorPolls,
+        Sabotage::WritesKeepExpired,
+        Sabotage::NoFolderRetry,
     ];
 
     /// The variant's name in `DISKCACHE_BROKEN`.
@@ -130,6 +138,8 @@ impl Sabotage {
             Sabotage::UngatedCompute => "ungated-compute",
             Sabotage::JanitorPerStore => "janitor-per-store",
             Sabotage::JanitorPolls => "janitor-polls",
+            Sabotage::WritesKeepExpired => "writes-keep-expired",
+            Sabotage::NoFolderRetry => "no-folder-retry",
         }
     }
 }

@@ -26,6 +26,9 @@ pub(crate) struct Snapshot {
     meta: ReadOnlyTable<&'static str, u64>,
     /// `meta.volume`, read once: every growing write of the logged path asks for it.
     volume: std::sync::OnceLock<u64>,
+    /// The soonest expire time in `order_expire`, read once: every write of the logged path
+    /// that culls asks whether anything in the snapshot has expired.
+    soonest_expiry: std::sync::OnceLock<Option<u64>>,
 }
 
 impl Snapshot {
@@ -37,6 +40,7 @@ impl Snapshot {
             order_insert: txn.open_table(ORDER_INSERT)?,
             meta: txn.open_table(META)?,
             volume: std::sync::OnceLock::new(),
+            soonest_expiry: std::sync::OnceLock::new(),
             txn,
         })
     }
@@ -48,6 +52,17 @@ impl Snapshot {
         }
         let volume = self.meta(crate::schema::META_VOLUME)?;
         Ok(*self.volume.get_or_init(|| volume))
+    }
+
+    /// The soonest expire time of the snapshot's entries (`None` if none expires), read from
+    /// the database once per snapshot.
+    pub(crate) fn soonest_expiry(&self) -> Result<Option<u64>> {
+        if let Some(soonest) = self.soonest_expiry.get() {
+            return Ok(*soonest);
+        }
+        let head = self.order_after(Order::Expire, None, u64::MAX, 1)?;
+        let soonest = head.first().map(|c| c.position.0);
+        Ok(*self.soonest_expiry.get_or_init(|| soonest))
     }
 
     /// The stored settings.
@@ -191,34 +206,45 @@ impl Snapshot {
         Ok(out)
     }
 
-    /// The first (or, with `last`, the last) key in insertion order whose row is live at
-    /// `now`, with its row.
-    pub(crate) fn insertion_edge(&self, last: bool, now: u64) -> Result<Option<(Vec<u8>, Row)>> {
+    /// The live entry at one end of insertion order (the last if `last`), and the keys of
+    /// the expired entries passed on the way to it.
+    pub(crate) fn insertion_edge(&self, last: bool, now: u64) -> Result<InsertionEdge> {
         let range = self.order_insert.range::<u64>(..)?;
-        let visit =
-            |item: std::result::Result<_, redb::StorageError>| -> Result<Option<(Vec<u8>, Row)>> {
-                let (_, key): (redb::AccessGuard<u64>, redb::AccessGuard<&[u8]>) = item?;
-                let key = key.value().to_vec();
-                Ok(self
-                    .get(&key)?
-                    .filter(|row| !row.is_expired(now))
-                    .map(|row| (key, row)))
-            };
+        let mut edge = InsertionEdge::default();
+        let mut visit = |item: std::result::Result<_, redb::StorageError>| -> Result<bool> {
+            let (_, key): (redb::AccessGuard<u64>, redb::AccessGuard<&[u8]>) = item?;
+            let key = key.value().to_vec();
+            match self.get(&key)? {
+                Some(row) if row.is_expired(now) => edge.expired.push(key),
+                Some(row) => edge.live = Some((key, row)),
+                None => {}
+            }
+            Ok(edge.live.is_some())
+        };
         if last {
             for item in range.rev() {
-                if let Some(found) = visit(item)? {
-                    return Ok(Some(found));
+                if visit(item)? {
+                    break;
                 }
             }
         } else {
             for item in range {
-                if let Some(found) = visit(item)? {
-                    return Ok(Some(found));
+                if visit(item)? {
+                    break;
                 }
             }
         }
-        Ok(None)
+        Ok(edge)
     }
+}
+
+/// What [`Snapshot::insertion_edge`] found.
+#[derive(Default)]
+pub(crate) struct InsertionEdge {
+    /// The edge's live entry: its key and row.
+    pub(crate) live: Option<(Vec<u8>, Row)>,
+    /// The expired entries before it, nearest the edge first.
+    pub(crate) expired: Vec<Vec<u8>>,
 }
 
 /// What [`Snapshot::edge_where`] found.

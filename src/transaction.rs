@@ -468,8 +468,11 @@ impl RowWriter for Counted<'_> {
     fn volume(&self) -> Result<u64> {
         self.inner.volume()
     }
-    fn grew(&self) -> bool {
-        self.inner.grew()
+    fn note_insert(&mut self) {
+        self.inner.note_insert();
+    }
+    fn inserts(&self) -> u64 {
+        self.inner.inserts()
     }
     fn settle(&mut self, policy: crate::settings::EvictionPolicy) -> Result<()> {
         self.inner.settle(policy)
@@ -581,8 +584,9 @@ mod tests {
         fn volume(&self) -> Result<u64> {
             Ok(0)
         }
-        fn grew(&self) -> bool {
-            false
+        fn note_insert(&mut self) {}
+        fn inserts(&self) -> u64 {
+            0
         }
         fn settle(&mut self, _: crate::settings::EvictionPolicy) -> Result<()> {
             Ok(())

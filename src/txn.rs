@@ -56,8 +56,12 @@ pub(crate) trait RowWriter {
     fn remove(&mut self, key: &[u8], row: &Row) -> Result<()>;
     /// The cache's volume including this operation's changes so far.
     fn volume(&self) -> Result<u64>;
-    /// Whether this operation has added to the volume.
-    fn grew(&self) -> bool;
+    /// Notes that this operation stored a value where Python diskcache culls: `set`, `add`
+    /// that stored, `incr` of an absent or expired key, `push`. The write then culls
+    /// ([`crate::evict::cull_after_write`]).
+    fn note_insert(&mut self);
+    /// How many times this write has called [`RowWriter::note_insert`].
+    fn inserts(&self) -> u64;
     /// Makes the order table of `policy` that [`RowWriter::order_head`] reads hold every
     /// earlier operation and noted read, as far as culling needs (the logged path may
     /// checkpoint; a redb transaction already does).
@@ -107,8 +111,11 @@ impl RowWriter for WriteCtx<'_> {
         let volume = i128::from(stored).saturating_add(self.volume_delta).max(0);
         Ok(u64::try_from(volume).unwrap_or(u64::MAX))
     }
-    fn grew(&self) -> bool {
-        self.volume_delta > 0
+    fn note_insert(&mut self) {
+        self.inserts += 1;
+    }
+    fn inserts(&self) -> u64 {
+        self.inserts
     }
     fn settle(&mut self, _policy: EvictionPolicy) -> Result<()> {
         Ok(())
@@ -157,6 +164,8 @@ pub(crate) struct WriteCtx<'t> {
     files_to_delete: Vec<BlobPath>,
     /// Whether anything was written; a transaction that wrote nothing is not committed.
     changed: bool,
+    /// How many values this write stored where Python diskcache culls.
+    inserts: u64,
     /// The time of this transaction, µs since the epoch: one clock reading for all its work.
     pub(crate) now: u64,
 }
@@ -182,6 +191,7 @@ impl<'t> WriteCtx<'t> {
             next_row_id: None,
             files_to_delete: Vec::new(),
             changed: false,
+            inserts: 0,
             now: crate::time::now_us(),
         })
     }

@@ -65,6 +65,8 @@ fn open(dir: &Path, v: Variant) -> Cache {
         .min_file_size(MIN_FILE_SIZE)
         .eviction_policy(v.policy)
         .tag_index(v.tag_index)
+        // No write removes the expired entries `populate` leaves for `check` to see.
+        .cull_limit(0)
         // The logged path is Linux's only: elsewhere every variant is on the direct path.
         .write_path(if v.write_path.is_available() {
             v.write_path
@@ -638,5 +640,31 @@ fn another_handle_sees_the_repair_and_does_not_stop_compact_for_long() {
         cache.compact().unwrap();
         assert_reads_back(&other, &["f5"]);
         assert_reads_back(&cache, &["f5"]);
+    }
+}
+
+#[test]
+fn removing_an_orphan_file_removes_the_folders_it_leaves_empty() {
+    // As Python's check(fix=True), which removes empty folders.
+    for v in VARIANTS {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = populate(dir.path(), v);
+        // A top folder no value file of `populate` uses.
+        let top = (0..=255u8)
+            .map(|b| format!("{b:02x}"))
+            .find(|t| !dir.path().join(t).exists())
+            .unwrap();
+        let name = format!("{top}/01/{top}010123456789abcdef0123456789ab.val");
+        let orphan = dir.path().join(&name);
+        fs::create_dir_all(orphan.parent().unwrap()).unwrap();
+        fs::write(&orphan, b"no row names me").unwrap();
+        backdate(&orphan, Duration::from_secs(3600));
+        let warnings = report_then_repair(&cache, &[name.as_str()]);
+        assert_eq!(warnings.len(), 1, "{warnings:#?}");
+        assert!(
+            !dir.path().join(&top).exists(),
+            "the emptied folders stayed"
+        );
+        assert_reads_back(&cache, &[]);
     }
 }

@@ -99,18 +99,19 @@ fn a_damage_child_writes_checkpoints_writes_more_and_exits_without_closing() {
         cache.set("c1", 7).unwrap();
         cache.incr("z", 3, Some(0)).unwrap();
         cache
-            .set_with(
-                "e",
-                1,
-                SetOptions::default().expire(Duration::from_nanos(1)),
-            )
-            .unwrap();
-        cache
             .transact(|t| {
                 t.set("t1", 1)?;
                 t.delete("cf0")?;
                 Ok(())
             })
+            .unwrap();
+        // Last: a later write that stores would remove it, as it has expired.
+        cache
+            .set_with(
+                "e",
+                1,
+                SetOptions::default().expire(Duration::from_nanos(1)),
+            )
             .unwrap();
         std::process::exit(0);
     }

@@ -122,10 +122,11 @@ fn a_write_culls_at_most_cull_limit_entries_and_expired_ones_first() {
     use std::time::Duration;
     for path in paths() {
         let dir = tempfile::tempdir().unwrap();
+        // Written with culling off, so that no write removes the expired entries early.
         let cache = Cache::builder()
             .write_path(path)
             .size_limit(1 << 30)
-            .cull_limit(3)
+            .cull_limit(0)
             .open(dir.path())
             .unwrap();
         fill(&cache, 0..20);
@@ -136,6 +137,7 @@ fn a_write_culls_at_most_cull_limit_entries_and_expired_ones_first() {
                 .unwrap();
         }
         std::thread::sleep(Duration::from_millis(5));
+        cache.reset(Setting::CullLimit(3)).unwrap();
         cache.reset(Setting::SizeLimit(10 * 1024)).unwrap();
         let before = cache.len().unwrap();
         fill(&cache, 20..21);
@@ -272,4 +274,35 @@ fn reads_through_another_handle_count_for_least_recently_used() {
         "read keys were culled: {kept:?}"
     );
     assert!(!kept.contains(&45));
+}
+
+#[test]
+fn a_transaction_culls_at_its_end() {
+    // README, "Differences from Python diskcache": Python culls inside each store of a
+    // transaction, so there `contains(0)` below would be false already.
+    for path in paths() {
+        let (_dir, cache) = open(EvictionPolicy::LeastRecentlyStored, path, 1 << 30);
+        cache.reset(Setting::CullLimit(1)).unwrap();
+        fill(&cache, 0..10);
+        cache
+            .reset(Setting::SizeLimit(cache.volume().unwrap()))
+            .unwrap();
+        let inside = cache
+            .transact(|tx| {
+                tx.set(10, &vec![0u8; VALUE][..])?;
+                tx.contains(0)
+            })
+            .unwrap();
+        assert!(
+            inside,
+            "{path:?}: the cull ran before the transaction's end"
+        );
+        // Committed with its cull: the oldest entry went.
+        assert!(!cache.contains(0).unwrap(), "{path:?}");
+        assert_eq!(
+            present(&cache, 0..11),
+            (1..11).collect::<Vec<_>>(),
+            "{path:?}"
+        );
+    }
 }

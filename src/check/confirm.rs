@@ -90,6 +90,8 @@ pub(super) fn run(
         c.confirmed.orphans.push(held);
         if held && fix {
             files::remove_file(&path)?;
+            // As Python's `check(fix=True)`, which removes empty folders.
+            crate::blob::remove_empty_folders(store.dir(), &path);
         }
     }
     Ok(c.confirmed)

@@ -35,6 +35,8 @@ pub(crate) struct LogCtx<'a> {
     pub(super) count_delta: i64,
     pub(super) volume_delta: i64,
     pub(super) next_row_id: Option<u64>,
+    /// How many values this operation stored where Python diskcache culls.
+    pub(super) inserts: u64,
     /// Value files of rows this operation replaced or removed, deleted once it is logged.
     pub(super) files_to_delete: Vec<BlobPath>,
 }
@@ -59,6 +61,7 @@ impl<'a> LogCtx<'a> {
             count_delta: 0,
             volume_delta: 0,
             next_row_id: None,
+            inserts: 0,
             files_to_delete: Vec::new(),
         }
     }
@@ -144,8 +147,12 @@ impl RowWriter for LogCtx<'_> {
         Ok(u64::try_from(volume).unwrap_or(u64::MAX))
     }
 
-    fn grew(&self) -> bool {
-        self.volume_delta > 0
+    fn note_insert(&mut self) {
+        self.inserts += 1;
+    }
+
+    fn inserts(&self) -> u64 {
+        self.inserts
     }
 
     /// For a policy ordered by access: checkpoints the log, unless it is empty, and reads
@@ -168,7 +175,13 @@ impl RowWriter for LogCtx<'_> {
     /// From the snapshot's order table, going on where this process's last cull in this
     /// generation stopped. Once per operation, a policy order used up while the log holds
     /// entries the snapshot lacks is checkpointed and read on in the new generation.
+    ///
+    /// The expire order is read from the snapshot and from this process's index of the log's
+    /// rows with expire times (entries set since the last checkpoint), soonest first.
     fn order_head(&mut self, order: Order, max: u64, limit: usize) -> Result<Vec<Candidate>> {
+        if order == Order::Expire {
+            return self.expired_head(max, limit);
+        }
         let mut batch = self.order_after_cursor(order, max, limit)?;
         let short = batch.len() < limit && matches!(order, Order::Policy(_));
         if short && !self.checkpointed && self.overlay.records() > 0 {
@@ -259,6 +272,76 @@ impl LogCtx<'_> {
             .snapshots
             .get(self.env.db, self.generation)?;
         Ok(())
+    }
+
+    /// Up to `limit` entries of the expire order at most `max`, soonest first: from the log's
+    /// rows (each checked against what this operation sees) and from the snapshot after this
+    /// process's cursor, which moves past the snapshot's entries returned. When nothing has
+    /// expired: a look at the log index and at the snapshot's soonest expire time.
+    fn expired_head(&mut self, max: u64, limit: usize) -> Result<Vec<Candidate>> {
+        let current = |key: &[u8], position: (u64, u64)| {
+            Ok(self
+                .get(key)?
+                .is_some_and(|row| (row.expire_time, row.row_id) == position))
+        };
+        let from_log = self
+            .engine
+            .log_expired(self.generation, max, limit, current)?;
+        let snapshot_expired = match self.snap.soonest_expiry()? {
+            Some(soonest) => soonest <= max,
+            None => false,
+        };
+        if !snapshot_expired {
+            return Ok(from_log);
+        }
+        let after = self.cursor(Order::Expire);
+        let from_snapshot = self.snap.order_after(Order::Expire, after, max, limit)?;
+        // (candidate, whether the snapshot returned it), soonest first, the first `limit`.
+        let mut merged: Vec<(Candidate, bool)> = from_log
+            .into_iter()
+            .map(|c| (c, false))
+            .chain(from_snapshot.into_iter().map(|c| (c, true)))
+            .collect();
+        merged.sort_by(|(a, _), (b, _)| (a.position, &a.key).cmp(&(b.position, &b.key)));
+        merged.dedup_by(|(later, later_snap), (kept, kept_snap)| {
+            let same = later == kept;
+            if same {
+                *kept_snap |= *later_snap;
+            }
+            same
+        });
+        merged.truncate(limit);
+        let last_from_snapshot = merged.iter().rev().find(|(_, snap)| *snap);
+        if let Some((last, _)) = last_from_snapshot {
+            self.move_cursor(Order::Expire, last.position);
+        }
+        Ok(merged.into_iter().map(|(c, _)| c).collect())
+    }
+
+    /// This process's cursor in `order` for this generation: the last position a cull
+    /// examined.
+    fn cursor(&self, order: Order) -> Option<(u64, u64)> {
+        let cursors = self
+            .engine
+            .shared
+            .cursors
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        cursors
+            .get(&order)
+            .filter(|(generation, _)| *generation == self.generation)
+            .map(|(_, position)| *position)
+    }
+
+    /// Moves this process's cursor in `order` for this generation to `position`.
+    fn move_cursor(&self, order: Order, position: (u64, u64)) {
+        let mut cursors = self
+            .engine
+            .shared
+            .cursors
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        cursors.insert(order, (self.generation, position));
     }
 
     /// Up to `limit` entries of `order` from the snapshot, after this process's cursor in

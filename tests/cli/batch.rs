@@ -240,9 +240,8 @@ fn a_batch_session_replays_the_tutorial() {
         );
     }
     c.expect(json!({"op": "len"}), json!(10));
-    // `list(cache)` shows the 10 expired keys in Python; this library's iteration lists live
-    // keys only (README, Cache::keys), so it is empty here.
-    c.expect(json!({"op": "keys"}), json!([]));
+    // As Python's `list(cache)`: the 10 expired keys, until `expire` removes them.
+    c.expect(json!({"op": "keys"}), json!((0..10).collect::<Vec<_>>()));
     c.expect(json!({"op": "expire"}), json!(10));
     for num in 0..100 {
         let tag = if num % 2 == 1 { "odd" } else { "even" };

@@ -531,7 +531,6 @@ fn path() -> R {
 
 // test_expire_rows
 #[test]
-#[ignore = "pending: every write first removes up to cull_limit expired entries"]
 fn expire_rows() -> R {
     let (_dir, cache) = cache();
     cache.reset(Setting::CullLimit(0))?;
@@ -922,7 +921,6 @@ fn iter() -> R {
 
 // test_iter_expire
 #[test]
-#[ignore = "pending: iteration yields expired-but-stored keys"]
 fn iter_expire() -> R {
     let (_dir, cache) = cache();
     cache.reset(Setting::CullLimit(0))?;
@@ -1471,7 +1469,6 @@ fn memoize_kwargs() -> R {
 
 // test_cleanup_dirs
 #[test]
-#[ignore = "pending: empty value-file folders removed"]
 fn cleanup_dirs() -> R {
     let (dir, cache) = cache();
     let value = ByteBuf::from(vec![0u8; 1 << 20]);

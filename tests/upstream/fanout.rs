@@ -651,7 +651,6 @@ fn iter() -> R {
 
 // test_iter_expire ("Iteration does not expire keys.")
 #[test]
-#[ignore = "pending: iteration yields expired-but-stored keys"]
 fn iter_expire() -> R {
     let (_dir, cache) = cache();
     cache.reset(Setting::CullLimit(0))?;
