@@ -105,6 +105,9 @@ janitor-per-store janitor
     every_cache_and_shard_of_a_process_shares_one_janitor_thread
 janitor-polls janitor
     the_janitor_sleeps_while_the_caches_are_idle_and_a_read_wakes_it_to_write_what_was_read
+long-keys-keep-version keys_and_values
+    mib_keys_survive_reopen_and_raise_the_format_version_only_when_written
+    the_spec_reader_reads_long_keys_from_the_database_and_the_log
 '
 
 # A variant's run that takes longer than this is stopped and counts as not caught.

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use crate::error::Result;
 use crate::key::Key;
 use crate::store::Store;
+use crate::stored::key_of;
 use crate::time;
 
 /// Keys read per snapshot.
@@ -85,7 +86,7 @@ impl Keys {
         }
         for (key, row) in batch {
             match row {
-                Ok(row) if !row.is_expired(now) => self.buffer.push_back(Key::from_encoded(&key)),
+                Ok(row) if !row.is_expired(now) => self.buffer.push_back(key_of(&key, &row)),
                 Ok(_) => {}
                 Err(e) => self.buffer.push_back(Err(e)),
             }
@@ -104,7 +105,7 @@ impl Keys {
             for (_, key) in &ids {
                 // A damaged row is reported for its key; the iteration goes on.
                 match r.get(key) {
-                    Ok(Some(row)) if !row.is_expired(now) => live.push(Key::from_encoded(key)),
+                    Ok(Some(row)) if !row.is_expired(now) => live.push(key_of(key, &row)),
                     Ok(_) => {}
                     Err(e) => live.push(Err(e)),
                 }

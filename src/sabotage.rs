@@ -70,6 +70,9 @@ pub(crate) enum Sabotage {
     JanitorPerStore,
     /// The janitor runs a round every 10 ms forever, never sleeping (`tests/janitor.rs`).
     JanitorPolls,
+    /// Storing a long key leaves the format version at 1, so an older build would take its
+    /// rows for damage instead of refusing the cache (`tests/keys_and_values.rs`).
+    LongKeysKeepVersion,
 }
 
 impl Sabotage {
@@ -78,7 +81,7 @@ impl Sabotage {
         not(diskcache_broken),
         expect(dead_code, reason = "read in sabotage builds")
     )]
-    const ALL: [Sabotage; 21] = [
+    const ALL: [Sabotage; 22] = [
         Sabotage::AckBeforeCommit,
         Sabotage::CheckpointOrder,
         Sabotage::ForkInheritsStore,
@@ -100,6 +103,7 @@ impl Sabotage {
         Sabotage::UngatedCompute,
         Sabotage::JanitorPerStore,
         Sabotage::JanitorPolls,
+        Sabotage::LongKeysKeepVersion,
     ];
 
     /// The variant's name in `DISKCACHE_BROKEN`.
@@ -130,6 +134,7 @@ impl Sabotage {
             Sabotage::UngatedCompute => "ungated-compute",
             Sabotage::JanitorPerStore => "janitor-per-store",
             Sabotage::JanitorPolls => "janitor-polls",
+            Sabotage::LongKeysKeepVersion => "long-keys-keep-version",
         }
     }
 }

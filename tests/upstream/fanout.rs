@@ -234,7 +234,7 @@ fn add_concurrent() -> R {
 #[test]
 fn incr() -> R {
     let (_dir, cache) = cache();
-    assert_eq!(cache.incr("key", 3, Some(0))?, Some(3));
+    assert_eq!(cache.incr("key", 3, Some(0))?, Some(3.into()));
     Ok(())
 }
 
@@ -252,7 +252,7 @@ fn incr_timeout() -> R {
 #[test]
 fn decr() -> R {
     let (_dir, cache) = cache();
-    assert_eq!(cache.decr("key", 2, Some(0))?, Some(-2));
+    assert_eq!(cache.decr("key", 2, Some(0))?, Some((-2).into()));
     Ok(())
 }
 
