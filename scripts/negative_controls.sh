@@ -112,6 +112,9 @@ writes-keep-expired expire
     a_write_removes_the_expired_entries_another_process_wrote
 no-folder-retry lib
     blob::tests::a_writer_whose_folder_is_removed_under_it_makes_it_again
+long-keys-keep-version keys_and_values
+    mib_keys_survive_reopen_and_raise_the_format_version_only_when_written
+    the_spec_reader_reads_long_keys_from_the_database_and_the_log
 '
 
 # A variant's run that takes longer than this is stopped and counts as not caught.

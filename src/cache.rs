@@ -150,7 +150,7 @@ impl Cache {
     /// Re-setting a key keeps its place in [`Cache::keys`].
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] for a NaN key or one over [`crate::MAX_KEY_BYTES`];
+    /// [`Error::InvalidArgument`] for a NaN key or a tag over [`crate::MAX_KEY_BYTES`];
     /// [`Error::Codec`] if the value cannot be serialized; [`Error::Timeout`] if the write
     /// lock was not had within the timeout; [`Error::Io`] if a value file cannot be written.
     pub fn set<V: Serialize>(&self, key: impl IntoKey, value: V) -> Result<()> {
@@ -530,8 +530,9 @@ impl Cache {
             let Some((key, row)) = edge.live else {
                 return Ok(None);
             };
+            let whole = crate::stored::key_of(&key, &row);
             if let Some(fetched) = self.load(row, &key)? {
-                return Ok(Some((Key::from_encoded(&key)?, fetched.value()?)));
+                return Ok(Some((whole?, fetched.value()?)));
             }
             // The value file is gone: a concurrent delete since the snapshot (look again),
             // or, if the same entry is still there on a second look, damage.

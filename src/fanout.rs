@@ -416,6 +416,16 @@ impl FanoutCache {
         })
     }
 
+    /// The highest format version among the shards ([`Cache::format_version`]).
+    ///
+    /// # Errors
+    /// As [`Cache::format_version`].
+    pub fn format_version(&self) -> Result<u64> {
+        self.shards
+            .iter()
+            .try_fold(1, |highest, shard| Ok(highest.max(shard.format_version()?)))
+    }
+
     /// Changes a setting in every shard and returns the old value (`SizeLimit` is the whole
     /// cache's: each shard gets an equal part).
     ///

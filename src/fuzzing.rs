@@ -848,6 +848,7 @@ pub fn seeds() -> Result<Vec<(&'static str, String, Vec<u8>)>> {
         size: 5,
         crc32: crc32fast::hash(b"hello"),
         tag: None,
+        full_key: None,
         place: crate::row::ValuePlace::Inline(b"hello".to_vec()),
     };
     let tagged = Row {
@@ -861,6 +862,12 @@ pub fn seeds() -> Result<Vec<(&'static str, String, Vec<u8>)>> {
     };
     out.push(("row", "inline".into(), inline.encode()?));
     out.push(("row", "file_tagged".into(), tagged.encode()?));
+    // A long key's row holds its whole key (flag bit 2); the decoder reads any length.
+    let whole_key = Row {
+        full_key: Some(Key::from("a long key").encode()?),
+        ..inline.clone()
+    };
+    out.push(("row", "full_key".into(), whole_key.encode()?));
     let mut all = Vec::new();
     for setting in Setting::all_of(&Settings::default()) {
         let mut one = Vec::new();
@@ -912,6 +919,32 @@ pub fn seeds() -> Result<Vec<(&'static str, String, Vec<u8>)>> {
         out.push(("wal", format!("set_delete_access-{name}"), damaged));
     }
     out.push(("wal", "set_delete_access".into(), log));
+    // A long key (over MAX_KEY_BYTES encoded): a set under its index key, the row holding the
+    // whole key, then its delete; both records say version 2.
+    let whole = Key::from("L".repeat(crate::MAX_KEY_BYTES + 8)).encode()?;
+    let hash = crate::key::long::long_hash(&whole);
+    let index = crate::key::long::index_key(&whole, &hash, 0);
+    let long_row = Row {
+        full_key: Some(whole),
+        ..inline.clone()
+    }
+    .encode()?;
+    let mut long_log = Vec::new();
+    for (seq, (kind, payload)) in [(wal::KIND_SET, &long_row[..]), (wal::KIND_DELETE, &[][..])]
+        .into_iter()
+        .enumerate()
+    {
+        let rec = wal::Record {
+            generation: 42,
+            seq: seq as u64,
+            kind,
+            flags: wal::FLAG_COMMIT,
+            key: &index,
+            payload,
+        };
+        wal::encode_record(&mut long_log, &rec)?;
+    }
+    out.push(("wal", "long_key_set_delete".into(), long_log));
     for (name, logged) in [("logged_sets", true), ("logged_after_checkpoint", false)] {
         if let Some(seed) = shm_seed(logged)? {
             if logged {
@@ -980,13 +1013,17 @@ fn damaged_variants(bytes: &[u8], at: usize) -> Vec<(String, Vec<u8>)> {
         return Vec::new();
     };
     let row = wal::RECORD_HEADER_LEN + key_len;
-    let edits: [Edit; 6] = [
+    // Row flag bit 2 (the row holds its whole key) under a short key is damage; version 2
+    // is read (a long key's records need it), version 3 is refused.
+    let edits: [Edit; 8] = [
         ("row_version_2", row, |_| 2),
         ("value_kind_9", row + 2, |_| 9),
         ("row_flag_bit_2", row + 1, |f| f | 4),
+        ("row_flag_bit_3", row + 1, |f| f | 8),
         ("record_kind_9", 24, |_| 9),
         ("record_flag_bit_2", 25, |f| f | 4),
         ("needs_version_2", 28, |_| 2),
+        ("needs_version_3", 28, |_| 3),
     ];
     let mut out = Vec::new();
     for (name, offset, change) in edits {

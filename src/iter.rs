@@ -6,6 +6,7 @@ use std::sync::Arc;
 use crate::error::Result;
 use crate::key::Key;
 use crate::store::Store;
+use crate::stored::key_of;
 
 /// Keys read per snapshot.
 const BATCH: usize = 256;
@@ -84,7 +85,7 @@ impl Keys {
         }
         for (key, row) in batch {
             match row {
-                Ok(_) => self.buffer.push_back(Key::from_encoded(&key)),
+                Ok(row) => self.buffer.push_back(key_of(&key, &row)),
                 Err(e) => self.buffer.push_back(Err(e)),
             }
         }
@@ -101,7 +102,7 @@ impl Keys {
             for (_, key) in &ids {
                 // A damaged row is reported for its key; the iteration goes on.
                 match r.get(key) {
-                    Ok(Some(_)) => stored.push(Key::from_encoded(key)),
+                    Ok(Some(row)) => stored.push(key_of(key, &row)),
                     Ok(None) => {}
                     Err(e) => stored.push(Err(e)),
                 }

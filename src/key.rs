@@ -59,6 +59,7 @@
 //! re-encoding gives back the same bytes.
 
 mod de;
+pub(crate) mod long;
 mod ser;
 #[cfg(test)]
 mod tests;
@@ -71,8 +72,14 @@ use std::hash::{Hash, Hasher};
 use crate::error::{Error, Result};
 use de::Elem;
 
-/// The limit on the length of an encoded key, in bytes.
+/// The longest encoded key stored under its own encoding, in bytes; a longer key is stored
+/// under an index key made of its first `MAX_KEY_BYTES` bytes, a hash and a counter, and its
+/// row holds it whole (`format-spec/keys.md`, Long keys). Tags are limited to this length.
 pub const MAX_KEY_BYTES: usize = 16 * 1024;
+
+#[cfg(any(test, feature = "testing"))]
+#[doc(hidden)]
+pub use long::collide_long_key_hashes;
 
 /// The limit on how deeply composite keys nest (each sequence, map, `Some` or variant is a level).
 pub const MAX_DEPTH: usize = 128;
@@ -122,7 +129,7 @@ impl Key {
     /// A number, text or byte string gives [`Key::Int`], [`Key::Float`], [`Key::Str`] or
     /// [`Key::Bytes`]; anything else gives [`Key::Other`]. Fails with
     /// [`Error::InvalidArgument`] for a NaN, an integer outside `i64`, nesting deeper than
-    /// [`MAX_DEPTH`] or an encoding longer than [`MAX_KEY_BYTES`], and with [`Error::Codec`]
+    /// [`MAX_DEPTH`], and with [`Error::Codec`]
     /// if the value's `Serialize` fails.
     ///
     /// ```
@@ -147,7 +154,6 @@ impl Key {
             },
             _ => Key::Other(element),
         };
-        key.check_len()?;
         Ok(key)
     }
 
@@ -182,7 +188,6 @@ impl Key {
         }
         element.push(END);
         let key = Key::Other(element);
-        key.check_len()?;
         Ok(key)
     }
 
@@ -205,8 +210,9 @@ impl Key {
 
     /// Encodes the key into its order-preserving bytes.
     ///
-    /// Fails with [`Error::InvalidArgument`] for a NaN, an encoding longer than
-    /// [`MAX_KEY_BYTES`], or a [`Key::Other`] that does not hold a valid element.
+    /// Fails with [`Error::InvalidArgument`] for a NaN or a [`Key::Other`] that does not hold
+    /// a valid element. An encoding may be of any length (one longer than [`MAX_KEY_BYTES`]
+    /// is stored under an index key).
     pub fn encode(&self) -> Result<Vec<u8>> {
         let mut out = Vec::with_capacity(self.encoded_len());
         self.encode_into(&mut out)?;
@@ -215,7 +221,6 @@ impl Key {
 
     /// Appends the key's encoding to `out`; see [`Key::encode`]. On error `out` is unchanged.
     pub fn encode_into(&self, out: &mut Vec<u8>) -> Result<()> {
-        self.check_len()?;
         match self {
             Key::Int(i) => Num::int(*i).write(out),
             Key::Float(x) => Num::of_f64(*x).ok_or_else(nan_error)?.write(out),
@@ -244,7 +249,7 @@ impl Key {
     ///
     /// Fails with [`Error::Corrupted`] for anything `encode` would not have produced (an
     /// unknown tag, truncated or trailing bytes, invalid UTF-8, a non-canonical number, too deep
-    /// nesting, an over-long key), and never panics.
+    /// nesting), and never panics.
     ///
     /// ```
     /// # fn main() -> diskcache::Result<()> {
@@ -255,12 +260,6 @@ impl Key {
     /// # Ok(()) }
     /// ```
     pub fn from_encoded(bytes: &[u8]) -> Result<Key> {
-        if bytes.len() > MAX_KEY_BYTES {
-            return Err(Error::corrupted(format!(
-                "an encoded key of {} bytes is over the limit of {MAX_KEY_BYTES} bytes",
-                bytes.len()
-            )));
-        }
         let Some((&tag, rest)) = bytes.split_first() else {
             return Err(Error::corrupted("an encoded key is empty"));
         };
@@ -295,14 +294,16 @@ impl Key {
         }
     }
 
-    fn check_len(&self) -> Result<()> {
+    /// The encoding of a tag, which is at most [`MAX_KEY_BYTES`] long (tags are stored under
+    /// their encoding in the tag index); a longer one is [`Error::InvalidArgument`].
+    pub(crate) fn encode_tag(&self) -> Result<Vec<u8>> {
         let len = self.encoded_len();
         if len > MAX_KEY_BYTES {
             return Err(Error::InvalidArgument(format!(
-                "the key is {len} bytes encoded, over the limit of {MAX_KEY_BYTES} bytes"
+                "the tag is {len} bytes encoded, over the limit of {MAX_KEY_BYTES} bytes"
             )));
         }
-        Ok(())
+        self.encode()
     }
 
     /// The key as a decoded element, for `decode` and `Display`.

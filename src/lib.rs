@@ -48,7 +48,9 @@
 //! (Redis, memcached). On a network file system, choose [`WritePath::Direct`].
 //!
 //! # Limits
-//! Keys are at most [`MAX_KEY_BYTES`] once encoded; integer keys and values are `i64`.
+//! Keys may be of any length (one longer than [`MAX_KEY_BYTES`] encoded is stored under an
+//! index key of its first [`MAX_KEY_BYTES`] bytes and a hash); tags are at most
+//! [`MAX_KEY_BYTES`] encoded; integer keys and values are `i64`.
 
 #![deny(
     clippy::unwrap_used,

@@ -401,10 +401,14 @@ mod tests {
         let a = WriteLock::open(dir.path()).unwrap();
         let b = WriteLock::open(dir.path()).unwrap();
         let held = a.lock(&shm, Instant::now()).unwrap();
+        let waiter_had_it = std::sync::atomic::AtomicBool::new(false);
         std::thread::scope(|s| {
             let waiter = s.spawn(|| {
                 b.lock(&shm, Instant::now() + Duration::from_secs(30))
-                    .map(drop)
+                    .map(|guard| {
+                        waiter_had_it.store(true, Ordering::SeqCst);
+                        drop(guard);
+                    })
             });
             let claim = shm.word(Word::LockClaim);
             let start = Instant::now();
@@ -420,7 +424,7 @@ mod tests {
             let again = a
                 .lock(&shm, Instant::now() + Duration::from_secs(30))
                 .unwrap();
-            assert!(waiter.is_finished());
+            assert!(waiter_had_it.load(Ordering::SeqCst));
             drop(again);
             waiter.join().unwrap().unwrap();
         });

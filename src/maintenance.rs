@@ -257,6 +257,27 @@ impl Cache {
     /// # Ok(()) }
     /// ```
     ///
+    /// The cache's on-disk format version (`format-spec/README.md`, Versioning): 1, or 2
+    /// once it has stored a key longer than [`crate::MAX_KEY_BYTES`] encoded. The shared log
+    /// is checkpointed first, so a long key still only in it counts.
+    ///
+    /// ```
+    /// # fn main() -> diskcache::Result<()> {
+    /// # let cache = diskcache::Cache::open(tempfile::tempdir()?.path())?;
+    /// cache.set("short", 1)?;
+    /// assert_eq!(cache.format_version()?, 1);
+    /// cache.set("k".repeat(20_000), 2)?;
+    /// assert_eq!(cache.format_version()?, 2);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Timeout`]; [`Error::Storage`].
+    pub fn format_version(&self) -> Result<u64> {
+        self.store()?
+            .read_all(|snap| snap.meta(crate::schema::META_FORMAT_VERSION))
+    }
+
     /// # Errors
     /// [`Error::Timeout`]; [`Error::Io`].
     pub fn stats(&self, enable: bool, reset: bool) -> Result<Stats> {

@@ -5,6 +5,9 @@
 //! Each function checks everything that can fail before it changes a row, so an operation
 //! that returns an error has changed nothing (short of a failure of the writer itself): a
 //! transaction may catch the error and go on.
+//!
+//! Each takes the key's whole encoding and finds the index key its row is under (the
+//! encoding itself, or a long key's, `key/long.rs`) through the writer's own reads.
 
 use std::path::Path;
 use std::time::Duration;
@@ -14,12 +17,23 @@ use serde::de::DeserializeOwned;
 use crate::blob;
 use crate::cache::Cache;
 use crate::error::{Error, Result};
+use crate::key::long::{self, Located};
 use crate::options::{Entry, Number};
 use crate::row::{Row, ValuePlace};
 use crate::stored::{Prepared, check_crc, entry_of};
 use crate::time;
 use crate::txn::RowWriter;
 use crate::value::{self, ValueKind};
+
+/// Where the encoded key `key` is stored, or would be, as `w` sees the rows.
+pub(crate) fn locate(w: &dyn RowWriter, key: &[u8]) -> Result<Located> {
+    long::locate(key, &mut |index| w.get(index))
+}
+
+/// What a new row for the encoded key `key` holds as its whole key: a long key itself.
+fn full_key(key: &[u8]) -> Option<Vec<u8>> {
+    long::is_long(key).then(|| key.to_vec())
+}
 
 /// Stores a prepared value under `key`; with `only_if_absent`, leaves a live entry alone and
 /// returns false.
@@ -29,12 +43,13 @@ pub(crate) fn store(
     prepared: Prepared,
     only_if_absent: bool,
 ) -> Result<bool> {
-    let old = w.get(key)?;
+    let Located { index, row: old } = locate(w, key)?;
     if only_if_absent && old.as_ref().is_some_and(|r| !r.is_expired(w.now())) {
         return Ok(false);
     }
-    let row = prepared.into_row(w, old.as_ref())?;
-    w.put(key, &row, old.as_ref())?;
+    let mut row = prepared.into_row(w, old.as_ref())?;
+    row.full_key = full_key(key);
+    w.put(&index, &row, old.as_ref())?;
     w.note_insert();
     Ok(true)
 }
@@ -56,13 +71,14 @@ pub(crate) fn discard_unused(dir: &Path, path: Option<&blob::BlobPath>, stored: 
 /// stays until a cull or `expire` removes it, as in Python diskcache (whose delete matches
 /// only unexpired rows).
 pub(crate) fn delete(w: &mut dyn RowWriter, key: &[u8]) -> Result<bool> {
-    let Some(row) = w.get(key)? else {
+    let Located { index, row } = locate(w, key)?;
+    let Some(row) = row else {
         return Ok(false);
     };
     if row.is_expired(w.now()) {
         return Ok(false);
     }
-    w.remove(key, &row)?;
+    w.remove(&index, &row)?;
     Ok(true)
 }
 
@@ -81,7 +97,8 @@ pub(crate) fn remove_expired(w: &mut dyn RowWriter, keys: &[Vec<u8>]) -> Result<
 
 /// Sets a live entry's expire time; whether the key was present.
 pub(crate) fn touch(w: &mut dyn RowWriter, key: &[u8], expire: Option<Duration>) -> Result<bool> {
-    let Some(old) = w.get(key)? else {
+    let Located { index, row: old } = locate(w, key)?;
+    let Some(old) = old else {
         return Ok(false);
     };
     if old.is_expired(w.now()) {
@@ -89,7 +106,7 @@ pub(crate) fn touch(w: &mut dyn RowWriter, key: &[u8], expire: Option<Duration>)
     }
     let mut row = old.clone();
     row.expire_time = expire.map_or(0, |ttl| time::expire_at(w.now(), ttl));
-    w.put(key, &row, Some(&old))?;
+    w.put(&index, &row, Some(&old))?;
     Ok(true)
 }
 
@@ -103,7 +120,9 @@ pub(crate) fn incr(
     delta: i64,
     default: Option<i64>,
 ) -> Result<Number> {
-    let old = w.get(key)?;
+    let Located { index, row: old } = locate(w, key)?;
+    let whole_key = full_key(key);
+    let key = index.as_slice();
     let live = old.as_ref().filter(|r| !r.is_expired(w.now()));
     let (start, row_id, expire_time, tag) = match live {
         Some(row) => {
@@ -156,6 +175,7 @@ pub(crate) fn incr(
         size: bytes.len() as u64,
         crc32: crc32fast::hash(&bytes),
         tag,
+        full_key: whole_key,
         place: ValuePlace::Inline(bytes),
     };
     w.put(key, &row, old.as_ref())?;
@@ -182,7 +202,9 @@ pub(crate) fn pop_entry<V: DeserializeOwned>(
     cache: &Cache,
     key: &[u8],
 ) -> Result<Option<Entry<V>>> {
-    let Some(mut row) = w.get(key)? else {
+    let Located { index, row } = locate(w, key)?;
+    let key = index.as_slice();
+    let Some(mut row) = row else {
         return Ok(None);
     };
     if row.is_expired(w.now()) {

@@ -17,6 +17,7 @@ use crate::cache::Cache;
 use crate::error::{Error, Result};
 use crate::key::Key;
 use crate::options::{SetOptions, Side};
+use crate::stored::key_of;
 use crate::time;
 
 /// The number of the first item of a queue.
@@ -33,11 +34,19 @@ fn queue_key(prefix: Option<&str>, n: i64) -> Key {
 }
 
 /// The encoded keys the queue's items lie strictly between.
+/// A prefix so long that the keys' encodings are over [`crate::MAX_KEY_BYTES`] is
+/// [`Error::InvalidArgument`]: such keys are stored under index keys (`key/long.rs`), whose
+/// order the queue's range scans do not follow.
 fn bounds(prefix: Option<&str>) -> Result<(Vec<u8>, Vec<u8>)> {
-    Ok((
-        queue_key(prefix, 0).encode()?,
-        queue_key(prefix, LIMIT).encode()?,
-    ))
+    let high = queue_key(prefix, LIMIT).encode()?;
+    if crate::key::long::is_long(&high) {
+        return Err(Error::InvalidArgument(format!(
+            "a queue prefix of {} bytes makes keys over {} bytes encoded",
+            prefix.map_or(0, str::len),
+            crate::MAX_KEY_BYTES
+        )));
+    }
+    Ok((queue_key(prefix, 0).encode()?, high))
 }
 
 /// The key a push stores its item under, next to the item at the queue's `side` edge stored
@@ -51,7 +60,7 @@ fn bounds(prefix: Option<&str>) -> Result<(Vec<u8>, Vec<u8>)> {
 /// range: at the front of a queue whose first item is 1 it is 0 (the range's bound, which
 /// `pull` and `peek` do not see), as in Python; `push` then refuses the next one, whose key
 /// is stored already.
-fn next_key(edge: Option<&[u8]>, prefix: Option<&str>, side: Side) -> Result<Key> {
+fn next_key(edge: Option<Key>, prefix: Option<&str>, side: Side) -> Result<Key> {
     let step = match side {
         Side::Back => 1,
         Side::Front => -1,
@@ -59,7 +68,7 @@ fn next_key(edge: Option<&[u8]>, prefix: Option<&str>, side: Side) -> Result<Key
     let Some(edge) = edge else {
         return Ok(queue_key(prefix, START));
     };
-    let key = Key::from_encoded(edge)?;
+    let key = edge;
     match (&key, prefix) {
         // In the range, so strictly between 0 and LIMIT: one step stays an i64.
         (Key::Int(n), None) => Ok(Key::Int(n + step)),
@@ -126,7 +135,8 @@ impl Cache {
         let result = store.and_then(|store| {
             store.write(|w| {
                 let edge = w.edge_between(&low, &high, side == Side::Back)?;
-                let key = next_key(edge.as_ref().map(|(k, _)| k.as_slice()), prefix, side)?;
+                let edge = edge.map(|(k, row)| key_of(&k, &row)).transpose()?;
+                let key = next_key(edge, prefix, side)?;
                 let encoded = key.encode()?;
                 // Only a key outside the range can be stored already (the edge is the range's
                 // last); Python's insert fails there on its unique key, expired or not.
@@ -219,7 +229,7 @@ impl Cache {
                 }
                 // Decoding inside the transaction: a wrong type aborts it and keeps the item.
                 let value = fetched.value()?;
-                return Ok(Some((Key::from_encoded(&key)?, value)));
+                return Ok(Some((key_of(&key, &row)?, value)));
             }
         })
     }

@@ -5,7 +5,7 @@
 //! | offset | size | field |
 //! |---|---|---|
 //! | 0 | 1 | row format version, [`ROW_VERSION`] |
-//! | 1 | 1 | flags: bit 0 value in a file, bit 1 value packed by the cache's `Disk`, bits 2–7 zero |
+//! | 1 | 1 | flags: bit 0 value in a file, bit 1 value packed by the cache's `Disk`, bit 2 the row holds its whole key, bits 3–7 zero |
 //! | 2 | 1 | value kind ([`ValueKind`] byte) |
 //! | 3 | 1 | reserved, zero |
 //! | 4 | 4 | crc32 (IEEE) of the value's bytes |
@@ -17,7 +17,9 @@
 //! | 48 | 8 | value size in bytes |
 //! | 56 | 4 | tag length T; 0 = no tag |
 //! | 60 | T | tag, an encoded [`crate::Key`] |
-//! | 60+T | rest | the value bytes (inline) or the value file's relative path (UTF-8) |
+//! | 60+T | 4 | flag bit 2 only: the whole key's length K (u32) |
+//! | 64+T | K | flag bit 2 only: the whole encoded key (a long key's, `key/long.rs`) |
+//! | after | rest | the value bytes (inline) or the value file's relative path (UTF-8) |
 
 use crate::blob::BlobPath;
 use crate::error::{Error, Result};
@@ -34,6 +36,9 @@ pub(crate) const ROW_OVERHEAD: u64 = 128;
 const FLAG_FILE: u8 = 1;
 /// Flag bit: the value's bytes were packed by the cache's `Disk` (unpack after the crc check).
 const FLAG_PACKED: u8 = 2;
+/// Flag bit: the row holds its whole key (a key longer than [`crate::MAX_KEY_BYTES`]
+/// encoded, stored under an index key).
+const FLAG_FULL_KEY: u8 = 4;
 
 /// Where a row's value bytes are.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -60,6 +65,9 @@ pub(crate) struct Row {
     pub(crate) crc32: u32,
     /// The encoded tag key, if any.
     pub(crate) tag: Option<Vec<u8>>,
+    /// The whole encoded key, held by the row of a key stored under an index key
+    /// (`key/long.rs`); `None` for a key stored under its own encoding.
+    pub(crate) full_key: Option<Vec<u8>>,
     pub(crate) place: ValuePlace,
 }
 
@@ -85,9 +93,11 @@ impl Row {
         (expire_time != 0).then_some((expire_time, row_id))
     }
 
-    /// The bytes this entry counts for in `volume()`: [`ROW_OVERHEAD`], the key, the tag and
-    /// the value (inline or in its file).
+    /// The bytes this entry counts for in `volume()`: [`ROW_OVERHEAD`], the key (the whole
+    /// key when the row holds it, else `key_len`, its index key's), the tag and the value
+    /// (inline or in its file).
     pub(crate) fn volume(&self, key_len: usize) -> u64 {
+        let key_len = self.full_key.as_ref().map_or(key_len, Vec::len);
         let tag_len = self.tag.as_ref().map_or(0, Vec::len);
         let variable = u64::try_from(key_len.saturating_add(tag_len)).unwrap_or(u64::MAX);
         ROW_OVERHEAD
@@ -115,7 +125,17 @@ impl Row {
         if self.packed {
             flags |= FLAG_PACKED;
         }
-        let mut out = Vec::with_capacity(ROW_HEADER_LEN + tag.len() + rest.len());
+        let full_key = match &self.full_key {
+            Some(full) => {
+                flags |= FLAG_FULL_KEY;
+                let len = u32::try_from(full.len())
+                    .map_err(|_| Error::InvalidArgument("the key is too long".into()))?;
+                Some((len, full.as_slice()))
+            }
+            None => None,
+        };
+        let key_len = full_key.map_or(0, |(_, k)| 4 + k.len());
+        let mut out = Vec::with_capacity(ROW_HEADER_LEN + tag.len() + key_len + rest.len());
         out.extend_from_slice(&[ROW_VERSION, flags, self.kind.as_byte(), 0]);
         out.extend_from_slice(&self.crc32.to_le_bytes());
         for word in [
@@ -130,6 +150,10 @@ impl Row {
         }
         out.extend_from_slice(&tag_len.to_le_bytes());
         out.extend_from_slice(tag);
+        if let Some((len, full)) = full_key {
+            out.extend_from_slice(&len.to_le_bytes());
+            out.extend_from_slice(full);
+        }
         out.extend_from_slice(rest);
         Ok(out)
     }
@@ -141,7 +165,7 @@ impl Row {
         if version != ROW_VERSION {
             return Err(corrupt(format!("unknown row version {version}")));
         }
-        if flags & !(FLAG_FILE | FLAG_PACKED) != 0 {
+        if flags & !(FLAG_FILE | FLAG_PACKED | FLAG_FULL_KEY) != 0 {
             return Err(corrupt(format!("unknown row flags {flags:#04x}")));
         }
         let kind = ValueKind::from_byte(kind)?;
@@ -156,6 +180,13 @@ impl Row {
             .map_err(|_| corrupt("tag length does not fit in memory".into()))?;
         let tag = r.take(tag_len)?;
         let tag = (tag_len > 0).then(|| tag.to_vec());
+        let full_key = if flags & FLAG_FULL_KEY != 0 {
+            let len = usize::try_from(u32::from_le_bytes(r.array()?))
+                .map_err(|_| corrupt("key length does not fit in memory".into()))?;
+            Some(r.take(len)?.to_vec())
+        } else {
+            None
+        };
         let rest = r.rest();
         let place = if flags & FLAG_FILE != 0 {
             let path = std::str::from_utf8(rest)
@@ -181,6 +212,7 @@ impl Row {
             size,
             crc32,
             tag,
+            full_key,
             place,
         })
     }
@@ -248,6 +280,7 @@ mod tests {
             size,
             crc32: 0xDEAD_BEEF,
             tag,
+            full_key: None,
             place,
         }
     }
@@ -262,6 +295,13 @@ mod tests {
         let path = BlobPath::parse("01/23/0123456789abcdef0123456789abcdef.val").unwrap();
         let file = sample(ValuePlace::File(path), None);
         assert_eq!(Row::decode(&file.encode().unwrap()).unwrap(), file);
+        let mut long = inline.clone();
+        long.full_key = Some(vec![0x30; 20_000]);
+        let bytes = long.encode().unwrap();
+        assert_eq!(bytes[1], FLAG_FULL_KEY);
+        assert_eq!(&bytes[64..68], &20_000u32.to_le_bytes());
+        assert_eq!(Row::decode(&bytes).unwrap(), long);
+        assert_eq!(long.volume(16_404), inline.volume(20_000));
     }
 
     #[test]
@@ -293,7 +333,7 @@ mod tests {
             Err(Error::Corrupted(_))
         ));
         let mut bad_flags = good.clone();
-        bad_flags[1] = 0x80;
+        bad_flags[1] = 0x08;
         assert!(matches!(Row::decode(&bad_flags), Err(Error::Corrupted(_))));
         let mut bad_kind = good;
         bad_kind[2] = 0;
@@ -306,12 +346,13 @@ mod tests {
             row_id: u64, store: u64, expire: u64, access: u64, count: u64, crc: u32,
             tag in proptest::option::of(proptest::collection::vec(any::<u8>(), 1..40)),
             value in proptest::collection::vec(any::<u8>(), 0..200),
+            full_key in proptest::option::of(proptest::collection::vec(any::<u8>(), 0..60)),
         ) {
             let row = Row {
                 row_id, store_time: store, expire_time: expire, access_time: access,
                 access_count: count, kind: ValueKind::Serialized, packed: false,
                 size: value.len() as u64,
-                crc32: crc, tag, place: ValuePlace::Inline(value),
+                crc32: crc, tag, full_key, place: ValuePlace::Inline(value),
             };
             prop_assert_eq!(Row::decode(&row.encode().unwrap()).unwrap(), row);
         }

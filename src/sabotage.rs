@@ -76,6 +76,9 @@ pub(crate) enum Sabotage {
     /// A writer whose value file folder another process removed (having emptied it) fails
     /// instead of making the folder again (`blob`'s unit tests).
     NoFolderRetry,
+    /// Storing a long key leaves the format version at 1, so an older build would take its
+    /// rows for damage instead of refusing the cache (`tests/keys_and_values.rs`).
+    LongKeysKeepVersion,
 }
 
 impl Sabotage {
@@ -84,7 +87,7 @@ impl Sabotage {
         not(diskcache_broken),
         expect(dead_code, reason = "read in sabotage builds")
     )]
-    const ALL: [Sabotage; 23] = [
+    const ALL: [Sabotage; 24] = [
         Sabotage::AckBeforeCommit,
         Sabotage::CheckpointOrder,
         Sabotage::ForkInheritsStore,
@@ -108,6 +111,7 @@ impl Sabotage {
         Sabotage::JanitorPolls,
         Sabotage::WritesKeepExpired,
         Sabotage::NoFolderRetry,
+        Sabotage::LongKeysKeepVersion,
     ];
 
     /// The variant's name in `DISKCACHE_BROKEN`.
@@ -140,6 +144,7 @@ impl Sabotage {
             Sabotage::JanitorPolls => "janitor-polls",
             Sabotage::WritesKeepExpired => "writes-keep-expired",
             Sabotage::NoFolderRetry => "no-folder-retry",
+            Sabotage::LongKeysKeepVersion => "long-keys-keep-version",
         }
     }
 }

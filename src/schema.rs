@@ -2,11 +2,19 @@
 
 use redb::TableDefinition;
 
-/// The on-disk format version this build writes, stored in the `meta` table under
-/// `format_version` (`format-spec/tables.md`).
+/// The newest on-disk format version this build reads and writes, stored in the `meta` table
+/// under `format_version` (`format-spec/tables.md`).
 ///
-/// A cache with a larger version is refused with [`crate::Error::UnsupportedVersion`].
-pub const FORMAT_VERSION: u64 = 1;
+/// A new cache is version 1; the first write of a key longer than [`crate::MAX_KEY_BYTES`]
+/// encoded raises it to 2 (`format-spec/README.md`, Version changes). A cache with a larger
+/// version than this is refused with [`crate::Error::UnsupportedVersion`].
+pub const FORMAT_VERSION: u64 = 2;
+
+/// The format version a new cache is created with.
+pub(crate) const FIRST_FORMAT_VERSION: u64 = 1;
+
+/// The format version of a cache that has ever stored a long key (`key/long.rs`).
+pub(crate) const LONG_KEYS_FORMAT_VERSION: u64 = 2;
 
 /// File name of the database inside a cache directory.
 pub const DB_FILE: &str = "cache.redb";

@@ -446,13 +446,18 @@ impl Store {
     /// The row under `key` if it is live at `now`. With `note`, the read counts as a hit or
     /// miss and, for a hit, as an access for the eviction policy (see `note_read`): one copy
     /// of the settings serves the read and the note.
+    /// `key` is the whole encoding; a long key's counters are read one by one
+    /// (`key/long.rs`), each read on its own, so a concurrent delete and re-insert of the same
+    /// long key under another counter can be missed, as if read before the insert.
     pub(crate) fn live_row(&self, key: &[u8], now: u64, note: bool) -> Result<Option<Row>> {
         let settings = self.settings();
-        let row = self.get_row(key, &settings)?.filter(|r| !r.is_expired(now));
+        let found = crate::key::long::find(key, &mut |index| self.get_row(index, &settings))?;
+        let found = found.filter(|(_, r)| !r.is_expired(now));
         if note {
-            self.note_read(key, row.is_some(), &settings);
+            let index = found.as_ref().map_or(key, |(index, _)| index.as_slice());
+            self.note_read(index, found.is_some(), &settings);
         }
-        Ok(row)
+        Ok(found.map(|(_, row)| row))
     }
 
     /// The number of entries (expired ones included until removed).

@@ -74,13 +74,14 @@ impl Prepared {
             size,
             crc32,
             tag: self.tag,
+            full_key: None,
             place,
         })
     }
 }
 
 pub(crate) fn encode_tag(tag: Option<&Tag>) -> Result<Option<Vec<u8>>> {
-    tag.map(Key::encode).transpose()
+    tag.map(Key::encode_tag).transpose()
 }
 
 pub(crate) fn check_crc(row: &Row, bytes: &[u8], key: &[u8]) -> Result<()> {
@@ -101,10 +102,20 @@ pub(crate) fn check_crc(row: &Row, bytes: &[u8], key: &[u8]) -> Result<()> {
 
 /// A key for messages: its display form, or its length if it cannot be decoded.
 pub(crate) fn describe(key: &[u8]) -> String {
+    if crate::key::long::is_long(key) {
+        return format!("key of {} bytes", key.len());
+    }
     match Key::from_encoded(key) {
         Ok(k) => format!("key {k}"),
         Err(_) => format!("key of {} bytes", key.len()),
     }
+}
+
+/// The key whose row `row` is, stored under the index key `index`: the whole key the row
+/// holds (a long key's), else the index key decoded.
+pub(crate) fn key_of(index: &[u8], row: &Row) -> Result<Key> {
+    crate::key::long::check_index(index, row.full_key.as_deref())?;
+    Key::from_encoded(row.full_key.as_deref().unwrap_or(index))
 }
 
 /// The entry `row` and its unpacked value `bytes` make: the value decoded as a `V`.

@@ -409,12 +409,18 @@ impl<'a> Transaction<'a> {
 
     /// The live row under `key`, as this transaction has left it.
     fn live_row(&self, key: &[u8]) -> Result<Option<Row>> {
-        self.run(|w| Ok(w.get(key)?.filter(|r| !r.is_expired(w.now()))))
+        self.run(|w| {
+            let row = crate::key::long::find(key, &mut |index| w.get(index))?;
+            Ok(row.map(|(_, row)| row).filter(|r| !r.is_expired(w.now())))
+        })
     }
 
     /// The live value under `key`, crc-checked.
     fn fetch(&self, key: &[u8]) -> Result<Option<Fetched>> {
-        let (row, now) = self.run(|w| Ok((w.get(key)?, w.now())))?;
+        let (row, now) = self.run(|w| {
+            let row = crate::key::long::find(key, &mut |index| w.get(index))?;
+            Ok((row.map(|(_, row)| row), w.now()))
+        })?;
         self.cache.fetch_live(row, key, now)
     }
 
@@ -569,6 +575,7 @@ mod tests {
                 size: 8,
                 crc32: crc32fast::hash(&[0; 8]),
                 tag: None,
+                full_key: None,
                 place: ValuePlace::Inline(vec![0; 8]),
             }))
         }

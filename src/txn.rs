@@ -11,7 +11,8 @@ use crate::error::{Error, Result};
 use crate::evict::{Candidate, Order};
 use crate::row::Row;
 use crate::schema::{
-    ENTRIES, META, META_COUNT, META_HITS, META_MISSES, META_NEXT_ROW_ID, META_VOLUME, SETTINGS,
+    ENTRIES, LONG_KEYS_FORMAT_VERSION, META, META_COUNT, META_FORMAT_VERSION, META_HITS,
+    META_MISSES, META_NEXT_ROW_ID, META_VOLUME, SETTINGS,
 };
 use crate::settings::{EvictionPolicy, Settings};
 
@@ -166,6 +167,10 @@ pub(crate) struct WriteCtx<'t> {
     changed: bool,
     /// How many values this write stored where Python diskcache culls.
     inserts: u64,
+    /// Whether a row was stored under a long key's index key: the commit then makes the
+    /// format version at least [`LONG_KEYS_FORMAT_VERSION`], so that older builds refuse the
+    /// cache instead of taking such rows for damage.
+    long_keys: bool,
     /// The time of this transaction, µs since the epoch: one clock reading for all its work.
     pub(crate) now: u64,
 }
@@ -192,6 +197,7 @@ impl<'t> WriteCtx<'t> {
             files_to_delete: Vec::new(),
             changed: false,
             inserts: 0,
+            long_keys: false,
             now: crate::time::now_us(),
         })
     }
@@ -221,6 +227,7 @@ impl<'t> WriteCtx<'t> {
     /// and keeps the order tables, the counters and the value files in step.
     pub(crate) fn put(&mut self, key: &[u8], row: &Row, old: Option<&Row>) -> Result<()> {
         self.changed = true;
+        self.long_keys |= crate::key::long::is_long(key);
         self.entries.insert(key, row.encode()?.as_slice())?;
         match old {
             Some(old) => {
@@ -377,6 +384,13 @@ impl<'t> WriteCtx<'t> {
         }
         if let Some(id) = self.next_row_id {
             self.meta.insert(META_NEXT_ROW_ID, id)?;
+        }
+        if self.long_keys && !crate::sabotage::on(crate::sabotage::Sabotage::LongKeysKeepVersion) {
+            let version = self.meta.get(META_FORMAT_VERSION)?.map_or(0, |g| g.value());
+            if version < LONG_KEYS_FORMAT_VERSION {
+                self.meta
+                    .insert(META_FORMAT_VERSION, LONG_KEYS_FORMAT_VERSION)?;
+            }
         }
         for (name, delta) in [
             (META_HITS, self.stats_delta.0),

@@ -21,7 +21,7 @@
 //! | 24 | 1 | kind: 1 set, 2 delete, 3 access |
 //! | 25 | 1 | flags: bit 0 = last record of an atomic block; bits 1–7 zero |
 //! | 26 | 2 | key length K |
-//! | 28 | 4 | the least format version that can apply the record ([`RECORD_VERSION`]; 0 = 1) |
+//! | 28 | 4 | the least format version that can apply the record ([`RECORD_VERSION`], or [`LONG_KEY_RECORD_VERSION`] for a long key's index key; 0 = 1) |
 //! | 32 | K | the encoded key |
 //! | 32+K | L−32−K | set: the encoded row (`row.rs`); delete: nothing; access: 16 bytes |
 //!
@@ -68,10 +68,14 @@ pub(crate) const FLAG_COMMIT: u8 = 1;
 
 /// Where a record holds the least format version that can apply it (u32).
 const VERSION_AT: usize = 28;
-/// The format version this build's records need, written at [`VERSION_AT`]. A record that
-/// needs a version above [`crate::schema::FORMAT_VERSION`] is refused, never applied or
-/// skipped; 0 (written by builds before the field was defined) means 1.
+/// The format version this build's records need, written at [`VERSION_AT`], unless the
+/// record's key is a long key's index key ([`LONG_KEY_RECORD_VERSION`]). A record that needs
+/// a version above [`crate::schema::FORMAT_VERSION`] is refused, never applied or skipped; 0
+/// (written by builds before the field was defined) means 1.
 pub(crate) const RECORD_VERSION: u32 = 1;
+/// The format version a record under a long key's index key needs (`key/long.rs`): builds
+/// of version 1 refuse it instead of taking it for damage.
+pub(crate) const LONG_KEY_RECORD_VERSION: u32 = 2;
 
 /// One decoded record, borrowing the bytes it was read from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,7 +108,12 @@ pub(crate) fn encode_record(out: &mut Vec<u8>, rec: &Record<'_>) -> Result<()> {
     out.extend_from_slice(&rec.seq.to_le_bytes());
     out.extend_from_slice(&[rec.kind, rec.flags]);
     out.extend_from_slice(&key_len.to_le_bytes());
-    out.extend_from_slice(&RECORD_VERSION.to_le_bytes());
+    let version = if crate::key::long::is_long(rec.key) {
+        LONG_KEY_RECORD_VERSION
+    } else {
+        RECORD_VERSION
+    };
+    out.extend_from_slice(&version.to_le_bytes());
     out.extend_from_slice(rec.key);
     out.extend_from_slice(rec.payload);
     let crc = crc32fast::hash(out.get(start + 8..).unwrap_or_default());
@@ -249,13 +258,24 @@ impl<'a> Framed<'a> {
             Parsed::Record(rec) => rec,
             other => return other,
         };
-        if let Err(e) = crate::key::Key::from_encoded(rec.key) {
-            return Parsed::Damaged(format!("its key does not decode: {e}"));
-        }
-        if rec.kind == KIND_SET
-            && let Err(e) = crate::row::Row::decode(rec.payload)
+        use crate::key::long;
+        if rec.kind == KIND_SET {
+            let row = match crate::row::Row::decode(rec.payload) {
+                Ok(row) => row,
+                Err(e) => return Parsed::Damaged(format!("its row does not decode: {e}")),
+            };
+            if let Err(e) = long::check_index(rec.key, row.full_key.as_deref()) {
+                return Parsed::Damaged(format!("its key does not match its row: {e}"));
+            }
+        } else if long::is_long(rec.key)
+            && let Err(e) = long::counter_of(rec.key)
         {
-            return Parsed::Damaged(format!("its row does not decode: {e}"));
+            return Parsed::Damaged(format!("its key is not an index key: {e}"));
+        }
+        if !long::is_long(rec.key)
+            && let Err(e) = crate::key::Key::from_encoded(rec.key)
+        {
+            return Parsed::Damaged(format!("its key does not decode: {e}"));
         }
         Parsed::Record(rec)
     }
@@ -508,6 +528,7 @@ mod tests {
             size: value.len() as u64,
             crc32: crc32fast::hash(value),
             tag: None,
+            full_key: None,
             place: crate::row::ValuePlace::Inline(value.to_vec()),
         }
         .encode()
@@ -625,7 +646,8 @@ mod tests {
         for (what, at, value) in [
             ("row version", row_at, 2),
             ("row kind", row_at + 2, 9),
-            ("row flag bit 2", row_at + 1, 4),
+            ("row flag bit 3", row_at + 1, 8),
+            ("row flag bit 2 under a short key", row_at + 1, 4),
             ("record kind", 24, 9),
             ("record flag bit 2", 25, FLAG_COMMIT | 4),
             ("key length", 26, 200),
@@ -646,7 +668,7 @@ mod tests {
         }
     }
 
-    /// Bytes 28–31 say which format version a record needs: 0 and 1 are read, anything
+    /// Bytes 28–31 say which format version a record needs: 0 to 2 are read, anything
     /// newer is refused, naming both versions, wherever it lies in the generation's log.
     #[test]
     fn a_record_of_a_newer_format_is_refused_not_skipped() {
@@ -656,10 +678,10 @@ mod tests {
             assert_eq!(scan(&log, 7).unwrap().records.len(), 4);
         }
         let (mut log, starts) = three_blocks();
-        edit(&mut log, starts[3], 28, 2);
+        edit(&mut log, starts[3], 28, 3);
         match scan(&log, 7) {
             Err(Error::UnsupportedVersion { found, supported }) => {
-                assert_eq!((found, supported), (2, crate::schema::FORMAT_VERSION));
+                assert_eq!((found, supported), (3, crate::schema::FORMAT_VERSION));
             }
             other => panic!("{other:?}"),
         }
@@ -667,6 +689,38 @@ mod tests {
             scan(&log, 8).is_ok(),
             "another generation's record is not read"
         );
+    }
+
+    /// A long key's records carry its index key and say version 2; a set's row must hold the
+    /// whole key the index key was made from, and a delete's index key must be one.
+    #[test]
+    fn long_key_records_say_version_2_and_must_match_their_rows() {
+        use crate::key::long::{index_key, long_hash};
+        let whole = [&[0x30][..], &[9u8; crate::MAX_KEY_BYTES + 3][..]].concat();
+        let index = index_key(&whole, &long_hash(&whole), 1);
+        let mut row = crate::row::Row::decode(&row(b"v")).unwrap();
+        row.full_key = Some(whole.clone());
+        let payload = row.encode().unwrap();
+        let mut log = Vec::new();
+        encode_record(&mut log, &rec(0, &index, &payload, false)).unwrap();
+        encode_record(&mut log, &rec(1, &index, &[], true)).unwrap();
+        assert_eq!(u32::from_le_bytes(log[28..32].try_into().unwrap()), 2);
+        let found = scan(&log, 7).unwrap();
+        assert_eq!(found.records.len(), 2);
+        assert!(found.skipped.is_empty());
+        // The row of another key under this index key, or a delete of a counter out of
+        // range, is damage.
+        let mut other = row.clone();
+        other.full_key = Some([&whole[..], &[1][..]].concat());
+        let other = other.encode().unwrap();
+        let beyond = index_key(&whole, &long_hash(&whole), 99);
+        for (key, payload) in [(&index, &other[..]), (&beyond, &[][..])] {
+            let mut log = Vec::new();
+            encode_record(&mut log, &rec(0, key, payload, true)).unwrap();
+            let found = scan(&log, 7).unwrap();
+            assert!(found.records.is_empty());
+            assert!(found.skipped[0].damage.is_some());
+        }
     }
 
     /// Padding is not covered by the crc32 and says nothing: any bytes there are ignored.

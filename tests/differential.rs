@@ -36,10 +36,8 @@ use serde_json::{Value as Json, json};
 
 use generate::Areas;
 
-/// The areas left out unless `DIFF_EXCLUDE` says otherwise: where this crate still differs
-/// from Python diskcache by behaviour other work is changing (keys over 16 KiB). Turn each
-/// back on once that work is merged.
-const EXCLUDED_HERE: &str = "long-keys";
+/// The areas left out unless `DIFF_EXCLUDE` says otherwise (none: every area is compared).
+const EXCLUDED_HERE: &str = "";
 
 /// What to run, from the environment.
 struct Config {

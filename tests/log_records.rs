@@ -211,7 +211,7 @@ fn damages(rec: &Rec) -> Vec<Damage> {
     vec![
         ("row version 2", row_at(rec), |_| 2),
         ("value kind 9", row_at(rec) + 2, |_| 9),
-        ("row flag bit 2", row_at(rec) + 1, |f| f | 4),
+        ("row flag bit 3", row_at(rec) + 1, |f| f | 8),
         ("record kind 9", 24, |_| 9),
         ("record flag bit 2", 25, |f| f | 4),
     ]
@@ -407,12 +407,12 @@ fn assert_newer_version_refused(result: diskcache::Result<impl std::fmt::Debug>,
         Err(e @ Error::UnsupportedVersion { found, supported }) => {
             assert_eq!(
                 (found, supported),
-                (2, diskcache::FORMAT_VERSION),
+                (3, diskcache::FORMAT_VERSION),
                 "{label}"
             );
             let msg = e.to_string();
             assert!(
-                msg.contains("version 2") && msg.contains("up to 1"),
+                msg.contains("version 3") && msg.contains("up to 2"),
                 "{label}: {msg}"
             );
         }
@@ -420,7 +420,7 @@ fn assert_newer_version_refused(result: diskcache::Result<impl std::fmt::Debug>,
     }
 }
 
-/// A record that needs format version 2 (as a newer build writes it during a rolling
+/// A record that needs format version 3 (as a newer build writes it during a rolling
 /// upgrade) is refused at open, naming both versions, and nothing is written: the log, its
 /// index and the database's tables are as they were, so the newer build finds its records.
 /// With the field read as this build's version again, everything is there.
@@ -429,7 +429,7 @@ fn a_record_of_a_newer_format_is_refused_at_open_and_nothing_is_written() {
     let killed = killed_writer();
     let target = record_of(killed.path(), "m5");
     let dir = copy_of(killed.path());
-    edit(dir.path(), &target, 28, |_| 2);
+    edit(dir.path(), &target, 28, |_| 3);
     let tables = redb_rows(dir.path());
     let wal = fs::read(dir.path().join("cache.wal")).unwrap();
     let shm = fs::read(dir.path().join("cache.shm")).unwrap();
@@ -478,7 +478,7 @@ fn a_newer_record_logged_while_the_cache_is_open_stops_writes_without_touching_t
             seq: last.seq + 1,
             ..last.clone()
         };
-        edit(dir.path(), &rec, 28, |_| 2);
+        edit(dir.path(), &rec, 28, |_| 3);
         // The dead writer's mark: the next holder of the lock recovers.
         write_at(
             &dir.path().join("cache.shm"),

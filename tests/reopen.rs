@@ -237,18 +237,18 @@ fn a_cache_from_a_newer_format_version_is_refused() {
             err,
             Error::UnsupportedVersion {
                 found: 99,
-                supported: 1
+                supported: FORMAT_VERSION
             }
         ),
         "{err:?}"
     );
-    assert_eq!(FORMAT_VERSION, 1);
+    assert_eq!(FORMAT_VERSION, 2);
     let msg = err.to_string();
     let numbers: Vec<&str> = msg
         .split(|c: char| !c.is_ascii_digit())
         .filter(|s| !s.is_empty())
         .collect();
-    assert!(numbers.contains(&"99") && numbers.contains(&"1"), "{msg}");
+    assert!(numbers.contains(&"99") && numbers.contains(&"2"), "{msg}");
     // A builder override, which needs a write, is refused the same way.
     assert!(matches!(
         Cache::builder().min_file_size(1).open(dir.path()),
@@ -265,7 +265,7 @@ fn a_cache_with_format_version_zero_is_refused() {
         Cache::open(dir.path()),
         Err(Error::UnsupportedVersion {
             found: 0,
-            supported: 1
+            supported: FORMAT_VERSION
         })
     ));
 }

@@ -107,6 +107,8 @@ impl Finding {
     /// For [`Finding::Entry`], the key it concerns, if its stored bytes decode.
     pub fn key(&self) -> Option<Key> {
         match self {
+            // A long key's index key is not a key (its row holds the key).
+            Finding::Entry { encoded_key, .. } if crate::key::long::is_long(encoded_key) => None,
             Finding::Entry { encoded_key, .. } => Key::from_encoded(encoded_key).ok(),
             _ => None,
         }

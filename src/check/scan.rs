@@ -101,7 +101,11 @@ fn check_rows(
         let (key, bytes) = item?;
         let key = key.value();
         c.rows += 1;
-        let row = match Row::decode(bytes.value()) {
+        let decoded = Row::decode(bytes.value()).and_then(|row| {
+            // A long key's row must hold the key its index key was made from.
+            crate::key::long::check_index(key, row.full_key.as_deref()).map(|()| row)
+        });
+        let row = match decoded {
             Ok(row) => row,
             Err(e) => {
                 c.undecodable = true;

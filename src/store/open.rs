@@ -161,7 +161,7 @@ fn create(txn: &redb::WriteTransaction, overrides: &[Setting], disk: &str) -> Re
     txn.open_table(crate::schema::INFO)?
         .insert(crate::schema::INFO_DISK, disk)?;
     let mut meta = txn.open_table(META)?;
-    meta.insert(META_FORMAT_VERSION, FORMAT_VERSION)?;
+    meta.insert(META_FORMAT_VERSION, crate::schema::FIRST_FORMAT_VERSION)?;
     for name in [META_COUNT, META_VOLUME] {
         meta.insert(name, 0)?;
     }

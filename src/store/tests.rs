@@ -24,6 +24,7 @@ fn put_one(store: &Store) {
                 size: 8,
                 crc32: crc32fast::hash(&[0; 8]),
                 tag: None,
+                full_key: None,
                 place: crate::row::ValuePlace::Inline(vec![0; 8]),
             };
             w.put(&key_k(), &row, None)

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""An independent reader of diskcache format v1, written from format-spec/ alone.
+"""An independent reader of diskcache formats v1 and v2, written from format-spec/ alone.
 
 It does not decode redb's file: the tests dump the redb tables of a cache (through the redb
 crate, not through diskcache) as JSON on stdin:
@@ -179,14 +179,23 @@ def row(b):
     row_id, store, expire, access, count, size, tag_len = struct.unpack_from("<QQQQQQI", b, 8)
     if version != 1:
         raise Bad("row version %d" % version)
-    if flags & ~0x03:
+    if flags & ~0x07:
         raise Bad("row flags %#x" % flags)
     if kind not in KINDS:
         raise Bad("value kind %d" % kind)
     tag = b[60 : 60 + tag_len]
     if len(tag) != tag_len:
         raise Bad("truncated tag")
-    rest = b[60 + tag_len :]
+    at = 60 + tag_len
+    full_key = None
+    if flags & 4:
+        # rows.md (v2): the whole key of a long key, after the tag.
+        (k_len,) = struct.unpack_from("<I", b, at)
+        full_key = bytes(b[at + 4 : at + 4 + k_len])
+        if len(full_key) != k_len:
+            raise Bad("truncated whole key")
+        at += 4 + k_len
+    rest = b[at:]
     return {
         "in_file": bool(flags & 1),
         "packed": bool(flags & 2),
@@ -199,6 +208,7 @@ def row(b):
         "access_count": count,
         "size": size,
         "tag": bytes(tag) if tag_len else None,
+        "full_key": full_key,
         "rest": bytes(rest),
     }
 
@@ -215,6 +225,52 @@ def checked_row(b):
     elif len(r["rest"]) != r["size"]:
         raise Bad("inline value of %d bytes, size %d" % (len(r["rest"]), r["size"]))
     return r
+
+
+MAX_KEY_BYTES = 16384
+LONG_INDEX_LEN = MAX_KEY_BYTES + 16 + 4
+M64 = (1 << 64) - 1
+
+
+def rotl(x, n):
+    return ((x << n) | (x >> (64 - n))) & M64
+
+
+def fin(h):
+    h ^= h >> 30
+    h = (h * 0xBF58476D1CE4E5B9) & M64
+    h ^= h >> 27
+    h = (h * 0x94D049BB133111EB) & M64
+    return h ^ (h >> 31)
+
+
+def long_hash(e):
+    """keys.md, Long keys: the 16-byte long-key hash of a whole encoding."""
+    p1, p2 = 0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F
+    a, b = p1, p2
+    for i in range(0, len(e), 8):
+        w = int.from_bytes(e[i : i + 8].ljust(8, b"\0"), "little")
+        a = rotl(((a ^ w) * p1) & M64, 31)
+        b = rotl(((b ^ rotl(w, 32)) * p2) & M64, 29)
+    n = len(e)
+    return fin(a ^ n).to_bytes(8, "big") + fin(b ^ rotl(n, 32)).to_bytes(8, "big")
+
+
+def whole_key(kb, r):
+    """The whole encoded key of the row r stored under kb (keys.md, Long keys): kb itself, or
+    for a long key's index key the key its row holds, which must be the one kb was made
+    from."""
+    if len(kb) <= MAX_KEY_BYTES:
+        if r["full_key"] is not None:
+            raise Bad("a row under a short key holds a whole key")
+        return kb
+    e = r["full_key"]
+    if e is None or len(kb) != LONG_INDEX_LEN or len(e) <= MAX_KEY_BYTES:
+        raise Bad("an index key of %d bytes" % len(kb))
+    counter = int.from_bytes(kb[-4:], "big")
+    if counter >= 8 or kb != e[:MAX_KEY_BYTES] + long_hash(e) + kb[-4:]:
+        raise Bad("a row's whole key does not match its index key")
+    return e
 
 
 def value_bytes(r, cache_dir):
@@ -340,7 +396,7 @@ def value(kind, data, shape):
 
 WAL_MAGIC = b"DCWAL\x00\x00\x01"
 SHM_MAGIC = b"DCSHM\x00\x00\x01"
-SUPPORTED_VERSION = 1
+SUPPORTED_VERSION = 2
 SET, DELETE, ACCESS = 1, 2, 3
 
 
@@ -361,9 +417,13 @@ def damage(rec):
     if rec["kind"] == ACCESS and len(rec["payload"]) != 16:
         return "an access payload of %d bytes" % len(rec["payload"])
     try:
-        key(rec["key"])
         if rec["kind"] == SET:
-            checked_row(rec["payload"])
+            key(whole_key(rec["key"], checked_row(rec["payload"])))
+        elif len(rec["key"]) > MAX_KEY_BYTES:
+            if len(rec["key"]) != LONG_INDEX_LEN or int.from_bytes(rec["key"][-4:], "big") >= 8:
+                raise Bad("an index key of %d bytes" % len(rec["key"]))
+        else:
+            key(rec["key"])
     except (Bad, IndexError, UnicodeDecodeError, struct.error) as e:
         return "%s: %s" % (type(e).__name__, e)
     return None
@@ -553,14 +613,14 @@ POLICY_FIELD = {1: "store_time", 2: "access_time", 3: "access_count"}
 
 
 def volume_of(kb, r):
-    return 128 + len(kb) + len(r["tag"] or b"") + r["size"]
+    return 128 + len(whole_key(kb, r)) + len(r["tag"] or b"") + r["size"]
 
 
 def main():
     cache_dir = sys.argv[1]
     dump = json.load(sys.stdin)
     meta, settings = dump["meta"], dump["settings"]
-    if meta.get("format_version") != 1:
+    if meta.get("format_version") not in (1, 2):
         raise Bad("format_version %r" % meta.get("format_version"))
     disk = dump["info"].get("disk", "default")
     if disk != "default":
@@ -569,7 +629,11 @@ def main():
     # The database alone: its rows, counters and order tables agree (tables.md).
     rows = {}
     for key_hex, row_hex in dump["entries"]:
-        rows[bytes.fromhex(key_hex)] = checked_row(bytes.fromhex(row_hex))
+        kb, r = bytes.fromhex(key_hex), checked_row(bytes.fromhex(row_hex))
+        whole_key(kb, r)
+        if len(kb) > MAX_KEY_BYTES and meta["format_version"] < 2:
+            raise Bad("a long key in a cache of format version 1")
+        rows[kb] = r
     # keys.md: byte order is value order, numbers < text < bytes < composites.
     classes = [bytes.fromhex(k)[0] for k, _ in dump["entries"]]
     if [k for k, _ in dump["entries"]] != sorted(k for k, _ in dump["entries"]):
@@ -635,7 +699,7 @@ def main():
     out = []
     for kb in sorted(rows):
         r = rows[kb]
-        k = show(key(kb))
+        k = show(key(whole_key(kb, r)))
         data = value_bytes(r, cache_dir)
         if r["packed"]:
             raise Bad("a packed value in a cache of the default disk")

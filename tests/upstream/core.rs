@@ -226,7 +226,6 @@ fn getsetdel() -> R {
 // test_getsetdel: its keys of several MiB ((None,) * 2**20, 'hello' * 2**20,
 // b'world' * 2**20)
 #[test]
-#[ignore = "pending: keys over 16 KiB allowed"]
 fn getsetdel_large_keys() -> R {
     let (_dir, cache) = cache();
     let keys = [

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
-use diskcache::{FORMAT_VERSION, Key, SetOptions};
+use diskcache::{Key, SetOptions};
 use serde_json::{Value as Json, json};
 
 use crate::args::Command;
@@ -174,6 +174,7 @@ fn stats(h: &Handle, dir: &Path) -> Outcome<Done> {
     // Reading the counters leaves counting as it is.
     let (hits, misses) = h.stats(settings.statistics, false)?;
     let (count, volume) = (h.len()?, h.volume()?);
+    let format_version = h.format_version()?;
     let kind = if h.shards().is_some() {
         "FanoutCache"
     } else {
@@ -183,7 +184,7 @@ fn stats(h: &Handle, dir: &Path) -> Outcome<Done> {
         "directory": dir.display().to_string(),
         "kind": kind,
         "shards": h.shards(),
-        "format_version": FORMAT_VERSION,
+        "format_version": format_version,
         "disk": h.disk_name(),
         "count": count,
         "volume": volume,
@@ -196,7 +197,7 @@ fn stats(h: &Handle, dir: &Path) -> Outcome<Done> {
         Some(n) => format!("kind             FanoutCache, {n} shards\n"),
         None => "kind             Cache\n".into(),
     };
-    human += &format!("format version   {FORMAT_VERSION}\n");
+    human += &format!("format version   {format_version}\n");
     human += &format!("disk             {}\n", h.disk_name());
     human += &format!("entries          {count}\n");
     human += &format!("volume           {volume} bytes\n");

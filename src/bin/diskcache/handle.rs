@@ -317,6 +317,14 @@ impl Handle {
         Ok(item.map(|(k, v)| (k, self.decode(v))))
     }
 
+    /// The cache's format version (a fanout cache's: its shards' highest).
+    pub fn format_version(&self) -> Outcome<u64> {
+        Ok(match &self.inner {
+            Inner::Plain(c) => c.format_version()?,
+            Inner::Fanout(f) => f.format_version()?,
+        })
+    }
+
     /// `(hits, misses)`.
     pub fn stats(&self, enable: bool, reset: bool) -> Outcome<(u64, u64)> {
         Ok(match &self.inner {
