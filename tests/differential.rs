@@ -266,12 +266,7 @@ fn shrink(
 
 #[test]
 fn replies_match_python_diskcache() {
-    let importable = Command::new("python3")
-        .args(["-c", "import diskcache"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !importable {
-        common::skip::missing("python3 with diskcache is not importable (pip install diskcache)");
+    if !common::skip::python_diskcache() {
         return;
     }
     let cfg = Config::from_env();

@@ -190,14 +190,7 @@ fn differential_requests() -> Vec<Json> {
 
 #[test]
 fn replies_match_python_diskcache() {
-    let importable = Command::new("python3")
-        .args(["-c", "import diskcache"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !importable {
-        crate::common::skip::missing(
-            "python3 with diskcache is not importable (pip install diskcache)",
-        );
+    if !crate::common::skip::python_diskcache() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();

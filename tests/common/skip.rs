@@ -18,3 +18,23 @@ pub fn missing(missing: &str) {
     );
     eprintln!("skipped: {missing}");
 }
+
+/// Whether `python3` can import Python diskcache (the reference the comparison tests run
+/// against). If it cannot, says so as [`missing`] does, except when `.ci/run` could not install
+/// it (it then sets `DISKCACHE_NO_PYTHON_DISKCACHE` and warns loudly itself): the test is
+/// skipped with a printed reason.
+pub fn python_diskcache() -> bool {
+    let importable = std::process::Command::new("python3")
+        .args(["-c", "import diskcache"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !importable {
+        let what = "python3 with diskcache is not importable (pip install diskcache==5.6.3)";
+        if std::env::var_os("DISKCACHE_NO_PYTHON_DISKCACHE").is_some() {
+            eprintln!("skipped: {what}");
+        } else {
+            missing(what);
+        }
+    }
+    importable
+}
