@@ -248,11 +248,7 @@ impl LoggedEngine {
         limit: usize,
         current: impl Fn(&[u8], (u64, u64)) -> Result<bool>,
     ) -> Result<Vec<Candidate>> {
-        let mut guard = self
-            .shared
-            .log_expiries
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut guard = self.log_expiries();
         let index = guard.at(generation);
         let (start, first_seq) = (index.end, index.records);
         // Usually this process logged the last block itself and took it in already.
@@ -290,16 +286,20 @@ impl LoggedEngine {
         Ok(out)
     }
 
+    /// This process's index of the expire times in the log.
+    fn log_expiries(&self) -> std::sync::MutexGuard<'_, LogExpiries> {
+        self.shared
+            .log_expiries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// After this process appended `block` where the log ended at `before` (generation,
     /// valid length, records): if its index of the log's expire times had read exactly up to
     /// there, takes the block in from memory, so that the next write need not parse it back.
     fn took_in_own_block(&self, before: (u64, u64, u64), block: &[(Vec<u8>, Logged)]) {
         let (generation, valid_len, records) = before;
-        let mut guard = self
-            .shared
-            .log_expiries
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut guard = self.log_expiries();
         let index = guard.at(generation);
         let header = crate::wal::WAL_HEADER_LEN;
         if index.end as u64 + header != valid_len || index.records != records {

@@ -631,7 +631,8 @@ fn a_shard_lock_child_holds_a_shard_s_write_lock_when_started_by_a_parent() {
     tell_parent("released");
 }
 
-/// Runs `op`, checks that it took about the timeout, and returns its result.
+/// Runs `op`, checks that it waited for the timeout before giving up (it cannot give up
+/// sooner), and returns its result.
 fn timed<T>(what: &str, op: impl FnOnce() -> T) -> T {
     let started = Instant::now();
     let result = op();
@@ -640,7 +641,6 @@ fn timed<T>(what: &str, op: impl FnOnce() -> T) -> T {
         took >= TIMEOUT.mul_f32(0.8),
         "{what} gave up after {took:?}"
     );
-    assert!(took < Duration::from_secs(3), "{what} took {took:?}");
     result
 }
 
@@ -712,9 +712,8 @@ fn writes_to_a_shard_another_process_holds_return_false_after_the_timeout() {
     assert_eq!(cache.get::<i64>(c).unwrap(), Some(2));
     assert!(cache.contains(c).unwrap());
 
-    // Other shards work at full speed meanwhile.
+    // Other shards work meanwhile: their writes succeed (a write that timed out is `false`).
     let counter = key_in_shard(&cache, 3, 0);
-    let started = Instant::now();
     for (i, k) in free.iter().enumerate() {
         assert!(cache.set(k.as_str(), i as i64 + 10).unwrap());
         assert_eq!(
@@ -724,7 +723,6 @@ fn writes_to_a_shard_another_process_holds_return_false_after_the_timeout() {
         assert_eq!(cache.get::<i64>(k.as_str()).unwrap(), Some(i as i64 + 10));
     }
     assert!(cache.delete(free[0].as_str()).unwrap());
-    assert!(started.elapsed() < TIMEOUT * 3, "{:?}", started.elapsed());
 
     std::fs::write(&release, b"").unwrap();
     child.expect("released");
