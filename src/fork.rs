@@ -39,6 +39,8 @@ pub(crate) struct ForkSafe {
     /// Serializes the reopening in a child between its threads.
     reopening: Mutex<()>,
     reopen: Arc<Reopen>,
+    /// Last: see [`crate::janitor::Barrier`].
+    _closed: crate::janitor::Barrier,
 }
 
 impl ForkSafe {
@@ -55,6 +57,7 @@ impl ForkSafe {
             child: OnceLock::new(),
             reopening: Mutex::new(()),
             reopen,
+            _closed: crate::janitor::Barrier,
         }
     }
 

@@ -22,6 +22,8 @@ pub struct Keys {
     order: Order,
     buffer: VecDeque<Result<Key>>,
     done: bool,
+    /// Last: see [`crate::janitor::Barrier`].
+    _closed: crate::janitor::Barrier,
 }
 
 /// Which order a [`Keys`] walks, and where it is.
@@ -59,6 +61,7 @@ impl Keys {
             order,
             buffer: VecDeque::new(),
             done: false,
+            _closed: crate::janitor::Barrier,
         }
     }
 

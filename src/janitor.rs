@@ -48,6 +48,31 @@ struct Janitor {
     pid: u32,
     chores: Mutex<Vec<Weak<dyn Chore>>>,
     bell: Condvar,
+    /// Held through each chore's round, while the janitor holds the store: see [`Barrier`].
+    round: Mutex<()>,
+}
+
+/// Put last among the fields of what holds a store for a caller (a cache handle, an
+/// iterator): once the store's reference is dropped, waits until the janitor's round in
+/// progress, if any, is over. The janitor holds a store only during its round, so a caller
+/// that drops its last handle has the store closed (its files flushed, a temporary directory
+/// removed) when the drop returns, not a moment later on the janitor's thread.
+#[derive(Debug, Default)]
+pub(crate) struct Barrier;
+
+impl Drop for Barrier {
+    fn drop(&mut self) {
+        let pid = std::process::id();
+        let janitor = CURRENT
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .filter(|j| j.pid == pid)
+            .cloned();
+        if let Some(janitor) = janitor {
+            drop(janitor.round.lock().unwrap_or_else(PoisonError::into_inner));
+        }
+    }
 }
 
 /// Registers `chore` with this process's janitor (starting the thread on first use). The
@@ -96,6 +121,7 @@ fn start(pid: u32) -> Arc<Janitor> {
         pid,
         chores: Mutex::new(Vec::new()),
         bell: Condvar::new(),
+        round: Mutex::new(()),
     });
     AWAKE.store(true, Ordering::SeqCst);
     let worker = Arc::clone(&janitor);
@@ -126,18 +152,21 @@ impl Janitor {
         loop {
             AWAKE.store(false, Ordering::SeqCst);
             fence(Ordering::SeqCst);
-            let chores: Vec<Arc<dyn Chore>> = {
+            let chores: Vec<Weak<dyn Chore>> = {
                 let mut chores = self.lock();
                 chores.retain(|chore| chore.strong_count() > 0);
-                chores.iter().filter_map(Weak::upgrade).collect()
+                chores.clone()
             };
             let mut busy = false;
             for chore in &chores {
-                // A round never unwinds out of the thread: each store contains redb's panics.
-                busy |= chore.round();
+                let _round = self.round.lock().unwrap_or_else(PoisonError::into_inner);
+                if let Some(chore) = chore.upgrade() {
+                    // A round never unwinds out of the thread: each store contains redb's
+                    // panics. If the caller dropped its last handle meanwhile, the store
+                    // closes here, before the round ends.
+                    busy |= chore.round();
+                }
             }
-            // The last handle on a store may be this one: it closes here, outside the lock.
-            drop(chores);
             ROUNDS.fetch_add(1, Ordering::SeqCst);
             if busy || sabotage::on(Sabotage::JanitorPolls) {
                 AWAKE.store(true, Ordering::SeqCst);
