@@ -96,10 +96,10 @@ impl ForkSafe {
         if let Some(child) = self.child.get() {
             return child.get();
         }
-        // The inherited descriptors that carry the parent's locks point at /dev/null from
-        // now on: the parent's locks stay with the parent (they belong to the open file
-        // description, released when its last descriptor closes), and this process, if the
-        // parent dies, no longer keeps them alive. The inherited store is never used again.
+        // The inherited descriptors that carry the parent's locks are pointed at /dev/null:
+        // the parent's locks stay with the parent (they belong to the open file description,
+        // released when its last descriptor closes), and this process does not keep them
+        // alive once the parent dies. The inherited store is never used again.
         for fd in self.store.lock_fds() {
             process::detach(fd);
         }

@@ -712,9 +712,9 @@ impl LoggedEngine {
                 self.commit_to_redb(env, changes, accesses, stale_files, 1, &log.skipped);
             if let Err(e) = committed {
                 // Nothing of the table changed: if no dead holder left it mid-update, readers
-                // may go on using it. Found by tests/full_disk.rs: on a full disk every
-                // recovery fails, and leaving the seqlock odd made every read wait for one
-                // and fail too. (`dirty` stays set: the next holder recovers.)
+                // may go on using it. On a full disk every recovery fails, and a seqlock left
+                // odd would make every read wait for one and fail too (tests/full_disk.rs).
+                // (`dirty` stays set: the next holder recovers.)
                 if table_was_whole {
                     overlay.shm().set(Word::Seq, clearing.wrapping_add(1));
                 }
@@ -781,9 +781,11 @@ pub(crate) fn run_redb_txn<T>(
 /// Whether `count` and `volume` (the deltas in `cache.shm`) are what the log's `records`
 /// change in the database: each operation adds its rows' entries and volumes and subtracts
 /// those it replaced, so per key the sum is the latest record's minus the database's row.
-/// Found by tests/corruption_repair.rs: a damaged delta in `cache.shm` made `len` and
-/// `volume` wrong until the next checkpoint, and a huge volume made the next write cull
-/// entries it had no reason to. Checked at open (a recovery then makes them right again).
+/// A damaged delta in `cache.shm` would make `len` and `volume` wrong until the next
+/// checkpoint, and a huge volume would make the next write cull entries it has no reason to,
+/// so this is checked at open and a mismatch calls for a recovery, which makes them right
+/// (tests/corruption_repair.rs, `an_index_flipped_truncated_or_deleted_keeps_every_checkpointed_entry`,
+/// "count delta" and "volume delta").
 /// Outside the lock a racing writer can make it say `false`; the caller checks again under
 /// the lock. A row it cannot read says nothing (`true`): that damage is `check`'s.
 fn deltas_match(env: &Env<'_>, records: &[(Vec<u8>, Logged)], count: i64, volume: i64) -> bool {
