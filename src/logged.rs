@@ -159,8 +159,9 @@ impl Env<'_> {
 }
 
 impl LoggedEngine {
-    /// Opens the overlay in `dir`, recovers it if its last writer died mid-way (or it is new),
-    /// and starts the janitor.
+    /// Opens the overlay in `dir` and recovers it if its last writer died mid-way (or it is
+    /// new). The store then hands its upkeep to the process's janitor
+    /// (`cache::start_janitor`).
     pub(crate) fn open(dir: &std::path::Path, env: &Env<'_>) -> Result<LoggedEngine> {
         let shared = Arc::new(Shared {
             overlay: Overlay::open(dir)?,
