@@ -785,8 +785,8 @@ pub(crate) fn run_redb_txn<T>(
 /// A damaged delta in `cache.shm` would make `len` and `volume` wrong until the next
 /// checkpoint, and a huge volume would make the next write cull entries it has no reason to,
 /// so this is checked at open and a mismatch calls for a recovery, which makes them right
-/// (tests/corruption_repair.rs, `an_index_flipped_truncated_or_deleted_keeps_every_checkpointed_entry`,
-/// "count delta" and "volume delta").
+/// (tests/corruption_repair.rs, its "count delta" and "volume delta" cases of
+/// `an_index_flipped_truncated_or_deleted_keeps_every_checkpointed_entry`).
 /// Outside the lock a racing writer can make it say `false`; the caller checks again under
 /// the lock. A row it cannot read says nothing (`true`): that damage is `check`'s.
 fn deltas_match(env: &Env<'_>, records: &[(Vec<u8>, Logged)], count: i64, volume: i64) -> bool {
