@@ -1,4 +1,4 @@
-//! The logged write path (the default): point operations append to the shared log, reads
+//! The logged write path (Linux's default): point operations append to the shared log, reads
 //! probe its index before a cached snapshot, and checkpoints apply the log to redb.
 //!
 //! The rule that keeps it correct: redb changes only under the write lock, and every change
