@@ -4,9 +4,11 @@
 //! A hit under least-recently-used or least-frequently-used moves the key's access time or
 //! count. Writing that per read would turn every `get` into a write, so this process gathers
 //! the latest access time and the number of accesses per key here; the next write of this
-//! process (or the janitor, within ~10 ms of the first) logs them as access records, and a checkpoint folds
-//! them into the rows and the policy's order table. On the direct path they go into the next
-//! write transaction. The order a cull sees is therefore at most a few milliseconds behind.
+//! process (or the process's janitor, within ~10 ms of the first, if the write lock is free)
+//! logs them as access records, and a checkpoint folds them into the rows and the policy's
+//! order table. On the direct path they go into the next write transaction (or the janitor's,
+//! every tenth round: ~100 ms). The order a cull sees therefore lags another process's reads
+//! by about one such delay while the write lock is free.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

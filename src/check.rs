@@ -30,8 +30,8 @@ use crate::store::Store;
 /// the larger of this and the handle's `timeout` (see [`Cache::check`]).
 const MIN_ORPHAN_GRACE: Duration = Duration::from_secs(10);
 
-/// Between attempts of `compact`: long enough for other processes' janitors (every 10 ms) to
-/// drop snapshots that a new generation has left behind.
+/// Between attempts of `compact`: long enough for other processes' janitors (a round every
+/// 10 ms while a snapshot is cached) to drop snapshots that a new generation has left behind.
 const COMPACT_PAUSE: Duration = Duration::from_millis(20);
 
 impl Cache {

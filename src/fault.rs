@@ -4,7 +4,7 @@
 //! storage backend; the log's writes and syncs; a value file's writes, sync and rename) asks
 //! `check` first. Unarmed, that is one relaxed atomic load. Armed, it counts the calls at
 //! each point and fails the chosen one with `EIO`, once. A plan belongs to the thread that
-//! armed it and sees only that thread's I/O (a cache's janitor thread is not counted), so
+//! armed it and sees only that thread's I/O (the process's janitor thread is not counted), so
 //! tests on different threads do not disturb each other.
 
 #![cfg_attr(

@@ -1,11 +1,13 @@
 //! Using a cache in a child process after `fork()`.
 //!
 //! A forked child inherits the parent's descriptors, and with them the parent's locks: redb's
-//! file locks on `cache.redb` and the presence lock on `cache.lock` belong to the open file
-//! description, which parent and child now share. Its mutexes may be held by threads that do
-//! not exist in the child, and its janitor thread is not there either. So the child must not
-//! use, or even drop, what it inherited: the first operation after a fork opens the store
-//! again (new descriptors, locks, janitor), and the inherited one is left alone for good.
+//! file locks on `cache.redb`, those on `cache.lock` (the logged path's presence lock, the
+//! direct path's handoff claim) and the shutdown marker's on `cache.boot` belong to the open
+//! file description, which parent and child then share. The store's mutexes may be held by
+//! threads that do not exist in the child, and the process's janitor thread is not there
+//! either. So the child must not use, or even drop, what it inherited: the first operation
+//! after a fork opens the store again (new descriptors and locks, registered with a janitor
+//! of the child's own), and the inherited one is left alone for good.
 //!
 //! A `pthread_atfork` handler counts forks in the child (`platform::process`); a handle
 //! compares the count with the one it was opened under, one relaxed atomic load per
@@ -99,10 +101,10 @@ impl ForkSafe {
         if let Some(child) = self.child.get() {
             return child.get();
         }
-        // The inherited descriptors that carry the parent's locks point at /dev/null from
-        // now on: the parent's locks stay with the parent (they belong to the open file
-        // description, released when its last descriptor closes), and this process, if the
-        // parent dies, no longer keeps them alive. The inherited store is never used again.
+        // The inherited descriptors that carry the parent's locks are pointed at /dev/null:
+        // the parent's locks stay with the parent (they belong to the open file description,
+        // released when its last descriptor closes), and this process does not keep them
+        // alive once the parent dies. The inherited store is never used again.
         for fd in self.store.lock_fds() {
             process::detach(fd);
         }

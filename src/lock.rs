@@ -11,8 +11,9 @@
 //!
 //! Fairness: every holder bumps the acquisition counter. A waiter that has seen
 //! [`HANDOFF_AFTER`] acquisitions by others since it began waiting, or has waited
-//! [`HANDOFF_WAIT`], claims the handoff (swaps its token into the claim word); while the claim word names another live instance, nobody
-//! else takes the lock, even a free one, so the claimant has it at the next release. It
+//! [`HANDOFF_WAIT`], claims the handoff (swaps its token into the claim word); while the claim
+//! word names another live instance, nobody else takes the lock, even a free one, so the
+//! claimant has it at the next release. It
 //! clears the claim once it holds the lock or gives up; a dead claimant's claim (its presence
 //! byte free) is cleared by whoever sees it.
 

@@ -1,4 +1,4 @@
-//! The logged write path (the default): point operations append to the shared log, reads
+//! The logged write path (Linux's default): point operations append to the shared log, reads
 //! probe its index before a cached snapshot, and checkpoints apply the log to redb.
 //!
 //! The rule that keeps it correct: redb changes only under the write lock, and every change
@@ -159,8 +159,9 @@ impl Env<'_> {
 }
 
 impl LoggedEngine {
-    /// Opens the overlay in `dir`, recovers it if its last writer died mid-way (or it is new),
-    /// and starts the janitor.
+    /// Opens the overlay in `dir` and recovers it if its last writer died mid-way (or it is
+    /// new). The store then hands its upkeep to the process's janitor
+    /// (`cache::start_janitor`).
     pub(crate) fn open(dir: &std::path::Path, env: &Env<'_>) -> Result<LoggedEngine> {
         let shared = Arc::new(Shared {
             overlay: Overlay::open(dir)?,
@@ -712,9 +713,9 @@ impl LoggedEngine {
                 self.commit_to_redb(env, changes, accesses, stale_files, 1, &log.skipped);
             if let Err(e) = committed {
                 // Nothing of the table changed: if no dead holder left it mid-update, readers
-                // may go on using it. Found by tests/full_disk.rs: on a full disk every
-                // recovery fails, and leaving the seqlock odd made every read wait for one
-                // and fail too. (`dirty` stays set: the next holder recovers.)
+                // may go on using it. On a full disk every recovery fails, and a seqlock left
+                // odd would make every read wait for one and fail too (tests/full_disk.rs).
+                // (`dirty` stays set: the next holder recovers.)
                 if table_was_whole {
                     overlay.shm().set(Word::Seq, clearing.wrapping_add(1));
                 }
@@ -781,9 +782,11 @@ pub(crate) fn run_redb_txn<T>(
 /// Whether `count` and `volume` (the deltas in `cache.shm`) are what the log's `records`
 /// change in the database: each operation adds its rows' entries and volumes and subtracts
 /// those it replaced, so per key the sum is the latest record's minus the database's row.
-/// Found by tests/corruption_repair.rs: a damaged delta in `cache.shm` made `len` and
-/// `volume` wrong until the next checkpoint, and a huge volume made the next write cull
-/// entries it had no reason to. Checked at open (a recovery then makes them right again).
+/// A damaged delta in `cache.shm` would make `len` and `volume` wrong until the next
+/// checkpoint, and a huge volume would make the next write cull entries it has no reason to,
+/// so this is checked at open and a mismatch calls for a recovery, which makes them right
+/// (tests/corruption_repair.rs, its "count delta" and "volume delta" cases of
+/// `an_index_flipped_truncated_or_deleted_keeps_every_checkpointed_entry`).
 /// Outside the lock a racing writer can make it say `false`; the caller checks again under
 /// the lock. A row it cannot read says nothing (`true`): that damage is `check`'s.
 fn deltas_match(env: &Env<'_>, records: &[(Vec<u8>, Logged)], count: i64, volume: i64) -> bool {

@@ -93,8 +93,8 @@ impl From<Stats> for (u64, u64) {
 /// stored value was a float (Python diskcache adds to either: `3.25 + 2` is `5.25`).
 ///
 /// It compares equal to an `i64` or `f64` of the same kind and value, so
-/// `assert_eq!(cache.incr("n", 1, Some(0))?, 1)` reads as before; `try_into()` gives the
-/// `i64` of an integer counter (a float is [`crate::Error::NotAnInteger`]).
+/// `assert_eq!(cache.incr("n", 1, Some(0))?, 1)` holds for an integer counter; `try_into()`
+/// gives the `i64` of an integer counter (a float is [`crate::Error::NotAnInteger`]).
 ///
 /// ```
 /// # fn main() -> diskcache::Result<()> {

@@ -193,11 +193,12 @@ impl Overlay {
 
     /// Whether the index describes the log of its generation: the valid length and the
     /// record count are those of the log's committed records, and each key's latest record
-    /// is the one its slot points at. Found by tests/corruption_repair.rs: a `cache.shm`
-    /// whose table was lost (truncated, with the header kept) or whose valid length or
-    /// record count was damaged passed every other test, so reads missed logged entries
-    /// until the next checkpoint, and appends went to the wrong place (over records, or
-    /// after a gap), where the next checkpoint's scan dropped them. Read through atomic
+    /// is the one its slot points at. A `cache.shm` whose table is lost (truncated, with the
+    /// header kept) or whose valid length or record count is damaged passes every other
+    /// test; without this one, reads would miss logged entries until the next checkpoint and
+    /// appends would go to the wrong place (over records, or after a gap), where the next
+    /// checkpoint's scan drops them (tests/corruption_repair.rs,
+    /// `an_index_flipped_truncated_or_deleted_keeps_every_checkpointed_entry`). Read through atomic
     /// copies, so it may run outside the lock (a writer racing it makes it say `false`, and
     /// the caller checks again under the lock); it costs one pass over the log, at open.
     /// A log with a damaged record does not match: recovery moves it out of the log.
@@ -257,8 +258,9 @@ impl Overlay {
     /// Whether a seqlock is odd. Only the lock's holder makes one odd, and makes it even again
     /// before it leaves, so when the lock is free an odd one was left by a holder that died or
     /// failed mid-update, or the file is damaged: readers would wait on it for ever (their
-    /// `recover` takes the lock), so it calls for recovery, which leaves both even. Found by
-    /// the `shm` fuzz target: an index with an odd `Seq` and no `dirty` mark hung every read.
+    /// `recover` takes the lock), so it calls for recovery, which leaves both even: an index
+    /// with an odd `Seq` and no `dirty` mark would otherwise hang every read (the `shm` fuzz
+    /// target; tests/corruption_repair.rs flips the `seq` word).
     fn seqlock_left_odd(&self) -> bool {
         self.shm.get(Word::Seq) % 2 == 1 || self.shm.get(Word::CounterSeq) % 2 == 1
     }

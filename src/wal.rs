@@ -486,11 +486,12 @@ impl WalFile {
 
     /// Where the file's data ends from `from` on: the offset of the first hole at or after
     /// `from` (`lseek(SEEK_HOLE)`, `platform::io::data_end`), or [`WAL_SIZE`] if that cannot
-    /// be told. The log is
-    /// sparse; on tmpfs, *reading* a hole through the mapping allocates a page, and on a full
-    /// file system that fails with SIGBUS (found by tests/full_disk.rs: the recovery scan
-    /// read past the last record, or through a record whose `pwrite` was cut short). Records
-    /// are written contiguously from the header on, so no committed record lies past it.
+    /// be told. The log is sparse; on tmpfs, *reading* a hole through the mapping allocates a
+    /// page, and on a full file system that fails with SIGBUS, so the recovery scan stops at
+    /// the first hole rather than read past the last record or through a record whose `pwrite`
+    /// was cut short (tests/full_disk.rs fills a tmpfs through the logged path and reopens the
+    /// cache). Records are written contiguously from the header on, so no committed record
+    /// lies past it.
     pub(crate) fn data_end(&self, from: u64) -> u64 {
         crate::platform::io::data_end(&self.file, from).map_or(WAL_SIZE, |end| end.min(WAL_SIZE))
     }
@@ -599,8 +600,8 @@ mod tests {
         assert_eq!(scan(&gap, 7).unwrap().records.len(), 1);
     }
 
-    /// Found by the `wal` fuzz target: a last record cut off inside its padding made `scan`
-    /// report a covered length past the end of the log.
+    /// A last record cut off inside its padding does not make `scan` report a covered length
+    /// past the end of the log (the `wal` fuzz target explores the same inputs).
     #[test]
     fn scan_never_covers_more_than_the_log() {
         let mut log = Vec::new();

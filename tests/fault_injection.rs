@@ -15,7 +15,7 @@
 //!
 //! That these tests can fail is shown by the negative control `discard-on-unknown-outcome`
 //! (`src/sabotage.rs`), which deletes a failed write's new value files even when its commit
-//! may have been applied (the bug this sweep found): `scripts/negative_controls.sh
+//! may have been applied (which would lose a committed value): `scripts/negative_controls.sh
 //! discard-on-unknown-outcome` requires the sweeps with frequent checkpoints, on the direct
 //! path and at the sync level to fail under it.
 

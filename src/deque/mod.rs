@@ -6,7 +6,7 @@
 //! contiguous: with `n` items from key `lo`, item `i` is under key `lo + i`. Every operation
 //! is one [`Cache::transact`], which reads the count of entries (exact under the write lock)
 //! and checks a handful of keys around the ends this handle saw last (a point read each), so
-//! pushes and pops cost a few point reads and one logged write, never a scan. If the checks
+//! pushes and pops cost a few point reads and one write, never a scan. If the checks
 //! disagree (a key deleted from the middle through the cache, an item expired, another
 //! process moved the ends far), the deque reads all its keys once and renumbers them
 //! contiguously in one transaction, then goes on.

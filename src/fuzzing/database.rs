@@ -85,9 +85,10 @@ fn read_tree(root: &Path, relative: &Path) -> std::io::Result<Vec<(PathBuf, Vec<
     Ok(out)
 }
 
-/// Whether a panic now happens inside the crate's boundary around redb, where it is caught and
-/// becomes `Error::Corrupted`. libFuzzer's panic hook aborts on every panic, caught or not: the
-/// `database` target's hook lets these through (always `false` outside fuzzing builds).
+/// Whether a panic happening at this moment is inside the crate's boundary around redb, where
+/// it is caught and becomes `Error::Corrupted`. libFuzzer's panic hook aborts on every panic,
+/// caught or not: the `database` target's hook lets these through (always `false` outside
+/// fuzzing builds).
 pub fn inside_boundary() -> bool {
     #[cfg(fuzzing)]
     return crate::boundary::inside();

@@ -26,9 +26,9 @@ pub(super) fn open_db(
     let file = crate::files::open_shared(&dir.join(DB_FILE))?;
     let fd = raw_fd(&file);
     // An empty file is a database redb is about to create. If creating it fails half-way (a
-    // full disk: found by tests/full_disk.rs), redb leaves a file with no header, which every
-    // later open refuses ("not a redb database"); it is emptied again below, so that the next
-    // open creates it afresh.
+    // full disk), redb leaves a file with no header, which every later open refuses ("not a
+    // redb database"); it is emptied again below, so that the next open creates it afresh
+    // (tests/full_disk.rs, `opening_a_new_cache_on_a_full_disk_is_an_error_not_a_crash`).
     let new_file = (file.metadata()?.len() == 0)
         .then(|| file.try_clone())
         .transpose()?;

@@ -107,8 +107,8 @@ fn keys_and_values_of_every_kind_round_trip_through_the_protocol() {
 }
 
 /// Floats go in and come back to the last bit, alone and inside composites (serde_json parses
-/// them correctly rounded only with its `float_roundtrip` feature; without it these lost an
-/// ulp, as scripts/cross_check.sh found).
+/// them correctly rounded only with its `float_roundtrip` feature; without it these lose an
+/// ulp, and so does scripts/cross_check.sh's comparison).
 #[test]
 fn floats_round_trip_exactly() {
     let tmp = tempfile::tempdir().unwrap();
