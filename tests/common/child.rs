@@ -82,7 +82,8 @@ pub fn command(role: &str, dir: &Path, id: usize) -> Command {
 pub struct Proc {
     name: String,
     child: Child,
-    lines: Lines<BufReader<ChildStdout>>,
+    /// The child's stdout, unless `configure` in [`Proc::spawn_with`] sent it elsewhere.
+    lines: Option<Lines<BufReader<ChildStdout>>>,
 }
 
 impl Proc {
@@ -102,7 +103,7 @@ impl Proc {
         let mut command = command(role, dir, id);
         configure(&mut command);
         let mut child = command.spawn().unwrap();
-        let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let lines = child.stdout.take().map(|out| BufReader::new(out).lines());
         Proc {
             name: format!("{role} #{id}"),
             child,
@@ -110,9 +111,10 @@ impl Proc {
         }
     }
 
-    /// The next message of the child (the text after `@@`); `None` at the end of its output.
+    /// The next message of the child (the text after `@@`); `None` at the end of its output
+    /// (at once if its stdout is not piped).
     pub fn next_message(&mut self) -> Option<String> {
-        for line in self.lines.by_ref() {
+        for line in self.lines.as_mut()?.by_ref() {
             let line = line.unwrap();
             if let Some((_, message)) = line.split_once("@@") {
                 return Some(message.to_owned());
@@ -140,6 +142,11 @@ impl Proc {
         while self.next_message().is_some() {}
         let status = self.child.wait().unwrap();
         assert!(status.success(), "{} failed: {status}", self.name);
+    }
+
+    /// The child's exit status if it has exited, without waiting.
+    pub fn try_wait(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().unwrap()
     }
 
     /// Kills the child (SIGKILL) and reaps it.
