@@ -17,6 +17,7 @@
 mod common;
 
 use common::child::{Proc, child_env};
+use common::rng::Xorshift;
 use std::fs::{self, File};
 use std::io::Read;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -534,15 +535,8 @@ fn a_truncated_zeroed_or_overwritten_database_is_an_error_or_a_reported_repair_n
                     let dir = closed_checkpointed(write_path);
                     let db = dir.path().join("cache.redb");
                     let len = fs::metadata(&db).unwrap().len() as usize;
-                    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-                    let garbage: Vec<u8> = (0..len)
-                        .map(|_| {
-                            x ^= x << 13;
-                            x ^= x >> 7;
-                            x ^= x << 17;
-                            x as u8
-                        })
-                        .collect();
+                    let garbage =
+                        Xorshift::new(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1).bytes(len);
                     fs::write(&db, garbage).unwrap();
                     assert_redb_damage_handled(dir.path(), write_path, &label);
                 }),

@@ -28,15 +28,15 @@
 mod common;
 
 use common::Value;
-use common::child::child_env;
+use common::child::{PATIENCE, Streamed, child_env, tell_parent};
+use common::rng::Xorshift;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
-use std::process::{Child, ExitStatus};
+use std::process::{Command, ExitStatus};
 use std::sync::mpsc::{Receiver, Sender, channel};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use diskcache::{Cache, Key};
 
@@ -68,8 +68,6 @@ const MAX_WRITES: u64 = 100_000;
 const LARGE_EVERY: u64 = 7;
 /// What every entry counts in `volume()` besides its key, tag and value (the documented 128).
 const ROW_HEADER: u64 = 128;
-/// How long the parent waits for a child's next line before failing.
-const PATIENCE: Duration = Duration::from_secs(60);
 
 // ----- what the writers write ---------------------------------------------------------------
 
@@ -107,7 +105,6 @@ fn a_crash_child_writes_and_acknowledges_until_stopped_or_killed_when_started_by
     let prefix = var(PREFIX_VAR);
     let start: u64 = var(START_VAR).parse().unwrap();
     let cache = Cache::open(&dir).unwrap();
-    let mut out = std::io::stdout().lock();
     for i in start..start + MAX_WRITES {
         if stop.exists() {
             break;
@@ -116,8 +113,7 @@ fn a_crash_child_writes_and_acknowledges_until_stopped_or_killed_when_started_by
             .store(&cache, &key_of(&prefix, i))
             .unwrap();
         cache.incr("acked", 1, Some(0)).unwrap();
-        writeln!(out, "@@ack {i}").unwrap();
-        out.flush().unwrap();
+        tell_parent(&format!("ack {i}"));
     }
 }
 
@@ -131,32 +127,27 @@ enum Event {
 
 /// A running writer; killed if dropped while still running.
 struct Writer {
-    child: Child,
+    child: Streamed,
     prefix: String,
 }
 
 impl Writer {
     /// Starts writer `id`, whose acknowledgements arrive on `events`.
     fn spawn(dir: &Path, id: usize, prefix: &str, start: u64, events: Sender<Event>) -> Writer {
-        let mut child = common::child::command(CHILD, dir, id)
-            .env(PREFIX_VAR, prefix)
-            .env(START_VAR, start.to_string())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                // The harness may print `test <name> ... ` before the first line.
-                let ack = line.split_once("@@ack ").map(|(_, i)| i.trim().parse());
-                if let Some(Ok(i)) = ack {
-                    let _ = events.send(Event::Ack { child: id, i });
-                }
+        let ack = move |message: Option<&str>| match message {
+            Some(message) => {
+                let i = message.strip_prefix("ack ")?.trim().parse().ok()?;
+                Some(Event::Ack { child: id, i })
             }
-            let _ = events.send(Event::End { child: id });
-        });
+            None => Some(Event::End { child: id }),
+        };
+        let configure = |command: &mut Command| {
+            command
+                .env(PREFIX_VAR, prefix)
+                .env(START_VAR, start.to_string());
+        };
         Writer {
-            child,
+            child: Streamed::spawn_mapped(CHILD, dir, id, events, configure, ack),
             prefix: prefix.to_owned(),
         }
     }
@@ -166,14 +157,7 @@ impl Writer {
     }
 
     fn wait(&mut self) -> ExitStatus {
-        self.child.wait().unwrap()
-    }
-}
-
-impl Drop for Writer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.child.wait()
     }
 }
 
@@ -183,44 +167,10 @@ fn next_event(events: &Receiver<Event>) -> Event {
         .expect("no line from the writers for a minute")
 }
 
-/// A xorshift64 generator: enough to pick kill points, with no dependency.
-struct Rng(u64);
-
-impl Rng {
-    /// Seeded from `DISKCACHE_CRASH_SEED`, or else from the clock; prints the seed.
-    fn new(test: &str) -> Rng {
-        let seed = match std::env::var(SEED_VAR) {
-            Ok(s) => s.parse().expect("DISKCACHE_CRASH_SEED is a u64"),
-            Err(_) => {
-                let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
-                (now.as_nanos() as u64) ^ u64::from(std::process::id()).rotate_left(32)
-            }
-        };
-        eprintln!("{test}: seed {seed} (replay with {SEED_VAR}={seed})");
-        // One splitmix64 step, so that close seeds give unrelated sequences.
-        let mut z = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        Rng((z ^ (z >> 31)).max(1))
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    /// A pause of up to [`MAX_KILL_DELAY`] before a kill, so that it lands anywhere in the
-    /// next writes: in a set, in a value file, in a commit, between the commits and the ack.
-    fn kill_delay(&mut self) -> Duration {
-        Duration::from_micros(self.next() % (MAX_KILL_DELAY.as_micros() as u64 + 1))
-    }
-
-    /// A number in `lo..=hi`.
-    fn between(&mut self, (lo, hi): (u64, u64)) -> u64 {
-        lo + self.next() % (hi - lo + 1)
-    }
+/// A pause of up to [`MAX_KILL_DELAY`] before a kill, so that it lands anywhere in the next
+/// writes: in a set, in a value file, in a commit, between the commits and the ack.
+fn kill_delay(rng: &mut Xorshift) -> Duration {
+    Duration::from_micros(rng.next() % (MAX_KILL_DELAY.as_micros() as u64 + 1))
 }
 
 /// What one check of a crashed directory found.
@@ -358,7 +308,7 @@ fn assert_killed(status: ExitStatus, what: &str) {
 #[test]
 fn a_writer_killed_mid_stream_loses_no_acknowledged_write_and_the_cache_reopens_cleanly() {
     let started = Instant::now();
-    let mut rng = Rng::new("one writer");
+    let mut rng = Xorshift::from_env_or_clock(SEED_VAR, "one writer");
     let dir = tempfile::tempdir().unwrap();
     let mut acked = BTreeMap::new();
     let mut last = None;
@@ -373,7 +323,7 @@ fn a_writer_killed_mid_stream_loses_no_acknowledged_write_and_the_cache_reopens_
             acked.insert(key_of(&writer.prefix, i), i);
             acks += 1;
             if acks == kill_after {
-                std::thread::sleep(rng.kill_delay());
+                std::thread::sleep(kill_delay(&mut rng));
                 writer.kill();
             }
         }
@@ -405,7 +355,7 @@ fn a_writer_killed_mid_stream_loses_no_acknowledged_write_and_the_cache_reopens_
 #[test]
 fn when_one_of_two_writers_is_killed_the_other_keeps_writing_and_no_acknowledged_write_is_lost() {
     let started = Instant::now();
-    let mut rng = Rng::new("two writers");
+    let mut rng = Xorshift::from_env_or_clock(SEED_VAR, "two writers");
     let dir = tempfile::tempdir().unwrap();
     let mut acked = BTreeMap::new();
     let mut last = None;
@@ -429,7 +379,7 @@ fn when_one_of_two_writers_is_killed_the_other_keeps_writing_and_no_acknowledged
                     if child == victim {
                         victim_acks += 1;
                         if victim_acks == kill_after {
-                            std::thread::sleep(rng.kill_delay());
+                            std::thread::sleep(kill_delay(&mut rng));
                             writers[victim].kill();
                             killed = true;
                         }
@@ -561,11 +511,7 @@ fn a_crash_scenario_child_runs_its_mode_until_killed_when_started_by_a_parent() 
     } else {
         Cache::open(&dir).unwrap()
     };
-    let mut out = std::io::stdout().lock();
-    let mut ack = |what: &str, n: u64| {
-        writeln!(out, "@@{what} {n}").unwrap();
-        out.flush().unwrap();
-    };
+    let ack = |what: &str, n: u64| tell_parent(&format!("{what} {n}"));
     // Opening (and any recovery it ran) is over.
     ack("opened", 0);
     for i in start..start + MAX_WRITES {
@@ -636,28 +582,19 @@ fn spawn_scenario(
     mode: &str,
     start: u64,
     events: Sender<ScenarioEvent>,
-) -> Child {
-    let mut child = common::child::command(SCENARIO_CHILD, dir, id)
-        .env(MODE_VAR, mode)
-        .env(START_VAR, start.to_string())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            let Some((_, rest)) = line.split_once("@@") else {
-                continue;
-            };
-            if let Some((what, n)) = rest.trim().split_once(' ')
-                && let Ok(n) = n.parse()
-            {
-                let _ = events.send(ScenarioEvent::Ack(what.to_owned(), n));
-            }
-        }
-        let _ = events.send(ScenarioEvent::End);
-    });
-    child
+) -> Streamed {
+    let configure = |command: &mut Command| {
+        command
+            .env(MODE_VAR, mode)
+            .env(START_VAR, start.to_string());
+    };
+    Streamed::spawn_mapped(SCENARIO_CHILD, dir, id, events, configure, |message| {
+        let Some(rest) = message else {
+            return Some(ScenarioEvent::End);
+        };
+        let (what, n) = rest.trim().split_once(' ')?;
+        Some(ScenarioEvent::Ack(what.to_owned(), n.parse().ok()?))
+    })
 }
 
 /// What the acknowledged operations say a checked directory must hold.
@@ -954,7 +891,7 @@ fn note_interrupted(mode: &str, model: &mut Model) {
 fn run_scenario(mode: &str, base_trials: u64, acks_before_kill: (u64, u64)) -> (u64, usize) {
     let started = Instant::now();
     let test = format!("scenario {mode}");
-    let mut rng = Rng::new(&test);
+    let mut rng = Xorshift::from_env_or_clock(SEED_VAR, &test);
     let dir = tempfile::tempdir().unwrap();
     let mut model = Model::default();
     let trials = trials(base_trials);
@@ -985,7 +922,7 @@ fn run_scenario(mode: &str, base_trials: u64, acks_before_kill: (u64, u64)) -> (
                     if what == "set" {
                         acks += 1;
                         if acks == kill_after && !killed {
-                            std::thread::sleep(rng.kill_delay());
+                            std::thread::sleep(kill_delay(&mut rng));
                             victim.kill().unwrap();
                             killed = true;
                         }
@@ -998,7 +935,7 @@ fn run_scenario(mode: &str, base_trials: u64, acks_before_kill: (u64, u64)) -> (
             killed,
             "{test}, trial {trial}: the child ended before it was killed"
         );
-        assert_killed(victim.wait().unwrap(), "the scenario child");
+        assert_killed(victim.wait(), "the scenario child");
         note_interrupted(mode, &mut model);
         finish_other(
             dir.path(),
@@ -1098,7 +1035,7 @@ fn a_writer_killed_inside_a_transaction_leaves_all_or_none_of_its_keys() {
 fn a_process_killed_while_it_recovers_a_cache_after_a_killed_writer_loses_nothing() {
     let started = Instant::now();
     let test = "scenario recover";
-    let mut rng = Rng::new(test);
+    let mut rng = Xorshift::from_env_or_clock(SEED_VAR, test);
     let dir = tempfile::tempdir().unwrap();
     let mut model = Model::default();
     let trials = trials(6);
@@ -1117,12 +1054,12 @@ fn a_process_killed_while_it_recovers_a_cache_after_a_killed_writer_loses_nothin
             if what == "set" {
                 acks += 1;
                 if acks == kill_after {
-                    std::thread::sleep(rng.kill_delay());
+                    std::thread::sleep(kill_delay(&mut rng));
                     let _ = victim.kill();
                 }
             }
         }
-        assert_killed(victim.wait().unwrap(), "the first victim");
+        assert_killed(victim.wait(), "the first victim");
         // Then processes killed while they open the cache.
         for round in 0..3u64 {
             let (tx, events) = channel();
@@ -1135,7 +1072,7 @@ fn a_process_killed_while_it_recovers_a_cache_after_a_killed_writer_loses_nothin
                 opened |= what == "opened";
                 note_scenario_ack("recover", &mut model, &what, n);
             }
-            let status = opener.wait().unwrap();
+            let status = opener.wait();
             assert_killed(status, "an opener");
             if opened {
                 after_open += 1;

@@ -14,6 +14,7 @@ use std::collections::{BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use common::child::{PATIENCE, Proc, child_env, tell_parent, wait_for_file};
+use common::rng::SplitMix;
 
 use diskcache::{Cache, Deque, Error, EvictionPolicy, Key, SetOptions, Side, WritePath};
 
@@ -307,22 +308,6 @@ fn threads_with_handles_of_their_own_slide_one_deque_without_losing_items() {
     assert_eq!(seen, expected);
 }
 
-/// A tiny deterministic generator (splitmix64) for the model test.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
-
 #[test]
 fn a_seeded_random_sequence_of_operations_matches_a_vecdeque() {
     let dir = tempfile::tempdir().unwrap();
@@ -349,7 +334,7 @@ fn the_random_run_matches_on_the_direct_write_path_too() {
 /// and checks every result against a `VecDeque`.
 fn random_run(deque: &Deque<i64>, other: &Deque<i64>, seed: u64, steps: i64) {
     let mut model: VecDeque<i64> = VecDeque::new();
-    let mut rng = Rng(seed);
+    let mut rng = SplitMix::new(seed);
     for step in 0..steps {
         // Half the operations go through a second handle, whose hint goes stale.
         let d = if rng.below(2) == 0 { deque } else { other };

@@ -21,15 +21,7 @@ struct Record {
 
 /// `n` incompressible bytes (xorshift64).
 fn noise(n: usize) -> Vec<u8> {
-    let mut x = 0x9e37_79b9_7f4a_7c15u64;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
+    common::rng::Xorshift::new(0x9e37_79b9_7f4a_7c15).bytes(n)
 }
 
 fn record(i: u64) -> Record {

@@ -17,8 +17,8 @@
 
 mod common;
 
-use common::child::child_env;
-use std::process::{Child, Stdio};
+use common::child::{PATIENCE, Proc, child_env};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use diskcache::{Cache, Error, Key, SetOptions, WritePath};
@@ -275,8 +275,6 @@ const CHILD: &str = "a_transact_child_sets_a_and_b_together_when_started_by_a_pa
 const CHILD_RUN: Duration = Duration::from_millis(1200);
 /// The most transactions the child runs.
 const CHILD_MAX: i64 = 20_000;
-/// How long the parent waits for the child before failing.
-const PATIENCE: Duration = Duration::from_secs(60);
 
 /// Child of [`watch_a_child_transact`]: for [`CHILD_RUN`], runs transactions that read `a` and
 /// set `a` then `b` to one more. Without a parent (the role is ignored in the normal run) it
@@ -302,32 +300,20 @@ fn a_transact_child_sets_a_and_b_together_when_started_by_a_parent() {
     }
 }
 
-/// A child process, killed if the test fails before it ends.
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Reads `a`, `b`, `a` in a loop while a child runs its transactions on `path`'s cache.
 fn watch_a_child_transact(path: WritePath) {
     let dir = tempfile::tempdir().unwrap();
     let cache = Cache::builder().write_path(path).open(dir.path()).unwrap();
     cache.set("a", 0).unwrap();
     cache.set("b", 0).unwrap();
-    let child = common::child::command(CHILD, dir.path(), 0)
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut child = KillOnDrop(child);
+    let mut child = Proc::spawn_with(CHILD, dir.path(), 0, |command| {
+        command.stdout(Stdio::null());
+    });
     let read = |key: &str| cache.get::<i64>(key).unwrap().unwrap();
     let started = Instant::now();
     let (mut reads, mut changes, mut last) = (0u64, 0u64, 0);
     let status = loop {
-        if let Some(status) = child.0.try_wait().unwrap() {
+        if let Some(status) = child.try_wait() {
             break status;
         }
         assert!(started.elapsed() < PATIENCE, "the child never finished");

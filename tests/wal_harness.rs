@@ -47,16 +47,17 @@
 
 mod common;
 
-use common::child::{child_env, tell_parent};
+use common::child::{Event, Streamed, child_env, next_event, tell_parent};
+use common::rng::Xorshift;
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader, Write};
+use std::io::BufRead;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, ExitStatus, Stdio};
+use std::process::Stdio;
 use std::str::FromStr;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, TryRecvError, channel};
+use std::sync::mpsc::{Receiver, Sender, TryRecvError, channel};
 use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use diskcache::{Cache, Key};
 
@@ -68,8 +69,6 @@ const CRASH_VAR: &str = "DISKCACHE_CRASH_POINT";
 const SCALE_VAR: &str = "DISKCACHE_HARNESS_SCALE";
 /// Replays a run's random choices.
 const SEED_VAR: &str = "DISKCACHE_HARNESS_SEED";
-/// How long the parent waits for a child's next message before failing.
-const PATIENCE: Duration = Duration::from_secs(60);
 
 /// Test 1: lockstep rounds per variant (times the scale).
 const LOCKSTEP_ROUNDS: u64 = 2000;
@@ -151,31 +150,17 @@ fn hear_parent(lines: &mut impl Iterator<Item = std::io::Result<String>>, expect
     }
 }
 
-/// A message from a child, or (`message: None`) the end of its output.
-struct Event {
-    child: usize,
-    message: Option<String>,
-}
-
-/// A child process running one child test of this binary; killed if dropped unfinished.
-struct Proc {
-    name: String,
-    child: Child,
-    stdin: ChildStdin,
-}
-
-impl Proc {
-    /// Starts child number `id` as `role` on `dir` with `params`; its messages arrive on
-    /// `events`. `crash` sets the crash hook; without it the hook is cleared.
-    fn spawn(
-        role: &str,
-        dir: &Path,
-        id: usize,
-        params: &[(&str, String)],
-        crash: Option<String>,
-        events: Sender<Event>,
-    ) -> Proc {
-        let mut command = common::child::command(role, dir, id);
+/// Starts child number `id` as `role` on `dir` with `params` and a piped stdin; its messages
+/// arrive on `events`. `crash` sets the crash hook; without it the hook is cleared.
+fn spawn_child(
+    role: &str,
+    dir: &Path,
+    id: usize,
+    params: &[(&str, String)],
+    crash: Option<String>,
+    events: Sender<Event>,
+) -> Streamed {
+    Streamed::spawn(role, dir, id, events, |command| {
         command.env_remove(CRASH_VAR).stdin(Stdio::piped());
         for (name, value) in params {
             command.env(format!("{PARAM_VAR}{name}"), value);
@@ -183,68 +168,7 @@ impl Proc {
         if let Some(spec) = &crash {
             command.env(CRASH_VAR, spec);
         }
-        let mut child = command.spawn().unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let stdin = child.stdin.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                // The harness may print `test <name> ... ` before the first message.
-                if let Some((_, message)) = line.split_once("@@") {
-                    let message = Some(message.to_owned());
-                    if events.send(Event { child: id, message }).is_err() {
-                        return;
-                    }
-                }
-            }
-            let _ = events.send(Event {
-                child: id,
-                message: None,
-            });
-        });
-        Proc {
-            name: format!("{role} #{id}"),
-            child,
-            stdin,
-        }
-    }
-
-    /// Sends one line to the child.
-    fn send(&mut self, line: &str) {
-        writeln!(self.stdin, "{line}").unwrap();
-        self.stdin.flush().unwrap();
-    }
-
-    fn kill(&mut self) {
-        self.child.kill().unwrap();
-    }
-
-    fn wait(&mut self) -> ExitStatus {
-        self.child.wait().unwrap()
-    }
-
-    /// Waits for the child to exit and checks that its test passed.
-    fn finish(mut self, events: &Receiver<Event>) {
-        while next_event(events).message.is_some() {}
-        let status = self.wait();
-        assert!(status.success(), "{} failed: {status}", self.name);
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        // After wait() the child is already reaped and this does nothing.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn next_event(events: &Receiver<Event>) -> Event {
-    match events.recv_timeout(PATIENCE) {
-        Ok(event) => event,
-        Err(RecvTimeoutError::Timeout) => panic!("no message from a child for {PATIENCE:?}"),
-        Err(RecvTimeoutError::Disconnected) => panic!("the children's messages stopped"),
-    }
+    })
 }
 
 /// The next message of a lone child; fails if it ends instead.
@@ -263,44 +187,6 @@ fn try_message(events: &Receiver<Event>) -> Option<String> {
         Ok(Event { message: None, .. }) => panic!("the child ended in the middle of the test"),
         Err(TryRecvError::Empty) => None,
         Err(TryRecvError::Disconnected) => panic!("the child's messages stopped"),
-    }
-}
-
-/// A xorshift64 generator: enough to pick keys and kill points, with no dependency.
-struct Rng(u64);
-
-impl Rng {
-    /// Seeded from `DISKCACHE_HARNESS_SEED`, or else from the clock; prints the seed.
-    fn new(test: &str) -> Rng {
-        let seed = match std::env::var(SEED_VAR) {
-            Ok(s) => s.parse().expect("DISKCACHE_HARNESS_SEED is a u64"),
-            Err(_) => {
-                let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
-                (now.as_nanos() as u64) ^ u64::from(std::process::id()).rotate_left(32)
-            }
-        };
-        eprintln!("{test}: seed {seed} (replay with {SEED_VAR}={seed})");
-        Rng::seeded(seed)
-    }
-
-    fn seeded(seed: u64) -> Rng {
-        // One splitmix64 step, so that close seeds give unrelated sequences.
-        let mut z = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        Rng((z ^ (z >> 31)).max(1))
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    /// A number in `lo..=hi`.
-    fn between(&mut self, (lo, hi): (u64, u64)) -> u64 {
-        lo + self.next() % (hi - lo + 1)
     }
 }
 
@@ -411,7 +297,7 @@ impl Lockstep {
 }
 
 /// Runs the lockstep test against a child with `checkpoint_records`.
-fn lockstep(checkpoint_records: u64, rounds: u64, rng: &mut Rng) -> Lockstep {
+fn lockstep(checkpoint_records: u64, rounds: u64, rng: &mut Xorshift) -> Lockstep {
     use Phase::{After, During};
     let dir = tempfile::tempdir().unwrap();
     let cache = Cache::open(dir.path()).unwrap();
@@ -420,7 +306,7 @@ fn lockstep(checkpoint_records: u64, rounds: u64, rng: &mut Rng) -> Lockstep {
         ("ROUNDS", rounds.to_string()),
         ("CHECKPOINT", checkpoint_records.to_string()),
     ];
-    let mut child = Proc::spawn(LOCKSTEP_CHILD, dir.path(), 0, &params, None, tx);
+    let mut child = spawn_child(LOCKSTEP_CHILD, dir.path(), 0, &params, None, tx);
     assert_eq!(next_message(&events), "ready");
     let mut f = Lockstep::default();
     for i in 1..=rounds {
@@ -473,7 +359,7 @@ fn lockstep(checkpoint_records: u64, rounds: u64, rng: &mut Rng) -> Lockstep {
 #[test]
 fn cross_process_reads_see_every_acknowledged_write_in_lockstep() {
     let _turn = readers_turn();
-    let mut rng = Rng::new("lockstep");
+    let mut rng = Xorshift::from_env_or_clock(SEED_VAR, "lockstep");
     let rounds = LOCKSTEP_ROUNDS * scale();
     let mut stale = 0;
     let mut first = Vec::new();
@@ -526,7 +412,7 @@ fn a_version_writer_child_bumps_random_keys_until_its_time_is_up_when_started_by
     };
     let keys: u64 = param("KEYS");
     let time = Duration::from_millis(param("MILLIS"));
-    let mut rng = Rng::seeded(param("SEED"));
+    let mut rng = Xorshift::seeded(param("SEED"));
     let cache = Cache::builder()
         .checkpoint_records(param("CHECKPOINT"))
         .open(&dir)
@@ -549,7 +435,7 @@ fn a_version_writer_child_bumps_random_keys_until_its_time_is_up_when_started_by
 #[test]
 fn a_reader_during_checkpoints_never_misses_a_key_or_sees_a_version_go_back() {
     let _turn = readers_turn();
-    let mut rng = Rng::new("checkpoint reader");
+    let mut rng = Xorshift::from_env_or_clock(SEED_VAR, "checkpoint reader");
     let dir = tempfile::tempdir().unwrap();
     let cache = Cache::open(dir.path()).unwrap();
     for k in 0..VERSION_KEYS {
@@ -564,7 +450,7 @@ fn a_reader_during_checkpoints_never_misses_a_key_or_sees_a_version_go_back() {
         ("CHECKPOINT", VERSION_CHECKPOINT.to_string()),
         ("SEED", rng.next().to_string()),
     ];
-    let mut child = Proc::spawn(VERSION_CHILD, dir.path(), 0, &params, None, tx);
+    let mut child = spawn_child(VERSION_CHILD, dir.path(), 0, &params, None, tx);
     assert_eq!(next_message(&events), "ready");
     let mut seen = vec![0i64; VERSION_KEYS as usize];
     let (mut gets, mut missing, mut regressions, mut advances) = (0u64, 0u64, 0u64, 0u64);
@@ -844,7 +730,7 @@ fn kill_trial(
     dir: &Path,
     trial: u64,
     death: Death,
-    rng: &mut Rng,
+    rng: &mut Xorshift,
     ledger: &mut Ledger,
 ) -> (u64, u64) {
     let prefixes = [format!("t{trial}"), format!("s{trial}")];
@@ -860,7 +746,7 @@ fn kill_trial(
             ("MAX", max.to_string()),
             ("CHECKPOINT", KILL_CHECKPOINT.to_string()),
         ];
-        Proc::spawn(KILL_CHILD, dir, id, &params, crash, tx.clone())
+        spawn_child(KILL_CHILD, dir, id, &params, crash, tx.clone())
     };
     let mut procs = [
         spawn(0, VICTIM_MAX, crash.clone()),
@@ -905,14 +791,14 @@ fn kill_trial(
             victim_sets += 1;
             if matches!(death, Death::External) && victim_sets == kill_after {
                 std::thread::sleep(Duration::from_micros(rng.next() % 3000));
-                procs[0].kill();
+                procs[0].kill().unwrap();
             }
         } else if victim_gone {
             survivor_sets_after += 1;
             if survivor_sets_after == SURVIVOR_ACKS {
                 // Killed too, anywhere: the reopen recovers whatever it left.
                 std::thread::sleep(Duration::from_micros(rng.next() % 3000));
-                procs[1].kill();
+                procs[1].kill().unwrap();
             }
         }
     }
@@ -940,7 +826,7 @@ fn kill_trial(
 #[test]
 fn killing_a_writer_at_each_point_inside_the_lock_loses_no_acknowledged_write() {
     let started = Instant::now();
-    let mut rng = Rng::new("kill trials");
+    let mut rng = Xorshift::from_env_or_clock(SEED_VAR, "kill trials");
     let root = tempfile::tempdir().unwrap();
     let groups = scale();
     let deaths = CRASH_POINTS
@@ -1029,7 +915,7 @@ fn a_process_that_only_reads_notices_a_writer_that_died_inside_a_clear() {
 
     let (tx, events) = channel();
     let crash = Some("after-redb-commit:1".to_owned());
-    let mut child = Proc::spawn(CLEAR_CHILD, dir.path(), 0, &[], crash, tx);
+    let mut child = spawn_child(CLEAR_CHILD, dir.path(), 0, &[], crash, tx);
     assert_eq!(next_message(&events), "clearing");
     let status = child.wait();
     assert_eq!(

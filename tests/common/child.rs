@@ -4,11 +4,13 @@
 //! `#[ignore = "child role: started by its parent test"]`, so the normal run lists it as
 //! ignored instead of counting it as a pass, and it returns at once when it was not started as
 //! a child (`--include-ignored` without a parent). Children talk to the parent in lines of the
-//! form `@@<message>` on stdout.
+//! form `@@<message>` on stdout: a [`Proc`] reads one child's messages in turn; a [`Streamed`]
+//! child's messages arrive on a channel, which several children may share.
 
 use std::io::{BufRead, BufReader, Lines, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Command, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
 /// Names the child test a process was started to act as.
@@ -80,7 +82,8 @@ pub fn command(role: &str, dir: &Path, id: usize) -> Command {
 pub struct Proc {
     name: String,
     child: Child,
-    lines: Lines<BufReader<ChildStdout>>,
+    /// The child's stdout, unless `configure` in [`Proc::spawn_with`] sent it elsewhere.
+    lines: Option<Lines<BufReader<ChildStdout>>>,
 }
 
 impl Proc {
@@ -100,7 +103,7 @@ impl Proc {
         let mut command = command(role, dir, id);
         configure(&mut command);
         let mut child = command.spawn().unwrap();
-        let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let lines = child.stdout.take().map(|out| BufReader::new(out).lines());
         Proc {
             name: format!("{role} #{id}"),
             child,
@@ -108,9 +111,10 @@ impl Proc {
         }
     }
 
-    /// The next message of the child (the text after `@@`); `None` at the end of its output.
+    /// The next message of the child (the text after `@@`); `None` at the end of its output
+    /// (at once if its stdout is not piped).
     pub fn next_message(&mut self) -> Option<String> {
-        for line in self.lines.by_ref() {
+        for line in self.lines.as_mut()?.by_ref() {
             let line = line.unwrap();
             if let Some((_, message)) = line.split_once("@@") {
                 return Some(message.to_owned());
@@ -140,6 +144,11 @@ impl Proc {
         assert!(status.success(), "{} failed: {status}", self.name);
     }
 
+    /// The child's exit status if it has exited, without waiting.
+    pub fn try_wait(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().unwrap()
+    }
+
     /// Kills the child (SIGKILL) and reaps it.
     pub fn kill(mut self) {
         self.child.kill().unwrap();
@@ -150,6 +159,124 @@ impl Proc {
 impl Drop for Proc {
     fn drop(&mut self) {
         // After finish() or kill() the child is already reaped and this does nothing.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A message of one of the [`Streamed`] children that share a channel: the text after `@@`, or
+/// `None` at the end of the child's output.
+pub struct Event {
+    /// The child's number.
+    pub child: usize,
+    /// The message, or `None` once the child's output has ended.
+    pub message: Option<String>,
+}
+
+/// The next [`Event`] on `events`, failing after [`PATIENCE`] without one.
+pub fn next_event(events: &Receiver<Event>) -> Event {
+    match events.recv_timeout(PATIENCE) {
+        Ok(event) => event,
+        Err(RecvTimeoutError::Timeout) => panic!("no message from a child for {PATIENCE:?}"),
+        Err(RecvTimeoutError::Disconnected) => panic!("the children's messages stopped"),
+    }
+}
+
+/// A child process running one child test of this binary whose messages a thread passes on
+/// to a channel as they come, for a parent that waits on several children at once, polls, or
+/// kills a child at a chosen message; killed if dropped unfinished.
+pub struct Streamed {
+    name: String,
+    child: Child,
+    stdin: Option<ChildStdin>,
+}
+
+impl Streamed {
+    /// Starts the child test `role` on `dir` as child number `id`, its [`command`] first
+    /// changed by `configure` (a piped stdin is kept for [`Streamed::send`]). Each message
+    /// goes to `events` as [`Event`]s do.
+    pub fn spawn(
+        role: &str,
+        dir: &Path,
+        id: usize,
+        events: Sender<Event>,
+        configure: impl FnOnce(&mut Command),
+    ) -> Streamed {
+        Streamed::spawn_mapped(role, dir, id, events, configure, move |message| {
+            Some(Event {
+                child: id,
+                message: message.map(str::to_owned),
+            })
+        })
+    }
+
+    /// Like [`Streamed::spawn`], but each message (then `None` at the end of the output) is
+    /// first turned into what goes to `events` by `map`; a message it maps to `None` is
+    /// dropped.
+    pub fn spawn_mapped<T: Send + 'static>(
+        role: &str,
+        dir: &Path,
+        id: usize,
+        events: Sender<T>,
+        configure: impl FnOnce(&mut Command),
+        map: impl Fn(Option<&str>) -> Option<T> + Send + 'static,
+    ) -> Streamed {
+        let mut command = command(role, dir, id);
+        configure(&mut command);
+        let mut child = command.spawn().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let stdin = child.stdin.take();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                // The harness may print `test <name> ... ` before the first message.
+                if let Some((_, message)) = line.split_once("@@")
+                    && let Some(event) = map(Some(message))
+                    && events.send(event).is_err()
+                {
+                    return;
+                }
+            }
+            if let Some(end) = map(None) {
+                let _ = events.send(end);
+            }
+        });
+        Streamed {
+            name: format!("{role} #{id}"),
+            child,
+            stdin,
+        }
+    }
+
+    /// Sends one line to the child's stdin (piped by the `configure` of its spawn).
+    pub fn send(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().expect("the child's stdin is not piped");
+        writeln!(stdin, "{line}").unwrap();
+        stdin.flush().unwrap();
+    }
+
+    /// Sends SIGKILL to the child, without reaping it.
+    pub fn kill(&mut self) -> std::io::Result<()> {
+        self.child.kill()
+    }
+
+    /// Waits for the child to exit.
+    pub fn wait(&mut self) -> ExitStatus {
+        self.child.wait().unwrap()
+    }
+
+    /// Waits for the end of the output of a child that has `events` to itself, then for its
+    /// exit, and checks that its test passed.
+    pub fn finish(mut self, events: &Receiver<Event>) {
+        while next_event(events).message.is_some() {}
+        let status = self.wait();
+        assert!(status.success(), "{} failed: {status}", self.name);
+    }
+}
+
+impl Drop for Streamed {
+    fn drop(&mut self) {
+        // After wait() the child is already reaped and this does nothing.
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

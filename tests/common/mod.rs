@@ -10,6 +10,7 @@
 use std::path::{Path, PathBuf};
 
 pub mod child;
+pub mod rng;
 pub mod skip;
 pub mod spec_reader;
 

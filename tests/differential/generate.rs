@@ -19,6 +19,8 @@
 
 use serde_json::{Value as Json, json};
 
+use crate::common::rng::SplitMix;
+
 /// Areas of behaviour the generator can leave out (`DIFF_EXCLUDE=expiry,float-incr`), where
 /// this crate and Python diskcache are known to differ until work under way lands.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -95,33 +97,6 @@ impl Areas {
     }
 }
 
-/// A small deterministic generator (splitmix64).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// A number below `n`.
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    /// True with probability `percent`/100.
-    fn chance(&mut self, percent: usize) -> bool {
-        self.below(100) < percent
-    }
-
-    fn pick<T: Clone>(&mut self, items: &[T]) -> T {
-        items[self.below(items.len())].clone()
-    }
-}
-
 /// The expire time of an entry that is expired by the next operation.
 const PAST: f64 = 1e-9;
 /// Expire times no run reaches.
@@ -132,7 +107,7 @@ const LARGE: usize = 40_000;
 
 /// One sequence's generator: its random numbers and what it must avoid.
 struct Generator {
-    rng: Rng,
+    rng: SplitMix,
     areas: Areas,
     keys: Vec<Json>,
     /// Keys that may hold a float: with `float_incr` off, `incr` never picks them.
@@ -185,7 +160,7 @@ pub fn sequence(seed: u64, ops: usize, areas: Areas) -> Vec<Json> {
         keys.push(json!("k".repeat(20_000)));
     }
     let mut g = Generator {
-        rng: Rng(seed ^ 0x5eed_d1ff_e4e7_0000),
+        rng: SplitMix::new(seed ^ 0x5eed_d1ff_e4e7_0000),
         areas,
         keys,
         floaty: Vec::new(),
@@ -205,7 +180,7 @@ impl Generator {
     /// key may hold a float.
     fn counter(&mut self) -> Option<Json> {
         let k = if self.rng.chance(70) {
-            json!(["n1", "n2"][self.rng.below(2)])
+            json!(["n1", "n2"][self.rng.index(2)])
         } else {
             self.key()
         };
@@ -220,7 +195,7 @@ impl Generator {
     }
 
     fn value(&mut self) -> Json {
-        match self.rng.below(20) {
+        match self.rng.index(20) {
             0..=4 => self.rng.pick(&[
                 json!(0),
                 json!(1),
@@ -257,7 +232,7 @@ impl Generator {
                 let unit = format!("{:016x}", self.rng.next());
                 json!({"bytes": unit.repeat(2 * LARGE / unit.len())})
             }
-            _ => json!(self.rng.below(1000) as i64 - 500),
+            _ => json!(self.rng.index(1000) as i64 - 500),
         }
     }
 
@@ -285,7 +260,7 @@ impl Generator {
     }
 
     fn expire(&mut self) -> Option<f64> {
-        match self.rng.below(100) {
+        match self.rng.index(100) {
             0..=14 if self.areas.expiry => Some(PAST),
             15..=34 => Some(self.rng.pick(&FAR)),
             _ => None,
@@ -297,7 +272,7 @@ impl Generator {
     }
 
     fn side(&mut self) -> &'static str {
-        ["front", "back"][self.rng.below(2)]
+        ["front", "back"][self.rng.index(2)]
     }
 
     /// Sets `name` in `req` to `value` half of the time.
@@ -308,7 +283,7 @@ impl Generator {
     }
 
     fn op(&mut self) -> Json {
-        match self.rng.below(100) {
+        match self.rng.index(100) {
             0..=13 => self.write("set"),
             14..=17 => self.write("add"),
             18..=27 => {
@@ -325,7 +300,7 @@ impl Generator {
             31..=34 => {
                 let mut r = json!({"op": "pop", "key": self.key()});
                 self.maybe(&mut r, "default", json!("missing"));
-                match self.rng.below(4) {
+                match self.rng.index(4) {
                     0 => r["entry"] = json!(true),
                     1 => r["expire_time"] = json!(true),
                     2 => r["tag"] = json!(true),
@@ -350,7 +325,7 @@ impl Generator {
                     return json!({"op": "set", "key": n, "value": 0});
                 };
                 let mut r = json!({"op": op, "key": key});
-                let delta = self.rng.below(6) as i64 - 2;
+                let delta = self.rng.index(6) as i64 - 2;
                 self.maybe(&mut r, "delta", json!(delta));
                 if self.rng.chance(40) {
                     r["default"] = self.rng.pick(&[json!(0), json!(10), Json::Null]);
@@ -440,7 +415,7 @@ impl Generator {
         let size = json!({"op": "reset", "key": "size_limit"});
         let cull = json!({"op": "reset", "key": "cull_limit"});
         let (mut zero, mut limit) = (self.limit_zero, self.cull_limit);
-        let mut r = match self.rng.below(4) {
+        let mut r = match self.rng.index(4) {
             0 => {
                 zero = self.rng.chance(50);
                 if zero && limit > 0 && !self.areas.write_cull {
@@ -462,7 +437,7 @@ impl Generator {
                 }
             }
             2 => {
-                let (key, value) = match self.rng.below(3) {
+                let (key, value) = match self.rng.index(3) {
                     0 => ("statistics", json!(self.rng.chance(50))),
                     1 => ("tag_index", json!(self.rng.chance(50))),
                     _ => (
