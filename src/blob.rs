@@ -177,7 +177,15 @@ fn create_temp_named(
         ));
         let parent = final_path.parent().unwrap_or(dir);
         match fs::create_dir_all(parent) {
-            Err(e) if e.kind() == io::ErrorKind::NotFound && vanished < FOLDER_RETRIES => {
+            // A folder (or its parent) removed while being made: `create_dir_all` says
+            // NotFound, or AlreadyExists when another writer made it and a remover took it
+            // away again before the check that it is a folder.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::NotFound | io::ErrorKind::AlreadyExists
+                ) && vanished < FOLDER_RETRIES =>
+            {
                 vanished += 1;
                 continue;
             }
