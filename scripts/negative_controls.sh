@@ -190,10 +190,15 @@ declare -A EXE_OF
 build_args=()
 for v in "${selected[@]}"; do
     if [ "${FILE_OF[$v]}" = lib ]; then
-        build_args+=(--lib)
+        arg=(--lib)
     else
-        build_args+=(--test "${FILE_OF[$v]}")
+        arg=(--test "${FILE_OF[$v]}")
     fi
+    # Each file once (cargo refuses `--lib` twice).
+    case " ${build_args[*]} " in
+        *" ${arg[*]} "*) ;;
+        *) build_args+=("${arg[@]}") ;;
+    esac
 done
 echo "building the test files of ${#selected[@]} variant(s), --cfg diskcache_broken, into" \
     "$CARGO_TARGET_DIR"
