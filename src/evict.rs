@@ -65,7 +65,9 @@ pub(crate) fn cull_after_write(w: &mut dyn RowWriter, settings: &Settings) -> Re
         // Negative control (`sabotage`): writes leave expired entries in place.
         0
     } else {
-        remove_head(w, Order::Expire, now, limit, None)?
+        // Entries that expired before now, as Python's `expire_time < now`: an entry set with
+        // a zero expire time in this very write stays (it is a miss for every read).
+        remove_head(w, Order::Expire, now.saturating_sub(1), limit, None)?
     };
     if removed < limit
         && settings.eviction_policy != EvictionPolicy::None
