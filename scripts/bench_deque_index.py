@@ -26,41 +26,13 @@ import platform
 import sqlite3
 import sys
 import tempfile
-import time
 
 import diskcache
 
+# The same statistics, timing loop and flags as the main Python bench beside this script.
+from bench_python import arg, timed
+
 SMALL = b"x" * 100
-
-
-def stats(ts):
-    """Latency summary of a list of nanosecond durations, in microseconds."""
-    ts = sorted(ts)
-    n = len(ts)
-    us = lambda v: round(v / 1000.0, 2)  # noqa: E731
-    return {
-        "median_us": us(ts[n // 2]),
-        "p90_us": us(ts[min(n - 1, int(n * 0.90))]),
-        "p99_us": us(ts[min(n - 1, int(n * 0.99))]),
-        "max_us": us(ts[-1]),
-        "mean_us": us(sum(ts) / n),
-        "n": n,
-    }
-
-
-def timed(fn, keys):
-    clock = time.perf_counter_ns
-    ts = []
-    append = ts.append
-    for k in keys:
-        t = clock()
-        fn(k)
-        append(clock() - t)
-    return stats(ts)
-
-
-def arg(name, default):
-    return type(default)(sys.argv[sys.argv.index(name) + 1]) if name in sys.argv else default
 
 
 def main():
