@@ -62,13 +62,7 @@ pub(crate) struct Barrier;
 
 impl Drop for Barrier {
     fn drop(&mut self) {
-        let pid = std::process::id();
-        let janitor = CURRENT
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .as_ref()
-            .filter(|j| j.pid == pid)
-            .cloned();
+        let janitor = this_process(&CURRENT.lock().unwrap_or_else(PoisonError::into_inner));
         if let Some(janitor) = janitor {
             drop(janitor.round.lock().unwrap_or_else(PoisonError::into_inner));
         }
@@ -105,14 +99,19 @@ pub fn rounds() -> u64 {
 /// This process's janitor, made (and its thread started) if it has none yet.
 fn current() -> Arc<Janitor> {
     let mut slot = CURRENT.lock().unwrap_or_else(PoisonError::into_inner);
-    let pid = std::process::id();
-    if let Some(janitor) = slot.as_ref().filter(|j| j.pid == pid) {
-        return Arc::clone(janitor);
+    if let Some(janitor) = this_process(&slot) {
+        return janitor;
     }
     // A janitor of a parent process is left as it is (see the module's doc).
-    let janitor = start(pid);
+    let janitor = start(std::process::id());
     *slot = Some(Arc::clone(&janitor));
     janitor
+}
+
+/// The janitor in `slot` if this process made it (a forked child sees its parent's).
+fn this_process(slot: &Option<Arc<Janitor>>) -> Option<Arc<Janitor>> {
+    let pid = std::process::id();
+    slot.as_ref().filter(|j| j.pid == pid).cloned()
 }
 
 /// A new janitor for process `pid`, with its thread started.
