@@ -441,7 +441,8 @@ fn when_one_of_two_writers_is_killed_the_other_keeps_writing_and_no_acknowledged
 // The child prints `@@<what> <n>` once an operation is acknowledged. After each kill the
 // ordinary writer acknowledges more writes and is stopped, and the directory is checked against
 // what was acknowledged ([`Model`]): acknowledged writes present with their values, removals
-// acknowledged by a clear or evict absent, a transaction's keys all present or all absent, every
+// acknowledged by a clear or evict absent, a transaction's or an evict's keys all present or
+// all absent, an interrupted clear's survivors the newest of its entries, every
 // row readable with the value written, `len` and `volume` agreeing with the rows, `check(false)`
 // reporting at most orphan value files, and clean after `check(true)`.
 //
@@ -597,6 +598,17 @@ fn spawn_scenario(
     })
 }
 
+/// Keys one operation removes (or, if it was interrupted, maybe removed in part), in the
+/// order they were set.
+enum Group {
+    /// All present or all absent: one transaction (a transact's keys; an evict of a tag,
+    /// fewer entries than one slice removes).
+    Atomic(Vec<String>),
+    /// Removed oldest first, maybe over several slices (a clear, `Cache::clear`): the keys
+    /// still present are the newest ones.
+    OldestFirst(Vec<String>),
+}
+
 /// What the acknowledged operations say a checked directory must hold.
 #[derive(Default)]
 struct Model {
@@ -604,9 +616,8 @@ struct Model {
     present: BTreeSet<String>,
     /// Keys removed by an acknowledged clear or evict (and not written again).
     absent: BTreeSet<String>,
-    /// Keys that are all present or all absent (a transaction; what one clear or evict,
-    /// which was maybe running when the child died, removes at once).
-    groups: Vec<Vec<String>>,
+    /// Keys removed together, or maybe being removed when the child died.
+    groups: Vec<Group>,
     /// Writes acknowledged, in all.
     acks: u64,
     /// The index of the scenario child's last acknowledged set in this trial.
@@ -694,15 +705,28 @@ fn check_model(dir: &Path, mode: &str, model: &Model, label: &str) -> usize {
         );
     }
     for group in &model.groups {
-        let present = group
+        let (keys, atomic) = match group {
+            Group::Atomic(keys) => (keys, true),
+            Group::OldestFirst(keys) => (keys, false),
+        };
+        let present: Vec<bool> = keys
             .iter()
-            .filter(|k| cache.contains(k.as_str()).unwrap())
-            .count();
-        assert!(
-            present == 0 || present == group.len(),
-            "{label}: {present} of the {} keys of one atomic operation present: {group:?}",
-            group.len()
-        );
+            .map(|k| cache.contains(k.as_str()).unwrap())
+            .collect();
+        let count = present.iter().filter(|&&p| p).count();
+        if atomic {
+            assert!(
+                count == 0 || count == keys.len(),
+                "{label}: {count} of the {} keys of one atomic operation present: {keys:?}",
+                keys.len()
+            );
+        } else {
+            assert!(
+                present[keys.len() - count..].iter().all(|&p| p),
+                "{label}: an interrupted clear removed a newer key before an older one: \
+                 {keys:?} present {present:?}"
+            );
+        }
     }
     let (mut rows, mut volume) = (0u64, 0u64);
     for key in cache.keys().unwrap() {
@@ -802,7 +826,7 @@ fn note_scenario_ack(mode: &str, model: &mut Model, what: &str, n: u64) {
                 .map(|p| format!("s-{p}{n}"))
                 .collect();
             model.present.extend(group.iter().cloned());
-            model.groups.push(group);
+            model.groups.push(Group::Atomic(group));
             model.acks += 1;
         }
         // Culling may remove any entry: a kept one must still read right.
@@ -850,37 +874,43 @@ fn note_scenario_ack(mode: &str, model: &mut Model, what: &str, n: u64) {
 }
 
 /// After a kill: the removal the child may have been inside of (the one it runs right after
-/// its last acknowledged set), as an all-or-nothing group.
+/// its last acknowledged set), as a group.
 fn note_interrupted(mode: &str, model: &mut Model) {
     let Some(last) = model.last_set.take() else {
         return;
     };
-    let group: Vec<String> = match mode {
-        // A clear of fewer than 1,000 entries is one transaction: the scenario child's
-        // entries since the last acknowledged clear are all there or all gone.
-        "clear" if (last + 1).is_multiple_of(CLEAR_EVERY) => model
-            .present
-            .iter()
-            .filter(|k| k.starts_with("s-"))
-            .cloned()
-            .collect(),
-        // A tag's entries (fewer than 1,000) go in one transaction.
-        "evict" if (last + 1).is_multiple_of(TAG_RUN) && last / TAG_RUN > 0 => {
-            let tag = format!("t{}", last / TAG_RUN - 1);
-            model
+    let group = match mode {
+        // A clear removes rows oldest first, in slices: of the scenario child's entries since
+        // the last acknowledged clear, the ones left are the newest.
+        "clear" if (last + 1).is_multiple_of(CLEAR_EVERY) => {
+            let mut keys: Vec<(u64, String)> = model
                 .present
                 .iter()
-                .filter(|k| {
-                    k.strip_prefix("s-k")
-                        .and_then(|i| i.parse().ok())
-                        .is_some_and(|i| scenario_tag(i) == tag)
-                })
-                .cloned()
-                .collect()
+                .filter_map(|k| Some((k.strip_prefix("s-k")?.parse().ok()?, k.clone())))
+                .collect();
+            keys.sort();
+            Group::OldestFirst(keys.into_iter().map(|(_, k)| k).collect())
+        }
+        // A tag's entries (fewer than one slice removes) go in one transaction.
+        "evict" if (last + 1).is_multiple_of(TAG_RUN) && last / TAG_RUN > 0 => {
+            let tag = format!("t{}", last / TAG_RUN - 1);
+            Group::Atomic(
+                model
+                    .present
+                    .iter()
+                    .filter(|k| {
+                        k.strip_prefix("s-k")
+                            .and_then(|i| i.parse().ok())
+                            .is_some_and(|i| scenario_tag(i) == tag)
+                    })
+                    .cloned()
+                    .collect(),
+            )
         }
         _ => return,
     };
-    for key in &group {
+    let (Group::Atomic(keys) | Group::OldestFirst(keys)) = &group;
+    for key in keys {
         model.present.remove(key);
     }
     model.groups.push(group);
@@ -910,8 +940,14 @@ fn run_scenario(mode: &str, base_trials: u64, acks_before_kill: (u64, u64)) -> (
         let mut acks = 0;
         let mut killed = false;
         loop {
-            while let Ok(Event::Ack { i, .. }) = other_events.try_recv() {
-                model.other_ack(mode, i);
+            while let Ok(event) = other_events.try_recv() {
+                match event {
+                    Event::Ack { i, .. } => model.other_ack(mode, i),
+                    Event::End { .. } => panic!(
+                        "{test}, trial {trial}: the other writer ended early: {}",
+                        other.wait()
+                    ),
+                }
             }
             match events
                 .recv_timeout(PATIENCE)
@@ -1009,7 +1045,7 @@ fn a_writer_killed_while_culling_a_size_limited_cache_leaves_it_consistent() {
 }
 
 #[test]
-fn a_writer_killed_inside_clear_leaves_all_or_none_of_the_entries() {
+fn a_writer_killed_inside_clear_leaves_only_its_newest_entries() {
     run_scenario("clear", 6, (10, 60));
 }
 
