@@ -61,9 +61,7 @@
 #![doc(test(attr(deny(warnings))))]
 
 mod access;
-mod backend;
 mod blob;
-mod boundary;
 mod build;
 mod builder;
 mod cache;
@@ -71,6 +69,7 @@ mod check;
 mod compute;
 mod deque;
 mod disk;
+mod engine;
 mod error;
 mod evict;
 mod fanout;
@@ -85,8 +84,6 @@ mod fork;
 #[cfg(any(feature = "testing", fuzzing))]
 #[doc(hidden)]
 pub mod fuzzing;
-mod gate;
-mod handoff;
 mod index;
 mod iter;
 #[cfg(feature = "testing")]
@@ -95,13 +92,10 @@ pub mod janitor;
 #[cfg(not(feature = "testing"))]
 mod janitor;
 pub mod key;
-mod lock;
-mod logged;
 mod maintenance;
 mod memo;
 mod ops;
 mod options;
-mod overlay;
 #[doc(hidden)]
 pub mod platform;
 mod queue;
@@ -111,17 +105,23 @@ mod row;
 mod sabotage;
 mod schema;
 mod settings;
-mod shm;
-mod shutdown;
 mod slice;
-mod snapshot;
-mod store;
 mod stored;
 mod time;
 mod transaction;
-mod txn;
 mod value;
-mod wal;
+
+// The engine's modules under their former paths, for the modules that still name them.
+use engine as store; // TEMP-ALIAS
+use engine::boundary; // TEMP-ALIAS
+use engine::log as logged; // TEMP-ALIAS
+#[cfg(any(feature = "testing", fuzzing))]
+use engine::log::overlay; // TEMP-ALIAS
+use engine::log::shm; // TEMP-ALIAS
+use engine::log::wal; // TEMP-ALIAS
+#[cfg(any(feature = "testing", fuzzing))]
+use engine::shutdown; // TEMP-ALIAS
+use engine::write as txn; // TEMP-ALIAS
 
 pub use builder::CacheBuilder;
 pub use cache::Cache;

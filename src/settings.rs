@@ -168,7 +168,7 @@ impl Default for Settings {
             min_file_size: 32 * 1024,
             durability: Durability::NoSync,
             write_path: WritePath::default(),
-            checkpoint_records: crate::logged::DEFAULT_CHECKPOINT_RECORDS,
+            checkpoint_records: crate::engine::log::DEFAULT_CHECKPOINT_RECORDS,
             timeout: Duration::from_secs(60),
         }
     }

@@ -22,12 +22,12 @@ use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use crate::engine::gate::{GateGuard, WriteGate};
+use crate::engine::log::shm::{Shm, Word};
 use crate::error::{Error, Result};
-use crate::gate::{GateGuard, WriteGate};
 use crate::platform::locks::{self, Kind};
 use crate::platform::wait::{wait as futex_wait, wake as futex_wake};
 use crate::sabotage::{self, Sabotage};
-use crate::shm::{Shm, Word};
 
 /// File name of the lock file inside a cache directory.
 pub(crate) const LOCK_FILE: &str = "cache.lock";

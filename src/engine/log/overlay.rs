@@ -11,13 +11,13 @@ use std::time::{Duration, Instant};
 
 use memmap2::MmapMut;
 
-use crate::error::{Error, Result};
-use crate::lock::{LockGuard, WriteLock};
-use crate::shm::{self, SHM_MAGIC, Shm, Word};
-use crate::wal::{
+use crate::engine::log::lock::{LockGuard, WriteLock};
+use crate::engine::log::shm::{self, SHM_MAGIC, Shm, Word};
+use crate::engine::log::wal::{
     self, ACCESS_PAYLOAD_LEN, FLAG_COMMIT, KIND_ACCESS, KIND_DELETE, KIND_SET, Parsed,
     RECORD_HEADER_LEN, Record, WAL_HEADER_LEN, WAL_SIZE, WalFile,
 };
+use crate::error::{Error, Result};
 
 /// The largest record a reader will copy: a key at its limit plus an inline value at the
 /// largest size the log accepts.

@@ -16,19 +16,23 @@ use redb::{Database, WriteTransaction};
 
 use crate::access::{self, Access, Accesses};
 use crate::blob::{self, BlobPath};
+use crate::engine::handoff::DirectHandoff;
+use crate::engine::log::overlay::{Logged, Overlay, SkippedRecord};
+use crate::engine::log::shm::Word;
+use crate::engine::log::wal::{WAL_SIZE, padded_len};
+use crate::engine::snapshot::{Snapshot, SnapshotCache};
+use crate::engine::write::{self, RowWriter, WriteCtx};
 use crate::error::Result;
 use crate::evict::{Candidate, Order};
-use crate::handoff::DirectHandoff;
-use crate::overlay::{Logged, Overlay, SkippedRecord};
 use crate::row::Row;
 use crate::schema::{META_COUNT, META_NEXT_ROW_ID};
 use crate::settings::{Durability, Settings};
-use crate::shm::Word;
-use crate::snapshot::{Snapshot, SnapshotCache};
-use crate::txn::{self, RowWriter, WriteCtx};
-use crate::wal::{WAL_SIZE, padded_len};
 
 mod ctx;
+pub(crate) mod lock;
+pub(crate) mod overlay;
+pub(crate) mod shm;
+pub(crate) mod wal;
 
 pub(crate) use ctx::LogCtx;
 
@@ -36,7 +40,7 @@ pub(crate) use ctx::LogCtx;
 /// see `format-spec/wal.md`.
 pub(crate) const DEFAULT_CHECKPOINT_RECORDS: u64 = 4096;
 /// The most records a generation may hold: the index has four slots per record.
-pub(crate) const MAX_CHECKPOINT_RECORDS: u64 = (crate::shm::SLOTS / 4) as u64;
+pub(crate) const MAX_CHECKPOINT_RECORDS: u64 = (crate::engine::log::shm::SLOTS / 4) as u64;
 
 /// What the janitor and the engine share.
 pub(crate) struct Shared {
@@ -149,7 +153,7 @@ impl Env<'_> {
     pub(crate) fn begin_write(&self) -> Result<WriteTransaction> {
         match self.handoff {
             Some(handoff) => handoff.begin_write(self.db, self.deadline()),
-            None => txn::begin_write(self.db, self.deadline()),
+            None => write::begin_write(self.db, self.deadline()),
         }
     }
 
@@ -254,7 +258,8 @@ impl LoggedEngine {
         let (start, first_seq) = (index.end, index.records);
         // Usually this process logged the last block itself and took it in already.
         let shm = self.overlay().shm();
-        let read_all = start as u64 + crate::wal::WAL_HEADER_LEN == shm.get(Word::ValidLen)
+        let read_all = start as u64 + crate::engine::log::wal::WAL_HEADER_LEN
+            == shm.get(Word::ValidLen)
             && first_seq == shm.get(Word::Records);
         if !read_all {
             let (end, count) =
@@ -302,7 +307,7 @@ impl LoggedEngine {
         let (generation, valid_len, records) = before;
         let mut guard = self.log_expiries();
         let index = guard.at(generation);
-        let header = crate::wal::WAL_HEADER_LEN;
+        let header = crate::engine::log::wal::WAL_HEADER_LEN;
         if index.end as u64 + header != valid_len || index.records != records {
             return;
         }
@@ -701,7 +706,7 @@ impl LoggedEngine {
         // Read first: a log with no header has no records (it gets a generation below).
         let log = match overlay.wal_header_gen()? {
             Some(generation) => overlay.scan(generation)?,
-            None => crate::overlay::LogScan::default(),
+            None => crate::engine::log::overlay::LogScan::default(),
         };
         let counters = overlay.counters_begin();
         let table_was_whole = overlay.shm().get(Word::Seq).is_multiple_of(2);

@@ -287,7 +287,7 @@ impl SnapshotCache {
         });
         // The janitor drops it once it is stale or unused.
         crate::janitor::wake();
-        crate::boundary::drop_contained(stale);
+        crate::engine::boundary::drop_contained(stale);
         Ok(snapshot)
     }
 
@@ -319,7 +319,7 @@ impl SnapshotCache {
         let dropped = slot.take();
         drop(slot);
         // Its read transaction may belong to a handle redb panicked in.
-        crate::boundary::drop_contained(dropped);
+        crate::engine::boundary::drop_contained(dropped);
         false
     }
 
@@ -330,6 +330,6 @@ impl SnapshotCache {
 
 impl Drop for SnapshotCache {
     fn drop(&mut self) {
-        crate::boundary::drop_contained(self.lock().take());
+        crate::engine::boundary::drop_contained(self.lock().take());
     }
 }

@@ -9,21 +9,21 @@ use std::time::Duration;
 use redb::Database;
 
 use crate::access::{self, Accesses};
-use crate::boundary::{self, Handle, contain_at};
+use crate::engine::boundary::{Handle, contain_at};
+use crate::engine::gate::WriteGate;
+use crate::engine::handoff::DirectHandoff;
+use crate::engine::log::wal::WAL_FILE;
+use crate::engine::log::{Env, LoggedEngine, run_redb_txn};
+use crate::engine::shutdown::Marker;
+use crate::engine::snapshot::Snapshot;
+use crate::engine::write::{RowWriter, WriteCtx};
 use crate::error::{Error, Result};
 use crate::evict;
-use crate::gate::WriteGate;
-use crate::handoff::DirectHandoff;
-use crate::logged::{Env, LoggedEngine, run_redb_txn};
 use crate::platform::process::RawFd;
 use crate::row::Row;
 use crate::schema::DB_FILE;
 use crate::schema::{META_COUNT, META_VOLUME};
 use crate::settings::{Setting, Settings, WritePath};
-use crate::shutdown::Marker;
-use crate::snapshot::Snapshot;
-use crate::txn::{RowWriter, WriteCtx};
-use crate::wal::WAL_FILE;
 
 /// An open cache database, its settings and its write path.
 #[derive(Debug)]
@@ -360,7 +360,10 @@ impl Store {
                 let _gate = gate.enter(crate::time::deadline(settings.timeout))?;
                 if crate::sabotage::on(crate::sabotage::Sabotage::AckBeforeCommit) {
                     // Negative control (`sabotage`): the write is acknowledged but thrown away.
-                    let txn = crate::txn::begin_write(db, crate::time::deadline(settings.timeout))?;
+                    let txn = crate::engine::write::begin_write(
+                        db,
+                        crate::time::deadline(settings.timeout),
+                    )?;
                     let value = take(f)?(&mut WriteCtx::open(&txn)?)?;
                     txn.abort()?;
                     return Ok(value);
@@ -791,7 +794,7 @@ impl Drop for Store {
 /// a write transaction begun and aborted tells, waiting at most 100 ms for redb's lock.
 fn database_failed(db: &Database) -> bool {
     let deadline = std::time::Instant::now() + Duration::from_millis(100);
-    match crate::txn::begin_write(db, deadline) {
+    match crate::engine::write::begin_write(db, deadline) {
         Ok(txn) => txn
             .abort()
             .map_err(Error::from)
@@ -806,8 +809,16 @@ const RUNS: u32 = 3;
 /// Attempts of an operation in all, those refused up front by a failed handle included.
 const ATTEMPTS: u32 = 10;
 
+pub(crate) mod backend;
+pub(crate) mod boundary;
+pub(crate) mod gate;
+pub(crate) mod handoff;
+pub(crate) mod log;
 mod open;
+pub(crate) mod shutdown;
+pub(crate) mod snapshot;
 #[cfg(test)]
 mod tests;
+pub(crate) mod write;
 
 use open::{check_disk, check_log_applied, init, open_db};

@@ -6,14 +6,14 @@ use std::sync::Arc;
 
 use super::{Change, Env, LoggedEngine};
 use crate::blob::BlobPath;
+use crate::engine::log::overlay::{Logged, Overlay};
+use crate::engine::log::shm::Word;
+use crate::engine::snapshot::{EdgeSearch, Snapshot};
+use crate::engine::write::RowWriter;
 use crate::error::{Error, Result};
 use crate::evict::{Candidate, Order};
-use crate::overlay::{Logged, Overlay};
 use crate::row::Row;
 use crate::settings::EvictionPolicy;
-use crate::shm::Word;
-use crate::snapshot::{EdgeSearch, Snapshot};
-use crate::txn::RowWriter;
 
 /// The view of one logged operation: its own changes, then the log, then the database.
 pub(crate) struct LogCtx<'a> {

@@ -23,8 +23,8 @@ use std::time::{Duration, Instant};
 
 use redb::{Database, WriteTransaction};
 
+use crate::engine::log::lock::LOCK_FILE;
 use crate::error::{Error, Result};
-use crate::lock::LOCK_FILE;
 use crate::platform::locks::{self, Kind};
 use crate::platform::process::{RawFd, raw_fd};
 use crate::sabotage::{self, Sabotage};

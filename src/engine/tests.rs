@@ -112,7 +112,7 @@ fn a_panic_of_the_callers_code_inside_an_operation_goes_on_unwinding_and_poisons
     let store = Store::open(dir.path(), &[], Settings::default(), DEFAULT_DISK).unwrap();
     let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         store.write(|_| -> Result<()> {
-            crate::boundary::run_caller(|| panic!("the caller's own panic"))
+            crate::engine::boundary::run_caller(|| panic!("the caller's own panic"))
         })
     }));
     let payload = unwound.expect_err("the caller's panic reaches the caller");

@@ -7,7 +7,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use redb::{ConcurrencyMode, Database, ReadableDatabase, ReadableTable};
 
-use crate::backend::DurabilityBackend;
+use crate::engine::backend::DurabilityBackend;
+use crate::engine::write::WriteCtx;
 use crate::error::{Error, Result};
 use crate::platform::process::{RawFd, raw_fd};
 use crate::schema::{
@@ -15,7 +16,6 @@ use crate::schema::{
     META_VOLUME, ORDER_EXPIRE, ORDER_INSERT, SETTINGS, policy_order,
 };
 use crate::settings::{Setting, Settings};
-use crate::txn::WriteCtx;
 
 /// Opens the database file in MultiWriter mode through the durability backend.
 /// Also returns the descriptor of the file, which carries redb's file locks.
@@ -38,7 +38,7 @@ pub(super) fn open_db(
         DurabilityBackend::new(file, settings.durability, syncs.clone(), deadline.clone())?;
     // Opening reads the pages a damaged file may hold: a panic there is `Error::Corrupted`
     // (`boundary`), and nothing of the half-opened database is kept.
-    let opened = crate::boundary::contain_at(&dir.join(DB_FILE), || {
+    let opened = crate::engine::boundary::contain_at(&dir.join(DB_FILE), || {
         Database::builder()
             .set_concurrency_mode(ConcurrencyMode::MultiWriter)
             .create_with_backend(backend)
@@ -78,7 +78,7 @@ pub(super) fn check_log_applied(dir: &Path) -> Result<()> {
     }
     let advice = "open it on Linux (where the logged write path is) and close it, which applies \
                   the log to the database; then it opens here with WritePath::Direct";
-    if crate::lock::logged_users(dir)? {
+    if crate::engine::log::lock::logged_users(dir)? {
         return Err(Error::InvalidArgument(format!(
             "{} is open in another process through the logged write path, which {} does not \
              have: close it there first",
@@ -86,7 +86,7 @@ pub(super) fn check_log_applied(dir: &Path) -> Result<()> {
             std::env::consts::OS
         )));
     }
-    if crate::wal::holds_records(dir)? {
+    if crate::engine::log::wal::holds_records(dir)? {
         return Err(Error::InvalidArgument(format!(
             "{} was last used with the logged write path, and its log (cache.wal) holds writes \
              not yet applied to the database, which {} cannot apply: {advice}",
@@ -118,7 +118,7 @@ pub(super) fn init(
         }
     }
     let deadline = crate::time::deadline(wanted.timeout);
-    let txn = crate::txn::begin_write(db, deadline)?;
+    let txn = crate::engine::write::begin_write(db, deadline)?;
     let version = txn
         .open_table(META)?
         .get(META_FORMAT_VERSION)?
