@@ -8,15 +8,15 @@ use std::time::Duration;
 
 use redb::Database;
 
-use crate::access::{self, Accesses};
+use crate::access::Accesses;
 use crate::engine::boundary::{Handle, contain_at};
-use crate::engine::gate::WriteGate;
+use crate::engine::direct::DirectEngine;
 use crate::engine::handoff::DirectHandoff;
+use crate::engine::log::LoggedEngine;
 use crate::engine::log::wal::WAL_FILE;
-use crate::engine::log::{Env, LoggedEngine, run_redb_txn};
 use crate::engine::shutdown::Marker;
 use crate::engine::snapshot::Snapshot;
-use crate::engine::write::{RowWriter, WriteCtx};
+use crate::engine::write::{OpEnv, RowWriter, WriteCtx};
 use crate::error::{Error, Result};
 use crate::evict;
 use crate::platform::process::RawFd;
@@ -40,8 +40,7 @@ pub(crate) struct Store {
     settings_epoch: AtomicU64,
     /// Reads noted for the eviction policy and statistics, not yet written.
     accesses: Accesses,
-    /// Janitor rounds, to flush the direct path's noted reads every tenth.
-    ticks: AtomicU64,
+    /// The write path.
     engine: Engine,
     /// The descriptors that carry this process's file locks (`cache.redb`, `cache.lock`).
     lock_fds: Vec<RawFd>,
@@ -90,14 +89,167 @@ fn platform_overrides<'a>(
     Ok(std::borrow::Cow::Owned(chosen))
 }
 
-/// How operations reach the database.
+/// How operations reach the database: the one place that chooses between the two write
+/// paths, each method handing the call to the path in use.
 #[derive(Debug)]
 enum Engine {
-    /// One redb write transaction per operation; the gate queues this process's writers, the
-    /// handoff byte keeps other processes' writers from starving them.
-    Direct(WriteGate, DirectHandoff),
+    /// One redb write transaction per operation.
+    Direct(DirectEngine),
     /// The shared log in front of redb.
     Logged(LoggedEngine),
+}
+
+impl Engine {
+    /// Runs one operation: `op`, then `cull` with the settings culling follows. Returns the
+    /// value of `op` and, on the direct path, the stored settings its transaction read.
+    fn write<T>(
+        &self,
+        env: &OpEnv<'_>,
+        op: impl FnOnce(&mut dyn RowWriter) -> Result<T>,
+        cull: impl FnOnce(&mut dyn RowWriter, &Settings) -> Result<()>,
+    ) -> Result<(T, Option<Settings>)> {
+        match self {
+            Engine::Direct(direct) => direct.write(env, op, cull),
+            Engine::Logged(logged) => {
+                let records = env.settings.checkpoint_records;
+                let value = logged.write(env, records, |w| {
+                    let value = op(w)?;
+                    cull(w, env.settings)?;
+                    Ok(value)
+                })?;
+                Ok((value, None))
+            }
+        }
+    }
+
+    /// Runs `f` in a redb write transaction that sees every earlier operation. Returns its
+    /// value and, on the direct path, the stored settings as `f` left them.
+    fn write_redb<T>(
+        &self,
+        env: &OpEnv<'_>,
+        f: impl FnOnce(&mut WriteCtx<'_>) -> Result<T>,
+    ) -> Result<(T, Option<Settings>)> {
+        match self {
+            Engine::Direct(direct) => direct.write_redb(env, f),
+            Engine::Logged(logged) => Ok((logged.write_redb(env, f)?, None)),
+        }
+    }
+
+    /// The row stored under `key`, expired or not.
+    fn get_row(&self, env: &OpEnv<'_>, key: &[u8]) -> Result<Option<Row>> {
+        match self {
+            Engine::Direct(direct) => direct.get_row(env, key),
+            Engine::Logged(logged) => logged.get_row(env, key),
+        }
+    }
+
+    /// `count` or `volume`.
+    fn counter(&self, env: &OpEnv<'_>, name: &str) -> Result<u64> {
+        match self {
+            Engine::Direct(direct) => direct.counter(env, name),
+            Engine::Logged(logged) => logged.counter(env, name),
+        }
+    }
+
+    /// Whether operations go through the shared log, which checkpoints into the database.
+    fn is_logged(&self) -> bool {
+        matches!(self, Engine::Logged(_))
+    }
+
+    /// Makes the database hold every earlier operation (the log checkpointed; nothing to do
+    /// on the direct path), for reads of the database's whole view.
+    fn settle(&self, env: &OpEnv<'_>) -> Result<()> {
+        match self {
+            Engine::Direct(_) => Ok(()),
+            Engine::Logged(logged) => logged.quiesce(env),
+        }
+    }
+
+    /// Writes everything this process holds back: the log checkpointed, the noted reads and
+    /// counts written.
+    fn flush(&self, env: &OpEnv<'_>) -> Result<()> {
+        match self {
+            Engine::Direct(direct) => direct.flush(env),
+            Engine::Logged(logged) => logged.quiesce(env),
+        }
+    }
+
+    /// The janitor's round; returns whether work is left for a later round.
+    fn janitor_tick(&self, env: &OpEnv<'_>) -> Result<bool> {
+        match self {
+            Engine::Direct(direct) => direct.janitor_tick(env),
+            Engine::Logged(logged) => logged.janitor_tick(env),
+        }
+    }
+
+    /// Runs `f` holding the write lock with every earlier operation in the database.
+    fn exclusive<T>(
+        &self,
+        env: &OpEnv<'_>,
+        f: impl FnOnce(&OpEnv<'_>, &dyn Fn() -> Result<()>) -> Result<T>,
+    ) -> Result<T> {
+        match self {
+            Engine::Direct(direct) => direct.exclusive(env, f),
+            Engine::Logged(logged) => logged.exclusive(env, f),
+        }
+    }
+
+    /// Counts a read that found a live entry (`hit`) or not.
+    fn count(&self, accesses: &Accesses, hit: bool) {
+        match self {
+            Engine::Direct(_) => accesses.count(hit),
+            Engine::Logged(logged) => logged.count(hit),
+        }
+    }
+
+    /// The hits and misses counted and not yet written; with `reset`, also sets them to zero.
+    fn pending_counts(&self, accesses: &Accesses, reset: bool) -> (u64, u64) {
+        match self {
+            Engine::Direct(direct) => direct.pending_counts(accesses, reset),
+            Engine::Logged(logged) => logged.pending_counts(reset),
+        }
+    }
+
+    /// The settings epoch other processes bump when they change a stored setting (always 0
+    /// on the direct path, where a handle reads the settings again at each write).
+    fn settings_epoch(&self) -> u64 {
+        match self {
+            Engine::Direct(_) => 0,
+            Engine::Logged(logged) => logged.settings_epoch(),
+        }
+    }
+
+    /// Tells every process that the stored settings changed: call after the commit.
+    fn bump_settings_epoch(&self) {
+        match self {
+            Engine::Direct(_) => {}
+            Engine::Logged(logged) => logged.bump_settings_epoch(),
+        }
+    }
+
+    /// Drops what was read through a database handle that was replaced.
+    fn drop_snapshots(&self) {
+        match self {
+            Engine::Direct(_) => {}
+            Engine::Logged(logged) => logged.drop_snapshots(),
+        }
+    }
+
+    /// The descriptor of `cache.lock`, which carries this process's lock on it.
+    fn lock_fd(&self) -> RawFd {
+        match self {
+            Engine::Direct(direct) => direct.lock_fd(),
+            Engine::Logged(logged) => logged.lock_fd(),
+        }
+    }
+
+    /// The direct path's handoff byte (`None` on the logged path).
+    fn handoff(&self) -> Option<&DirectHandoff> {
+        match self {
+            Engine::Direct(direct) => Some(direct.handoff()),
+            Engine::Logged(_) => None,
+        }
+    }
 }
 
 impl Store {
@@ -146,7 +298,7 @@ impl Store {
         stored.timeout = base.timeout;
         stored.checkpoint_records = base.checkpoint_records;
         let accesses = Accesses::default();
-        let env = Env {
+        let env = OpEnv {
             db,
             settings: &stored,
             dir,
@@ -172,24 +324,15 @@ impl Store {
                     // Switching from the logged path: the log's records go to redb first.
                     contain_at(&db_file, || LoggedEngine::open(dir, &env)?.quiesce(&env))?;
                 }
-                Engine::Direct(WriteGate::default(), DirectHandoff::open(dir)?)
+                Engine::Direct(DirectEngine::open(dir)?)
             }
         };
-        let epoch = match &engine {
-            Engine::Logged(engine) => {
-                if rewrote {
-                    // Other processes with the cache open read the overrides again.
-                    engine.bump_settings_epoch();
-                }
-                engine.settings_epoch()
-            }
-            Engine::Direct(..) => 0,
-        };
-        let mut lock_fds = vec![db_fd];
-        match &engine {
-            Engine::Logged(engine) => lock_fds.push(engine.lock_fd()),
-            Engine::Direct(_, handoff) => lock_fds.push(handoff.fd()),
+        if rewrote {
+            // Other processes with the cache open read the overrides again.
+            engine.bump_settings_epoch();
         }
+        let epoch = engine.settings_epoch();
+        let mut lock_fds = vec![db_fd, engine.lock_fd()];
         lock_fds.extend(marker.as_ref().map(Marker::fd));
         Ok(Store {
             lock_fds,
@@ -200,7 +343,6 @@ impl Store {
             settings: RwLock::new(stored),
             settings_epoch: AtomicU64::new(epoch),
             accesses,
-            ticks: AtomicU64::new(0),
             engine,
             syncs,
             marker,
@@ -238,14 +380,12 @@ impl Store {
     /// `reset` is seen at once (one shared word tells); on the direct path at this handle's
     /// next write.
     pub(crate) fn settings(&self) -> Settings {
-        if let Engine::Logged(engine) = &self.engine {
-            let epoch = engine.settings_epoch();
-            if epoch != self.settings_epoch.load(Ordering::Acquire) {
-                // Read the epoch first: a change committed after it bumps it again.
-                if let Ok(stored) = self.read_healing(|db| Snapshot::open(db)?.settings()) {
-                    self.adopt(stored);
-                    self.settings_epoch.store(epoch, Ordering::Release);
-                }
+        let epoch = self.engine.settings_epoch();
+        if epoch != self.settings_epoch.load(Ordering::Acquire) {
+            // Read the epoch first: a change committed after it bumps it again.
+            if let Ok(stored) = self.read_healing(|db| Snapshot::open(db)?.settings()) {
+                self.adopt(stored);
+                self.settings_epoch.store(epoch, Ordering::Release);
             }
         }
         self.settings
@@ -299,11 +439,9 @@ impl Store {
     /// After a commit that changed stored settings: adopt them, and tell other processes.
     fn settings_changed(&self, live: Settings) {
         self.adopt(live);
-        if let Engine::Logged(engine) = &self.engine {
-            engine.bump_settings_epoch();
-            self.settings_epoch
-                .store(engine.settings_epoch(), Ordering::Release);
-        }
+        self.engine.bump_settings_epoch();
+        self.settings_epoch
+            .store(self.engine.settings_epoch(), Ordering::Release);
     }
 
     /// Hit and miss counts (stored, plus counted and not flushed), read before `reset` sets
@@ -311,11 +449,7 @@ impl Store {
     pub(crate) fn stats(&self, enable: bool, reset: bool) -> Result<(u64, u64)> {
         let (counts, live) = self.write_redb(|w| {
             let (mut hits, mut misses) = w.stats()?;
-            let pending = match &self.engine {
-                Engine::Logged(engine) => engine.pending_counts(reset),
-                Engine::Direct(..) if reset => self.accesses.take_counts(),
-                Engine::Direct(..) => self.accesses.counts(),
-            };
+            let pending = self.engine.pending_counts(&self.accesses, reset);
             hits = hits.saturating_add(pending.0);
             misses = misses.saturating_add(pending.1);
             if reset {
@@ -346,39 +480,17 @@ impl Store {
     pub(crate) fn write<T>(&self, f: impl FnOnce(&mut dyn RowWriter) -> Result<T>) -> Result<T> {
         crate::transaction::refuse_inside_transact(self)?;
         let settings = self.settings();
-        self.write_healing(f, |db, f| match &self.engine {
-            Engine::Logged(engine) => {
-                let env = self.env(&settings, db);
-                engine.write(&env, settings.checkpoint_records, |w| {
-                    let value = take(f)?(w)?;
-                    evict::cull_after_write(w, &settings)?;
-                    Ok(value)
-                })
-            }
-            Engine::Direct(gate, _) => {
-                let env = self.env(&settings, db);
-                let _gate = gate.enter(crate::time::deadline(settings.timeout))?;
-                if crate::sabotage::on(crate::sabotage::Sabotage::AckBeforeCommit) {
-                    // Negative control (`sabotage`): the write is acknowledged but thrown away.
-                    let txn = crate::engine::write::begin_write(
-                        db,
-                        crate::time::deadline(settings.timeout),
-                    )?;
-                    let value = take(f)?(&mut WriteCtx::open(&txn)?)?;
-                    txn.abort()?;
-                    return Ok(value);
-                }
-                let (value, live) = run_redb_txn(&env, |w| {
-                    self.flush_reads(w)?;
-                    let value = take(f)?(w)?;
-                    let live = w.live().clone();
-                    evict::cull_after_write(w, &live)?;
-                    Ok((value, live))
-                })?
-                .0;
+        self.write_healing(f, |db, f| {
+            let env = self.env(&settings, db);
+            let (value, live) = self.engine.write(
+                &env,
+                |w| take(f)?(w),
+                |w, settings| evict::cull_after_write(w, settings).map(drop),
+            )?;
+            if let Some(live) = live {
                 self.adopt(live);
-                Ok(value)
             }
+            Ok(value)
         })
     }
 
@@ -387,10 +499,7 @@ impl Store {
     fn note_read(&self, key: &[u8], hit: bool, settings: &Settings) {
         use crate::settings::EvictionPolicy::{LeastFrequentlyUsed, LeastRecentlyUsed};
         if settings.statistics {
-            match &self.engine {
-                Engine::Logged(engine) => engine.count(hit),
-                Engine::Direct(..) => self.accesses.count(hit),
-            }
+            self.engine.count(&self.accesses, hit);
         }
         if hit
             && matches!(
@@ -400,16 +509,6 @@ impl Store {
         {
             self.accesses.note(key, crate::time::now_us());
         }
-    }
-
-    /// On the direct path: writes the reads this process noted into `w`.
-    fn flush_reads(&self, w: &mut WriteCtx<'_>) -> Result<()> {
-        for (key, access) in self.accesses.take() {
-            access::apply(w, &key, access)?;
-        }
-        let (hits, misses) = self.accesses.take_counts();
-        w.add_stats(hits, misses);
-        Ok(())
     }
 
     /// Runs `f` in a redb write transaction that sees every earlier operation (the log is
@@ -422,28 +521,17 @@ impl Store {
         let settings = self.settings();
         self.write_healing(f, |db, f| {
             let env = self.env(&settings, db);
-            match &self.engine {
-                Engine::Logged(engine) => engine.write_redb(&env, |w| take(f)?(w)),
-                Engine::Direct(gate, _) => {
-                    let _gate = gate.enter(crate::time::deadline(settings.timeout))?;
-                    let (value, live) = run_redb_txn(&env, |w| {
-                        self.flush_reads(w)?;
-                        Ok((take(f)?(w)?, w.live().clone()))
-                    })?
-                    .0;
-                    self.adopt(live);
-                    Ok(value)
-                }
+            let (value, live) = self.engine.write_redb(&env, |w| take(f)?(w))?;
+            if let Some(live) = live {
+                self.adopt(live);
             }
+            Ok(value)
         })
     }
 
     /// The row stored under `key`, expired or not.
     fn get_row(&self, key: &[u8], settings: &Settings) -> Result<Option<Row>> {
-        self.read_healing(|db| match &self.engine {
-            Engine::Logged(engine) => engine.get_row(&self.env(settings, db), key),
-            Engine::Direct(..) => Snapshot::open(db)?.get(key),
-        })
+        self.read_healing(|db| self.engine.get_row(&self.env(settings, db), key))
     }
 
     /// The row under `key` if it is live at `now`. With `note`, the read counts as a hit or
@@ -475,23 +563,18 @@ impl Store {
 
     fn counter(&self, name: &str) -> Result<u64> {
         let settings = self.settings();
-        self.read_healing(|db| match &self.engine {
-            Engine::Logged(engine) => engine.counter(&self.env(&settings, db), name),
-            Engine::Direct(..) => Snapshot::open(db)?.meta(name),
-        })
+        self.read_healing(|db| self.engine.counter(&self.env(&settings, db), name))
     }
 
     /// Runs `f` on a snapshot of the database that holds every earlier operation (the log is
     /// checkpointed first), for reads that need the database's whole view, such as iteration.
     pub(crate) fn read_all<T>(&self, f: impl FnOnce(&Snapshot) -> Result<T>) -> Result<T> {
-        if let Engine::Logged(_) = &self.engine {
+        if self.engine.is_logged() {
             crate::transaction::refuse_inside_transact(self)?;
         }
         let settings = self.settings();
         self.write_healing(f, |db, f| {
-            if let Engine::Logged(engine) = &self.engine {
-                engine.quiesce(&self.env(&settings, db))?;
-            }
+            self.engine.settle(&self.env(&settings, db))?;
             take(f)?(&Snapshot::open(db)?)
         })
     }
@@ -503,27 +586,7 @@ impl Store {
         let settings = self.settings();
         // A recovery that failed on a full disk leaves the handle failing every call: the
         // attempt replaces it (`Store::attempt`), and the next round tries again.
-        let round = self.attempt(|db| match &self.engine {
-            Engine::Logged(engine) => engine.janitor_tick(&self.env(&settings, db)),
-            Engine::Direct(gate, _) => {
-                if self.accesses.is_idle() {
-                    return Ok(false);
-                }
-                let tick = self.ticks.fetch_add(1, Ordering::Relaxed);
-                if !tick.is_multiple_of(10) {
-                    return Ok(true);
-                }
-                let now = std::time::Instant::now();
-                if let Ok(_gate) = gate.enter(now) {
-                    let env = Env {
-                        deadline_override: Some(now),
-                        ..self.env(&settings, db)
-                    };
-                    run_redb_txn(&env, |w| self.flush_reads(w))?;
-                }
-                Ok(!self.accesses.is_idle())
-            }
-        });
+        let round = self.attempt(|db| self.engine.janitor_tick(&self.env(&settings, db)));
         round.unwrap_or(true)
     }
 
@@ -535,27 +598,15 @@ impl Store {
     /// [`Store::flush`], waiting for the write lock as long as `settings.timeout` says.
     fn flush_within(&self, settings: &Settings) -> Result<()> {
         // A checkpoint or a flush can run again: the operation given is nothing.
-        self.write_healing((), |db, _| {
-            let env = self.env(settings, db);
-            match &self.engine {
-                Engine::Logged(engine) => engine.quiesce(&env),
-                Engine::Direct(gate, _) => {
-                    if self.accesses.is_idle() {
-                        return Ok(());
-                    }
-                    let _gate = gate.enter(crate::time::deadline(settings.timeout))?;
-                    run_redb_txn(&env, |w| self.flush_reads(w)).map(drop)
-                }
-            }
-        })
+        self.write_healing((), |db, _| self.engine.flush(&self.env(settings, db)))
     }
 
     /// Applies the log to the database now (a no-op on the direct path).
     pub(crate) fn checkpoint(&self) -> Result<()> {
-        if let Engine::Logged(engine) = &self.engine {
+        if self.engine.is_logged() {
             crate::transaction::refuse_inside_transact(self)?;
             let settings = self.settings();
-            self.write_healing((), |db, _| engine.quiesce(&self.env(&settings, db)))?;
+            self.write_healing((), |db, _| self.engine.settle(&self.env(&settings, db)))?;
         }
         Ok(())
     }
@@ -612,9 +663,7 @@ impl Store {
         drop(slot);
         // Closed (inside the boundary) once no operation holds it.
         drop(replaced);
-        if let Engine::Logged(engine) = &self.engine {
-            engine.drop_snapshots();
-        }
+        self.engine.drop_snapshots();
         Ok(self.in_use())
     }
 
@@ -704,17 +753,15 @@ impl Store {
         self.write_healing((), |db, _| op(db))
     }
 
-    fn env<'a>(&'a self, settings: &'a Settings, db: &'a Database) -> Env<'a> {
-        Env {
+    /// The environment of one operation with `settings` on the handle `db`.
+    fn env<'a>(&'a self, settings: &'a Settings, db: &'a Database) -> OpEnv<'a> {
+        OpEnv {
             db,
             settings,
             dir: &self.dir,
             accesses: &self.accesses,
             deadline_override: None,
-            handoff: match &self.engine {
-                Engine::Direct(_, handoff) => Some(handoff),
-                Engine::Logged(_) => None,
-            },
+            handoff: self.engine.handoff(),
         }
     }
 
@@ -724,20 +771,13 @@ impl Store {
     /// new generation so every process drops its cached snapshot; call it after committing.
     pub(crate) fn exclusive<T>(
         &self,
-        f: impl FnOnce(&Env<'_>, &dyn Fn() -> Result<()>) -> Result<T>,
+        f: impl FnOnce(&OpEnv<'_>, &dyn Fn() -> Result<()>) -> Result<T>,
     ) -> Result<T> {
         let settings = self.settings();
         self.write_healing(f, |db, f| {
             let env = self.env(&settings, db);
-            match &self.engine {
-                Engine::Logged(engine) => {
-                    engine.exclusive(&env, |env, refresh| take(f)?(env, refresh))
-                }
-                Engine::Direct(gate, _) => {
-                    let _gate = gate.enter(crate::time::deadline(settings.timeout))?;
-                    take(f)?(&env, &|| Ok(()))
-                }
-            }
+            self.engine
+                .exclusive(&env, |env, refresh| take(f)?(env, refresh))
         })
     }
 
@@ -811,6 +851,7 @@ const ATTEMPTS: u32 = 10;
 
 pub(crate) mod backend;
 pub(crate) mod boundary;
+pub(crate) mod direct;
 pub(crate) mod gate;
 pub(crate) mod handoff;
 pub(crate) mod log;

@@ -12,21 +12,17 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use redb::{Database, WriteTransaction};
-
-use crate::access::{self, Access, Accesses};
+use crate::access::{self, Access};
 use crate::blob::{self, BlobPath};
-use crate::engine::handoff::DirectHandoff;
 use crate::engine::log::overlay::{Logged, Overlay, SkippedRecord};
 use crate::engine::log::shm::Word;
 use crate::engine::log::wal::{WAL_SIZE, padded_len};
 use crate::engine::snapshot::{Snapshot, SnapshotCache};
-use crate::engine::write::{self, RowWriter, WriteCtx};
+use crate::engine::write::{OpEnv, RowWriter, WriteCtx, run_redb_txn};
 use crate::error::Result;
 use crate::evict::{Candidate, Order};
 use crate::row::Row;
 use crate::schema::{META_COUNT, META_NEXT_ROW_ID};
-use crate::settings::{Durability, Settings};
 
 mod ctx;
 pub(crate) mod lock;
@@ -127,46 +123,11 @@ impl std::fmt::Debug for LoggedEngine {
     }
 }
 
-/// What a write needs to know of the store.
-#[derive(Clone, Copy)]
-pub(crate) struct Env<'a> {
-    pub(crate) db: &'a Database,
-    pub(crate) settings: &'a Settings,
-    pub(crate) dir: &'a std::path::Path,
-    /// Reads this process has noted and not yet logged.
-    pub(crate) accesses: &'a Accesses,
-    /// A deadline to use instead of the settings' timeout (the janitor does not wait).
-    pub(crate) deadline_override: Option<Instant>,
-    /// The direct path's handoff byte, through which its write transactions begin; `None`
-    /// on the logged path, whose transactions begin under the write lock.
-    pub(crate) handoff: Option<&'a DirectHandoff>,
-}
-
-impl Env<'_> {
-    fn deadline(&self) -> Instant {
-        self.deadline_override
-            .unwrap_or_else(|| crate::time::deadline(self.settings.timeout))
-    }
-
-    /// Begins a redb write transaction within the deadline: through the handoff byte on the
-    /// direct path.
-    pub(crate) fn begin_write(&self) -> Result<WriteTransaction> {
-        match self.handoff {
-            Some(handoff) => handoff.begin_write(self.db, self.deadline()),
-            None => write::begin_write(self.db, self.deadline()),
-        }
-    }
-
-    fn sync(&self) -> bool {
-        self.settings.durability == Durability::Sync
-    }
-}
-
 impl LoggedEngine {
     /// Opens the overlay in `dir` and recovers it if its last writer died mid-way (or it is
     /// new). The store then hands its upkeep to the process's janitor
     /// (`cache::start_janitor`).
-    pub(crate) fn open(dir: &std::path::Path, env: &Env<'_>) -> Result<LoggedEngine> {
+    pub(crate) fn open(dir: &std::path::Path, env: &OpEnv<'_>) -> Result<LoggedEngine> {
         let shared = Arc::new(Shared {
             overlay: Overlay::open(dir)?,
             snapshots: SnapshotCache::default(),
@@ -336,10 +297,10 @@ impl LoggedEngine {
     /// committed. Returns whether work is left for a later round; the error of a recovery
     /// that failed other than for want of the lock (the caller replaces a database handle an
     /// I/O error left failing).
-    pub(crate) fn janitor_tick(&self, env: &Env<'_>) -> Result<bool> {
+    pub(crate) fn janitor_tick(&self, env: &OpEnv<'_>) -> Result<bool> {
         let shm = self.overlay().shm();
         let cached = self.shared.snapshots.tidy(shm.get(Word::Gen));
-        let now = Env {
+        let now = OpEnv {
             deadline_override: Some(Instant::now()),
             ..*env
         };
@@ -359,7 +320,7 @@ impl LoggedEngine {
     /// Runs `f` under the write lock, after recovering if the last holder died inside it.
     /// The critical section is marked clean again only if `f` succeeds: after an error the
     /// next holder recovers, which is always safe.
-    fn locked<T>(&self, env: &Env<'_>, f: impl FnOnce(&Env<'_>) -> Result<T>) -> Result<T> {
+    fn locked<T>(&self, env: &OpEnv<'_>, f: impl FnOnce(&OpEnv<'_>) -> Result<T>) -> Result<T> {
         let (guard, needs_recovery) = self.overlay().lock(env.deadline())?;
         if needs_recovery {
             self.recover(env)?;
@@ -379,7 +340,7 @@ impl LoggedEngine {
     /// logged does not fail the operation (it is in the log, and replayed if need be).
     pub(crate) fn write<T>(
         &self,
-        env: &Env<'_>,
+        env: &OpEnv<'_>,
         checkpoint_records: u64,
         f: impl FnOnce(&mut dyn RowWriter) -> Result<T>,
     ) -> Result<T> {
@@ -416,7 +377,7 @@ impl LoggedEngine {
     /// not fit; a change too large for the log goes straight to the database.
     fn log(
         &self,
-        env: &Env<'_>,
+        env: &OpEnv<'_>,
         checkpoint_records: u64,
         ctx: LogCtx<'_>,
         accesses: Vec<(Vec<u8>, Access)>,
@@ -491,7 +452,7 @@ impl LoggedEngine {
     /// The row under `key`: the log's word on it if it has one, else the database's, from
     /// the cached snapshot of the generation the log was read at. No lock, no system call
     /// when the snapshot is current.
-    pub(crate) fn get_row(&self, env: &Env<'_>, key: &[u8]) -> Result<Option<Row>> {
+    pub(crate) fn get_row(&self, env: &OpEnv<'_>, key: &[u8]) -> Result<Option<Row>> {
         let recover = || self.locked(env, |_| Ok(()));
         let (logged, generation) = self.overlay().lookup(key, &recover)?;
         match logged {
@@ -506,7 +467,7 @@ impl LoggedEngine {
 
     /// `count` or `volume`: the database's counter plus the log's delta, read as one pair
     /// with no lock (the counters' seqlock brackets every commit that changes them).
-    pub(crate) fn counter(&self, env: &Env<'_>, name: &str) -> Result<u64> {
+    pub(crate) fn counter(&self, env: &OpEnv<'_>, name: &str) -> Result<u64> {
         let shm = self.overlay().shm();
         let word = if name == META_COUNT {
             Word::CountDelta
@@ -564,7 +525,7 @@ impl LoggedEngine {
 
     /// Applies the log to the database, so that a snapshot opened afterwards sees everything
     /// (for operations that need the database's whole view, such as iteration).
-    pub(crate) fn quiesce(&self, env: &Env<'_>) -> Result<()> {
+    pub(crate) fn quiesce(&self, env: &OpEnv<'_>) -> Result<()> {
         self.locked(env, |env| self.checkpoint(env))
     }
 
@@ -572,7 +533,7 @@ impl LoggedEngine {
     /// bumps the generation after its commit (so every cached snapshot is refreshed).
     pub(crate) fn write_redb<T>(
         &self,
-        env: &Env<'_>,
+        env: &OpEnv<'_>,
         f: impl FnOnce(&mut WriteCtx<'_>) -> Result<T>,
     ) -> Result<T> {
         self.locked(env, |env| {
@@ -594,7 +555,7 @@ impl LoggedEngine {
 
     /// Checkpoint (under the lock): applies the latest record per key of the current
     /// generation in one redb write transaction, commits, then starts the next generation.
-    pub(crate) fn checkpoint(&self, env: &Env<'_>) -> Result<()> {
+    pub(crate) fn checkpoint(&self, env: &OpEnv<'_>) -> Result<()> {
         let generation = self.overlay().shm().get(Word::Gen);
         let log = self.overlay().scan(generation)?;
         if log.records.is_empty()
@@ -626,7 +587,7 @@ impl LoggedEngine {
     }
 
     /// Starts the next generation: empty index, deltas folded into the database's counters.
-    fn new_generation(&self, env: &Env<'_>) -> Result<()> {
+    fn new_generation(&self, env: &OpEnv<'_>) -> Result<()> {
         let generation = self.overlay().shm().get(Word::Gen);
         let next_row_id = Snapshot::open(env.db)?.meta(META_NEXT_ROW_ID)?.max(1);
         self.overlay().start_generation(generation, next_row_id)?;
@@ -644,7 +605,7 @@ impl LoggedEngine {
     /// (the log's own counter).
     fn commit_to_redb(
         &self,
-        env: &Env<'_>,
+        env: &OpEnv<'_>,
         changes: Vec<Change>,
         accesses: Vec<(Vec<u8>, Access)>,
         stale_files: Vec<BlobPath>,
@@ -701,7 +662,7 @@ impl LoggedEngine {
     /// A log holding a record of a newer format is refused ([`crate::Error::UnsupportedVersion`])
     /// before anything is written; the records of damaged blocks are not replayed, but kept in
     /// the database for `check` to report.
-    fn recover(&self, env: &Env<'_>) -> Result<()> {
+    fn recover(&self, env: &OpEnv<'_>) -> Result<()> {
         let overlay = self.overlay();
         // Read first: a log with no header has no records (it gets a generation below).
         let log = match overlay.wal_header_gen()? {
@@ -743,8 +704,8 @@ impl LoggedEngine {
     /// its own; `refresh` holds it while the generation changes.)
     pub(crate) fn exclusive<T>(
         &self,
-        env: &Env<'_>,
-        f: impl FnOnce(&Env<'_>, &dyn Fn() -> Result<()>) -> Result<T>,
+        env: &OpEnv<'_>,
+        f: impl FnOnce(&OpEnv<'_>, &dyn Fn() -> Result<()>) -> Result<T>,
     ) -> Result<T> {
         self.locked(env, |env| {
             self.checkpoint(env)?;
@@ -759,31 +720,6 @@ impl LoggedEngine {
     }
 }
 
-/// Runs `f` in one redb write transaction; commits if it changed anything. Returns the value
-/// and whether a commit happened. Value files of replaced and removed rows are deleted after.
-pub(crate) fn run_redb_txn<T>(
-    env: &Env<'_>,
-    f: impl FnOnce(&mut WriteCtx<'_>) -> Result<T>,
-) -> Result<(T, bool)> {
-    let txn = env.begin_write()?;
-    let (value, files) = {
-        let mut ctx = WriteCtx::open(&txn)?;
-        let value = f(&mut ctx)?;
-        (value, ctx.finish()?)
-    };
-    let Some(files) = files else {
-        txn.abort()?;
-        return Ok((value, false));
-    };
-    txn.commit()
-        .map_err(|e| crate::error::Error::from(e).at_commit())?;
-    for file in &files {
-        // The row is gone; a file that cannot be deleted now is an orphan for check().
-        let _ = blob::remove(env.dir, file);
-    }
-    Ok((value, true))
-}
-
 /// Whether `count` and `volume` (the deltas in `cache.shm`) are what the log's `records`
 /// change in the database: each operation adds its rows' entries and volumes and subtracts
 /// those it replaced, so per key the sum is the latest record's minus the database's row.
@@ -794,7 +730,7 @@ pub(crate) fn run_redb_txn<T>(
 /// `an_index_flipped_truncated_or_deleted_keeps_every_checkpointed_entry`).
 /// Outside the lock a racing writer can make it say `false`; the caller checks again under
 /// the lock. A row it cannot read says nothing (`true`): that damage is `check`'s.
-fn deltas_match(env: &Env<'_>, records: &[(Vec<u8>, Logged)], count: i64, volume: i64) -> bool {
+fn deltas_match(env: &OpEnv<'_>, records: &[(Vec<u8>, Logged)], count: i64, volume: i64) -> bool {
     if records.is_empty() {
         return count == 0 && volume == 0;
     }

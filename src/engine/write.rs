@@ -3,10 +3,12 @@
 
 use std::time::{Duration, Instant};
 
-use redb::{ReadableTable, Table, WriteTransaction};
+use redb::{Database, ReadableTable, Table, WriteTransaction};
 
+use crate::access::Accesses;
 use crate::blob::BlobPath;
 use crate::build::Target;
+use crate::engine::handoff::DirectHandoff;
 use crate::error::{Error, Result};
 use crate::evict::{Candidate, Order};
 use crate::row::Row;
@@ -14,7 +16,7 @@ use crate::schema::{
     ENTRIES, LONG_KEYS_FORMAT_VERSION, META, META_COUNT, META_FORMAT_VERSION, META_HITS,
     META_MISSES, META_NEXT_ROW_ID, META_VOLUME, SETTINGS,
 };
-use crate::settings::{EvictionPolicy, Settings};
+use crate::settings::{Durability, EvictionPolicy, Settings};
 
 mod building;
 pub(crate) mod orders;
@@ -40,6 +42,69 @@ pub(crate) fn begin_write(db: &redb::Database, deadline: Instant) -> Result<Writ
         std::thread::sleep(pause.min(left));
         pause = (pause * 2).min(Duration::from_millis(2));
     }
+}
+
+/// What one operation needs to know of the store, on either write path: the database
+/// handle in use, the settings it runs with, and where it waits.
+#[derive(Clone, Copy)]
+pub(crate) struct OpEnv<'a> {
+    pub(crate) db: &'a Database,
+    pub(crate) settings: &'a Settings,
+    pub(crate) dir: &'a std::path::Path,
+    /// Reads this process has noted and not yet logged.
+    pub(crate) accesses: &'a Accesses,
+    /// A deadline to use instead of the settings' timeout (the janitor does not wait).
+    pub(crate) deadline_override: Option<Instant>,
+    /// The direct path's handoff byte, through which its write transactions begin; `None`
+    /// on the logged path, whose transactions begin under the write lock.
+    pub(crate) handoff: Option<&'a DirectHandoff>,
+}
+
+impl OpEnv<'_> {
+    /// When this operation stops waiting for a lock.
+    pub(crate) fn deadline(&self) -> Instant {
+        self.deadline_override
+            .unwrap_or_else(|| crate::time::deadline(self.settings.timeout))
+    }
+
+    /// Begins a redb write transaction within the deadline: through the handoff byte on the
+    /// direct path.
+    pub(crate) fn begin_write(&self) -> Result<WriteTransaction> {
+        match self.handoff {
+            Some(handoff) => handoff.begin_write(self.db, self.deadline()),
+            None => begin_write(self.db, self.deadline()),
+        }
+    }
+
+    /// Whether commits are synced to the disk.
+    pub(crate) fn sync(&self) -> bool {
+        self.settings.durability == Durability::Sync
+    }
+}
+
+/// Runs `f` in one redb write transaction; commits if it changed anything. Returns the value
+/// and whether a commit happened. Value files of replaced and removed rows are deleted after.
+pub(crate) fn run_redb_txn<T>(
+    env: &OpEnv<'_>,
+    f: impl FnOnce(&mut WriteCtx<'_>) -> Result<T>,
+) -> Result<(T, bool)> {
+    let txn = env.begin_write()?;
+    let (value, files) = {
+        let mut ctx = WriteCtx::open(&txn)?;
+        let value = f(&mut ctx)?;
+        (value, ctx.finish()?)
+    };
+    let Some(files) = files else {
+        txn.abort()?;
+        return Ok((value, false));
+    };
+    txn.commit()
+        .map_err(|e| crate::error::Error::from(e).at_commit())?;
+    for file in &files {
+        // The row is gone; a file that cannot be deleted now is an orphan for check().
+        let _ = crate::blob::remove(env.dir, file);
+    }
+    Ok((value, true))
 }
 
 /// What an operation needs to read and change rows, whichever write path carries it: a redb

@@ -4,11 +4,12 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::{Change, Env, LoggedEngine};
+use super::{Change, LoggedEngine};
 use crate::blob::BlobPath;
 use crate::engine::log::overlay::{Logged, Overlay};
 use crate::engine::log::shm::Word;
 use crate::engine::snapshot::{EdgeSearch, Snapshot};
+use crate::engine::write::OpEnv;
 use crate::engine::write::RowWriter;
 use crate::error::{Error, Result};
 use crate::evict::{Candidate, Order};
@@ -18,7 +19,7 @@ use crate::settings::EvictionPolicy;
 /// The view of one logged operation: its own changes, then the log, then the database.
 pub(crate) struct LogCtx<'a> {
     pub(super) engine: &'a LoggedEngine,
-    pub(super) env: &'a Env<'a>,
+    pub(super) env: &'a OpEnv<'a>,
     pub(super) overlay: &'a Overlay,
     /// The database as of the log's generation.
     pub(super) snap: Arc<Snapshot>,
@@ -44,7 +45,7 @@ pub(crate) struct LogCtx<'a> {
 impl<'a> LogCtx<'a> {
     pub(super) fn new(
         engine: &'a LoggedEngine,
-        env: &'a Env<'a>,
+        env: &'a OpEnv<'a>,
         snap: Arc<Snapshot>,
         generation: u64,
     ) -> Self {
