@@ -24,6 +24,7 @@ use crate::row::Row;
 use crate::schema::DB_FILE;
 use crate::schema::{META_COUNT, META_VOLUME};
 use crate::settings::{Setting, Settings, WritePath};
+use healing::take;
 
 /// An open cache database, its settings and its write path.
 #[derive(Debug)]
@@ -611,148 +612,6 @@ impl Store {
         Ok(())
     }
 
-    /// The database handle in use, which is never a poisoned one: a handle redb panicked in
-    /// is replaced first (and if the file cannot be opened again, that is the error).
-    fn handle(&self) -> Result<Db<'_>> {
-        let handle = self.in_use();
-        if handle.is_poisoned() {
-            return self.replace(&handle);
-        }
-        Ok(handle)
-    }
-
-    /// The handle in use, poisoned or not.
-    fn in_use(&self) -> Db<'_> {
-        if self.replacement_fd.load(Ordering::Acquire) < 0 {
-            return Db::First(&self.first);
-        }
-        match &*self
-            .replacement
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-        {
-            Some(handle) => Db::Replaced(Arc::clone(handle)),
-            None => Db::First(&self.first),
-        }
-    }
-
-    /// Opens the database again and uses the new handle from then on instead of `old` (unless
-    /// another thread has replaced `old` already); returns the handle now in use. redb's file
-    /// holds its last commit, and the logged path's dirty mark makes the next writer replay
-    /// the log.
-    fn replace(&self, old: &Handle) -> Result<Db<'_>> {
-        // The settings as last read (reading them again would need the database).
-        let settings = self
-            .settings
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        let (fresh, _, fresh_fd) = open_db(&self.dir, &settings)?;
-        let fresh = Arc::new(Handle::new(fresh));
-        let mut slot = self
-            .replacement
-            .write()
-            .unwrap_or_else(PoisonError::into_inner);
-        let current = slot.as_deref().unwrap_or(&self.first);
-        let replaced = if std::ptr::eq(current, old) {
-            self.replacement_fd.store(fresh_fd, Ordering::Release);
-            slot.replace(fresh)
-        } else {
-            None
-        };
-        drop(slot);
-        // Closed (inside the boundary) once no operation holds it.
-        drop(replaced);
-        self.engine.drop_snapshots();
-        Ok(self.in_use())
-    }
-
-    /// Runs `op` once with the handle in use, inside the boundary around redb: a panic in
-    /// redb poisons the handle, which is replaced (see [`Store::replace`]), and is returned as
-    /// [`Error::Corrupted`]. An I/O error that left the handle failing every later call
-    /// ("Previous I/O error occurred. Please close and re-open the database": redb's latch
-    /// after any failed read, write or resize, as on a full disk) replaces it too, so that the
-    /// cache works again once the cause is gone instead of failing until it is reopened.
-    fn attempt<T>(&self, op: impl FnOnce(&Database) -> Result<T>) -> Result<T> {
-        self.attempt_healing(op).1
-    }
-
-    /// [`Store::attempt`], also saying whether an I/O error made it replace the handle.
-    fn attempt_healing<T>(&self, op: impl FnOnce(&Database) -> Result<T>) -> (bool, Result<T>) {
-        let handle = match self.handle() {
-            Ok(handle) => handle,
-            Err(e) => return (false, Err(e)),
-        };
-        let result = match boundary::contain(|| op(handle.database()?)) {
-            Ok(result) => result,
-            Err(panic) => {
-                handle.poison();
-                // Closed now rather than at the next operation; if the file cannot be opened
-                // again, the next operation says so.
-                let _ = self.replace(&handle);
-                return (false, Err(panic.into_error(&self.dir.join(DB_FILE))));
-            }
-        };
-        let replaced = match &result {
-            Err(e) => self.reopen_if_failed(&handle, e),
-            Ok(_) => false,
-        };
-        (replaced, result)
-    }
-
-    /// Whether `error` left `handle` failing every later call, in which case it is replaced.
-    fn reopen_if_failed(&self, handle: &Handle, error: &Error) -> bool {
-        if !matches!(error, Error::Io(_) | Error::Storage(_)) {
-            return false;
-        }
-        // A probe that panics says the same as one that fails.
-        let failed = boundary::contain(|| handle.database().is_ok_and(database_failed));
-        if failed.is_ok_and(|failed| !failed) {
-            return false;
-        }
-        handle.poison();
-        self.replace(handle).is_ok()
-    }
-
-    /// Runs the operation `f` through `attempt` (given the database; it takes `f` out of the
-    /// option when it runs it), inside the boundary and healing as [`Store::attempt`] does.
-    /// If the handle had failed before `f` ran (another thread, or the janitor's recovery, met
-    /// a full disk: its error says "Previous I/O error"), tries again with the new handle, so
-    /// the operation gets the answer of the disk as it is now. An attempt the handle refused
-    /// that way did not reach the disk, so it is not one of the [`RUNS`] tries the operation
-    /// gets (while the janitor keeps meeting a full disk, the handle it gets may have failed
-    /// again meanwhile); at most [`ATTEMPTS`] in all.
-    fn write_healing<F, T>(
-        &self,
-        f: F,
-        attempt: impl Fn(&Database, &mut Option<F>) -> Result<T>,
-    ) -> Result<T> {
-        let mut f = Some(f);
-        let (mut attempts, mut runs) = (0, 0);
-        loop {
-            let (replaced, result) = self.attempt_healing(|db| attempt(db, &mut f));
-            attempts += 1;
-            let Err(e) = &result else {
-                return result;
-            };
-            if !e.is_previous_io() {
-                runs += 1;
-            }
-            if replaced && f.is_some() && runs < RUNS && attempts < ATTEMPTS {
-                continue;
-            }
-            return result;
-        }
-    }
-
-    /// Runs the read `op` with the database handle in use; if it fails because the handle had
-    /// failed (another operation, or the janitor's recovery, met a full disk), again with a
-    /// new handle, a few times: reads need no space, so they keep working on a full disk.
-    fn read_healing<T>(&self, op: impl Fn(&Database) -> Result<T>) -> Result<T> {
-        // A read can always run again: the operation given to `write_healing` is nothing.
-        self.write_healing((), |db, _| op(db))
-    }
-
     /// The environment of one operation with `settings` on the handle `db`.
     fn env<'a>(&'a self, settings: &'a Settings, db: &'a Database) -> OpEnv<'a> {
         OpEnv {
@@ -796,30 +655,6 @@ impl Store {
     }
 }
 
-/// Takes the operation out of `f` to run it (once: [`Store::write_healing`] tries again only
-/// while it is still there).
-fn take<F>(f: &mut Option<F>) -> Result<F> {
-    f.take()
-        .ok_or_else(|| Error::storage("an operation was about to run a second time"))
-}
-
-/// A database handle in use: the one opened with the cache, or the one that replaced it.
-enum Db<'a> {
-    First(&'a Handle),
-    Replaced(Arc<Handle>),
-}
-
-impl std::ops::Deref for Db<'_> {
-    type Target = Handle;
-
-    fn deref(&self) -> &Handle {
-        match self {
-            Db::First(db) => db,
-            Db::Replaced(db) => db,
-        }
-    }
-}
-
 impl Drop for Store {
     /// Checkpoints the log on close (best effort, waiting at most 100 ms for the lock), so
     /// that the database file alone holds every entry once no process uses the cache.
@@ -830,30 +665,12 @@ impl Drop for Store {
     }
 }
 
-/// Whether `db` fails every call after an earlier I/O error (redb latches the first one):
-/// a write transaction begun and aborted tells, waiting at most 100 ms for redb's lock.
-fn database_failed(db: &Database) -> bool {
-    let deadline = std::time::Instant::now() + Duration::from_millis(100);
-    match crate::engine::write::begin_write(db, deadline) {
-        Ok(txn) => txn
-            .abort()
-            .map_err(Error::from)
-            .is_err_and(|e| e.is_previous_io()),
-        Err(e) => e.is_previous_io(),
-    }
-}
-
-/// Tries an operation gets against the disk before its error is returned (see
-/// [`Store::write_healing`]).
-const RUNS: u32 = 3;
-/// Attempts of an operation in all, those refused up front by a failed handle included.
-const ATTEMPTS: u32 = 10;
-
 pub(crate) mod backend;
 pub(crate) mod boundary;
 pub(crate) mod direct;
 pub(crate) mod gate;
 pub(crate) mod handoff;
+mod healing;
 pub(crate) mod log;
 mod open;
 pub(crate) mod shutdown;
