@@ -21,7 +21,7 @@ use crate::error::{Error, Result};
 use crate::evict;
 use crate::platform::process::RawFd;
 use crate::row::Row;
-use crate::schema::DB_FILE;
+use crate::schema::{DB_FILE, FANOUT_FILE};
 use crate::schema::{META_COUNT, META_VOLUME};
 use crate::settings::{Setting, Settings, WritePath};
 use healing::take;
@@ -266,7 +266,7 @@ impl Store {
         disk: &str,
     ) -> Result<Store> {
         std::fs::create_dir_all(dir)?;
-        if dir.join(crate::fanout::FANOUT_FILE).exists() {
+        if dir.join(FANOUT_FILE).exists() {
             return Err(Error::InvalidArgument(format!(
                 "{} holds a FanoutCache: open it with FanoutCache::open",
                 dir.display()
@@ -479,7 +479,7 @@ impl Store {
     /// Runs one operation atomically: `f` reads and changes rows; its changes become visible
     /// to every thread and process at once, or (if `f` fails) not at all.
     pub(crate) fn write<T>(&self, f: impl FnOnce(&mut dyn RowWriter) -> Result<T>) -> Result<T> {
-        crate::transaction::refuse_inside_transact(self)?;
+        self.refuse_inside_transact()?;
         let settings = self.settings();
         self.write_healing(f, |db, f| {
             let env = self.env(&settings, db);
@@ -518,7 +518,7 @@ impl Store {
         &self,
         f: impl FnOnce(&mut WriteCtx<'_>) -> Result<T>,
     ) -> Result<T> {
-        crate::transaction::refuse_inside_transact(self)?;
+        self.refuse_inside_transact()?;
         let settings = self.settings();
         self.write_healing(f, |db, f| {
             let env = self.env(&settings, db);
@@ -571,7 +571,7 @@ impl Store {
     /// checkpointed first), for reads that need the database's whole view, such as iteration.
     pub(crate) fn read_all<T>(&self, f: impl FnOnce(&Snapshot) -> Result<T>) -> Result<T> {
         if self.engine.is_logged() {
-            crate::transaction::refuse_inside_transact(self)?;
+            self.refuse_inside_transact()?;
         }
         let settings = self.settings();
         self.write_healing(f, |db, f| {
@@ -605,7 +605,7 @@ impl Store {
     /// Applies the log to the database now (a no-op on the direct path).
     pub(crate) fn checkpoint(&self) -> Result<()> {
         if self.engine.is_logged() {
-            crate::transaction::refuse_inside_transact(self)?;
+            self.refuse_inside_transact()?;
             let settings = self.settings();
             self.write_healing((), |db, _| self.engine.settle(&self.env(&settings, db)))?;
         }
@@ -673,6 +673,7 @@ pub(crate) mod handoff;
 mod healing;
 pub(crate) mod log;
 mod open;
+mod reentry;
 pub(crate) mod shutdown;
 pub(crate) mod snapshot;
 #[cfg(test)]

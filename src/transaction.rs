@@ -16,7 +16,6 @@ use crate::key::IntoKey;
 use crate::ops;
 use crate::options::{Entry, Number, SetOptions};
 use crate::row::Row;
-use crate::store::Store;
 use crate::stored::Fetched;
 use crate::txn::RowWriter;
 
@@ -113,7 +112,7 @@ impl Cache {
         let store = self.store()?;
         let mut caller_error = None;
         let result = store.write(|w| {
-            let _inside = Inside::enter(store);
+            let _inside = store.enter_transact();
             let tx = Transaction::new(self, Some(w), &written.files);
             let result = crate::boundary::run_caller(|| f(&tx));
             match (result, tx.broken.take()) {
@@ -199,7 +198,7 @@ fn nest<T, F: FnOnce(&[Transaction<'_>]) -> Result<T>>(
     };
     let store = first.store()?;
     store.write(|w| {
-        let _inside = Inside::enter(store);
+        let _inside = store.enter_transact();
         // Reborrowed for this level's shorter lifetime, with this cache's writer added.
         let mut inner: Vec<&mut dyn RowWriter> = writers.into_iter().map(|x| x as _).collect();
         inner.push(w);
@@ -499,55 +498,6 @@ impl RowWriter for Counted<'_> {
     ) -> Result<Option<(Vec<u8>, Row)>> {
         self.inner.edge_between(low, high, last)
     }
-}
-
-thread_local! {
-    /// The stores (by address) whose `transact` closure this thread is running.
-    static INSIDE: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
-}
-
-/// Marks this thread as running a transaction of one store, until dropped.
-struct Inside(usize);
-
-impl Inside {
-    fn enter(store: &Store) -> Inside {
-        let id = store_id(store);
-        let _ = INSIDE.try_with(|inside| inside.borrow_mut().push(id));
-        Inside(id)
-    }
-}
-
-impl Drop for Inside {
-    fn drop(&mut self) {
-        let _ = INSIDE.try_with(|inside| {
-            let mut inside = inside.borrow_mut();
-            if let Some(at) = inside.iter().rposition(|&id| id == self.0) {
-                inside.swap_remove(at);
-            }
-        });
-    }
-}
-
-fn store_id(store: &Store) -> usize {
-    std::ptr::from_ref(store).addr()
-}
-
-/// Refuses an operation that needs `store`'s write lock while this thread runs one of its
-/// transactions (and so holds that lock): it would wait for itself.
-pub(crate) fn refuse_inside_transact(store: &Store) -> Result<()> {
-    let id = store_id(store);
-    let inside = INSIDE
-        .try_with(|inside| inside.borrow().contains(&id))
-        .unwrap_or(false);
-    if inside {
-        return Err(Error::InvalidArgument(
-            "a write to the cache (or another operation that takes its write lock) inside \
-             transact: use the Transaction the closure was given, since this thread's \
-             transaction holds the write lock"
-                .into(),
-        ));
-    }
-    Ok(())
 }
 
 #[cfg(test)]
