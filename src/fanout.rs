@@ -23,7 +23,6 @@ use crate::settings::{EvictionPolicy, Setting, Settings};
 mod builder;
 mod transaction;
 
-pub(crate) use builder::FANOUT_FILE;
 pub use builder::FanoutBuilder;
 use builder::shard_name;
 pub use transaction::FanoutTransaction;

@@ -18,6 +18,8 @@ pub(crate) const LONG_KEYS_FORMAT_VERSION: u64 = 2;
 
 /// File name of the database inside a cache directory.
 pub const DB_FILE: &str = "cache.redb";
+/// The file in a fanout directory that records its shard count.
+pub(crate) const FANOUT_FILE: &str = "fanout";
 
 /// `meta`: name → u64. Format version and the counters kept in step with every commit.
 pub(crate) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");

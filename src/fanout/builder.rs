@@ -7,10 +7,9 @@ use std::time::Duration;
 use super::{DEFAULT_SHARDS, FanoutCache};
 use crate::builder::CacheBuilder;
 use crate::error::{Error, Result};
+use crate::schema::FANOUT_FILE;
 use crate::settings::{Durability, EvictionPolicy, WritePath};
 
-/// The file in a fanout directory that records its shard count.
-pub(crate) const FANOUT_FILE: &str = "fanout";
 /// Its first line.
 const FANOUT_MAGIC: &str = "diskcache fanout v1";
 /// The most shards a fanout cache may have (shard directories are named with 3 digits).
