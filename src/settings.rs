@@ -157,6 +157,10 @@ pub struct Settings {
     pub timeout: Duration,
 }
 
+/// Default records per log generation before a checkpoint. Measured with the `bench`
+/// example: see `format-spec/wal.md`.
+const DEFAULT_CHECKPOINT_RECORDS: u64 = 4096;
+
 impl Default for Settings {
     fn default() -> Self {
         Settings {
@@ -168,7 +172,7 @@ impl Default for Settings {
             min_file_size: 32 * 1024,
             durability: Durability::NoSync,
             write_path: WritePath::default(),
-            checkpoint_records: crate::engine::log::DEFAULT_CHECKPOINT_RECORDS,
+            checkpoint_records: DEFAULT_CHECKPOINT_RECORDS,
             timeout: Duration::from_secs(60),
         }
     }

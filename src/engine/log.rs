@@ -32,14 +32,12 @@ pub(crate) mod wal;
 
 pub(crate) use ctx::LogCtx;
 
-/// Default records per generation before a checkpoint. Measured with the `bench` example:
-/// see `format-spec/wal.md`.
-pub(crate) const DEFAULT_CHECKPOINT_RECORDS: u64 = 4096;
 /// The most records a generation may hold: the index has four slots per record.
 pub(crate) const MAX_CHECKPOINT_RECORDS: u64 = (crate::engine::log::shm::SLOTS / 4) as u64;
 
-/// What the janitor and the engine share.
-pub(crate) struct Shared {
+/// The logged path's state in this process (the overlay, the cached snapshot, the indexes
+/// of the log's keys and expiries), shared by the engine and the janitor.
+pub(crate) struct LogState {
     overlay: Overlay,
     snapshots: SnapshotCache,
     /// Per order table, how far this process's culls have examined it in a generation.
@@ -114,7 +112,7 @@ type Cursors = HashMap<Order, (u64, (u64, u64))>;
 
 /// The logged engine of one open cache.
 pub(crate) struct LoggedEngine {
-    shared: Arc<Shared>,
+    shared: Arc<LogState>,
 }
 
 impl std::fmt::Debug for LoggedEngine {
@@ -128,7 +126,7 @@ impl LoggedEngine {
     /// new). The store then hands its upkeep to the process's janitor
     /// (`cache::start_janitor`).
     pub(crate) fn open(dir: &std::path::Path, env: &OpEnv<'_>) -> Result<LoggedEngine> {
-        let shared = Arc::new(Shared {
+        let shared = Arc::new(LogState {
             overlay: Overlay::open(dir)?,
             snapshots: SnapshotCache::default(),
             cursors: std::sync::Mutex::default(),
