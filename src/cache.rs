@@ -654,6 +654,22 @@ impl Cache {
         check_crc(row, &bytes, key)?;
         self.codec.unpack(row.kind, row.packed, bytes).map(Some)
     }
+
+    /// Does what the clean-shutdown marker asks of a new handle before it serves: after an
+    /// unclean shutdown across a reboot, `check(true)`; then records the cache in use.
+    ///
+    /// # Errors
+    /// As [`crate::Cache::check`]; [`crate::Error::Io`] if the marker cannot be written.
+    pub(crate) fn settle_marker(&self) -> Result<()> {
+        let store = self.store()?;
+        let Some(marker) = store.marker() else {
+            return Ok(());
+        };
+        if marker.verdict() == crate::shutdown::Verdict::Check {
+            self.check(true)?;
+        }
+        marker.settle()
+    }
 }
 
 /// Hands a newly opened store's upkeep to the process's janitor (see [`crate::janitor`]).

@@ -119,7 +119,6 @@ use engine::log as logged; // TEMP-ALIAS
 use engine::log::overlay; // TEMP-ALIAS
 use engine::log::shm; // TEMP-ALIAS
 use engine::log::wal; // TEMP-ALIAS
-#[cfg(any(feature = "testing", fuzzing))]
 use engine::shutdown; // TEMP-ALIAS
 use engine::write as txn; // TEMP-ALIAS
 

@@ -275,24 +275,6 @@ impl Drop for Marker {
     }
 }
 
-impl crate::cache::Cache {
-    /// Does what the clean-shutdown marker asks of a new handle before it serves: after an
-    /// unclean shutdown across a reboot, `check(true)`; then records the cache in use.
-    ///
-    /// # Errors
-    /// As [`crate::Cache::check`]; [`crate::Error::Io`] if the marker cannot be written.
-    pub(crate) fn settle_marker(&self) -> Result<()> {
-        let store = self.store()?;
-        let Some(marker) = store.marker() else {
-            return Ok(());
-        };
-        if marker.verdict() == Verdict::Check {
-            self.check(true)?;
-        }
-        marker.settle()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
