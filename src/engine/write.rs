@@ -108,7 +108,7 @@ pub(crate) fn run_redb_txn<T>(
 }
 
 /// What an operation needs to read and change rows, whichever write path carries it: a redb
-/// write transaction ([`WriteCtx`], the direct path) or the log (`logged::LogCtx`).
+/// write transaction ([`WriteCtx`], the direct path) or the log (`log::LogCtx`).
 pub(crate) trait RowWriter {
     /// The time of this operation, µs since the epoch: one clock reading for all its work.
     fn now(&self) -> u64;

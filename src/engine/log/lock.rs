@@ -55,7 +55,7 @@ pub(crate) struct WriteLock {
 }
 
 /// Holds the write lock; dropping it frees the owner word, then the gate.
-pub(crate) struct LockGuard<'a> {
+pub(crate) struct WriteLockHeld<'a> {
     shm: &'a Shm,
     _gate: GateGuard<'a>,
 }
@@ -99,7 +99,7 @@ impl WriteLock {
     /// A free, unclaimed lock costs one load of the claim word and one compare-and-swap (and
     /// the holder's plain load and store of the acquisition count), no system call. Otherwise
     /// see [`WriteLock::wait`].
-    pub(crate) fn lock<'a>(&'a self, shm: &'a Shm, deadline: Instant) -> Result<LockGuard<'a>> {
+    pub(crate) fn lock<'a>(&'a self, shm: &'a Shm, deadline: Instant) -> Result<WriteLockHeld<'a>> {
         let gate = self.gate.enter(deadline)?;
         let unclaimed = shm.word(Word::LockClaim).load(Ordering::Acquire) == 0;
         if unclaimed
@@ -124,7 +124,7 @@ impl WriteLock {
         shm: &'a Shm,
         gate: GateGuard<'a>,
         deadline: Instant,
-    ) -> Result<LockGuard<'a>> {
+    ) -> Result<WriteLockHeld<'a>> {
         let owner = shm.word(Word::LockOwner);
         let claim = shm.word(Word::LockClaim);
         let acquisitions = shm.word(Word::LockAcquisitions);
@@ -206,7 +206,12 @@ impl WriteLock {
 
     /// The lock was just taken on the slow path: a claim naming this instance is cleared
     /// without waking anyone (the lock is held).
-    fn took<'a>(&self, mut claim: Claim<'a>, shm: &'a Shm, gate: GateGuard<'a>) -> LockGuard<'a> {
+    fn took<'a>(
+        &self,
+        mut claim: Claim<'a>,
+        shm: &'a Shm,
+        gate: GateGuard<'a>,
+    ) -> WriteLockHeld<'a> {
         claim.held = false;
         let _ = shm.word(Word::LockClaim).compare_exchange(
             self.token,
@@ -218,13 +223,13 @@ impl WriteLock {
     }
 
     /// The lock was just taken: counts the acquisition (only holders write the counter).
-    fn held<'a>(&self, shm: &'a Shm, gate: GateGuard<'a>) -> LockGuard<'a> {
+    fn held<'a>(&self, shm: &'a Shm, gate: GateGuard<'a>) -> WriteLockHeld<'a> {
         let count = shm.word(Word::LockAcquisitions);
         count.store(
             count.load(Ordering::Relaxed).wrapping_add(1),
             Ordering::Relaxed,
         );
-        LockGuard { shm, _gate: gate }
+        WriteLockHeld { shm, _gate: gate }
     }
 
     /// Sleeps on the wake word until a release (or `timeout`), if the lock is still owned or
@@ -271,7 +276,7 @@ impl Drop for Claim<'_> {
     }
 }
 
-impl LockGuard<'_> {
+impl WriteLockHeld<'_> {
     /// Frees the owner word and wakes a sleeping waiter, if any: all of them while a claim
     /// is pending, so that the claimant is among them.
     fn release(&self) {
@@ -280,7 +285,7 @@ impl LockGuard<'_> {
     }
 }
 
-impl Drop for LockGuard<'_> {
+impl Drop for WriteLockHeld<'_> {
     fn drop(&mut self) {
         self.release();
     }

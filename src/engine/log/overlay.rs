@@ -1,5 +1,5 @@
 //! The overlay: the log (`cache.wal`), its shared index (`cache.shm`) and the write lock
-//! (`cache.lock`), as one unit. It knows records and slots, not redb: `logged.rs` applies it to
+//! (`cache.lock`), as one unit. It knows records and slots, not redb: `log.rs` applies it to
 //! the database.
 //!
 //! Readers probe the index with no lock and no system call; writers append under the lock.
@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use memmap2::MmapMut;
 
-use crate::engine::log::lock::{LockGuard, WriteLock};
+use crate::engine::log::lock::{WriteLock, WriteLockHeld};
 use crate::engine::log::shm::{self, SHM_MAGIC, Shm, Word};
 use crate::engine::log::wal::{
     self, ACCESS_PAYLOAD_LEN, FLAG_COMMIT, KIND_ACCESS, KIND_DELETE, KIND_SET, Parsed,
@@ -24,7 +24,7 @@ use crate::error::{Error, Result};
 const MAX_RECORD_LEN: usize = WAL_SIZE as usize / 2;
 
 /// Says whether the count and volume deltas (the last two arguments) are what the log's
-/// committed records (the first) change in the database: see `logged::deltas_match`.
+/// committed records (the first) change in the database: see `log::deltas_match`.
 pub(crate) type DeltasMatch<'a> = dyn Fn(&[(Vec<u8>, Logged)], i64, i64) -> bool + 'a;
 
 /// What the log says about a key.
@@ -138,14 +138,14 @@ impl Overlay {
     /// Takes the write lock and marks the critical section entered (`dirty` = this pid).
     /// Returns the guard and whether the previous holder died inside it (or the index is not
     /// initialized), in which case the caller must recover before anything else.
-    pub(crate) fn lock(&self, deadline: Instant) -> Result<(LockGuard<'_>, bool)> {
+    pub(crate) fn lock(&self, deadline: Instant) -> Result<(WriteLockHeld<'_>, bool)> {
         let guard = self.lock_unmarked(deadline)?;
         Ok((guard, self.enter()))
     }
 
     /// Takes the write lock without marking the critical section entered: the holder writes
     /// nothing until it calls [`Overlay::enter`] (an open that may yet refuse the log).
-    pub(crate) fn lock_unmarked(&self, deadline: Instant) -> Result<LockGuard<'_>> {
+    pub(crate) fn lock_unmarked(&self, deadline: Instant) -> Result<WriteLockHeld<'_>> {
         self.lock.lock(&self.shm, deadline)
     }
 
