@@ -228,8 +228,8 @@ impl Error {
         Error::Storage(Detail::with_source(e.to_string(), e))
     }
 
-    /// Whether this is redb's refusal of a handle that an earlier I/O error left failing
-    /// ("Previous I/O error occurred. Please close and re-open the database").
+    /// Whether this is redb's refusal of a handle that an earlier I/O error left failing:
+    /// its source is `redb::StorageError::PreviousIo` (told by type, not by message).
     pub(crate) fn is_previous_io(&self) -> bool {
         matches!(self, Error::Storage(d)
             if d.source().and_then(|e| e.downcast_ref::<redb::StorageError>())

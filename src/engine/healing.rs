@@ -77,9 +77,9 @@ impl Store {
     /// Runs `op` once with the handle in use, inside the boundary around redb: a panic in
     /// redb poisons the handle, which is replaced (see [`Store::replace`]), and is returned as
     /// [`Error::Corrupted`]. An I/O error that left the handle failing every later call
-    /// ("Previous I/O error occurred. Please close and re-open the database": redb's latch
-    /// after any failed read, write or resize, as on a full disk) replaces it too, so that the
-    /// cache works again once the cause is gone instead of failing until it is reopened.
+    /// (redb's latch after any failed read, write or resize, as on a full disk: every later
+    /// call returns `redb::StorageError::PreviousIo`) replaces it too, so that the cache works
+    /// again once the cause is gone instead of failing until it is reopened.
     pub(super) fn attempt<T>(&self, op: impl FnOnce(&Database) -> Result<T>) -> Result<T> {
         self.attempt_healing(op).1
     }
@@ -109,7 +109,7 @@ impl Store {
 
     /// Whether `error` left `handle` failing every later call, in which case it is replaced.
     fn reopen_if_failed(&self, handle: &Handle, error: &Error) -> bool {
-        if !matches!(error, Error::Io(_) | Error::Storage(_)) {
+        if Failure::of(error) == Failure::Other {
             return false;
         }
         // A probe that panics says the same as one that fails.
@@ -124,7 +124,7 @@ impl Store {
     /// Runs the operation `f` through `attempt` (given the database; it takes `f` out of the
     /// option when it runs it), inside the boundary and healing as [`Store::attempt`] does.
     /// If the handle had failed before `f` ran (another thread, or the janitor's recovery, met
-    /// a full disk: its error says "Previous I/O error"), tries again with the new handle, so
+    /// a full disk: its error is [`Failure::HandleFailed`]), tries again with the new handle, so
     /// the operation gets the answer of the disk as it is now. An attempt the handle refused
     /// that way did not reach the disk, so it is not one of the [`RUNS`] tries the operation
     /// gets (while the janitor keeps meeting a full disk, the handle it gets may have failed
@@ -142,7 +142,7 @@ impl Store {
             let Err(e) = &result else {
                 return result;
             };
-            if !e.is_previous_io() {
+            if Failure::of(e) != Failure::HandleFailed {
                 runs += 1;
             }
             if replaced && f.is_some() && runs < RUNS && attempts < ATTEMPTS {
@@ -158,6 +158,32 @@ impl Store {
     pub(super) fn read_healing<T>(&self, op: impl Fn(&Database) -> Result<T>) -> Result<T> {
         // A read can always run again: the operation given to `write_healing` is nothing.
         self.write_healing((), |db, _| op(db))
+    }
+}
+
+/// What an operation's error says of the database handle it ran on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Failure {
+    /// redb refused the call because an earlier I/O error left the handle failing every
+    /// call (`redb::StorageError::PreviousIo`): the operation did not reach the disk.
+    HandleFailed,
+    /// An I/O or storage error of the call itself, which may have left the handle failing
+    /// (a probe tells: [`database_failed`]).
+    Disk,
+    /// Any other error: the handle is as it was.
+    Other,
+}
+
+impl Failure {
+    /// The failure `error` is, by its type (redb's error is kept as its source).
+    fn of(error: &Error) -> Failure {
+        if error.is_previous_io() {
+            Failure::HandleFailed
+        } else if matches!(error, Error::Io(_) | Error::Storage(_)) {
+            Failure::Disk
+        } else {
+            Failure::Other
+        }
     }
 }
 
@@ -193,8 +219,8 @@ fn database_failed(db: &Database) -> bool {
         Ok(txn) => txn
             .abort()
             .map_err(Error::from)
-            .is_err_and(|e| e.is_previous_io()),
-        Err(e) => e.is_previous_io(),
+            .is_err_and(|e| Failure::of(&e) == Failure::HandleFailed),
+        Err(e) => Failure::of(&e) == Failure::HandleFailed,
     }
 }
 
@@ -203,3 +229,24 @@ fn database_failed(db: &Database) -> bool {
 const RUNS: u32 = 3;
 /// Attempts of an operation in all, those refused up front by a failed handle included.
 const ATTEMPTS: u32 = 10;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failure_is_told_by_the_type_of_redb_s_error() {
+        let refused = Error::from(redb::StorageError::PreviousIo);
+        assert_eq!(Failure::of(&refused), Failure::HandleFailed);
+        let from_a_transaction = Error::from(redb::TransactionError::Storage(
+            redb::StorageError::PreviousIo,
+        ));
+        assert_eq!(Failure::of(&from_a_transaction), Failure::HandleFailed);
+        // The message alone does not make it one.
+        let lookalike = Error::storage(redb::StorageError::PreviousIo.to_string());
+        assert_eq!(Failure::of(&lookalike), Failure::Disk);
+        let full = Error::from(std::io::Error::from(std::io::ErrorKind::StorageFull));
+        assert_eq!(Failure::of(&full), Failure::Disk);
+        assert_eq!(Failure::of(&Error::Timeout), Failure::Other);
+    }
+}
