@@ -1,5 +1,12 @@
-//! The one owner of the redb database: opening and initializing it, the stored settings, and
-//! the write path that carries every operation (the shared log, or direct transactions).
+//! The engine: [`Store`], the one owner of the redb database (opening and initializing it,
+//! the stored settings), and the seam between the operations and the two write paths.
+//!
+//! Every operation of `Store` reaches the database through the handle healing of
+//! `healing.rs` and hands its work to [`Engine`], which passes it to the path in use: the
+//! shared log in front of redb (`log.rs` and `log/`), or one redb write transaction per
+//! operation (`direct.rs`). Both run row changes through `write.rs` (`RowWriter`, `WriteCtx`);
+//! `snapshot.rs` reads redb, `boundary.rs` contains redb's panics, `shutdown.rs` keeps the
+//! clean-shutdown marker.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -580,8 +587,7 @@ impl Store {
         })
     }
 
-    /// The janitor's round (see `LoggedEngine::janitor_tick`); on the direct path, every
-    /// tenth round (~100 ms) writes the reads noted since, if the write lock is free.
+    /// The janitor's round (`LoggedEngine::janitor_tick`, `DirectEngine::janitor_tick`).
     /// Returns whether work is left for a later round.
     pub(crate) fn janitor_tick(&self) -> bool {
         let settings = self.settings();
