@@ -1,9 +1,9 @@
 //! Two (or more) writers setting in tight loops on one cache, as processes or as threads of
 //! one process: how many writes each made, how many timed out, the longest single write and
 //! the 99.9th percentile. It measures what the write locks' handoff bounds trade
-//! (`HANDOFF_AFTER` in `src/engine/log/lock.rs`, `CLAIM_AFTER` in `src/engine/handoff.rs`; format-spec/wal.md
-//! has the figures): every handoff to a waiter costs the time it takes to wake, so a fairer
-//! bound costs throughput.
+//! (`HANDOFF_AFTER` in `src/engine/log/lock.rs`, `CLAIM_AFTER` in `src/engine/handoff.rs`;
+//! format-spec/wal.md has the figures): every handoff to a waiter costs the time it takes to
+//! wake, so a fairer bound costs throughput.
 //!
 //! ```text
 //! cargo run --release --example fairness -- [--writers N] [--seconds S] [--threads]
