@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Negative controls: every deliberately broken variant of the library (src/sabotage.rs) must
+# Negative controls: every deliberately broken variant of the library (src/testing/sabotage.rs) must
 # make the tests that guard its property fail. A test that still passes with its property
 # undone proves nothing.
 #
@@ -20,7 +20,7 @@
 # out (a negative control must not be flaky): fork.rs'
 # forks_during_writes_from_another_thread_neither_deadlock_nor_lose_writes (deadlocks in 4 of
 # 5 runs, and then only its 60 s watchdog ends it) and eviction.rs'
-# switching_the_policy_rebuilds_its_order (1 of 4). Every variant of src/sabotage.rs must have
+# switching_the_policy_rebuilds_its_order (1 of 4). Every variant of src/testing/sabotage.rs must have
 # an entry: a variant added without one fails the script.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -138,22 +138,22 @@ while IFS= read -r line; do
     esac
 done <<<"$TABLE"
 
-# Every variant of src/sabotage.rs has an entry, and every entry is a variant.
-mapfile -t DEFINED < <(grep -oE 'Sabotage::[A-Za-z]+ => "[a-z-]+"' src/sabotage.rs |
+# Every variant of src/testing/sabotage.rs has an entry, and every entry is a variant.
+mapfile -t DEFINED < <(grep -oE 'Sabotage::[A-Za-z]+ => "[a-z-]+"' src/testing/sabotage.rs |
     sed -E 's/.*"([a-z-]+)"/\1/')
 if [ "${#DEFINED[@]}" -eq 0 ]; then
-    echo "error: no variant names found in src/sabotage.rs" >&2
+    echo "error: no variant names found in src/testing/sabotage.rs" >&2
     exit 2
 fi
 for v in "${DEFINED[@]}"; do
     if [ -z "${FILE_OF[$v]:-}" ]; then
-        echo "error: the variant $v of src/sabotage.rs has no entry in $0" >&2
+        echo "error: the variant $v of src/testing/sabotage.rs has no entry in $0" >&2
         exit 2
     fi
 done
 for v in "${VARIANTS[@]}"; do
     if ! printf '%s\n' "${DEFINED[@]}" | grep -qx -- "$v"; then
-        echo "error: $v (in $0) is not a variant of src/sabotage.rs" >&2
+        echo "error: $v (in $0) is not a variant of src/testing/sabotage.rs" >&2
         exit 2
     fi
 done

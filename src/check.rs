@@ -192,7 +192,7 @@ fn look(store: &Store, fix: bool) -> Result<Seen> {
     store.checkpoint()?;
     let repaired = redb_integrity(store, &settings, &mut warnings)?;
     let token = if fix {
-        let token = crate::build::random_token();
+        let token = crate::ops::build::random_token();
         store.slice(|w, _| w.set_check_token(Some(token)))?;
         Some(token)
     } else {

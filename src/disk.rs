@@ -16,7 +16,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::{Detail, Error, Result};
-use crate::value::{self, EncodedValue, ValueKind};
+use crate::format::value::{self, EncodedValue, ValueKind};
 
 /// The name recorded for caches that use the built-in encoding (no [`Disk`] given).
 pub const DEFAULT_DISK: &str = "default";

@@ -71,7 +71,7 @@ impl ForkSafe {
     pub(crate) fn get(&self) -> Result<&Arc<Store>> {
         let now = forks_now();
         if now == self.generation
-            || crate::sabotage::on(crate::sabotage::Sabotage::ForkInheritsStore)
+            || crate::testing::sabotage::on(crate::testing::sabotage::Sabotage::ForkInheritsStore)
         {
             return Ok(&self.store);
         }

@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering, fence};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
 
-use crate::sabotage::{self, Sabotage};
+use crate::testing::sabotage::{self, Sabotage};
 
 /// How long the janitor waits between rounds while some chore has work left.
 const PERIOD: Duration = Duration::from_millis(10);

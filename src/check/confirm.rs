@@ -14,10 +14,10 @@ use std::collections::HashSet;
 use super::files;
 use super::findings::{Confirmed, Findings, RowProblem};
 use crate::error::Result;
-use crate::row::Row;
-use crate::sabotage::{Sabotage, on};
-use crate::slice::Budget;
+use crate::format::row::Row;
+use crate::ops::slice::Budget;
 use crate::store::Store;
+use crate::testing::sabotage::{Sabotage, on};
 use crate::txn::WriteCtx;
 
 /// One piece of work: a finding to look at again.
@@ -91,7 +91,7 @@ pub(super) fn run(
         if held && fix {
             files::remove_file(&path)?;
             // As Python's `check(fix=True)`, which removes empty folders.
-            crate::blob::remove_empty_folders(store.dir(), &path);
+            crate::format::blob::remove_empty_folders(store.dir(), &path);
         }
     }
     Ok(c.confirmed)

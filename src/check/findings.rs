@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 
 use super::finding::{Counter, Finding};
-use crate::row::Row;
+use crate::format::row::Row;
 use crate::settings::EvictionPolicy;
 use crate::txn::orders::{OrderKind, Position};
 
@@ -96,7 +96,7 @@ impl Orphan {
     pub(crate) fn finding(&self) -> Finding {
         Finding::OrphanFile {
             path: self.path.clone(),
-            unfinished: self.path.ends_with(crate::blob::BLOB_TEMP_SUFFIX),
+            unfinished: self.path.ends_with(crate::format::blob::BLOB_TEMP_SUFFIX),
         }
     }
 }

@@ -5,8 +5,8 @@
 use redb::{ReadTransaction, ReadableTable, TableError};
 
 use crate::error::Result;
-use crate::schema::LOG_DAMAGE;
-use crate::stored::describe;
+use crate::format::payload::describe;
+use crate::format::schema::LOG_DAMAGE;
 use crate::wal::{self, Parsed};
 
 /// A record the `log_damage` table keeps.

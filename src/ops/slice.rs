@@ -57,7 +57,7 @@ impl Store {
         })?;
         for file in &files {
             // The row is gone; a file that cannot be deleted now is an orphan for check().
-            let _ = crate::blob::remove(self.dir(), file);
+            let _ = crate::format::blob::remove(self.dir(), file);
         }
         std::thread::sleep(SLICE_PAUSE);
         Ok(value)

@@ -5,15 +5,15 @@ use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 
-use crate::blob::WrittenBlob;
 use crate::disk::Codec;
 use crate::error::{Error, Result};
-use crate::key::Key;
+use crate::format::blob::WrittenBlob;
+use crate::format::key::Key;
+use crate::format::row::{Row, ValuePlace};
+use crate::format::value::ValueKind;
 use crate::options::{Entry, Tag};
-use crate::row::{Row, ValuePlace};
 use crate::time;
 use crate::txn::RowWriter;
-use crate::value::ValueKind;
 
 /// A value read back from its row: the bytes and the row they came from.
 pub(crate) struct Fetched {
@@ -102,7 +102,7 @@ pub(crate) fn check_crc(row: &Row, bytes: &[u8], key: &[u8]) -> Result<()> {
 
 /// A key for messages: its display form, or its length if it cannot be decoded.
 pub(crate) fn describe(key: &[u8]) -> String {
-    if crate::key::long::is_long(key) {
+    if crate::format::key::long::is_long(key) {
         return format!("key of {} bytes", key.len());
     }
     match Key::from_encoded(key) {
@@ -114,7 +114,7 @@ pub(crate) fn describe(key: &[u8]) -> String {
 /// The key whose row `row` is, stored under the index key `index`: the whole key the row
 /// holds (a long key's), else the index key decoded.
 pub(crate) fn key_of(index: &[u8], row: &Row) -> Result<Key> {
-    crate::key::long::check_index(index, row.full_key.as_deref())?;
+    crate::format::key::long::check_index(index, row.full_key.as_deref())?;
     Key::from_encoded(row.full_key.as_deref().unwrap_or(index))
 }
 

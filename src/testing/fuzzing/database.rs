@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use super::{fail, temp_dir};
-use crate::schema::DB_FILE;
+use crate::format::schema::DB_FILE;
 use crate::{Cache, SetOptions, Side, WritePath};
 
 /// Values of at least this many bytes go to value files in the template.

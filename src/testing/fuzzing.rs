@@ -12,12 +12,12 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::blob::{self, BlobPath};
 use crate::error::Error;
-use crate::key::Key;
+use crate::format::blob::{self, BlobPath};
+use crate::format::key::Key;
+use crate::format::row::Row;
 use crate::overlay::Overlay;
 use crate::reader::ValueReader;
-use crate::row::Row;
 use crate::settings::{Setting, Settings, WritePath};
 use crate::shm::{self, SHM_FILE, SHM_SIZE};
 use crate::wal::{self, WAL_FILE, WAL_HEADER_LEN};
@@ -150,14 +150,14 @@ fn settings_table(pairs: &[(String, u64)]) -> Result<Settings> {
     let db = redb::Builder::new().create_with_backend(redb::backends::InMemoryBackend::new())?;
     let w = db.begin_write()?;
     {
-        let mut table = w.open_table(crate::schema::SETTINGS)?;
+        let mut table = w.open_table(crate::format::schema::SETTINGS)?;
         for (name, code) in pairs {
             table.insert(name.as_str(), code)?;
         }
     }
     w.commit()?;
     let r = db.begin_read()?;
-    Settings::read_from(&r.open_table(crate::schema::SETTINGS)?)
+    Settings::read_from(&r.open_table(crate::format::schema::SETTINGS)?)
 }
 
 /// The value-file layout (`format-spec/blobs.md`): a value file is the value's bytes, no
@@ -843,21 +843,21 @@ pub fn seeds() -> Result<Vec<(&'static str, String, Vec<u8>)>> {
         expire_time: 0,
         access_time: 1_700_000_000_000_000,
         access_count: 3,
-        kind: crate::value::ValueKind::Bytes,
+        kind: crate::format::value::ValueKind::Bytes,
         packed: false,
         size: 5,
         crc32: crc32fast::hash(b"hello"),
         tag: None,
         full_key: None,
-        place: crate::row::ValuePlace::Inline(b"hello".to_vec()),
+        place: crate::format::row::ValuePlace::Inline(b"hello".to_vec()),
     };
     let tagged = Row {
         expire_time: 1_800_000_000_000_000,
-        kind: crate::value::ValueKind::Serialized,
+        kind: crate::format::value::ValueKind::Serialized,
         packed: true,
         size: 100_000,
         tag: Some(Key::from("web").encode()?),
-        place: crate::row::ValuePlace::File(file.clone()),
+        place: crate::format::row::ValuePlace::File(file.clone()),
         ..inline.clone()
     };
     out.push(("row", "inline".into(), inline.encode()?));
@@ -922,8 +922,8 @@ pub fn seeds() -> Result<Vec<(&'static str, String, Vec<u8>)>> {
     // A long key (over MAX_KEY_BYTES encoded): a set under its index key, the row holding the
     // whole key, then its delete; both records say version 2.
     let whole = Key::from("L".repeat(crate::MAX_KEY_BYTES + 8)).encode()?;
-    let hash = crate::key::long::long_hash(&whole);
-    let index = crate::key::long::index_key(&whole, &hash, 0);
+    let hash = crate::format::key::long::long_hash(&whole);
+    let index = crate::format::key::long::index_key(&whole, &hash, 0);
     let long_row = Row {
         full_key: Some(whole),
         ..inline.clone()
