@@ -19,6 +19,7 @@ use crate::format::payload::{Fetched, Prepared, check_crc, describe, encode_tag}
 use crate::format::row::{Row, ValuePlace};
 use crate::format::value::ValueKind;
 use crate::iter::Keys;
+use crate::janitor;
 use crate::ops::write;
 use crate::options::{Entry, Number, SetOptions};
 use crate::reader::ValueReader;
@@ -67,7 +68,7 @@ impl Cache {
     /// A handle on `store`; `reopen` opens it again in a forked child.
     pub(crate) fn from_store(store: Store, codec: Codec, reopen: Reopen) -> Cache {
         let store = Arc::new(store);
-        start_janitor(&store);
+        janitor::register_store(&store);
         Cache {
             store: Arc::new(ForkSafe::new(store, reopen)),
             codec,
@@ -654,17 +655,5 @@ impl Cache {
         };
         check_crc(row, &bytes, key)?;
         self.codec.unpack(row.kind, row.packed, bytes).map(Some)
-    }
-}
-
-/// Hands a newly opened store's upkeep to the process's janitor (see [`crate::janitor`]).
-pub(crate) fn start_janitor(store: &Arc<Store>) {
-    let chore: std::sync::Weak<dyn crate::janitor::Chore> = Arc::downgrade(store) as _;
-    crate::janitor::register(chore);
-}
-
-impl crate::janitor::Chore for Store {
-    fn round(&self) -> bool {
-        self.janitor_tick()
     }
 }

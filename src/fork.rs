@@ -109,7 +109,7 @@ impl ForkSafe {
             process::detach(fd);
         }
         let store = Arc::new((self.reopen)()?);
-        crate::cache::start_janitor(&store);
+        crate::janitor::register_store(&store);
         let child = self
             .child
             .get_or_init(|| Box::new(ForkSafe::with(store, Arc::clone(&self.reopen))));
