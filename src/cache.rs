@@ -345,7 +345,8 @@ impl Cache {
     /// As [`Cache::pop`].
     pub fn pop_entry<V: DeserializeOwned>(&self, key: impl IntoKey) -> Result<Option<Entry<V>>> {
         let key = key.into_key()?.encode()?;
-        self.store()?.write(|w| write::pop_entry(w, self, &key))
+        self.store()?
+            .write(|w| write::pop_entry(w, &key, |row, k| self.take_value(row, k), &self.codec))
     }
 
     // ----- reads --------------------------------------------------------------------------

@@ -146,7 +146,7 @@ impl Cache {
                          its item under {key}, which is stored already"
                     )));
                 }
-                let row = prepared.into_row(w, None)?;
+                let row = prepared.into_row(w.next_row_id()?, w.now())?;
                 w.put(&encoded, &row, None)?;
                 w.note_insert();
                 Ok(key)

@@ -385,7 +385,8 @@ impl<'a> Transaction<'a> {
     /// As [`Cache::pop`].
     pub fn pop_entry<V: DeserializeOwned>(&self, key: impl IntoKey) -> Result<Option<Entry<V>>> {
         let key = key.into_key()?.encode()?;
-        self.run(|w| write::pop_entry(w, self.cache, &key))
+        let cache = self.cache;
+        self.run(|w| write::pop_entry(w, &key, |row, k| cache.take_value(row, k), cache.codec()))
     }
 
     /// Stores `value` (its file written now if it is large); see [`ops::store`].

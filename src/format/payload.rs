@@ -13,7 +13,6 @@ use crate::format::row::{Row, ValuePlace};
 use crate::format::value::ValueKind;
 use crate::options::{Entry, Tag};
 use crate::time;
-use crate::txn::RowWriter;
 
 /// A value read back from its row: the bytes and the row they came from.
 pub(crate) struct Fetched {
@@ -48,12 +47,9 @@ pub(crate) struct Prepared {
 }
 
 impl Prepared {
-    /// The row for this value, keeping `old`'s row id (and so its insertion place).
-    pub(crate) fn into_row(self, w: &mut dyn RowWriter, old: Option<&Row>) -> Result<Row> {
-        let row_id = match old {
-            Some(old) => old.row_id,
-            None => w.next_row_id()?,
-        };
+    /// The row for this value, with row id `row_id` (an existing row's keeps its insertion
+    /// place), stored and accessed at `now`.
+    pub(crate) fn into_row(self, row_id: u64, now: u64) -> Result<Row> {
         let (place, size, crc32) = match (self.place, self.blob) {
             (_, Some(b)) => (ValuePlace::File(b.path), b.size, b.crc32),
             (Some(bytes), None) => {
@@ -65,9 +61,9 @@ impl Prepared {
         };
         Ok(Row {
             row_id,
-            store_time: w.now(),
-            expire_time: self.expire.map_or(0, |ttl| time::expire_at(w.now(), ttl)),
-            access_time: w.now(),
+            store_time: now,
+            expire_time: self.expire.map_or(0, |ttl| time::expire_at(now, ttl)),
+            access_time: now,
             access_count: 0,
             kind: self.kind,
             packed: self.packed,

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 
-use crate::cache::Cache;
+use crate::disk::Codec;
 use crate::error::{Error, Result};
 use crate::format::blob;
 use crate::format::key::long::{self, Located};
@@ -47,7 +47,12 @@ pub(crate) fn store(
     if only_if_absent && old.as_ref().is_some_and(|r| !r.is_expired(w.now())) {
         return Ok(false);
     }
-    let mut row = prepared.into_row(w, old.as_ref())?;
+    // An existing row's id keeps the entry's insertion place.
+    let row_id = match &old {
+        Some(old) => old.row_id,
+        None => w.next_row_id()?,
+    };
+    let mut row = prepared.into_row(row_id, w.now())?;
     row.full_key = full_key(key);
     w.put(&index, &row, old.as_ref())?;
     w.note_insert();
@@ -197,10 +202,13 @@ pub(crate) fn negate(delta: i64) -> Result<i64> {
 /// Removes `key` and returns its live value. The value is read and decoded before the row is
 /// removed, so a wrong type or a damaged value leaves the entry in place. A row whose value
 /// file is gone is removed, and counts as absent.
+///
+/// `take_value` reads a row's value bytes (see `Cache::take_value`); `codec` decodes them.
 pub(crate) fn pop_entry<V: DeserializeOwned>(
     w: &mut dyn RowWriter,
-    cache: &Cache,
     key: &[u8],
+    take_value: impl FnOnce(&mut Row, &[u8]) -> Result<Option<Vec<u8>>>,
+    codec: &Codec,
 ) -> Result<Option<Entry<V>>> {
     let Located { index, row } = locate(w, key)?;
     let key = index.as_slice();
@@ -211,11 +219,11 @@ pub(crate) fn pop_entry<V: DeserializeOwned>(
         // Absent, and left in place as `delete` leaves it.
         return Ok(None);
     }
-    let Some(bytes) = cache.take_value(&mut row, key)? else {
+    let Some(bytes) = take_value(&mut row, key)? else {
         w.remove(key, &row)?;
         return Ok(None);
     };
-    let entry = entry_of(&row, bytes, cache.codec())?;
+    let entry = entry_of(&row, bytes, codec)?;
     w.remove(key, &row)?;
     Ok(Some(entry))
 }
