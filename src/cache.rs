@@ -599,7 +599,7 @@ impl Cache {
         let blob_path = prepared.blob.as_ref().map(|b| b.path.clone());
         let result = self
             .store()
-            .and_then(|store| store.write(|w| write::store(w, key, prepared, only_if_absent)));
+            .and_then(|store| store.write(|w| write::set(w, key, prepared, only_if_absent)));
         write::discard_unused(self.directory(), blob_path.as_ref(), &result);
         result
     }

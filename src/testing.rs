@@ -1,4 +1,4 @@
-//! Test hooks: injected I/O faults ([`fault`]), the fuzz targets' entry points ([`fuzzing`],
+//! Test hooks: injected I/O faults ([`fault`]), the fuzz targets' entry points (`fuzzing`,
 //! only in test and fuzz builds) and the negative controls ([`sabotage`], only in a
 //! `--cfg diskcache_broken` build). Outside those builds every hook compiles to nothing.
 

@@ -389,7 +389,7 @@ impl<'a> Transaction<'a> {
         self.run(|w| write::pop_entry(w, &key, |row, k| cache.take_value(row, k), cache.codec()))
     }
 
-    /// Stores `value` (its file written now if it is large); see [`ops::store`].
+    /// Stores `value` (its file written now if it is large); see [`write::set`].
     fn store_value<V: Serialize + ?Sized>(
         &self,
         key: impl IntoKey,
@@ -400,7 +400,7 @@ impl<'a> Transaction<'a> {
         let key = key.into_key()?.encode()?;
         let prepared = self.cache.prepare(value, opts)?;
         let blob_path = prepared.blob.as_ref().map(|b| b.path.clone());
-        let stored = self.run(|w| write::store(w, &key, prepared, only_if_absent));
+        let stored = self.run(|w| write::set(w, &key, prepared, only_if_absent));
         write::discard_unused(self.cache.directory(), blob_path.as_ref(), &stored);
         if let (Some(path), Ok(true)) = (blob_path, &stored) {
             self.written.borrow_mut().push(path);

@@ -11,7 +11,7 @@ use crate::format::blob::WrittenBlob;
 use crate::format::key::Key;
 use crate::format::row::{Row, ValuePlace};
 use crate::format::value::ValueKind;
-use crate::options::{Entry, Tag};
+use crate::options::Entry;
 use crate::time;
 
 /// A value read back from its row: the bytes and the row they came from.
@@ -76,10 +76,13 @@ impl Prepared {
     }
 }
 
-pub(crate) fn encode_tag(tag: Option<&Tag>) -> Result<Option<Vec<u8>>> {
+/// The encoding of a tag for its row (`None`: untagged); see [`Key::encode_tag`].
+pub(crate) fn encode_tag(tag: Option<&Key>) -> Result<Option<Vec<u8>>> {
     tag.map(Key::encode_tag).transpose()
 }
 
+/// Checks `bytes`, the value read back for `key`, against `row`'s crc32: a mismatch is
+/// [`Error::Corrupted`], naming the key and where the value lives.
 pub(crate) fn check_crc(row: &Row, bytes: &[u8], key: &[u8]) -> Result<()> {
     let got = crc32fast::hash(bytes);
     if got == row.crc32 {

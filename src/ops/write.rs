@@ -35,9 +35,9 @@ fn full_key(key: &[u8]) -> Option<Vec<u8>> {
     long::is_long(key).then(|| key.to_vec())
 }
 
-/// Stores a prepared value under `key`; with `only_if_absent`, leaves a live entry alone and
-/// returns false.
-pub(crate) fn store(
+/// Sets `key` to a prepared value (`set`, and `add` with `only_if_absent`, which leaves a live
+/// entry alone and returns false).
+pub(crate) fn set(
     w: &mut dyn RowWriter,
     key: &[u8],
     prepared: Prepared,
@@ -59,7 +59,7 @@ pub(crate) fn store(
     Ok(true)
 }
 
-/// Deletes the value file `path` that [`store`] was given, unless `stored` says a row now
+/// Deletes the value file `path` that [`set`] was given, unless `stored` says a row now
 /// names it, or may (an `Ok(false)` or an error means none does, except an error whose
 /// outcome is unknown: then the file stays, an orphan for `check` at worst).
 pub(crate) fn discard_unused(dir: &Path, path: Option<&blob::BlobPath>, stored: &Result<bool>) {
