@@ -38,7 +38,7 @@ use redb::{ConcurrencyMode, Database, ReadableDatabase, ReadableTableMetadata, T
 
 type Res<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
-/// The fixed part `volume()` counts per row (`ROW_HEADER_LEN` in `src/row.rs`).
+/// The fixed part `volume()` counts per row (`ROW_HEADER_LEN` in `src/format/row.rs`).
 const COUNTED_HEADER: u64 = 128;
 
 struct Args {

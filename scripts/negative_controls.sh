@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Negative controls: every deliberately broken variant of the library (src/sabotage.rs) must
-# make the tests that guard its property fail. A test that still passes with its property
-# undone proves nothing.
+# Negative controls: every deliberately broken variant of the library
+# (src/testing/sabotage.rs) must make the tests that guard its property fail. A test that
+# still passes with its property undone proves nothing.
 #
 # Builds the test binaries named below once, with RUSTFLAGS="--cfg diskcache_broken" (the only
 # build in which the sabotage code exists) into target/negative-controls, debug profile. Then,
@@ -20,8 +20,8 @@
 # out (a negative control must not be flaky): fork.rs'
 # forks_during_writes_from_another_thread_neither_deadlock_nor_lose_writes (deadlocks in 4 of
 # 5 runs, and then only its 60 s watchdog ends it) and eviction.rs'
-# switching_the_policy_rebuilds_its_order (1 of 4). Every variant of src/sabotage.rs must have
-# an entry: a variant added without one fails the script.
+# switching_the_policy_rebuilds_its_order (1 of 4). Every variant of src/testing/sabotage.rs
+# must have an entry: a variant added without one fails the script.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -111,7 +111,7 @@ writes-keep-expired expire
     a_transaction_culls_as_its_operations_would_and_only_if_it_commits
     a_write_removes_the_expired_entries_another_process_wrote
 no-folder-retry lib
-    blob::tests::a_writer_whose_folder_is_removed_under_it_makes_it_again
+    format::blob::tests::a_writer_whose_folder_is_removed_under_it_makes_it_again
 long-keys-keep-version keys_and_values
     mib_keys_survive_reopen_and_raise_the_format_version_only_when_written
     the_spec_reader_reads_long_keys_from_the_database_and_the_log
@@ -138,22 +138,24 @@ while IFS= read -r line; do
     esac
 done <<<"$TABLE"
 
-# Every variant of src/sabotage.rs has an entry, and every entry is a variant.
-mapfile -t DEFINED < <(grep -oE 'Sabotage::[A-Za-z]+ => "[a-z-]+"' src/sabotage.rs |
+# Every variant of src/testing/sabotage.rs has an entry, and every entry is a variant.
+mapfile -t DEFINED < <(grep -oE 'Sabotage::[A-Za-z]+ => "[a-z-]+"' src/testing/sabotage.rs |
     sed -E 's/.*"([a-z-]+)"/\1/')
 if [ "${#DEFINED[@]}" -eq 0 ]; then
-    echo "error: no variant names found in src/sabotage.rs" >&2
+    echo "error: no variant names found in src/testing/sabotage.rs" >&2
     exit 2
 fi
 for v in "${DEFINED[@]}"; do
     if [ -z "${FILE_OF[$v]:-}" ]; then
-        echo "error: the variant $v of src/sabotage.rs has no entry in $0" >&2
+        echo "error: the variant $v of src/testing/sabotage.rs has no entry in $0" >&2
         exit 2
     fi
 done
 for v in "${VARIANTS[@]}"; do
-    if ! printf '%s\n' "${DEFINED[@]}" | grep -qx -- "$v"; then
-        echo "error: $v (in $0) is not a variant of src/sabotage.rs" >&2
+    # (grep reads a process substitution, not a pipe: under pipefail, printf killed by
+    # SIGPIPE when grep -q stops at the first match would fail the test.)
+    if ! grep -qx -- "$v" < <(printf '%s\n' "${DEFINED[@]}"); then
+        echo "error: $v (in $0) is not a variant of src/testing/sabotage.rs" >&2
         exit 2
     fi
 done

@@ -135,10 +135,10 @@ impl CacheBuilder {
             base.timeout = t;
         }
         if let Some(n) = self.checkpoint_records {
-            if !(1..=crate::logged::MAX_CHECKPOINT_RECORDS).contains(&n) {
+            if !(1..=crate::engine::log::MAX_CHECKPOINT_RECORDS).contains(&n) {
                 return Err(crate::Error::InvalidArgument(format!(
                     "checkpoint_records must be 1 to {}, not {n}",
-                    crate::logged::MAX_CHECKPOINT_RECORDS
+                    crate::engine::log::MAX_CHECKPOINT_RECORDS
                 )));
             }
             base.checkpoint_records = n;
@@ -146,7 +146,7 @@ impl CacheBuilder {
         let codec = crate::disk::Codec::new(self.disk);
         let dir = dir.as_ref().to_path_buf();
         let mut store =
-            crate::store::Store::open(&dir, &self.overrides, base.clone(), codec.name())?;
+            crate::engine::Store::open(&dir, &self.overrides, base.clone(), codec.name())?;
         if let Some(temp) = self.temp_dir {
             store.remove_when_closed(temp);
         }
@@ -154,7 +154,7 @@ impl CacheBuilder {
         // has recorded the cache in use by this boot, so the child has no check to run.)
         let disk = codec.name().to_owned();
         let reopen = Box::new(move || {
-            let store = crate::store::Store::open(&dir, &[], base.clone(), &disk)?;
+            let store = crate::engine::Store::open(&dir, &[], base.clone(), &disk)?;
             if let Some(marker) = store.marker() {
                 marker.settle()?;
             }

@@ -9,22 +9,23 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::blob;
 use crate::builder::CacheBuilder;
 use crate::disk::Codec;
 use crate::error::{Error, Result};
 use crate::fork::{ForkSafe, Reopen};
+use crate::format::blob;
+use crate::format::key::{IntoKey, Key};
+use crate::format::payload::{Fetched, Prepared, check_crc, describe, encode_tag};
+use crate::format::row::{Row, ValuePlace};
+use crate::format::value::ValueKind;
 use crate::iter::Keys;
-use crate::key::{IntoKey, Key};
-use crate::ops;
+use crate::janitor;
+use crate::ops::write;
 use crate::options::{Entry, Number, SetOptions};
 use crate::reader::ValueReader;
-use crate::row::{Row, ValuePlace};
 use crate::settings::Settings;
-use crate::store::Store;
-use crate::stored::{Fetched, Prepared, check_crc, describe, encode_tag};
+use crate::engine::Store;
 use crate::time;
-use crate::value::ValueKind;
 
 /// A disk-backed key-value cache in one directory, safe to share between threads (clone it)
 /// and between processes (open the same directory). A process forked while it holds one can
@@ -67,7 +68,7 @@ impl Cache {
     /// A handle on `store`; `reopen` opens it again in a forked child.
     pub(crate) fn from_store(store: Store, codec: Codec, reopen: Reopen) -> Cache {
         let store = Arc::new(store);
-        start_janitor(&store);
+        janitor::register_store(&store);
         Cache {
             store: Arc::new(ForkSafe::new(store, reopen)),
             codec,
@@ -255,7 +256,7 @@ impl Cache {
     /// [`Error::InvalidArgument`] for a bad key; [`Error::Timeout`].
     pub fn delete(&self, key: impl IntoKey) -> Result<bool> {
         let key = key.into_key()?.encode()?;
-        self.store()?.write(|w| ops::delete(w, &key))
+        self.store()?.write(|w| write::delete(w, &key))
     }
 
     /// Sets a live entry's expire time (`None`: never expires). Returns whether the key was
@@ -278,7 +279,7 @@ impl Cache {
     /// As [`Cache::delete`].
     pub fn touch(&self, key: impl IntoKey, expire: Option<Duration>) -> Result<bool> {
         let key = key.into_key()?.encode()?;
-        self.store()?.write(|w| ops::touch(w, &key, expire))
+        self.store()?.write(|w| write::touch(w, &key, expire))
     }
 
     /// Adds `delta` to the number stored under `key` and returns the result, atomically
@@ -307,7 +308,8 @@ impl Cache {
     /// [`Error::Timeout`].
     pub fn incr(&self, key: impl IntoKey, delta: i64, default: Option<i64>) -> Result<Number> {
         let key = key.into_key()?.encode()?;
-        self.store()?.write(|w| ops::incr(w, &key, delta, default))
+        self.store()?
+            .write(|w| write::incr(w, &key, delta, default))
     }
 
     /// Subtracts `delta`: `incr(key, -delta, default)`.
@@ -315,7 +317,7 @@ impl Cache {
     /// # Errors
     /// As [`Cache::incr`]; `delta == i64::MIN` is [`Error::InvalidArgument`].
     pub fn decr(&self, key: impl IntoKey, delta: i64, default: Option<i64>) -> Result<Number> {
-        self.incr(key, ops::negate(delta)?, default)
+        self.incr(key, write::negate(delta)?, default)
     }
 
     /// Removes `key` and returns its value, if it was present and live.
@@ -343,7 +345,8 @@ impl Cache {
     /// As [`Cache::pop`].
     pub fn pop_entry<V: DeserializeOwned>(&self, key: impl IntoKey) -> Result<Option<Entry<V>>> {
         let key = key.into_key()?.encode()?;
-        self.store()?.write(|w| ops::pop_entry(w, self, &key))
+        self.store()?
+            .write(|w| write::pop_entry(w, &key, |row, k| self.take_value(row, k), &self.codec))
     }
 
     // ----- reads --------------------------------------------------------------------------
@@ -525,12 +528,12 @@ impl Cache {
             let edge = store.read_all(|r| r.insertion_edge(last, now))?;
             if !edge.expired.is_empty() {
                 // As Python diskcache's peekitem, which deletes the expired items it passes.
-                store.write(|w| ops::remove_expired(w, &edge.expired))?;
+                store.write(|w| write::remove_expired(w, &edge.expired))?;
             }
             let Some((key, row)) = edge.live else {
                 return Ok(None);
             };
-            let whole = crate::stored::key_of(&key, &row);
+            let whole = crate::format::payload::key_of(&key, &row);
             if let Some(fetched) = self.load(row, &key)? {
                 return Ok(Some((whole?, fetched.value()?)));
             }
@@ -596,8 +599,8 @@ impl Cache {
         let blob_path = prepared.blob.as_ref().map(|b| b.path.clone());
         let result = self
             .store()
-            .and_then(|store| store.write(|w| ops::store(w, key, prepared, only_if_absent)));
-        ops::discard_unused(self.directory(), blob_path.as_ref(), &result);
+            .and_then(|store| store.write(|w| write::set(w, key, prepared, only_if_absent)));
+        write::discard_unused(self.directory(), blob_path.as_ref(), &result);
         result
     }
 
@@ -665,21 +668,9 @@ impl Cache {
         let Some(marker) = store.marker() else {
             return Ok(());
         };
-        if marker.verdict() == crate::shutdown::Verdict::Check {
+        if marker.verdict() == crate::engine::shutdown::Verdict::Check {
             self.check(true)?;
         }
         marker.settle()
-    }
-}
-
-/// Hands a newly opened store's upkeep to the process's janitor (see [`crate::janitor`]).
-pub(crate) fn start_janitor(store: &Arc<Store>) {
-    let chore: std::sync::Weak<dyn crate::janitor::Chore> = Arc::downgrade(store) as _;
-    crate::janitor::register(chore);
-}
-
-impl crate::janitor::Chore for Store {
-    fn round(&self) -> bool {
-        self.janitor_tick()
     }
 }

@@ -23,7 +23,7 @@ pub use finding::{Counter, Finding};
 use crate::cache::Cache;
 use crate::error::{Error, Result};
 use crate::settings::Settings;
-use crate::store::Store;
+use crate::engine::Store;
 
 /// The least time a value file no row names is left alone, in case its writer (in another
 /// process) has written it and is waiting for the write lock to commit its row. The grace is
@@ -192,7 +192,7 @@ fn look(store: &Store, fix: bool) -> Result<Seen> {
     store.checkpoint()?;
     let repaired = redb_integrity(store, &settings, &mut warnings)?;
     let token = if fix {
-        let token = crate::build::random_token();
+        let token = crate::ops::build::random_token();
         store.slice(|w, _| w.set_check_token(Some(token)))?;
         Some(token)
     } else {
@@ -252,7 +252,7 @@ fn redb_integrity(store: &Store, settings: &Settings, warnings: &mut Vec<Finding
             return Ok(false);
         }
     };
-    let checked = crate::boundary::contain(|| db.database_mut().map(|db| db.check_integrity()));
+    let checked = crate::engine::boundary::contain(|| db.database_mut().map(|db| db.check_integrity()));
     match checked {
         Ok(Ok(Ok(true))) => return Ok(false),
         Ok(Ok(Ok(false))) => warnings.push(Finding::Database {

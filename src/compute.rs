@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 use crate::cache::Cache;
 use crate::error::Error;
 use crate::fanout::FanoutCache;
-use crate::key::IntoKey;
+use crate::format::key::IntoKey;
 
 /// Per key being computed in this process, the lock its computation holds: a second caller of
 /// the same key waits for the first one's result instead of computing too.
@@ -29,7 +29,7 @@ impl std::fmt::Debug for KeyGates {
 impl KeyGates {
     /// Runs `f` holding the gate of the encoded key `key`: one caller at a time per key.
     pub(crate) fn with<T>(&self, key: &[u8], f: impl FnOnce() -> T) -> T {
-        if crate::sabotage::on(crate::sabotage::Sabotage::UngatedCompute) {
+        if crate::testing::sabotage::on(crate::testing::sabotage::Sabotage::UngatedCompute) {
             // Negative control (`sabotage`): every caller computes.
             return f();
         }

@@ -16,7 +16,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::{Detail, Error, Result};
-use crate::value::{self, EncodedValue, ValueKind};
+use crate::format::value::{self, EncodedValue, ValueKind};
 
 /// The name recorded for caches that use the built-in encoding (no [`Disk`] given).
 pub const DEFAULT_DISK: &str = "default";
@@ -107,7 +107,7 @@ impl Codec {
     /// and whether it was packed.
     pub(crate) fn encode<V: Serialize + ?Sized>(&self, value: &V) -> Result<(EncodedValue, bool)> {
         // The value's `Serialize` and the disk are the caller's code.
-        crate::boundary::run_caller(|| self.encode_inner(value))
+        crate::engine::boundary::run_caller(|| self.encode_inner(value))
     }
 
     fn encode_inner<V: Serialize + ?Sized>(&self, value: &V) -> Result<(EncodedValue, bool)> {
@@ -134,7 +134,7 @@ impl Codec {
     pub(crate) fn unpack(&self, kind: ValueKind, packed: bool, bytes: Vec<u8>) -> Result<Vec<u8>> {
         match (&self.0, packed) {
             (_, false) => Ok(bytes),
-            (Some(disk), true) => crate::boundary::run_caller(|| disk.unpack(kind, bytes)),
+            (Some(disk), true) => crate::engine::boundary::run_caller(|| disk.unpack(kind, bytes)),
             (None, true) => Err(Error::corrupted(
                 "a packed value in a cache with no Disk to unpack it",
             )),
@@ -144,7 +144,7 @@ impl Codec {
     /// Decodes unpacked bytes of `kind` as a `V`.
     pub(crate) fn decode<V: DeserializeOwned>(&self, kind: ValueKind, bytes: Vec<u8>) -> Result<V> {
         // The type's `Deserialize` and the disk are the caller's code.
-        crate::boundary::run_caller(|| self.decode_inner(kind, bytes))
+        crate::engine::boundary::run_caller(|| self.decode_inner(kind, bytes))
     }
 
     fn decode_inner<V: DeserializeOwned>(&self, kind: ValueKind, bytes: Vec<u8>) -> Result<V> {

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use redb::Database;
 
-use crate::access::Accesses;
+use crate::ops::access::Accesses;
 use crate::engine::boundary::{Handle, contain_at};
 use crate::engine::direct::DirectEngine;
 use crate::engine::handoff::DirectHandoff;
@@ -25,11 +25,11 @@ use crate::engine::shutdown::Marker;
 use crate::engine::snapshot::Snapshot;
 use crate::engine::write::{OpEnv, RowWriter, WriteCtx};
 use crate::error::{Error, Result};
-use crate::evict;
+use crate::ops::cull;
 use crate::platform::process::RawFd;
-use crate::row::Row;
-use crate::schema::{DB_FILE, FANOUT_FILE};
-use crate::schema::{META_COUNT, META_VOLUME};
+use crate::format::row::Row;
+use crate::format::schema::{DB_FILE, FANOUT_FILE};
+use crate::format::schema::{META_COUNT, META_VOLUME};
 use crate::settings::{Setting, Settings, WritePath};
 use healing::take;
 
@@ -419,7 +419,7 @@ impl Store {
     /// Stores `setting` for every process using the cache and returns the value it replaced.
     /// Changing the eviction policy or the tag index builds the new order table in slices,
     /// switches, tells other processes, then empties the old table in slices
-    /// (`crate::build`).
+    /// (`crate::ops::build`).
     pub(crate) fn reset(&self, setting: Setting) -> Result<Setting> {
         if matches!(setting, Setting::WritePath(_) | Setting::Durability(_)) {
             return Err(Error::InvalidArgument(format!(
@@ -427,7 +427,7 @@ impl Store {
                 setting.name()
             )));
         }
-        let (old, live, left) = match crate::build::reset(self, setting)? {
+        let (old, live, left) = match crate::ops::build::reset(self, setting)? {
             Some(built) => built,
             None => {
                 let (old, live) =
@@ -439,7 +439,7 @@ impl Store {
         if let Some(left) = left {
             // The new setting is in force: a table left over by an error here is for `check`
             // to report and delete.
-            let _ = crate::build::empty(self, left);
+            let _ = crate::ops::build::empty(self, left);
         }
         Ok(old)
     }
@@ -493,7 +493,7 @@ impl Store {
             let (value, live) = self.engine.write(
                 &env,
                 |w| take(f)?(w),
-                |w, settings| evict::cull_after_write(w, settings).map(drop),
+                |w, settings| cull::cull_after_write(w, settings).map(drop),
             )?;
             if let Some(live) = live {
                 self.adopt(live);

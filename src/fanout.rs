@@ -14,8 +14,8 @@ use crate::cache::Cache;
 use crate::check::Finding;
 use crate::deque::Deque;
 use crate::error::{Error, Result};
+use crate::format::key::{IntoKey, Key};
 use crate::index::Index;
-use crate::key::{IntoKey, Key};
 use crate::options::{Entry, Number, SetOptions, Stats, Tag};
 use crate::reader::ValueReader;
 use crate::settings::{EvictionPolicy, Setting, Settings};
@@ -116,7 +116,7 @@ impl FanoutCache {
     /// # Errors
     /// [`Error::InvalidArgument`] for a key that cannot be encoded.
     pub fn shard_index(&self, key: &Key) -> Result<usize> {
-        let hash = crate::shm::key_hash(&key.encode()?);
+        let hash = crate::format::key_hash::key_hash(&key.encode()?);
         // The count is at most 1000, so both conversions are exact.
         Ok((hash % self.shards.len() as u64) as usize)
     }

@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use crate::error::Result;
 use crate::platform::process::{self, forks_now};
-use crate::store::Store;
+use crate::engine::Store;
 
 /// The current fork count, registering the counting handler on first use.
 fn generation() -> u64 {
@@ -71,7 +71,7 @@ impl ForkSafe {
     pub(crate) fn get(&self) -> Result<&Arc<Store>> {
         let now = forks_now();
         if now == self.generation
-            || crate::sabotage::on(crate::sabotage::Sabotage::ForkInheritsStore)
+            || crate::testing::sabotage::on(crate::testing::sabotage::Sabotage::ForkInheritsStore)
         {
             return Ok(&self.store);
         }
@@ -109,7 +109,7 @@ impl ForkSafe {
             process::detach(fd);
         }
         let store = Arc::new((self.reopen)()?);
-        crate::cache::start_janitor(&store);
+        crate::janitor::register_store(&store);
         let child = self
             .child
             .get_or_init(|| Box::new(ForkSafe::with(store, Arc::clone(&self.reopen))));

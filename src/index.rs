@@ -20,8 +20,8 @@ use serde::de::DeserializeOwned;
 
 use crate::cache::Cache;
 use crate::error::Result;
+use crate::format::key::Key;
 use crate::iter::Keys;
-use crate::key::Key;
 use crate::memo::{MemoOptions, Memoized};
 use crate::options::{SetOptions, Side};
 use crate::settings::EvictionPolicy;

@@ -4,9 +4,9 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use crate::error::Result;
-use crate::key::Key;
-use crate::store::Store;
-use crate::stored::key_of;
+use crate::format::key::Key;
+use crate::format::payload::key_of;
+use crate::engine::Store;
 
 /// Keys read per snapshot.
 const BATCH: usize = 256;

@@ -22,7 +22,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering, fence};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
 
-use crate::sabotage::{self, Sabotage};
+use crate::engine::Store;
+use crate::testing::sabotage::{self, Sabotage};
 
 /// How long the janitor waits between rounds while some chore has work left.
 const PERIOD: Duration = Duration::from_millis(10);
@@ -69,9 +70,23 @@ impl Drop for Barrier {
     }
 }
 
+/// Hands a newly opened store's upkeep to this process's janitor (a cache's open, and a
+/// forked child's reopening in `fork.rs`).
+pub(crate) fn register_store(store: &Arc<Store>) {
+    let chore: Weak<dyn Chore> = Arc::downgrade(store) as _;
+    register(chore);
+}
+
+/// A store's round: its upkeep (`Store::janitor_tick`).
+impl Chore for Store {
+    fn round(&self) -> bool {
+        self.janitor_tick()
+    }
+}
+
 /// Registers `chore` with this process's janitor (starting the thread on first use). The
 /// janitor holds it weakly: the chore ends when its store is dropped.
-pub(crate) fn register(chore: Weak<dyn Chore>) {
+fn register(chore: Weak<dyn Chore>) {
     let janitor = if sabotage::on(Sabotage::JanitorPerStore) {
         start(std::process::id())
     } else {

@@ -60,9 +60,6 @@
 )]
 #![doc(test(attr(deny(warnings))))]
 
-mod access;
-mod blob;
-mod build;
 mod builder;
 mod cache;
 mod check;
@@ -71,19 +68,10 @@ mod deque;
 mod disk;
 mod engine;
 mod error;
-mod evict;
 mod fanout;
-// Test hooks: only in this crate's own test builds (feature `testing`) and fuzz builds.
-#[cfg(any(feature = "testing", fuzzing))]
-#[doc(hidden)]
-pub mod fault;
-#[cfg(not(any(feature = "testing", fuzzing)))]
-mod fault;
 mod files;
 mod fork;
-#[cfg(any(feature = "testing", fuzzing))]
-#[doc(hidden)]
-pub mod fuzzing;
+mod format;
 mod index;
 mod iter;
 #[cfg(feature = "testing")]
@@ -91,7 +79,6 @@ mod iter;
 pub mod janitor;
 #[cfg(not(feature = "testing"))]
 mod janitor;
-pub mod key;
 mod maintenance;
 mod memo;
 mod ops;
@@ -101,26 +88,18 @@ pub mod platform;
 mod queue;
 mod reader;
 pub mod recipes;
-mod row;
-mod sabotage;
-mod schema;
 mod settings;
-mod slice;
-mod stored;
+mod testing;
 mod time;
 mod transaction;
-mod value;
 
-// The engine's modules under their former paths, for the modules that still name them.
-use engine as store; // TEMP-ALIAS
-use engine::boundary; // TEMP-ALIAS
-use engine::log as logged; // TEMP-ALIAS
+pub use format::key;
+// Test hooks at the crate's root: this crate's own tests (feature `testing`) and the fuzz
+// targets (`fuzz/`) reach them as `diskcache::fault` and `diskcache::fuzzing`.
 #[cfg(any(feature = "testing", fuzzing))]
-use engine::log::overlay; // TEMP-ALIAS
-use engine::log::shm; // TEMP-ALIAS
-use engine::log::wal; // TEMP-ALIAS
-use engine::shutdown; // TEMP-ALIAS
-use engine::write as txn; // TEMP-ALIAS
+#[doc(hidden)]
+pub use testing::{fault, fuzzing};
+
 
 pub use builder::CacheBuilder;
 pub use cache::Cache;
@@ -129,6 +108,8 @@ pub use deque::{Deque, DequeIter, DequeTransaction};
 pub use disk::{CompressedDisk, DEFAULT_DISK, Disk, JsonDisk};
 pub use error::{Detail, Error, ErrorKind, Result};
 pub use fanout::{DEFAULT_SHARDS, FanoutBuilder, FanoutCache, FanoutTransaction, ShardFinding};
+pub use format::schema::FORMAT_VERSION;
+pub use format::value::ValueKind;
 pub use index::{Index, IndexIter, IndexKeys, IndexValues};
 pub use iter::Keys;
 pub use key::{IntoKey, Key, MAX_KEY_BYTES};
@@ -139,10 +120,8 @@ pub use recipes::{
     Averager, BoundedSemaphore, Lock, LockGuard, RLock, RLockGuard, SemaphoreGuard, Throttle,
     barrier,
 };
-pub use schema::FORMAT_VERSION;
 pub use settings::{Durability, EvictionPolicy, Setting, Settings, WritePath};
 pub use transaction::Transaction;
-pub use value::ValueKind;
 
 /// Crash hook for the kill -9 harness (`tests/wal_harness.rs`): aborts the process, as a
 /// `kill -9` would at that instant, when the environment variable `DISKCACHE_CRASH_POINT` is

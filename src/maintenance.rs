@@ -1,17 +1,18 @@
 //! Whole-cache maintenance: `clear`, `expire`, `evict` and `cull` in slices of a few
-//! milliseconds each (`crate::slice`), and the settings every process shares (`reset`,
+//! milliseconds each (`crate::ops::slice`), and the settings every process shares (`reset`,
 //! `stats`, the tag index).
 
 use crate::cache::Cache;
 #[cfg(doc)]
 use crate::error::Error;
 use crate::error::Result;
-use crate::evict::{self, Order};
+use crate::format::order::Order;
+use crate::ops::cull;
+use crate::ops::slice::Budget;
 use crate::options::{Stats, Tag};
 use crate::settings::{EvictionPolicy, Setting};
-use crate::slice::Budget;
 use crate::time;
-use crate::txn::{RowWriter, WriteCtx};
+use crate::engine::write::{RowWriter, WriteCtx};
 
 /// Entries a slice removes between looks at the clock.
 const CHUNK: usize = 64;
@@ -275,7 +276,7 @@ impl Cache {
     /// [`Error::Timeout`]; [`Error::Storage`].
     pub fn format_version(&self) -> Result<u64> {
         self.store()?
-            .read_all(|snap| snap.meta(crate::schema::META_FORMAT_VERSION))
+            .read_all(|snap| snap.meta(crate::format::schema::META_FORMAT_VERSION))
     }
 
     /// # Errors
@@ -308,14 +309,14 @@ fn in_chunks(budget: Budget, mut chunk: impl FnMut(usize) -> Result<u64>) -> Res
 fn cull_slice(w: &mut WriteCtx<'_>, now: u64, budget: Budget) -> Result<(u64, bool)> {
     let live = w.live().clone();
     let (mut removed, more) = in_chunks(budget, |limit| {
-        evict::remove_head(w, Order::Expire, now, limit, None).map(|n| n as u64)
+        cull::remove_head(w, Order::Expire, now, limit, None).map(|n| n as u64)
     })?;
     if more || live.eviction_policy == EvictionPolicy::None {
         return Ok((removed, more));
     }
     let order = Order::Policy(live.eviction_policy);
     while RowWriter::volume(w)? > live.size_limit {
-        let n = evict::remove_head(w, order, u64::MAX, CHUNK, Some(live.size_limit))?;
+        let n = cull::remove_head(w, order, u64::MAX, CHUNK, Some(live.size_limit))?;
         removed += n as u64;
         if n == 0 {
             return Ok((removed, false));

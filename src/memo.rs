@@ -15,7 +15,7 @@ use crate::cache::Cache;
 use crate::compute::KeyGates;
 use crate::error::{Error, Result};
 use crate::fanout::FanoutCache;
-use crate::key::Key;
+use crate::format::key::Key;
 use crate::options::{Entry, SetOptions, Tag};
 
 /// How a memoized function's results are kept.

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use crate::key::Key;
+use crate::format::key::Key;
 
 /// A tag groups entries so that `evict(tag)` can remove them together. Any key can be a tag.
 pub type Tag = Key;

@@ -12,12 +12,12 @@
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::blob;
 use crate::cache::Cache;
 use crate::error::{Error, Result};
-use crate::key::Key;
+use crate::format::blob;
+use crate::format::key::Key;
+use crate::format::payload::key_of;
 use crate::options::{SetOptions, Side};
-use crate::stored::key_of;
 use crate::time;
 
 /// The number of the first item of a queue.
@@ -35,11 +35,11 @@ fn queue_key(prefix: Option<&str>, n: i64) -> Key {
 
 /// The encoded keys the queue's items lie strictly between.
 /// A prefix so long that the keys' encodings are over [`crate::MAX_KEY_BYTES`] is
-/// [`Error::InvalidArgument`]: such keys are stored under index keys (`key/long.rs`), whose
-/// order the queue's range scans do not follow.
+/// [`Error::InvalidArgument`]: such keys are stored under index keys
+/// (`format/key/long.rs`), whose order the queue's range scans do not follow.
 fn bounds(prefix: Option<&str>) -> Result<(Vec<u8>, Vec<u8>)> {
     let high = queue_key(prefix, LIMIT).encode()?;
-    if crate::key::long::is_long(&high) {
+    if crate::format::key::long::is_long(&high) {
         return Err(Error::InvalidArgument(format!(
             "a queue prefix of {} bytes makes keys over {} bytes encoded",
             prefix.map_or(0, str::len),
@@ -146,7 +146,7 @@ impl Cache {
                          its item under {key}, which is stored already"
                     )));
                 }
-                let row = prepared.into_row(w, None)?;
+                let row = prepared.into_row(w.next_row_id()?, w.now())?;
                 w.put(&encoded, &row, None)?;
                 w.note_insert();
                 Ok(key)

@@ -9,15 +9,15 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::blob::{self, BlobPath};
 use crate::cache::Cache;
 use crate::error::{Error, Result};
-use crate::key::IntoKey;
-use crate::ops;
+use crate::format::blob::{self, BlobPath};
+use crate::format::key::IntoKey;
+use crate::format::payload::Fetched;
+use crate::format::row::Row;
+use crate::ops::write;
 use crate::options::{Entry, Number, SetOptions};
-use crate::row::Row;
-use crate::stored::Fetched;
-use crate::txn::RowWriter;
+use crate::engine::write::RowWriter;
 
 impl Cache {
     /// Runs `f` as one transaction: the operations it makes through the [`Transaction`] it is
@@ -103,7 +103,7 @@ impl Cache {
             files: RefCell::new(Vec::new()),
             kept: false,
         };
-        if crate::sabotage::on(crate::sabotage::Sabotage::TransactNotAtomic) {
+        if crate::testing::sabotage::on(crate::testing::sabotage::Sabotage::TransactNotAtomic) {
             // Negative control (`sabotage`): each operation of `f` is its own write, so other
             // processes can see a transaction half applied.
             written.kept = true;
@@ -114,7 +114,7 @@ impl Cache {
         let result = store.write(|w| {
             let _inside = store.enter_transact();
             let tx = Transaction::new(self, Some(w), &written.files);
-            let result = crate::boundary::run_caller(|| f(&tx));
+            let result = crate::engine::boundary::run_caller(|| f(&tx));
             match (result, tx.broken.take()) {
                 (Ok(_), Some(failure)) => Err(rolled_back(&failure)),
                 (Ok(value), None) => Ok(value),
@@ -156,7 +156,7 @@ pub(crate) fn transact_all<T, E: From<Error>>(
         .collect();
     let mut caller_error = None;
     let mut f = Some(|txs: &[Transaction<'_>]| {
-        crate::boundary::run_caller(|| f(txs)).map_err(|e| caller_failed(&mut caller_error, e))
+        crate::engine::boundary::run_caller(|| f(txs)).map_err(|e| caller_failed(&mut caller_error, e))
     });
     let result = nest(caches, caches, &written, Vec::new(), &mut f);
     for w in &mut written {
@@ -338,7 +338,7 @@ impl<'a> Transaction<'a> {
     /// As [`Cache::delete`].
     pub fn delete(&self, key: impl IntoKey) -> Result<bool> {
         let key = key.into_key()?.encode()?;
-        self.run(|w| ops::delete(w, &key))
+        self.run(|w| write::delete(w, &key))
     }
 
     /// Sets a live entry's expire time (`None`: never expires). Returns whether the key was
@@ -348,7 +348,7 @@ impl<'a> Transaction<'a> {
     /// As [`Cache::touch`].
     pub fn touch(&self, key: impl IntoKey, expire: Option<Duration>) -> Result<bool> {
         let key = key.into_key()?.encode()?;
-        self.run(|w| ops::touch(w, &key, expire))
+        self.run(|w| write::touch(w, &key, expire))
     }
 
     /// Adds `delta` to the number stored under `key` and returns the result (a float stays a
@@ -359,7 +359,7 @@ impl<'a> Transaction<'a> {
     /// As [`Cache::incr`].
     pub fn incr(&self, key: impl IntoKey, delta: i64, default: Option<i64>) -> Result<Number> {
         let key = key.into_key()?.encode()?;
-        self.run(|w| ops::incr(w, &key, delta, default))
+        self.run(|w| write::incr(w, &key, delta, default))
     }
 
     /// Subtracts `delta`: `incr(key, -delta, default)`.
@@ -367,7 +367,7 @@ impl<'a> Transaction<'a> {
     /// # Errors
     /// As [`Cache::decr`].
     pub fn decr(&self, key: impl IntoKey, delta: i64, default: Option<i64>) -> Result<Number> {
-        self.incr(key, ops::negate(delta)?, default)
+        self.incr(key, write::negate(delta)?, default)
     }
 
     /// Removes `key` and returns its value, if it was present and live.
@@ -384,10 +384,11 @@ impl<'a> Transaction<'a> {
     /// As [`Cache::pop`].
     pub fn pop_entry<V: DeserializeOwned>(&self, key: impl IntoKey) -> Result<Option<Entry<V>>> {
         let key = key.into_key()?.encode()?;
-        self.run(|w| ops::pop_entry(w, self.cache, &key))
+        let cache = self.cache;
+        self.run(|w| write::pop_entry(w, &key, |row, k| cache.take_value(row, k), cache.codec()))
     }
 
-    /// Stores `value` (its file written now if it is large); see [`ops::store`].
+    /// Stores `value` (its file written now if it is large); see [`write::set`].
     fn store_value<V: Serialize + ?Sized>(
         &self,
         key: impl IntoKey,
@@ -398,8 +399,8 @@ impl<'a> Transaction<'a> {
         let key = key.into_key()?.encode()?;
         let prepared = self.cache.prepare(value, opts)?;
         let blob_path = prepared.blob.as_ref().map(|b| b.path.clone());
-        let stored = self.run(|w| ops::store(w, &key, prepared, only_if_absent));
-        ops::discard_unused(self.cache.directory(), blob_path.as_ref(), &stored);
+        let stored = self.run(|w| write::set(w, &key, prepared, only_if_absent));
+        write::discard_unused(self.cache.directory(), blob_path.as_ref(), &stored);
         if let (Some(path), Ok(true)) = (blob_path, &stored) {
             self.written.borrow_mut().push(path);
         }
@@ -409,7 +410,7 @@ impl<'a> Transaction<'a> {
     /// The live row under `key`, as this transaction has left it.
     fn live_row(&self, key: &[u8]) -> Result<Option<Row>> {
         self.run(|w| {
-            let row = crate::key::long::find(key, &mut |index| w.get(index))?;
+            let row = crate::format::key::long::find(key, &mut |index| w.get(index))?;
             Ok(row.map(|(_, row)| row).filter(|r| !r.is_expired(w.now())))
         })
     }
@@ -417,7 +418,7 @@ impl<'a> Transaction<'a> {
     /// The live value under `key`, crc-checked.
     fn fetch(&self, key: &[u8]) -> Result<Option<Fetched>> {
         let (row, now) = self.run(|w| {
-            let row = crate::key::long::find(key, &mut |index| w.get(index))?;
+            let row = crate::format::key::long::find(key, &mut |index| w.get(index))?;
             Ok((row.map(|(_, row)| row), w.now()))
         })?;
         self.cache.fetch_live(row, key, now)
@@ -484,10 +485,10 @@ impl RowWriter for Counted<'_> {
     }
     fn order_head(
         &mut self,
-        order: crate::evict::Order,
+        order: crate::format::order::Order,
         max: u64,
         limit: usize,
-    ) -> Result<Vec<crate::evict::Candidate>> {
+    ) -> Result<Vec<crate::format::order::Candidate>> {
         self.inner.order_head(order, max, limit)
     }
     fn edge_between(
@@ -503,8 +504,8 @@ impl RowWriter for Counted<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::row::ValuePlace;
-    use crate::value::ValueKind;
+    use crate::format::row::ValuePlace;
+    use crate::format::value::ValueKind;
 
     /// A writer that holds one row under every key and fails every change after counting it.
     struct FailingWriter;
@@ -550,10 +551,10 @@ mod tests {
         }
         fn order_head(
             &mut self,
-            _: crate::evict::Order,
+            _: crate::format::order::Order,
             _: u64,
             _: usize,
-        ) -> Result<Vec<crate::evict::Candidate>> {
+        ) -> Result<Vec<crate::format::order::Candidate>> {
             Ok(Vec::new())
         }
         fn edge_between(&mut self, _: &[u8], _: &[u8], _: bool) -> Result<Option<(Vec<u8>, Row)>> {

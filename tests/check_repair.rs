@@ -6,7 +6,7 @@
 //! check that repairs when asked only to look, against repairs that lose good entries, and
 //! against `compact` not shrinking the file or losing data.
 //!
-//! The negative control `check-skips-crc` (`src/sabotage.rs`) makes `check` skip the crc32 of
+//! The negative control `check-skips-crc` (`src/testing/sabotage.rs`) makes `check` skip the crc32 of
 //! value files: `scripts/negative_controls.sh check-skips-crc` requires the flipped-byte test
 //! to fail under it.
 

@@ -21,7 +21,7 @@
 //! trials of every test (the crash-point scenarios at the end of the file too).
 //!
 //! That these tests can fail is shown by the negative control `ack-before-commit`
-//! (`src/sabotage.rs`), which makes every write return without committing:
+//! (`src/testing/sabotage.rs`), which makes every write return without committing:
 //! `scripts/negative_controls.sh ack-before-commit` requires every test here to fail under it.
 #![cfg(unix)]
 

@@ -1,7 +1,7 @@
 //! Guards the eviction policies: which entries a cull removes after a known access pattern,
 //! on both write paths, and that `size_limit`, `cull_limit` and `reset` behave as diskcache's.
 //!
-//! Two negative controls (`src/sabotage.rs`) must make tests here fail
+//! Two negative controls (`src/testing/sabotage.rs`) must make tests here fail
 //! (`scripts/negative_controls.sh settings-epoch access-records`): `settings-epoch`, under
 //! which `reset` does not reach another handle, and `access-records`, under which checkpoints
 //! drop the reads logged in `cache.wal`, so that LRU and LFU forget what was read.

@@ -10,7 +10,7 @@
 //! about reads of expired entries turn culling off (`cull_limit` 0), so that no write removes
 //! them first.
 //!
-//! A negative control (`src/sabotage.rs`) must make tests here fail
+//! A negative control (`src/testing/sabotage.rs`) must make tests here fail
 //! (`scripts/negative_controls.sh writes-keep-expired`): under it writes leave expired entries
 //! in place.
 

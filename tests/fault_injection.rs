@@ -14,7 +14,7 @@
 //! A plan belongs to the thread that arms it, so the sweeps run side by side.
 //!
 //! That these tests can fail is shown by the negative control `discard-on-unknown-outcome`
-//! (`src/sabotage.rs`), which deletes a failed write's new value files even when its commit
+//! (`src/testing/sabotage.rs`), which deletes a failed write's new value files even when its commit
 //! may have been applied (which would lose a committed value): `scripts/negative_controls.sh
 //! discard-on-unknown-outcome` requires the sweeps with frequent checkpoints, on the direct
 //! path and at the sync level to fail under it.

@@ -9,7 +9,7 @@
 //! time (a deadlock). The parent waits for it with a deadline and kills it past that.
 //!
 //! That these tests can fail is shown by the negative control `fork-inherits-store`
-//! (`src/sabotage.rs`), under which a child keeps using the store it inherited:
+//! (`src/testing/sabotage.rs`), under which a child keeps using the store it inherited:
 //! `scripts/negative_controls.sh fork-inherits-store` requires the direct-path test to fail
 //! under it. (The deadlock test fails under it in most runs, when a fork lands while a lock is
 //! held, and then only once its 60 s watchdog fires; the logged-path and fanout tests pass.)

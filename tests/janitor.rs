@@ -2,7 +2,7 @@
 //! shares it, it sleeps while they are idle, and once woken it still does its work in time
 //! (here: writing the reads noted for least-recently-used eviction).
 //!
-//! Negative controls (`src/sabotage.rs`): `janitor-per-store` makes the thread count fail,
+//! Negative controls (`src/testing/sabotage.rs`): `janitor-per-store` makes the thread count fail,
 //! `janitor-polls` the sleep.
 
 use std::sync::{Mutex, PoisonError};

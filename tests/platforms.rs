@@ -12,7 +12,7 @@
 //! macOS and Windows do; the writers that leave a log behind are real child processes (this
 //! binary run again as one of its ignored tests, `tests/common/child.rs`), one killed with
 //! SIGKILL after its writes. On Windows the first two tests run as they are. The negative
-//! control `ignore-unapplied-log` (`src/sabotage.rs`) opens such a cache anyway, and the
+//! control `ignore-unapplied-log` (`src/testing/sabotage.rs`) opens such a cache anyway, and the
 //! Linux tests fail under it.
 
 mod common;

@@ -16,7 +16,7 @@
 //! `CI=true`, where they fail (`tests/common/skip.rs`).
 //!
 //! That the marker tests can fail is shown by the negative control `skip-power-loss-check`
-//! (`src/sabotage.rs`), under which the marker is neither read nor written:
+//! (`src/testing/sabotage.rs`), under which the marker is neither read nor written:
 //! `scripts/negative_controls.sh skip-power-loss-check` requires the four marker tests to
 //! fail under it.
 #![cfg(target_os = "linux")]

@@ -11,7 +11,7 @@
 //! the normal run lists it as ignored, and does its work only when those variables name it.
 //! Children talk to their parent on stdout, one message per line after a `@@` marker.
 //!
-//! The negative control `lock-not-exclusive` (`src/sabotage.rs`: a `Lock` that does not
+//! The negative control `lock-not-exclusive` (`src/testing/sabotage.rs`: a `Lock` that does not
 //! exclude) must make the lock, barrier, timeout and fanout tests fail:
 //! `scripts/negative_controls.sh lock-not-exclusive`.
 

@@ -7,7 +7,7 @@
 //! build going missing from the new table, and against whole-cache operations that change
 //! what they did before slicing (same results on a quiet cache).
 //!
-//! Negative controls (`src/sabotage.rs`): `check-skips-confirm` and `writers-ignore-builds`
+//! Negative controls (`src/testing/sabotage.rs`): `check-skips-confirm` and `writers-ignore-builds`
 //! each make tests here fail.
 //!
 //! Unix only: the tests hold a check in the middle of a read with a named pipe.

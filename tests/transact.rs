@@ -10,7 +10,7 @@
 //! setting `a` and then `b` to the same increasing number, while the parent reads `a`, `b`,
 //! `a` again. The three reads are not one snapshot, but the numbers only grow, so whole
 //! transactions give `a1 <= b <= a2`; one applied half-way (`a` new, `b` old) gives `b < a1`.
-//! The negative control `transact-not-atomic` (`src/sabotage.rs`) runs each operation as its
+//! The negative control `transact-not-atomic` (`src/testing/sabotage.rs`) runs each operation as its
 //! own write: `scripts/negative_controls.sh transact-not-atomic` requires both processes'
 //! tests and the tests of a closure's error, panic, own reads and refused operations to fail
 //! under it.

@@ -24,7 +24,7 @@
 //! Children talk to their parent on stdout, one message per line after a `@@` marker; the
 //! parent answers on the child's stdin.
 //!
-//! **These tests must fail under the negative control `checkpoint-order`** (`src/sabotage.rs`),
+//! **These tests must fail under the negative control `checkpoint-order`** (`src/testing/sabotage.rs`),
 //! which makes a checkpoint bump the generation and clear the index *before* its redb commit
 //! (the order the design forbids): `scripts/negative_controls.sh checkpoint-order` requires
 //! tests 1 to 3 to fail under it; test 1 must report stale reads and test 2 version

@@ -14,11 +14,11 @@ use std::collections::HashSet;
 use super::files;
 use super::findings::{Confirmed, Findings, RowProblem};
 use crate::error::Result;
-use crate::row::Row;
-use crate::sabotage::{Sabotage, on};
-use crate::slice::Budget;
-use crate::store::Store;
-use crate::txn::WriteCtx;
+use crate::format::row::Row;
+use crate::ops::slice::Budget;
+use crate::engine::Store;
+use crate::testing::sabotage::{Sabotage, on};
+use crate::engine::write::WriteCtx;
 
 /// One piece of work: a finding to look at again.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -91,7 +91,7 @@ pub(super) fn run(
         if held && fix {
             files::remove_file(&path)?;
             // As Python's `check(fix=True)`, which removes empty folders.
-            crate::blob::remove_empty_folders(store.dir(), &path);
+            crate::format::blob::remove_empty_folders(store.dir(), &path);
         }
     }
     Ok(c.confirmed)

@@ -7,9 +7,9 @@ use std::io::{self, Read};
 use std::path::Path;
 use std::time::SystemTime;
 
-use crate::blob::{self, BLOB_SUFFIX, BLOB_TEMP_SUFFIX, BlobPath};
 use crate::error::Result;
-use crate::row::{Row, ValuePlace};
+use crate::format::blob::{self, BLOB_SUFFIX, BLOB_TEMP_SUFFIX, BlobPath};
+use crate::format::row::{Row, ValuePlace};
 
 /// The value files (and unfinished `.val.tmp` files) under the two levels of hex folders
 /// that no row names and that are older than `cutoff`, as paths relative to `dir`.
@@ -64,7 +64,7 @@ pub(super) fn value_problem(dir: &Path, row: &Row) -> Result<Option<String>> {
             row.size
         )));
     }
-    if crate::sabotage::on(crate::sabotage::Sabotage::CheckSkipsCrc) {
+    if crate::testing::sabotage::on(crate::testing::sabotage::Sabotage::CheckSkipsCrc) {
         // Negative control (`sabotage`): value files are not read, so a damaged one passes.
         return Ok(None);
     }

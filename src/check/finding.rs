@@ -2,9 +2,9 @@
 
 use std::fmt;
 
-use crate::key::Key;
+use crate::format::key::Key;
+use crate::format::payload::describe;
 use crate::settings::EvictionPolicy;
-use crate::stored::describe;
 
 /// One problem [`crate::Cache::check`] found, and with `fix` repaired. `Display` says it in a
 /// sentence; the variants say what it concerns, for programs that act on it.
@@ -108,7 +108,11 @@ impl Finding {
     pub fn key(&self) -> Option<Key> {
         match self {
             // A long key's index key is not a key (its row holds the key).
-            Finding::Entry { encoded_key, .. } if crate::key::long::is_long(encoded_key) => None,
+            Finding::Entry { encoded_key, .. }
+                if crate::format::key::long::is_long(encoded_key) =>
+            {
+                None
+            }
             Finding::Entry { encoded_key, .. } => Key::from_encoded(encoded_key).ok(),
             _ => None,
         }
@@ -119,7 +123,7 @@ impl fmt::Display for Finding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Finding::Database { problem } => {
-                write!(f, "{}: {problem}", crate::schema::DB_FILE)
+                write!(f, "{}: {problem}", crate::format::schema::DB_FILE)
             }
             Finding::Entry {
                 encoded_key,

@@ -4,9 +4,9 @@
 use std::collections::HashSet;
 
 use super::finding::{Counter, Finding};
-use crate::row::Row;
+use crate::format::row::Row;
 use crate::settings::EvictionPolicy;
-use crate::txn::orders::{OrderKind, Position};
+use crate::engine::write::orders::{OrderKind, Position};
 
 /// What is wrong with one row.
 #[derive(Debug)]
@@ -96,7 +96,7 @@ impl Orphan {
     pub(crate) fn finding(&self) -> Finding {
         Finding::OrphanFile {
             path: self.path.clone(),
-            unfinished: self.path.ends_with(crate::blob::BLOB_TEMP_SUFFIX),
+            unfinished: self.path.ends_with(crate::format::blob::BLOB_TEMP_SUFFIX),
         }
     }
 }

@@ -5,9 +5,9 @@
 use redb::{ReadTransaction, ReadableTable, TableError};
 
 use crate::error::Result;
-use crate::schema::LOG_DAMAGE;
-use crate::stored::describe;
-use crate::wal::{self, Parsed};
+use crate::format::payload::describe;
+use crate::format::schema::LOG_DAMAGE;
+use crate::engine::log::wal::{self, Parsed};
 
 /// A record the `log_damage` table keeps.
 #[derive(Debug)]

@@ -12,7 +12,7 @@ use redb::{BackendError, StorageBackend};
 /// The I/O error type of redb's backend methods (without its `experimental-api-5` feature).
 type BackendIoError = std::io::Error;
 
-use crate::fault::{self, Point};
+use crate::testing::fault::{self, Point};
 use crate::settings::Durability;
 
 /// Delegates every method to redb's [`FileBackend`], the six lock methods and `close` too

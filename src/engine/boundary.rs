@@ -45,7 +45,7 @@ impl Panicked {
 /// guard dropped by the unwinding releases as on an error (the logged path's critical section
 /// stays marked, so the next holder recovers).
 pub(crate) fn contain<T>(f: impl FnOnce() -> T) -> std::result::Result<T, Panicked> {
-    if crate::sabotage::on(crate::sabotage::Sabotage::NoRedbBoundary) {
+    if crate::testing::sabotage::on(crate::testing::sabotage::Sabotage::NoRedbBoundary) {
         // Negative control (`sabotage`): redb's panics reach the caller.
         return Ok(f());
     }

@@ -6,14 +6,14 @@
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::access::{self, Accesses};
+use crate::ops::access::{self, Accesses};
 use crate::engine::gate::WriteGate;
 use crate::engine::handoff::DirectHandoff;
 use crate::engine::snapshot::Snapshot;
 use crate::engine::write::{self, OpEnv, RowWriter, WriteCtx, run_redb_txn};
 use crate::error::Result;
 use crate::platform::process::RawFd;
-use crate::row::Row;
+use crate::format::row::Row;
 use crate::settings::Settings;
 
 /// The direct engine of one open cache.
@@ -57,7 +57,7 @@ impl DirectEngine {
         cull: impl FnOnce(&mut dyn RowWriter, &Settings) -> Result<()>,
     ) -> Result<(T, Option<Settings>)> {
         let _gate = self.gate.enter(env.deadline())?;
-        if crate::sabotage::on(crate::sabotage::Sabotage::AckBeforeCommit) {
+        if crate::testing::sabotage::on(crate::testing::sabotage::Sabotage::AckBeforeCommit) {
             // Negative control (`sabotage`): the write is acknowledged but thrown away.
             let txn = write::begin_write(env.db, env.deadline())?;
             let value = op(&mut WriteCtx::open(&txn)?)?;

@@ -15,7 +15,7 @@ use std::thread::Thread;
 use std::time::Instant;
 
 use crate::error::{Error, Result};
-use crate::sabotage::{self, Sabotage};
+use crate::testing::sabotage::{self, Sabotage};
 
 /// Checks of its flag a waiter makes before it parks: about as long as a short write holds
 /// the gate, so that a handoff between two busy threads usually costs no system call.

@@ -27,7 +27,7 @@ use crate::engine::log::lock::LOCK_FILE;
 use crate::error::{Error, Result};
 use crate::platform::locks::{self, Kind};
 use crate::platform::process::{RawFd, raw_fd};
-use crate::sabotage::{self, Sabotage};
+use crate::testing::sabotage::{self, Sabotage};
 
 /// The byte of `cache.lock` whose lock is the handoff claim.
 pub(crate) const HANDOFF_BYTE: u64 = 0;

@@ -15,7 +15,7 @@ use super::Store;
 use super::open::open_db;
 use crate::engine::boundary::{self, Handle};
 use crate::error::{Error, Result};
-use crate::schema::DB_FILE;
+use crate::format::schema::DB_FILE;
 
 impl Store {
     /// The database handle in use, which is never a poisoned one: a handle redb panicked in

@@ -12,17 +12,17 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use crate::access::{self, Access};
-use crate::blob::{self, BlobPath};
+use crate::ops::access::{self, Access};
+use crate::format::blob::{self, BlobPath};
 use crate::engine::log::overlay::{Logged, Overlay, SkippedRecord};
 use crate::engine::log::shm::Word;
 use crate::engine::log::wal::{WAL_SIZE, padded_len};
 use crate::engine::snapshot::{Snapshot, SnapshotCache};
 use crate::engine::write::{OpEnv, RowWriter, WriteCtx, run_redb_txn};
 use crate::error::Result;
-use crate::evict::{Candidate, Order};
-use crate::row::Row;
-use crate::schema::{META_COUNT, META_NEXT_ROW_ID};
+use crate::format::order::{Candidate, Order};
+use crate::format::row::Row;
+use crate::format::schema::{META_COUNT, META_NEXT_ROW_ID};
 
 mod ctx;
 pub(crate) mod lock;
@@ -80,7 +80,7 @@ impl LogExpiries {
     /// Takes in a record of the log: `key`'s row is now `row` (encoded; `None`: removed).
     fn apply(&mut self, key: &[u8], row: Option<&[u8]>) {
         // A plain write (no expire time, nothing indexed) costs only this test.
-        let expiry = row.and_then(crate::row::Row::expiry_of_encoded);
+        let expiry = row.and_then(crate::format::row::Row::expiry_of_encoded);
         if expiry.is_none() && self.expiry_of.is_empty() {
             return;
         }
@@ -421,7 +421,7 @@ impl LoggedEngine {
         if !overlay.fits(len) || overlay.records() + encoded.len() as u64 > checkpoint_records {
             self.checkpoint(env)?;
         }
-        if crate::sabotage::on(crate::sabotage::Sabotage::AckBeforeCommit) {
+        if crate::testing::sabotage::on(crate::testing::sabotage::Sabotage::AckBeforeCommit) {
             // Negative control (`sabotage`): acknowledge without logging.
             return Ok(());
         }
@@ -492,7 +492,7 @@ impl LoggedEngine {
 
     /// Tells every process that the stored settings changed: call after the commit.
     pub(crate) fn bump_settings_epoch(&self) {
-        if crate::sabotage::on(crate::sabotage::Sabotage::SettingsEpoch) {
+        if crate::testing::sabotage::on(crate::testing::sabotage::Sabotage::SettingsEpoch) {
             // Negative control (`sabotage`): other processes never hear of the change.
             return;
         }
@@ -570,7 +570,7 @@ impl LoggedEngine {
         accesses.extend(env.accesses.take());
         let floor = self.overlay().shm().get(Word::NextRowId);
         let counters = self.overlay().counters_begin();
-        if crate::sabotage::on(crate::sabotage::Sabotage::CheckpointOrder) {
+        if crate::testing::sabotage::on(crate::testing::sabotage::Sabotage::CheckpointOrder) {
             // Negative control (`sabotage`): the order the design forbids, generation first
             // and commit after.
             self.new_generation(env)?;
@@ -777,7 +777,7 @@ fn digest(records: Vec<(Vec<u8>, Logged)>) -> Result<Digest> {
             Logged::Set(bytes) => Some(Row::decode(&bytes)?),
             Logged::Deleted => None,
             Logged::Access { .. }
-                if crate::sabotage::on(crate::sabotage::Sabotage::AccessRecords) =>
+                if crate::testing::sabotage::on(crate::testing::sabotage::Sabotage::AccessRecords) =>
             {
                 // Negative control (`sabotage`): other processes' reads are lost.
                 continue;

@@ -11,7 +11,7 @@ use crate::engine::backend::DurabilityBackend;
 use crate::engine::write::WriteCtx;
 use crate::error::{Error, Result};
 use crate::platform::process::{RawFd, raw_fd};
-use crate::schema::{
+use crate::format::schema::{
     DB_FILE, ENTRIES, FORMAT_VERSION, META, META_COUNT, META_FORMAT_VERSION, META_NEXT_ROW_ID,
     META_VOLUME, ORDER_EXPIRE, ORDER_INSERT, SETTINGS, policy_order,
 };
@@ -72,7 +72,7 @@ pub(super) fn open_db(
 /// # Errors
 /// [`Error::InvalidArgument`] saying what to do, in either case; [`Error::Io`].
 pub(super) fn check_log_applied(dir: &Path) -> Result<()> {
-    if crate::sabotage::on(crate::sabotage::Sabotage::IgnoreUnappliedLog) {
+    if crate::testing::sabotage::on(crate::testing::sabotage::Sabotage::IgnoreUnappliedLog) {
         // Negative control (`sabotage`): the log's records are left behind.
         return Ok(());
     }
@@ -158,10 +158,10 @@ fn has_rows(txn: &redb::WriteTransaction) -> Result<bool> {
 
 /// Creates the tables of a new cache, with the default settings changed by `overrides`.
 fn create(txn: &redb::WriteTransaction, overrides: &[Setting], disk: &str) -> Result<Settings> {
-    txn.open_table(crate::schema::INFO)?
-        .insert(crate::schema::INFO_DISK, disk)?;
+    txn.open_table(crate::format::schema::INFO)?
+        .insert(crate::format::schema::INFO_DISK, disk)?;
     let mut meta = txn.open_table(META)?;
-    meta.insert(META_FORMAT_VERSION, crate::schema::FIRST_FORMAT_VERSION)?;
+    meta.insert(META_FORMAT_VERSION, crate::format::schema::FIRST_FORMAT_VERSION)?;
     for name in [META_COUNT, META_VOLUME] {
         meta.insert(name, 0)?;
     }
@@ -181,7 +181,7 @@ fn create(txn: &redb::WriteTransaction, overrides: &[Setting], disk: &str) -> Re
         txn.open_table(definition)?;
     }
     if settings.tag_index {
-        txn.open_table(crate::schema::ORDER_TAG)?;
+        txn.open_table(crate::format::schema::ORDER_TAG)?;
     }
     Ok(settings)
 }
@@ -190,9 +190,9 @@ fn create(txn: &redb::WriteTransaction, overrides: &[Setting], disk: &str) -> Re
 /// with the built-in encoding).
 pub(super) fn check_disk(db: &Database, wanted: &str) -> Result<()> {
     let txn = db.begin_read()?;
-    let stored = match txn.open_table(crate::schema::INFO) {
+    let stored = match txn.open_table(crate::format::schema::INFO) {
         Ok(table) => table
-            .get(crate::schema::INFO_DISK)?
+            .get(crate::format::schema::INFO_DISK)?
             .map(|g| g.value().to_owned()),
         Err(redb::TableError::TableDoesNotExist(_)) => None,
         Err(e) => return Err(e.into()),

@@ -127,7 +127,7 @@ pub(crate) fn seed_records() -> Vec<(String, Vec<u8>)> {
 /// The running kernel's boot id (`/proc/sys/kernel/random/boot_id`); `None` where there is
 /// none (the marker then does nothing).
 fn boot_id() -> Option<[u8; BOOT_ID_LEN]> {
-    if crate::sabotage::on(crate::sabotage::Sabotage::SkipPowerLossCheck) {
+    if crate::testing::sabotage::on(crate::testing::sabotage::Sabotage::SkipPowerLossCheck) {
         // Negative control (`sabotage`): as on a system with no boot id.
         return None;
     }

@@ -13,9 +13,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use redb::{Database, ReadOnlyTable, ReadTransaction, ReadableDatabase};
 
 use crate::error::Result;
-use crate::evict::{Candidate, Order};
-use crate::row::Row;
-use crate::schema::{ENTRIES, META, ORDER_EXPIRE, ORDER_INSERT, SETTINGS, policy_order};
+use crate::format::order::{Candidate, Order};
+use crate::format::row::Row;
+use crate::format::schema::{ENTRIES, META, ORDER_EXPIRE, ORDER_INSERT, SETTINGS, policy_order};
 use crate::settings::Settings;
 
 /// The tables of one read transaction.
@@ -50,7 +50,7 @@ impl Snapshot {
         if let Some(volume) = self.volume.get() {
             return Ok(*volume);
         }
-        let volume = self.meta(crate::schema::META_VOLUME)?;
+        let volume = self.meta(crate::format::schema::META_VOLUME)?;
         Ok(*self.volume.get_or_init(|| volume))
     }
 

@@ -19,13 +19,13 @@ fn put_one(store: &Store) {
                 expire_time: 0,
                 access_time: now,
                 access_count: 0,
-                kind: crate::value::ValueKind::Int,
+                kind: crate::format::value::ValueKind::Int,
                 packed: false,
                 size: 8,
                 crc32: crc32fast::hash(&[0; 8]),
                 tag: None,
                 full_key: None,
-                place: crate::row::ValuePlace::Inline(vec![0; 8]),
+                place: crate::format::row::ValuePlace::Inline(vec![0; 8]),
             };
             w.put(&key_k(), &row, None)
         })

@@ -5,14 +5,14 @@ use std::time::{Duration, Instant};
 
 use redb::{Database, ReadableTable, Table, WriteTransaction};
 
-use crate::access::Accesses;
-use crate::blob::BlobPath;
-use crate::build::Target;
+use crate::ops::access::Accesses;
+use crate::format::blob::BlobPath;
+use crate::ops::build::Target;
 use crate::engine::handoff::DirectHandoff;
 use crate::error::{Error, Result};
-use crate::evict::{Candidate, Order};
-use crate::row::Row;
-use crate::schema::{
+use crate::format::order::{Candidate, Order};
+use crate::format::row::Row;
+use crate::format::schema::{
     ENTRIES, LONG_KEYS_FORMAT_VERSION, META, META_COUNT, META_FORMAT_VERSION, META_HITS,
     META_MISSES, META_NEXT_ROW_ID, META_VOLUME, SETTINGS,
 };
@@ -102,7 +102,7 @@ pub(crate) fn run_redb_txn<T>(
         .map_err(|e| crate::error::Error::from(e).at_commit())?;
     for file in &files {
         // The row is gone; a file that cannot be deleted now is an orphan for check().
-        let _ = crate::blob::remove(env.dir, file);
+        let _ = crate::format::blob::remove(env.dir, file);
     }
     Ok((value, true))
 }
@@ -124,7 +124,7 @@ pub(crate) trait RowWriter {
     fn volume(&self) -> Result<u64>;
     /// Notes that this operation stored a value where Python diskcache culls: `set`, `add`
     /// that stored, `incr` of an absent or expired key, `push`. The write then culls
-    /// ([`crate::evict::cull_after_write`]).
+    /// ([`crate::ops::cull::cull_after_write`]).
     fn note_insert(&mut self);
     /// How many times this write has called [`RowWriter::note_insert`].
     fn inserts(&self) -> u64;
@@ -246,7 +246,7 @@ impl<'t> WriteCtx<'t> {
     pub(crate) fn open(txn: &'t WriteTransaction) -> Result<Self> {
         let (live, builds) = {
             let table = txn.open_table(SETTINGS)?;
-            (Settings::read_from(&table)?, crate::build::markers(&table)?)
+            (Settings::read_from(&table)?, crate::ops::build::markers(&table)?)
         };
         Ok(WriteCtx {
             txn,
@@ -424,7 +424,7 @@ impl<'t> WriteCtx<'t> {
         bytes: &[u8],
     ) -> Result<()> {
         self.txn
-            .open_table(crate::schema::LOG_DAMAGE)?
+            .open_table(crate::format::schema::LOG_DAMAGE)?
             .insert((generation, seq), bytes)?;
         self.changed = true;
         Ok(())
@@ -450,7 +450,7 @@ impl<'t> WriteCtx<'t> {
         if let Some(id) = self.next_row_id {
             self.meta.insert(META_NEXT_ROW_ID, id)?;
         }
-        if self.long_keys && !crate::sabotage::on(crate::sabotage::Sabotage::LongKeysKeepVersion) {
+        if self.long_keys && !crate::testing::sabotage::on(crate::testing::sabotage::Sabotage::LongKeysKeepVersion) {
             let version = self.meta.get(META_FORMAT_VERSION)?.map_or(0, |g| g.value());
             if version < LONG_KEYS_FORMAT_VERSION {
                 self.meta

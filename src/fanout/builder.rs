@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::{DEFAULT_SHARDS, FanoutCache};
 use crate::builder::CacheBuilder;
 use crate::error::{Error, Result};
-use crate::schema::FANOUT_FILE;
+use crate::format::schema::FANOUT_FILE;
 use crate::settings::{Durability, EvictionPolicy, WritePath};
 
 /// Its first line.
@@ -106,7 +106,7 @@ impl FanoutBuilder {
     pub fn open(self, dir: impl AsRef<Path>) -> Result<FanoutCache> {
         let dir = dir.as_ref();
         std::fs::create_dir_all(dir)?;
-        if dir.join(crate::schema::DB_FILE).exists() {
+        if dir.join(crate::format::schema::DB_FILE).exists() {
             return Err(Error::InvalidArgument(format!(
                 "{} holds a plain Cache, not a FanoutCache",
                 dir.display()
@@ -122,7 +122,7 @@ impl FanoutBuilder {
             .map(|i| {
                 let shard_dir = dir.join(shard_name(i));
                 let total = given.or_else(|| {
-                    (!shard_dir.join(crate::schema::DB_FILE).exists()).then_some(default)
+                    (!shard_dir.join(crate::format::schema::DB_FILE).exists()).then_some(default)
                 });
                 match total {
                     Some(total) => template.clone().size_limit(total / n as u64),

@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 
 use super::FanoutCache;
 use crate::error::{Error, Result};
-use crate::key::{IntoKey, Key};
+use crate::format::key::{IntoKey, Key};
 use crate::options::{Entry, Number, SetOptions};
 use crate::transaction::Transaction;
 

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use crate::cache::Cache;
 use crate::error::Result;
-use crate::key::Key;
+use crate::format::key::Key;
 use crate::options::{SetOptions, Tag};
 
 /// A running average that any thread or process can add to (diskcache's `Averager`).

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::cache::Cache;
 use crate::error::{Error, Result};
-use crate::key::Key;
+use crate::format::key::Key;
 use crate::options::{SetOptions, Tag};
 
 /// A lock that one holder at a time, in any thread of any process, can hold (diskcache's
@@ -82,16 +82,17 @@ impl Lock {
     /// As [`Cache::add`].
     pub fn try_acquire(&self) -> Result<Option<LockGuard<'_>>> {
         let token = super::token();
-        let taken = if crate::sabotage::on(crate::sabotage::Sabotage::LockNotExclusive) {
-            // Negative control (`sabotage`): `set` instead of `add`, so every acquirer "gets"
-            // the lock at once.
-            self.cache
-                .set_with(self.key.clone(), &token, self.opts.clone())?;
-            true
-        } else {
-            self.cache
-                .add(self.key.clone(), &token, self.opts.clone())?
-        };
+        let taken =
+            if crate::testing::sabotage::on(crate::testing::sabotage::Sabotage::LockNotExclusive) {
+                // Negative control (`sabotage`): `set` instead of `add`, so every acquirer "gets"
+                // the lock at once.
+                self.cache
+                    .set_with(self.key.clone(), &token, self.opts.clone())?;
+                true
+            } else {
+                self.cache
+                    .add(self.key.clone(), &token, self.opts.clone())?
+            };
         Ok(taken.then(|| LockGuard {
             lock: self,
             token,

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::cache::Cache;
 use crate::error::{Error, Result};
-use crate::key::Key;
+use crate::format::key::Key;
 use crate::options::{SetOptions, Tag};
 
 /// A lock that one thread of one process holds at a time, and that its holder can take again

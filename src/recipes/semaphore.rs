@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use crate::cache::Cache;
 use crate::error::{Error, Result};
-use crate::key::Key;
+use crate::format::key::Key;
 use crate::options::{SetOptions, Tag};
 
 /// A semaphore with `value` permits shared by threads and processes, that refuses to be

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use crate::cache::Cache;
 use crate::error::{Error, Result};
-use crate::key::Key;
+use crate::format::key::Key;
 use crate::options::{SetOptions, Tag};
 
 /// Lets at most `count` calls through per `per`, counted across every thread and process that

@@ -5,15 +5,15 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::{Change, LoggedEngine};
-use crate::blob::BlobPath;
+use crate::format::blob::BlobPath;
 use crate::engine::log::overlay::{Logged, Overlay};
 use crate::engine::log::shm::Word;
 use crate::engine::snapshot::{EdgeSearch, Snapshot};
 use crate::engine::write::OpEnv;
 use crate::engine::write::RowWriter;
 use crate::error::{Error, Result};
-use crate::evict::{Candidate, Order};
-use crate::row::Row;
+use crate::format::order::{Candidate, Order};
+use crate::format::row::Row;
 use crate::settings::EvictionPolicy;
 
 /// The view of one logged operation: its own changes, then the log, then the database.

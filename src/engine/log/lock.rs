@@ -27,7 +27,7 @@ use crate::engine::log::shm::{Shm, Word};
 use crate::error::{Error, Result};
 use crate::platform::locks::{self, Kind};
 use crate::platform::wait::{wait as futex_wait, wake as futex_wake};
-use crate::sabotage::{self, Sabotage};
+use crate::testing::sabotage::{self, Sabotage};
 
 /// File name of the lock file inside a cache directory.
 pub(crate) const LOCK_FILE: &str = "cache.lock";

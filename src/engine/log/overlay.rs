@@ -599,7 +599,7 @@ impl Overlay {
             // The slot's hash is the key's: a newer record's key may lie elsewhere.
             Parsed::Newer(version) => Some(Err(Error::UnsupportedVersion {
                 found: u64::from(version),
-                supported: crate::schema::FORMAT_VERSION,
+                supported: crate::format::schema::FORMAT_VERSION,
             })),
             Parsed::Damaged(why) => {
                 let key_at = RECORD_HEADER_LEN..RECORD_HEADER_LEN + key.len();

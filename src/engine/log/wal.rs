@@ -70,7 +70,7 @@ pub(crate) const FLAG_COMMIT: u8 = 1;
 const VERSION_AT: usize = 28;
 /// The format version this build's records need, written at [`VERSION_AT`], unless the
 /// record's key is a long key's index key ([`LONG_KEY_RECORD_VERSION`]). A record that needs
-/// a version above [`crate::schema::FORMAT_VERSION`] is refused, never applied or skipped; 0
+/// a version above [`crate::format::schema::FORMAT_VERSION`] is refused, never applied or skipped; 0
 /// (written by builds before the field was defined) means 1.
 pub(crate) const RECORD_VERSION: u32 = 1;
 /// The format version a record under a long key's index key needs (`key/long.rs`): builds
@@ -201,8 +201,8 @@ impl<'a> Framed<'a> {
     /// length. Neither the key nor a set's row is decoded ([`Framed::parse`] does).
     pub(crate) fn parse_header(&self) -> Parsed<'a> {
         let version = self.version();
-        if u64::from(version) > crate::schema::FORMAT_VERSION {
-            if crate::sabotage::on(crate::sabotage::Sabotage::NewerRecordSkipped) {
+        if u64::from(version) > crate::format::schema::FORMAT_VERSION {
+            if crate::testing::sabotage::on(crate::testing::sabotage::Sabotage::NewerRecordSkipped) {
                 // Negative control (`sabotage`): a newer format's record taken for damage.
                 return Parsed::Damaged(format!("format version {version}"));
             }
@@ -260,7 +260,7 @@ impl<'a> Framed<'a> {
         };
         use crate::key::long;
         if rec.kind == KIND_SET {
-            let row = match crate::row::Row::decode(rec.payload) {
+            let row = match crate::format::row::Row::decode(rec.payload) {
                 Ok(row) => row,
                 Err(e) => return Parsed::Damaged(format!("its row does not decode: {e}")),
             };
@@ -360,11 +360,11 @@ pub(crate) fn scan_from(
             Parsed::Newer(version) => {
                 return Err(Error::UnsupportedVersion {
                     found: u64::from(version),
-                    supported: crate::schema::FORMAT_VERSION,
+                    supported: crate::format::schema::FORMAT_VERSION,
                 });
             }
             Parsed::Damaged(_)
-                if crate::sabotage::on(crate::sabotage::Sabotage::DamagedRecordEndsLog) =>
+                if crate::testing::sabotage::on(crate::testing::sabotage::Sabotage::DamagedRecordEndsLog) =>
             {
                 // Negative control (`sabotage`): a damaged record ends the log, as a torn
                 // one does.
@@ -479,7 +479,7 @@ impl WalFile {
         let (magic, g) = header.split_at_mut(8);
         magic.copy_from_slice(&WAL_MAGIC);
         g.copy_from_slice(&generation.to_le_bytes());
-        crate::fault::check(crate::fault::Point::WalWrite)?;
+        crate::testing::fault::check(crate::testing::fault::Point::WalWrite)?;
         write_all_at(&self.file, &header, 0)?;
         Ok(())
     }
@@ -498,14 +498,14 @@ impl WalFile {
 
     /// Writes records at `offset` (from the start of the file) with `pwrite`.
     pub(crate) fn write_at(&self, offset: u64, bytes: &[u8]) -> Result<()> {
-        crate::fault::check(crate::fault::Point::WalWrite)?;
+        crate::testing::fault::check(crate::testing::fault::Point::WalWrite)?;
         write_all_at(&self.file, bytes, offset)?;
         Ok(())
     }
 
     /// `fdatasync`s the log (the `Sync` durability level).
     pub(crate) fn sync(&self) -> Result<()> {
-        crate::fault::check(crate::fault::Point::WalSync)?;
+        crate::testing::fault::check(crate::testing::fault::Point::WalSync)?;
         self.file.sync_data()?;
         Ok(())
     }
@@ -518,19 +518,19 @@ mod tests {
 
     /// A row of `value`, encoded, as set records carry.
     fn row(value: &[u8]) -> Vec<u8> {
-        crate::row::Row {
+        crate::format::row::Row {
             row_id: 1,
             store_time: 1,
             expire_time: 0,
             access_time: 1,
             access_count: 0,
-            kind: crate::value::ValueKind::Bytes,
+            kind: crate::format::value::ValueKind::Bytes,
             packed: false,
             size: value.len() as u64,
             crc32: crc32fast::hash(value),
             tag: None,
             full_key: None,
-            place: crate::row::ValuePlace::Inline(value.to_vec()),
+            place: crate::format::row::ValuePlace::Inline(value.to_vec()),
         }
         .encode()
         .unwrap()
@@ -682,7 +682,7 @@ mod tests {
         edit(&mut log, starts[3], 28, 3);
         match scan(&log, 7) {
             Err(Error::UnsupportedVersion { found, supported }) => {
-                assert_eq!((found, supported), (3, crate::schema::FORMAT_VERSION));
+                assert_eq!((found, supported), (3, crate::format::schema::FORMAT_VERSION));
             }
             other => panic!("{other:?}"),
         }
@@ -699,7 +699,7 @@ mod tests {
         use crate::key::long::{index_key, long_hash};
         let whole = [&[0x30][..], &[9u8; crate::MAX_KEY_BYTES + 3][..]].concat();
         let index = index_key(&whole, &long_hash(&whole), 1);
-        let mut row = crate::row::Row::decode(&row(b"v")).unwrap();
+        let mut row = crate::format::row::Row::decode(&row(b"v")).unwrap();
         row.full_key = Some(whole.clone());
         let payload = row.encode().unwrap();
         let mut log = Vec::new();

@@ -1,17 +1,17 @@
 //! Changing a setting that needs an order table built or dropped: in one transaction
 //! ([`WriteCtx::change_setting`]), or in slices while writers work ([`WriteCtx::start_build`],
-//! [`WriteCtx::build_step`], [`WriteCtx::finish_build`], driven by `crate::build`).
+//! [`WriteCtx::build_step`], [`WriteCtx::finish_build`], driven by `crate::ops::build`).
 
 use redb::ReadableTable;
 
 use super::WriteCtx;
 use super::orders::{BuildingTable, open_policy};
-use crate::build::{Step, Target};
+use crate::ops::build::{Step, Target};
 use crate::error::{Error, Result};
-use crate::row::Row;
-use crate::schema::{ORDER_TAG, SETTINGS, policy_order};
+use crate::format::row::Row;
+use crate::format::schema::{ORDER_TAG, SETTINGS, policy_order};
 use crate::settings::Setting;
-use crate::slice::Budget;
+use crate::ops::slice::Budget;
 
 /// Rows a build adds (or entries a drop removes) between looks at the clock.
 const CHUNK: usize = 64;

@@ -5,10 +5,10 @@
 
 use redb::{ReadableTable, Table, WriteTransaction};
 
-use crate::build::Target;
+use crate::ops::build::Target;
 use crate::error::Result;
-use crate::row::Row;
-use crate::schema::{ORDER_EXPIRE, ORDER_INSERT, ORDER_TAG, OrderField, policy_order};
+use crate::format::row::Row;
+use crate::format::schema::{ORDER_EXPIRE, ORDER_INSERT, ORDER_TAG, OrderField, policy_order};
 use crate::settings::{EvictionPolicy, Settings};
 
 /// An order table keyed by (a row field, row id).
@@ -76,7 +76,7 @@ impl<'t> Orders<'t> {
         if row.expire_time != 0 {
             self.expire.insert((row.expire_time, row.row_id), key)?;
         }
-        let builds = !crate::sabotage::on(crate::sabotage::Sabotage::WritersIgnoreBuilds);
+        let builds = !crate::testing::sabotage::on(crate::testing::sabotage::Sabotage::WritersIgnoreBuilds);
         let building = self.building.iter_mut().filter(|_| builds);
         for kept in self.policy.iter_mut().chain(building) {
             kept.table.insert(((kept.field)(row), row.row_id), key)?;
@@ -97,7 +97,7 @@ impl<'t> Orders<'t> {
             self.expire.remove((row.expire_time, row.row_id))?;
         }
         // Negative control (`sabotage`): writers do not keep a table being built in step.
-        let builds = !crate::sabotage::on(crate::sabotage::Sabotage::WritersIgnoreBuilds);
+        let builds = !crate::testing::sabotage::on(crate::testing::sabotage::Sabotage::WritersIgnoreBuilds);
         let building = self.building.iter_mut().filter(|_| builds);
         for kept in self.policy.iter_mut().chain(building) {
             kept.table.remove(((kept.field)(row), row.row_id))?;
@@ -207,7 +207,7 @@ impl OrderKind {
         match self {
             OrderKind::Insert => "order_insert",
             OrderKind::Expire => "order_expire",
-            OrderKind::Policy(p) => crate::build::Target::Policy(p).name(),
+            OrderKind::Policy(p) => crate::ops::build::Target::Policy(p).name(),
             OrderKind::Tag => "order_tag",
         }
     }

@@ -6,7 +6,7 @@ use redb::ReadableTable;
 
 use super::WriteCtx;
 use crate::error::{Error, Result};
-use crate::row::Row;
+use crate::format::row::Row;
 
 impl WriteCtx<'_> {
     /// A row id above every row's: the next one to hand out, or past the largest in the

@@ -6,11 +6,11 @@ use redb::{ReadableTable, TableHandle};
 
 use super::WriteCtx;
 use super::orders::{OrderKind, Position};
-use crate::blob::BlobPath;
-use crate::build::Target;
+use crate::format::blob::BlobPath;
+use crate::ops::build::Target;
 use crate::error::{Error, Result};
-use crate::row::Row;
-use crate::schema::{LOG_DAMAGE, ORDER_TAG, SETTINGS, policy_order};
+use crate::format::row::Row;
+use crate::format::schema::{LOG_DAMAGE, ORDER_TAG, SETTINGS, policy_order};
 
 /// The `settings` row holding the token of the latest `check(true)` to start: only that check
 /// may correct the counters (two that both did would correct them twice).

@@ -11,7 +11,7 @@
 
 use super::MAX_KEY_BYTES;
 use crate::error::{Error, Result};
-use crate::row::Row;
+use crate::format::row::Row;
 
 /// Length of the hash in an index key.
 pub(crate) const LONG_HASH_LEN: usize = 16;

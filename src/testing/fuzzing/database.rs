@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use super::{fail, temp_dir};
-use crate::schema::DB_FILE;
+use crate::format::schema::DB_FILE;
 use crate::{Cache, SetOptions, Side, WritePath};
 
 /// Values of at least this many bytes go to value files in the template.
@@ -61,7 +61,7 @@ fn template() -> Option<&'static Template> {
                 .ok()?
                 .into_iter()
                 .filter(|(path, _)| {
-                    ![crate::wal::WAL_FILE, crate::shm::SHM_FILE]
+                    ![crate::engine::log::wal::WAL_FILE, crate::engine::log::shm::SHM_FILE]
                         .contains(&path.to_str().unwrap_or(""))
                 })
                 .collect();
@@ -91,7 +91,7 @@ fn read_tree(root: &Path, relative: &Path) -> std::io::Result<Vec<(PathBuf, Vec<
 /// fuzzing builds).
 pub fn inside_boundary() -> bool {
     #[cfg(fuzzing)]
-    return crate::boundary::inside();
+    return crate::engine::boundary::inside();
     #[cfg(not(fuzzing))]
     false
 }

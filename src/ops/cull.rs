@@ -12,40 +12,13 @@
 //! checkpoints.
 
 use crate::error::Result;
-use crate::row::Row;
-use crate::schema::policy_order;
+use crate::format::order::Order;
 use crate::settings::{EvictionPolicy, Settings};
-use crate::txn::RowWriter;
+use crate::engine::write::RowWriter;
 
 /// How many candidates one operation examines at most while culling, so that a write never
 /// scans far past entries the log has already removed.
 const SCAN_BUDGET: usize = 1024;
-
-/// An order table victims are taken from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub(crate) enum Order {
-    /// `order_expire`: soonest expire time first.
-    Expire,
-    /// The order table of this eviction policy.
-    Policy(EvictionPolicy),
-}
-
-impl Order {
-    /// The row field this order sorts by, or `None` for a policy with no order.
-    fn field(self) -> Option<fn(&Row) -> u64> {
-        match self {
-            Order::Expire => Some(|r| r.expire_time),
-            Order::Policy(p) => policy_order(p).map(|(_, field)| field),
-        }
-    }
-}
-
-/// One entry of an order table: its position (order value, row id) and its key.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Candidate {
-    pub(crate) position: (u64, u64),
-    pub(crate) key: Vec<u8>,
-}
 
 /// After a write that stored values where Python diskcache culls (see
 /// [`RowWriter::note_insert`]), in the same operation: removes up to `cull_limit` expired
@@ -61,14 +34,15 @@ pub(crate) fn cull_after_write(w: &mut dyn RowWriter, settings: &Settings) -> Re
     }
     let limit = usize::try_from(settings.cull_limit.saturating_mul(inserts)).unwrap_or(usize::MAX);
     let now = w.now();
-    let mut removed = if crate::sabotage::on(crate::sabotage::Sabotage::WritesKeepExpired) {
-        // Negative control (`sabotage`): writes leave expired entries in place.
-        0
-    } else {
-        // Entries that expired before now, as Python's `expire_time < now`: an entry set with
-        // a zero expire time in this very write stays (it is a miss for every read).
-        remove_head(w, Order::Expire, now.saturating_sub(1), limit, None)?
-    };
+    let mut removed =
+        if crate::testing::sabotage::on(crate::testing::sabotage::Sabotage::WritesKeepExpired) {
+            // Negative control (`sabotage`): writes leave expired entries in place.
+            0
+        } else {
+            // Entries that expired before now, as Python's `expire_time < now`: an entry set with
+            // a zero expire time in this very write stays (it is a miss for every read).
+            remove_head(w, Order::Expire, now.saturating_sub(1), limit, None)?
+        };
     if removed < limit
         && settings.eviction_policy != EvictionPolicy::None
         && w.volume()? > settings.size_limit

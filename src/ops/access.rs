@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 
 use crate::error::Result;
-use crate::txn::RowWriter;
+use crate::engine::write::RowWriter;
 
 /// Keys whose accesses are gathered at most; accesses of further keys are dropped until the
 /// next flush (the policy's order is approximate, never wrong about what is stored).

@@ -27,7 +27,7 @@ pub(crate) const META: TableDefinition<&str, u64> = TableDefinition::new("meta")
 pub(crate) const META_FORMAT_VERSION: &str = "format_version";
 /// `meta` row: number of entries, expired ones included until they are removed.
 pub(crate) const META_COUNT: &str = "count";
-/// `meta` row: the sum of every entry's volume (see [`crate::row::Row::volume`]).
+/// `meta` row: the sum of every entry's volume (see [`crate::format::row::Row::volume`]).
 pub(crate) const META_VOLUME: &str = "volume";
 /// `meta` row: the next row id to hand out; row ids give insertion order.
 pub(crate) const META_NEXT_ROW_ID: &str = "next_row_id";
@@ -86,7 +86,7 @@ pub(crate) const LOG_DAMAGE: TableDefinition<(u64, u64), &[u8]> =
 pub(crate) type OrderTable = TableDefinition<'static, (u64, u64), &'static [u8]>;
 
 /// The row field an order table sorts by.
-pub(crate) type OrderField = fn(&crate::row::Row) -> u64;
+pub(crate) type OrderField = fn(&crate::format::row::Row) -> u64;
 
 /// The policy order table an eviction policy keeps, and the row field it orders by.
 pub(crate) fn policy_order(

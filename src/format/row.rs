@@ -21,9 +21,9 @@
 //! | 64+T | K | flag bit 2 only: the whole encoded key (a long key's, `key/long.rs`) |
 //! | after | rest | the value bytes (inline) or the value file's relative path (UTF-8) |
 
-use crate::blob::BlobPath;
 use crate::error::{Error, Result};
-use crate::value::ValueKind;
+use crate::format::blob::BlobPath;
+use crate::format::value::ValueKind;
 
 /// The row format version written by this build.
 pub(crate) const ROW_VERSION: u8 = 1;

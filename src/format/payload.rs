@@ -5,15 +5,14 @@ use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 
-use crate::blob::WrittenBlob;
 use crate::disk::Codec;
 use crate::error::{Error, Result};
-use crate::key::Key;
-use crate::options::{Entry, Tag};
-use crate::row::{Row, ValuePlace};
+use crate::format::blob::WrittenBlob;
+use crate::format::key::Key;
+use crate::format::row::{Row, ValuePlace};
+use crate::format::value::ValueKind;
+use crate::options::Entry;
 use crate::time;
-use crate::txn::RowWriter;
-use crate::value::ValueKind;
 
 /// A value read back from its row: the bytes and the row they came from.
 pub(crate) struct Fetched {
@@ -48,12 +47,9 @@ pub(crate) struct Prepared {
 }
 
 impl Prepared {
-    /// The row for this value, keeping `old`'s row id (and so its insertion place).
-    pub(crate) fn into_row(self, w: &mut dyn RowWriter, old: Option<&Row>) -> Result<Row> {
-        let row_id = match old {
-            Some(old) => old.row_id,
-            None => w.next_row_id()?,
-        };
+    /// The row for this value, with row id `row_id` (an existing row's keeps its insertion
+    /// place), stored and accessed at `now`.
+    pub(crate) fn into_row(self, row_id: u64, now: u64) -> Result<Row> {
         let (place, size, crc32) = match (self.place, self.blob) {
             (_, Some(b)) => (ValuePlace::File(b.path), b.size, b.crc32),
             (Some(bytes), None) => {
@@ -65,9 +61,9 @@ impl Prepared {
         };
         Ok(Row {
             row_id,
-            store_time: w.now(),
-            expire_time: self.expire.map_or(0, |ttl| time::expire_at(w.now(), ttl)),
-            access_time: w.now(),
+            store_time: now,
+            expire_time: self.expire.map_or(0, |ttl| time::expire_at(now, ttl)),
+            access_time: now,
             access_count: 0,
             kind: self.kind,
             packed: self.packed,
@@ -80,10 +76,13 @@ impl Prepared {
     }
 }
 
-pub(crate) fn encode_tag(tag: Option<&Tag>) -> Result<Option<Vec<u8>>> {
+/// The encoding of a tag for its row (`None`: untagged); see [`Key::encode_tag`].
+pub(crate) fn encode_tag(tag: Option<&Key>) -> Result<Option<Vec<u8>>> {
     tag.map(Key::encode_tag).transpose()
 }
 
+/// Checks `bytes`, the value read back for `key`, against `row`'s crc32: a mismatch is
+/// [`Error::Corrupted`], naming the key and where the value lives.
 pub(crate) fn check_crc(row: &Row, bytes: &[u8], key: &[u8]) -> Result<()> {
     let got = crc32fast::hash(bytes);
     if got == row.crc32 {
@@ -102,7 +101,7 @@ pub(crate) fn check_crc(row: &Row, bytes: &[u8], key: &[u8]) -> Result<()> {
 
 /// A key for messages: its display form, or its length if it cannot be decoded.
 pub(crate) fn describe(key: &[u8]) -> String {
-    if crate::key::long::is_long(key) {
+    if crate::format::key::long::is_long(key) {
         return format!("key of {} bytes", key.len());
     }
     match Key::from_encoded(key) {
@@ -114,7 +113,7 @@ pub(crate) fn describe(key: &[u8]) -> String {
 /// The key whose row `row` is, stored under the index key `index`: the whole key the row
 /// holds (a long key's), else the index key decoded.
 pub(crate) fn key_of(index: &[u8], row: &Row) -> Result<Key> {
-    crate::key::long::check_index(index, row.full_key.as_deref())?;
+    crate::format::key::long::check_index(index, row.full_key.as_deref())?;
     Key::from_encoded(row.full_key.as_deref().unwrap_or(index))
 }
 

@@ -12,15 +12,15 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::blob::{self, BlobPath};
 use crate::error::Error;
-use crate::key::Key;
-use crate::overlay::Overlay;
+use crate::format::blob::{self, BlobPath};
+use crate::format::key::Key;
+use crate::format::row::Row;
+use crate::engine::log::overlay::Overlay;
 use crate::reader::ValueReader;
-use crate::row::Row;
 use crate::settings::{Setting, Settings, WritePath};
-use crate::shm::{self, SHM_FILE, SHM_SIZE};
-use crate::wal::{self, WAL_FILE, WAL_HEADER_LEN};
+use crate::engine::log::shm::{self, SHM_FILE, SHM_SIZE};
+use crate::engine::log::wal::{self, WAL_FILE, WAL_HEADER_LEN};
 use crate::{Cache, Result, SetOptions, Side};
 
 mod database;
@@ -126,13 +126,13 @@ pub fn settings(data: &[u8]) {
 /// to bytes that decode to it again. Then the bytes are written as a cache's marker and the
 /// cache opened: whatever the record says, the open decides (checking if it must) and works.
 pub fn marker(data: &[u8]) {
-    if let Err(e) = crate::shutdown::check_decoder(data) {
+    if let Err(e) = crate::engine::shutdown::check_decoder(data) {
         fail(e);
     }
     let Some(dir) = temp_dir() else {
         return;
     };
-    if std::fs::write(dir.path().join(crate::shutdown::MARKER_FILE), data).is_ok() {
+    if std::fs::write(dir.path().join(crate::engine::shutdown::MARKER_FILE), data).is_ok() {
         match Cache::open(dir.path()) {
             Ok(cache) => {
                 if cache.set("k", "v").is_err() || cache.get::<String>("k").ok().flatten().is_none()
@@ -150,14 +150,14 @@ fn settings_table(pairs: &[(String, u64)]) -> Result<Settings> {
     let db = redb::Builder::new().create_with_backend(redb::backends::InMemoryBackend::new())?;
     let w = db.begin_write()?;
     {
-        let mut table = w.open_table(crate::schema::SETTINGS)?;
+        let mut table = w.open_table(crate::format::schema::SETTINGS)?;
         for (name, code) in pairs {
             table.insert(name.as_str(), code)?;
         }
     }
     w.commit()?;
     let r = db.begin_read()?;
-    Settings::read_from(&r.open_table(crate::schema::SETTINGS)?)
+    Settings::read_from(&r.open_table(crate::format::schema::SETTINGS)?)
 }
 
 /// The value-file layout (`format-spec/blobs.md`): a value file is the value's bytes, no
@@ -843,21 +843,21 @@ pub fn seeds() -> Result<Vec<(&'static str, String, Vec<u8>)>> {
         expire_time: 0,
         access_time: 1_700_000_000_000_000,
         access_count: 3,
-        kind: crate::value::ValueKind::Bytes,
+        kind: crate::format::value::ValueKind::Bytes,
         packed: false,
         size: 5,
         crc32: crc32fast::hash(b"hello"),
         tag: None,
         full_key: None,
-        place: crate::row::ValuePlace::Inline(b"hello".to_vec()),
+        place: crate::format::row::ValuePlace::Inline(b"hello".to_vec()),
     };
     let tagged = Row {
         expire_time: 1_800_000_000_000_000,
-        kind: crate::value::ValueKind::Serialized,
+        kind: crate::format::value::ValueKind::Serialized,
         packed: true,
         size: 100_000,
         tag: Some(Key::from("web").encode()?),
-        place: crate::row::ValuePlace::File(file.clone()),
+        place: crate::format::row::ValuePlace::File(file.clone()),
         ..inline.clone()
     };
     out.push(("row", "inline".into(), inline.encode()?));
@@ -922,8 +922,8 @@ pub fn seeds() -> Result<Vec<(&'static str, String, Vec<u8>)>> {
     // A long key (over MAX_KEY_BYTES encoded): a set under its index key, the row holding the
     // whole key, then its delete; both records say version 2.
     let whole = Key::from("L".repeat(crate::MAX_KEY_BYTES + 8)).encode()?;
-    let hash = crate::key::long::long_hash(&whole);
-    let index = crate::key::long::index_key(&whole, &hash, 0);
+    let hash = crate::format::key::long::long_hash(&whole);
+    let index = crate::format::key::long::index_key(&whole, &hash, 0);
     let long_row = Row {
         full_key: Some(whole),
         ..inline.clone()
@@ -970,7 +970,7 @@ pub fn seeds() -> Result<Vec<(&'static str, String, Vec<u8>)>> {
             .collect();
         out.push(("model", name.into(), bytes));
     }
-    for (name, bytes) in crate::shutdown::seed_records() {
+    for (name, bytes) in crate::engine::shutdown::seed_records() {
         out.push(("marker", name, bytes));
     }
     // The template's database undamaged, on each write path; then a page's header bytes

@@ -24,7 +24,7 @@ use serde::de::DeserializeOwned;
 
 use crate::cache::Cache;
 use crate::error::{Error, Result};
-use crate::key::Key;
+use crate::format::key::Key;
 use crate::queue::{LIMIT, START};
 use crate::settings::EvictionPolicy;
 use crate::transaction::Transaction;

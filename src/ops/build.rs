@@ -7,9 +7,9 @@
 use redb::ReadableTable;
 
 use crate::error::Result;
-use crate::schema::policy_order;
+use crate::format::schema::policy_order;
 use crate::settings::{EvictionPolicy, Setting, Settings};
-use crate::store::Store;
+use crate::engine::Store;
 
 /// The `settings` row that marks a build in progress is named this, then the table's name;
 /// its value is the builder's token.
@@ -187,7 +187,7 @@ mod tests {
             assert_eq!(Target::from_name(target.name()), Some(target));
         }
         assert_eq!(Target::of_policy(EvictionPolicy::None), None);
-        assert_eq!(Target::Tag.name(), crate::schema::ORDER_TAG.name());
+        assert_eq!(Target::Tag.name(), crate::format::schema::ORDER_TAG.name());
         assert_eq!(Target::from_name("order_tag"), Some(Target::Tag));
         assert_eq!(Target::from_name("order_insert"), None);
         assert_eq!(Target::Tag.marker(), "build:order_tag");

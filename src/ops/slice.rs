@@ -10,8 +10,8 @@
 use std::time::{Duration, Instant};
 
 use crate::error::Result;
-use crate::store::Store;
-use crate::txn::WriteCtx;
+use crate::engine::Store;
+use crate::engine::write::WriteCtx;
 
 /// How long a slice takes on work before it commits. A slice holds the write lock for this
 /// plus its commit (and, on the logged path, the checkpoint it starts with).
@@ -57,7 +57,7 @@ impl Store {
         })?;
         for file in &files {
             // The row is gone; a file that cannot be deleted now is an orphan for check().
-            let _ = crate::blob::remove(self.dir(), file);
+            let _ = crate::format::blob::remove(self.dir(), file);
         }
         std::thread::sleep(SLICE_PAUSE);
         Ok(value)

@@ -7,7 +7,7 @@
 //! place, and only then is its row committed. It is deleted only after the commit that drops
 //! its row, so a crash leaves at most an orphan file, never a row without its file.
 
-use crate::fault::{self, Point};
+use crate::testing::fault::{self, Point};
 use std::collections::hash_map::RandomState;
 use std::fs::{self, File, OpenOptions};
 use std::hash::{BuildHasher, Hasher};
@@ -206,7 +206,9 @@ fn create_temp_named(
             Err(e)
                 if e.kind() == io::ErrorKind::NotFound
                     && vanished < FOLDER_RETRIES
-                    && !crate::sabotage::on(crate::sabotage::Sabotage::NoFolderRetry) =>
+                    && !crate::testing::sabotage::on(
+                        crate::testing::sabotage::Sabotage::NoFolderRetry,
+                    ) =>
             {
                 // Another process removed the emptied folder in between: make it again.
                 vanished += 1;

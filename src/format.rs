@@ -1,0 +1,16 @@
+//! The format: what a cache's bytes mean, below the engine that writes them.
+//!
+//! Keys and their order-preserving encoding ([`key`]), value kinds and their encoding
+//! ([`value`]), the row stored for each key ([`row`]), value files ([`blob`]), the redb tables
+//! and the format version ([`schema`]), a value on its way into or out of a row ([`payload`]),
+//! the hash of an encoded key ([`key_hash`]) and the order tables' kinds ([`order`]).
+//! `format-spec/` in the repository is the authority; these modules are its code mirror.
+
+pub(crate) mod blob;
+pub mod key;
+pub(crate) mod key_hash;
+pub(crate) mod order;
+pub(crate) mod payload;
+pub(crate) mod row;
+pub(crate) mod schema;
+pub(crate) mod value;

@@ -1,0 +1,14 @@
+//! Test hooks: injected I/O faults ([`fault`]), the fuzz targets' entry points (`fuzzing`,
+//! only in test and fuzz builds) and the negative controls ([`sabotage`], only in a
+//! `--cfg diskcache_broken` build). Outside those builds every hook compiles to nothing.
+
+// Public (hidden) in this crate's own test builds (feature `testing`) and fuzz builds.
+#[cfg(any(feature = "testing", fuzzing))]
+#[doc(hidden)]
+pub mod fault;
+#[cfg(not(any(feature = "testing", fuzzing)))]
+pub(crate) mod fault;
+#[cfg(any(feature = "testing", fuzzing))]
+#[doc(hidden)]
+pub mod fuzzing;
+pub(crate) mod sabotage;
