@@ -18,14 +18,12 @@ NAMES = {API: "api", OPS: "ops", ENGINE: "engine", FORMAT: "format", BASE: "base
 # The layer of each module under src/, by its first path segment.
 MODULES = {
     **dict.fromkeys(
-        "lib cache builder fanout deque index queue memo recipes iter transaction options disk"
-        " compute reader maintenance check janitor fork".split(), API),
-    **dict.fromkeys("ops access build slice evict".split(), OPS),
-    **dict.fromkeys(
-        "engine store logged overlay wal shm lock snapshot gate handoff boundary backend shutdown"
-        " txn".split(), ENGINE),
-    **dict.fromkeys("format key value row blob schema stored".split(), FORMAT),
-    **dict.fromkeys("error settings time files platform".split(), BASE),
+        "lib cache builder fanout deque index queue memo recipes iter transaction options"
+        " compute reader maintenance check fork".split(), API),
+    **dict.fromkeys(["ops"], OPS),
+    **dict.fromkeys(["engine"], ENGINE),
+    **dict.fromkeys(["format", "key"], FORMAT),
+    **dict.fromkeys("error settings time files platform caller".split(), BASE),
     # Hooks every layer may call (they use only the base); the fuzz entry points drive the
     # whole crate, like a test.
     "fault": HOOKS,
@@ -44,10 +42,6 @@ SECOND = {
     ("testing", "fuzzing"): 0,
     ("testing", "fault"): HOOKS,
     ("testing", "sabotage"): HOOKS,
-    ("evict", "Order"): FORMAT,
-    ("evict", "Candidate"): FORMAT,
-    ("evict", "cull_after_write"): OPS,
-    ("evict", "remove_head"): OPS,
 }
 
 

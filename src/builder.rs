@@ -35,7 +35,7 @@ use crate::settings::{Durability, EvictionPolicy, Setting, Settings, WritePath};
 #[must_use]
 pub struct CacheBuilder {
     overrides: Vec<Setting>,
-    disk: Option<std::sync::Arc<dyn crate::disk::Disk>>,
+    disk: Option<std::sync::Arc<dyn crate::format::disk::Disk>>,
     timeout: Option<Duration>,
     checkpoint_records: Option<u64>,
     /// The temporary directory the caches opened here live in, removed with the last of them.
@@ -113,7 +113,7 @@ impl CacheBuilder {
 
     /// How values become bytes (see [`crate::Disk`]); the built-in encoding if not given.
     /// A cache records its disk's name when created and refuses to open with another.
-    pub fn disk(mut self, disk: impl crate::disk::Disk) -> Self {
+    pub fn disk(mut self, disk: impl crate::format::disk::Disk) -> Self {
         self.disk = Some(std::sync::Arc::new(disk));
         self
     }
@@ -143,10 +143,16 @@ impl CacheBuilder {
             }
             base.checkpoint_records = n;
         }
-        let codec = crate::disk::Codec::new(self.disk);
+        let codec = crate::format::disk::Codec::new(self.disk);
         let dir = dir.as_ref().to_path_buf();
-        let mut store =
-            crate::engine::Store::open(&dir, &self.overrides, base.clone(), codec.name())?;
+        let after_write = crate::ops::cull::after_write;
+        let mut store = crate::engine::Store::open(
+            &dir,
+            &self.overrides,
+            base.clone(),
+            codec.name(),
+            after_write,
+        )?;
         if let Some(temp) = self.temp_dir {
             store.remove_when_closed(temp);
         }
@@ -154,7 +160,7 @@ impl CacheBuilder {
         // has recorded the cache in use by this boot, so the child has no check to run.)
         let disk = codec.name().to_owned();
         let reopen = Box::new(move || {
-            let store = crate::engine::Store::open(&dir, &[], base.clone(), &disk)?;
+            let store = crate::engine::Store::open(&dir, &[], base.clone(), &disk, after_write)?;
             if let Some(marker) = store.marker() {
                 marker.settle()?;
             }

@@ -10,21 +10,21 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::builder::CacheBuilder;
-use crate::disk::Codec;
+use crate::engine::Store;
+use crate::engine::janitor;
 use crate::error::{Error, Result};
 use crate::fork::{ForkSafe, Reopen};
 use crate::format::blob;
+use crate::format::disk::Codec;
 use crate::format::key::{IntoKey, Key};
 use crate::format::payload::{Fetched, Prepared, check_crc, describe, encode_tag};
 use crate::format::row::{Row, ValuePlace};
 use crate::format::value::ValueKind;
 use crate::iter::Keys;
-use crate::janitor;
 use crate::ops::write;
 use crate::options::{Entry, Number, SetOptions};
 use crate::reader::ValueReader;
 use crate::settings::Settings;
-use crate::engine::Store;
 use crate::time;
 
 /// A disk-backed key-value cache in one directory, safe to share between threads (clone it)

@@ -21,9 +21,9 @@ use std::time::{Duration, Instant, SystemTime};
 pub use finding::{Counter, Finding};
 
 use crate::cache::Cache;
+use crate::engine::Store;
 use crate::error::{Error, Result};
 use crate::settings::Settings;
-use crate::engine::Store;
 
 /// The least time a value file no row names is left alone, in case its writer (in another
 /// process) has written it and is waiting for the write lock to commit its row. The grace is
@@ -252,7 +252,8 @@ fn redb_integrity(store: &Store, settings: &Settings, warnings: &mut Vec<Finding
             return Ok(false);
         }
     };
-    let checked = crate::engine::boundary::contain(|| db.database_mut().map(|db| db.check_integrity()));
+    let checked =
+        crate::engine::boundary::contain(|| db.database_mut().map(|db| db.check_integrity()));
     match checked {
         Ok(Ok(Ok(true))) => return Ok(false),
         Ok(Ok(Ok(false))) => warnings.push(Finding::Database {

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use redb::Database;
 
-use crate::ops::access::Accesses;
+use crate::engine::access::Accesses;
 use crate::engine::boundary::{Handle, contain_at};
 use crate::engine::direct::DirectEngine;
 use crate::engine::handoff::DirectHandoff;
@@ -25,17 +25,18 @@ use crate::engine::shutdown::Marker;
 use crate::engine::snapshot::Snapshot;
 use crate::engine::write::{OpEnv, RowWriter, WriteCtx};
 use crate::error::{Error, Result};
-use crate::ops::cull;
-use crate::platform::process::RawFd;
 use crate::format::row::Row;
 use crate::format::schema::{DB_FILE, FANOUT_FILE};
 use crate::format::schema::{META_COUNT, META_VOLUME};
+use crate::platform::process::RawFd;
 use crate::settings::{Setting, Settings, WritePath};
 use healing::take;
 
 /// An open cache database, its settings and its write path.
 #[derive(Debug)]
 pub(crate) struct Store {
+    /// Run by every write after its operation (see [`AfterWrite`]).
+    after_write: AfterWrite,
     /// The database handle opened with the cache.
     first: Handle,
     /// The handle that replaced it, once an I/O error left the one in use failing every call
@@ -260,6 +261,11 @@ impl Engine {
     }
 }
 
+/// What every [`Store::write`] runs after the operation's own changes, in the same
+/// transaction, given the settings in force: the operations' culling (`ops::cull`), which the
+/// opener hands in so that the engine needs nothing above it.
+pub(crate) type AfterWrite = fn(&mut dyn RowWriter, &Settings) -> Result<()>;
+
 impl Store {
     /// Opens (creating if needed) the database in `dir`, applies `overrides` to the stored
     /// settings, and starts the write path they name. `base` carries the per-handle settings
@@ -271,6 +277,7 @@ impl Store {
         overrides: &[Setting],
         base: Settings,
         disk: &str,
+        after_write: AfterWrite,
     ) -> Result<Store> {
         std::fs::create_dir_all(dir)?;
         if dir.join(FANOUT_FILE).exists() {
@@ -343,6 +350,7 @@ impl Store {
         let mut lock_fds = vec![db_fd, engine.lock_fd()];
         lock_fds.extend(marker.as_ref().map(Marker::fd));
         Ok(Store {
+            after_write,
             lock_fds,
             replacement_fd: std::sync::atomic::AtomicI32::new(-1),
             first,
@@ -416,36 +424,8 @@ impl Store {
         };
     }
 
-    /// Stores `setting` for every process using the cache and returns the value it replaced.
-    /// Changing the eviction policy or the tag index builds the new order table in slices,
-    /// switches, tells other processes, then empties the old table in slices
-    /// (`crate::ops::build`).
-    pub(crate) fn reset(&self, setting: Setting) -> Result<Setting> {
-        if matches!(setting, Setting::WritePath(_) | Setting::Durability(_)) {
-            return Err(Error::InvalidArgument(format!(
-                "{} is chosen when the cache is opened (CacheBuilder), not reset",
-                setting.name()
-            )));
-        }
-        let (old, live, left) = match crate::ops::build::reset(self, setting)? {
-            Some(built) => built,
-            None => {
-                let (old, live) =
-                    self.write_redb(|w| Ok((w.change_setting(setting)?, w.live().clone())))?;
-                (old, live, None)
-            }
-        };
-        self.settings_changed(live);
-        if let Some(left) = left {
-            // The new setting is in force: a table left over by an error here is for `check`
-            // to report and delete.
-            let _ = crate::ops::build::empty(self, left);
-        }
-        Ok(old)
-    }
-
     /// After a commit that changed stored settings: adopt them, and tell other processes.
-    fn settings_changed(&self, live: Settings) {
+    pub(crate) fn settings_changed(&self, live: Settings) {
         self.adopt(live);
         self.engine.bump_settings_epoch();
         self.settings_epoch
@@ -490,11 +470,7 @@ impl Store {
         let settings = self.settings();
         self.write_healing(f, |db, f| {
             let env = self.env(&settings, db);
-            let (value, live) = self.engine.write(
-                &env,
-                |w| take(f)?(w),
-                |w, settings| cull::cull_after_write(w, settings).map(drop),
-            )?;
+            let (value, live) = self.engine.write(&env, |w| take(f)?(w), self.after_write)?;
             if let Some(live) = live {
                 self.adopt(live);
             }
@@ -671,16 +647,23 @@ impl Drop for Store {
     }
 }
 
+pub(crate) mod access;
 pub(crate) mod backend;
 pub(crate) mod boundary;
 pub(crate) mod direct;
 pub(crate) mod gate;
 pub(crate) mod handoff;
 mod healing;
+#[cfg(feature = "testing")]
+#[doc(hidden)]
+pub mod janitor;
+#[cfg(not(feature = "testing"))]
+pub(crate) mod janitor;
 pub(crate) mod log;
 mod open;
 mod reentry;
 pub(crate) mod shutdown;
+pub(crate) mod slice;
 pub(crate) mod snapshot;
 #[cfg(test)]
 mod tests;

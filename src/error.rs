@@ -240,7 +240,8 @@ impl Error {
     /// committing it, after which it may be applied (now, or when the cache next recovers),
     /// or not at all. Either way it is applied whole or not at all.
     pub fn outcome_unknown(&self) -> bool {
-        if crate::testing::sabotage::on(crate::testing::sabotage::Sabotage::DiscardOnUnknownOutcome) {
+        if crate::testing::sabotage::on(crate::testing::sabotage::Sabotage::DiscardOnUnknownOutcome)
+        {
             // Negative control (`sabotage`): every failed write counts as not applied.
             return false;
         }

@@ -15,9 +15,9 @@
 
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
+use crate::engine::Store;
 use crate::error::Result;
 use crate::platform::process::{self, forks_now};
-use crate::engine::Store;
 
 /// The current fork count, registering the counting handler on first use.
 fn generation() -> u64 {
@@ -41,8 +41,8 @@ pub(crate) struct ForkSafe {
     /// Serializes the reopening in a child between its threads.
     reopening: Mutex<()>,
     reopen: Arc<Reopen>,
-    /// Last: see [`crate::janitor::Barrier`].
-    _closed: crate::janitor::Barrier,
+    /// Last: see [`crate::engine::janitor::Barrier`].
+    _closed: crate::engine::janitor::Barrier,
 }
 
 impl ForkSafe {
@@ -59,7 +59,7 @@ impl ForkSafe {
             child: OnceLock::new(),
             reopening: Mutex::new(()),
             reopen,
-            _closed: crate::janitor::Barrier,
+            _closed: crate::engine::janitor::Barrier,
         }
     }
 
@@ -109,7 +109,7 @@ impl ForkSafe {
             process::detach(fd);
         }
         let store = Arc::new((self.reopen)()?);
-        crate::janitor::register_store(&store);
+        crate::engine::janitor::register_store(&store);
         let child = self
             .child
             .get_or_init(|| Box::new(ForkSafe::with(store, Arc::clone(&self.reopen))));

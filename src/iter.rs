@@ -3,10 +3,10 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
+use crate::engine::Store;
 use crate::error::Result;
 use crate::format::key::Key;
 use crate::format::payload::key_of;
-use crate::engine::Store;
 
 /// Keys read per snapshot.
 const BATCH: usize = 256;
@@ -22,8 +22,8 @@ pub struct Keys {
     order: Order,
     buffer: VecDeque<Result<Key>>,
     done: bool,
-    /// Last: see [`crate::janitor::Barrier`].
-    _closed: crate::janitor::Barrier,
+    /// Last: see [`crate::engine::janitor::Barrier`].
+    _closed: crate::engine::janitor::Barrier,
 }
 
 /// Which order a [`Keys`] walks, and where it is.
@@ -61,7 +61,7 @@ impl Keys {
             order,
             buffer: VecDeque::new(),
             done: false,
-            _closed: crate::janitor::Barrier,
+            _closed: crate::engine::janitor::Barrier,
         }
     }
 

@@ -62,10 +62,10 @@
 
 mod builder;
 mod cache;
+mod caller;
 mod check;
 mod compute;
 mod deque;
-mod disk;
 mod engine;
 mod error;
 mod fanout;
@@ -74,11 +74,6 @@ mod fork;
 mod format;
 mod index;
 mod iter;
-#[cfg(feature = "testing")]
-#[doc(hidden)]
-pub mod janitor;
-#[cfg(not(feature = "testing"))]
-mod janitor;
 mod maintenance;
 mod memo;
 mod ops;
@@ -94,20 +89,23 @@ mod time;
 mod transaction;
 
 pub use format::key;
+// The process's background thread, which this crate's own tests (feature `testing`) watch.
+#[cfg(feature = "testing")]
+#[doc(hidden)]
+pub use engine::janitor;
 // Test hooks at the crate's root: this crate's own tests (feature `testing`) and the fuzz
 // targets (`fuzz/`) reach them as `diskcache::fault` and `diskcache::fuzzing`.
 #[cfg(any(feature = "testing", fuzzing))]
 #[doc(hidden)]
 pub use testing::{fault, fuzzing};
 
-
 pub use builder::CacheBuilder;
 pub use cache::Cache;
 pub use check::{Counter, Finding};
 pub use deque::{Deque, DequeIter, DequeTransaction};
-pub use disk::{CompressedDisk, DEFAULT_DISK, Disk, JsonDisk};
 pub use error::{Detail, Error, ErrorKind, Result};
 pub use fanout::{DEFAULT_SHARDS, FanoutBuilder, FanoutCache, FanoutTransaction, ShardFinding};
+pub use format::disk::{CompressedDisk, DEFAULT_DISK, Disk, JsonDisk};
 pub use format::schema::FORMAT_VERSION;
 pub use format::value::ValueKind;
 pub use index::{Index, IndexIter, IndexKeys, IndexValues};

@@ -1,18 +1,18 @@
 //! Whole-cache maintenance: `clear`, `expire`, `evict` and `cull` in slices of a few
-//! milliseconds each (`crate::ops::slice`), and the settings every process shares (`reset`,
+//! milliseconds each (`crate::engine::slice`), and the settings every process shares (`reset`,
 //! `stats`, the tag index).
 
 use crate::cache::Cache;
+use crate::engine::slice::Budget;
+use crate::engine::write::{RowWriter, WriteCtx};
 #[cfg(doc)]
 use crate::error::Error;
 use crate::error::Result;
 use crate::format::order::Order;
 use crate::ops::cull;
-use crate::ops::slice::Budget;
 use crate::options::{Stats, Tag};
 use crate::settings::{EvictionPolicy, Setting};
 use crate::time;
-use crate::engine::write::{RowWriter, WriteCtx};
 
 /// Entries a slice removes between looks at the clock.
 const CHUNK: usize = 64;
@@ -220,7 +220,7 @@ impl Cache {
     /// [`Error::InvalidArgument`]; [`Error::Timeout`]; [`Error::Corrupted`] for a row that
     /// fails to decode while an order table is rebuilt.
     pub fn reset(&self, setting: Setting) -> Result<Setting> {
-        self.store()?.reset(setting)
+        crate::ops::build::reset(self.store()?, setting)
     }
 
     /// Builds the tag index, so that [`Cache::evict`] is a range scan (diskcache's

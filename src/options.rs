@@ -1,6 +1,6 @@
 //! Per-call options and results: [`SetOptions`], [`Entry`], [`Side`], [`Stats`], [`Number`].
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use crate::format::key::Key;
 
@@ -38,28 +38,7 @@ impl SetOptions {
     }
 }
 
-/// A value with its metadata, as `get_entry` and `pop_entry` return it.
-#[derive(Clone, Debug, PartialEq)]
-#[non_exhaustive]
-pub struct Entry<V> {
-    /// The stored value.
-    pub value: V,
-    /// When the entry expires; `None` if never.
-    pub expire_time: Option<SystemTime>,
-    /// The entry's tag, if any.
-    pub tag: Option<Tag>,
-}
-
-impl<V> Entry<V> {
-    /// The same entry with its value changed by `f`.
-    pub fn map<U>(self, f: impl FnOnce(V) -> U) -> Entry<U> {
-        Entry {
-            value: f(self.value),
-            expire_time: self.expire_time,
-            tag: self.tag,
-        }
-    }
-}
+pub use crate::format::payload::Entry;
 
 /// Which end of a queue `push`, `pull` and `peek` work on.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]

@@ -10,6 +10,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::cache::Cache;
+use crate::engine::write::RowWriter;
 use crate::error::{Error, Result};
 use crate::format::blob::{self, BlobPath};
 use crate::format::key::IntoKey;
@@ -17,7 +18,6 @@ use crate::format::payload::Fetched;
 use crate::format::row::Row;
 use crate::ops::write;
 use crate::options::{Entry, Number, SetOptions};
-use crate::engine::write::RowWriter;
 
 impl Cache {
     /// Runs `f` as one transaction: the operations it makes through the [`Transaction`] it is
@@ -114,7 +114,7 @@ impl Cache {
         let result = store.write(|w| {
             let _inside = store.enter_transact();
             let tx = Transaction::new(self, Some(w), &written.files);
-            let result = crate::engine::boundary::run_caller(|| f(&tx));
+            let result = crate::caller::run(|| f(&tx));
             match (result, tx.broken.take()) {
                 (Ok(_), Some(failure)) => Err(rolled_back(&failure)),
                 (Ok(value), None) => Ok(value),
@@ -156,7 +156,7 @@ pub(crate) fn transact_all<T, E: From<Error>>(
         .collect();
     let mut caller_error = None;
     let mut f = Some(|txs: &[Transaction<'_>]| {
-        crate::engine::boundary::run_caller(|| f(txs)).map_err(|e| caller_failed(&mut caller_error, e))
+        crate::caller::run(|| f(txs)).map_err(|e| caller_failed(&mut caller_error, e))
     });
     let result = nest(caches, caches, &written, Vec::new(), &mut f);
     for w in &mut written {

@@ -13,12 +13,12 @@ use std::collections::HashSet;
 
 use super::files;
 use super::findings::{Confirmed, Findings, RowProblem};
+use crate::engine::Store;
+use crate::engine::slice::Budget;
+use crate::engine::write::WriteCtx;
 use crate::error::Result;
 use crate::format::row::Row;
-use crate::ops::slice::Budget;
-use crate::engine::Store;
 use crate::testing::sabotage::{Sabotage, on};
-use crate::engine::write::WriteCtx;
 
 /// One piece of work: a finding to look at again.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -4,9 +4,9 @@
 use std::collections::HashSet;
 
 use super::finding::{Counter, Finding};
+use crate::engine::write::orders::{OrderKind, Position};
 use crate::format::row::Row;
 use crate::settings::EvictionPolicy;
-use crate::engine::write::orders::{OrderKind, Position};
 
 /// What is wrong with one row.
 #[derive(Debug)]

@@ -4,10 +4,10 @@
 
 use redb::{ReadTransaction, ReadableTable, TableError};
 
+use crate::engine::log::wal::{self, Parsed};
 use crate::error::Result;
 use crate::format::payload::describe;
 use crate::format::schema::LOG_DAMAGE;
-use crate::engine::log::wal::{self, Parsed};
 
 /// A record the `log_damage` table keeps.
 #[derive(Debug)]

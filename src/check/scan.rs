@@ -17,15 +17,15 @@ use redb::{ReadOnlyTable, ReadTransaction, ReadableTable, TableDefinition, Table
 
 use super::files;
 use super::findings::{Findings, Orphan, RowFinding, RowProblem, TableFinding};
+use crate::engine::write::orders::{OrderKind, Position};
 use crate::error::Result;
+use crate::format::order::Target;
 use crate::format::row::Row;
 use crate::format::schema::{
     ENTRIES, META, META_COUNT, META_NEXT_ROW_ID, META_VOLUME, ORDER_EXPIRE, ORDER_INSERT,
     ORDER_TAG, SETTINGS, policy_order,
 };
-use crate::ops::build::Target;
 use crate::settings::{EvictionPolicy, Settings};
-use crate::engine::write::orders::{OrderKind, Position};
 
 type Entries = ReadOnlyTable<&'static [u8], &'static [u8]>;
 /// The tag order of a snapshot.
@@ -36,7 +36,7 @@ type TagOrder = ReadOnlyTable<(&'static [u8], u64), &'static [u8]>;
 pub(super) fn scan(txn: &ReadTransaction, dir: &Path, cutoff: SystemTime) -> Result<Findings> {
     let (live, builds) = {
         let table = txn.open_table(SETTINGS)?;
-        let builds = crate::ops::build::markers(&table)?;
+        let builds = crate::format::order::markers(&table)?;
         (Settings::read_from(&table)?, builds)
     };
     let entries = txn.open_table(ENTRIES)?;

@@ -12,8 +12,8 @@ use redb::{BackendError, StorageBackend};
 /// The I/O error type of redb's backend methods (without its `experimental-api-5` feature).
 type BackendIoError = std::io::Error;
 
-use crate::testing::fault::{self, Point};
 use crate::settings::Durability;
+use crate::testing::fault::{self, Point};
 
 /// Delegates every method to redb's [`FileBackend`], the six lock methods and `close` too
 /// (MultiWriter mode refuses a backend without them), and calls `sync_data` only when the

@@ -51,27 +51,12 @@ pub(crate) fn contain<T>(f: impl FnOnce() -> T) -> std::result::Result<T, Panick
     }
     #[cfg(fuzzing)]
     let _inside = Inside::enter();
-    CALLER_PANICKED.with(|p| p.set(false));
+    crate::caller::forget_panic();
     catch_unwind(AssertUnwindSafe(f)).map_err(|payload| {
-        if CALLER_PANICKED.with(|p| p.replace(false)) {
+        if crate::caller::take_panic() {
             resume_unwind(payload);
         }
         Panicked(message(payload.as_ref()))
-    })
-}
-
-thread_local! {
-    /// Set by [`run_caller`] when the caller's code panicked, for the [`contain`] around it.
-    static CALLER_PANICKED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-/// Runs the caller's code inside an operation (a transaction's closure, a [`crate::Disk`], a
-/// value's `Serialize` or `Deserialize`): a panic there is the caller's, not redb's, so the
-/// [`contain`] around it lets it go on unwinding unchanged, and poisons nothing.
-pub(crate) fn run_caller<T>(f: impl FnOnce() -> T) -> T {
-    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|payload| {
-        CALLER_PANICKED.with(|p| p.set(true));
-        resume_unwind(payload)
     })
 }
 

@@ -6,14 +6,14 @@
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::ops::access::{self, Accesses};
+use crate::engine::access::{self, Accesses};
 use crate::engine::gate::WriteGate;
 use crate::engine::handoff::DirectHandoff;
 use crate::engine::snapshot::Snapshot;
 use crate::engine::write::{self, OpEnv, RowWriter, WriteCtx, run_redb_txn};
 use crate::error::Result;
-use crate::platform::process::RawFd;
 use crate::format::row::Row;
+use crate::platform::process::RawFd;
 use crate::settings::Settings;
 
 /// The direct engine of one open cache.

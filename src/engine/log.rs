@@ -12,14 +12,14 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use crate::ops::access::{self, Access};
-use crate::format::blob::{self, BlobPath};
+use crate::engine::access::{self, Access};
 use crate::engine::log::overlay::{Logged, Overlay, SkippedRecord};
 use crate::engine::log::shm::Word;
 use crate::engine::log::wal::{WAL_SIZE, padded_len};
 use crate::engine::snapshot::{Snapshot, SnapshotCache};
 use crate::engine::write::{OpEnv, RowWriter, WriteCtx, run_redb_txn};
 use crate::error::Result;
+use crate::format::blob::{self, BlobPath};
 use crate::format::order::{Candidate, Order};
 use crate::format::row::Row;
 use crate::format::schema::{META_COUNT, META_NEXT_ROW_ID};
@@ -777,7 +777,9 @@ fn digest(records: Vec<(Vec<u8>, Logged)>) -> Result<Digest> {
             Logged::Set(bytes) => Some(Row::decode(&bytes)?),
             Logged::Deleted => None,
             Logged::Access { .. }
-                if crate::testing::sabotage::on(crate::testing::sabotage::Sabotage::AccessRecords) =>
+                if crate::testing::sabotage::on(
+                    crate::testing::sabotage::Sabotage::AccessRecords,
+                ) =>
             {
                 // Negative control (`sabotage`): other processes' reads are lost.
                 continue;

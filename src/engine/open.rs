@@ -10,11 +10,11 @@ use redb::{ConcurrencyMode, Database, ReadableDatabase, ReadableTable};
 use crate::engine::backend::DurabilityBackend;
 use crate::engine::write::WriteCtx;
 use crate::error::{Error, Result};
-use crate::platform::process::{RawFd, raw_fd};
 use crate::format::schema::{
     DB_FILE, ENTRIES, FORMAT_VERSION, META, META_COUNT, META_FORMAT_VERSION, META_NEXT_ROW_ID,
     META_VOLUME, ORDER_EXPIRE, ORDER_INSERT, SETTINGS, policy_order,
 };
+use crate::platform::process::{RawFd, raw_fd};
 use crate::settings::{Setting, Settings};
 
 /// Opens the database file in MultiWriter mode through the durability backend.
@@ -161,7 +161,10 @@ fn create(txn: &redb::WriteTransaction, overrides: &[Setting], disk: &str) -> Re
     txn.open_table(crate::format::schema::INFO)?
         .insert(crate::format::schema::INFO_DISK, disk)?;
     let mut meta = txn.open_table(META)?;
-    meta.insert(META_FORMAT_VERSION, crate::format::schema::FIRST_FORMAT_VERSION)?;
+    meta.insert(
+        META_FORMAT_VERSION,
+        crate::format::schema::FIRST_FORMAT_VERSION,
+    )?;
     for name in [META_COUNT, META_VOLUME] {
         meta.insert(name, 0)?;
     }
@@ -197,7 +200,7 @@ pub(super) fn check_disk(db: &Database, wanted: &str) -> Result<()> {
         Err(redb::TableError::TableDoesNotExist(_)) => None,
         Err(e) => return Err(e.into()),
     };
-    let stored = stored.unwrap_or_else(|| crate::disk::DEFAULT_DISK.to_owned());
+    let stored = stored.unwrap_or_else(|| crate::format::schema::DEFAULT_DISK.to_owned());
     if stored != wanted {
         return Err(Error::InvalidArgument(format!(
             "the cache was created with the disk {stored:?}, not {wanted:?}: open it with that Disk"

@@ -286,7 +286,7 @@ impl SnapshotCache {
             used: true,
         });
         // The janitor drops it once it is stale or unused.
-        crate::janitor::wake();
+        crate::engine::janitor::wake();
         crate::engine::boundary::drop_contained(stale);
         Ok(snapshot)
     }

@@ -1,7 +1,10 @@
 //! Unit tests of the store: durability levels and stored settings.
 use super::*;
-use crate::disk::DEFAULT_DISK;
+use crate::format::schema::DEFAULT_DISK;
 use crate::settings::Durability;
+
+/// What the cache's opener hands in: the operations' culling.
+const AFTER_WRITE: AfterWrite = crate::ops::cull::after_write;
 
 /// The encoded key `"k"` (the log leaves out records whose key does not decode).
 fn key_k() -> Vec<u8> {
@@ -42,6 +45,7 @@ fn sync_durability_fsyncs_every_commit_and_nosync_never_does() {
         &[Setting::Durability(Durability::Sync)],
         Settings::default(),
         DEFAULT_DISK,
+        AFTER_WRITE,
     )
     .unwrap();
     let before = synced.sync_count();
@@ -53,7 +57,14 @@ fn sync_durability_fsyncs_every_commit_and_nosync_never_does() {
     drop(synced);
 
     let other = tempfile::tempdir().unwrap();
-    let unsynced = Store::open(other.path(), &[], Settings::default(), DEFAULT_DISK).unwrap();
+    let unsynced = Store::open(
+        other.path(),
+        &[],
+        Settings::default(),
+        DEFAULT_DISK,
+        AFTER_WRITE,
+    )
+    .unwrap();
     put_one(&unsynced);
     assert_eq!(unsynced.sync_count(), 0);
 }
@@ -62,8 +73,24 @@ fn sync_durability_fsyncs_every_commit_and_nosync_never_does() {
 fn the_stored_durability_applies_when_reopened_without_an_override() {
     let dir = tempfile::tempdir().unwrap();
     let s = &[Setting::Durability(Durability::Sync)];
-    drop(Store::open(dir.path(), s, Settings::default(), DEFAULT_DISK).unwrap());
-    let reopened = Store::open(dir.path(), &[], Settings::default(), DEFAULT_DISK).unwrap();
+    drop(
+        Store::open(
+            dir.path(),
+            s,
+            Settings::default(),
+            DEFAULT_DISK,
+            AFTER_WRITE,
+        )
+        .unwrap(),
+    );
+    let reopened = Store::open(
+        dir.path(),
+        &[],
+        Settings::default(),
+        DEFAULT_DISK,
+        AFTER_WRITE,
+    )
+    .unwrap();
     assert_eq!(reopened.settings().durability, Durability::Sync);
     put_one(&reopened);
     assert!(reopened.sync_count() > 0);
@@ -75,7 +102,14 @@ fn a_panic_inside_redb_is_corrupted_and_the_handle_it_happened_in_is_never_used_
     for write_path in paths.into_iter().filter(|p| p.is_available()) {
         let dir = tempfile::tempdir().unwrap();
         let overrides = [Setting::WritePath(write_path)];
-        let store = Store::open(dir.path(), &overrides, Settings::default(), DEFAULT_DISK).unwrap();
+        let store = Store::open(
+            dir.path(),
+            &overrides,
+            Settings::default(),
+            DEFAULT_DISK,
+            AFTER_WRITE,
+        )
+        .unwrap();
         put_one(&store);
         let first: *const Database = store.first.database().unwrap();
         // As redb does on a damaged page: a panic in the middle of a call.
@@ -109,11 +143,16 @@ fn a_panic_inside_redb_is_corrupted_and_the_handle_it_happened_in_is_never_used_
 #[test]
 fn a_panic_of_the_callers_code_inside_an_operation_goes_on_unwinding_and_poisons_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path(), &[], Settings::default(), DEFAULT_DISK).unwrap();
+    let store = Store::open(
+        dir.path(),
+        &[],
+        Settings::default(),
+        DEFAULT_DISK,
+        AFTER_WRITE,
+    )
+    .unwrap();
     let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        store.write(|_| -> Result<()> {
-            crate::engine::boundary::run_caller(|| panic!("the caller's own panic"))
-        })
+        store.write(|_| -> Result<()> { crate::caller::run(|| panic!("the caller's own panic")) })
     }));
     let payload = unwound.expect_err("the caller's panic reaches the caller");
     assert_eq!(

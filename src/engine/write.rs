@@ -5,11 +5,11 @@ use std::time::{Duration, Instant};
 
 use redb::{Database, ReadableTable, Table, WriteTransaction};
 
-use crate::ops::access::Accesses;
-use crate::format::blob::BlobPath;
-use crate::ops::build::Target;
+use crate::engine::access::Accesses;
 use crate::engine::handoff::DirectHandoff;
 use crate::error::{Error, Result};
+use crate::format::blob::BlobPath;
+use crate::format::order::Target;
 use crate::format::order::{Candidate, Order};
 use crate::format::row::Row;
 use crate::format::schema::{
@@ -19,6 +19,7 @@ use crate::format::schema::{
 use crate::settings::{Durability, EvictionPolicy, Settings};
 
 mod building;
+pub(crate) use building::Step;
 pub(crate) mod orders;
 mod removal;
 mod repair;
@@ -246,7 +247,10 @@ impl<'t> WriteCtx<'t> {
     pub(crate) fn open(txn: &'t WriteTransaction) -> Result<Self> {
         let (live, builds) = {
             let table = txn.open_table(SETTINGS)?;
-            (Settings::read_from(&table)?, crate::ops::build::markers(&table)?)
+            (
+                Settings::read_from(&table)?,
+                crate::format::order::markers(&table)?,
+            )
         };
         Ok(WriteCtx {
             txn,
@@ -450,7 +454,11 @@ impl<'t> WriteCtx<'t> {
         if let Some(id) = self.next_row_id {
             self.meta.insert(META_NEXT_ROW_ID, id)?;
         }
-        if self.long_keys && !crate::testing::sabotage::on(crate::testing::sabotage::Sabotage::LongKeysKeepVersion) {
+        if self.long_keys
+            && !crate::testing::sabotage::on(
+                crate::testing::sabotage::Sabotage::LongKeysKeepVersion,
+            )
+        {
             let version = self.meta.get(META_FORMAT_VERSION)?.map_or(0, |g| g.value());
             if version < LONG_KEYS_FORMAT_VERSION {
                 self.meta

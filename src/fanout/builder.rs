@@ -92,7 +92,7 @@ impl FanoutBuilder {
 
     /// How every shard's values become bytes (see [`crate::Disk`] and
     /// [`CacheBuilder::disk`]); the built-in encoding if not given.
-    pub fn disk(mut self, disk: impl crate::disk::Disk) -> Self {
+    pub fn disk(mut self, disk: impl crate::format::disk::Disk) -> Self {
         self.cache = self.cache.disk(disk);
         self
     }

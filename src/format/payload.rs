@@ -1,18 +1,40 @@
 //! A value on its way into a row ([`Prepared`]) or out of one ([`Fetched`]), and the checks
 //! and conversions between them and what `Cache` returns.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use serde::de::DeserializeOwned;
 
-use crate::disk::Codec;
 use crate::error::{Error, Result};
 use crate::format::blob::WrittenBlob;
+use crate::format::disk::Codec;
 use crate::format::key::Key;
 use crate::format::row::{Row, ValuePlace};
 use crate::format::value::ValueKind;
-use crate::options::Entry;
 use crate::time;
+
+/// A value with its metadata, as `get_entry` and `pop_entry` return it.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct Entry<V> {
+    /// The stored value.
+    pub value: V,
+    /// When the entry expires; `None` if never.
+    pub expire_time: Option<SystemTime>,
+    /// The entry's tag, if any.
+    pub tag: Option<Key>,
+}
+
+impl<V> Entry<V> {
+    /// The same entry with its value changed by `f`.
+    pub fn map<U>(self, f: impl FnOnce(V) -> U) -> Entry<U> {
+        Entry {
+            value: f(self.value),
+            expire_time: self.expire_time,
+            tag: self.tag,
+        }
+    }
+}
 
 /// A value read back from its row: the bytes and the row they came from.
 pub(crate) struct Fetched {

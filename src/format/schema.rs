@@ -2,6 +2,9 @@
 
 use redb::TableDefinition;
 
+/// The name recorded for caches that use the built-in encoding (no `Disk` given).
+pub const DEFAULT_DISK: &str = "default";
+
 /// The newest on-disk format version this build reads and writes, stored in the `meta` table
 /// under `format_version` (`format-spec/tables.md`).
 ///

@@ -4,85 +4,37 @@
 //! `settings` table marks the build (`format-spec/tables.md`, "Building an order table");
 //! then one short transaction puts the new setting in force.
 
-use redb::ReadableTable;
-
-use crate::error::Result;
-use crate::format::schema::policy_order;
-use crate::settings::{EvictionPolicy, Setting, Settings};
 use crate::engine::Store;
+use crate::engine::write::Step;
+use crate::error::{Error, Result};
+use crate::format::order::Target;
+use crate::settings::{Setting, Settings};
 
-/// The `settings` row that marks a build in progress is named this, then the table's name;
-/// its value is the builder's token.
-pub(crate) const BUILD_PREFIX: &str = "build:";
-
-/// An order table that can be built while writers work.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Target {
-    /// The order table of an eviction policy that has one.
-    Policy(EvictionPolicy),
-    /// The tag order, `order_tag`.
-    Tag,
-}
-
-impl Target {
-    /// The table `policy` keeps, if any.
-    pub(crate) fn of_policy(policy: EvictionPolicy) -> Option<Target> {
-        policy_order(policy).map(|_| Target::Policy(policy))
+/// Stores `setting` for every process using the cache and returns the value it replaced.
+/// Changing the eviction policy or the tag index builds the new order table in slices,
+/// switches, tells other processes, then empties the old table in slices.
+pub(crate) fn reset(store: &Store, setting: Setting) -> Result<Setting> {
+    if matches!(setting, Setting::WritePath(_) | Setting::Durability(_)) {
+        return Err(Error::InvalidArgument(format!(
+            "{} is chosen when the cache is opened (CacheBuilder), not reset",
+            setting.name()
+        )));
     }
-
-    /// The table's name.
-    pub(crate) fn name(self) -> &'static str {
-        match self {
-            Target::Policy(EvictionPolicy::LeastRecentlyStored) => "order_store",
-            Target::Policy(EvictionPolicy::LeastRecentlyUsed) => "order_access",
-            Target::Policy(EvictionPolicy::LeastFrequentlyUsed) => "order_frequency",
-            Target::Policy(EvictionPolicy::None) => "",
-            Target::Tag => "order_tag",
+    let (old, live, left) = match reset_in_slices(store, setting)? {
+        Some(built) => built,
+        None => {
+            let (old, live) =
+                store.write_redb(|w| Ok((w.change_setting(setting)?, w.live().clone())))?;
+            (old, live, None)
         }
+    };
+    store.settings_changed(live);
+    if let Some(left) = left {
+        // The new setting is in force: a table left over by an error here is for `check`
+        // to report and delete.
+        let _ = empty(store, left);
     }
-
-    /// The name of the `settings` row that marks its build.
-    pub(crate) fn marker(self) -> String {
-        format!("{BUILD_PREFIX}{}", self.name())
-    }
-
-    /// The target whose table is named `name`.
-    fn from_name(name: &str) -> Option<Target> {
-        [
-            Target::Policy(EvictionPolicy::LeastRecentlyStored),
-            Target::Policy(EvictionPolicy::LeastRecentlyUsed),
-            Target::Policy(EvictionPolicy::LeastFrequentlyUsed),
-            Target::Tag,
-        ]
-        .into_iter()
-        .find(|t| t.name() == name)
-    }
-}
-
-/// The builds in progress that the `settings` table marks, with their tokens. A marker
-/// naming no table this build knows is ignored.
-pub(crate) fn markers(table: &impl ReadableTable<&'static str, u64>) -> Result<Vec<(Target, u64)>> {
-    let mut out = Vec::new();
-    for item in table.range(BUILD_PREFIX..)? {
-        let (name, token) = item?;
-        let Some(table) = name.value().strip_prefix(BUILD_PREFIX) else {
-            break;
-        };
-        out.extend(Target::from_name(table).map(|t| (t, token.value())));
-    }
-    Ok(out)
-}
-
-/// What one slice of a build did.
-#[derive(Debug)]
-pub(crate) enum Step {
-    /// Added rows up to this key; more follow.
-    More(Vec<u8>),
-    /// Added the last rows.
-    Done,
-    /// Another build of the same table, or a change of the setting, took over: this one
-    /// stops.
-    Superseded,
+    Ok(old)
 }
 
 /// Changes `setting` in slices if it builds or drops an order table (the eviction policy,
@@ -90,7 +42,7 @@ pub(crate) enum Step {
 /// one short transaction. Returns the value it replaced, the settings now in force and the
 /// table the old value kept (left over now: see [`empty`]), or `None` for a setting that
 /// concerns no order table.
-pub(crate) fn reset(store: &Store, setting: Setting) -> Result<Option<Built>> {
+fn reset_in_slices(store: &Store, setting: Setting) -> Result<Option<Built>> {
     let target = match setting {
         Setting::EvictionPolicy(p) => Target::of_policy(p),
         Setting::TagIndex(true) => Some(Target::Tag),
@@ -167,29 +119,4 @@ pub(crate) fn random_token() -> u64 {
     h.write_u32(std::process::id());
     h.write_u64(crate::time::now_us());
     h.finish().max(1)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use redb::TableHandle;
-
-    #[test]
-    fn targets_are_named_as_their_tables_and_named_back() {
-        for policy in [
-            EvictionPolicy::LeastRecentlyStored,
-            EvictionPolicy::LeastRecentlyUsed,
-            EvictionPolicy::LeastFrequentlyUsed,
-        ] {
-            let target = Target::of_policy(policy).unwrap();
-            let (definition, _) = policy_order(policy).unwrap();
-            assert_eq!(target.name(), definition.name());
-            assert_eq!(Target::from_name(target.name()), Some(target));
-        }
-        assert_eq!(Target::of_policy(EvictionPolicy::None), None);
-        assert_eq!(Target::Tag.name(), crate::format::schema::ORDER_TAG.name());
-        assert_eq!(Target::from_name("order_tag"), Some(Target::Tag));
-        assert_eq!(Target::from_name("order_insert"), None);
-        assert_eq!(Target::Tag.marker(), "build:order_tag");
-    }
 }

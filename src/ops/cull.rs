@@ -11,10 +11,10 @@
 //! access a write that must cull checkpoints first, since reads reach the order only through
 //! checkpoints.
 
+use crate::engine::write::RowWriter;
 use crate::error::Result;
 use crate::format::order::Order;
 use crate::settings::{EvictionPolicy, Settings};
-use crate::engine::write::RowWriter;
 
 /// How many candidates one operation examines at most while culling, so that a write never
 /// scans far past entries the log has already removed.
@@ -93,4 +93,9 @@ pub(crate) fn remove_head(
         }
     }
     Ok(removed)
+}
+
+/// [`cull_after_write`] as the engine runs it after every write (`engine::AfterWrite`).
+pub(crate) fn after_write(w: &mut dyn RowWriter, settings: &Settings) -> Result<()> {
+    cull_after_write(w, settings).map(drop)
 }

@@ -14,16 +14,16 @@ use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 
-use crate::disk::Codec;
+use crate::engine::write::RowWriter;
 use crate::error::{Error, Result};
 use crate::format::blob;
+use crate::format::disk::Codec;
 use crate::format::key::long::{self, Located};
 use crate::format::payload::{Prepared, check_crc, entry_of};
 use crate::format::row::{Row, ValuePlace};
 use crate::format::value::{self, ValueKind};
 use crate::options::{Entry, Number};
 use crate::time;
-use crate::engine::write::RowWriter;
 
 /// Where the encoded key `key` is stored, or would be, as `w` sees the rows.
 pub(crate) fn locate(w: &dyn RowWriter, key: &[u8]) -> Result<Located> {

@@ -12,15 +12,15 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use crate::engine::log::overlay::Overlay;
+use crate::engine::log::shm::{self, SHM_FILE, SHM_SIZE};
+use crate::engine::log::wal::{self, WAL_FILE, WAL_HEADER_LEN};
 use crate::error::Error;
 use crate::format::blob::{self, BlobPath};
 use crate::format::key::Key;
 use crate::format::row::Row;
-use crate::engine::log::overlay::Overlay;
 use crate::reader::ValueReader;
 use crate::settings::{Setting, Settings, WritePath};
-use crate::engine::log::shm::{self, SHM_FILE, SHM_SIZE};
-use crate::engine::log::wal::{self, WAL_FILE, WAL_HEADER_LEN};
 use crate::{Cache, Result, SetOptions, Side};
 
 mod database;

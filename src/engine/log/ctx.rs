@@ -5,13 +5,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::{Change, LoggedEngine};
-use crate::format::blob::BlobPath;
 use crate::engine::log::overlay::{Logged, Overlay};
 use crate::engine::log::shm::Word;
 use crate::engine::snapshot::{EdgeSearch, Snapshot};
 use crate::engine::write::OpEnv;
 use crate::engine::write::RowWriter;
 use crate::error::{Error, Result};
+use crate::format::blob::BlobPath;
 use crate::format::order::{Candidate, Order};
 use crate::format::row::Row;
 use crate::settings::EvictionPolicy;

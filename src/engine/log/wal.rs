@@ -202,7 +202,8 @@ impl<'a> Framed<'a> {
     pub(crate) fn parse_header(&self) -> Parsed<'a> {
         let version = self.version();
         if u64::from(version) > crate::format::schema::FORMAT_VERSION {
-            if crate::testing::sabotage::on(crate::testing::sabotage::Sabotage::NewerRecordSkipped) {
+            if crate::testing::sabotage::on(crate::testing::sabotage::Sabotage::NewerRecordSkipped)
+            {
                 // Negative control (`sabotage`): a newer format's record taken for damage.
                 return Parsed::Damaged(format!("format version {version}"));
             }
@@ -364,7 +365,9 @@ pub(crate) fn scan_from(
                 });
             }
             Parsed::Damaged(_)
-                if crate::testing::sabotage::on(crate::testing::sabotage::Sabotage::DamagedRecordEndsLog) =>
+                if crate::testing::sabotage::on(
+                    crate::testing::sabotage::Sabotage::DamagedRecordEndsLog,
+                ) =>
             {
                 // Negative control (`sabotage`): a damaged record ends the log, as a torn
                 // one does.
@@ -682,7 +685,10 @@ mod tests {
         edit(&mut log, starts[3], 28, 3);
         match scan(&log, 7) {
             Err(Error::UnsupportedVersion { found, supported }) => {
-                assert_eq!((found, supported), (3, crate::format::schema::FORMAT_VERSION));
+                assert_eq!(
+                    (found, supported),
+                    (3, crate::format::schema::FORMAT_VERSION)
+                );
             }
             other => panic!("{other:?}"),
         }

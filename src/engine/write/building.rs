@@ -6,12 +6,12 @@ use redb::ReadableTable;
 
 use super::WriteCtx;
 use super::orders::{BuildingTable, open_policy};
-use crate::ops::build::{Step, Target};
+use crate::engine::slice::Budget;
 use crate::error::{Error, Result};
+use crate::format::order::Target;
 use crate::format::row::Row;
 use crate::format::schema::{ORDER_TAG, SETTINGS, policy_order};
 use crate::settings::Setting;
-use crate::ops::slice::Budget;
 
 /// Rows a build adds (or entries a drop removes) between looks at the clock.
 const CHUNK: usize = 64;
@@ -314,4 +314,16 @@ impl WriteCtx<'_> {
         }
         Ok(())
     }
+}
+
+/// What one slice of a build did.
+#[derive(Debug)]
+pub(crate) enum Step {
+    /// Added rows up to this key; more follow.
+    More(Vec<u8>),
+    /// Added the last rows.
+    Done,
+    /// Another build of the same table, or a change of the setting, took over: this one
+    /// stops.
+    Superseded,
 }

@@ -5,8 +5,8 @@
 
 use redb::{ReadableTable, Table, WriteTransaction};
 
-use crate::ops::build::Target;
 use crate::error::Result;
+use crate::format::order::Target;
 use crate::format::row::Row;
 use crate::format::schema::{ORDER_EXPIRE, ORDER_INSERT, ORDER_TAG, OrderField, policy_order};
 use crate::settings::{EvictionPolicy, Settings};
@@ -76,7 +76,8 @@ impl<'t> Orders<'t> {
         if row.expire_time != 0 {
             self.expire.insert((row.expire_time, row.row_id), key)?;
         }
-        let builds = !crate::testing::sabotage::on(crate::testing::sabotage::Sabotage::WritersIgnoreBuilds);
+        let builds =
+            !crate::testing::sabotage::on(crate::testing::sabotage::Sabotage::WritersIgnoreBuilds);
         let building = self.building.iter_mut().filter(|_| builds);
         for kept in self.policy.iter_mut().chain(building) {
             kept.table.insert(((kept.field)(row), row.row_id), key)?;
@@ -97,7 +98,8 @@ impl<'t> Orders<'t> {
             self.expire.remove((row.expire_time, row.row_id))?;
         }
         // Negative control (`sabotage`): writers do not keep a table being built in step.
-        let builds = !crate::testing::sabotage::on(crate::testing::sabotage::Sabotage::WritersIgnoreBuilds);
+        let builds =
+            !crate::testing::sabotage::on(crate::testing::sabotage::Sabotage::WritersIgnoreBuilds);
         let building = self.building.iter_mut().filter(|_| builds);
         for kept in self.policy.iter_mut().chain(building) {
             kept.table.remove(((kept.field)(row), row.row_id))?;
@@ -207,7 +209,7 @@ impl OrderKind {
         match self {
             OrderKind::Insert => "order_insert",
             OrderKind::Expire => "order_expire",
-            OrderKind::Policy(p) => crate::ops::build::Target::Policy(p).name(),
+            OrderKind::Policy(p) => crate::format::order::Target::Policy(p).name(),
             OrderKind::Tag => "order_tag",
         }
     }

@@ -6,9 +6,9 @@ use redb::{ReadableTable, TableHandle};
 
 use super::WriteCtx;
 use super::orders::{OrderKind, Position};
-use crate::format::blob::BlobPath;
-use crate::ops::build::Target;
 use crate::error::{Error, Result};
+use crate::format::blob::BlobPath;
+use crate::format::order::Target;
 use crate::format::row::Row;
 use crate::format::schema::{LOG_DAMAGE, ORDER_TAG, SETTINGS, policy_order};
 

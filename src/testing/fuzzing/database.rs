@@ -61,8 +61,11 @@ fn template() -> Option<&'static Template> {
                 .ok()?
                 .into_iter()
                 .filter(|(path, _)| {
-                    ![crate::engine::log::wal::WAL_FILE, crate::engine::log::shm::SHM_FILE]
-                        .contains(&path.to_str().unwrap_or(""))
+                    ![
+                        crate::engine::log::wal::WAL_FILE,
+                        crate::engine::log::shm::SHM_FILE,
+                    ]
+                    .contains(&path.to_str().unwrap_or(""))
                 })
                 .collect();
             Some(Template { files, entries })

@@ -18,8 +18,7 @@ use serde::de::DeserializeOwned;
 use crate::error::{Detail, Error, Result};
 use crate::format::value::{self, EncodedValue, ValueKind};
 
-/// The name recorded for caches that use the built-in encoding (no [`Disk`] given).
-pub const DEFAULT_DISK: &str = "default";
+pub use crate::format::schema::DEFAULT_DISK;
 
 /// How a cache turns values into stored bytes and back: Python diskcache's `Disk.store` /
 /// `Disk.fetch` seams. Numbers, text and bytes are stored as themselves whatever the disk (so
@@ -107,7 +106,7 @@ impl Codec {
     /// and whether it was packed.
     pub(crate) fn encode<V: Serialize + ?Sized>(&self, value: &V) -> Result<(EncodedValue, bool)> {
         // The value's `Serialize` and the disk are the caller's code.
-        crate::engine::boundary::run_caller(|| self.encode_inner(value))
+        crate::caller::run(|| self.encode_inner(value))
     }
 
     fn encode_inner<V: Serialize + ?Sized>(&self, value: &V) -> Result<(EncodedValue, bool)> {
@@ -134,7 +133,7 @@ impl Codec {
     pub(crate) fn unpack(&self, kind: ValueKind, packed: bool, bytes: Vec<u8>) -> Result<Vec<u8>> {
         match (&self.0, packed) {
             (_, false) => Ok(bytes),
-            (Some(disk), true) => crate::engine::boundary::run_caller(|| disk.unpack(kind, bytes)),
+            (Some(disk), true) => crate::caller::run(|| disk.unpack(kind, bytes)),
             (None, true) => Err(Error::corrupted(
                 "a packed value in a cache with no Disk to unpack it",
             )),
@@ -144,7 +143,7 @@ impl Codec {
     /// Decodes unpacked bytes of `kind` as a `V`.
     pub(crate) fn decode<V: DeserializeOwned>(&self, kind: ValueKind, bytes: Vec<u8>) -> Result<V> {
         // The type's `Deserialize` and the disk are the caller's code.
-        crate::engine::boundary::run_caller(|| self.decode_inner(kind, bytes))
+        crate::caller::run(|| self.decode_inner(kind, bytes))
     }
 
     fn decode_inner<V: DeserializeOwned>(&self, kind: ValueKind, bytes: Vec<u8>) -> Result<V> {

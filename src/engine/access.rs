@@ -14,8 +14,8 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 
-use crate::error::Result;
 use crate::engine::write::RowWriter;
+use crate::error::Result;
 
 /// Keys whose accesses are gathered at most; accesses of further keys are dropped until the
 /// next flush (the policy's order is approximate, never wrong about what is stored).
@@ -56,7 +56,7 @@ impl Accesses {
                 },
             );
             self.any.store(true, Ordering::Release);
-            crate::janitor::wake();
+            crate::engine::janitor::wake();
         }
     }
 
@@ -87,7 +87,7 @@ impl Accesses {
     pub(crate) fn count(&self, hit: bool) {
         let counter = if hit { &self.hits } else { &self.misses };
         if counter.fetch_add(1, Ordering::Relaxed) == 0 {
-            crate::janitor::wake();
+            crate::engine::janitor::wake();
         }
     }
 

@@ -9,9 +9,9 @@
 
 use std::time::{Duration, Instant};
 
-use crate::error::Result;
 use crate::engine::Store;
 use crate::engine::write::WriteCtx;
+use crate::error::Result;
 
 /// How long a slice takes on work before it commits. A slice holds the write lock for this
 /// plus its commit (and, on the logged path, the checkpoint it starts with).
