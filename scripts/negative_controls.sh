@@ -92,10 +92,10 @@ check-skips-confirm slicing
 check-fix-unguarded slicing
     two_checks_that_fix_at_once_correct_a_wrong_count_once
 unfair-lock lib
-    lock::tests::a_claim_keeps_a_free_lock_from_everyone_but_the_claimant
-    lock::tests::a_dead_claimants_claim_is_cleared_by_the_next_writer
-    lock::tests::a_starved_waiter_claims_the_handoff_and_the_holder_cannot_take_it_back
-    handoff::tests::another_handles_claim_holds_a_writer_back_and_its_end_lets_it_in
+    engine::log::lock::tests::a_claim_keeps_a_free_lock_from_everyone_but_the_claimant
+    engine::log::lock::tests::a_dead_claimants_claim_is_cleared_by_the_next_writer
+    engine::log::lock::tests::a_starved_waiter_claims_the_handoff_and_the_holder_cannot_take_it_back
+    engine::handoff::tests::another_handles_claim_holds_a_writer_back_and_its_end_lets_it_in
 ignore-unapplied-log platforms
     from_linux::a_cache_whose_log_holds_writes_is_refused_elsewhere_until_linux_applies_them
     from_linux::a_cache_open_through_the_log_in_another_process_is_refused_elsewhere
