@@ -18,8 +18,11 @@ NAMES = {API: "api", OPS: "ops", ENGINE: "engine", FORMAT: "format", BASE: "base
 # The layer of each module under src/, by its first path segment.
 MODULES = {
     **dict.fromkeys(
-        "lib cache builder fanout deque index queue memo recipes iter transaction options"
+        "lib cache builder fanout deque index queue memo recipes iter transaction"
         " compute reader maintenance check fork".split(), API),
+    # Plain public data types (SetOptions, Number, Side, Stats, Tag) over keys: as low as
+    # the format, so that operations may return them.
+    "options": FORMAT,
     **dict.fromkeys(["ops"], OPS),
     **dict.fromkeys(["engine"], ENGINE),
     **dict.fromkeys(["format", "key"], FORMAT),
