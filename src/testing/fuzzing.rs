@@ -316,7 +316,7 @@ fn shm_in(dir: &Path, data: &[u8]) -> Result<()> {
         for (i, (off, rec)) in records.iter().enumerate() {
             let delta = deltas.get(i).copied().unwrap_or(0);
             let offset = (WAL_HEADER_LEN + *off as u64).wrapping_add(delta);
-            let _ = overlay.shm().insert(shm::key_hash(rec.key), offset, None);
+            let _ = overlay.shm().insert(crate::format::key_hash::key_hash(rec.key), offset, None);
             keys.push(rec.key.to_vec());
         }
         let give_up = || -> Result<()> { Err(Error::Timeout) };

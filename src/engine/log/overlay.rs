@@ -18,6 +18,7 @@ use crate::engine::log::wal::{
     RECORD_HEADER_LEN, Record, WAL_HEADER_LEN, WAL_SIZE, WalFile,
 };
 use crate::error::{Error, Result};
+use crate::format::key_hash::key_hash;
 
 /// The largest record a reader will copy: a key at its limit plus an inline value at the
 /// largest size the log accepts.
@@ -231,7 +232,7 @@ impl Overlay {
             }
         }
         let indexed = latest.iter().all(|(key, &offset)| {
-            let found = self.shm.probe(shm::key_hash(key), |_, at| {
+            let found = self.shm.probe(key_hash(key), |_, at| {
                 (self.read_record(at, generation, key).is_some()).then_some(at)
             });
             matches!(found, Ok(Some(at)) if at == offset)
@@ -532,7 +533,7 @@ impl Overlay {
             if matches!(logged, Logged::Access { .. }) {
                 continue;
             }
-            let hash = shm::key_hash(key);
+            let hash = key_hash(key);
             let existing = self.find_slot(key, hash)?;
             self.shm.insert(hash, offset, existing)?;
         }
@@ -564,7 +565,7 @@ impl Overlay {
         key: &[u8],
         recover: &dyn Fn() -> Result<()>,
     ) -> Result<(Option<Logged>, u64)> {
-        let hash = shm::key_hash(key);
+        let hash = key_hash(key);
         self.read_consistent(Word::Seq, recover, |generation| {
             let found = self
                 .shm
