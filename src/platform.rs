@@ -22,6 +22,11 @@
 //! - `io`: positioned reads and writes, preallocation, where a sparse file's data ends, a
 //!   durable rename, flushing a whole file system, and network file system detection.
 //! - `process`: forks and the descriptors a forked child detaches, and the boot id.
+//!
+//! System calls go through rustix's safe wrappers where it has them (futex, `fallocate`,
+//! `lseek(SEEK_HOLE)`, `syncfs`), through `libc` in `unsafe` where it has none (byte-range
+//! open-file-description locks, `pthread_atfork`, and `dup2` onto a descriptor owned
+//! elsewhere), and through `windows-sys` on Windows; UNSAFE.md lists every `unsafe` block.
 
 use crate::error::{Error, Result};
 use crate::settings::WritePath;
