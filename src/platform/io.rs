@@ -30,8 +30,8 @@ pub(crate) fn write_all_at(file: &File, buf: &[u8], offset: u64) -> io::Result<(
 }
 
 /// Gives the first `len` bytes of `file` their disk space now, keeping what they hold, where
-/// the system can (`posix_fallocate` on Linux: a shared mapping's store into a page with no
-/// space faults when the disk is full). Elsewhere nothing is done: `cache.shm`, the only file
+/// the system can (`fallocate` on Linux: a shared mapping's store into a page with no space
+/// faults when the disk is full). Elsewhere nothing is done: `cache.shm`, the only file
 /// this is asked for, belongs to the logged write path, which is Linux's only.
 pub(crate) fn preallocate(file: &File, len: u64) -> io::Result<()> {
     imp::preallocate(file, len)
@@ -129,7 +129,9 @@ mod imp {
     }
 
     /// `fallocate` with no flags (what `posix_fallocate` asks of the kernel), not retried
-    /// when interrupted.
+    /// when interrupted. A file system without it is left as it was, not filled by writes:
+    /// glibc's `posix_fallocate` there reads and rewrites one byte per block, and would
+    /// overwrite a store another process made through its mapping in between.
     #[cfg(target_os = "linux")]
     pub(super) fn preallocate(file: &File, len: u64) -> io::Result<()> {
         use rustix::fs::FallocateFlags;
@@ -138,7 +140,6 @@ mod imp {
             return Err(io::Error::from(io::ErrorKind::InvalidInput));
         }
         match rustix::fs::fallocate(file, FallocateFlags::empty(), 0, len) {
-            // A file system without `fallocate` is left as it was.
             Ok(()) | Err(Errno::OPNOTSUPP | Errno::INVAL) => Ok(()),
             Err(errno) => Err(errno.into()),
         }
