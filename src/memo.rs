@@ -2,8 +2,6 @@
 //! diskcache's stampede protection (one computation per key at a time, and early
 //! recomputation shortly before expiry).
 
-use std::collections::hash_map::RandomState;
-use std::hash::{BuildHasher, Hasher};
 use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -309,16 +307,9 @@ enum Lookup<R> {
     Missing,
 }
 
-/// A uniform random number in (0, 1), from the standard library's randomly keyed hasher.
+/// A uniform random number in (0, 1), from the operating system's generator.
 fn unit_random() -> f64 {
-    let mut h = RandomState::new().build_hasher();
-    h.write_u128(
-        SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_nanos(),
-    );
-    let bits = h.finish() >> 11; // 53 bits
+    let bits = crate::platform::random::u64() >> 11; // 53 bits
     (bits as f64 + 0.5) / (1u64 << 53) as f64
 }
 

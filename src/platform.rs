@@ -22,6 +22,12 @@
 //! - `io`: positioned reads and writes, preallocation, where a sparse file's data ends, a
 //!   durable rename, flushing a whole file system, and network file system detection.
 //! - `process`: forks and the descriptors a forked child detaches, and the boot id.
+//! - `random`: random numbers from the operating system.
+//!
+//! System calls go through rustix's safe wrappers where it has them (futex, `fallocate`,
+//! `lseek(SEEK_HOLE)`, `syncfs`), through `libc` in `unsafe` where it has none (byte-range
+//! open-file-description locks, `pthread_atfork`, and `dup2` onto a descriptor owned
+//! elsewhere), and through `windows-sys` on Windows; UNSAFE.md lists every `unsafe` block.
 
 use crate::error::{Error, Result};
 use crate::settings::WritePath;
@@ -29,6 +35,7 @@ use crate::settings::WritePath;
 pub(crate) mod io;
 pub(crate) mod locks;
 pub(crate) mod process;
+pub(crate) mod random;
 pub(crate) mod wait;
 
 /// Whether this platform has the logged write path (Linux only; see the module docs).

@@ -8,12 +8,9 @@
 //! its row, so a crash leaves at most an orphan file, never a row without its file.
 
 use crate::testing::fault::{self, Point};
-use std::collections::hash_map::RandomState;
 use std::fs::{self, File, OpenOptions};
-use std::hash::{BuildHasher, Hasher};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::{Error, Result};
 
@@ -31,18 +28,8 @@ pub(crate) struct BlobPath(String);
 impl BlobPath {
     /// A fresh random path. Collisions are caught when the file is created (`create_new`).
     fn random() -> BlobPath {
-        static COUNTER: AtomicU64 = AtomicU64::new(0);
         let mut name = String::with_capacity(NAME_HEX_LEN + 6 + BLOB_SUFFIX.len());
-        let mut hex = String::with_capacity(NAME_HEX_LEN);
-        for half in 0..2u64 {
-            // RandomState is seeded from the OS's random source once per process.
-            let mut h = RandomState::new().build_hasher();
-            h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
-            h.write_u32(std::process::id());
-            h.write_u128(crate::time::now_us().into());
-            h.write_u64(half);
-            hex.push_str(&format!("{:016x}", h.finish()));
-        }
+        let hex = format!("{:032x}", crate::platform::random::u128());
         let (a, rest) = hex.split_at(2);
         let (b, _) = rest.split_at(2);
         name.push_str(a);

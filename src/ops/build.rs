@@ -114,9 +114,5 @@ fn fill(store: &Store, target: Target, token: u64) -> Result<bool> {
 
 /// A random nonzero token, to tell one build (or check) from another.
 pub(crate) fn random_token() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u32(std::process::id());
-    h.write_u64(crate::time::now_us());
-    h.finish().max(1)
+    crate::platform::random::u64().max(1)
 }

@@ -30,8 +30,8 @@ pub(crate) fn write_all_at(file: &File, buf: &[u8], offset: u64) -> io::Result<(
 }
 
 /// Gives the first `len` bytes of `file` their disk space now, keeping what they hold, where
-/// the system can (`posix_fallocate` on Linux: a shared mapping's store into a page with no
-/// space faults when the disk is full). Elsewhere nothing is done: `cache.shm`, the only file
+/// the system can (`fallocate` on Linux: a shared mapping's store into a page with no space
+/// faults when the disk is full). Elsewhere nothing is done: `cache.shm`, the only file
 /// this is asked for, belongs to the logged write path, which is Linux's only.
 pub(crate) fn preallocate(file: &File, len: u64) -> io::Result<()> {
     imp::preallocate(file, len)
@@ -128,20 +128,20 @@ mod imp {
         File::open(dir)
     }
 
+    /// `fallocate` with no flags (what `posix_fallocate` asks of the kernel), not retried
+    /// when interrupted. A file system without it is left as it was, not filled by writes:
+    /// glibc's `posix_fallocate` there reads and rewrites one byte per block, and would
+    /// overwrite a store another process made through its mapping in between.
     #[cfg(target_os = "linux")]
     pub(super) fn preallocate(file: &File, len: u64) -> io::Result<()> {
-        use std::os::fd::AsRawFd;
-        let Ok(len) = libc::off_t::try_from(len) else {
+        use rustix::fs::FallocateFlags;
+        use rustix::io::Errno;
+        if i64::try_from(len).is_err() {
             return Err(io::Error::from(io::ErrorKind::InvalidInput));
-        };
-        // SAFETY: `posix_fallocate` on a descriptor owned by a live `File`; it reads and
-        // writes no memory of this process.
-        #[allow(unsafe_code)]
-        let rc = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, len) };
-        match rc {
-            // A file system without `fallocate` is left as it was.
-            0 | libc::EOPNOTSUPP | libc::EINVAL => Ok(()),
-            errno => Err(io::Error::from_raw_os_error(errno)),
+        }
+        match rustix::fs::fallocate(file, FallocateFlags::empty(), 0, len) {
+            Ok(()) | Err(Errno::OPNOTSUPP | Errno::INVAL) => Ok(()),
+            Err(errno) => Err(errno.into()),
         }
     }
 
@@ -150,15 +150,12 @@ mod imp {
         Ok(())
     }
 
+    /// `lseek(SEEK_HOLE)`: it moves the description's offset, which nothing here uses (every
+    /// read and write is positioned).
     #[cfg(target_os = "linux")]
     pub(super) fn data_end(file: &File, from: u64) -> Option<u64> {
-        use std::os::fd::AsRawFd;
-        let from = libc::off_t::try_from(from).ok()?;
-        // SAFETY: `lseek` on a descriptor owned by a live `File`; it only moves the
-        // description's offset, which nothing here uses (every read and write is positioned).
-        #[allow(unsafe_code)]
-        let end = unsafe { libc::lseek(file.as_raw_fd(), from, libc::SEEK_HOLE) };
-        u64::try_from(end).ok()
+        i64::try_from(from).ok()?;
+        rustix::fs::seek(file, rustix::fs::SeekFrom::Hole(from)).ok()
     }
 
     #[cfg(not(target_os = "linux"))]
@@ -168,11 +165,7 @@ mod imp {
 
     #[cfg(target_os = "linux")]
     pub(super) fn sync_file_system(file: &File) -> bool {
-        use std::os::fd::AsRawFd;
-        // SAFETY: `syncfs` on a descriptor owned by a live `File`; it only flushes.
-        #[allow(unsafe_code)]
-        let rc = unsafe { libc::syncfs(file.as_raw_fd()) };
-        rc == 0
+        rustix::fs::syncfs(file).is_ok()
     }
 
     #[cfg(not(target_os = "linux"))]

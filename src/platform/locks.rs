@@ -58,6 +58,9 @@ fn out_of_range(start: u64, len: u64) -> Error {
     Error::InvalidArgument(format!("lock range {start}+{len} out of range"))
 }
 
+/// `fcntl` through `libc`, in `unsafe`: rustix has no open-file-description lock over a byte
+/// range (its `fcntl_lock` takes the whole file with the process-owned `F_SETLK`, and its
+/// `flock` the whole file too).
 #[cfg(unix)]
 mod imp {
     use std::fs::File;

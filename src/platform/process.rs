@@ -42,6 +42,10 @@ pub(crate) fn boot_id() -> Option<[u8; 36]> {
     text.trim().as_bytes().try_into().ok()
 }
 
+/// `pthread_atfork` and `dup2` through `libc`, in `unsafe`: rustix has no fork handlers, and
+/// its `dup2` replaces a descriptor given as `&mut OwnedFd`, which the owners of the inherited
+/// descriptors (files inside the store and inside redb) cannot lend; one made from the raw
+/// number would be an `unsafe` block of its own, claiming a second owner.
 #[cfg(unix)]
 mod imp {
     use std::fs::File;

@@ -1,7 +1,8 @@
 //! Sleeping on a 32-bit word of shared memory until another process changes it: the logged
 //! write path's lock (`lock.rs`) sleeps on its wake word while the lock is taken.
 //!
-//! Linux: a shared futex (`FUTEX_WAIT` / `FUTEX_WAKE` on the mapped word). Elsewhere there is
+//! Linux: a shared futex (`FUTEX_WAIT` / `FUTEX_WAKE` on the mapped word, through rustix's
+//! safe wrappers). Elsewhere there is
 //! no wait across processes that this crate uses, and the logged path, its only user, is
 //! refused ([`super::check_write_path`]); the portable form sleeps for the timeout it is given
 //! (the lock's waiters give at most 2 ms) and a wake-up does nothing, which the callers'
@@ -25,42 +26,25 @@ mod imp {
     use std::sync::atomic::AtomicU32;
     use std::time::Duration;
 
-    /// `FUTEX_WAIT` (shared: other processes map the same word).
+    use rustix::thread::futex::{self, Flags, Timespec};
+
+    /// `FUTEX_WAIT`, shared (no `FUTEX_PRIVATE_FLAG`: other processes map the same word).
+    /// Spurious wake-ups and errors (`EAGAIN` when the value already changed, `EINTR`,
+    /// `ETIMEDOUT`) just return to the caller's loop.
     pub(super) fn wait(word: &AtomicU32, seen: u32, timeout: Duration) {
-        let ts = libc::timespec {
-            // At most 2^31 - 1 s (68 years), which fits every `time_t` (not named here:
-            // musl's libc deprecates the alias).
-            tv_sec: timeout
-                .as_secs()
-                .min(i32::MAX as u64)
-                .try_into()
-                .unwrap_or_default(),
-            tv_nsec: libc::c_long::from(timeout.subsec_nanos() as i32),
+        let ts = Timespec {
+            // At most 2^31 - 1 s (68 years).
+            tv_sec: timeout.as_secs().min(i32::MAX as u64).cast_signed(),
+            // Below 10^9, which fits `tv_nsec` (`i64`, or `c_long` through libc).
+            tv_nsec: timeout.subsec_nanos() as _,
         };
-        // SAFETY: `word` is a live, aligned 32-bit atomic inside the shared mapping;
-        // FUTEX_WAIT only reads it and `ts` outlives the call. Spurious wake-ups and errors
-        // (EAGAIN when the value already changed, EINTR, ETIMEDOUT) just return to the
-        // caller's loop.
-        #[allow(unsafe_code)]
-        unsafe {
-            libc::syscall(
-                libc::SYS_futex,
-                word.as_ptr(),
-                libc::FUTEX_WAIT,
-                seen,
-                &ts as *const libc::timespec,
-            );
-        }
+        let _ = futex::wait(word, Flags::empty(), seen, Some(&ts));
     }
 
-    /// `FUTEX_WAKE`.
+    /// `FUTEX_WAKE`, shared; a negative `count` wakes nobody.
     pub(super) fn wake(word: &AtomicU32, count: i32) {
-        // SAFETY: `word` is a live, aligned 32-bit atomic inside the shared mapping;
-        // FUTEX_WAKE does not access memory through the pointer beyond identifying the futex.
-        #[allow(unsafe_code)]
-        unsafe {
-            libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE, count);
-        }
+        let count = u32::try_from(count).unwrap_or(0);
+        let _ = futex::wake(word, Flags::empty(), count);
     }
 }
 

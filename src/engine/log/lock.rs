@@ -321,11 +321,7 @@ pub(crate) fn logged_users(dir: &Path) -> Result<bool> {
 
 /// A random token in `1..TOKEN_LIMIT`.
 fn random_token() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u32(std::process::id());
-    h.write_u64(crate::time::now_us());
-    (h.finish() % (TOKEN_LIMIT - 1)) + 1
+    (crate::platform::random::u64() % (TOKEN_LIMIT - 1)) + 1
 }
 
 #[cfg(test)]
