@@ -256,13 +256,8 @@ fn push_and_pull_from_two_handles_agree_with_a_deque_across_checkpoints() {
         Cache::open(dir.path()).unwrap(),
     ];
     let mut model = std::collections::VecDeque::new();
-    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-    let mut next = move |n: u64| {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed % n
-    };
+    let mut rng = common::rng::Xorshift::new(0x9e37_79b9_7f4a_7c15);
+    let mut next = move |n: u64| rng.next() % n;
     for step in 0..3000u64 {
         let cache = &handles[next(2) as usize];
         let side = if next(2) == 0 {
