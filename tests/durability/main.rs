@@ -8,7 +8,8 @@
 //! - `crash_consistency`, `wal_harness`, `multiprocess`, `corruption_repair` and
 //!   `log_records` kill, abort or exit only child processes (this binary run again as one of
 //!   its ignored child tests, `tests/common/child.rs`); a crash point
-//!   (`DISKCACHE_CRASH_POINT`) is set only in a child's environment.
+//!   (`DISKCACHE_CRASH_POINT`) is set only in a child's environment. `wal_harness`'s two
+//!   reader tests take turns between themselves, as in a binary of their own.
 //! - `damaged_database` catches the panics it provokes with `catch_unwind`, leaving the panic
 //!   hook as it is.
 //! - `check_repair` and `damaged_rows` damage files of their own caches only.
