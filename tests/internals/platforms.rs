@@ -15,8 +15,6 @@
 //! control `ignore-unapplied-log` (`src/sabotage.rs`) opens such a cache anyway, and the
 //! Linux tests fail under it.
 
-use crate::common;
-
 use diskcache::platform::as_if_without_logged_path;
 use diskcache::{Cache, Error, WritePath};
 
@@ -86,7 +84,7 @@ mod from_linux {
     /// value file, says `written`, and then either waits for the file `release` and closes
     /// cleanly, or is killed.
     const WRITER: &str =
-        common::child::role!(a_log_writer_child_writes_and_waits_when_started_by_a_parent);
+        crate::common::child::role!(a_log_writer_child_writes_and_waits_when_started_by_a_parent);
     /// Entries each writer writes.
     const KEYS: i64 = 50;
     /// The file that lets a waiting writer close.
