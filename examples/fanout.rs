@@ -2,7 +2,7 @@
 //! memoized Fibonacci, eviction by tag, and a write that gives up on a busy shard instead of
 //! waiting for it.
 //!
-//! Run with `cargo run --example fanout`. `tests/fanout.rs` runs the same code and checks
+//! Run with `cargo run --example fanout`. `tests/api/fanout.rs` runs the same code and checks
 //! what it reports.
 
 use std::io::Write;
@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use diskcache::{FanoutCache, Key, Memo, MemoOptions, SetOptions};
 
-/// What the tour found, for `tests/fanout.rs` to check.
+/// What the tour found, for `tests/api/fanout.rs` to check.
 #[derive(Debug)]
 pub struct Tour {
     /// fibonacci(n) for n in 0..100.
@@ -142,7 +142,7 @@ pub fn tour(dir: &Path, out: &mut impl Write) -> diskcache::Result<Tour> {
 
 #[allow(
     dead_code,
-    reason = "tests/fanout.rs includes this file and calls only `tour`"
+    reason = "tests/api/fanout.rs includes this file and calls only `tour`"
 )]
 fn main() -> diskcache::Result<()> {
     let dir = tempfile::tempdir()?;

@@ -1,10 +1,11 @@
 //! Writes the format v1 fixture: a small cache directory holding every key kind, inline and
 //! file values of every value kind, expire times, tags, two queues and hit/miss counts.
 //!
-//! `tests/fixtures/v1/` was written by it once and is committed; `tests/backward_compatibility.rs`
-//! reads it back and `format-spec/fixtures.md` lists what it holds. It is not rewritten: a later
-//! format version must read the committed bytes. The program is kept to show how they were made
-//! (and to make a fixture for a later version, in a new directory).
+//! `tests/fixtures/v1/` was written by it once and is committed;
+//! `tests/api/backward_compatibility.rs` reads it back and `format-spec/fixtures.md` lists what it
+//! holds. It is not rewritten: a later format version must read the committed bytes. The program
+//! is kept to show how they were made (and to make a fixture for a later version, in a new
+//! directory).
 //!
 //! Run with `cargo run --example write_fixture -- <new directory>`.
 

@@ -16,105 +16,106 @@
 #   scripts/negative_controls.sh --list              # the table
 #
 # The table lists, for each variant, exactly the tests that failed under it in every one of
-# five runs of the variant's whole test file; tests that fail only some of the time are left
-# out (a negative control must not be flaky): fork.rs'
-# forks_during_writes_from_another_thread_neither_deadlock_nor_lose_writes (deadlocks in 4 of
-# 5 runs, and then only its 60 s watchdog ends it) and eviction.rs'
-# switching_the_policy_rebuilds_its_order (1 of 4). Every variant of src/testing/sabotage.rs
+# five runs of the variant's whole test module; tests that fail only some of the time are left
+# out (a negative control must not be flaky):
+# fork::forks_during_writes_from_another_thread_neither_deadlock_nor_lose_writes (deadlocks in
+# 4 of 5 runs, and then only its 60 s watchdog ends it) and
+# eviction::switching_the_policy_rebuilds_its_order (1 of 4). Every variant of src/testing/sabotage.rs
 # must have an entry: a variant added without one fails the script.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# <variant> <test file> (`lib`: the library's unit tests), then the tests that must fail under
-# it, one per indented line. The end-to-end fairness tests (tests/fairness.rs) fail under
-# unfair-lock in most runs but not every one, so the lock's unit tests stand for it here.
+# <variant> <test binary> (tests/<binary>/; `lib`: the library's unit tests), then the tests
+# that must fail under it, one per indented line, as the binary names them
+# (`<module>::<test>`). The end-to-end fairness tests (tests/process_wide/fairness.rs) fail
+# under unfair-lock in most runs but not every one, so the lock's unit tests stand for it here.
 TABLE='
-ack-before-commit crash_consistency
-    a_writer_killed_mid_stream_loses_no_acknowledged_write_and_the_cache_reopens_cleanly
-    when_one_of_two_writers_is_killed_the_other_keeps_writing_and_no_acknowledged_write_is_lost
-    a_writer_killed_while_writing_large_value_files_loses_no_acknowledged_write
-    a_writer_killed_while_culling_a_size_limited_cache_leaves_it_consistent
-    a_writer_killed_inside_clear_leaves_only_its_newest_entries
-    a_writer_killed_inside_evict_leaves_all_or_none_of_the_tag
-    a_writer_killed_while_checkpointing_loses_no_acknowledged_write
-    a_writer_killed_inside_a_transaction_leaves_all_or_none_of_its_keys
-    a_process_killed_while_it_recovers_a_cache_after_a_killed_writer_loses_nothing
-checkpoint-order wal_harness
-    cross_process_reads_see_every_acknowledged_write_in_lockstep
-    a_reader_during_checkpoints_never_misses_a_key_or_sees_a_version_go_back
-    killing_a_writer_at_each_point_inside_the_lock_loses_no_acknowledged_write
-fork-inherits-store fork
-    a_direct_path_cache_works_in_a_forked_child_and_in_its_parent
-discard-on-unknown-outcome fault_injection
-    faults_during_frequent_checkpoints_lose_nothing
-    faults_on_the_direct_path_lose_nothing
-    faults_at_the_sync_durability_level_lose_nothing
-skip-power-loss-check power_loss
-    the_last_handle_to_close_records_a_clean_close_and_the_next_open_records_use
-    an_open_after_a_shutdown_with_the_cache_in_use_checks_and_repairs_before_serving
-    a_damaged_marker_counts_as_an_unclean_shutdown
-    a_clean_close_in_an_earlier_boot_needs_no_check
-settings-epoch eviction
-    reset_reaches_another_handle
-access-records eviction
-    least_recently_used_keeps_what_was_read
-    least_frequently_used_keeps_what_is_read_often
-    reads_through_another_handle_count_for_least_recently_used
-transact-not-atomic transact
-    another_process_never_sees_half_a_transaction_on_the_logged_path
-    another_process_never_sees_half_a_transaction_on_the_direct_path
-    an_error_from_the_closure_applies_nothing_and_deletes_the_value_files_it_wrote
-    a_panic_in_the_closure_applies_nothing_and_leaves_the_cache_usable
-    reads_inside_a_transaction_see_its_own_writes_and_the_cache_sees_them_after
-    a_write_to_the_cache_inside_its_own_transaction_is_refused_instead_of_waiting
-    iteration_inside_a_transaction_is_refused_on_the_logged_path_only
-check-skips-crc check_repair
-    a_flipped_byte_in_a_value_file_is_reported_and_the_entry_and_file_removed
-lock-not-exclusive recipes
-    four_processes_counting_under_a_lock_lose_no_update
-    barrier_runs_one_caller_at_a_time
-    waiting_past_a_timeout_returns_timeout
-    recipes_work_on_a_named_cache_of_a_fanout_cache
-no-redb-boundary damaged_database
-    damage_to_any_page_of_the_database_is_an_error_never_a_panic_nor_a_wrong_value
-damaged-record-ends-log log_records
-    a_damaged_record_is_left_out_and_every_later_record_is_kept
-    a_damaged_record_leaves_its_whole_transaction_out
-newer-record-skipped log_records
-    a_record_of_a_newer_format_is_refused_at_open_and_nothing_is_written
-    a_newer_record_logged_while_the_cache_is_open_stops_writes_without_touching_the_log
-writers-ignore-builds slicing
-    writers_keep_a_tag_index_being_built_in_step_and_reset_completes_it
-    writers_and_reads_keep_a_policy_table_being_built_in_step
-check-skips-confirm slicing
-    a_damaged_entry_replaced_or_deleted_after_checks_snapshot_is_not_reported
-    check_true_removes_only_the_damaged_entries_no_writer_replaced
-check-fix-unguarded slicing
-    two_checks_that_fix_at_once_correct_a_wrong_count_once
+ack-before-commit durability
+    crash_consistency::a_writer_killed_mid_stream_loses_no_acknowledged_write_and_the_cache_reopens_cleanly
+    crash_consistency::when_one_of_two_writers_is_killed_the_other_keeps_writing_and_no_acknowledged_write_is_lost
+    crash_consistency::a_writer_killed_while_writing_large_value_files_loses_no_acknowledged_write
+    crash_consistency::a_writer_killed_while_culling_a_size_limited_cache_leaves_it_consistent
+    crash_consistency::a_writer_killed_inside_clear_leaves_only_its_newest_entries
+    crash_consistency::a_writer_killed_inside_evict_leaves_all_or_none_of_the_tag
+    crash_consistency::a_writer_killed_while_checkpointing_loses_no_acknowledged_write
+    crash_consistency::a_writer_killed_inside_a_transaction_leaves_all_or_none_of_its_keys
+    crash_consistency::a_process_killed_while_it_recovers_a_cache_after_a_killed_writer_loses_nothing
+checkpoint-order durability
+    wal_harness::cross_process_reads_see_every_acknowledged_write_in_lockstep
+    wal_harness::a_reader_during_checkpoints_never_misses_a_key_or_sees_a_version_go_back
+    wal_harness::killing_a_writer_at_each_point_inside_the_lock_loses_no_acknowledged_write
+fork-inherits-store process_wide
+    fork::a_direct_path_cache_works_in_a_forked_child_and_in_its_parent
+discard-on-unknown-outcome durability
+    fault_injection::faults_during_frequent_checkpoints_lose_nothing
+    fault_injection::faults_on_the_direct_path_lose_nothing
+    fault_injection::faults_at_the_sync_durability_level_lose_nothing
+skip-power-loss-check durability
+    power_loss::the_last_handle_to_close_records_a_clean_close_and_the_next_open_records_use
+    power_loss::an_open_after_a_shutdown_with_the_cache_in_use_checks_and_repairs_before_serving
+    power_loss::a_damaged_marker_counts_as_an_unclean_shutdown
+    power_loss::a_clean_close_in_an_earlier_boot_needs_no_check
+settings-epoch api
+    eviction::reset_reaches_another_handle
+access-records api
+    eviction::least_recently_used_keeps_what_was_read
+    eviction::least_frequently_used_keeps_what_is_read_often
+    eviction::reads_through_another_handle_count_for_least_recently_used
+transact-not-atomic api
+    transact::another_process_never_sees_half_a_transaction_on_the_logged_path
+    transact::another_process_never_sees_half_a_transaction_on_the_direct_path
+    transact::an_error_from_the_closure_applies_nothing_and_deletes_the_value_files_it_wrote
+    transact::a_panic_in_the_closure_applies_nothing_and_leaves_the_cache_usable
+    transact::reads_inside_a_transaction_see_its_own_writes_and_the_cache_sees_them_after
+    transact::a_write_to_the_cache_inside_its_own_transaction_is_refused_instead_of_waiting
+    transact::iteration_inside_a_transaction_is_refused_on_the_logged_path_only
+check-skips-crc durability
+    check_repair::a_flipped_byte_in_a_value_file_is_reported_and_the_entry_and_file_removed
+lock-not-exclusive api
+    recipes::four_processes_counting_under_a_lock_lose_no_update
+    recipes::barrier_runs_one_caller_at_a_time
+    recipes::waiting_past_a_timeout_returns_timeout
+    recipes::recipes_work_on_a_named_cache_of_a_fanout_cache
+no-redb-boundary durability
+    damaged_database::damage_to_any_page_of_the_database_is_an_error_never_a_panic_nor_a_wrong_value
+damaged-record-ends-log durability
+    log_records::a_damaged_record_is_left_out_and_every_later_record_is_kept
+    log_records::a_damaged_record_leaves_its_whole_transaction_out
+newer-record-skipped durability
+    log_records::a_record_of_a_newer_format_is_refused_at_open_and_nothing_is_written
+    log_records::a_newer_record_logged_while_the_cache_is_open_stops_writes_without_touching_the_log
+writers-ignore-builds api
+    slicing::writers_keep_a_tag_index_being_built_in_step_and_reset_completes_it
+    slicing::writers_and_reads_keep_a_policy_table_being_built_in_step
+check-skips-confirm api
+    slicing::a_damaged_entry_replaced_or_deleted_after_checks_snapshot_is_not_reported
+    slicing::check_true_removes_only_the_damaged_entries_no_writer_replaced
+check-fix-unguarded api
+    slicing::two_checks_that_fix_at_once_correct_a_wrong_count_once
 unfair-lock lib
     engine::log::lock::tests::a_claim_keeps_a_free_lock_from_everyone_but_the_claimant
     engine::log::lock::tests::a_dead_claimants_claim_is_cleared_by_the_next_writer
     engine::log::lock::tests::a_starved_waiter_claims_the_handoff_and_the_holder_cannot_take_it_back
     engine::handoff::tests::another_handles_claim_holds_a_writer_back_and_its_end_lets_it_in
-ignore-unapplied-log platforms
-    from_linux::a_cache_whose_log_holds_writes_is_refused_elsewhere_until_linux_applies_them
-    from_linux::a_cache_open_through_the_log_in_another_process_is_refused_elsewhere
-ungated-compute rust_api
-    threads_that_miss_the_same_key_at_once_compute_it_once
-janitor-per-store janitor
-    every_cache_and_shard_of_a_process_shares_one_janitor_thread
-janitor-polls janitor
-    the_janitor_sleeps_while_the_caches_are_idle_and_a_read_wakes_it_to_write_what_was_read
-writes-keep-expired expire
-    a_write_removes_up_to_cull_limit_expired_entries_soonest_first
-    only_writes_that_store_as_python_culls_remove_expired_entries
-    a_transaction_culls_as_its_operations_would_and_only_if_it_commits
-    a_write_removes_the_expired_entries_another_process_wrote
+ignore-unapplied-log internals
+    platforms::from_linux::a_cache_whose_log_holds_writes_is_refused_elsewhere_until_linux_applies_them
+    platforms::from_linux::a_cache_open_through_the_log_in_another_process_is_refused_elsewhere
+ungated-compute api
+    rust_api::threads_that_miss_the_same_key_at_once_compute_it_once
+janitor-per-store process_wide
+    janitor::every_cache_and_shard_of_a_process_shares_one_janitor_thread
+janitor-polls process_wide
+    janitor::the_janitor_sleeps_while_the_caches_are_idle_and_a_read_wakes_it_to_write_what_was_read
+writes-keep-expired api
+    expire::a_write_removes_up_to_cull_limit_expired_entries_soonest_first
+    expire::only_writes_that_store_as_python_culls_remove_expired_entries
+    expire::a_transaction_culls_as_its_operations_would_and_only_if_it_commits
+    expire::a_write_removes_the_expired_entries_another_process_wrote
 no-folder-retry lib
     format::blob::tests::a_writer_whose_folder_is_removed_under_it_makes_it_again
-long-keys-keep-version keys_and_values
-    mib_keys_survive_reopen_and_raise_the_format_version_only_when_written
-    the_spec_reader_reads_long_keys_from_the_database_and_the_log
+long-keys-keep-version api
+    keys_and_values::mib_keys_survive_reopen_and_raise_the_format_version_only_when_written
+    keys_and_values::the_spec_reader_reads_long_keys_from_the_database_and_the_log
 '
 
 # A variant's run that takes longer than this is stopped and counts as not caught.
@@ -122,7 +123,7 @@ LIMIT_SECONDS=600
 export CARGO_TARGET_DIR=target/negative-controls
 LOGS="$CARGO_TARGET_DIR/logs"
 
-declare -A FILE_OF TESTS_OF
+declare -A BINARY_OF TESTS_OF
 VARIANTS=()
 variant=
 while IFS= read -r line; do
@@ -130,9 +131,9 @@ while IFS= read -r line; do
         '') ;;
         ' '*) TESTS_OF[$variant]+="${line// /} " ;;
         *)
-            read -r variant file <<<"$line"
+            read -r variant binary <<<"$line"
             VARIANTS+=("$variant")
-            FILE_OF[$variant]=$file
+            BINARY_OF[$variant]=$binary
             TESTS_OF[$variant]=
             ;;
     esac
@@ -146,7 +147,7 @@ if [ "${#DEFINED[@]}" -eq 0 ]; then
     exit 2
 fi
 for v in "${DEFINED[@]}"; do
-    if [ -z "${FILE_OF[$v]:-}" ]; then
+    if [ -z "${BINARY_OF[$v]:-}" ]; then
         echo "error: the variant $v of src/testing/sabotage.rs has no entry in $0" >&2
         exit 2
     fi
@@ -165,7 +166,7 @@ for arg in "$@"; do
     case "$arg" in
         --list)
             for v in "${VARIANTS[@]}"; do
-                echo "$v (${FILE_OF[$v]}):"
+                echo "$v (${BINARY_OF[$v]}):"
                 printf '    %s\n' ${TESTS_OF[$v]}
             done
             exit 0
@@ -175,7 +176,7 @@ for arg in "$@"; do
             exit 2
             ;;
         *)
-            if [ -z "${FILE_OF[$arg]:-}" ]; then
+            if [ -z "${BINARY_OF[$arg]:-}" ]; then
                 echo "error: no variant $arg; the variants are: ${VARIANTS[*]}" >&2
                 exit 2
             fi
@@ -185,24 +186,24 @@ for arg in "$@"; do
 done
 [ "${#selected[@]}" -gt 0 ] || selected=("${VARIANTS[@]}")
 
-# The build, once, for the test files of the selected variants. Cargo's JSON messages name
+# The build, once, for the test binaries of the selected variants. Cargo's JSON messages name
 # each test binary built.
 started=$EPOCHREALTIME
 declare -A EXE_OF
 build_args=()
 for v in "${selected[@]}"; do
-    if [ "${FILE_OF[$v]}" = lib ]; then
+    if [ "${BINARY_OF[$v]}" = lib ]; then
         arg=(--lib)
     else
-        arg=(--test "${FILE_OF[$v]}")
+        arg=(--test "${BINARY_OF[$v]}")
     fi
-    # Each file once (cargo refuses `--lib` twice).
+    # Each binary once (cargo refuses `--lib` twice).
     case " ${build_args[*]} " in
         *" ${arg[*]} "*) ;;
         *) build_args+=("${arg[@]}") ;;
     esac
 done
-echo "building the test files of ${#selected[@]} variant(s), --cfg diskcache_broken, into" \
+echo "building the test binaries of ${#selected[@]} variant(s), --cfg diskcache_broken, into" \
     "$CARGO_TARGET_DIR"
 mkdir -p "$LOGS"
 if ! RUSTFLAGS="--cfg diskcache_broken" cargo test --no-run \
@@ -218,7 +219,7 @@ while IFS= read -r message; do
     EXE_OF[$name]=$exe
 done < <(grep '"reason":"compiler-artifact"' "$LOGS/build.json" |
     grep '"target":{"kind":\["test"\]' | grep '"executable":"')
-# The library's own unit tests (the table's file `lib`).
+# The library's own unit tests (the table's binary `lib`).
 lib_exe=$(grep '"reason":"compiler-artifact"' "$LOGS/build.json" |
     grep '"target":{"kind":\["lib"\]' | grep -o '"executable":"[^"]*"' | head -n 1 |
     sed -E 's/"executable":"([^"]*)"/\1/' || true)
@@ -228,12 +229,12 @@ echo "built in $built s"
 
 # One variant: runs its tests, and says whether every one of them ran and failed.
 run() {
-    local v=$1 file=${FILE_OF[$1]} log="$LOGS/$1.log"
-    local exe=${EXE_OF[$file]:-}
+    local v=$1 binary=${BINARY_OF[$1]} log="$LOGS/$1.log"
+    local exe=${EXE_OF[$binary]:-}
     local -a tests
     read -r -a tests <<<"${TESTS_OF[$v]}"
     if [ -z "$exe" ]; then
-        echo "no test binary was built for tests/$file.rs"
+        echo "no test binary was built for $binary"
         return 1
     fi
     local status=0
@@ -266,14 +267,14 @@ run() {
     if [ "${#missing[@]}" -eq 1 ] && [ "${#tests[@]}" -eq 1 ] && [ "$status" -gt 128 ]; then
         # The one test listed ran alone and took the process down with it (an abort is a
         # failure too, and only that test was running).
-        echo "$file: 1 of 1 failed (the process died of signal $((status - 128)))"
+        echo "$binary: 1 of 1 failed (the process died of signal $((status - 128)))"
         return 0
     fi
     if [ "${#missing[@]}" -gt 0 ] || [ "$status" -eq 0 ]; then
         echo "no result for: ${missing[*]:-?} (exit status $status)"
         return 1
     fi
-    echo "$file: ${#tests[@]} of ${#tests[@]} failed"
+    echo "$binary: ${#tests[@]} of ${#tests[@]} failed"
 }
 
 caught=0

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Runs the shared-log correctness harness (tests/wal_harness.rs) at full counts, in release
-# mode, and prints its figures: lockstep rounds and stale reads, checkpoint-reader gets and
-# regressions, kill trials per crash point with the acknowledgements checked and lost.
+# Runs the shared-log correctness harness (tests/durability/wal_harness.rs) at full counts, in
+# release mode, and prints its figures: lockstep rounds and stale reads, checkpoint-reader gets
+# and regressions, kill trials per crash point with the acknowledgements checked and lost.
 #
 #   scripts/wal_harness_full.sh              # DISKCACHE_HARNESS_SCALE=20 (the default here)
 #   DISKCACHE_HARNESS_SCALE=5 scripts/wal_harness_full.sh
@@ -25,7 +25,7 @@ done
 export DISKCACHE_HARNESS_SCALE="${DISKCACHE_HARNESS_SCALE:-20}"
 echo "== wal_harness, release, DISKCACHE_HARNESS_SCALE=$DISKCACHE_HARNESS_SCALE"
 start=$(date +%s)
-cargo test --release --test wal_harness -- --nocapture
+cargo test --release --test durability -- --nocapture wal_harness::
 echo "== passed in $(( $(date +%s) - start )) s"
 
 if [ "$sabotage" = yes ]; then

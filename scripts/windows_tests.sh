@@ -6,27 +6,32 @@
 # rustup target. Makes a Wine prefix (default ${CARGO_TARGET_DIR:-target}/wine, or $WINEPREFIX)
 # and puts into it a stand-in bcryptprimitives.dll built from scripts/windows/
 # bcryptprimitives.c: Debian's Wine 8 lacks that DLL, whose ProcessPrng Rust's std calls at
-# start-up (the C file is for this harness only, not part of the crate). Then runs the test
-# files below with Wine as cargo's runner, in release mode (a debug build under Wine is several
+# start-up (the C file is for this harness only, not part of the crate). Then runs the tests
+# named below with Wine as cargo's runner, in release mode (a debug build under Wine is several
 # times slower), and the library's unit tests.
 #
-#   scripts/windows_tests.sh                # the test files below and the unit tests
+# A name is a module of one of the grouped test binaries (`basic` is tests/api/basic.rs, run
+# as `cargo test --test api -- basic::`) or a test binary of its own (`cli`).
+#
+#   scripts/windows_tests.sh                # the tests below and the unit tests
 #   scripts/windows_tests.sh --quick        # QUICK below, in debug mode (what CI runs)
-#   scripts/windows_tests.sh basic expire   # just these test files
+#   scripts/windows_tests.sh basic expire   # just these modules or binaries
 #
 # Exits 0 if every test run passed, 1 if one failed, 77 (skipped, with a message) if Wine, the
 # linker or the target cannot be had.
 #
-# The test files run are those of the direct write path's behaviour (the only path Windows
-# has) that pass under Wine; left out: the files that are Linux-only or Unix-only (fork,
+# The tests run are those of the direct write path's behaviour (the only path Windows has)
+# that pass under Wine; left out: the modules that are Linux-only or Unix-only (fork,
 # full_disk, open_files, power_loss, fairness, corruption_repair, crash_consistency,
-# log_records, wal_harness, permissions: they compile for Windows as empty or `#[cfg]`'d test
-# files), and those listed in SLOW below, which pass but take minutes under Wine (run them by
-# name).
+# log_records, wal_harness, permissions, slicing: they compile for Windows as empty or
+# `#[cfg]`'d modules), and those listed in SLOW below, which pass but take minutes under Wine
+# (run them by name).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 TARGET=x86_64-pc-windows-gnu
+# The test binaries made of modules (tests/<binary>/<module>.rs).
+GROUPED=(api durability internals process_wide)
 DEFAULT_TESTS=(
     backward_compatibility basic check_repair counters deque disk eviction expire fanout
     index keys_and_values large_values maintenance memoize multiprocess ordering platforms
@@ -80,14 +85,38 @@ if [ "${1:-}" = --quick ]; then
     tests=("${QUICK[@]}")
 fi
 [ "${#tests[@]}" -gt 0 ] || tests=("${DEFAULT_TESTS[@]}")
-test_args=()
+# Whole binaries in one run; the modules of each grouped binary in a run of it, filtered to
+# `<module>::` (no module's name ends with another's within a binary, so the filters pick
+# exactly those modules' tests).
+whole=()
+declare -A filters_of
 for t in "${tests[@]}"; do
-    test_args+=(--test "$t")
+    group=
+    for g in "${GROUPED[@]}"; do
+        if [ -f "tests/$g/$t.rs" ]; then
+            group=$g
+        fi
+    done
+    if [ -n "$group" ]; then
+        filters_of[$group]+="$t:: "
+    elif [ -f "tests/$t/main.rs" ] || [ -f "tests/$t.rs" ]; then
+        whole+=(--test "$t")
+    else
+        echo "error: $t is neither a module of ${GROUPED[*]} nor a test binary" >&2
+        exit 2
+    fi
 done
 
 started=$EPOCHREALTIME
 status=0
-cargo test "${profile[@]}" --target "$TARGET" --no-fail-fast "${test_args[@]}" || status=1
+if [ "${#whole[@]}" -gt 0 ]; then
+    cargo test "${profile[@]}" --target "$TARGET" --no-fail-fast "${whole[@]}" || status=1
+fi
+for g in "${GROUPED[@]}"; do
+    [ -n "${filters_of[$g]:-}" ] || continue
+    read -r -a filters <<<"${filters_of[$g]}"
+    cargo test "${profile[@]}" --target "$TARGET" --test "$g" -- "${filters[@]}" || status=1
+done
 if [ "$#" -eq 0 ] || [ "$1" = --quick ]; then
     cargo test "${profile[@]}" --target "$TARGET" --lib || status=1
 fi
@@ -98,4 +127,4 @@ if [ "$status" -ne 0 ]; then
     echo "FAILED: the Windows tests under Wine ($took s)" >&2
     exit 1
 fi
-echo "the Windows tests passed under Wine ($took s; slow files not run: ${SLOW[*]})"
+echo "the Windows tests passed under Wine ($took s; slow tests not run: ${SLOW[*]})"

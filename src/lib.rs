@@ -121,7 +121,7 @@ pub use recipes::{
 pub use settings::{Durability, EvictionPolicy, Setting, Settings, WritePath};
 pub use transaction::Transaction;
 
-/// Crash hook for the kill -9 harness (`tests/wal_harness.rs`): aborts the process, as a
+/// Crash hook for the kill -9 harness (`tests/durability/wal_harness.rs`): aborts the process, as a
 /// `kill -9` would at that instant, when the environment variable `DISKCACHE_CRASH_POINT` is
 /// `name:n` and this is the `n`-th time (from 1) this process reaches the point `name`. The
 /// variable is read once; without it, each point costs one atomic load. Only in test and fuzz

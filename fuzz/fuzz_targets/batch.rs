@@ -1,7 +1,7 @@
 //! The command's batch request lines (`format-spec/batch-protocol.md`), answered by
 //! `batch::serve` against a fresh cache: any bytes get replies, never a panic. The command's
-//! modules are included by path (a binary cannot be a dependency); `tests/fuzz_corpus.rs`
-//! does the same to run this target's corpus on stable.
+//! modules are included by path (a binary cannot be a dependency); the `internals` test binary
+//! (`tests/internals/main.rs`) does the same to run this target's corpus on stable.
 #![no_main]
 #![allow(dead_code)]
 

@@ -678,7 +678,8 @@ impl LoggedEngine {
             if let Err(e) = committed {
                 // Nothing of the table changed: if no dead holder left it mid-update, readers
                 // may go on using it. On a full disk every recovery fails, and a seqlock left
-                // odd would make every read wait for one and fail too (tests/full_disk.rs).
+                // odd would make every read wait for one and fail too
+                // (tests/process_wide/full_disk.rs).
                 // (`dirty` stays set: the next holder recovers.)
                 if table_was_whole {
                     overlay.shm().set(Word::Seq, clearing.wrapping_add(1));
@@ -724,7 +725,7 @@ impl LoggedEngine {
 /// A damaged delta in `cache.shm` would make `len` and `volume` wrong until the next
 /// checkpoint, and a huge volume would make the next write cull entries it has no reason to,
 /// so this is checked at open and a mismatch calls for a recovery, which makes them right
-/// (tests/corruption_repair.rs, its "count delta" and "volume delta" cases of
+/// (tests/durability/corruption_repair.rs, its "count delta" and "volume delta" cases of
 /// `an_index_flipped_truncated_or_deleted_keeps_every_checkpointed_entry`).
 /// Outside the lock a racing writer can make it say `false`; the caller checks again under
 /// the lock. A row it cannot read says nothing (`true`): that damage is `check`'s.

@@ -28,7 +28,8 @@ pub(super) fn open_db(
     // An empty file is a database redb is about to create. If creating it fails half-way (a
     // full disk), redb leaves a file with no header, which every later open refuses ("not a
     // redb database"); it is emptied again below, so that the next open creates it afresh
-    // (tests/full_disk.rs, `opening_a_new_cache_on_a_full_disk_is_an_error_not_a_crash`).
+    // (tests/process_wide/full_disk.rs,
+    // `opening_a_new_cache_on_a_full_disk_is_an_error_not_a_crash`).
     let new_file = (file.metadata()?.len() == 0)
         .then(|| file.try_clone())
         .transpose()?;

@@ -1,4 +1,4 @@
-//! Injected I/O faults, for the fault-injection tests (`tests/fault_injection.rs`).
+//! Injected I/O faults, for the fault-injection tests (`tests/durability/fault_injection.rs`).
 //!
 //! Every I/O point of the format (redb's reads, writes, `set_len` and syncs through the
 //! storage backend; the log's writes and syncs; a value file's writes, sync and rename) asks

@@ -1,7 +1,7 @@
 //! Entry points of the fuzz targets in `fuzz/` (cargo-fuzz), one per decoder of the format plus
-//! a model target. Not part of the API: `tests/fuzz_corpus.rs` runs each over its seed corpus
-//! (`tests/corpus/<target>/`) on stable, and `fuzz/fuzz_targets/<target>.rs` is a one-line
-//! wrapper around it.
+//! a model target. Not part of the API: `tests/internals/fuzz_corpus.rs` runs each over its
+//! seed corpus (`tests/corpus/<target>/`) on stable, and `fuzz/fuzz_targets/<target>.rs` is a
+//! one-line wrapper around it.
 //!
 //! Every function takes arbitrary bytes, ignores the errors its decoder returns, and must never
 //! panic: a panic is the bug the fuzzer looks for. The model target also panics when the cache
@@ -316,7 +316,9 @@ fn shm_in(dir: &Path, data: &[u8]) -> Result<()> {
         for (i, (off, rec)) in records.iter().enumerate() {
             let delta = deltas.get(i).copied().unwrap_or(0);
             let offset = (WAL_HEADER_LEN + *off as u64).wrapping_add(delta);
-            let _ = overlay.shm().insert(crate::format::key_hash::key_hash(rec.key), offset, None);
+            let _ = overlay
+                .shm()
+                .insert(crate::format::key_hash::key_hash(rec.key), offset, None);
             keys.push(rec.key.to_vec());
         }
         let give_up = || -> Result<()> { Err(Error::Timeout) };
@@ -814,8 +816,8 @@ pub const TARGETS: [(&str, Entry); 9] = [
 ];
 
 /// Meaningful seed inputs for each target, as `(target, name, bytes)`: valid encodings made by
-/// the crate's own encoders (and a real cache's log and index for `shm`). `tests/fuzz_corpus.rs`
-/// writes them to `tests/corpus/` when asked to (see there).
+/// the crate's own encoders (and a real cache's log and index for `shm`).
+/// `tests/internals/fuzz_corpus.rs` writes them to `tests/corpus/` when asked to (see there).
 pub fn seeds() -> Result<Vec<(&'static str, String, Vec<u8>)>> {
     let mut out = Vec::new();
     let keys = [

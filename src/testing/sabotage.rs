@@ -11,73 +11,74 @@
 /// One deliberately broken variant, named (in `DISKCACHE_BROKEN`) as in [`Sabotage::name`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Sabotage {
-    /// Every write returns `Ok` without committing it (`tests/crash_consistency.rs`).
+    /// Every write returns `Ok` without committing it (`tests/durability/crash_consistency.rs`).
     AckBeforeCommit,
     /// Checkpoints bump the generation and clear the index before committing to redb, the
-    /// order the design forbids (`tests/wal_harness.rs`).
+    /// order the design forbids (`tests/durability/wal_harness.rs`).
     CheckpointOrder,
     /// A forked child keeps using the store it inherited instead of opening its own
-    /// (`tests/fork.rs`).
+    /// (`tests/process_wide/fork.rs`).
     ForkInheritsStore,
     /// A write whose commit failed with an unknown outcome deletes its new value files as if
-    /// it had not been applied (`tests/fault_injection.rs`).
+    /// it had not been applied (`tests/durability/fault_injection.rs`).
     DiscardOnUnknownOutcome,
     /// The clean-shutdown marker is never read or written, as on a system with no boot id
-    /// (`tests/power_loss.rs`).
+    /// (`tests/durability/power_loss.rs`).
     SkipPowerLossCheck,
     /// `reset` does not bump the shared settings epoch, so other processes keep their old
-    /// settings (`tests/eviction.rs`).
+    /// settings (`tests/api/eviction.rs`).
     SettingsEpoch,
-    /// Checkpoints drop the access records other processes logged (`tests/eviction.rs`).
+    /// Checkpoints drop the access records other processes logged (`tests/api/eviction.rs`).
     AccessRecords,
     /// `Cache::transact` runs each operation of its closure as its own write
-    /// (`tests/transact.rs`).
+    /// (`tests/api/transact.rs`).
     TransactNotAtomic,
-    /// `check` does not compare value files with their crc32 (`tests/check_repair.rs`).
+    /// `check` does not compare value files with their crc32 (`tests/durability/check_repair.rs`).
     CheckSkipsCrc,
-    /// `Lock` acquisition uses `set` instead of `add` (`tests/recipes.rs`).
+    /// `Lock` acquisition uses `set` instead of `add` (`tests/api/recipes.rs`).
     LockNotExclusive,
     /// A panic inside redb is not caught at the boundary around it
-    /// (`tests/damaged_database.rs`).
+    /// (`tests/durability/damaged_database.rs`).
     NoRedbBoundary,
     /// A whole, crc-valid log record that does not parse ends the valid log, as a torn one
-    /// does, so every later record is lost (`tests/log_records.rs`).
+    /// does, so every later record is lost (`tests/durability/log_records.rs`).
     DamagedRecordEndsLog,
     /// A log record of a newer format is taken for a damaged one: an older build skips it
-    /// (and its block) instead of refusing the log (`tests/log_records.rs`).
+    /// (and its block) instead of refusing the log (`tests/durability/log_records.rs`).
     NewerRecordSkipped,
     /// The write locks are unfair again: the in-process gate opens on release instead of
     /// handing over to its first waiter, the logged path's lock ignores and never makes
     /// handoff claims, and the direct path's writers ignore and never take the handoff byte
-    /// (`tests/fairness.rs`).
+    /// (`tests/process_wide/fairness.rs`).
     UnfairLock,
-    /// Writers do not keep an order table being built in step (`tests/slicing.rs`).
+    /// Writers do not keep an order table being built in step (`tests/api/slicing.rs`).
     WritersIgnoreBuilds,
     /// `check` reports what its snapshot showed without confirming it against the cache as
-    /// it is (`tests/slicing.rs`).
+    /// it is (`tests/api/slicing.rs`).
     CheckSkipsConfirm,
     /// Every `check(true)` corrects the counters by what its snapshot showed, not only the
-    /// latest to start (`tests/slicing.rs`).
+    /// latest to start (`tests/api/slicing.rs`).
     CheckFixUnguarded,
     /// A platform without the logged write path opens a cache whose log still holds writes,
     /// or that a process of the logged path has open, with the direct path anyway
-    /// (`tests/platforms.rs`).
+    /// (`tests/internals/platforms.rs`).
     IgnoreUnappliedLog,
     /// Threads that miss the same key in `get_or_insert_with` or a memo all compute it
-    /// (`tests/rust_api.rs`).
+    /// (`tests/api/rust_api.rs`).
     UngatedCompute,
-    /// Every store gets a janitor thread of its own (`tests/janitor.rs`).
+    /// Every store gets a janitor thread of its own (`tests/process_wide/janitor.rs`).
     JanitorPerStore,
-    /// The janitor runs a round every 10 ms forever, never sleeping (`tests/janitor.rs`).
+    /// The janitor runs a round every 10 ms forever, never sleeping
+    /// (`tests/process_wide/janitor.rs`).
     JanitorPolls,
     /// Writes do not remove expired entries; they only evict by policy over the size limit
-    /// (`tests/expire.rs`).
+    /// (`tests/api/expire.rs`).
     WritesKeepExpired,
     /// A writer whose value file folder another process removed (having emptied it) fails
     /// instead of making the folder again (`blob`'s unit tests).
     NoFolderRetry,
     /// Storing a long key leaves the format version at 1, so an older build would take its
-    /// rows for damage instead of refusing the cache (`tests/keys_and_values.rs`).
+    /// rows for damage instead of refusing the cache (`tests/api/keys_and_values.rs`).
     LongKeysKeepVersion,
 }
 

@@ -133,13 +133,8 @@ fn differential_requests() -> Vec<Json> {
     let tags = [json!(null), json!("t"), json!(1), json!({"bytes": "07"})];
     let prefixes = [json!(null), json!("q")];
     let sides = ["front", "back"];
-    let mut state = 0x2545_f491_4f6c_dd1du64;
-    let mut pick = |n: usize| {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        (state % n as u64) as usize
-    };
+    let mut rng = crate::common::rng::Xorshift::new(0x2545_f491_4f6c_dd1d);
+    let mut pick = |n: usize| (rng.next() % n as u64) as usize;
     let mut requests = vec![
         json!({"op": "stats", "enable": true}),
         // A float counter: incr and decr add to it and keep it a float, as Python's.

@@ -6,6 +6,10 @@
 //! a child (`--include-ignored` without a parent). Children talk to the parent in lines of the
 //! form `@@<message>` on stdout: a [`Proc`] reads one child's messages in turn; a [`Streamed`]
 //! child's messages arrive on a channel, which several children may share.
+//!
+//! A role is the child test's full name as the harness knows it, module path included
+//! (`crash_consistency::a_crash_child_...` in the `durability` binary): [`role!`] makes it from
+//! the test function, in the module that defines it.
 
 use std::io::{BufRead, BufReader, Lines, Write};
 use std::path::{Path, PathBuf};
@@ -19,6 +23,32 @@ const ROLE_VAR: &str = "DISKCACHE_CHILD_ROLE";
 const DIR_VAR: &str = "DISKCACHE_CHILD_DIR";
 /// A child's number.
 const ID_VAR: &str = "DISKCACHE_CHILD_ID";
+
+/// The role of the child test function `$test` of the calling module: its name as the test
+/// harness lists it and `--exact` matches it, that is the module path below the test crate's
+/// root, then the function's name. A name that is no function of the module does not compile.
+#[allow(unused_macros, reason = "some test binaries start no child")]
+macro_rules! role {
+    ($test:ident) => {{
+        const _: fn() = $test;
+        $crate::common::child::below_crate_root(concat!(module_path!(), "::", stringify!($test)))
+    }};
+}
+#[allow(unused_imports, reason = "some test binaries start no child")]
+pub(crate) use role;
+
+/// `path` without its first segment (the test crate's name) and the `::` after it.
+pub const fn below_crate_root(path: &'static str) -> &'static str {
+    let bytes = path.as_bytes();
+    let mut i = 0;
+    while i + 1 < bytes.len() {
+        if bytes[i] == b':' && bytes[i + 1] == b':' {
+            return path.split_at(i + 2).1;
+        }
+        i += 1;
+    }
+    path
+}
 
 /// How long anything waits for another process before failing.
 pub const PATIENCE: Duration = Duration::from_secs(60);

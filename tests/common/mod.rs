@@ -9,6 +9,7 @@
 
 use std::path::{Path, PathBuf};
 
+pub mod alone;
 pub mod child;
 pub mod rng;
 pub mod skip;

@@ -9,7 +9,8 @@
 //! - `test_pragma_error`, `test_pragmas`: SQLite internals (PRAGMAs and their errors).
 //! - `test_close_error`: Python-only mock of the thread-local connection object.
 //! - `test_integrity_check`: SQLite internals (a byte of the SQLite file header); damaged
-//!   databases are tested in tests/damaged_database.rs and tests/corruption_repair.rs.
+//!   databases are tested in tests/durability/damaged_database.rs and
+//!   tests/durability/corruption_repair.rs.
 //! - `test_pickle`: pickling of a Python object.
 //! - `test_constant`: Python-only (`repr(ENOVAL)`).
 //! - `test_custom_eviction_policy`: Python-only protocol (an eviction policy written as SQL).

@@ -198,7 +198,7 @@ impl Overlay {
     /// header kept) or whose valid length or record count is damaged passes every other
     /// test; without this one, reads would miss logged entries until the next checkpoint and
     /// appends would go to the wrong place (over records, or after a gap), where the next
-    /// checkpoint's scan drops them (tests/corruption_repair.rs,
+    /// checkpoint's scan drops them (tests/durability/corruption_repair.rs,
     /// `an_index_flipped_truncated_or_deleted_keeps_every_checkpointed_entry`). Read through atomic
     /// copies, so it may run outside the lock (a writer racing it makes it say `false`, and
     /// the caller checks again under the lock); it costs one pass over the log, at open.
@@ -261,7 +261,7 @@ impl Overlay {
     /// failed mid-update, or the file is damaged: readers would wait on it for ever (their
     /// `recover` takes the lock), so it calls for recovery, which leaves both even: an index
     /// with an odd `Seq` and no `dirty` mark would otherwise hang every read (the `shm` fuzz
-    /// target; tests/corruption_repair.rs flips the `seq` word).
+    /// target; tests/durability/corruption_repair.rs flips the `seq` word).
     fn seqlock_left_odd(&self) -> bool {
         self.shm.get(Word::Seq) % 2 == 1 || self.shm.get(Word::CounterSeq) % 2 == 1
     }

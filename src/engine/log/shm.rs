@@ -212,7 +212,8 @@ impl Shm {
 /// there is kept). The file is written through a shared mapping, and a store to a page that
 /// has none faults (SIGBUS) when the file system is full; allocating first makes opening a
 /// cache whose `cache.shm` is missing on a full file system fail with ENOSPC instead
-/// (tests/full_disk.rs, `recreating_a_lost_index_on_a_full_disk_is_an_error_not_a_crash`).
+/// (tests/process_wide/full_disk.rs,
+/// `recreating_a_lost_index_on_a_full_disk_is_an_error_not_a_crash`).
 fn allocate(file: &std::fs::File) -> Result<()> {
     crate::platform::io::preallocate(file, SHM_SIZE as u64)?;
     Ok(())

@@ -492,9 +492,9 @@ impl WalFile {
     /// be told. The log is sparse; on tmpfs, *reading* a hole through the mapping allocates a
     /// page, and on a full file system that fails with SIGBUS, so the recovery scan stops at
     /// the first hole rather than read past the last record or through a record whose `pwrite`
-    /// was cut short (tests/full_disk.rs fills a tmpfs through the logged path and reopens the
-    /// cache). Records are written contiguously from the header on, so no committed record
-    /// lies past it.
+    /// was cut short (tests/process_wide/full_disk.rs fills a tmpfs through the logged path
+    /// and reopens the cache). Records are written contiguously from the header on, so no
+    /// committed record lies past it.
     pub(crate) fn data_end(&self, from: u64) -> u64 {
         crate::platform::io::data_end(&self.file, from).map_or(WAL_SIZE, |end| end.min(WAL_SIZE))
     }
