@@ -7,7 +7,10 @@
 //! is the one the snapshot checked still has the same damage. Counters cannot be looked at
 //! again, but writers add and subtract consistently, so a counter wrong by `d` in the
 //! snapshot is still wrong by `d`: the latest `check(true)` to start (its token in the
-//! `settings` table says which) adds `d`.
+//! `settings` table says which) adds `d`. It does so first, before the repairs remove rows:
+//! a commit stores a counter floored at zero, so a row removed in an earlier slice from a
+//! count damaged low would otherwise be lost to the floor (`check_repair.rs`,
+//! `damage_of_several_kinds_at_once_is_all_repaired`).
 
 use std::collections::HashSet;
 
@@ -110,18 +113,19 @@ impl Confirm<'_> {
         Ok(())
     }
 
-    /// The task after `task`, in the order: the row id counter, rows, each table's strays
-    /// then missing rows, left-over tables, log records left out, counters.
+    /// The task after `task`, in the order: the row id counter, counters, rows, each table's
+    /// strays then missing rows, left-over tables, log records left out.
     fn after(&self, task: Task) -> Task {
         let f = self.findings;
         match task {
-            Task::NextRowId => Task::Row(0),
+            Task::NextRowId => Task::Counters,
+            Task::Counters => Task::Row(0),
             Task::Row(i) => Task::Row(i + 1),
             Task::Stray(t, i) => Task::Stray(t, i + 1),
             Task::Missing(t, i) => Task::Missing(t, i + 1),
             Task::Stale(i) => Task::Stale(i + 1),
             Task::LeftOut(i) => Task::LeftOut(i + 1),
-            Task::Counters | Task::Done => Task::Done,
+            Task::Done => Task::Done,
         }
         .bounded(f)
     }
@@ -298,7 +302,7 @@ impl Task {
                 Task::Stray(t, i) if i >= strays(t) => Task::Missing(t, 0),
                 Task::Missing(t, i) if i >= missing(t) => Task::Stray(t + 1, 0),
                 Task::Stale(i) if i >= f.stale.len() => Task::LeftOut(0),
-                Task::LeftOut(i) if i >= f.left_out.len() => Task::Counters,
+                Task::LeftOut(i) if i >= f.left_out.len() => Task::Done,
                 other => return other,
             };
         }
