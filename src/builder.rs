@@ -145,7 +145,7 @@ impl CacheBuilder {
         }
         let codec = crate::format::disk::Codec::new(self.disk);
         let dir = dir.as_ref().to_path_buf();
-        let after_write = crate::ops::cull::after_write;
+        let after_write = crate::ops::cull::cull_after_write;
         let mut store = crate::engine::Store::open(
             &dir,
             &self.overrides,

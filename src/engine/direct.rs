@@ -56,23 +56,20 @@ impl DirectEngine {
         op: impl FnOnce(&mut dyn RowWriter) -> Result<T>,
         cull: impl FnOnce(&mut dyn RowWriter, &Settings) -> Result<()>,
     ) -> Result<(T, Option<Settings>)> {
-        let _gate = self.gate.enter(env.deadline())?;
         if crate::testing::sabotage::on(crate::testing::sabotage::Sabotage::AckBeforeCommit) {
             // Negative control (`sabotage`): the write is acknowledged but thrown away.
+            let _gate = self.gate.enter(env.deadline())?;
             let txn = write::begin_write(env.db, env.deadline())?;
             let value = op(&mut WriteCtx::open(&txn)?)?;
             txn.abort()?;
             return Ok((value, None));
         }
-        let (value, live) = run_redb_txn(env, |w| {
-            flush_reads(w, env.accesses)?;
+        self.write_redb(env, |w| {
             let value = op(w)?;
             let live = w.live().clone();
             cull(w, &live)?;
-            Ok((value, live))
-        })?
-        .0;
-        Ok((value, Some(live)))
+            Ok(value)
+        })
     }
 
     /// Runs `f` in a redb write transaction after writing the noted reads. Returns the value

@@ -4,7 +4,7 @@ use crate::format::schema::DEFAULT_DISK;
 use crate::settings::Durability;
 
 /// What the cache's opener hands in: the operations' culling.
-const AFTER_WRITE: AfterWrite = crate::ops::cull::after_write;
+const AFTER_WRITE: AfterWrite = crate::ops::cull::cull_after_write;
 
 /// The encoded key `"k"` (the log leaves out records whose key does not decode).
 fn key_k() -> Vec<u8> {

@@ -25,16 +25,16 @@ const SCAN_BUDGET: usize = 1024;
 /// entries, soonest expire time first, then, while the volume is above `size_limit`, entries
 /// in the policy's order, up to `cull_limit` removals in all (per value stored, for a
 /// transaction that stored several). A `cull_limit` of 0 turns both off. When nothing has
-/// expired, the first step is one range probe of the expire order. Returns how many it
-/// removed.
-pub(crate) fn cull_after_write(w: &mut dyn RowWriter, settings: &Settings) -> Result<u64> {
+/// expired, the first step is one range probe of the expire order. The engine runs it after
+/// every write (`engine::AfterWrite`).
+pub(crate) fn cull_after_write(w: &mut dyn RowWriter, settings: &Settings) -> Result<()> {
     let inserts = w.inserts();
     if settings.cull_limit == 0 || inserts == 0 {
-        return Ok(0);
+        return Ok(());
     }
     let limit = usize::try_from(settings.cull_limit.saturating_mul(inserts)).unwrap_or(usize::MAX);
     let now = w.now();
-    let mut removed =
+    let removed =
         if crate::testing::sabotage::on(crate::testing::sabotage::Sabotage::WritesKeepExpired) {
             // Negative control (`sabotage`): writes leave expired entries in place.
             0
@@ -49,9 +49,9 @@ pub(crate) fn cull_after_write(w: &mut dyn RowWriter, settings: &Settings) -> Re
     {
         w.settle(settings.eviction_policy)?;
         let order = Order::Policy(settings.eviction_policy);
-        removed += remove_head(w, order, u64::MAX, limit - removed, None)?;
+        remove_head(w, order, u64::MAX, limit - removed, None)?;
     }
-    Ok(removed as u64)
+    Ok(())
 }
 
 /// Removes up to `limit` entries from the head of `order` whose order value is at most
@@ -93,9 +93,4 @@ pub(crate) fn remove_head(
         }
     }
     Ok(removed)
-}
-
-/// [`cull_after_write`] as the engine runs it after every write (`engine::AfterWrite`).
-pub(crate) fn after_write(w: &mut dyn RowWriter, settings: &Settings) -> Result<()> {
-    cull_after_write(w, settings).map(drop)
 }
