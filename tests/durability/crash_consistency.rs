@@ -470,6 +470,11 @@ fn scenario_key(i: u64) -> String {
     format!("s-k{i}")
 }
 
+/// The index `i` of the scenario child's key `s-k<i>`.
+fn scenario_index(key: &str) -> Option<u64> {
+    key.strip_prefix("s-k")?.parse().ok()
+}
+
 /// The value the scenario child in `mode` writes under index `i`.
 fn scenario_value(mode: &str, i: u64) -> Value {
     match mode {
@@ -627,6 +632,15 @@ struct Model {
 }
 
 impl Model {
+    /// The present keys of the scenario child tagged `tag`.
+    fn present_with_tag(&self, tag: &str) -> Vec<String> {
+        self.present
+            .iter()
+            .filter(|k| scenario_index(k).is_some_and(|i| scenario_tag(i) == tag))
+            .cloned()
+            .collect()
+    }
+
     /// Notes the ordinary writer's acknowledged write of `o-k<i>`. Where a clear or a cull may
     /// remove it (and the order of two processes' acknowledgements is not known), it only
     /// has to read right if present.
@@ -856,16 +870,7 @@ fn note_scenario_ack(mode: &str, model: &mut Model, what: &str, n: u64) {
         }
         "evict" => {
             let tag = format!("t{n}");
-            let gone: Vec<String> = model
-                .present
-                .iter()
-                .filter(|k| {
-                    k.strip_prefix("s-k")
-                        .and_then(|i| i.parse().ok())
-                        .is_some_and(|i| scenario_tag(i) == tag)
-                })
-                .cloned()
-                .collect();
+            let gone = model.present_with_tag(&tag);
             for key in gone {
                 model.present.remove(&key);
                 model.absent.insert(key);
@@ -888,7 +893,7 @@ fn note_interrupted(mode: &str, model: &mut Model) {
             let mut keys: Vec<(u64, String)> = model
                 .present
                 .iter()
-                .filter_map(|k| Some((k.strip_prefix("s-k")?.parse().ok()?, k.clone())))
+                .filter_map(|k| Some((scenario_index(k)?, k.clone())))
                 .collect();
             keys.sort();
             Group::OldestFirst(keys.into_iter().map(|(_, k)| k).collect())
@@ -896,18 +901,7 @@ fn note_interrupted(mode: &str, model: &mut Model) {
         // A tag's entries (fewer than one slice removes) go in one transaction.
         "evict" if (last + 1).is_multiple_of(TAG_RUN) && last / TAG_RUN > 0 => {
             let tag = format!("t{}", last / TAG_RUN - 1);
-            Group::Atomic(
-                model
-                    .present
-                    .iter()
-                    .filter(|k| {
-                        k.strip_prefix("s-k")
-                            .and_then(|i| i.parse().ok())
-                            .is_some_and(|i| scenario_tag(i) == tag)
-                    })
-                    .cloned()
-                    .collect(),
-            )
+            Group::Atomic(model.present_with_tag(&tag))
         }
         _ => return,
     };
