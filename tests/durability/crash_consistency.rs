@@ -44,6 +44,8 @@ use diskcache::{Cache, Key};
 const PREFIX_VAR: &str = "DISKCACHE_CHILD_PREFIX";
 /// The index of a child's first key.
 const START_VAR: &str = "DISKCACHE_CHILD_START";
+/// Microseconds a child pauses after each acknowledged write (none if unset).
+const PACE_VAR: &str = "DISKCACHE_CHILD_PACE_US";
 /// Replays a run with this seed.
 const SEED_VAR: &str = "DISKCACHE_CRASH_SEED";
 
@@ -65,6 +67,11 @@ const SURVIVOR_ACKS: u64 = 50;
 const TRIAL_STRIDE: u64 = 1_000_000;
 /// A child that is neither stopped nor killed gives up after this many writes.
 const MAX_WRITES: u64 = 100_000;
+/// The pause of the ordinary writer beside a scenario child after each write. A writer that
+/// keeps pace with the scenario rather than flooding the cache cannot run out of
+/// [`MAX_WRITES`] while the scenario child works through a slow stretch (a loaded machine):
+/// that takes 50 s, nearly a whole [`PATIENCE`].
+const OTHER_PACE: Duration = Duration::from_micros(500);
 /// Every this-many-th value is large enough for a value file.
 const LARGE_EVERY: u64 = 7;
 /// What every entry counts in `volume()` besides its key, tag and value (the documented 128).
@@ -105,6 +112,9 @@ fn a_crash_child_writes_and_acknowledges_until_stopped_or_killed_when_started_by
     let stop = dir.join(format!("stop-{id}"));
     let prefix = var(PREFIX_VAR);
     let start: u64 = var(START_VAR).parse().unwrap();
+    let pace = std::env::var(PACE_VAR).map_or(Duration::ZERO, |us| {
+        Duration::from_micros(us.parse().unwrap())
+    });
     let cache = Cache::open(&dir).unwrap();
     for i in start..start + MAX_WRITES {
         if stop.exists() {
@@ -115,6 +125,7 @@ fn a_crash_child_writes_and_acknowledges_until_stopped_or_killed_when_started_by
             .unwrap();
         cache.incr("acked", 1, Some(0)).unwrap();
         tell_parent(&format!("ack {i}"));
+        std::thread::sleep(pace);
     }
 }
 
@@ -133,8 +144,20 @@ struct Writer {
 }
 
 impl Writer {
-    /// Starts writer `id`, whose acknowledgements arrive on `events`.
+    /// Starts writer `id`, writing as fast as it can; its acknowledgements arrive on `events`.
     fn spawn(dir: &Path, id: usize, prefix: &str, start: u64, events: Sender<Event>) -> Writer {
+        Writer::spawn_paced(dir, id, prefix, start, Duration::ZERO, events)
+    }
+
+    /// As [`Writer::spawn`], pausing `pace` after each write.
+    fn spawn_paced(
+        dir: &Path,
+        id: usize,
+        prefix: &str,
+        start: u64,
+        pace: Duration,
+        events: Sender<Event>,
+    ) -> Writer {
         let ack = move |message: Option<&str>| match message {
             Some(message) => {
                 let i = message.strip_prefix("ack ")?.trim().parse().ok()?;
@@ -145,7 +168,8 @@ impl Writer {
         let configure = |command: &mut Command| {
             command
                 .env(PREFIX_VAR, prefix)
-                .env(START_VAR, start.to_string());
+                .env(START_VAR, start.to_string())
+                .env(PACE_VAR, pace.as_micros().to_string());
         };
         Writer {
             child: Streamed::spawn_mapped(CHILD, dir, id, events, configure, ack),
@@ -929,18 +953,25 @@ fn run_scenario(mode: &str, base_trials: u64, acks_before_kill: (u64, u64)) -> (
         }
         let start = trial * TRIAL_STRIDE;
         let (other_tx, other_events) = channel();
-        let mut other = Writer::spawn(dir.path(), 0, "o-", start, other_tx);
+        let mut other = Writer::spawn_paced(dir.path(), 0, "o-", start, OTHER_PACE, other_tx);
         let (tx, events) = channel();
         let mut victim = spawn_scenario(dir.path(), 1, mode, start, tx);
         let kill_after = rng.between(acks_before_kill);
+        let trial_started = Instant::now();
+        let mut other_writes = 0;
         let mut acks = 0;
         let mut killed = false;
         loop {
             while let Ok(event) = other_events.try_recv() {
                 match event {
-                    Event::Ack { i, .. } => model.other_ack(mode, i),
+                    Event::Ack { i, .. } => {
+                        model.other_ack(mode, i);
+                        other_writes = i + 1 - start;
+                    }
                     Event::End { .. } => panic!(
-                        "{test}, trial {trial}: the other writer ended early: {}",
+                        "{test}, trial {trial}: the other writer ended early ({other_writes} \
+                         writes acknowledged, {:.2?} into the trial): {}",
+                        trial_started.elapsed(),
                         other.wait()
                     ),
                 }
@@ -1075,7 +1106,7 @@ fn a_process_killed_while_it_recovers_a_cache_after_a_killed_writer_loses_nothin
     for trial in 0..trials {
         let start = trial * TRIAL_STRIDE;
         let (other_tx, other_events) = channel();
-        let mut other = Writer::spawn(dir.path(), 0, "o-", start, other_tx);
+        let mut other = Writer::spawn_paced(dir.path(), 0, "o-", start, OTHER_PACE, other_tx);
         // The first victim: killed mid-stream, maybe inside a checkpoint.
         let (tx, events) = channel();
         let mut victim = spawn_scenario(dir.path(), 1, "recover", start, tx);
