@@ -7,23 +7,24 @@
 //! sees a key leave the index before redb holds it, and a snapshot tagged with a generation
 //! holds everything up to it.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use crate::engine::access::{self, Access};
-use crate::engine::log::overlay::{Logged, Overlay, SkippedRecord};
+use crate::engine::access::Access;
+use crate::engine::log::overlay::{Logged, Overlay};
 use crate::engine::log::shm::Word;
 use crate::engine::log::wal::{WAL_SIZE, padded_len};
 use crate::engine::snapshot::{Snapshot, SnapshotCache};
 use crate::engine::write::{OpEnv, RowWriter, WriteCtx, run_redb_txn};
 use crate::error::Result;
-use crate::format::blob::{self, BlobPath};
+use crate::format::blob;
 use crate::format::order::{Candidate, Order};
 use crate::format::row::Row;
 use crate::format::schema::{META_COUNT, META_NEXT_ROW_ID};
 
+mod apply;
 mod ctx;
 pub(crate) mod lock;
 pub(crate) mod overlay;
@@ -410,8 +411,16 @@ impl LoggedEngine {
             let floor = ctx.next_row_id.unwrap_or(1);
             let counters = overlay.counters_begin();
             let files = ctx.files_to_delete;
-            let changes = latest_per_key(ctx.changes);
-            self.commit_to_redb(env, changes, accesses, files, floor, &[])?;
+            let changes = apply::latest_per_key(ctx.changes);
+            apply::commit(
+                env,
+                self.overlay().shm(),
+                changes,
+                accesses,
+                files,
+                floor,
+                &[],
+            )?;
             // Committed: as in `write_redb`, a later error leaves the outcome unknown.
             self.new_generation(env)
                 .map_err(crate::error::Error::at_commit)?;
@@ -563,7 +572,7 @@ impl LoggedEngine {
         {
             return Ok(());
         }
-        let (changes, mut accesses, stale_files) = digest(log.records)?;
+        let (changes, mut accesses, stale_files) = apply::digest(log.records)?;
         let skipped = log.skipped;
         // This process's reads not logged yet: applied after the log's (twice for one key
         // is right: the later time wins and the counts add up).
@@ -574,9 +583,25 @@ impl LoggedEngine {
             // Negative control (`sabotage`): the order the design forbids, generation first
             // and commit after.
             self.new_generation(env)?;
-            self.commit_to_redb(env, changes, accesses, stale_files, floor, &skipped)?;
+            apply::commit(
+                env,
+                self.overlay().shm(),
+                changes,
+                accesses,
+                stale_files,
+                floor,
+                &skipped,
+            )?;
         } else {
-            self.commit_to_redb(env, changes, accesses, stale_files, floor, &skipped)?;
+            apply::commit(
+                env,
+                self.overlay().shm(),
+                changes,
+                accesses,
+                stale_files,
+                floor,
+                &skipped,
+            )?;
             crate::crash_point("after-checkpoint-commit");
             self.new_generation(env)?;
         }
@@ -592,62 +617,6 @@ impl LoggedEngine {
         self.shared
             .snapshots
             .drop_unless(generation.wrapping_add(1));
-        Ok(())
-    }
-
-    /// Commits `changes` (latest row per key, or a deletion) and `accesses` to redb, with the
-    /// hits and misses counted in `cache.shm` and the log's `skipped` records (kept for
-    /// `check` in the `log_damage` table), then deletes the value files nothing refers to
-    /// any more: those of replaced or removed rows, and `stale_files` (files of log records
-    /// superseded within the generation). `min_next_row_id` is a floor for the row id counter
-    /// (the log's own counter).
-    fn commit_to_redb(
-        &self,
-        env: &OpEnv<'_>,
-        changes: Vec<Change>,
-        accesses: Vec<(Vec<u8>, Access)>,
-        stale_files: Vec<BlobPath>,
-        min_next_row_id: u64,
-        skipped: &[SkippedRecord],
-    ) -> Result<()> {
-        let shm = self.overlay().shm();
-        let (hits, misses) = (shm.get(Word::Hits), shm.get(Word::Misses));
-        let (_, committed) = run_redb_txn(env, |w| {
-            w.add_stats(hits, misses);
-            for record in skipped {
-                w.keep_skipped_record(record.generation, record.seq, &record.bytes)?;
-            }
-            let mut max_id = min_next_row_id;
-            for (key, row) in &changes {
-                let current = w.get(key)?;
-                match row {
-                    Some(row) if current.as_ref() != Some(row) => {
-                        max_id = max_id.max(row.row_id.saturating_add(1));
-                        w.put(key, row, current.as_ref())?;
-                    }
-                    Some(_) => {}
-                    None => {
-                        if let Some(current) = current {
-                            w.remove(key, &current)?;
-                        }
-                    }
-                }
-            }
-            for (key, access) in &accesses {
-                access::apply(w, key, *access)?;
-            }
-            w.ensure_next_row_id(max_id)
-        })?;
-        if committed {
-            // Counted since the read above stays in `cache.shm` for the next flush.
-            shm.word(Word::Hits).fetch_sub(hits, Ordering::AcqRel);
-            shm.word(Word::Misses).fetch_sub(misses, Ordering::AcqRel);
-        }
-        if committed || !stale_files.is_empty() {
-            for file in &stale_files {
-                let _ = blob::remove(env.dir, file);
-            }
-        }
         Ok(())
     }
 
@@ -672,9 +641,16 @@ impl LoggedEngine {
         let clearing = overlay.begin_clear();
         let generation = overlay.wal_gen()?;
         if !log.records.is_empty() || !log.skipped.is_empty() {
-            let (changes, accesses, stale_files) = digest(log.records)?;
-            let committed =
-                self.commit_to_redb(env, changes, accesses, stale_files, 1, &log.skipped);
+            let (changes, accesses, stale_files) = apply::digest(log.records)?;
+            let committed = apply::commit(
+                env,
+                self.overlay().shm(),
+                changes,
+                accesses,
+                stale_files,
+                1,
+                &log.skipped,
+            );
             if let Err(e) = committed {
                 // Nothing of the table changed: if no dead holder left it mid-update, readers
                 // may go on using it. On a full disk every recovery fails, and a seqlock left
@@ -761,72 +737,4 @@ fn deltas_match(env: &OpEnv<'_>, records: &[(Vec<u8>, Logged)], count: i64, volu
         want_volume = want_volume.wrapping_add(new.1.wrapping_sub(old.1));
     }
     want_count == count && want_volume == volume
-}
-
-/// One key's change: its new row, or `None` for a deletion.
-type Change = (Vec<u8>, Option<Row>);
-
-/// The latest change per key of a generation's records, in key order; the accesses of keys
-/// the generation did not set or delete after them; and the value files of set records that a
-/// later record of the same key superseded.
-fn digest(records: Vec<(Vec<u8>, Logged)>) -> Result<Digest> {
-    let mut files: Vec<BlobPath> = Vec::new();
-    let mut latest: HashMap<Vec<u8>, Option<Row>> = HashMap::new();
-    let mut accesses: HashMap<Vec<u8>, Access> = HashMap::new();
-    for (key, logged) in records {
-        let row = match logged {
-            Logged::Set(bytes) => Some(Row::decode(&bytes)?),
-            Logged::Deleted => None,
-            Logged::Access { .. }
-                if crate::testing::sabotage::on(
-                    crate::testing::sabotage::Sabotage::AccessRecords,
-                ) =>
-            {
-                // Negative control (`sabotage`): other processes' reads are lost.
-                continue;
-            }
-            Logged::Access { time, count } => {
-                match latest.get_mut(&key) {
-                    // Read after this generation set it: fold into the logged row.
-                    Some(Some(row)) => {
-                        row.access_time = row.access_time.max(time);
-                        row.access_count = row.access_count.saturating_add(count);
-                    }
-                    Some(None) => {}
-                    None => {
-                        let a = accesses.entry(key).or_insert(Access { time, count: 0 });
-                        a.time = a.time.max(time);
-                        a.count = a.count.saturating_add(count);
-                    }
-                }
-                continue;
-            }
-        };
-        files.extend(row.as_ref().and_then(Row::file).cloned());
-        // A set or delete starts the key afresh: earlier reads of it no longer count.
-        accesses.remove(&key);
-        latest.insert(key, row);
-    }
-    let kept: HashSet<&BlobPath> = latest.values().flatten().filter_map(Row::file).collect();
-    let stale = files
-        .iter()
-        .filter(|f| !kept.contains(f))
-        .cloned()
-        .collect();
-    let mut changes: Vec<_> = latest.into_iter().collect();
-    changes.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    let mut accesses: Vec<_> = accesses.into_iter().collect();
-    accesses.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    Ok((changes, accesses, stale))
-}
-
-/// What [`digest`] returns.
-type Digest = (Vec<Change>, Vec<(Vec<u8>, Access)>, Vec<BlobPath>);
-
-/// Keeps the last change per key, in key order.
-fn latest_per_key(changes: Vec<Change>) -> Vec<Change> {
-    let latest: HashMap<Vec<u8>, Option<Row>> = changes.into_iter().collect();
-    let mut out: Vec<_> = latest.into_iter().collect();
-    out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    out
 }

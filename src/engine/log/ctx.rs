@@ -4,7 +4,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::{Change, LoggedEngine};
+use super::LoggedEngine;
+use super::apply::Change;
 use crate::engine::log::overlay::{Logged, Overlay};
 use crate::engine::log::shm::Word;
 use crate::engine::snapshot::{EdgeSearch, Snapshot};
