@@ -44,6 +44,9 @@ checkpoint-order durability
     wal_harness::cross_process_reads_see_every_acknowledged_write_in_lockstep
     wal_harness::a_reader_during_checkpoints_never_misses_a_key_or_sees_a_version_go_back
     wal_harness::killing_a_writer_at_each_point_inside_the_lock_loses_no_acknowledged_write
+lane-retired-early durability
+    wal_harness::cross_process_reads_see_every_acknowledged_write_in_lockstep
+    wal_harness::a_reader_during_checkpoints_never_misses_a_key_or_sees_a_version_go_back
 fork-inherits-store process_wide
     fork::a_direct_path_cache_works_in_a_forked_child_and_in_its_parent
 discard-on-unknown-outcome durability

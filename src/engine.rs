@@ -608,8 +608,8 @@ impl Store {
 
     /// Runs `f` holding the write lock, with every earlier operation in the database (the
     /// log checkpointed) and no redb transaction of this handle open: for `check` and
-    /// `compact`. `f` gets the environment and `refresh`, which (on the logged path) starts a
-    /// new generation so every process drops its cached snapshot; call it after committing.
+    /// `compact`. `f` gets the environment and `refresh`, which (on the logged path) bumps the
+    /// epoch so every process drops its cached snapshot; call it after committing.
     pub(crate) fn exclusive<T>(
         &self,
         f: impl FnOnce(&OpEnv<'_>, &dyn Fn() -> Result<()>) -> Result<T>,

@@ -258,13 +258,16 @@ impl Cache {
     /// # Ok(()) }
     /// ```
     ///
-    /// The cache's on-disk format version (`format-spec/README.md`, Versioning): 1, or 2
-    /// once it has stored a key longer than [`crate::MAX_KEY_BYTES`] encoded. The shared log
+    /// The cache's on-disk format version (`format-spec/README.md`, Versioning): 1 for a new
+    /// cache, 2 once it has stored a key longer than [`crate::MAX_KEY_BYTES`] encoded, 3 once
+    /// the logged write path (whose shared log has two lanes) has opened it. The shared log
     /// is checkpointed first, so a long key still only in it counts.
     ///
     /// ```
     /// # fn main() -> diskcache::Result<()> {
-    /// # let cache = diskcache::Cache::open(tempfile::tempdir()?.path())?;
+    /// # let dir = tempfile::tempdir()?;
+    /// use diskcache::{Cache, WritePath};
+    /// let cache = Cache::builder().write_path(WritePath::Direct).open(dir.path())?;
     /// cache.set("short", 1)?;
     /// assert_eq!(cache.format_version()?, 1);
     /// cache.set("k".repeat(20_000), 2)?;

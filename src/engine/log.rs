@@ -1,24 +1,30 @@
-//! The logged write path (Linux's default): point operations append to the shared log, reads
-//! probe its index before a cached snapshot, and checkpoints apply the log to redb.
+//! The logged write path (Linux's default): point operations append to the active lane of the
+//! shared log, reads probe its index before a cached snapshot, and checkpoints apply the
+//! sealed lane to redb off the writers' path.
 //!
-//! The rule that keeps it correct: redb changes only under the write lock, and every change
-//! (a checkpoint, a recovery, a whole-cache operation) commits *first*, then bumps the
-//! generation (the log header's, then the index's), then clears the index. A reader never
-//! sees a key leave the index before redb holds it, and a snapshot tagged with a generation
-//! holds everything up to it.
+//! The rules that keep it correct:
+//! - A lane's records are committed to redb (by the holder of the checkpoint lock, who never
+//!   waits for the write lock) *before* the epoch is bumped, and the lane leaves the index
+//!   only after that, under the write lock. A reader never sees a key leave the index before
+//!   redb holds it, and a snapshot tagged with an epoch holds every commit up to it.
+//! - Anything else that writes redb (a whole-cache operation, a recovery) does so under the
+//!   write lock with both lanes applied, then bumps the epoch.
+//! - An operation under the write lock sees both lanes as they were when it began: only a
+//!   holder of the write lock seals or retires a lane.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::engine::access::Access;
+use crate::engine::log::lock::CheckpointHeld;
 use crate::engine::log::overlay::{Logged, Overlay};
-use crate::engine::log::shm::Word;
-use crate::engine::log::wal::{WAL_SIZE, padded_len};
+use crate::engine::log::shm::{LEGACY_SHM_MAGIC, Lane, LaneWord, Word};
+use crate::engine::log::wal::{LANE_SIZE, WAL_HEADER_LEN, lane_start, padded_len};
 use crate::engine::snapshot::{Snapshot, SnapshotCache};
 use crate::engine::write::{OpEnv, RowWriter, WriteCtx, run_redb_txn};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::format::blob;
 use crate::format::order::{Candidate, Order};
 use crate::format::row::Row;
@@ -33,52 +39,56 @@ pub(crate) mod wal;
 
 pub(crate) use ctx::LogCtx;
 
-/// The most records a generation may hold: the index has four slots per record.
+/// The most records a lane's generation may hold: its table has four slots per record.
 pub(crate) const MAX_CHECKPOINT_RECORDS: u64 = (crate::engine::log::shm::SLOTS / 4) as u64;
 
+/// How often a writer that found both lanes full looks again whether the sealed one has
+/// been applied.
+const SEALED_POLL: Duration = Duration::from_micros(50);
+
 /// The logged path's state in this process (the overlay, the cached snapshot, the indexes
-/// of the log's keys and expiries), shared by the engine and the janitor.
+/// of the lanes' keys and expiries), shared by the engine and the janitor.
 pub(crate) struct LogState {
     overlay: Overlay,
     snapshots: SnapshotCache,
-    /// Per order table, how far this process's culls have examined it in a generation.
+    /// Per order table, how far this process's culls have examined it in an epoch.
     cursors: std::sync::Mutex<Cursors>,
-    /// The keys whose latest record in the log's current generation stores a row, as far as
-    /// this process has read the log: range reads on the log path (queue ends) read only what
-    /// was logged since.
-    log_keys: std::sync::Mutex<LogKeys>,
-    /// The log's rows with expire times, as far as this process has read the log.
-    log_expiries: std::sync::Mutex<LogExpiries>,
+    /// Per lane, the keys whose latest record in the lane's generation stores a row, as far
+    /// as this process has read the lane: range reads on the log path (queue ends) read only
+    /// what was logged since.
+    log_keys: std::sync::Mutex<[LogKeys; 2]>,
+    /// Per lane, its rows with expire times, as far as this process has read the lane.
+    log_expiries: std::sync::Mutex<[LogExpiries; 2]>,
 }
 
-/// The keys one generation of the log stores rows under, up to a point of the log.
+/// The keys one generation of a lane stores rows under, up to a point of the lane.
 #[derive(Default)]
 pub(crate) struct LogKeys {
     generation: u64,
-    /// Bytes of the log (after its header) read, and the records among them.
+    /// Bytes of the lane (after its header) read, and the records among them.
     end: usize,
     records: u64,
-    keys: std::collections::BTreeSet<Vec<u8>>,
+    keys: BTreeSet<Vec<u8>>,
 }
 
-/// The rows with an expire time that one generation of the log stores, up to a point of the
-/// log: where a write finds expired entries that the snapshot's expire order does not hold
+/// The rows with an expire time that one generation of a lane stores, up to a point of the
+/// lane: where a write finds expired entries that the snapshot's expire order does not hold
 /// yet.
 #[derive(Default)]
 pub(crate) struct LogExpiries {
     generation: u64,
-    /// Bytes of the log (after its header) read, and the records among them.
+    /// Bytes of the lane (after its header) read, and the records among them.
     end: usize,
     records: u64,
     /// The keys whose latest record stores a row with an expire time, by the row's position
     /// in the expire order ((expire time, row id)).
-    expiring: std::collections::BTreeSet<((u64, u64), Vec<u8>)>,
+    expiring: BTreeSet<((u64, u64), Vec<u8>)>,
     /// The position in `expiring` of each key there.
     expiry_of: HashMap<Vec<u8>, (u64, u64)>,
 }
 
 impl LogExpiries {
-    /// Takes in a record of the log: `key`'s row is now `row` (encoded; `None`: removed).
+    /// Takes in a record of the lane: `key`'s row is now `row` (encoded; `None`: removed).
     fn apply(&mut self, key: &[u8], row: Option<&[u8]>) {
         // A plain write (no expire time, nothing indexed) costs only this test.
         let expiry = row.and_then(crate::format::row::Row::expiry_of_encoded);
@@ -106,9 +116,9 @@ impl LogExpiries {
     }
 }
 
-/// Per order table: the generation and the last position culling examined in it. Within a
-/// generation the snapshot does not change, so a cull goes on where the last one stopped
-/// instead of examining again the entries the log has already removed.
+/// Per order table: the epoch and the last position culling examined in it. Within an epoch
+/// the snapshot does not change, so a cull goes on where the last one stopped instead of
+/// examining again the entries the log has already removed.
 type Cursors = HashMap<Order, (u64, (u64, u64))>;
 
 /// The logged engine of one open cache.
@@ -124,8 +134,12 @@ impl std::fmt::Debug for LoggedEngine {
 
 impl LoggedEngine {
     /// Opens the overlay in `dir` and recovers it if its last writer died mid-way (or it is
-    /// new). The store then hands its upkeep to the process's janitor
-    /// (`cache::start_janitor`).
+    /// new, or of the format with one log). The store then hands its upkeep to the process's
+    /// janitor (`cache::start_janitor`).
+    ///
+    /// # Errors
+    /// As recovery; [`Error::Io`] (`WouldBlock`) if the cache's index is of the format with one
+    /// log while another process has it open (a build of that format: close it first).
     pub(crate) fn open(dir: &std::path::Path, env: &OpEnv<'_>) -> Result<LoggedEngine> {
         let shared = Arc::new(LogState {
             overlay: Overlay::open(dir)?,
@@ -144,6 +158,13 @@ impl LoggedEngine {
             // critical section. A log this build cannot read is refused before anything is
             // written (not even the `dirty` mark), so that a newer build finds it as it was.
             let guard = overlay.lock_unmarked(env.deadline())?;
+            if overlay.shm().get(Word::Magic) == LEGACY_SHM_MAGIC && overlay.others_present()? {
+                return Err(Error::Io(std::io::Error::new(
+                    std::io::ErrorKind::WouldBlock,
+                    "cache.shm is of the format with one log and another process has the \
+                     cache open (a build of that format): close it, then open again",
+                )));
+            }
             overlay.refuse_newer_records()?;
             overlay.enter();
             if overlay.needs_recovery(&deltas_match)? {
@@ -160,115 +181,141 @@ impl LoggedEngine {
         self.overlay().lock_fd()
     }
 
-    /// Calls `f` with the keys whose latest record in generation `generation` of the log
-    /// stores a row (under the lock), reading only the records logged since the last call.
+    /// The lanes that hold a generation: the sealed one first, then the active one.
+    fn live_lanes(&self) -> Vec<(Lane, u64)> {
+        let shm = self.overlay().shm();
+        let active = shm.active();
+        [shm::other(active), active]
+            .into_iter()
+            .map(|lane| (lane, shm.lane(lane, LaneWord::Gen)))
+            .filter(|&(_, generation)| generation != 0)
+            .collect()
+    }
+
+    /// Calls `f` with the keys whose latest record in a live lane stores a row, one set per
+    /// lane (under the write lock; a key in the sealed lane's set may have been removed
+    /// since, in the active lane: callers read each key's row anyway), reading only the
+    /// records logged since the last call.
     ///
     /// # Errors
     /// [`crate::Error::UnsupportedVersion`] if the log holds a record of a newer format.
-    pub(crate) fn with_log_keys<T>(
-        &self,
-        generation: u64,
-        f: impl FnOnce(&std::collections::BTreeSet<Vec<u8>>) -> T,
-    ) -> Result<T> {
-        let mut index = self
+    pub(crate) fn with_log_keys<T>(&self, f: impl FnOnce(&[&BTreeSet<Vec<u8>>]) -> T) -> Result<T> {
+        let mut indexes = self
             .shared
             .log_keys
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if index.generation != generation {
-            *index = LogKeys {
-                generation,
-                ..LogKeys::default()
-            };
-        }
-        let (start, first_seq) = (index.end, index.records);
-        let keys = &mut index.keys;
-        let (end, count) =
-            self.overlay()
-                .visit_since(generation, start, first_seq, |key, row| {
-                    if row.is_some() {
-                        if !keys.contains(key) {
-                            keys.insert(key.to_vec());
+        let live = self.live_lanes();
+        for &(lane, generation) in &live {
+            let index = shm::of_lane_mut(&mut indexes, lane);
+            if index.generation != generation {
+                *index = LogKeys {
+                    generation,
+                    ..LogKeys::default()
+                };
+            }
+            let (start, first_seq) = (index.end, index.records);
+            let keys = &mut index.keys;
+            let (end, count) =
+                self.overlay()
+                    .visit_since(lane, generation, start, first_seq, |key, row| {
+                        if row.is_some() {
+                            if !keys.contains(key) {
+                                keys.insert(key.to_vec());
+                            }
+                        } else {
+                            keys.remove(key);
                         }
-                    } else {
-                        keys.remove(key);
-                    }
-                })?;
-        index.end = end;
-        index.records += count;
-        Ok(f(&index.keys))
+                    })?;
+            index.end = end;
+            index.records += count;
+        }
+        let sets: Vec<&BTreeSet<Vec<u8>>> = live
+            .iter()
+            .map(|&(lane, _)| &shm::of_lane(&indexes, lane).keys)
+            .collect();
+        Ok(f(&sets))
     }
 
-    /// Up to `limit` keys whose latest record in generation `generation` of the log stores a
-    /// row that expires at or before `max`, soonest first, with their positions in the expire
-    /// order, skipping those `current` says are not (or no longer) at that position (under
-    /// the lock; only the records logged since the last call are read).
+    /// Up to `limit` keys whose latest record in a live lane stores a row that expires at or
+    /// before `max`, soonest first, with their positions in the expire order, skipping those
+    /// `current` says are not (or no longer) at that position (under the write lock; only the
+    /// records logged since the last call are read).
     ///
     /// # Errors
     /// As [`LoggedEngine::with_log_keys`]; what `current` returns.
     pub(crate) fn log_expired(
         &self,
-        generation: u64,
         max: u64,
         limit: usize,
         current: impl Fn(&[u8], (u64, u64)) -> Result<bool>,
     ) -> Result<Vec<Candidate>> {
         let mut guard = self.log_expiries();
-        let index = guard.at(generation);
-        let (start, first_seq) = (index.end, index.records);
-        // Usually this process logged the last block itself and took it in already.
         let shm = self.overlay().shm();
-        let read_all = start as u64 + crate::engine::log::wal::WAL_HEADER_LEN
-            == shm.get(Word::ValidLen)
-            && first_seq == shm.get(Word::Records);
-        if !read_all {
-            let (end, count) =
-                self.overlay()
-                    .visit_since(generation, start, first_seq, |key, row| {
-                        index.apply(key, row)
-                    })?;
-            index.end = end;
-            index.records += count;
-        }
-        let mut out = Vec::new();
-        if index
-            .expiring
-            .first()
-            .is_none_or(|(first, _)| first.0 > max)
-        {
-            return Ok(out);
-        }
-        for (position, key) in &index.expiring {
-            if position.0 > max || out.len() >= limit {
-                break;
+        let mut out: Vec<Candidate> = Vec::new();
+        for (lane, generation) in self.live_lanes() {
+            let index = shm::of_lane_mut(&mut guard, lane).at(generation);
+            let (start, first_seq) = (index.end, index.records);
+            // Usually this process logged the last block itself and took it in already.
+            let base = lane_start(lane) + WAL_HEADER_LEN;
+            let read_all = start as u64 + base == shm.lane(lane, LaneWord::ValidLen)
+                && first_seq == shm.lane(lane, LaneWord::Records);
+            if !read_all {
+                let (end, count) = self.overlay().visit_since(
+                    lane,
+                    generation,
+                    start,
+                    first_seq,
+                    |key, row| index.apply(key, row),
+                )?;
+                index.end = end;
+                index.records += count;
             }
-            if current(key, *position)? {
-                out.push(Candidate {
-                    position: *position,
-                    key: key.clone(),
-                });
+            if index
+                .expiring
+                .first()
+                .is_none_or(|(first, _)| first.0 > max)
+            {
+                continue;
+            }
+            let mut found = 0;
+            for (position, key) in &index.expiring {
+                if position.0 > max || found >= limit {
+                    break;
+                }
+                if current(key, *position)? {
+                    found += 1;
+                    out.push(Candidate {
+                        position: *position,
+                        key: key.clone(),
+                    });
+                }
             }
         }
+        out.sort_by(|a, b| (a.position, &a.key).cmp(&(b.position, &b.key)));
+        out.dedup();
+        out.truncate(limit);
         Ok(out)
     }
 
-    /// This process's index of the expire times in the log.
-    fn log_expiries(&self) -> std::sync::MutexGuard<'_, LogExpiries> {
+    /// This process's indexes of the expire times in the lanes.
+    fn log_expiries(&self) -> std::sync::MutexGuard<'_, [LogExpiries; 2]> {
         self.shared
             .log_expiries
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// After this process appended `block` where the log ended at `before` (generation,
-    /// valid length, records): if its index of the log's expire times had read exactly up to
-    /// there, takes the block in from memory, so that the next write need not parse it back.
-    fn took_in_own_block(&self, before: (u64, u64, u64), block: &[(Vec<u8>, Logged)]) {
-        let (generation, valid_len, records) = before;
+    /// After this process appended `block` where the active lane ended at `before` (lane,
+    /// generation, valid length, records): if its index of the lane's expire times had read
+    /// exactly up to there, takes the block in from memory, so that the next write need not
+    /// parse it back.
+    fn took_in_own_block(&self, before: (Lane, u64, u64, u64), block: &[(Vec<u8>, Logged)]) {
+        let (lane, generation, valid_len, records) = before;
         let mut guard = self.log_expiries();
-        let index = guard.at(generation);
-        let header = crate::engine::log::wal::WAL_HEADER_LEN;
-        if index.end as u64 + header != valid_len || index.records != records {
+        let index = shm::of_lane_mut(&mut guard, lane).at(generation);
+        let base = lane_start(lane) + WAL_HEADER_LEN;
+        if index.end as u64 + base != valid_len || index.records != records {
             return;
         }
         for (key, logged) in block {
@@ -279,33 +326,50 @@ impl LoggedEngine {
             }
         }
         let shm = self.overlay().shm();
-        index.end = usize::try_from(shm.get(Word::ValidLen) - header).unwrap_or(usize::MAX);
-        index.records = shm.get(Word::Records);
+        index.end =
+            usize::try_from(shm.lane(lane, LaneWord::ValidLen) - base).unwrap_or(usize::MAX);
+        index.records = shm.lane(lane, LaneWord::Records);
     }
 
     fn overlay(&self) -> &Overlay {
         &self.shared.overlay
     }
 
-    /// The janitor's round: drops a cached snapshot the generation or a pause has left
-    /// behind (an idle process must not pin old pages) and logs the noted reads if the lock
-    /// is free. While a snapshot stays cached, it also tries the lock without waiting if the
-    /// critical section is marked: getting it means the marker's process died (or failed)
-    /// inside it, so recover at once rather than at the next write; a process that only reads
-    /// would otherwise keep serving a snapshot older than a whole-cache change the dead holder
-    /// committed. Returns whether work is left for a later round; the error of a recovery
-    /// that failed other than for want of the lock (the caller replaces a database handle an
-    /// I/O error left failing).
+    /// The janitor's round: applies a sealed lane to the database if no other process is
+    /// doing so (the checkpoint off the writers' path), and retires it if the write lock is
+    /// free; drops a cached snapshot the epoch or a pause has left behind (an idle process
+    /// must not pin old pages) and logs the noted reads if the lock is free. While a snapshot
+    /// stays cached, it also tries the lock without waiting if the critical section is
+    /// marked: getting it means the marker's process died (or failed) inside it, so recover
+    /// at once rather than at the next write; a process that only reads would otherwise keep
+    /// serving a snapshot older than a whole-cache change the dead holder committed. Returns
+    /// whether work is left for a later round; the error of a checkpoint or recovery that
+    /// failed other than for want of a lock (the caller replaces a database handle an I/O
+    /// error left failing).
     pub(crate) fn janitor_tick(&self, env: &OpEnv<'_>) -> Result<bool> {
         let shm = self.overlay().shm();
-        let cached = self.shared.snapshots.tidy(shm.get(Word::Gen));
         let now = OpEnv {
             deadline_override: Some(Instant::now()),
             ..*env
         };
+        let mut sealed_left = false;
+        if let Some((_, generation)) = self.overlay().sealed() {
+            if shm.get(Word::Applied) != generation
+                && let Some(held) = self.overlay().try_checkpoint_lock()?
+            {
+                self.apply_sealed(env, &held, Vec::new())?;
+            }
+            // Retire it now if the lock is free; else the next writer does.
+            match self.locked(&now, |_| self.overlay().retire_applied()) {
+                Ok(true) => {}
+                Ok(false) | Err(Error::Timeout) => sealed_left = true,
+                Err(e) => return Err(e),
+            }
+        }
+        let cached = self.shared.snapshots.tidy(shm.get(Word::Epoch));
         if cached && shm.get(Word::Dirty) != 0 {
             match self.locked(&now, |_| Ok(())) {
-                Err(crate::error::Error::Timeout) | Ok(()) => {}
+                Err(Error::Timeout) | Ok(()) => {}
                 Err(e) => return Err(e),
             }
         }
@@ -313,7 +377,7 @@ impl LoggedEngine {
             // Logs the noted reads if the lock is free now; else they wait for the next round.
             let _ = self.write(&now, env.settings.checkpoint_records, |_| Ok(()));
         }
-        Ok(cached || !env.accesses.is_empty())
+        Ok(cached || sealed_left || !env.accesses.is_empty())
     }
 
     /// Runs `f` under the write lock, after recovering if the last holder died inside it.
@@ -331,12 +395,12 @@ impl LoggedEngine {
     }
 
     /// Runs one operation: `f` reads and changes rows through a [`LogCtx`]; its changes are
-    /// appended to the log as one atomic block. Checkpoints when the log is full or holds
-    /// `checkpoint_records` records.
+    /// appended to the active lane as one atomic block. A lane that reaches
+    /// `checkpoint_records` records is sealed and handed to the janitor's checkpoint; the
+    /// writer waits only if the other lane is still sealed then.
     ///
     /// An error from `f` changes nothing. An error while logging leaves the critical section
-    /// marked, so the next holder recovers. A checkpoint that fails *after* the operation was
-    /// logged does not fail the operation (it is in the log, and replayed if need be).
+    /// marked, so the next holder recovers.
     pub(crate) fn write<T>(
         &self,
         env: &OpEnv<'_>,
@@ -348,9 +412,10 @@ impl LoggedEngine {
         if needs_recovery {
             self.recover(env)?;
         }
-        let generation = overlay.shm().get(Word::Gen);
-        let snap = self.shared.snapshots.get(env.db, generation)?;
-        let mut ctx = LogCtx::new(self, env, snap, generation);
+        overlay.retire_applied()?;
+        let epoch = overlay.shm().get(Word::Epoch);
+        let snap = self.shared.snapshots.get(env.db, epoch)?;
+        let mut ctx = LogCtx::new(self, env, snap, epoch);
         let value = match f(&mut ctx) {
             Ok(value) => value,
             Err(e) => {
@@ -364,16 +429,13 @@ impl LoggedEngine {
             return Ok(value);
         }
         self.log(env, checkpoint_records, ctx, accesses)?;
-        let checkpointed = overlay.records() < checkpoint_records || self.checkpoint(env).is_ok();
-        if checkpointed {
-            overlay.leave();
-        }
+        overlay.leave();
         drop(guard);
         Ok(value)
     }
 
-    /// Appends an operation's changes (under the lock), first checkpointing if they would
-    /// not fit; a change too large for the log goes straight to the database.
+    /// Appends an operation's changes (under the lock), first making room if they would not
+    /// fit the active lane; a change too large for a lane goes straight to the database.
     fn log(
         &self,
         env: &OpEnv<'_>,
@@ -404,89 +466,231 @@ impl LoggedEngine {
             .iter()
             .map(|(k, r)| padded_len(k.len(), r.payload_len()))
             .sum();
-        // A block larger than a quarter of the log, or of more records than a generation
+        // A block larger than a quarter of a lane, or of more records than a generation
         // holds (a large transaction: the index has room for four times that), goes to redb.
-        if len as u64 > WAL_SIZE / 4 || encoded.len() as u64 > checkpoint_records {
+        if len as u64 > LANE_SIZE / 4 || encoded.len() as u64 > checkpoint_records {
             self.checkpoint(env)?;
             let floor = ctx.next_row_id.unwrap_or(1);
             let counters = overlay.counters_begin();
             let files = ctx.files_to_delete;
             let changes = apply::latest_per_key(ctx.changes);
-            apply::commit(
-                env,
-                self.overlay().shm(),
-                changes,
-                accesses,
-                files,
-                floor,
-                &[],
-            )?;
+            apply::commit(env, shm, (changes, accesses, files), floor, &[], || {})?;
             // Committed: as in `write_redb`, a later error leaves the outcome unknown.
-            self.new_generation(env)
+            self.committed_outside_lanes(env)
                 .map_err(crate::error::Error::at_commit)?;
             overlay.counters_end(counters);
             return Ok(());
         }
         if !overlay.fits(len) || overlay.records() + encoded.len() as u64 > checkpoint_records {
-            self.checkpoint(env)?;
+            self.make_room(env)?;
         }
         if crate::testing::sabotage::on(crate::testing::sabotage::Sabotage::AckBeforeCommit) {
             // Negative control (`sabotage`): acknowledge without logging.
             return Ok(());
         }
+        let lane = shm.active();
         let before = (
-            shm.get(Word::Gen),
-            shm.get(Word::ValidLen),
-            shm.get(Word::Records),
+            lane,
+            shm.lane(lane, LaneWord::Gen),
+            shm.lane(lane, LaneWord::ValidLen),
+            shm.lane(lane, LaneWord::Records),
         );
         overlay.append(&encoded, env.sync())?;
         self.took_in_own_block(before, &encoded);
-        shm.word(Word::CountDelta)
+        shm.lane_word(lane, LaneWord::CountDelta)
             .fetch_add(ctx.count_delta as u64, Ordering::AcqRel);
-        shm.word(Word::VolumeDelta)
+        shm.lane_word(lane, LaneWord::VolumeDelta)
             .fetch_add(ctx.volume_delta as u64, Ordering::AcqRel);
         if let Some(next) = ctx.next_row_id {
-            shm.set(Word::NextRowId, next);
+            overlay.raise_next_row_id(next);
         }
         // Once logged, no reader can reach a replaced file through the log, and replay after
         // a crash replaces its row too: the file can go now, as on the direct path.
         for file in &ctx.files_to_delete {
             let _ = blob::remove(env.dir, file);
         }
+        // A full lane is sealed at once, so that its checkpoint starts before the next write.
+        if overlay.records() >= checkpoint_records && overlay.sealed().is_none() {
+            self.seal(env)?;
+        }
+        Ok(())
+    }
+
+    /// Makes the active lane empty (under the write lock): seals it, after waiting for the
+    /// other lane's checkpoint if that one is still sealed.
+    fn make_room(&self, env: &OpEnv<'_>) -> Result<()> {
+        self.wait_for_sealed(env)?;
+        self.seal(env)
+    }
+
+    /// Seals the active lane (under the write lock, with no sealed lane) and wakes the
+    /// janitor to apply it.
+    fn seal(&self, env: &OpEnv<'_>) -> Result<()> {
+        let _ = env;
+        self.overlay().switch_lanes()?;
+        crate::engine::janitor::wake();
+        Ok(())
+    }
+
+    /// Under the write lock: returns once no lane is sealed. A sealed lane already applied is
+    /// retired; one that no process is applying is applied here; else this waits (the
+    /// checkpoint lock's holder never waits for the write lock) until the deadline.
+    fn wait_for_sealed(&self, env: &OpEnv<'_>) -> Result<()> {
+        let overlay = self.overlay();
+        loop {
+            if overlay.retire_applied()? {
+                return Ok(());
+            }
+            if let Some(held) = overlay.try_checkpoint_lock()? {
+                self.apply_sealed(env, &held, Vec::new())?;
+                drop(held);
+                continue;
+            }
+            if Instant::now() >= env.deadline() {
+                return Err(Error::Timeout);
+            }
+            std::thread::sleep(SEALED_POLL);
+        }
+    }
+
+    /// With the checkpoint lock held: applies the sealed lane, if it is not applied yet, to
+    /// the database in one write transaction, with `reads` (this process's reads not logged
+    /// yet: applied after the lane's records, the later time winning and the counts adding
+    /// up), and publishes it ([`Overlay::publish_applied`]).
+    fn apply_sealed(
+        &self,
+        env: &OpEnv<'_>,
+        _held: &CheckpointHeld<'_>,
+        reads: Vec<(Vec<u8>, Access)>,
+    ) -> Result<()> {
+        let overlay = self.overlay();
+        let shm = overlay.shm();
+        let Some((lane, generation)) = overlay.sealed() else {
+            return Ok(());
+        };
+        if shm.get(Word::Applied) == generation {
+            return Ok(());
+        }
+        let log = overlay.scan(lane, generation)?;
+        let mut digest = apply::digest(log.records)?;
+        digest.1.extend(reads);
+        let floor = shm.get(Word::NextRowId);
+        // Odd from just before the commit until the lane's deltas are zero: `len` and
+        // `volume` read the database's counters and the deltas as one pair.
+        let counters = std::cell::Cell::new(None);
+        let before_commit = || counters.set(Some(overlay.counters_begin()));
+        if crate::testing::sabotage::on(crate::testing::sabotage::Sabotage::CheckpointOrder) {
+            // Negative control (`sabotage`): the order the design forbids, published first
+            // and committed after.
+            overlay.publish_applied(lane, generation);
+            apply::commit(env, shm, digest, floor, &log.skipped, before_commit)?;
+        } else {
+            apply::commit(env, shm, digest, floor, &log.skipped, before_commit)?;
+            crate::crash_point("after-checkpoint-commit");
+            overlay.publish_applied(lane, generation);
+        }
+        crate::crash_point("after-lane-published");
+        if let Some(odd) = counters.get() {
+            overlay.counters_end(odd);
+        }
+        self.shared.snapshots.drop_unless(shm.get(Word::Epoch));
+        Ok(())
+    }
+
+    /// Under the write lock: applies both lanes to the database, so that it holds everything
+    /// logged (for operations that need the database's whole view, such as iteration), and
+    /// leaves the active lane empty. This process's reads not logged yet are applied too.
+    /// The one checkpoint a writer waits for whole.
+    pub(crate) fn checkpoint(&self, env: &OpEnv<'_>) -> Result<()> {
+        let overlay = self.overlay();
+        if overlay.sealed().is_none() && overlay.records() == 0 && env.accesses.is_empty() {
+            return Ok(());
+        }
+        let held = overlay.checkpoint_lock(env.deadline())?;
+        self.apply_sealed(env, &held, Vec::new())?;
+        overlay.retire_applied()?;
+        if overlay.records() == 0 && env.accesses.is_empty() {
+            return Ok(());
+        }
+        overlay.switch_lanes()?;
+        self.apply_sealed(env, &held, env.accesses.take())?;
+        overlay.retire_applied()?;
+        Ok(())
+    }
+
+    /// After a commit to the database outside the lanes (under the write lock, both lanes
+    /// applied): raises the row id counter to the database's and bumps the epoch, so that
+    /// every process reads a new snapshot.
+    fn committed_outside_lanes(&self, env: &OpEnv<'_>) -> Result<()> {
+        let next_row_id = Snapshot::open(env.db)?.meta(META_NEXT_ROW_ID)?.max(1);
+        self.overlay().raise_next_row_id(next_row_id);
+        self.overlay().bump_epoch();
+        self.shared
+            .snapshots
+            .drop_unless(self.overlay().shm().get(Word::Epoch));
         Ok(())
     }
 
     /// The row under `key`: the log's word on it if it has one, else the database's, from
-    /// the cached snapshot of the generation the log was read at. No lock, no system call
-    /// when the snapshot is current.
+    /// the cached snapshot of the epoch the log was read at. No lock, no system call when the
+    /// snapshot is current.
     pub(crate) fn get_row(&self, env: &OpEnv<'_>, key: &[u8]) -> Result<Option<Row>> {
         let recover = || self.locked(env, |_| Ok(()));
-        let (logged, generation) = self.overlay().lookup(key, &recover)?;
+        let (logged, epoch) = self.overlay().lookup(key, &recover)?;
         match logged {
             Some(Logged::Set(row)) => Row::decode(&row).map(Some),
             Some(Logged::Deleted) => Ok(None),
             // An index slot never names an access record.
             Some(Logged::Access { .. }) | None => {
-                self.shared.snapshots.get(env.db, generation)?.get(key)
+                self.shared.snapshots.get(env.db, epoch)?.get(key)
             }
         }
     }
 
-    /// `count` or `volume`: the database's counter plus the log's delta, read as one pair
+    /// `count` or `volume`: the database's counter plus the lanes' deltas, read as one pair
     /// with no lock (the counters' seqlock brackets every commit that changes them).
     pub(crate) fn counter(&self, env: &OpEnv<'_>, name: &str) -> Result<u64> {
+        let recover = || self.locked(env, |_| Ok(()));
+        self.counter_with(env, name, &recover)
+    }
+
+    /// As [`LoggedEngine::counter`], calling `recover` if the counters' seqlock stays odd.
+    fn counter_with(
+        &self,
+        env: &OpEnv<'_>,
+        name: &str,
+        recover: &dyn Fn() -> Result<()>,
+    ) -> Result<u64> {
         let shm = self.overlay().shm();
         let word = if name == META_COUNT {
-            Word::CountDelta
+            LaneWord::CountDelta
         } else {
-            Word::VolumeDelta
+            LaneWord::VolumeDelta
         };
-        let recover = || self.locked(env, |_| Ok(()));
-        self.overlay().read_counters(&recover, |generation| {
-            let delta = shm.get(word) as i64;
-            let base = self.shared.snapshots.get(env.db, generation)?.meta(name)?;
+        self.overlay().read_counters(recover, |epoch| {
+            let delta = shm.lanes_sum(word) as i64;
+            let snap = self.shared.snapshots.get(env.db, epoch)?;
+            let base = if name == META_COUNT {
+                snap.meta(name)?
+            } else {
+                snap.volume()?
+            };
             Ok(base.saturating_add_signed(delta))
         })
+    }
+
+    /// For an operation under the write lock whose read finds a seqlock odd for a while: the
+    /// checkpoint lock's holder is mid-commit, so wait on, unless it died (the next holder
+    /// of the write lock then recovers; this operation fails).
+    fn wait_under_lock(&self) -> Result<()> {
+        if self.overlay().checkpointer_alive()? {
+            std::thread::sleep(SEALED_POLL);
+            Ok(())
+        } else {
+            Err(Error::storage(
+                "a checkpoint died mid-commit: the next writer recovers",
+            ))
+        }
     }
 
     /// Drops the cached snapshot: the database handle it was read from was replaced.
@@ -537,7 +741,7 @@ impl LoggedEngine {
     }
 
     /// Runs `f` in a redb write transaction under the write lock, after a checkpoint, and
-    /// bumps the generation after its commit (so every cached snapshot is refreshed).
+    /// bumps the epoch after its commit (so every cached snapshot is refreshed).
     pub(crate) fn write_redb<T>(
         &self,
         env: &OpEnv<'_>,
@@ -552,7 +756,7 @@ impl LoggedEngine {
                 // Committed: an error from here on is not a failed write but one whose
                 // outcome the caller cannot tell (the dirty mark makes the next holder
                 // recover, and readers see the commit then).
-                self.new_generation(env)
+                self.committed_outside_lanes(env)
                     .map_err(crate::error::Error::at_commit)?;
             }
             self.overlay().counters_end(counters);
@@ -560,97 +764,52 @@ impl LoggedEngine {
         })
     }
 
-    /// Checkpoint (under the lock): applies the latest record per key of the current
-    /// generation in one redb write transaction, commits, then starts the next generation.
-    pub(crate) fn checkpoint(&self, env: &OpEnv<'_>) -> Result<()> {
-        let generation = self.overlay().shm().get(Word::Gen);
-        let log = self.overlay().scan(generation)?;
-        if log.records.is_empty()
-            && log.skipped.is_empty()
-            && self.overlay().records() == 0
-            && env.accesses.is_empty()
-        {
-            return Ok(());
-        }
-        let (changes, mut accesses, stale_files) = apply::digest(log.records)?;
-        let skipped = log.skipped;
-        // This process's reads not logged yet: applied after the log's (twice for one key
-        // is right: the later time wins and the counts add up).
-        accesses.extend(env.accesses.take());
-        let floor = self.overlay().shm().get(Word::NextRowId);
-        let counters = self.overlay().counters_begin();
-        if crate::testing::sabotage::on(crate::testing::sabotage::Sabotage::CheckpointOrder) {
-            // Negative control (`sabotage`): the order the design forbids, generation first
-            // and commit after.
-            self.new_generation(env)?;
-            apply::commit(
-                env,
-                self.overlay().shm(),
-                changes,
-                accesses,
-                stale_files,
-                floor,
-                &skipped,
-            )?;
-        } else {
-            apply::commit(
-                env,
-                self.overlay().shm(),
-                changes,
-                accesses,
-                stale_files,
-                floor,
-                &skipped,
-            )?;
-            crate::crash_point("after-checkpoint-commit");
-            self.new_generation(env)?;
-        }
-        self.overlay().counters_end(counters);
-        Ok(())
-    }
-
-    /// Starts the next generation: empty index, deltas folded into the database's counters.
-    fn new_generation(&self, env: &OpEnv<'_>) -> Result<()> {
-        let generation = self.overlay().shm().get(Word::Gen);
-        let next_row_id = Snapshot::open(env.db)?.meta(META_NEXT_ROW_ID)?.max(1);
-        self.overlay().start_generation(generation, next_row_id)?;
-        self.shared
-            .snapshots
-            .drop_unless(generation.wrapping_add(1));
-        Ok(())
-    }
-
-    /// Recovery (under the lock, after a holder died inside it, or on first open): replays
-    /// the log's committed records into redb (applying a record twice changes nothing), then
-    /// starts a new generation. Always a new one, even for an empty log: the dead holder may
-    /// have committed to redb outside the log (`clear`, an oversized change) before it could
-    /// bump the generation, and snapshots cached under the old one must not be reused.
+    /// Recovery (under the write lock, after a holder died inside it, or on first open):
+    /// takes the checkpoint lock too, replays the committed records of every lane that holds
+    /// a generation (oldest generation first) into redb (applying a record twice changes
+    /// nothing), then resets the log to one new, empty generation and bumps the epoch. Always
+    /// a new one, even for an empty log: the dead holder may have committed to redb outside
+    /// the log (`clear`, an oversized change) before it could bump the epoch. A log of the
+    /// format with one log over the whole file is replayed the same way, and replaced.
     ///
     /// A log holding a record of a newer format is refused ([`crate::Error::UnsupportedVersion`])
     /// before anything is written; the records of damaged blocks are not replayed, but kept in
     /// the database for `check` to report.
     fn recover(&self, env: &OpEnv<'_>) -> Result<()> {
         let overlay = self.overlay();
-        // Read first: a log with no header has no records (it gets a generation below).
-        let log = match overlay.wal_header_gen()? {
-            Some(generation) => overlay.scan(generation)?,
-            None => crate::engine::log::overlay::LogScan::default(),
-        };
+        let _held = overlay.checkpoint_lock(env.deadline())?;
+        // Read first: a lane with no header has no records.
+        let headers = overlay.headers()?;
+        let mut scans = Vec::new();
+        let mut newest = 0u64;
+        if let Some(generation) = headers.legacy {
+            scans.push(overlay.scan_legacy(generation)?);
+            newest = generation;
+        } else {
+            let mut lanes: Vec<(u64, Lane)> = headers
+                .lanes
+                .iter()
+                .enumerate()
+                .filter_map(|(lane, g)| g.map(|g| (g, lane)))
+                .collect();
+            lanes.sort_unstable();
+            for (generation, lane) in lanes {
+                scans.push(overlay.scan(lane, generation)?);
+                newest = newest.max(generation);
+            }
+        }
         let counters = overlay.counters_begin();
         let table_was_whole = overlay.shm().get(Word::Seq).is_multiple_of(2);
         let clearing = overlay.begin_clear();
-        let generation = overlay.wal_gen()?;
-        if !log.records.is_empty() || !log.skipped.is_empty() {
-            let (changes, accesses, stale_files) = apply::digest(log.records)?;
-            let committed = apply::commit(
-                env,
-                self.overlay().shm(),
-                changes,
-                accesses,
-                stale_files,
-                1,
-                &log.skipped,
-            );
+        let mut records = Vec::new();
+        let mut skipped = Vec::new();
+        for scan in scans {
+            records.extend(scan.records);
+            skipped.extend(scan.skipped);
+        }
+        if !records.is_empty() || !skipped.is_empty() {
+            let digest = apply::digest(records)?;
+            let committed = apply::commit(env, overlay.shm(), digest, 1, &skipped, || {});
             if let Err(e) = committed {
                 // Nothing of the table changed: if no dead holder left it mid-update, readers
                 // may go on using it. On a full disk every recovery fails, and a seqlock left
@@ -663,9 +822,29 @@ impl LoggedEngine {
                 return Err(e);
             }
         }
-        overlay.write_wal_gen(generation.wrapping_add(1))?;
+        // Older builds read a log of one lane: they must refuse this cache.
+        let raised = run_redb_txn(env, |w| {
+            w.require_format_version(crate::format::schema::LANES_FORMAT_VERSION)
+        });
+        if let Err(e) = raised {
+            if table_was_whole {
+                overlay.shm().set(Word::Seq, clearing.wrapping_add(1));
+            }
+            return Err(e);
+        }
+        let shm = overlay.shm();
+        let generation = [
+            newest,
+            shm.lane(0, LaneWord::Gen),
+            shm.lane(1, LaneWord::Gen),
+            crate::time::now_us(),
+        ]
+        .into_iter()
+        .max()
+        .unwrap_or_default()
+        .wrapping_add(1);
         let next_row_id = Snapshot::open(env.db)?.meta(META_NEXT_ROW_ID)?.max(1);
-        overlay.finish_clear(clearing, generation.wrapping_add(1), next_row_id)?;
+        overlay.reset(clearing, generation, next_row_id)?;
         overlay.counters_end(counters);
         self.shared.snapshots.drop_unless(u64::MAX);
         Ok(())
@@ -673,10 +852,10 @@ impl LoggedEngine {
 
     /// Runs `f` under the write lock after a checkpoint, with no redb transaction open, for
     /// `check` and `compact`, which need the database to themselves. `f` gets `refresh`, which
-    /// starts a new generation: call it after committing to redb, and before compacting, so
-    /// that every process drops the snapshot it cached. (The log is empty after the
+    /// bumps the epoch: call it after committing to redb, and before compacting, so that
+    /// every process drops the snapshot it cached. (The lanes are empty after the
     /// checkpoint, so the counters' deltas are zero and a commit by `f` needs no seqlock of
-    /// its own; `refresh` holds it while the generation changes.)
+    /// its own; `refresh` holds it while the epoch changes.)
     pub(crate) fn exclusive<T>(
         &self,
         env: &OpEnv<'_>,
@@ -686,9 +865,9 @@ impl LoggedEngine {
             self.checkpoint(env)?;
             let refresh = || {
                 let counters = self.overlay().counters_begin();
-                let started = self.new_generation(env);
+                let refreshed = self.committed_outside_lanes(env);
                 self.overlay().counters_end(counters);
-                started
+                refreshed
             };
             f(env, &refresh)
         })

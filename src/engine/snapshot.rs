@@ -1,9 +1,9 @@
 //! Read snapshots of the database, and the process-wide cached one of the logged write path.
 //!
 //! Opening a MultiWriter read transaction costs a few microseconds of locks and a header read;
-//! a cached one costs nothing. On the logged path redb changes only under the write lock, and
-//! every change is followed by a generation bump, so a snapshot opened after reading generation
-//! `g` holds every change up to `g` and may be reused while the generation stays `g`. The
+//! a cached one costs nothing. On the logged path every commit to redb is followed by a bump
+//! of the epoch (`cache.shm`), so a snapshot opened after reading epoch `e` holds every commit
+//! up to `e` and may be reused while the epoch stays `e`. The
 //! janitor (`janitor.rs`) drops a cached snapshot within ~10 ms of its going stale, or of its
 //! last use, because an idle process holding an old snapshot pins its pages and makes the file
 //! grow.
@@ -255,7 +255,7 @@ pub(crate) enum EdgeSearch {
     GaveUp,
 }
 
-/// The cached snapshot, tagged with the generation it was opened under.
+/// The cached snapshot, tagged with the epoch it was opened under.
 #[derive(Default)]
 pub(crate) struct SnapshotCache {
     slot: Mutex<Option<Cached>>,
@@ -270,8 +270,9 @@ struct Cached {
 }
 
 impl SnapshotCache {
-    /// A snapshot holding every change up to generation `generation`: the cached one if it is tagged
-    /// `generation`, else a fresh one, which is cached. `generation` must have been read before this call.
+    /// A snapshot holding every commit up to epoch `generation`: the cached one if it is
+    /// tagged `generation`, else a fresh one, which is cached. `generation` must have been
+    /// read before this call.
     pub(crate) fn get(&self, db: &Database, generation: u64) -> Result<Arc<Snapshot>> {
         if let Some(cached) = &mut *self.lock()
             && cached.generation == generation

@@ -271,6 +271,17 @@ impl<'t> WriteCtx<'t> {
         })
     }
 
+    /// Makes the cache's format version at least `version`, so that builds that cannot read
+    /// what it now holds refuse it.
+    pub(crate) fn require_format_version(&mut self, version: u64) -> Result<()> {
+        let stored = self.meta.get(META_FORMAT_VERSION)?.map_or(0, |g| g.value());
+        if stored < version {
+            self.meta.insert(META_FORMAT_VERSION, version)?;
+            self.changed = true;
+        }
+        Ok(())
+    }
+
     /// The row stored under `key`, expired or not.
     pub(crate) fn get(&self, key: &[u8]) -> Result<Option<Row>> {
         match self.entries.get(key)? {

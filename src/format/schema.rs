@@ -9,15 +9,20 @@ pub const DEFAULT_DISK: &str = "default";
 /// under `format_version` (`format-spec/tables.md`).
 ///
 /// A new cache is version 1; the first write of a key longer than [`crate::MAX_KEY_BYTES`]
-/// encoded raises it to 2 (`format-spec/README.md`, Version changes). A cache with a larger
-/// version than this is refused with [`crate::Error::UnsupportedVersion`].
-pub const FORMAT_VERSION: u64 = 2;
+/// encoded raises it to 2, and the first open on the logged write path (whose log has two
+/// lanes) to 3 (`format-spec/README.md`, Version changes). A cache with a larger version than
+/// this is refused with [`crate::Error::UnsupportedVersion`].
+pub const FORMAT_VERSION: u64 = 3;
 
 /// The format version a new cache is created with.
 pub(crate) const FIRST_FORMAT_VERSION: u64 = 1;
 
 /// The format version of a cache that has ever stored a long key (`key/long.rs`).
 pub(crate) const LONG_KEYS_FORMAT_VERSION: u64 = 2;
+
+/// The format version of a cache whose shared log has two lanes (`format-spec/wal.md`):
+/// every cache the logged write path has opened.
+pub(crate) const LANES_FORMAT_VERSION: u64 = 3;
 
 /// File name of the database inside a cache directory.
 pub const DB_FILE: &str = "cache.redb";

@@ -5,8 +5,8 @@
 //! over the size limit, the eviction policy's victims ([`cull_after_write`]). Victims come
 //! from the head of an order table (a range scan, never a full scan): expired entries first
 //! by expire time, then the eviction policy's order (store time, access time or
-//! access count). On the logged path the order comes from the snapshot of the log's
-//! generation: a candidate is removed only if its row still sits at the position the order
+//! access count). On the logged path the order comes from the snapshot of the current
+//! epoch: a candidate is removed only if its row still sits at the position the order
 //! table gave (the log may have replaced or removed it since), and under a policy ordered by
 //! access a write that must cull checkpoints first, since reads reach the order only through
 //! checkpoints.

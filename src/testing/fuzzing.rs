@@ -309,25 +309,32 @@ fn shm_in(dir: &Path, data: &[u8]) -> Result<()> {
     let keys = {
         let overlay = Overlay::open(dir)?;
         let _ = overlay.needs_recovery(&|_, _, _| true);
-        let generation = overlay.shm().get(shm::Word::Gen);
+        // Lane 0 holds what the fuzzer wrote from the file's start.
+        let generation = overlay.shm().lane(0, shm::LaneWord::Gen);
         let body = log.get(WAL_HEADER_LEN as usize..).unwrap_or_default();
         let records = wal::scan(body, generation).map_or_else(|_| Vec::new(), |s| s.records);
         let mut keys: Vec<Vec<u8>> = vec![b"\x10k".to_vec()];
         for (i, (off, rec)) in records.iter().enumerate() {
             let delta = deltas.get(i).copied().unwrap_or(0);
             let offset = (WAL_HEADER_LEN + *off as u64).wrapping_add(delta);
-            let _ = overlay
-                .shm()
-                .insert(crate::format::key_hash::key_hash(rec.key), offset, None);
+            let lane = (delta % 2) as shm::Lane;
+            let _ = overlay.shm().insert(
+                lane,
+                crate::format::key_hash::key_hash(rec.key),
+                offset,
+                None,
+            );
             keys.push(rec.key.to_vec());
         }
         let give_up = || -> Result<()> { Err(Error::Timeout) };
         for k in &keys {
             let _ = overlay.lookup(k, &give_up);
         }
-        let _ = overlay.scan(generation);
+        for lane in [0, 1] {
+            let _ = overlay.scan(lane, generation);
+        }
         let _ = overlay.records();
-        let _ = overlay.wal_gen();
+        let _ = overlay.headers();
         keys
     };
     // No record, however it decodes, makes the cache unopenable: a newer format's record is

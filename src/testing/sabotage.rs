@@ -13,9 +13,12 @@
 pub(crate) enum Sabotage {
     /// Every write returns `Ok` without committing it (`tests/durability/crash_consistency.rs`).
     AckBeforeCommit,
-    /// Checkpoints bump the generation and clear the index before committing to redb, the
-    /// order the design forbids (`tests/durability/wal_harness.rs`).
+    /// A checkpoint of the sealed lane publishes it as applied before committing it to redb,
+    /// the order the design forbids (`tests/durability/wal_harness.rs`).
     CheckpointOrder,
+    /// The sealed lane is retired (leaves the index) whether or not its checkpoint has
+    /// committed it (`tests/durability/wal_harness.rs`).
+    LaneRetiredEarly,
     /// A forked child keeps using the store it inherited instead of opening its own
     /// (`tests/process_wide/fork.rs`).
     ForkInheritsStore,
@@ -88,9 +91,10 @@ impl Sabotage {
         not(diskcache_broken),
         expect(dead_code, reason = "read in sabotage builds")
     )]
-    const ALL: [Sabotage; 24] = [
+    const ALL: [Sabotage; 25] = [
         Sabotage::AckBeforeCommit,
         Sabotage::CheckpointOrder,
+        Sabotage::LaneRetiredEarly,
         Sabotage::ForkInheritsStore,
         Sabotage::DiscardOnUnknownOutcome,
         Sabotage::SkipPowerLossCheck,
@@ -124,6 +128,7 @@ impl Sabotage {
         match self {
             Sabotage::AckBeforeCommit => "ack-before-commit",
             Sabotage::CheckpointOrder => "checkpoint-order",
+            Sabotage::LaneRetiredEarly => "lane-retired-early",
             Sabotage::ForkInheritsStore => "fork-inherits-store",
             Sabotage::DiscardOnUnknownOutcome => "discard-on-unknown-outcome",
             Sabotage::SkipPowerLossCheck => "skip-power-loss-check",

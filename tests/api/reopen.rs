@@ -242,13 +242,13 @@ fn a_cache_from_a_newer_format_version_is_refused() {
         ),
         "{err:?}"
     );
-    assert_eq!(FORMAT_VERSION, 2);
+    assert_eq!(FORMAT_VERSION, 3);
     let msg = err.to_string();
     let numbers: Vec<&str> = msg
         .split(|c: char| !c.is_ascii_digit())
         .filter(|s| !s.is_empty())
         .collect();
-    assert!(numbers.contains(&"99") && numbers.contains(&"2"), "{msg}");
+    assert!(numbers.contains(&"99") && numbers.contains(&"3"), "{msg}");
     // A builder override, which needs a write, is refused the same way.
     assert!(matches!(
         Cache::builder().min_file_size(1).open(dir.path()),

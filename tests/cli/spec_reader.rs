@@ -11,7 +11,7 @@
 
 use serde_json::{Value as Json, json};
 
-use crate::common::spec_reader;
+use crate::common::{self, spec_reader};
 use crate::{Session, s};
 
 /// One entry as the reader shows it and as the command reads it back.
@@ -288,28 +288,34 @@ fn damaged_copy(dir: &std::path::Path, key: &str) -> tempfile::TempDir {
     let path = copy.path().join("cache.wal");
     let mut wal = std::fs::read(&path).unwrap();
     let word = |b: &[u8], at: usize| u64::from_le_bytes(b[at..at + 8].try_into().unwrap());
-    let generation = word(&wal, 8);
-    let mut at = 64;
     let mut key_bytes = vec![0x20];
     key_bytes.extend_from_slice(key.as_bytes());
-    loop {
-        let len = u32::from_le_bytes(wal[at..at + 4].try_into().unwrap()) as usize;
-        assert!(
-            len >= 32 && word(&wal, at + 8) == generation,
-            "no record of {key}"
-        );
-        let key_len = usize::from(u16::from_le_bytes(
-            wal[at + 26..at + 28].try_into().unwrap(),
-        ));
-        if wal[at + 24] == 1 && wal[at + 32..at + 32 + key_len] == key_bytes[..] {
-            wal[at + 32 + key_len] = 2;
-            let crc = crc32fast::hash(&wal[at + 8..at + len]);
-            wal[at + 4..at + 8].copy_from_slice(&crc.to_le_bytes());
-            std::fs::write(&path, &wal).unwrap();
-            return copy;
+    // Each lane that holds a generation (format-spec/wal.md): its header, then its records.
+    for lane in [0, 1] {
+        let Some(generation) = common::wal::lane_generation(&wal, lane) else {
+            continue;
+        };
+        let lane = lane * common::wal::LANE_SIZE;
+        let mut at = lane + 64;
+        loop {
+            let len = u32::from_le_bytes(wal[at..at + 4].try_into().unwrap()) as usize;
+            if len < 32 || word(&wal, at + 8) != generation {
+                break;
+            }
+            let key_len = usize::from(u16::from_le_bytes(
+                wal[at + 26..at + 28].try_into().unwrap(),
+            ));
+            if wal[at + 24] == 1 && wal[at + 32..at + 32 + key_len] == key_bytes[..] {
+                wal[at + 32 + key_len] = 2;
+                let crc = crc32fast::hash(&wal[at + 8..at + len]);
+                wal[at + 4..at + 8].copy_from_slice(&crc.to_le_bytes());
+                std::fs::write(&path, &wal).unwrap();
+                return copy;
+            }
+            at += len.next_multiple_of(8);
         }
-        at += len.next_multiple_of(8);
     }
+    panic!("no record of {key}");
 }
 
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {

@@ -14,6 +14,7 @@ pub mod child;
 pub mod rng;
 pub mod skip;
 pub mod spec_reader;
+pub mod wal;
 
 /// Every file under `dir` whose name ends with `suffix` (`.val`, `.val.tmp`), as paths relative
 /// to `dir`, sorted.

@@ -136,11 +136,27 @@ fn closed_after_child(vars: &[(&str, &str)]) -> tempfile::TempDir {
     })
     .finish();
     let wal = fs::read(dir.path().join("cache.wal")).unwrap();
+    let records = lane_start(dir.path()) as usize + 64;
     assert!(
-        wal.len() > 64 && wal[64..72] != [0; 8],
+        wal.len() > records && wal[records..records + 8] != [0; 8],
         "the late entries are not in the log"
     );
     dir
+}
+
+/// The size of each of the log's two lanes (format-spec/wal.md).
+const LANE_SIZE: u64 = common::wal::LANE_SIZE as u64;
+
+/// Where the lane of `cache.wal`'s newest generation starts (the one the late entries went
+/// to), and that generation.
+fn newest_lane(dir: &Path) -> (u64, u64) {
+    let (start, generation) = common::wal::newest_lane(&fs::read(dir.join("cache.wal")).unwrap());
+    (start as u64, generation)
+}
+
+/// Where the lane holding the late entries starts in `cache.wal`.
+fn lane_start(dir: &Path) -> u64 {
+    newest_lane(dir).0
 }
 
 fn flip(path: &Path, offset: u64) {
@@ -163,7 +179,7 @@ fn truncate(path: &Path, len: u64) {
 fn wal_records(dir: &Path) -> Vec<(u64, u64)> {
     let wal = fs::read(dir.join("cache.wal")).unwrap();
     let mut out = Vec::new();
-    let mut at = 64usize;
+    let mut at = lane_start(dir) as usize + 64;
     loop {
         let len = u32::from_le_bytes(wal[at..at + 4].try_into().unwrap()) as usize;
         if len < 32 {
@@ -566,16 +582,20 @@ fn a_truncated_zeroed_or_overwritten_database_is_an_error_or_a_reported_repair_n
 #[test]
 fn a_log_flipped_truncated_or_deleted_keeps_every_checkpointed_entry() {
     let mut cases: Vec<(String, Box<dyn Fn()>)> = Vec::new();
-    let records = wal_records(closed_with_log().path());
+    let sample = closed_with_log();
+    let records = wal_records(sample.path());
+    // The late entries' lane: its header, records and end are damaged below.
+    let lane = lane_start(sample.path());
     assert!(records.len() >= late().len(), "{records:?}");
     let (last_at, last_len) = *records.last().unwrap();
     let end = last_at + last_len;
     let mut flips: Vec<(String, u64)> = vec![
-        ("the magic".into(), 0),
-        ("the magic's last byte".into(), 7),
-        ("the generation's low byte".into(), 8),
-        ("the generation's high byte".into(), 15),
-        ("the reserved header".into(), 40),
+        ("the magic".into(), lane),
+        ("the magic's last byte".into(), lane + 7),
+        ("the generation's low byte".into(), lane + 8),
+        ("the generation's high byte".into(), lane + 15),
+        ("the reserved header".into(), lane + 40),
+        ("the other lane's magic".into(), LANE_SIZE - lane),
     ];
     for (what, (at, len)) in [
         ("the first record", records[0]),
@@ -609,15 +629,15 @@ fn a_log_flipped_truncated_or_deleted_keeps_every_checkpointed_entry() {
     }
     for len in [
         0,
-        7,
-        8,
-        15,
-        64,
+        lane + 7,
+        lane + 8,
+        lane + 15,
+        lane + 64,
         records[0].0 + 5,
         records[records.len() / 2].0 + 3,
         end - 1,
         end,
-        4096,
+        lane + 4096,
     ] {
         let label = format!("cache.wal truncated to {len}");
         cases.push((
@@ -639,8 +659,9 @@ fn a_log_flipped_truncated_or_deleted_keeps_every_checkpointed_entry() {
                 let dir = closed_with_log();
                 let wal = dir.path().join("cache.wal");
                 let mut bytes = fs::read(&wal).unwrap();
-                let generation = u64::from_le_bytes(bytes[8..16].try_into().unwrap());
-                bytes[8..16].copy_from_slice(&(generation - back).to_le_bytes());
+                let at = lane_start(dir.path()) as usize + 8;
+                let generation = u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap());
+                bytes[at..at + 8].copy_from_slice(&(generation - back).to_le_bytes());
                 fs::write(&wal, &bytes).unwrap();
                 assert_survives(dir.path(), &label);
             }),
@@ -689,16 +710,32 @@ fn an_index_flipped_truncated_or_deleted_keeps_every_checkpointed_entry() {
         "wake word",
         "settings epoch",
         "access records",
+        "lock claim",
+        "lock acquisitions",
+        "",
+        "lane 1's generation",
+        "lane 1's valid length",
+        "lane 1's records",
+        "lane 1's count delta",
+        "lane 1's volume delta",
+        "lane 1's access records",
+        "active lane",
+        "epoch",
+        "checkpoint owner",
+        "applied",
     ];
     let mut flips: Vec<(String, u64)> = Vec::new();
-    for (i, word) in words.iter().enumerate() {
+    for (i, word) in words.iter().enumerate().filter(|(_, w)| !w.is_empty()) {
         flips.push((format!("{word}'s low byte"), 64 * i as u64));
         flips.push((format!("{word}'s high byte"), 64 * i as u64 + 7));
     }
-    // Slots: flip bytes across the table; some land in used slots.
-    for slot in (0..16384u64).step_by(997) {
-        flips.push((format!("slot {slot}'s hash"), 4096 + 16 * slot));
-        flips.push((format!("slot {slot}'s offset"), 4096 + 16 * slot + 8));
+    // Slots: flip bytes across both lanes' tables; some land in used slots.
+    for lane in 0..2u64 {
+        for slot in (0..16384u64).step_by(997) {
+            let at = 4096 + lane * 16384 * 16 + 16 * slot;
+            flips.push((format!("lane {lane}'s slot {slot}'s hash"), at));
+            flips.push((format!("lane {lane}'s slot {slot}'s offset"), at + 8));
+        }
     }
     for (what, offset) in flips {
         let label = format!("cache.shm: {what} (byte {offset}) flipped");
@@ -762,10 +799,9 @@ fn an_undamaged_closed_log_keeps_every_entry() {
     assert_survives(dir.path(), "undamaged");
 }
 
-/// The generation in the header of `cache.wal`.
+/// The newest generation in the lanes' headers of `cache.wal`.
 fn wal_generation(dir: &Path) -> u64 {
-    let wal = fs::read(dir.join("cache.wal")).unwrap();
-    u64::from_le_bytes(wal[8..16].try_into().unwrap())
+    newest_lane(dir).1
 }
 
 #[test]

@@ -97,14 +97,19 @@ const LARGE_EVERY: u64 = 5;
 /// Test 3: every this-many-th iteration deletes the key set three iterations before.
 const DELETE_EVERY: u64 = 4;
 
-/// The points of `crash_point` in `src/` that lie inside the write lock, in the order a write
-/// and a checkpoint pass them. (`after-wal-generation`: the log header's generation bumped,
-/// the index's not yet.)
-const CRASH_POINTS: [&str; 5] = [
+/// The points of `crash_point` in `src/` that lie inside the write lock or the checkpoint
+/// lock, in the order a write, a switch of lanes, a checkpoint of the sealed lane and its
+/// retirement pass them. (`after-lane-header`: the new lane's header written, the index's
+/// words not yet; `after-lane-published`: the sealed lane committed and its deltas zeroed,
+/// the counters' seqlock still odd; `after-lane-retired`: its header cleared, its words not
+/// yet; `mid-clear`: a recovery's reset half done.)
+const CRASH_POINTS: [&str; 7] = [
     "after-record-write",
     "after-table-insert",
+    "after-lane-header",
     "after-checkpoint-commit",
-    "after-wal-generation",
+    "after-lane-published",
+    "after-lane-retired",
     "mid-clear",
 ];
 

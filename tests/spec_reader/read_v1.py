@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""An independent reader of diskcache formats v1 and v2, written from format-spec/ alone.
+"""An independent reader of diskcache formats v1 to v3, written from format-spec/ alone.
 
 It does not decode redb's file: the tests dump the redb tables of a cache (through the redb
 crate, not through diskcache) as JSON on stdin:
@@ -11,8 +11,9 @@ crate, not through diskcache) as JSON on stdin:
 
 and this script decodes keys (keys.md), rows and values (rows.md), reads value files and
 checks their crc32 (blobs.md), checks meta and the order tables (tables.md). If the directory
-holds a cache.wal, it reads the valid log of the header's generation (wal.md: framing,
-versions, damaged blocks, access records) and applies it over the database's rows; if it
+holds a cache.wal, it reads the valid log of each lane that holds a generation, oldest first
+(wal.md: lanes, framing, versions, damaged blocks, access records) and applies them over the
+database's rows; if it
 holds a cache.shm whose index is in step with the log, it checks the index's words and slots
 against the log, and meta's counters plus the index's deltas against the rows. It prints the
 entries (one JSON object each, in key byte order) as the log and the database make them.
@@ -394,9 +395,12 @@ def value(kind, data, shape):
 
 # ----- the log and its index (format-spec/wal.md) ----------------------------------------
 
-WAL_MAGIC = b"DCWAL\x00\x00\x01"
-SHM_MAGIC = b"DCSHM\x00\x00\x01"
-SUPPORTED_VERSION = 2
+WAL_MAGIC = b"DCWAL\x00\x00\x02"
+LEGACY_WAL_MAGIC = b"DCWAL\x00\x00\x01"
+SHM_MAGIC = b"DCSHM\x00\x00\x02"
+SUPPORTED_VERSION = 3
+LANE_SIZE = 32 << 20
+SLOTS = 16384
 SET, DELETE, ACCESS = 1, 2, 3
 
 
@@ -429,22 +433,21 @@ def damage(rec):
     return None
 
 
-def read_log(path):
-    """The valid log of cache.wal's generation: (generation, applied records, left-out
-    records, valid length from offset 64, record count). wal.md, "The valid log"."""
-    with open(path, "rb") as f:
-        wal = f.read()
-    if wal[:8] != WAL_MAGIC:
-        return None, [], [], 0, 0
-    generation = u64(wal, 8)
+def read_lane(wal, lane, start, end, magic):
+    """The valid log of one lane (wal.md, "The valid log"), from its header at `start` up to
+    `end`: a dict, or None if the lane holds no generation."""
+    if wal[start : start + 8] != magic:
+        return None
+    generation = u64(wal, start + 8)
     applied, left_out, block = [], [], []
-    pos, seq, end, count = 64, 0, 64, 0
-    while pos + 32 <= len(wal):
+    pos, seq, valid_end, count = start + 64, 0, start + 64, 0
+    end = min(end, len(wal))
+    while pos + 32 <= end:
         # Generation and sequence number first: past the end lie older records.
         if u64(wal, pos + 8) != generation or u64(wal, pos + 16) != seq:
             break
         length, crc = struct.unpack_from("<II", wal, pos)
-        if length < 32 or pos + length > len(wal):
+        if length < 32 or pos + length > end:
             break
         if zlib.crc32(wal[pos + 8 : pos + length]) != crc:
             break
@@ -471,9 +474,28 @@ def read_log(path):
             else:
                 applied.extend(block)
             count += len(block)
-            end = pos
+            valid_end = pos
             block = []
-    return generation, applied, left_out, end - 64, count
+    return {
+        "lane": lane,
+        "generation": generation,
+        "applied": applied,
+        "left_out": left_out,
+        "valid_end": valid_end,
+        "count": count,
+    }
+
+
+def read_log(path):
+    """The lanes of cache.wal that hold a generation, oldest generation first (wal.md): a log
+    of the format with one log over the whole file is one lane."""
+    with open(path, "rb") as f:
+        wal = f.read()
+    if wal[:8] == LEGACY_WAL_MAGIC:
+        lanes = [read_lane(wal, 0, 0, len(wal), LEGACY_WAL_MAGIC)]
+    else:
+        lanes = [read_lane(wal, l, l * LANE_SIZE, (l + 1) * LANE_SIZE, WAL_MAGIC) for l in (0, 1)]
+    return sorted((l for l in lanes if l is not None), key=lambda l: l["generation"])
 
 
 def apply_log(rows, applied):
@@ -526,13 +548,18 @@ def key_hash(b):
     return h or 1
 
 
-def check_index(path, wal_path, generation, applied, left_out, valid_len, count):
-    """Checks cache.shm against the log (wal.md, "cache.shm"). Returns the count and volume
-    deltas if the index is in step with the log, or None (with why) if it is not: the
-    library recovers such an index at open, so there is nothing more to check."""
+LANE_WORDS = {0: {"gen": 3, "valid_len": 4, "records": 5, "count": 6, "volume": 7},
+              1: {"gen": 20, "valid_len": 21, "records": 22, "count": 23, "volume": 24}}
+
+
+def check_index(path, wal_path, lanes):
+    """Checks cache.shm against the log's lanes (wal.md, "cache.shm"). Returns the sums of
+    the lanes' count and volume deltas if the index is in step with the log, or None (with
+    why) if it is not: the library recovers such an index at open, so there is nothing more
+    to check."""
     with open(path, "rb") as f:
         shm = f.read()
-    if len(shm) != 266240:
+    if len(shm) != 4096 + 2 * SLOTS * 16:
         raise Bad("cache.shm of %d bytes" % len(shm))
     word = lambda line: u64(shm, 64 * line)
     if shm[:8] != SHM_MAGIC:
@@ -541,41 +568,52 @@ def check_index(path, wal_path, generation, applied, left_out, valid_len, count)
         return None, "dirty: a process died inside the write lock"
     if word(2) % 2 or word(11) % 2:
         return None, "a seqlock is odd"
-    if word(3) != generation:
-        return None, "its generation is not the log's"
-    if left_out:
+    by_lane = {l["lane"]: l for l in lanes}
+    for lane in (0, 1):
+        if word(LANE_WORDS[lane]["gen"]) != (by_lane[lane]["generation"] if lane in by_lane else 0):
+            return None, "a lane's generation is not the log's"
+    if word(26) not in by_lane:
+        return None, "the active lane holds no generation"
+    if any(l["left_out"] for l in lanes):
         return None, "the log holds a damaged block"
-    if word(4) != 64 + valid_len:
-        raise Bad("valid length %d, the log's is %d" % (word(4), 64 + valid_len))
-    if word(5) != count:
-        raise Bad("%d records, the log has %d" % (word(5), count))
     with open(wal_path, "rb") as f:
         wal = f.read()
-    latest = {}
-    for rec in applied:
-        if rec["kind"] != ACCESS:
-            latest[rec["key"]] = rec["offset"]
-    for k, offset in latest.items():
-        h = key_hash(k)
-        slot, found = h % 16384, None
-        for _ in range(16384):
-            sh, so = struct.unpack_from("<QQ", shm, 4096 + 16 * slot)
-            if sh == 0:
-                break
-            if sh == h and so + 32 <= len(wal):
-                # A candidate: the record it points at is whole, of the generation, of the key.
-                length = struct.unpack_from("<I", wal, so)[0]
-                key_len = struct.unpack_from("<H", wal, so + 26)[0]
-                crc = struct.unpack_from("<I", wal, so + 4)[0]
-                whole = length >= 32 and zlib.crc32(wal[so + 8 : so + length]) == crc
-                if whole and u64(wal, so + 8) == generation and wal[so + 32 : so + 32 + key_len] == k:
-                    found = so
-                    break
-            slot = (slot + 1) % 16384
-        if found != offset:
-            raise Bad("the index has key %s at %r, its latest record is at %d" % (k.hex(), found, offset))
+    deltas = [0, 0]
     signed = lambda v: v - (1 << 64) if v >= 1 << 63 else v
-    return (signed(word(6)), signed(word(7))), "in step with the log"
+    for l in lanes:
+        words = LANE_WORDS[l["lane"]]
+        if word(words["valid_len"]) != l["valid_end"]:
+            raise Bad("lane %d: valid length %d, the log's is %d" % (l["lane"], word(words["valid_len"]), l["valid_end"]))
+        if word(words["records"]) != l["count"]:
+            raise Bad("lane %d: %d records, the log has %d" % (l["lane"], word(words["records"]), l["count"]))
+        deltas[0] += signed(word(words["count"]))
+        deltas[1] += signed(word(words["volume"]))
+        latest = {}
+        for rec in l["applied"]:
+            if rec["kind"] != ACCESS:
+                latest[rec["key"]] = rec["offset"]
+        table = 4096 + l["lane"] * SLOTS * 16
+        for k, offset in latest.items():
+            h = key_hash(k)
+            slot, found = h % SLOTS, None
+            for _ in range(SLOTS):
+                sh, so = struct.unpack_from("<QQ", shm, table + 16 * slot)
+                if sh == 0:
+                    break
+                if sh == h and so + 32 <= len(wal):
+                    # A candidate: the record it points at is whole, of the lane's generation,
+                    # of the key.
+                    length = struct.unpack_from("<I", wal, so)[0]
+                    key_len = struct.unpack_from("<H", wal, so + 26)[0]
+                    crc = struct.unpack_from("<I", wal, so + 4)[0]
+                    whole = length >= 32 and zlib.crc32(wal[so + 8 : so + length]) == crc
+                    if whole and u64(wal, so + 8) == l["generation"] and wal[so + 32 : so + 32 + key_len] == k:
+                        found = so
+                        break
+                slot = (slot + 1) % SLOTS
+            if found != offset:
+                raise Bad("the index has key %s at %r, its latest record is at %d" % (k.hex(), found, offset))
+    return (deltas[0], deltas[1]), "in step with the log"
 
 # ----- the tables (format-spec/tables.md) -------------------------------------------------
 
@@ -620,7 +658,7 @@ def main():
     cache_dir = sys.argv[1]
     dump = json.load(sys.stdin)
     meta, settings = dump["meta"], dump["settings"]
-    if meta.get("format_version") not in (1, 2):
+    if meta.get("format_version") not in (1, 2, 3):
         raise Bad("format_version %r" % meta.get("format_version"))
     disk = dump["info"].get("disk", "default")
     if disk != "default":
@@ -676,19 +714,17 @@ def main():
     log, index = None, "no cache.shm"
     wal_path, shm_path = os.path.join(cache_dir, "cache.wal"), os.path.join(cache_dir, "cache.shm")
     if os.path.exists(wal_path):
-        generation, applied, left_out, valid_len, count = read_log(wal_path)
+        lanes = read_log(wal_path)
+        applied = [r for l in lanes for r in l["applied"]]
         final = apply_log(rows, applied)
         log = {
-            "generation": generation,
-            "records": count,
+            "generations": [l["generation"] for l in lanes],
+            "records": sum(l["count"] for l in lanes),
             "applied": len(applied),
-            "left_out": [r["seq"] for r in left_out],
-            "valid_length": valid_len,
+            "left_out": [r["seq"] for l in lanes for r in l["left_out"]],
         }
         if os.path.exists(shm_path):
-            deltas, index = check_index(
-                shm_path, wal_path, generation, applied, left_out, valid_len, count
-            )
+            deltas, index = check_index(shm_path, wal_path, lanes)
             if deltas is not None:
                 final_volume = sum(volume_of(kb, r) for kb, r in final.items())
                 if meta["count"] + deltas[0] != len(final):

@@ -18,15 +18,15 @@ use crate::format::row::Row;
 /// `check` in the `log_damage` table), then deletes the value files nothing refers to
 /// any more: those of replaced or removed rows, and `stale_files` (files of log records
 /// superseded within the generation). `min_next_row_id` is a floor for the row id counter
-/// (the log's own counter).
+/// (the log's own counter). `before_commit` runs once everything is applied, right before
+/// the commit.
 pub(super) fn commit(
     env: &OpEnv<'_>,
     shm: &Shm,
-    changes: Vec<Change>,
-    accesses: Vec<(Vec<u8>, Access)>,
-    stale_files: Vec<BlobPath>,
+    (changes, accesses, stale_files): Digest,
     min_next_row_id: u64,
     skipped: &[SkippedRecord],
+    before_commit: impl FnOnce(),
 ) -> Result<()> {
     let (hits, misses) = (shm.get(Word::Hits), shm.get(Word::Misses));
     let (_, committed) = run_redb_txn(env, |w| {
@@ -53,7 +53,9 @@ pub(super) fn commit(
         for (key, access) in &accesses {
             access::apply(w, key, *access)?;
         }
-        w.ensure_next_row_id(max_id)
+        w.ensure_next_row_id(max_id)?;
+        before_commit();
+        Ok(())
     })?;
     if committed {
         // Counted since the read above stays in `cache.shm` for the next flush.
@@ -126,7 +128,7 @@ pub(super) fn digest(records: Vec<(Vec<u8>, Logged)>) -> Result<Digest> {
 }
 
 /// What [`digest`] returns.
-type Digest = (Vec<Change>, Vec<(Vec<u8>, Access)>, Vec<BlobPath>);
+pub(super) type Digest = (Vec<Change>, Vec<(Vec<u8>, Access)>, Vec<BlobPath>);
 
 /// Keeps the last change per key, in key order.
 pub(super) fn latest_per_key(changes: Vec<Change>) -> Vec<Change> {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use super::LoggedEngine;
 use super::apply::Change;
 use crate::engine::log::overlay::{Logged, Overlay};
-use crate::engine::log::shm::Word;
+use crate::engine::log::shm::{LaneWord, Word};
 use crate::engine::snapshot::{EdgeSearch, Snapshot};
 use crate::engine::write::OpEnv;
 use crate::engine::write::RowWriter;
@@ -15,6 +15,7 @@ use crate::error::{Error, Result};
 use crate::format::blob::BlobPath;
 use crate::format::order::{Candidate, Order};
 use crate::format::row::Row;
+use crate::format::schema::META_VOLUME;
 use crate::settings::EvictionPolicy;
 
 /// The view of one logged operation: its own changes, then the log, then the database.
@@ -22,10 +23,10 @@ pub(crate) struct LogCtx<'a> {
     pub(super) engine: &'a LoggedEngine,
     pub(super) env: &'a OpEnv<'a>,
     pub(super) overlay: &'a Overlay,
-    /// The database as of the log's generation.
+    /// The database as of the epoch the operation began in.
     pub(super) snap: Arc<Snapshot>,
-    /// The generation `snap` holds.
-    pub(super) generation: u64,
+    /// The epoch `snap` holds.
+    pub(super) epoch: u64,
     /// Whether this operation has checkpointed the log (to cull from a fresh order).
     pub(super) checkpointed: bool,
     pub(super) now: u64,
@@ -48,14 +49,14 @@ impl<'a> LogCtx<'a> {
         engine: &'a LoggedEngine,
         env: &'a OpEnv<'a>,
         snap: Arc<Snapshot>,
-        generation: u64,
+        epoch: u64,
     ) -> Self {
         LogCtx {
             engine,
             env,
             overlay: engine.overlay(),
             snap,
-            generation,
+            epoch,
             checkpointed: false,
             now: crate::time::now_us(),
             changes: Vec::new(),
@@ -98,9 +99,11 @@ impl RowWriter for LogCtx<'_> {
         if let Some((_, row)) = own {
             return Ok(row.clone());
         }
-        // Under the lock the table cannot be cleared, so the lookup never waits.
-        let never = || Err(Error::storage("recovery requested under the lock"));
-        match self.overlay.lookup(key, &never)?.0 {
+        // Under the write lock no lane is sealed or retired, so the lookup only waits out a
+        // checkpoint's publication; and a key not in the lanes is one that no checkpoint
+        // since `snap` changed.
+        let wait = || self.engine.wait_under_lock();
+        match self.overlay.lookup(key, &wait)?.0 {
             Some(Logged::Set(bytes)) => Row::decode(&bytes).map(Some),
             Some(Logged::Deleted) => Ok(None),
             Some(Logged::Access { .. }) | None => self.snap.get(key),
@@ -143,9 +146,11 @@ impl RowWriter for LogCtx<'_> {
     }
 
     fn volume(&self) -> Result<u64> {
-        let stored = i128::from(self.snap.volume()?);
-        let logged = i128::from(self.overlay.shm().get(Word::VolumeDelta) as i64);
-        let volume = (stored + logged + i128::from(self.volume_delta)).max(0);
+        // The database's counter and the lanes' deltas as one pair: a checkpoint may commit
+        // meanwhile, moving volume from a lane's delta to the database.
+        let wait = || self.engine.wait_under_lock();
+        let stored = self.engine.counter_with(self.env, META_VOLUME, &wait)?;
+        let volume = (i128::from(stored) + i128::from(self.volume_delta)).max(0);
         Ok(u64::try_from(volume).unwrap_or(u64::MAX))
     }
 
@@ -158,7 +163,7 @@ impl RowWriter for LogCtx<'_> {
     }
 
     /// For a policy ordered by access: checkpoints the log, unless it is empty, and reads
-    /// on from a snapshot of the new generation, so that victims come from an order that
+    /// on from a snapshot of the new epoch, so that victims come from an order that
     /// holds every read noted so far (reads reach the order only through checkpoints). The
     /// operation's own changes stay pending, and what it sees does not change: the snapshot
     /// now holds what the log held. Under least-recently-stored nothing is needed: entries
@@ -166,8 +171,8 @@ impl RowWriter for LogCtx<'_> {
     fn settle(&mut self, policy: EvictionPolicy) -> Result<()> {
         use EvictionPolicy::{LeastFrequentlyUsed, LeastRecentlyUsed};
         let by_access = matches!(policy, LeastRecentlyUsed | LeastFrequentlyUsed);
-        let reads_pending =
-            self.overlay.shm().get(Word::AccessRecords) > 0 || !self.env.accesses.is_empty();
+        let reads_pending = self.overlay.shm().lanes_sum(LaneWord::AccessRecords) > 0
+            || !self.env.accesses.is_empty();
         if by_access && reads_pending {
             self.checkpoint_now()?;
         }
@@ -175,8 +180,8 @@ impl RowWriter for LogCtx<'_> {
     }
 
     /// From the snapshot's order table, going on where this process's last cull in this
-    /// generation stopped. Once per operation, a policy order used up while the log holds
-    /// entries the snapshot lacks is checkpointed and read on in the new generation.
+    /// epoch stopped. Once per operation, a policy order used up while the log holds
+    /// entries the snapshot lacks is checkpointed and read on in the new epoch.
     ///
     /// The expire order is read from the snapshot and from this process's index of the log's
     /// rows with expire times (entries set since the last checkpoint), soonest first.
@@ -186,7 +191,7 @@ impl RowWriter for LogCtx<'_> {
         }
         let mut batch = self.order_after_cursor(order, max, limit)?;
         let short = batch.len() < limit && matches!(order, Order::Policy(_));
-        if short && !self.checkpointed && self.overlay.records() > 0 {
+        if short && !self.checkpointed && self.overlay.records_in_lanes() > 0 {
             self.checkpoint_now()?;
             let more = self.order_after_cursor(order, max, limit - batch.len())?;
             batch.extend(more);
@@ -217,14 +222,9 @@ impl RowWriter for LogCtx<'_> {
             }
             Ok(None)
         };
-        let in_log = self.engine.with_log_keys(self.generation, |keys| {
-            let mut range = keys.range::<[u8], _>(bounds);
-            if last {
-                first_with_row(&mut range.rev())
-            } else {
-                first_with_row(&mut range)
-            }
-        })??;
+        let in_log = self
+            .engine
+            .with_log_keys(|sets| first_with_row(&mut from_edge(sets, bounds, last)))??;
         let mut own: Vec<&Vec<u8>> = self
             .changes
             .iter()
@@ -260,19 +260,48 @@ impl RowWriter for LogCtx<'_> {
 /// Keys of the snapshot a range read steps over (removed by the log) before it checkpoints.
 const SKIPPED_BEFORE_CHECKPOINT: usize = 64;
 
+/// The keys of `sets` within `bounds`, each once, in order from the edge inward: from the
+/// last if `last`, else from the first.
+fn from_edge<'k>(
+    sets: &[&'k std::collections::BTreeSet<Vec<u8>>],
+    bounds: (std::ops::Bound<&'k [u8]>, std::ops::Bound<&'k [u8]>),
+    last: bool,
+) -> impl Iterator<Item = &'k Vec<u8>> {
+    let mut heads: Vec<std::iter::Peekable<Box<dyn Iterator<Item = &'k Vec<u8>> + 'k>>> = sets
+        .iter()
+        .map(|keys| {
+            let range = keys.range::<[u8], _>(bounds);
+            let edge: Box<dyn Iterator<Item = &'k Vec<u8>> + 'k> = if last {
+                Box::new(range.rev())
+            } else {
+                Box::new(range)
+            };
+            edge.peekable()
+        })
+        .collect();
+    std::iter::from_fn(move || {
+        let next = heads
+            .iter_mut()
+            .filter_map(|head| head.peek().copied())
+            .reduce(|a, b| if (b > a) == last { b } else { a })?;
+        for head in &mut heads {
+            if head.peek() == Some(&next) {
+                head.next();
+            }
+        }
+        Some(next)
+    })
+}
+
 impl LogCtx<'_> {
-    /// Checkpoints the log and reads on from a snapshot of the new generation. The
+    /// Checkpoints the log and reads on from a snapshot of the new epoch. The
     /// operation's own changes stay pending, and what it sees does not change: the snapshot
     /// now holds what the log held.
     fn checkpoint_now(&mut self) -> Result<()> {
         self.engine.checkpoint(self.env)?;
         self.checkpointed = true;
-        self.generation = self.overlay.shm().get(Word::Gen);
-        self.snap = self
-            .engine
-            .shared
-            .snapshots
-            .get(self.env.db, self.generation)?;
+        self.epoch = self.overlay.shm().get(Word::Epoch);
+        self.snap = self.engine.shared.snapshots.get(self.env.db, self.epoch)?;
         Ok(())
     }
 
@@ -286,9 +315,7 @@ impl LogCtx<'_> {
                 .get(key)?
                 .is_some_and(|row| (row.expire_time, row.row_id) == position))
         };
-        let from_log = self
-            .engine
-            .log_expired(self.generation, max, limit, current)?;
+        let from_log = self.engine.log_expired(max, limit, current)?;
         let snapshot_expired = match self.snap.soonest_expiry()? {
             Some(soonest) => soonest <= max,
             None => false,
@@ -320,7 +347,7 @@ impl LogCtx<'_> {
         Ok(merged.into_iter().map(|(c, _)| c).collect())
     }
 
-    /// This process's cursor in `order` for this generation: the last position a cull
+    /// This process's cursor in `order` for this epoch: the last position a cull
     /// examined.
     fn cursor(&self, order: Order) -> Option<(u64, u64)> {
         let cursors = self
@@ -331,11 +358,11 @@ impl LogCtx<'_> {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         cursors
             .get(&order)
-            .filter(|(generation, _)| *generation == self.generation)
+            .filter(|(epoch, _)| *epoch == self.epoch)
             .map(|(_, position)| *position)
     }
 
-    /// Moves this process's cursor in `order` for this generation to `position`.
+    /// Moves this process's cursor in `order` for this epoch to `position`.
     fn move_cursor(&self, order: Order, position: (u64, u64)) {
         let mut cursors = self
             .engine
@@ -343,11 +370,11 @@ impl LogCtx<'_> {
             .cursors
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        cursors.insert(order, (self.generation, position));
+        cursors.insert(order, (self.epoch, position));
     }
 
     /// Up to `limit` entries of `order` from the snapshot, after this process's cursor in
-    /// this generation, which moves past them.
+    /// this epoch, which moves past them.
     fn order_after_cursor(&self, order: Order, max: u64, limit: usize) -> Result<Vec<Candidate>> {
         let cursors = &self.engine.shared.cursors;
         let mut cursors = cursors
@@ -355,11 +382,11 @@ impl LogCtx<'_> {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let after = cursors
             .get(&order)
-            .filter(|(generation, _)| *generation == self.generation)
+            .filter(|(epoch, _)| *epoch == self.epoch)
             .map(|(_, position)| *position);
         let batch = self.snap.order_after(order, after, max, limit)?;
         if let Some(last) = batch.last() {
-            cursors.insert(order, (self.generation, last.position));
+            cursors.insert(order, (self.epoch, last.position));
         }
         Ok(batch)
     }

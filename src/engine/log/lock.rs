@@ -45,13 +45,28 @@ pub(crate) const HANDOFF_AFTER: u64 = 16;
 /// pass, and this bounds the wait to about two of them.
 const HANDOFF_WAIT: Duration = Duration::from_millis(2);
 
-/// The cross-process write lock.
+/// The cross-process write lock, and the checkpoint lock beside it.
 #[derive(Debug)]
 pub(crate) struct WriteLock {
     /// `cache.lock`, holding this instance's presence lock on byte `token`.
     file: File,
     token: u64,
     gate: WriteGate,
+    /// Keeps this instance's threads from taking the checkpoint lock together (they share
+    /// its token).
+    checkpoint_gate: std::sync::Mutex<()>,
+}
+
+/// Holds the checkpoint lock; dropping it frees the owner word.
+pub(crate) struct CheckpointHeld<'a> {
+    shm: &'a Shm,
+    _gate: std::sync::MutexGuard<'a, ()>,
+}
+
+impl Drop for CheckpointHeld<'_> {
+    fn drop(&mut self) {
+        self.shm.set(Word::CheckpointOwner, 0);
+    }
 }
 
 /// Holds the write lock; dropping it frees the owner word, then the gate.
@@ -85,6 +100,7 @@ impl WriteLock {
                     file,
                     token,
                     gate: WriteGate::default(),
+                    checkpoint_gate: std::sync::Mutex::default(),
                 });
             }
         }
@@ -92,6 +108,71 @@ impl WriteLock {
             std::io::ErrorKind::AddrInUse,
             "no free presence token on cache.lock after 16 tries",
         )))
+    }
+
+    /// Whether another process has the cache open on the logged path (holds a presence lock
+    /// on `cache.lock`).
+    pub(crate) fn others_present(&self) -> Result<bool> {
+        locks::range_held_elsewhere(&self.file, 1, TOKEN_LIMIT - 1)
+    }
+
+    /// Takes the checkpoint lock if it is free, or held by an instance that died (whose work
+    /// the taker then redoes: applying a lane twice changes nothing); `None` if another live
+    /// instance, or another thread of this one, holds it. Never waits.
+    ///
+    /// The checkpoint lock orders the instances that apply a sealed lane to the database. Its
+    /// holder never waits for the write lock, so a holder of the write lock may wait for it.
+    pub(crate) fn try_checkpoint_lock<'a>(
+        &'a self,
+        shm: &'a Shm,
+    ) -> Result<Option<CheckpointHeld<'a>>> {
+        let gate = match self.checkpoint_gate.try_lock() {
+            Ok(gate) => gate,
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return Ok(None),
+        };
+        let owner = shm.word(Word::CheckpointOwner);
+        let current =
+            match owner.compare_exchange(0, self.token, Ordering::Acquire, Ordering::Acquire) {
+                Ok(_) => return Ok(Some(CheckpointHeld { shm, _gate: gate })),
+                Err(current) => current,
+            };
+        // This instance's own token with its gate free: a holder that failed to free it.
+        let dead = current == self.token || !self.alive(current)?;
+        if dead
+            && owner
+                .compare_exchange(current, self.token, Ordering::Acquire, Ordering::Acquire)
+                .is_ok()
+        {
+            return Ok(Some(CheckpointHeld { shm, _gate: gate }));
+        }
+        Ok(None)
+    }
+
+    /// Whether the checkpoint lock is free or held by a live instance.
+    pub(crate) fn checkpointer_alive(&self, shm: &Shm) -> Result<bool> {
+        match shm.get(Word::CheckpointOwner) {
+            0 => Ok(true),
+            owner => self.alive(owner),
+        }
+    }
+
+    /// Takes the checkpoint lock ([`WriteLock::try_checkpoint_lock`]), polling every 100 µs
+    /// until `deadline` at most ([`Error::Timeout`] then).
+    pub(crate) fn checkpoint_lock<'a>(
+        &'a self,
+        shm: &'a Shm,
+        deadline: Instant,
+    ) -> Result<CheckpointHeld<'a>> {
+        loop {
+            if let Some(held) = self.try_checkpoint_lock(shm)? {
+                return Ok(held);
+            }
+            if Instant::now() >= deadline {
+                return Err(Error::Timeout);
+            }
+            std::thread::sleep(Duration::from_micros(100));
+        }
     }
 
     /// Takes the lock, waiting until `deadline` at most ([`Error::Timeout`] then).

@@ -1,9 +1,11 @@
-//! The overlay: the log (`cache.wal`), its shared index (`cache.shm`) and the write lock
-//! (`cache.lock`), as one unit. It knows records and slots, not redb: `log.rs` applies it to
-//! the database.
+//! The overlay: the log (`cache.wal`), its shared index (`cache.shm`) and the locks
+//! (`cache.lock`), as one unit. It knows lanes, records and slots, not redb: `log.rs` applies
+//! them to the database.
 //!
-//! Readers probe the index with no lock and no system call; writers append under the lock.
-//! The protocol (SQLite's WAL and wal-index, over redb) is in `format-spec/wal.md`.
+//! Readers probe the index with no lock and no system call: the active lane's table, then the
+//! sealed lane's; writers append to the active lane under the write lock. The protocol
+//! (SQLite's WAL and wal-index, over redb, with two lanes as SQLite's `wal2`) is in
+//! `format-spec/wal.md`.
 
 use std::path::Path;
 use std::sync::atomic::Ordering;
@@ -11,18 +13,18 @@ use std::time::{Duration, Instant};
 
 use memmap2::MmapMut;
 
-use crate::engine::log::lock::{WriteLock, WriteLockHeld};
-use crate::engine::log::shm::{self, SHM_MAGIC, Shm, Word};
+use crate::engine::log::lock::{CheckpointHeld, WriteLock, WriteLockHeld};
+use crate::engine::log::shm::{self, Lane, LaneWord, SHM_MAGIC, Shm, Word, other};
 use crate::engine::log::wal::{
-    self, ACCESS_PAYLOAD_LEN, FLAG_COMMIT, KIND_ACCESS, KIND_DELETE, KIND_SET, Parsed,
-    RECORD_HEADER_LEN, Record, WAL_HEADER_LEN, WAL_SIZE, WalFile,
+    self, ACCESS_PAYLOAD_LEN, FLAG_COMMIT, KIND_ACCESS, KIND_DELETE, KIND_SET, LANE_SIZE, Parsed,
+    RECORD_HEADER_LEN, Record, WAL_HEADER_LEN, WAL_SIZE, WalFile, lane_start,
 };
 use crate::error::{Error, Result};
 use crate::format::key_hash::key_hash;
 
 /// The largest record a reader will copy: a key at its limit plus an inline value at the
 /// largest size the log accepts.
-const MAX_RECORD_LEN: usize = WAL_SIZE as usize / 2;
+const MAX_RECORD_LEN: usize = LANE_SIZE as usize / 2;
 
 /// Says whether the count and volume deltas (the last two arguments) are what the log's
 /// committed records (the first) change in the database: see `log::deltas_match`.
@@ -82,6 +84,15 @@ pub(crate) struct SkippedRecord {
     pub(crate) seq: u64,
     /// The record's bytes, before padding.
     pub(crate) bytes: Vec<u8>,
+}
+
+/// What the lanes' headers in `cache.wal` say, read at recovery.
+#[derive(Debug, Default)]
+pub(crate) struct Headers {
+    /// The generation of a log of the format with one log, if the file is one.
+    pub(crate) legacy: Option<u64>,
+    /// Each lane's generation, if it holds one.
+    pub(crate) lanes: [Option<u64>; 2],
 }
 
 /// The valid log of one generation, as [`Overlay::scan`] reads it.
@@ -170,54 +181,68 @@ impl Overlay {
     }
 
     /// Whether the index is uninitialized, out of step with the log, or was left mid-update.
-    /// `deltas_match` is given the log's committed records and the count and volume deltas
-    /// of the index, and says whether the deltas are what the records change in the database.
+    /// `deltas_match` is given the lanes' committed records (the sealed lane's first) and the
+    /// sums of the lanes' count and volume deltas, and says whether the deltas are what the
+    /// records change in the database.
     ///
     /// # Errors
-    /// [`Error::UnsupportedVersion`] if the index's generation of the log holds a record of
-    /// a newer format (nothing is written).
+    /// [`Error::UnsupportedVersion`] if a lane holds a record of a newer format (nothing is
+    /// written).
     pub(crate) fn needs_recovery(&self, deltas_match: &DeltasMatch<'_>) -> Result<bool> {
         if self.shm.get(Word::Magic) != SHM_MAGIC
             || self.shm.get(Word::Dirty) != 0
             || self.seqlock_left_odd()
-            || self.wal.read_gen()? != Some(self.shm.get(Word::Gen))
+            || self.wal.read_legacy_gen()?.is_some()
         {
             return Ok(true);
         }
-        let Some(records) = self.index_matches_log()? else {
+        let active = self.shm.active();
+        if self.shm.lane(active, LaneWord::Gen) == 0 {
             return Ok(true);
-        };
-        let count = self.shm.get(Word::CountDelta) as i64;
-        let volume = self.shm.get(Word::VolumeDelta) as i64;
+        }
+        let mut records = Vec::new();
+        for lane in [other(active), active] {
+            let indexed = Some(self.shm.lane(lane, LaneWord::Gen)).filter(|&g| g != 0);
+            if self.wal.read_gen(lane)? != indexed {
+                return Ok(true);
+            }
+            if indexed.is_none() {
+                continue;
+            }
+            let Some(lane_records) = self.index_matches_log(lane)? else {
+                return Ok(true);
+            };
+            records.extend(lane_records);
+        }
+        let count = self.shm.lanes_sum(LaneWord::CountDelta) as i64;
+        let volume = self.shm.lanes_sum(LaneWord::VolumeDelta) as i64;
         Ok(!deltas_match(&records, count, volume))
     }
 
-    /// Whether the index describes the log of its generation: the valid length and the
-    /// record count are those of the log's committed records, and each key's latest record
-    /// is the one its slot points at. A `cache.shm` whose table is lost (truncated, with the
-    /// header kept) or whose valid length or record count is damaged passes every other
-    /// test; without this one, reads would miss logged entries until the next checkpoint and
-    /// appends would go to the wrong place (over records, or after a gap), where the next
-    /// checkpoint's scan drops them (tests/durability/corruption_repair.rs,
-    /// `an_index_flipped_truncated_or_deleted_keeps_every_checkpointed_entry`). Read through atomic
-    /// copies, so it may run outside the lock (a writer racing it makes it say `false`, and
-    /// the caller checks again under the lock); it costs one pass over the log, at open.
-    /// A log with a damaged record does not match: recovery moves it out of the log.
-    /// Returns the log's committed records if so.
-    fn index_matches_log(&self) -> Result<Option<Vec<Change>>> {
-        let generation = self.shm.get(Word::Gen);
-        let (valid_len, count) = (self.shm.get(Word::ValidLen), self.shm.get(Word::Records));
+    /// Whether `lane`'s table describes the lane's log: its valid length and record count
+    /// are those of the lane's committed records, and each key's latest record is the one its
+    /// slot points at. A `cache.shm` whose table is lost (truncated, with the header kept) or
+    /// whose valid length or record count is damaged passes every other test; without this
+    /// one, reads would miss logged entries until the next checkpoint and appends would go to
+    /// the wrong place (over records, or after a gap), where the next checkpoint's scan drops
+    /// them (tests/durability/corruption_repair.rs,
+    /// `an_index_flipped_truncated_or_deleted_keeps_every_checkpointed_entry`). Read through
+    /// atomic copies, so it may run outside the lock (a writer racing it makes it say `false`,
+    /// and the caller checks again under the lock); it costs one pass over the lane, at open.
+    /// A lane with a damaged record does not match: recovery moves it out of the log.
+    /// Returns the lane's committed records if so.
+    fn index_matches_log(&self, lane: Lane) -> Result<Option<Vec<Change>>> {
+        let generation = self.shm.lane(lane, LaneWord::Gen);
+        let base = lane_start(lane) + WAL_HEADER_LEN;
+        let valid_len = self.shm.lane(lane, LaneWord::ValidLen);
+        let count = self.shm.lane(lane, LaneWord::Records);
+        let lane_end = self.wal.data_end(base).min(lane_start(lane) + LANE_SIZE);
         let used = valid_len
-            .checked_sub(WAL_HEADER_LEN)
-            .and_then(|n| usize::try_from(n).ok())
-            .filter(|&n| {
-                n as u64
-                    <= self
-                        .wal
-                        .data_end(WAL_HEADER_LEN)
-                        .saturating_sub(WAL_HEADER_LEN)
-            });
-        let Some(log) = used.and_then(|n| shm::copy_out(&self.wal_map, WAL_HEADER_LEN as usize, n))
+            .checked_sub(base)
+            .filter(|&n| n <= lane_end.saturating_sub(base))
+            .and_then(|n| usize::try_from(n).ok());
+        let Some(log) =
+            used.and_then(|n| shm::copy_out(&self.wal_map, usize::try_from(base).ok()?, n))
         else {
             return Ok(None);
         };
@@ -228,11 +253,11 @@ impl Overlay {
         let mut latest = std::collections::HashMap::new();
         for (offset, rec) in &found.records {
             if rec.kind != KIND_ACCESS {
-                latest.insert(rec.key, WAL_HEADER_LEN + *offset as u64);
+                latest.insert(rec.key, base + *offset as u64);
             }
         }
         let indexed = latest.iter().all(|(key, &offset)| {
-            let found = self.shm.probe(key_hash(key), |_, at| {
+            let found = self.shm.probe(lane, key_hash(key), |_, at| {
                 (self.read_record(at, generation, key).is_some()).then_some(at)
             });
             matches!(found, Ok(Some(at)) if at == offset)
@@ -246,24 +271,43 @@ impl Overlay {
         }))
     }
 
-    /// Refuses a log whose header's generation holds a record of a newer format, before
-    /// anything is written: call under the lock ([`Overlay::lock_unmarked`]), then
-    /// [`Overlay::enter`]. A log with no header has no records to refuse.
+    /// Refuses a log that holds a record of a newer format, before anything is written:
+    /// call under the lock ([`Overlay::lock_unmarked`]), then [`Overlay::enter`].
     pub(crate) fn refuse_newer_records(&self) -> Result<()> {
-        if let Some(generation) = self.wal.read_gen()? {
-            self.scan(generation)?;
+        let headers = self.headers()?;
+        if let Some(generation) = headers.legacy {
+            self.scan_legacy(generation)?;
+        }
+        for (lane, generation) in headers.lanes.iter().enumerate() {
+            if let Some(generation) = generation {
+                self.scan(lane, *generation)?;
+            }
         }
         Ok(())
     }
 
-    /// Whether a seqlock is odd. Only the lock's holder makes one odd, and makes it even again
-    /// before it leaves, so when the lock is free an odd one was left by a holder that died or
-    /// failed mid-update, or the file is damaged: readers would wait on it for ever (their
+    /// Whether a seqlock was left odd. Only a lock's holder makes one odd, and makes it even
+    /// again before it leaves, so when the locks are free an odd one was left by a holder that
+    /// died or failed mid-update, or the file is damaged: readers would wait on it for ever (their
     /// `recover` takes the lock), so it calls for recovery, which leaves both even: an index
     /// with an odd `Seq` and no `dirty` mark would otherwise hang every read (the `shm` fuzz
     /// target; tests/durability/corruption_repair.rs flips the `seq` word).
+    ///
+    /// The checkpoint lock's live holder keeps the counters' seqlock odd through its commit
+    /// (which may take milliseconds) without the write lock: that one is not left odd.
     fn seqlock_left_odd(&self) -> bool {
-        self.shm.get(Word::Seq) % 2 == 1 || self.shm.get(Word::CounterSeq) % 2 == 1
+        if self.shm.get(Word::Seq) % 2 == 1 {
+            return true;
+        }
+        if self.shm.get(Word::CounterSeq).is_multiple_of(2) {
+            return false;
+        }
+        let owner = self.shm.get(Word::CheckpointOwner);
+        if owner != 0 && self.checkpointer_alive().unwrap_or(false) {
+            return false;
+        }
+        // Read again: a checkpoint that ended between the two looks left it even.
+        self.shm.get(Word::CounterSeq) % 2 == 1
     }
 
     /// The shared header.
@@ -271,40 +315,41 @@ impl Overlay {
         &self.shm
     }
 
-    /// The generation in the log's header, if it has one; writes nothing.
-    pub(crate) fn wal_header_gen(&self) -> Result<Option<u64>> {
-        self.wal.read_gen()
+    /// What the log file's headers say; writes nothing.
+    pub(crate) fn headers(&self) -> Result<Headers> {
+        Ok(Headers {
+            legacy: self.wal.read_legacy_gen()?,
+            lanes: [self.wal.read_gen(0)?, self.wal.read_gen(1)?],
+        })
     }
 
-    /// The log's generation according to its header (the authority). A log with no valid
-    /// header (new, or damaged) gets a generation no earlier record can carry: the time in
-    /// µs, or one past the index's, whichever is larger, so stale records are never replayed.
-    pub(crate) fn wal_gen(&self) -> Result<u64> {
-        match self.wal.read_gen()? {
-            Some(g) => Ok(g),
-            None => {
-                let g = crate::time::now_us().max(self.shm.get(Word::Gen).wrapping_add(1));
-                self.wal.write_gen(g)?;
-                Ok(g)
-            }
-        }
-    }
-
-    /// The valid log of generation `generation` ([`wal::scan_from`]): every record to apply,
-    /// and the records left out with their damaged blocks. Call only under the
-    /// lock: then no process writes the log, so reading the mapping directly races with
-    /// nothing. Whole, crc-valid records past the recorded valid length are included: a
-    /// reader may have seen them before their writer died.
+    /// The valid log of generation `generation` in `lane` ([`wal::scan_from`]): every record
+    /// to apply, and the records left out with their damaged blocks. Call only while no
+    /// process writes the lane (the sealed lane, or any lane under the write lock), so that
+    /// reading the mapping directly races with nothing. Whole, crc-valid records past the
+    /// recorded valid length are included: a reader may have seen them before their writer
+    /// died.
     ///
     /// # Errors
     /// [`Error::UnsupportedVersion`] if a record needs a newer format.
-    pub(crate) fn scan(&self, generation: u64) -> Result<LogScan> {
+    pub(crate) fn scan(&self, lane: Lane, generation: u64) -> Result<LogScan> {
+        let start = lane_start(lane) + WAL_HEADER_LEN;
+        self.scan_between(start, lane_start(lane) + LANE_SIZE, generation)
+    }
+
+    /// As [`Overlay::scan`], for a log of the format with one log over the whole file.
+    pub(crate) fn scan_legacy(&self, generation: u64) -> Result<LogScan> {
+        self.scan_between(WAL_HEADER_LEN, WAL_SIZE, generation)
+    }
+
+    fn scan_between(&self, start: u64, end: u64, generation: u64) -> Result<LogScan> {
         // Only up to the first hole: reading one can fault on a full disk (`data_end`).
-        let end = usize::try_from(self.wal.data_end(WAL_HEADER_LEN)).unwrap_or(usize::MAX);
-        let log = self
-            .wal_map
-            .get(WAL_HEADER_LEN as usize..end)
-            .unwrap_or_default();
+        let end = self.wal.data_end(start).min(end);
+        let (start, end) = (
+            usize::try_from(start).unwrap_or(usize::MAX),
+            usize::try_from(end).unwrap_or(usize::MAX),
+        );
+        let log = self.wal_map.get(start..end).unwrap_or_default();
         let found = wal::scan(log, generation)?;
         Ok(LogScan {
             records: found
@@ -324,23 +369,23 @@ impl Overlay {
         })
     }
 
-    /// Calls `visit` with the key of each committed record of generation `generation` from
-    /// byte `start` of the log (relative to its header), whose first record has sequence
-    /// number `first_seq`, and the encoded row it stores (`None`: it removes the row); access
-    /// records are left out, and so are the records of damaged blocks, which no checkpoint
-    /// applies. Returns where they end and how many records there were. Under the lock only,
-    /// as [`Overlay::scan`].
+    /// Calls `visit` with the key of each committed record of generation `generation` in
+    /// `lane` from byte `start` of the lane's records (relative to its header), whose first
+    /// record has sequence number `first_seq`, and the encoded row it stores (`None`: it
+    /// removes the row); access records are left out, and so are the records of damaged
+    /// blocks, which no checkpoint applies. Returns where they end and how many records there
+    /// were. Under the write lock only, as [`Overlay::scan`].
     pub(crate) fn visit_since(
         &self,
+        lane: Lane,
         generation: u64,
         start: usize,
         first_seq: u64,
         mut visit: impl FnMut(&[u8], Option<&[u8]>),
     ) -> Result<(usize, u64)> {
-        let log = self
-            .wal_map
-            .get(WAL_HEADER_LEN as usize..)
-            .unwrap_or_default();
+        let from = usize::try_from(lane_start(lane) + WAL_HEADER_LEN).unwrap_or(usize::MAX);
+        let to = usize::try_from(lane_start(lane) + LANE_SIZE).unwrap_or(usize::MAX);
+        let log = self.wal_map.get(from..to).unwrap_or_default();
         let found = wal::scan_from(log, generation, start, first_seq)?;
         for (_, r) in &found.records {
             if r.kind != KIND_ACCESS {
@@ -350,19 +395,114 @@ impl Overlay {
         Ok((found.len, found.count))
     }
 
-    /// Resets the index after a checkpoint committed generation `generation`'s records to redb:
-    /// the next generation starts empty. Exactly in this order: seqlock odd, the log header's
-    /// generation, the index's, then the table and lengths, then the seqlock even.
-    pub(crate) fn start_generation(&self, generation: u64, next_row_id: u64) -> Result<()> {
-        let clearing = self.begin_clear();
-        self.wal.write_gen(generation.wrapping_add(1))?;
-        crate::crash_point("after-wal-generation");
-        self.finish_clear(clearing, generation.wrapping_add(1), next_row_id)
+    /// The sealed lane: the one writers do not append to, if it holds a generation.
+    pub(crate) fn sealed(&self) -> Option<(Lane, u64)> {
+        let lane = other(self.shm.active());
+        let generation = self.shm.lane(lane, LaneWord::Gen);
+        (generation != 0).then_some((lane, generation))
     }
 
-    /// Writes the log header's generation (recovery, with the seqlock already odd).
-    pub(crate) fn write_wal_gen(&self, generation: u64) -> Result<()> {
-        self.wal.write_gen(generation)
+    /// Seals the active lane and makes the other, empty one active with the next
+    /// generation (under the write lock, with no sealed lane): its table is cleared (no
+    /// reader probes a lane with no generation), its header written, then, with the seqlock
+    /// odd, its words and the active lane.
+    pub(crate) fn switch_lanes(&self) -> Result<()> {
+        let active = self.shm.active();
+        let next = other(active);
+        let generation = self.shm.lane(active, LaneWord::Gen).wrapping_add(1);
+        self.shm.clear_table(next)?;
+        self.wal.write_gen(next, Some(generation))?;
+        crate::crash_point("after-lane-header");
+        let odd = self.begin_clear();
+        self.set_lane_empty(next, generation);
+        self.shm.set(Word::Active, next as u64);
+        self.shm.set(Word::Seq, odd.wrapping_add(1));
+        Ok(())
+    }
+
+    /// After a checkpoint committed the sealed `lane`'s records of generation `generation`
+    /// to the database (by the checkpoint lock's holder, with the counters' seqlock odd):
+    /// zeroes the lane's deltas, bumps the epoch (a read that misses in the lanes now reads
+    /// a snapshot holding the commit) and notes the generation as applied. The lane stays
+    /// readable, as it was, until a holder of the write lock retires it
+    /// ([`Overlay::retire_applied`]), so that no operation sees it go mid-way.
+    pub(crate) fn publish_applied(&self, lane: Lane, generation: u64) {
+        self.shm.set_lane(lane, LaneWord::CountDelta, 0);
+        self.shm.set_lane(lane, LaneWord::VolumeDelta, 0);
+        self.shm.word(Word::Epoch).fetch_add(1, Ordering::AcqRel);
+        self.shm.set(Word::Applied, generation);
+    }
+
+    /// Under the write lock: if the sealed lane's generation is in the database
+    /// ([`Overlay::publish_applied`]), retires the lane: its header says it holds no
+    /// generation, then, with the seqlock odd, so do its words. Returns whether there is no
+    /// sealed lane now.
+    pub(crate) fn retire_applied(&self) -> Result<bool> {
+        let Some((lane, generation)) = self.sealed() else {
+            return Ok(true);
+        };
+        // Negative control (`sabotage`): retired before its checkpoint committed it.
+        let early =
+            crate::testing::sabotage::on(crate::testing::sabotage::Sabotage::LaneRetiredEarly);
+        if self.shm.get(Word::Applied) != generation && !early {
+            return Ok(false);
+        }
+        self.wal.write_gen(lane, None)?;
+        crate::crash_point("after-lane-retired");
+        let odd = self.begin_clear();
+        self.set_lane_empty(lane, 0);
+        self.shm.set(Word::Seq, odd.wrapping_add(1));
+        Ok(true)
+    }
+
+    /// Bumps the epoch after a commit to the database outside the lanes (under the write
+    /// lock, with both lanes empty), so that every process reads a new snapshot.
+    pub(crate) fn bump_epoch(&self) {
+        let odd = self.begin_clear();
+        self.shm.word(Word::Epoch).fetch_add(1, Ordering::AcqRel);
+        self.shm.set(Word::Seq, odd.wrapping_add(1));
+    }
+
+    /// Raises the row id counter to at least `floor` (the database's after a commit that
+    /// handed out row ids itself).
+    pub(crate) fn raise_next_row_id(&self, floor: u64) {
+        self.shm
+            .word(Word::NextRowId)
+            .fetch_max(floor, Ordering::AcqRel);
+    }
+
+    /// Takes the checkpoint lock if it is free (or its holder died); never waits.
+    pub(crate) fn try_checkpoint_lock(&self) -> Result<Option<CheckpointHeld<'_>>> {
+        self.lock.try_checkpoint_lock(&self.shm)
+    }
+
+    /// Takes the checkpoint lock, waiting until `deadline` at most.
+    pub(crate) fn checkpoint_lock(&self, deadline: Instant) -> Result<CheckpointHeld<'_>> {
+        self.lock.checkpoint_lock(&self.shm, deadline)
+    }
+
+    /// Whether the checkpoint lock is free or held by a live instance.
+    pub(crate) fn checkpointer_alive(&self) -> Result<bool> {
+        self.lock.checkpointer_alive(&self.shm)
+    }
+
+    /// Whether another process has the cache open on the logged path.
+    pub(crate) fn others_present(&self) -> Result<bool> {
+        self.lock.others_present()
+    }
+
+    fn set_lane_empty(&self, lane: Lane, generation: u64) {
+        for w in [
+            LaneWord::Records,
+            LaneWord::CountDelta,
+            LaneWord::VolumeDelta,
+            LaneWord::AccessRecords,
+        ] {
+            self.shm.set_lane(lane, w, 0);
+        }
+        self.shm
+            .set_lane(lane, LaneWord::ValidLen, lane_start(lane) + WAL_HEADER_LEN);
+        self.shm.set_lane(lane, LaneWord::Gen, generation);
     }
 
     /// Makes the counters' seqlock odd before a database commit that changes the counters
@@ -378,7 +518,7 @@ impl Overlay {
         self.shm.set(Word::CounterSeq, odd.wrapping_add(1));
     }
 
-    /// Reads a value that depends on the counters with no lock: `read` (given the generation)
+    /// Reads a value that depends on the counters with no lock: `read` (given the epoch)
     /// runs until the counters' seqlock is even and unchanged around it.
     pub(crate) fn read_counters<T>(
         &self,
@@ -388,9 +528,9 @@ impl Overlay {
         self.read_consistent(Word::CounterSeq, recover, read)
     }
 
-    /// Runs `read` (given the generation) until the seqlock `seq` is even before it and
-    /// unchanged after it. If the seqlock stays odd for 5 ms, the process holding it odd may
-    /// have died: `recover` is called (it takes the lock and recovers if the holder did die).
+    /// Runs `read` (given the epoch) until the seqlock `seq` is even before it and unchanged
+    /// after it. If the seqlock stays odd for 5 ms, the process holding it odd may have died:
+    /// `recover` is called (it takes the lock and recovers if the holder did die).
     fn read_consistent<T>(
         &self,
         seq: Word,
@@ -410,7 +550,7 @@ impl Overlay {
                 }
                 continue;
             }
-            let value = read(self.shm.get(Word::Gen))?;
+            let value = read(self.shm.get(Word::Epoch))?;
             // The reads above must not pass the second look at the seqlock.
             std::sync::atomic::fence(Ordering::Acquire);
             if self.shm.get(seq) == before {
@@ -426,54 +566,52 @@ impl Overlay {
         odd
     }
 
-    /// Makes the index describe an empty generation `generation`, then the seqlock even again.
-    pub(crate) fn finish_clear(
-        &self,
-        odd_seq: u64,
-        generation: u64,
-        next_row_id: u64,
-    ) -> Result<()> {
-        self.shm.set(Word::Gen, generation);
+    /// Makes the log and the index describe one empty generation `generation` in lane 0 and
+    /// nothing in lane 1 (recovery, with the seqlock odd from [`Overlay::begin_clear`] and
+    /// everything the lanes held in the database), then the seqlock even again.
+    pub(crate) fn reset(&self, odd_seq: u64, generation: u64, next_row_id: u64) -> Result<()> {
+        self.wal.write_gen(1, None)?;
+        self.wal.write_gen(0, Some(generation))?;
         crate::crash_point("mid-clear");
-        self.reset_table(next_row_id)?;
+        for lane in [0, 1] {
+            self.shm.clear_table(lane)?;
+        }
+        self.set_lane_empty(1, 0);
+        self.set_lane_empty(0, generation);
+        self.shm.set(Word::Active, 0);
+        self.shm.set(Word::Applied, 0);
+        self.shm.word(Word::Epoch).fetch_add(1, Ordering::AcqRel);
+        self.shm.set(Word::NextRowId, next_row_id);
         self.shm.set(Word::Magic, SHM_MAGIC);
         self.shm.set(Word::Seq, odd_seq.wrapping_add(1));
         Ok(())
     }
 
-    fn reset_table(&self, next_row_id: u64) -> Result<()> {
-        self.shm.clear_table()?;
-        for w in [
-            Word::Records,
-            Word::CountDelta,
-            Word::VolumeDelta,
-            Word::AccessRecords,
-        ] {
-            self.shm.set(w, 0);
-        }
-        self.shm.set(Word::ValidLen, WAL_HEADER_LEN);
-        self.shm.set(Word::NextRowId, next_row_id);
-        Ok(())
-    }
-
-    /// Whether a block of `len` bytes fits after the log's current end.
+    /// Whether a block of `len` bytes fits after the active lane's end.
     pub(crate) fn fits(&self, len: usize) -> bool {
-        self.shm.get(Word::ValidLen) + len as u64 <= WAL_SIZE
+        let active = self.shm.active();
+        self.shm.lane(active, LaneWord::ValidLen) + len as u64 <= lane_start(active) + LANE_SIZE
     }
 
-    /// Records in the current generation.
+    /// Records in the active lane's generation.
     pub(crate) fn records(&self) -> u64 {
-        self.shm.get(Word::Records)
+        self.shm.lane(self.shm.active(), LaneWord::Records)
     }
 
-    /// Appends one atomic block of changes (under the lock): encodes them as records of the
-    /// current generation, the last one marked as committing the block, writes them with one
-    /// `pwrite` (and `fdatasync` when `sync`), and only then indexes them and moves the
-    /// valid length. `changes` must fit ([`Overlay::fits`]).
+    /// Records in both lanes: what a checkpoint of everything would apply.
+    pub(crate) fn records_in_lanes(&self) -> u64 {
+        self.shm.lanes_sum(LaneWord::Records)
+    }
+
+    /// Appends one atomic block of changes to the active lane (under the lock): encodes them
+    /// as records of its generation, the last one marked as committing the block, writes them
+    /// with one `pwrite` (and `fdatasync` when `sync`), and only then indexes them and moves
+    /// the valid length. `changes` must fit ([`Overlay::fits`]).
     pub(crate) fn append(&self, changes: &[(Vec<u8>, Logged)], sync: bool) -> Result<()> {
-        let generation = self.shm.get(Word::Gen);
-        let first_seq = self.shm.get(Word::Records);
-        let start = self.shm.get(Word::ValidLen);
+        let lane = self.shm.active();
+        let generation = self.shm.lane(lane, LaneWord::Gen);
+        let first_seq = self.shm.lane(lane, LaneWord::Records);
+        let start = self.shm.lane(lane, LaneWord::ValidLen);
         let len = changes
             .iter()
             .map(|(k, r)| wal::padded_len(k.len(), r.payload_len()))
@@ -497,7 +635,8 @@ impl Overlay {
             };
             wal::encode_record(&mut block, &rec)?;
         }
-        if start + block.len() as u64 > WAL_SIZE || block.len() > MAX_RECORD_LEN {
+        if start + block.len() as u64 > lane_start(lane) + LANE_SIZE || block.len() > MAX_RECORD_LEN
+        {
             return Err(Error::InvalidArgument(
                 "a change is too large for the log".into(),
             ));
@@ -520,7 +659,7 @@ impl Overlay {
         let accesses = changes.len() - indexed;
         if accesses > 0 {
             self.shm
-                .word(Word::AccessRecords)
+                .lane_word(lane, LaneWord::AccessRecords)
                 .fetch_add(accesses as u64, Ordering::AcqRel);
         }
         let bracket = (indexed > 1).then(|| {
@@ -534,43 +673,60 @@ impl Overlay {
                 continue;
             }
             let hash = key_hash(key);
-            let existing = self.find_slot(key, hash)?;
-            self.shm.insert(hash, offset, existing)?;
+            let existing = self.find_slot(lane, generation, key, hash)?;
+            self.shm.insert(lane, hash, offset, existing)?;
         }
         if let Some(odd) = bracket {
             self.shm.set(Word::Seq, odd.wrapping_add(1));
         }
         crate::crash_point("after-table-insert");
         self.shm
-            .set(Word::Records, first_seq + changes.len() as u64);
-        self.shm.set(Word::ValidLen, start + block.len() as u64);
+            .set_lane(lane, LaneWord::Records, first_seq + changes.len() as u64);
+        self.shm
+            .set_lane(lane, LaneWord::ValidLen, start + block.len() as u64);
         Ok(())
     }
 
-    /// The slot indexing `key` now, if any (under the lock: no seqlock needed), whatever the
-    /// record it points at says.
-    fn find_slot(&self, key: &[u8], hash: u64) -> Result<Option<usize>> {
-        let generation = self.shm.get(Word::Gen);
-        self.shm.probe(hash, |slot, offset| {
+    /// The slot of `lane`'s table indexing `key` now, if any (under the lock: no seqlock
+    /// needed), whatever the record it points at says.
+    fn find_slot(
+        &self,
+        lane: Lane,
+        generation: u64,
+        key: &[u8],
+        hash: u64,
+    ) -> Result<Option<usize>> {
+        self.shm.probe(lane, hash, |slot, offset| {
             self.read_record(offset, generation, key).map(|_| slot)
         })
     }
 
-    /// What the log says about `key`, read with no lock: `None` if the log does not mention
-    /// it (the database has the answer). Also returns the generation the answer belongs to,
-    /// which tags the database snapshot to use on `None`. `recover` is called if the table's
-    /// seqlock stays odd (see `read_consistent`).
+    /// What the log says about `key`, read with no lock: the active lane's latest record of
+    /// it, else the sealed lane's; `None` if neither mentions it (the database has the
+    /// answer). Also returns the epoch the answer belongs to, which tags the database
+    /// snapshot to use on `None`. `recover` is called if the table's seqlock stays odd (see
+    /// `read_consistent`).
     pub(crate) fn lookup(
         &self,
         key: &[u8],
         recover: &dyn Fn() -> Result<()>,
     ) -> Result<(Option<Logged>, u64)> {
         let hash = key_hash(key);
-        self.read_consistent(Word::Seq, recover, |generation| {
-            let found = self
-                .shm
-                .probe(hash, |_, offset| self.read_record(offset, generation, key))?;
-            Ok((found.transpose()?, generation))
+        self.read_consistent(Word::Seq, recover, |epoch| {
+            let active = self.shm.active();
+            for lane in [active, other(active)] {
+                let generation = self.shm.lane(lane, LaneWord::Gen);
+                if generation == 0 {
+                    continue;
+                }
+                let found = self.shm.probe(lane, hash, |_, offset| {
+                    self.read_record(offset, generation, key)
+                })?;
+                if let Some(found) = found {
+                    return Ok((Some(found?), epoch));
+                }
+            }
+            Ok((None, epoch))
         })
     }
 

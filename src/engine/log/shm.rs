@@ -1,11 +1,12 @@
 //! `cache.shm`: the shared-memory header and index of the logged write path.
 //!
 //! A file of fixed size, mapped shared by every process and accessed only through atomic
-//! 64-bit words. Header words sit on their own 64-byte lines; the index is an
-//! open-addressing table of (key hash, log offset) slots with linear probing. Slots are only
-//! ever added or repointed, never removed one at a time: only a checkpoint or a recovery
-//! clears the table, and it does so with the seqlock odd. So a reader racing a writer can never
-//! miss a key that was already present. `format-spec/wal.md` is the authority on the layout.
+//! 64-bit words. Header words sit on their own 64-byte lines; then come two index tables,
+//! one per lane of the log (`wal.rs`), each an open-addressing table of (key hash, log
+//! offset) slots with linear probing. Slots are only ever added or repointed, never removed
+//! one at a time: a table is cleared whole once its lane is in the database, and readers stop
+//! probing it before that. So a reader racing a writer can never miss a key that was already
+//! present. `format-spec/wal.md` is the authority on the layout.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -17,14 +18,77 @@ use crate::error::{Error, Result};
 /// File name of the shared index inside a cache directory.
 pub(crate) const SHM_FILE: &str = "cache.shm";
 /// The first word of an initialized shared index.
-pub(crate) const SHM_MAGIC: u64 = u64::from_le_bytes(*b"DCSHM\0\0\x01");
-/// Byte offset of the slot table.
+pub(crate) const SHM_MAGIC: u64 = u64::from_le_bytes(*b"DCSHM\0\0\x02");
+/// The first word of a shared index of the format with one log and one table, which this
+/// build converts (when no other process has the cache open).
+pub(crate) const LEGACY_SHM_MAGIC: u64 = u64::from_le_bytes(*b"DCSHM\0\0\x01");
+/// Byte offset of lane 0's slot table; lane 1's follows it.
 const TABLE_OFFSET: usize = 4096;
-/// Slots in the table: four times the most records a generation may hold, so the table is at
-/// most a quarter full.
+/// Slots in each lane's table: four times the most records a generation may hold, so a
+/// table is at most a quarter full.
 pub(crate) const SLOTS: usize = 16384;
 /// Size of the file.
-pub(crate) const SHM_SIZE: usize = TABLE_OFFSET + SLOTS * 16;
+pub(crate) const SHM_SIZE: usize = TABLE_OFFSET + 2 * SLOTS * 16;
+
+/// One of the log's two lanes, `0` or `1` (`wal.rs`).
+pub(crate) type Lane = usize;
+
+/// The other lane.
+pub(crate) fn other(lane: Lane) -> Lane {
+    1 - (lane & 1)
+}
+
+/// `lane`'s element of a per-lane pair.
+pub(crate) fn of_lane<T>(pair: &[T; 2], lane: Lane) -> &T {
+    let [first, second] = pair;
+    if lane & 1 == 0 { first } else { second }
+}
+
+/// `lane`'s element of a per-lane pair, to change.
+pub(crate) fn of_lane_mut<T>(pair: &mut [T; 2], lane: Lane) -> &mut T {
+    let [first, second] = pair;
+    if lane & 1 == 0 { first } else { second }
+}
+
+/// A word each lane of the log has its own copy of.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum LaneWord {
+    /// The lane's generation (a copy of its header's, written after it), or 0 if the lane
+    /// holds no records to apply.
+    Gen,
+    /// Bytes of the log file in use up to the lane's last record (records end here).
+    ValidLen,
+    /// Records in the lane's generation.
+    Records,
+    /// Entries the lane adds to the database's count (two's complement i64).
+    CountDelta,
+    /// Volume the lane adds to the database's (two's complement i64).
+    VolumeDelta,
+    /// Access records in the lane's generation: a cull under a policy ordered by access
+    /// checkpoints first only if there are any.
+    AccessRecords,
+}
+
+impl LaneWord {
+    /// The word's 8-byte index for `lane`: lane 0's are where the format with one log kept
+    /// its words of the same meaning.
+    fn index(self, lane: Lane) -> usize {
+        match (lane & 1, self) {
+            (0, LaneWord::Gen) => 24,
+            (0, LaneWord::ValidLen) => 32,
+            (0, LaneWord::Records) => 40,
+            (0, LaneWord::CountDelta) => 48,
+            (0, LaneWord::VolumeDelta) => 56,
+            (0, LaneWord::AccessRecords) => 128,
+            (_, LaneWord::Gen) => 160,
+            (_, LaneWord::ValidLen) => 168,
+            (_, LaneWord::Records) => 176,
+            (_, LaneWord::CountDelta) => 184,
+            (_, LaneWord::VolumeDelta) => 192,
+            (_, LaneWord::AccessRecords) => 200,
+        }
+    }
+}
 
 /// A header word, by its index in 8-byte words. Each starts a 64-byte line.
 #[derive(Clone, Copy, Debug)]
@@ -35,18 +99,9 @@ pub(crate) enum Word {
     /// The pid of the process inside the write lock's critical section, or 0. Left set by a
     /// holder that died mid-way: the next holder recovers.
     Dirty = 8,
-    /// Seqlock: odd while the table is being cleared or rebuilt.
+    /// Seqlock: odd while the lanes change roles, a checkpoint publishes, or the index is
+    /// rebuilt.
     Seq = 16,
-    /// The checkpoint generation (a copy of the log header's, written after it).
-    Gen = 24,
-    /// Bytes of the log in use, from its start (records end here).
-    ValidLen = 32,
-    /// Records in the log's current generation.
-    Records = 40,
-    /// Entries added by the log since the last checkpoint (two's complement i64).
-    CountDelta = 48,
-    /// Volume added by the log since the last checkpoint (two's complement i64).
-    VolumeDelta = 56,
     /// Hits counted since the last checkpoint flushed them (for statistics).
     Hits = 64,
     /// Misses counted since the last checkpoint flushed them (for statistics).
@@ -64,9 +119,6 @@ pub(crate) enum Word {
     /// Bumped after every commit that changes a stored setting (`reset`): a process whose
     /// copy of the settings was read under another value reads them again.
     SettingsEpoch = 120,
-    /// Access records in the log's current generation: a cull under a policy ordered by
-    /// access checkpoints first only if there are any.
-    AccessRecords = 128,
     /// The write lock's handoff claim: the token of a waiter that has seen too many
     /// acquisitions by others, or 0; while it names another live instance, no one else takes
     /// the lock (`lock.rs`).
@@ -74,6 +126,18 @@ pub(crate) enum Word {
     /// Acquisitions of the write lock, bumped by each holder (wrapping): how a waiter tells
     /// how many times others have had the lock since it began waiting.
     LockAcquisitions = 144,
+    /// The lane writers append to (0 or 1); the other lane, if its generation is not 0, is
+    /// sealed: full, and waiting for (or in) its checkpoint.
+    Active = 208,
+    /// Bumped after every commit to the database: a snapshot read under another value may
+    /// be older than what the lanes no longer hold.
+    Epoch = 216,
+    /// The checkpoint lock: the token of the instance applying the sealed lane to the
+    /// database, or 0 (`lock.rs`).
+    CheckpointOwner = 224,
+    /// The generation of the sealed lane once a checkpoint has committed it to the database
+    /// (the lane is then retired under the write lock).
+    Applied = 232,
 }
 
 /// Byte offset of the lock's wake word, a 32-bit futex bumped by each release that has
@@ -130,28 +194,55 @@ impl Shm {
         self.word(w).load(Ordering::Acquire)
     }
 
+    /// A lane's word.
+    pub(crate) fn lane_word(&self, lane: Lane, w: LaneWord) -> &AtomicU64 {
+        atomic_word(&self.map, w.index(lane)).unwrap_or(&FALLBACK)
+    }
+
+    /// Reads a lane's word.
+    pub(crate) fn lane(&self, lane: Lane, w: LaneWord) -> u64 {
+        self.lane_word(lane, w).load(Ordering::Acquire)
+    }
+
+    /// Writes a lane's word.
+    pub(crate) fn set_lane(&self, lane: Lane, w: LaneWord, v: u64) {
+        self.lane_word(lane, w).store(v, Ordering::Release);
+    }
+
+    /// The sum of a word over both lanes (a lane with no records adds 0), as an i64 for the
+    /// deltas.
+    pub(crate) fn lanes_sum(&self, w: LaneWord) -> u64 {
+        self.lane(0, w).wrapping_add(self.lane(1, w))
+    }
+
+    /// The active lane.
+    pub(crate) fn active(&self) -> Lane {
+        (self.get(Word::Active) & 1) as Lane
+    }
+
     /// Writes a header word.
     pub(crate) fn set(&self, w: Word, v: u64) {
         self.word(w).store(v, Ordering::Release);
     }
 
-    fn slot(&self, i: usize) -> Result<(&AtomicU64, &AtomicU64)> {
-        let base = TABLE_OFFSET / 8 + 2 * (i % SLOTS);
+    fn slot(&self, lane: Lane, i: usize) -> Result<(&AtomicU64, &AtomicU64)> {
+        let base = TABLE_OFFSET / 8 + 2 * ((lane & 1) * SLOTS + i % SLOTS);
         Ok((self.at(base)?, self.at(base + 1)?))
     }
 
-    /// Calls `visit(slot, log offset)` for each slot whose hash is `hash`, in probe order, up
-    /// to the first empty slot or the first `Some` that `visit` returns (which it returns).
-    /// The caller compares the keys of the records the offsets point at.
+    /// Calls `visit(slot, log offset)` for each slot of `lane`'s table whose hash is `hash`,
+    /// in probe order, up to the first empty slot or the first `Some` that `visit` returns
+    /// (which it returns). The caller compares the keys of the records the offsets point at.
     pub(crate) fn probe<T>(
         &self,
+        lane: Lane,
         hash: u64,
         mut visit: impl FnMut(usize, u64) -> Option<T>,
     ) -> Result<Option<T>> {
         let start = start_slot(hash);
         for step in 0..SLOTS {
             let i = (start + step) % SLOTS;
-            let (h, off) = self.slot(i)?;
+            let (h, off) = self.slot(lane, i)?;
             match h.load(Ordering::Acquire) {
                 0 => return Ok(None),
                 x if x == hash => {
@@ -167,26 +258,32 @@ impl Shm {
 
     /// Every (slot, log offset) whose hash is `hash`, in probe order (tests).
     #[cfg(test)]
-    fn candidates(&self, hash: u64) -> Result<Vec<(usize, u64)>> {
+    fn candidates(&self, lane: Lane, hash: u64) -> Result<Vec<(usize, u64)>> {
         let mut out = Vec::new();
-        self.probe(hash, |i, off| {
+        self.probe(lane, hash, |i, off| {
             out.push((i, off));
             None::<()>
         })?;
         Ok(out)
     }
 
-    /// Points slot `existing` (a slot found for this key by [`Shm::probe`]) at `offset`,
-    /// or takes the first empty slot for `hash`. Call only under the write lock, after the
-    /// record's bytes are written.
-    pub(crate) fn insert(&self, hash: u64, offset: u64, existing: Option<usize>) -> Result<()> {
+    /// Points slot `existing` of `lane`'s table (a slot found for this key by
+    /// [`Shm::probe`]) at `offset`, or takes the first empty slot for `hash`. Call only under
+    /// the write lock, after the record's bytes are written.
+    pub(crate) fn insert(
+        &self,
+        lane: Lane,
+        hash: u64,
+        offset: u64,
+        existing: Option<usize>,
+    ) -> Result<()> {
         if let Some(i) = existing {
-            self.slot(i)?.1.store(offset, Ordering::Release);
+            self.slot(lane, i)?.1.store(offset, Ordering::Release);
             return Ok(());
         }
         let start = start_slot(hash);
         for step in 0..SLOTS {
-            let (h, off) = self.slot(start + step)?;
+            let (h, off) = self.slot(lane, start + step)?;
             if h.load(Ordering::Acquire) == 0 {
                 off.store(offset, Ordering::Release);
                 h.store(hash, Ordering::Release);
@@ -196,10 +293,11 @@ impl Shm {
         Err(Error::corrupted("the shared index is full"))
     }
 
-    /// Empties the table. Call only under the write lock with the seqlock odd.
-    pub(crate) fn clear_table(&self) -> Result<()> {
+    /// Empties `lane`'s table. Call only when no reader probes it: with the seqlock odd, or
+    /// once the lane's generation says it holds nothing.
+    pub(crate) fn clear_table(&self, lane: Lane) -> Result<()> {
         for i in 0..SLOTS {
-            let (h, off) = self.slot(i)?;
+            let (h, off) = self.slot(lane, i)?;
             h.store(0, Ordering::Relaxed);
             off.store(0, Ordering::Relaxed);
         }
@@ -285,17 +383,22 @@ mod tests {
         let b = Shm::open(dir.path()).unwrap();
         let h = 12345;
         let colliding = h + SLOTS as u64; // same start slot, different hash
-        a.insert(h, 64, None).unwrap();
-        a.insert(colliding, 128, None).unwrap();
-        assert_eq!(b.candidates(h).unwrap(), vec![(start_slot(h), 64)]);
-        assert_eq!(b.candidates(colliding).unwrap().len(), 1);
-        let (slot, _) = b.candidates(h).unwrap()[0];
-        a.insert(h, 256, Some(slot)).unwrap();
-        assert_eq!(b.candidates(h).unwrap(), vec![(slot, 256)]);
-        a.set(Word::Gen, 9);
-        assert_eq!(b.get(Word::Gen), 9);
-        a.clear_table().unwrap();
-        assert!(b.candidates(h).unwrap().is_empty());
+        a.insert(1, h, 64, None).unwrap();
+        a.insert(1, colliding, 128, None).unwrap();
+        assert_eq!(b.candidates(1, h).unwrap(), vec![(start_slot(h), 64)]);
+        assert!(
+            b.candidates(0, h).unwrap().is_empty(),
+            "the lanes' tables are apart"
+        );
+        assert_eq!(b.candidates(1, colliding).unwrap().len(), 1);
+        let (slot, _) = b.candidates(1, h).unwrap()[0];
+        a.insert(1, h, 256, Some(slot)).unwrap();
+        assert_eq!(b.candidates(1, h).unwrap(), vec![(slot, 256)]);
+        a.set_lane(1, LaneWord::Gen, 9);
+        assert_eq!(b.lane(1, LaneWord::Gen), 9);
+        assert_eq!(b.lane(0, LaneWord::Gen), 0);
+        a.clear_table(1).unwrap();
+        assert!(b.candidates(1, h).unwrap().is_empty());
     }
 
     #[test]

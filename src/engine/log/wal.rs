@@ -1,14 +1,21 @@
 //! `cache.wal`: the shared write-ahead log of the logged write path.
 //!
 //! A fixed-size file (never truncated while mapped), mapped read-only by every process and
-//! written only with `pwrite`. Layout (little-endian; `format-spec/wal.md` is the authority):
+//! written only with `pwrite`. It holds two **lanes** of [`LANE_SIZE`] bytes, lane `l` from
+//! offset `l × LANE_SIZE`: writers append to one while a checkpoint applies the other to the
+//! database. Each lane starts with a header (little-endian; `format-spec/wal.md` is the
+//! authority):
 //!
 //! | offset | size | field |
 //! |---|---|---|
-//! | 0 | 8 | magic [`WAL_MAGIC`] |
-//! | 8 | 8 | generation: records of any other generation are not part of the log |
+//! | 0 | 8 | magic [`WAL_MAGIC`] (anything else: the lane holds no generation) |
+//! | 8 | 8 | generation: records of any other generation are not part of the lane's log |
 //! | 16 | 48 | reserved, zero |
 //! | 64 | … | records, each padded to a multiple of 8 bytes |
+//!
+//! A file whose first 8 bytes are [`LEGACY_WAL_MAGIC`] is the format with one log over the
+//! whole file (the same header and records from offset 0 on), which recovery applies and
+//! replaces.
 //!
 //! A record:
 //!
@@ -46,14 +53,23 @@ use crate::error::{Error, Result};
 
 /// File name of the log inside a cache directory.
 pub(crate) const WAL_FILE: &str = "cache.wal";
-/// The log file's first 8 bytes.
-pub(crate) const WAL_MAGIC: [u8; 8] = *b"DCWAL\0\0\x01";
-/// Where records start.
+/// The first 8 bytes of a lane that holds a generation.
+pub(crate) const WAL_MAGIC: [u8; 8] = *b"DCWAL\0\0\x02";
+/// The first 8 bytes of a log of the format with one log over the whole file.
+pub(crate) const LEGACY_WAL_MAGIC: [u8; 8] = *b"DCWAL\0\0\x01";
+/// Where records start, from the start of a lane.
 pub(crate) const WAL_HEADER_LEN: u64 = 64;
 /// Bytes of a record before its key.
 pub(crate) const RECORD_HEADER_LEN: usize = 32;
 /// The log's fixed size. Created sparse: only the bytes written take disk space.
 pub(crate) const WAL_SIZE: u64 = 64 << 20;
+/// The size of each of the two lanes.
+pub(crate) const LANE_SIZE: u64 = WAL_SIZE / 2;
+
+/// Where `lane` starts in the file.
+pub(crate) fn lane_start(lane: crate::engine::log::shm::Lane) -> u64 {
+    (lane as u64 & 1) * LANE_SIZE
+}
 
 /// Record kind: store the row in the payload under the key.
 pub(crate) const KIND_SET: u8 = 1;
@@ -412,32 +428,44 @@ pub(crate) fn holds_records(dir: &Path) -> Result<bool> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
         Err(e) => return Err(e.into()),
     };
-    let first = WAL_HEADER_LEN as usize;
-    let mut head = [0u8; WAL_HEADER_LEN as usize + RECORD_HEADER_LEN];
-    match read_exact_at(&file, &mut head, 0) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(false),
-        Err(e) => return Err(e.into()),
-    }
-    let word = |at: usize| {
-        head.get(at..at + 8)
-            .and_then(|w| w.try_into().ok())
-            .map(u64::from_le_bytes)
-    };
-    if head.get(..8) != Some(&WAL_MAGIC[..]) {
-        return Ok(false);
-    }
-    // The first record of the generation carries it and sequence number 0; without one the
-    // log ends at its start.
-    if word(first + 8) != word(8) || word(first + 16) != Some(0) {
-        return Ok(false);
-    }
-    let generation = word(8).unwrap_or_default();
     let len = file.metadata()?.len().min(WAL_SIZE);
     let mut log = vec![0u8; usize::try_from(len).unwrap_or_default()];
     read_exact_at(&file, &mut log, 0)?;
-    let found = scan(log.get(first..).unwrap_or_default(), generation)?;
-    Ok(!found.records.is_empty() || !found.skipped.is_empty())
+    let legacy = log.get(..8) == Some(&LEGACY_WAL_MAGIC[..]);
+    let lanes: &[(u64, u64)] = if legacy {
+        &[(0, WAL_SIZE)]
+    } else {
+        &[(0, LANE_SIZE), (LANE_SIZE, WAL_SIZE)]
+    };
+    for &(start, end) in lanes {
+        let start = usize::try_from(start).unwrap_or(usize::MAX);
+        let end = usize::try_from(end).unwrap_or(usize::MAX).min(log.len());
+        let Some(lane) = log.get(start..end) else {
+            continue;
+        };
+        let magic_ok = lane.get(..8)
+            == Some(if legacy {
+                &LEGACY_WAL_MAGIC[..]
+            } else {
+                &WAL_MAGIC[..]
+            });
+        let Some(generation) = lane
+            .get(8..16)
+            .and_then(|w| w.try_into().ok())
+            .map(u64::from_le_bytes)
+            .filter(|_| magic_ok)
+        else {
+            continue;
+        };
+        let found = scan(
+            lane.get(WAL_HEADER_LEN as usize..).unwrap_or_default(),
+            generation,
+        )?;
+        if !found.records.is_empty() || !found.skipped.is_empty() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// The log file: its handle for `pwrite`.
@@ -462,13 +490,23 @@ impl WalFile {
         &self.file
     }
 
-    /// Reads the header's generation; `None` if the header has not been written yet (or is
-    /// damaged, which is treated the same: the log is empty).
-    pub(crate) fn read_gen(&self) -> Result<Option<u64>> {
+    /// Reads `lane`'s header: its generation, `None` if it holds none (never written,
+    /// emptied by a checkpoint, or damaged, which is treated the same: the lane is empty).
+    pub(crate) fn read_gen(&self, lane: crate::engine::log::shm::Lane) -> Result<Option<u64>> {
+        self.read_header(lane_start(lane), &WAL_MAGIC)
+    }
+
+    /// The generation of a log of the format with one log over the whole file, if the file
+    /// is one.
+    pub(crate) fn read_legacy_gen(&self) -> Result<Option<u64>> {
+        self.read_header(0, &LEGACY_WAL_MAGIC)
+    }
+
+    fn read_header(&self, at: u64, want: &[u8; 8]) -> Result<Option<u64>> {
         let mut header = [0u8; 16];
-        read_exact_at(&self.file, &mut header, 0)?;
+        read_exact_at(&self.file, &mut header, at)?;
         let (magic, generation) = header.split_at(8);
-        if magic != WAL_MAGIC {
+        if magic != want {
             return Ok(None);
         }
         Ok(Some(u64::from_le_bytes(
@@ -476,14 +514,21 @@ impl WalFile {
         )))
     }
 
-    /// Writes the header with generation `generation`.
-    pub(crate) fn write_gen(&self, generation: u64) -> Result<()> {
+    /// Writes `lane`'s header with generation `generation`, or (`None`) one that holds no
+    /// generation.
+    pub(crate) fn write_gen(
+        &self,
+        lane: crate::engine::log::shm::Lane,
+        generation: Option<u64>,
+    ) -> Result<()> {
         let mut header = [0u8; 16];
-        let (magic, g) = header.split_at_mut(8);
-        magic.copy_from_slice(&WAL_MAGIC);
-        g.copy_from_slice(&generation.to_le_bytes());
+        if let Some(generation) = generation {
+            let (magic, g) = header.split_at_mut(8);
+            magic.copy_from_slice(&WAL_MAGIC);
+            g.copy_from_slice(&generation.to_le_bytes());
+        }
         crate::testing::fault::check(crate::testing::fault::Point::WalWrite)?;
-        write_all_at(&self.file, &header, 0)?;
+        write_all_at(&self.file, &header, lane_start(lane))?;
         Ok(())
     }
 
@@ -672,22 +717,24 @@ mod tests {
         }
     }
 
-    /// Bytes 28–31 say which format version a record needs: 0 to 2 are read, anything
-    /// newer is refused, naming both versions, wherever it lies in the generation's log.
+    /// Bytes 28–31 say which format version a record needs: 0 to this build's are read,
+    /// anything newer is refused, naming both versions, wherever it lies in the generation's
+    /// log.
     #[test]
     fn a_record_of_a_newer_format_is_refused_not_skipped() {
-        for (at, version) in [(0, 0u8), (1, 1)] {
+        let newest = crate::format::schema::FORMAT_VERSION as u8;
+        for (at, version) in [(0, 0u8), (1, 1), (2, newest)] {
             let (mut log, starts) = three_blocks();
             edit(&mut log, starts[at], 28, version);
             assert_eq!(scan(&log, 7).unwrap().records.len(), 4);
         }
         let (mut log, starts) = three_blocks();
-        edit(&mut log, starts[3], 28, 3);
+        edit(&mut log, starts[3], 28, newest + 1);
         match scan(&log, 7) {
             Err(Error::UnsupportedVersion { found, supported }) => {
                 assert_eq!(
                     (found, supported),
-                    (3, crate::format::schema::FORMAT_VERSION)
+                    (u64::from(newest) + 1, crate::format::schema::FORMAT_VERSION)
                 );
             }
             other => panic!("{other:?}"),
