@@ -5,16 +5,21 @@
 //! ```text
 //! cargo run --release --example bench -- [--json OUT.json] [--compare PY.json] [--ops N]
 //!     [--warm N] [--seconds S] [--procs P] [--dir BASE] [--write-path logged|direct]
-//!     [--checkpoint-records N] [--compare-deque PY2.json]
+//!     [--checkpoint-records N] [--compare-deque PY2.json] [--latency]
 //! ```
 //!
 //! Defaults as the Python script: `--ops 20000 --warm 2000 --seconds 5 --procs 4`, `--dir` the
 //! system temp directory (a fresh directory is made inside it and removed at the end).
-//! `--compare PY.json` reads the JSON the Python script wrote and prints its figures beside ours
-//! with the ratio python median / our median (above 1: we are faster).
-//! `--write-path` (default: the platform's, `logged` on Linux) and `--checkpoint-records`
-//! (default: the builder's, 4096) are given to the builder of every handle the bench opens,
-//! the mixes' worker processes included; the JSON's `env` records both (`checkpoint_records` `null` when not given).
+//! `--compare PY.json` reads the JSON the Python script wrote and prints its `Cache` and
+//! `FanoutCache` figures beside ours with the ratio python median / our median (above 1: we
+//! are faster). `--latency` adds a table of the tails: p99, p99.9, p99.99 and max of every op
+//! and of both sides of every mix, ours beside Python's (a JSON without `p999_us`/`p9999_us`,
+//! from an older script, shows `-` there).
+//! `--write-path` (default: the platform's, `logged` on Linux) is given to the builder of every
+//! handle the bench opens, the mixes' worker processes included; `--checkpoint-records`
+//! (default: the builder's, 4096) to every `Cache` handle, not to the `FanoutCache`'s shards
+//! (its builder has no such setting). The JSON's `env` records both (`checkpoint_records`
+//! `null` when not given) and `fanout_shards`.
 //!
 //! # Workload (as Python's `single()` and `multi()`)
 //! - warm-up on keys the measured phase never uses: for `warm` keys set, get, get a missing
@@ -30,12 +35,20 @@
 //! - `read_plus_crc_1MiB` (extra, no Python counterpart): the floor for `get_1MiB`, a
 //!   `std::fs::read` of a 1 MiB file just written (so in the page cache, like the value files)
 //!   plus `crc32fast::hash` of it. The target is `get_1MiB` within 1.25x of it.
+//! - `FanoutCache` (as Python's `single()` on its `FanoutCache(shards=8)`): the same workload,
+//!   warm-up included, on a [`FanoutCache`] with the default 8 shards in a directory of its
+//!   own; the seven ops under `"FanoutCache"`, `set_update` and `get_1MiB_read` under
+//!   `extras.FanoutCache`. Its write-lock timeout is ours by default (60 s), not Python's
+//!   10 ms, so a set that waits is timed as long as it waits; a set or incr that returned its
+//!   timeout value would fail the run (the mixes count such sets in `set_returned_false`).
 //! - `mixed_4proc_90get`: 1000 keys `"key-%d"` pre-populated, then P processes (this executable
 //!   started again with a hidden `--worker` flag) on the one cache directory for S seconds,
 //!   each doing `i % 10 == 0` → set else get on key `"key-%d" % (i % 1000)`, `i` starting at
 //!   `p * 7919`. They start together at a wall-clock instant about 300 ms ahead (in place of
 //!   Python's barrier) and each writes its latencies as one JSON line on stdout.
-//!   `extras.mixed_4proc_50set` is the same with `i % 2 == 0` → set (ours only).
+//!   `extras.mixed_fanout` is the same on a `FanoutCache` (Python's `extras.mixed_fanout`);
+//!   `extras.mixed_4proc_50set` is the same on a `Cache` with `i % 2 == 0` → set (ours only).
+//!   The table prints each mix's throughput and its get and set median, p99 and set max.
 //! - eviction (extras, no counterpart in Python's anchor script), each on a cache of its own
 //!   after the same warm-up: `get_hit_lru`: N inserts of `"key-%d"` under least-recently-used,
 //!   then N timed gets of them (each hit notes the access); `set_at_limit`: 2,000 inserts of
@@ -60,7 +73,9 @@
 //!   `--compare-deque PY2.json` prints its figures beside ours.
 //!
 //! Every call is timed on its own with [`Instant`], in nanoseconds; the statistics are those of
-//! Python's `stats()` (same indexes, microseconds rounded to 2 decimals), plus `p999_us`.
+//! Python's `stats()` (same indexes, microseconds rounded to 2 decimals): `median_us`,
+//! `p90_us`, `p99_us`, `p999_us` (p99.9), `p9999_us` (p99.99), `max_us`, `mean_us`, `n`.
+//! With 20,000 calls p99.99 is the second-slowest; with the 100 of the 1 MiB ops it is the max.
 //!
 //! Values are bytes stored as bytes: `set` is given [`serde_bytes::Bytes`] and `get` asks for a
 //! [`serde_bytes::ByteBuf`], so both take the cache's native `Bytes` path (the bytes as they
@@ -75,7 +90,8 @@ use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use diskcache::{
-    Cache, CacheBuilder, Deque, EvictionPolicy, Index, SetOptions, Setting, Side, WritePath,
+    Cache, CacheBuilder, DEFAULT_SHARDS, Deque, EvictionPolicy, FanoutCache, Index, SetOptions,
+    Setting, Side, ValueReader, WritePath,
 };
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_bytes::{ByteBuf, Bytes};
@@ -99,11 +115,14 @@ type Res<T> = std::result::Result<T, BoxError>;
 
 const USAGE: &str = "usage: cargo run --release --example bench -- [--json OUT.json] \
 [--compare PY.json] [--ops N] [--warm N] [--seconds S] [--procs P] [--dir BASE]
-[--write-path logged|direct] [--checkpoint-records N] [--compare-deque PY2.json]
+[--write-path logged|direct] [--checkpoint-records N] [--compare-deque PY2.json] [--latency]
 
-  --json OUT.json    write the figures as JSON (same shape as bench_diskcache.py's)
-  --compare PY.json  print Python diskcache's figures from bench_diskcache.py beside ours,
-                     and measure Python's get_hit_lru and set_at_limit (needs python3)
+  --json OUT.json    write the figures as JSON (same shape as scripts/bench_python.py's)
+  --compare PY.json  print Python diskcache's Cache and FanoutCache figures from
+                     scripts/bench_python.py beside ours, and measure Python's get_hit_lru
+                     and set_at_limit (needs python3)
+  --latency          also print the tail-latency table: p99, p99.9, p99.99 and max per op
+                     and per mix, ours beside Python's
   --ops N            operations per single-process op (default 20000)
   --warm N           warm-up keys (default 2000)
   --seconds S        length of each multi-process mix (default 5)
@@ -112,7 +131,8 @@ const USAGE: &str = "usage: cargo run --release --example bench -- [--json OUT.j
   --write-path P     logged (the shared log, default) or direct (a redb transaction per write)
   --checkpoint-records N
                      records the log gathers before a checkpoint, 1 to 4096 (default: the
-                     builder's default, 4096); every handle, workers too
+                     builder's default, 4096); every Cache handle, workers too (the
+                     FanoutCache's shards keep the default)
   --compare-deque PY2.json
                      print Python's Deque/Index figures from scripts/bench_deque_index.py
                      beside ours";
@@ -129,6 +149,8 @@ struct Args {
     seconds: f64,
     procs: u64,
     dir: PathBuf,
+    /// `--latency`: print the tail-latency table too.
+    latency: bool,
     open: OpenArgs,
 }
 
@@ -143,6 +165,14 @@ struct OpenArgs {
 impl OpenArgs {
     fn open(&self, dir: &Path) -> Res<Cache> {
         Ok(self.builder().open(dir)?)
+    }
+
+    /// A [`FanoutCache`] with the default shard count (8, as Python's) and this write path;
+    /// `checkpoint_records` does not reach it (its builder has no such setting).
+    fn fanout(&self, dir: &Path) -> Res<FanoutCache> {
+        Ok(FanoutCache::builder()
+            .write_path(self.write_path)
+            .open(dir)?)
     }
 
     /// A builder with these settings, for handles that choose more.
@@ -178,6 +208,31 @@ fn parse_write_path(flag: &str, value: &str) -> Result<WritePath, String> {
     }
 }
 
+/// Which kind of cache a mix runs on.
+#[derive(Clone, Copy)]
+enum Kind {
+    Cache,
+    Fanout,
+}
+
+impl Kind {
+    /// The name Python's JSON gives it (the mixes' `kind`), also the worker's argument.
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Cache => "Cache",
+            Kind::Fanout => "FanoutCache",
+        }
+    }
+
+    fn parse(flag: &str, value: &str) -> Result<Kind, String> {
+        match value {
+            "Cache" => Ok(Kind::Cache),
+            "FanoutCache" => Ok(Kind::Fanout),
+            _ => Err(format!("{flag}: {value:?} is not Cache or FanoutCache")),
+        }
+    }
+}
+
 /// What a worker process is told.
 struct WorkerArgs {
     dir: PathBuf,
@@ -186,6 +241,7 @@ struct WorkerArgs {
     start_at_ns: u128,
     set_every: u64,
     open: OpenArgs,
+    kind: Kind,
 }
 
 enum Mode {
@@ -195,9 +251,9 @@ enum Mode {
 
 fn parse_args(argv: &[String]) -> Result<Mode, String> {
     if argv.first().map(String::as_str) == Some("--worker") {
-        let [_, dir, seconds, seed, start, every, path, records] = argv else {
+        let [_, dir, seconds, seed, start, every, path, records, kind] = argv else {
             return Err("--worker DIR SECONDS SEED START_AT_UNIX_NANOS SET_EVERY \
-                        WRITE_PATH CHECKPOINT_RECORDS"
+                        WRITE_PATH CHECKPOINT_RECORDS KIND"
                 .into());
         };
         let records: u64 = number("--worker CHECKPOINT_RECORDS", records)?;
@@ -211,6 +267,7 @@ fn parse_args(argv: &[String]) -> Result<Mode, String> {
                 write_path: parse_write_path("--worker WRITE_PATH", path)?,
                 checkpoint_records: (records != 0).then_some(records),
             },
+            kind: Kind::parse("--worker KIND", kind)?,
         }));
     }
     let mut args = Args {
@@ -222,6 +279,7 @@ fn parse_args(argv: &[String]) -> Result<Mode, String> {
         seconds: 5.0,
         procs: 4,
         dir: std::env::temp_dir(),
+        latency: false,
         open: OpenArgs {
             write_path: WritePath::default(),
             checkpoint_records: None,
@@ -231,6 +289,10 @@ fn parse_args(argv: &[String]) -> Result<Mode, String> {
     while let Some(flag) = it.next() {
         if flag == "-h" || flag == "--help" {
             return Err(String::new());
+        }
+        if flag == "--latency" {
+            args.latency = true;
+            continue;
         }
         let value = it
             .next()
@@ -331,7 +393,7 @@ fn check_args(args: &Args) -> Result<Option<Value>, String> {
         serde_json::from_str(&text).map_err(|e| format!("--compare {}: {e}", path.display()))?;
     if !v.get("Cache").is_some_and(Value::is_object) {
         return Err(format!(
-            "--compare {}: no \"Cache\" figures; expected bench_diskcache.py's JSON",
+            "--compare {}: no \"Cache\" figures; expected scripts/bench_python.py's JSON",
             path.display()
         ));
     }
@@ -359,12 +421,15 @@ fn read_compare_deque(args: &Args) -> Result<Option<Value>, String> {
 
 // ----- statistics -----------------------------------------------------------------------------
 
-/// A latency summary, as Python's `stats()` plus `p999_us`.
+/// A latency summary, as Python's `stats()`.
 struct Stats {
     median_us: f64,
     p90_us: f64,
     p99_us: f64,
+    /// p99.9.
     p999_us: f64,
+    /// p99.99.
+    p9999_us: f64,
     max_us: f64,
     mean_us: f64,
     n: usize,
@@ -384,6 +449,7 @@ fn stats(mut ts: Vec<u64>) -> Stats {
         p90_us: us(pct(0.90) as f64),
         p99_us: us(pct(0.99) as f64),
         p999_us: us(pct(0.999) as f64),
+        p9999_us: us(pct(0.9999) as f64),
         max_us: us(ts.last().copied().unwrap_or(0) as f64),
         mean_us: if n == 0 {
             0.0
@@ -401,6 +467,7 @@ impl Stats {
         o.val("p90_us", json!(self.p90_us));
         o.val("p99_us", json!(self.p99_us));
         o.val("p999_us", json!(self.p999_us));
+        o.val("p9999_us", json!(self.p9999_us));
         o.val("max_us", json!(self.max_us));
         o.val("mean_us", json!(self.mean_us));
         o.val("n", json!(self.n));
@@ -462,6 +529,82 @@ impl Ordered {
 
 // ----- the single-process workload ------------------------------------------------------------
 
+/// The calls the workload makes, on a [`Cache`] or a [`FanoutCache`]: bytes stored as bytes
+/// (see the module's documentation), one call of the cache's each.
+trait Store {
+    /// Python's `set`: `Ok(false)` if a fanout shard's lock was not had in time.
+    fn put(&self, key: &str, value: &[u8]) -> Res<bool>;
+    /// Python's `get`.
+    fn fetch(&self, key: &str) -> Res<Option<ByteBuf>>;
+    /// Python's `incr(key)`: adds 1, from 0 if absent.
+    fn bump(&self, key: &str) -> Res<()>;
+    /// Python's `delete`: whether the key was there.
+    fn remove(&self, key: &str) -> Res<bool>;
+    /// Python's `read`: a reader of the value.
+    fn reader(&self, key: &str) -> Res<Option<ValueReader>>;
+    /// Python's `len`.
+    fn count(&self) -> Res<u64>;
+}
+
+impl Store for Cache {
+    fn put(&self, key: &str, value: &[u8]) -> Res<bool> {
+        self.set(key, Bytes::new(value))?;
+        Ok(true)
+    }
+    fn fetch(&self, key: &str) -> Res<Option<ByteBuf>> {
+        Ok(self.get::<ByteBuf>(key)?)
+    }
+    fn bump(&self, key: &str) -> Res<()> {
+        black_box(self.incr(key, 1, Some(0))?);
+        Ok(())
+    }
+    fn remove(&self, key: &str) -> Res<bool> {
+        Ok(self.delete(key)?)
+    }
+    fn reader(&self, key: &str) -> Res<Option<ValueReader>> {
+        Ok(self.get_reader(key)?)
+    }
+    fn count(&self) -> Res<u64> {
+        Ok(self.len()?)
+    }
+}
+
+impl Store for FanoutCache {
+    fn put(&self, key: &str, value: &[u8]) -> Res<bool> {
+        Ok(self.set(key, Bytes::new(value))?)
+    }
+    fn fetch(&self, key: &str) -> Res<Option<ByteBuf>> {
+        Ok(self.get::<ByteBuf>(key)?)
+    }
+    fn bump(&self, key: &str) -> Res<()> {
+        match self.incr(key, 1, Some(0))? {
+            Some(n) => {
+                black_box(n);
+                Ok(())
+            }
+            None => Err(format!("{key}: incr timed out").into()),
+        }
+    }
+    fn remove(&self, key: &str) -> Res<bool> {
+        Ok(self.delete(key)?)
+    }
+    fn reader(&self, key: &str) -> Res<Option<ValueReader>> {
+        Ok(self.get_reader(key)?)
+    }
+    fn count(&self) -> Res<u64> {
+        Ok(self.len()?)
+    }
+}
+
+/// A set that must be done: a fanout cache's `Ok(false)` (a timeout) is an error here.
+fn put_done<S: Store>(cache: &S, key: &str, value: &[u8]) -> Res<()> {
+    if cache.put(key, value)? {
+        Ok(())
+    } else {
+        Err(format!("{key}: set timed out").into())
+    }
+}
+
 fn bytes_value(v: Option<ByteBuf>, len: usize, key: &str) -> Res<()> {
     match v {
         Some(b) if b.len() == len => {
@@ -474,27 +617,28 @@ fn bytes_value(v: Option<ByteBuf>, len: usize, key: &str) -> Res<()> {
 }
 
 /// Python's `warm_up`: every code path once per key, on keys the measured phase never uses.
-fn warm_up(cache: &Cache, n: usize, big: &[u8]) -> Res<()> {
+fn warm_up<S: Store>(cache: &S, n: usize, big: &[u8]) -> Res<()> {
     for i in 0..n {
-        cache.set(format!("warm-{i}"), Bytes::new(&SMALL))?;
-        black_box(cache.get::<ByteBuf>(format!("warm-{i}"))?);
-        black_box(cache.get::<ByteBuf>(format!("warm-miss-{i}"))?);
-        cache.incr("warm-counter", 1, Some(0))?;
+        put_done(cache, &format!("warm-{i}"), &SMALL)?;
+        black_box(cache.fetch(&format!("warm-{i}"))?);
+        black_box(cache.fetch(&format!("warm-miss-{i}"))?);
+        cache.bump("warm-counter")?;
     }
     for i in 0..n {
-        cache.delete(format!("warm-{i}"))?;
+        cache.remove(&format!("warm-{i}"))?;
     }
-    cache.delete("warm-counter")?;
+    cache.remove("warm-counter")?;
     for i in 0..5 {
-        cache.set(format!("warm-big-{i}"), Bytes::new(big))?;
-        black_box(cache.get::<ByteBuf>(format!("warm-big-{i}"))?);
-        cache.delete(format!("warm-big-{i}"))?;
+        put_done(cache, &format!("warm-big-{i}"), big)?;
+        black_box(cache.fetch(&format!("warm-big-{i}"))?);
+        cache.remove(&format!("warm-big-{i}"))?;
     }
     Ok(())
 }
 
-/// Python's `single()`: (the ops under "Cache", the extras).
-fn single(cache: &Cache, n: usize, warm: usize) -> Res<(Ordered, Ordered)> {
+/// Python's `single()` on a `Cache` or a `FanoutCache`: (the ops under "Cache" or
+/// "FanoutCache", the extras).
+fn single<S: Store>(cache: &S, n: usize, warm: usize) -> Res<(Ordered, Ordered)> {
     let big = vec![b'y'; BIG_LEN];
     warm_up(cache, warm, &big)?;
     let keys: Vec<String> = (0..n).map(|i| format!("key-{i}")).collect();
@@ -502,64 +646,49 @@ fn single(cache: &Cache, n: usize, warm: usize) -> Res<(Ordered, Ordered)> {
     let bigs: Vec<String> = (0..BIG_N).map(|i| format!("big-{i}")).collect();
     let (mut r, mut x) = (Ordered::new(), Ordered::new());
 
-    let set = |k: &String| -> Res<()> { Ok(cache.set(k.as_str(), Bytes::new(&SMALL))?) };
+    let set = |k: &String| put_done(cache, k, &SMALL);
     r.stats("set", &timed(&keys, set)?);
     r.stats(
         "get_hit",
-        &timed(&keys, |k| {
-            bytes_value(cache.get::<ByteBuf>(k.as_str())?, SMALL.len(), k)
-        })?,
+        &timed(&keys, |k| bytes_value(cache.fetch(k)?, SMALL.len(), k))?,
     );
     r.stats(
         "get_miss",
-        &timed(&miss, |k| match cache.get::<ByteBuf>(k.as_str())? {
+        &timed(&miss, |k| match cache.fetch(k)? {
             None => Ok(()),
             Some(_) => Err(format!("{k}: found, expected a miss").into()),
         })?,
     );
-    r.stats(
-        "incr",
-        &timed(&keys, |_| {
-            black_box(cache.incr("counter", 1, Some(0))?);
-            Ok(())
-        })?,
-    );
+    r.stats("incr", &timed(&keys, |_| cache.bump("counter"))?);
     x.stats("set_update", &timed(&keys, set)?);
     r.stats(
         "delete",
         &timed(&keys, |k| {
-            if cache.delete(k.as_str())? {
+            if cache.remove(k)? {
                 Ok(())
             } else {
                 Err(format!("{k}: delete found nothing").into())
             }
         })?,
     );
-    r.stats(
-        "set_1MiB",
-        &timed(&bigs, |k| Ok(cache.set(k.as_str(), Bytes::new(&big))?))?,
-    );
+    r.stats("set_1MiB", &timed(&bigs, |k| put_done(cache, k, &big))?);
     r.stats(
         "get_1MiB",
-        &timed(&bigs, |k| {
-            bytes_value(cache.get::<ByteBuf>(k.as_str())?, BIG_LEN, k)
-        })?,
+        &timed(&bigs, |k| bytes_value(cache.fetch(k)?, BIG_LEN, k))?,
     );
     x.stats(
         "get_1MiB_read",
         &timed(&bigs, |k| {
-            let mut reader = cache
-                .get_reader(k.as_str())?
-                .ok_or_else(|| format!("{k}: missing"))?;
+            let mut reader = cache.reader(k)?.ok_or_else(|| format!("{k}: missing"))?;
             let mut buf = Vec::with_capacity(usize::try_from(reader.len())?);
             reader.read_to_end(&mut buf)?;
             bytes_value(Some(ByteBuf::from(buf)), BIG_LEN, k)
         })?,
     );
     for k in &bigs {
-        cache.delete(k.as_str())?;
+        cache.remove(k)?;
     }
-    let len = cache.len()?;
+    let len = cache.count()?;
     if len != 1 {
         return Err(format!("{len} entries left, expected 1 (\"counter\")").into());
     }
@@ -656,6 +785,8 @@ def stats(ts):
         "median_us": us(ts[n // 2]),
         "p90_us": us(ts[min(n - 1, int(n * 0.90))]),
         "p99_us": us(ts[min(n - 1, int(n * 0.99))]),
+        "p999_us": us(ts[min(n - 1, int(n * 0.999))]),
+        "p9999_us": us(ts[min(n - 1, int(n * 0.9999))]),
         "max_us": us(ts[-1]),
         "mean_us": us(sum(ts) / n),
         "n": n,
@@ -760,8 +891,15 @@ fn unix_ns() -> u128 {
 
 /// One worker process of a mix (Python's `worker`).
 fn worker(w: &WorkerArgs) -> Res<()> {
-    let cache = w.open.open(&w.dir)?;
-    black_box(cache.get::<ByteBuf>("key-0")?); // open everything before the clock starts
+    match w.kind {
+        Kind::Cache => worker_on(&w.open.open(&w.dir)?, w),
+        Kind::Fanout => worker_on(&w.open.fanout(&w.dir)?, w),
+    }
+}
+
+/// The worker's loop on its open cache; prints its report.
+fn worker_on<S: Store>(cache: &S, w: &WorkerArgs) -> Res<()> {
+    black_box(cache.fetch("key-0")?); // open everything before the clock starts
     let now = unix_ns();
     if w.start_at_ns > now {
         let wait = u64::try_from(w.start_at_ns - now).unwrap_or(u64::MAX);
@@ -774,6 +912,7 @@ fn worker(w: &WorkerArgs) -> Res<()> {
         );
     }
     let (mut get_ns, mut set_ns) = (Vec::new(), Vec::new());
+    let mut set_false = 0;
     let mut i = w.seed;
     let start = Instant::now();
     let end = start + Duration::from_secs_f64(w.seconds);
@@ -781,22 +920,24 @@ fn worker(w: &WorkerArgs) -> Res<()> {
         let k = format!("key-{}", i % MIX_KEYS);
         let t = Instant::now();
         if i.is_multiple_of(w.set_every) {
-            cache.set(k.as_str(), Bytes::new(&SMALL))?;
+            let done = cache.put(&k, &SMALL)?;
             set_ns.push(elapsed_ns(t));
+            if !done {
+                set_false += 1;
+            }
         } else {
-            black_box(cache.get::<ByteBuf>(k.as_str())?);
+            black_box(cache.fetch(&k)?);
             get_ns.push(elapsed_ns(t));
         }
         i += 1;
     }
     let elapsed_s = start.elapsed().as_secs_f64();
-    drop(cache);
     let report = WorkerReport {
         ops: (get_ns.len() + set_ns.len()) as u64,
         elapsed_s,
         get_ns,
         set_ns,
-        set_false: 0,
+        set_false,
     };
     let mut line = serde_json::to_string(&report)?;
     line.push('\n');
@@ -804,15 +945,27 @@ fn worker(w: &WorkerArgs) -> Res<()> {
     Ok(())
 }
 
-/// Python's `multi()`: P processes on one pre-populated cache for `seconds`; a set every
-/// `set_every` ops.
-fn multi(dir: &Path, procs: u64, seconds: f64, set_every: u64, open: OpenArgs) -> Res<Ordered> {
-    {
-        let cache = open.open(dir)?;
-        for i in 0..MIX_KEYS {
-            cache.set(format!("key-{i}"), Bytes::new(&SMALL))?;
-        }
-        cache.close()?;
+/// The keys a mix works on, each set once.
+fn populate<S: Store>(cache: &S) -> Res<()> {
+    for i in 0..MIX_KEYS {
+        put_done(cache, &format!("key-{i}"), &SMALL)?;
+    }
+    Ok(())
+}
+
+/// Python's `multi()`: P processes on one pre-populated cache of `kind` for `seconds`; a set
+/// every `set_every` ops.
+fn multi(
+    kind: Kind,
+    dir: &Path,
+    procs: u64,
+    seconds: f64,
+    set_every: u64,
+    open: OpenArgs,
+) -> Res<Ordered> {
+    match kind {
+        Kind::Cache => populate(&open.open(dir)?)?,
+        Kind::Fanout => populate(&open.fanout(dir)?)?,
     }
     let exe = std::env::current_exe()?;
     let start_at = unix_ns() + START_DELAY.as_nanos();
@@ -826,6 +979,7 @@ fn multi(dir: &Path, procs: u64, seconds: f64, set_every: u64, open: OpenArgs) -
             .arg(start_at.to_string())
             .arg(set_every.to_string())
             .args(open.worker_args())
+            .arg(kind.name())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -858,7 +1012,7 @@ fn multi(dir: &Path, procs: u64, seconds: f64, set_every: u64, open: OpenArgs) -
         set_ts.extend(r.set_ns);
     }
     let mut o = Ordered::new();
-    o.val("kind", json!("Cache"));
+    o.val("kind", json!(kind.name()));
     o.val("procs", json!(procs));
     o.val("seconds", json!(seconds));
     o.val("ops", json!(ops));
@@ -930,6 +1084,7 @@ fn env_json(base: &Path, open: OpenArgs) -> Ordered {
     o.val("tmp_fs", mount_of(base));
     o.val("write_path", json!(write_path_name(open.write_path)));
     o.val("checkpoint_records", json!(open.checkpoint_records));
+    o.val("fanout_shards", json!(DEFAULT_SHARDS));
     o
 }
 
@@ -1010,6 +1165,9 @@ fn run(args: &Args, python: Option<&Value>, python_deque: Option<&Value>) -> Res
     let cache = args.open.open(&tmp.path().join("c"))?;
     let (ops, mut extras) = single(&cache, args.ops, args.warm)?;
     cache.close()?;
+    let fanout = args.open.fanout(&tmp.path().join("f"))?;
+    let (fanout_ops, fanout_extras) = single(&fanout, args.ops, args.warm)?;
+    fanout.close()?;
     let floor = read_plus_crc(&tmp.path().join("raw"))?;
     extras.stats("read_plus_crc_1MiB", &floor);
     let lru = get_hit_lru(&tmp.path().join("lru"), args.ops, args.warm, args.open)?;
@@ -1022,18 +1180,29 @@ fn run(args: &Args, python: Option<&Value>, python_deque: Option<&Value>) -> Res
         .is_some()
         .then(|| python_eviction(&tmp.path().join("py"), args.ops, args.warm))
         .flatten();
+    let (procs, seconds) = (args.procs, args.seconds);
     let mixed = multi(
+        Kind::Cache,
         &tmp.path().join("m"),
-        args.procs,
-        args.seconds,
+        procs,
+        seconds,
         10,
         args.open,
     )?;
     let mixed50 = multi(
+        Kind::Cache,
         &tmp.path().join("m50"),
-        args.procs,
-        args.seconds,
+        procs,
+        seconds,
         2,
+        args.open,
+    )?;
+    let mixed_fanout = multi(
+        Kind::Fanout,
+        &tmp.path().join("mf"),
+        procs,
+        seconds,
+        10,
         args.open,
     )?;
     drop(tmp);
@@ -1041,6 +1210,8 @@ fn run(args: &Args, python: Option<&Value>, python_deque: Option<&Value>) -> Res
 
     let mut all_extras = Ordered::new();
     all_extras.obj("Cache", extras);
+    all_extras.obj("FanoutCache", fanout_extras);
+    all_extras.obj("mixed_fanout", mixed_fanout);
     all_extras.obj("mixed_4proc_50set", mixed50);
     all_extras.val("set_at_limit_len_after", json!(limit_len));
     all_extras.obj("DequeIndex", deque_index);
@@ -1053,6 +1224,7 @@ fn run(args: &Args, python: Option<&Value>, python_deque: Option<&Value>) -> Res
     result.obj("env", env);
     result.obj("extras", all_extras);
     result.obj("Cache", ops);
+    result.obj("FanoutCache", fanout_ops);
     result.obj("mixed_4proc_90get", mixed);
     result.val("wall_s", json!(wall_s));
 
@@ -1072,6 +1244,9 @@ fn run(args: &Args, python: Option<&Value>, python_deque: Option<&Value>) -> Res
     });
     let result_value = serde_json::to_value(&result)?;
     print!("{}", table(&result_value, python.as_ref(), args));
+    if args.latency {
+        print!("{}", latency_table(&result_value, python.as_ref()));
+    }
     print!("{}", deque_table(&result_value, python_deque));
     if let Some(path) = &args.json {
         let mut text = serde_json::to_string_pretty(&result)?;
@@ -1105,12 +1280,15 @@ fn mix_line(name: &str, ours: Option<&Value>, py: Option<&Value>) -> String {
     let g = |v: Option<&Value>, p: &[&str]| v.and_then(|v| f(at(v, p)));
     let desc = |v: Option<&Value>| {
         format!(
-            "{:.0} ops/s (get med {:.1} p99 {:.1} us; set med {:.1} p99 {:.1} us)",
+            "{:.0} ops/s (get med {:.1} p99 {:.1} us; set med {:.1} p99 {:.1} max {:.1} us; \
+             set false {:.0})",
             g(v, &["ops_per_s"]).unwrap_or(f64::NAN),
             g(v, &["get", "median_us"]).unwrap_or(f64::NAN),
             g(v, &["get", "p99_us"]).unwrap_or(f64::NAN),
             g(v, &["set", "median_us"]).unwrap_or(f64::NAN),
             g(v, &["set", "p99_us"]).unwrap_or(f64::NAN),
+            g(v, &["set", "max_us"]).unwrap_or(f64::NAN),
+            g(v, &["set_returned_false"]).unwrap_or(f64::NAN),
         )
     };
     let mut s = format!("{name}\n  ours:   {}\n", desc(ours));
@@ -1126,7 +1304,8 @@ fn mix_line(name: &str, ours: Option<&Value>, py: Option<&Value>) -> String {
     s
 }
 
-/// The rows of the table: the ops under "Cache", then the extras, in the JSON's order.
+/// The rows of the table: the ops under "Cache" (and "FanoutCache"), then the extras, in the
+/// JSON's order.
 const OPS: [&str; 7] = [
     "set", "get_hit", "get_miss", "incr", "delete", "set_1MiB", "get_1MiB",
 ];
@@ -1137,8 +1316,57 @@ const EXTRA_OPS: [&str; 5] = [
     "get_hit_lru",
     "set_at_limit",
 ];
+/// The extras measured on the `FanoutCache` too (Python's `single()` extras).
+const FANOUT_EXTRA_OPS: [&str; 2] = ["set_update", "get_1MiB_read"];
 /// The extras the inline Python script measures (see [`PY_EVICTION`]).
 const EVICTION_OPS: [&str; 2] = ["get_hit_lru", "set_at_limit"];
+
+/// The JSON paths of one kind's single-process rows: `(op, path)`.
+fn op_paths(kind: Kind) -> Vec<(&'static str, Vec<&'static str>)> {
+    let (name, extras): (&str, &[&str]) = match kind {
+        Kind::Cache => ("Cache", &EXTRA_OPS),
+        Kind::Fanout => ("FanoutCache", &FANOUT_EXTRA_OPS),
+    };
+    OPS.iter()
+        .map(|&op| (op, vec![name, op]))
+        .chain(extras.iter().map(|&op| (op, vec!["extras", name, op])))
+        .collect()
+}
+
+/// The statistic `field` of the figures at `path`.
+fn stat(v: &Value, path: &[&str], field: &str) -> Option<f64> {
+    f(at(v, path).and_then(|v| v.get(field)))
+}
+
+/// A median / p99 table: its header (`title` in the op column), then one row per path.
+fn median_rows(
+    s: &mut String,
+    title: &str,
+    result: &Value,
+    py: Option<&Value>,
+    rows: &[(&str, Vec<&str>)],
+) {
+    let _ = write!(s, "\n{title:<20} {:>10} {:>9}", "ours med", "p99");
+    if py.is_some() {
+        let _ = write!(s, "   {:>10} {:>9}   {:>8}", "python med", "p99", "py/ours");
+    }
+    s.push('\n');
+    for (op, path) in rows {
+        let om = stat(result, path, "median_us");
+        let _ = write!(
+            s,
+            "{op:<20} {} {}",
+            cell(om, 10),
+            cell(stat(result, path, "p99_us"), 9)
+        );
+        if let Some(py) = py {
+            let pm = stat(py, path, "median_us");
+            let p99 = cell(stat(py, path, "p99_us"), 9);
+            let _ = write!(s, "   {} {p99}   {}", cell(pm, 10), ratio(pm, om));
+        }
+        s.push('\n');
+    }
+}
 
 fn table(result: &Value, py: Option<&Value>, args: &Args) -> String {
     let mut s = String::new();
@@ -1158,11 +1386,13 @@ fn table(result: &Value, py: Option<&Value>, args: &Args) -> String {
     );
     let _ = writeln!(
         s,
-        "write path {}, checkpoint_records {}",
+        "write path {}, checkpoint_records {}; FanoutCache {} shards (checkpoint_records: \
+         the default)",
         text(result, &["env", "write_path"]),
         at(result, &["env", "checkpoint_records"])
             .filter(|v| !v.is_null())
             .map_or_else(|| "default (4096)".to_owned(), value_text),
+        text(result, &["env", "fanout_shards"]),
     );
     if let Some(py) = py {
         let _ = writeln!(
@@ -1176,37 +1406,7 @@ fn table(result: &Value, py: Option<&Value>, args: &Args) -> String {
             text(py, &["Cache", "set", "n"]),
         );
     }
-    let _ = write!(s, "\n{:<20} {:>10} {:>9}", "op (us)", "ours med", "p99");
-    if py.is_some() {
-        let _ = write!(s, "   {:>10} {:>9}   {:>8}", "python med", "p99", "py/ours");
-    }
-    s.push('\n');
-    let paths = OPS
-        .iter()
-        .map(|&op| vec!["Cache", op])
-        .chain(EXTRA_OPS.iter().map(|&op| vec!["extras", "Cache", op]));
-    let stat = |v: &Value, path: &[&str], field: &str| {
-        f(path
-            .iter()
-            .try_fold(v, |v, k| v.get(k))
-            .and_then(|v| v.get(field)))
-    };
-    for path in paths {
-        let op = path.last().copied().unwrap_or_default();
-        let om = stat(result, &path, "median_us");
-        let _ = write!(
-            s,
-            "{op:<20} {} {}",
-            cell(om, 10),
-            cell(stat(result, &path, "p99_us"), 9)
-        );
-        if let Some(py) = py {
-            let pm = stat(py, &path, "median_us");
-            let p99 = cell(stat(py, &path, "p99_us"), 9);
-            let _ = write!(s, "   {} {p99}   {}", cell(pm, 10), ratio(pm, om));
-        }
-        s.push('\n');
-    }
+    median_rows(&mut s, "Cache (us)", result, py, &op_paths(Kind::Cache));
     if py.is_some() {
         s.push_str("(py/ours = python median / our median: >1 means we are faster)\n");
     }
@@ -1220,6 +1420,13 @@ fn table(result: &Value, py: Option<&Value>, args: &Args) -> String {
             text(result, &["extras", "set_at_limit_len_after"]),
         );
     }
+    median_rows(
+        &mut s,
+        "FanoutCache (us)",
+        result,
+        py,
+        &op_paths(Kind::Fanout),
+    );
     let get = f(at(result, &["Cache", "get_1MiB", "median_us"]));
     let floor = f(at(
         result,
@@ -1232,28 +1439,122 @@ fn table(result: &Value, py: Option<&Value>, args: &Args) -> String {
         cell(floor, 0),
         ratio(get, floor).trim()
     );
-    let _ = write!(
-        s,
-        "\n{}",
-        mix_line(
-            &format!("{} procs 90% get / 10% set (mixed_4proc_90get)", args.procs),
-            result.get("mixed_4proc_90get"),
-            py.and_then(|p| p.get("mixed_4proc_90get")),
-        )
-    );
-    let _ = write!(
-        s,
-        "{}",
-        mix_line(
-            &format!(
-                "{} procs 50% get / 50% set (extras.mixed_4proc_50set, ours only)",
-                args.procs
-            ),
-            at(result, &["extras", "mixed_4proc_50set"]),
-            None,
-        )
-    );
+    for mix in mixes(args.procs) {
+        let _ = write!(
+            s,
+            "\n{}",
+            mix_line(
+                &mix.title,
+                at(result, &mix.path),
+                py.filter(|_| mix.compared).and_then(|p| at(p, &mix.path)),
+            )
+        );
+    }
     let _ = writeln!(s, "wall {} s", text(result, &["wall_s"]));
+    s
+}
+
+/// A multi-process mix in the tables.
+struct Mix {
+    /// Its heading in the main table.
+    title: String,
+    /// Its short name in the latency table.
+    label: &'static str,
+    /// Where its figures are, in our JSON and Python's.
+    path: Vec<&'static str>,
+    /// Whether Python's anchor measures it.
+    compared: bool,
+}
+
+/// The multi-process mixes, in the order they are printed.
+fn mixes(procs: u64) -> [Mix; 3] {
+    [
+        Mix {
+            title: format!("{procs} procs 90% get / 10% set, Cache (mixed_4proc_90get)"),
+            label: "cache 90/10",
+            path: vec!["mixed_4proc_90get"],
+            compared: true,
+        },
+        Mix {
+            title: format!("{procs} procs 90% get / 10% set, FanoutCache (extras.mixed_fanout)"),
+            label: "fanout 90/10",
+            path: vec!["extras", "mixed_fanout"],
+            compared: true,
+        },
+        Mix {
+            title: format!(
+                "{procs} procs 50% get / 50% set, Cache (extras.mixed_4proc_50set, ours only)"
+            ),
+            label: "cache 50/50",
+            path: vec!["extras", "mixed_4proc_50set"],
+            compared: false,
+        },
+    ]
+}
+
+/// A row of the latency table: its label, the JSON path of its figures, whether Python's
+/// anchor has them.
+type LatencyRow = (String, Vec<&'static str>, bool);
+
+/// `--latency`: per op, our p99, p99.9, p99.99 and max beside Python's.
+fn latency_table(result: &Value, py: Option<&Value>) -> String {
+    const FIELDS: [&str; 4] = ["p99_us", "p999_us", "p9999_us", "max_us"];
+    let mut s = String::from("\nTail latency (us; --latency)");
+    if py.is_none() {
+        s.push_str("; --compare PY.json adds Python's");
+    }
+    s.push('\n');
+    let mut mix_rows = Vec::new();
+    for mix in mixes(0) {
+        for side in ["get", "set"] {
+            let mut path = mix.path.clone();
+            path.push(side);
+            mix_rows.push((format!("{} {side}", mix.label), path, mix.compared));
+        }
+    }
+    let sections = [
+        ("Cache", op_paths(Kind::Cache)),
+        ("FanoutCache", op_paths(Kind::Fanout)),
+    ];
+    let mut rows: Vec<(String, Vec<LatencyRow>)> = sections
+        .into_iter()
+        .map(|(title, paths)| {
+            let rows = paths
+                .into_iter()
+                .map(|(op, p)| (op.to_owned(), p, true))
+                .collect();
+            (title.to_owned(), rows)
+        })
+        .collect();
+    rows.push(("mixes".to_owned(), mix_rows));
+    for (title, section) in rows {
+        let _ = write!(s, "\n{title:<20}");
+        for side in ["ours", "python"] {
+            if side == "python" && py.is_none() {
+                continue;
+            }
+            let _ = write!(
+                s,
+                "   {:>9} {:>9} {:>9} {:>9}",
+                format!("{side} p99"),
+                "p99.9",
+                "p99.99",
+                "max"
+            );
+        }
+        s.push('\n');
+        for (op, path, compared) in section {
+            let _ = write!(s, "{op:<20}");
+            let theirs = py.filter(|_| compared);
+            for v in std::iter::once(Some(result)).chain(py.map(|_| theirs)) {
+                s.push_str("  ");
+                for field in FIELDS {
+                    let _ = write!(s, " {}", cell(v.and_then(|v| stat(v, &path, field)), 9));
+                }
+            }
+            s.push('\n');
+        }
+    }
     s
 }
 

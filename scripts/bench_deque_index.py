@@ -5,9 +5,9 @@ Usage:  python3 scripts/bench_deque_index.py OUT.json [--ops N] [--warm N] [--di
 Needs:  pip install diskcache==5.6.3
 
 The Python bench (scripts/bench_python.py) does not measure Deque or Index; this
-one does, with the same statistics (median / p90 / p99 / max / mean microseconds, n) and the
-same small value, b"x" * 100. The `bench` example reads OUT.json with
-`--compare-deque OUT.json` and prints these figures beside its own.
+one does, with the same statistics (median / p90 / p99 / p99.9 / p99.99 / max / mean
+microseconds, n) and the same small value, b"x" * 100. The `bench` example reads OUT.json
+with `--compare-deque OUT.json` and prints these figures beside its own.
 
 Workload (the Rust bench reproduces it):
   warm-up         = `warm` appends and poplefts on a Deque, `warm` sets and gets of keys
