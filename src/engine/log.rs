@@ -511,7 +511,7 @@ impl LoggedEngine {
         }
         // A full lane is sealed at once, so that its checkpoint starts before the next write.
         if overlay.records() >= checkpoint_records && overlay.sealed().is_none() {
-            self.seal(env)?;
+            self.seal()?;
         }
         Ok(())
     }
@@ -520,13 +520,12 @@ impl LoggedEngine {
     /// other lane's checkpoint if that one is still sealed.
     fn make_room(&self, env: &OpEnv<'_>) -> Result<()> {
         self.wait_for_sealed(env)?;
-        self.seal(env)
+        self.seal()
     }
 
     /// Seals the active lane (under the write lock, with no sealed lane) and wakes the
     /// janitor to apply it.
-    fn seal(&self, env: &OpEnv<'_>) -> Result<()> {
-        let _ = env;
+    fn seal(&self) -> Result<()> {
         self.overlay().switch_lanes()?;
         crate::engine::janitor::wake();
         Ok(())
