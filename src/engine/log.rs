@@ -509,8 +509,9 @@ impl LoggedEngine {
         for file in &ctx.files_to_delete {
             let _ = blob::remove(env.dir, file);
         }
-        // A full lane is sealed at once, so that its checkpoint starts before the next write.
-        if overlay.records() >= checkpoint_records && overlay.sealed().is_none() {
+        // A full lane is sealed at once (if the other one is applied), so that its checkpoint
+        // starts before the next write.
+        if overlay.records() >= checkpoint_records && overlay.retire_applied()? {
             self.seal()?;
         }
         Ok(())
