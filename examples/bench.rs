@@ -16,10 +16,10 @@
 //! and of both sides of every mix, ours beside Python's (a JSON without `p999_us`/`p9999_us`,
 //! from an older script, shows `-` there).
 //! `--write-path` (default: the platform's, `logged` on Linux) is given to the builder of every
-//! handle the bench opens, the mixes' worker processes included; `--checkpoint-records`
-//! (default: the builder's, 4096) to every `Cache` handle, not to the `FanoutCache`'s shards
-//! (its builder has no such setting). The JSON's `env` records both (`checkpoint_records`
-//! `null` when not given) and `fanout_shards`.
+//! handle the bench opens, the mixes' worker processes included, and so is
+//! `--checkpoint-records` (default: the builder's, 4096), to the `FanoutCache`'s shards too.
+//! The JSON's `env` records both (`checkpoint_records` `null` when not given) and
+//! `fanout_shards`.
 //!
 //! # Workload (as Python's `single()` and `multi()`)
 //! - warm-up on keys the measured phase never uses: for `warm` keys set, get, get a missing
@@ -167,12 +167,14 @@ impl OpenArgs {
         Ok(self.builder().open(dir)?)
     }
 
-    /// A [`FanoutCache`] with the default shard count (8, as Python's) and this write path;
-    /// `checkpoint_records` does not reach it (its builder has no such setting).
+    /// A [`FanoutCache`] with the default shard count (8, as Python's) and these settings.
     fn fanout(&self, dir: &Path) -> Res<FanoutCache> {
-        Ok(FanoutCache::builder()
-            .write_path(self.write_path)
-            .open(dir)?)
+        let b = FanoutCache::builder().write_path(self.write_path);
+        let b = match self.checkpoint_records {
+            Some(n) => b.checkpoint_records(n),
+            None => b,
+        };
+        Ok(b.open(dir)?)
     }
 
     /// A builder with these settings, for handles that choose more.
@@ -1386,8 +1388,7 @@ fn table(result: &Value, py: Option<&Value>, args: &Args) -> String {
     );
     let _ = writeln!(
         s,
-        "write path {}, checkpoint_records {}; FanoutCache {} shards (checkpoint_records: \
-         the default)",
+        "write path {}, checkpoint_records {}; FanoutCache {} shards",
         text(result, &["env", "write_path"]),
         at(result, &["env", "checkpoint_records"])
             .filter(|v| !v.is_null())

@@ -103,9 +103,10 @@ impl CacheBuilder {
         self
     }
 
-    /// On the logged path, how many records the log gathers before a checkpoint applies
-    /// them to the database: 1 to 4096 (the default). Smaller means shorter checkpoint
-    /// stalls and lower throughput. Per handle, not stored.
+    /// On the logged path, how many records a lane of the log gathers before it is sealed
+    /// and a checkpoint applies it to the database, off the writers' path: 1 to 4096 (the
+    /// default). A writer waits only if it fills a lane before the other one is applied;
+    /// smaller means shorter such waits and more checkpoints. Per handle, not stored.
     pub fn checkpoint_records(mut self, records: u64) -> Self {
         self.checkpoint_records = Some(records);
         self

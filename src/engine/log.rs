@@ -537,6 +537,9 @@ impl LoggedEngine {
     /// checkpoint lock's holder never waits for the write lock) until the deadline.
     fn wait_for_sealed(&self, env: &OpEnv<'_>) -> Result<()> {
         let overlay = self.overlay();
+        if overlay.sealed().is_some() {
+            crate::crash_point("both-lanes-full");
+        }
         loop {
             if overlay.retire_applied()? {
                 return Ok(());
@@ -568,7 +571,8 @@ impl LoggedEngine {
         let Some((lane, generation)) = overlay.sealed() else {
             return Ok(());
         };
-        if shm.get(Word::Applied) == generation {
+        // Applied, unless its checkpointer died before it made the counters' seqlock even.
+        if shm.get(Word::Applied) == generation && shm.get(Word::CounterSeq).is_multiple_of(2) {
             return Ok(());
         }
         let log = overlay.scan(lane, generation)?;
@@ -679,18 +683,17 @@ impl LoggedEngine {
         })
     }
 
-    /// For an operation under the write lock whose read finds a seqlock odd for a while: the
-    /// checkpoint lock's holder is mid-commit, so wait on, unless it died (the next holder
-    /// of the write lock then recovers; this operation fails).
-    fn wait_under_lock(&self) -> Result<()> {
+    /// For an operation under the write lock whose read finds the counters' seqlock odd for a
+    /// while: the checkpoint lock's holder is mid-commit, so wait on; if it died, finish its
+    /// checkpoint here (applying a lane twice changes nothing, and the lanes stay as this
+    /// operation sees them: only a holder of the write lock retires one).
+    fn wait_under_lock(&self, env: &OpEnv<'_>) -> Result<()> {
         if self.overlay().checkpointer_alive()? {
             std::thread::sleep(SEALED_POLL);
-            Ok(())
-        } else {
-            Err(Error::storage(
-                "a checkpoint died mid-commit: the next writer recovers",
-            ))
+        } else if let Some(held) = self.overlay().try_checkpoint_lock()? {
+            self.apply_sealed(env, &held, Vec::new())?;
         }
+        Ok(())
     }
 
     /// Drops the cached snapshot: the database handle it was read from was replaced.

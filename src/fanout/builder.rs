@@ -90,6 +90,12 @@ impl FanoutBuilder {
         self
     }
 
+    /// Each shard's [`CacheBuilder::checkpoint_records`].
+    pub fn checkpoint_records(mut self, records: u64) -> Self {
+        self.cache = self.cache.checkpoint_records(records);
+        self
+    }
+
     /// How every shard's values become bytes (see [`crate::Disk`] and
     /// [`CacheBuilder::disk`]); the built-in encoding if not given.
     pub fn disk(mut self, disk: impl crate::format::disk::Disk) -> Self {

@@ -102,15 +102,16 @@ const DELETE_EVERY: u64 = 4;
 /// retirement pass them. (`after-lane-header`: the new lane's header written, the index's
 /// words not yet; `after-lane-published`: the sealed lane committed and its deltas zeroed,
 /// the counters' seqlock still odd; `after-lane-retired`: its header cleared, its words not
-/// yet; `mid-clear`: a recovery's reset half done.)
+/// yet; `both-lanes-full`: a writer found the active lane full and the other still sealed.)
+/// A recovery killed mid-way is `crash_consistency`'s `recover` scenario.
 const CRASH_POINTS: [&str; 7] = [
     "after-record-write",
     "after-table-insert",
+    "both-lanes-full",
     "after-lane-header",
     "after-checkpoint-commit",
     "after-lane-published",
     "after-lane-retired",
-    "mid-clear",
 ];
 
 /// Held by the two tests whose reader races the writer (1 and 2), so that they take turns: on

@@ -102,7 +102,7 @@ impl RowWriter for LogCtx<'_> {
         // Under the write lock no lane is sealed or retired, so the lookup only waits out a
         // checkpoint's publication; and a key not in the lanes is one that no checkpoint
         // since `snap` changed.
-        let wait = || self.engine.wait_under_lock();
+        let wait = || self.engine.wait_under_lock(self.env);
         match self.overlay.lookup(key, &wait)?.0 {
             Some(Logged::Set(bytes)) => Row::decode(&bytes).map(Some),
             Some(Logged::Deleted) => Ok(None),
@@ -148,7 +148,7 @@ impl RowWriter for LogCtx<'_> {
     fn volume(&self) -> Result<u64> {
         // The database's counter and the lanes' deltas as one pair: a checkpoint may commit
         // meanwhile, moving volume from a lane's delta to the database.
-        let wait = || self.engine.wait_under_lock();
+        let wait = || self.engine.wait_under_lock(self.env);
         let stored = self.engine.counter_with(self.env, META_VOLUME, &wait)?;
         let volume = (i128::from(stored) + i128::from(self.volume_delta)).max(0);
         Ok(u64::try_from(volume).unwrap_or(u64::MAX))

@@ -572,7 +572,6 @@ impl Overlay {
     pub(crate) fn reset(&self, odd_seq: u64, generation: u64, next_row_id: u64) -> Result<()> {
         self.wal.write_gen(1, None)?;
         self.wal.write_gen(0, Some(generation))?;
-        crate::crash_point("mid-clear");
         for lane in [0, 1] {
             self.shm.clear_table(lane)?;
         }
