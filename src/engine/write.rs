@@ -295,9 +295,45 @@ impl<'t> WriteCtx<'t> {
     /// Stores `row` under `key`, replacing `old` (the row currently stored there, if any),
     /// and keeps the order tables, the counters and the value files in step.
     pub(crate) fn put(&mut self, key: &[u8], row: &Row, old: Option<&Row>) -> Result<()> {
+        self.entries.insert(key, row.encode()?.as_slice())?;
+        self.after_put(key, row, old)
+    }
+
+    /// Stores `row` under `key` unless the row stored there is equal to it, with what
+    /// [`WriteCtx::put`] keeps in step, in one lookup of `key`: the row is written first and
+    /// the one it replaced read from what the write returns. Whether anything changed.
+    pub(crate) fn put_unless_equal(&mut self, key: &[u8], row: &Row) -> Result<bool> {
+        let bytes = row.encode()?;
+        let old = match self.entries.insert(key, bytes.as_slice())? {
+            Some(stored) if stored.value() == bytes.as_slice() => return Ok(false),
+            Some(stored) => {
+                let old = Row::decode(stored.value())?;
+                if old == *row {
+                    Err(stored.value().to_vec())
+                } else {
+                    Ok(Some(old))
+                }
+            }
+            None => Ok(None),
+        };
+        let old = match old {
+            Ok(old) => old,
+            Err(stored) => {
+                // The same row in other bytes (what `Row::decode` ignores): the bytes go back
+                // as they were, so that nothing changes.
+                self.entries.insert(key, stored.as_slice())?;
+                return Ok(false);
+            }
+        };
+        self.after_put(key, row, old.as_ref())?;
+        Ok(true)
+    }
+
+    /// What [`WriteCtx::put`] does besides writing the row: the order tables, the counters
+    /// and the value files.
+    fn after_put(&mut self, key: &[u8], row: &Row, old: Option<&Row>) -> Result<()> {
         self.changed = true;
         self.long_keys |= crate::key::long::is_long(key);
-        self.entries.insert(key, row.encode()?.as_slice())?;
         match old {
             Some(old) => {
                 self.orders.unlink(old)?;
@@ -322,8 +358,24 @@ impl<'t> WriteCtx<'t> {
     /// Removes the row stored under `key` (which must be `row`) and everything that points
     /// at it; its value file is deleted after the commit.
     pub(crate) fn remove(&mut self, key: &[u8], row: &Row) -> Result<()> {
-        self.changed = true;
         self.entries.remove(key)?;
+        self.after_remove(key, row)
+    }
+
+    /// Removes the row stored under `key`, if any, as [`WriteCtx::remove`] does, in one lookup
+    /// of `key`. Whether there was one.
+    pub(crate) fn remove_stored(&mut self, key: &[u8]) -> Result<bool> {
+        let row = match self.entries.remove(key)? {
+            Some(stored) => Row::decode(stored.value())?,
+            None => return Ok(false),
+        };
+        self.after_remove(key, &row)?;
+        Ok(true)
+    }
+
+    /// What [`WriteCtx::remove`] does besides removing the row.
+    fn after_remove(&mut self, key: &[u8], row: &Row) -> Result<()> {
+        self.changed = true;
         self.orders.insert.remove(row.row_id)?;
         self.orders.unlink(row)?;
         self.count_delta -= 1;

@@ -36,17 +36,14 @@ pub(super) fn commit(
         }
         let mut max_id = min_next_row_id;
         for (key, row) in &changes {
-            let current = w.get(key)?;
             match row {
-                Some(row) if current.as_ref() != Some(row) => {
-                    max_id = max_id.max(row.row_id.saturating_add(1));
-                    w.put(key, row, current.as_ref())?;
-                }
-                Some(_) => {}
-                None => {
-                    if let Some(current) = current {
-                        w.remove(key, &current)?;
+                Some(row) => {
+                    if w.put_unless_equal(key, row)? {
+                        max_id = max_id.max(row.row_id.saturating_add(1));
                     }
+                }
+                None => {
+                    w.remove_stored(key)?;
                 }
             }
         }
