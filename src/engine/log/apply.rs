@@ -72,13 +72,12 @@ pub(super) type Change = (Vec<u8>, Option<Row>);
 /// the generation did not set or delete after them; and the value files of set records that a
 /// later record of the same key superseded.
 pub(super) fn digest(records: Vec<(Vec<u8>, Logged)>) -> Result<Digest> {
-    let mut files: Vec<BlobPath> = Vec::new();
-    let mut latest: HashMap<Vec<u8>, Option<Row>> = HashMap::new();
-    let mut accesses: HashMap<Vec<u8>, Access> = HashMap::new();
+    // Decoded in log order, so that a damaged record is found where a reader of the log would.
+    let mut decoded: Vec<(Vec<u8>, Record)> = Vec::with_capacity(records.len());
     for (key, logged) in records {
-        let row = match logged {
-            Logged::Set(bytes) => Some(Row::decode(&bytes)?),
-            Logged::Deleted => None,
+        let record = match logged {
+            Logged::Set(bytes) => Record::Set(Row::decode(&bytes)?),
+            Logged::Deleted => Record::Deleted,
             Logged::Access { .. }
                 if crate::testing::sabotage::on(
                     crate::testing::sabotage::Sabotage::AccessRecords,
@@ -87,8 +86,41 @@ pub(super) fn digest(records: Vec<(Vec<u8>, Logged)>) -> Result<Digest> {
                 // Negative control (`sabotage`): other processes' reads are lost.
                 continue;
             }
-            Logged::Access { time, count } => {
-                match latest.get_mut(&key) {
+            Logged::Access { time, count } => Record::Access(Access { time, count }),
+        };
+        decoded.push((key, record));
+    }
+    // Each key's records side by side, in key order and within a key in log order (the sort
+    // is stable); indices, so that the sort moves no rows.
+    let mut order: Vec<usize> = (0..decoded.len()).collect();
+    order.sort_by(|&a, &b| decoded[a].0.cmp(&decoded[b].0));
+    let mut files: Vec<BlobPath> = Vec::new();
+    let mut changes: Vec<Change> = Vec::new();
+    let mut accesses: Vec<(Vec<u8>, Access)> = Vec::new();
+    let mut start = 0;
+    while start < order.len() {
+        let first = order[start];
+        let end = order[start..]
+            .iter()
+            .position(|&i| decoded[i].0 != decoded[first].0)
+            .map_or(order.len(), |n| start + n);
+        // `None` until the key's first set or delete.
+        let mut latest: Option<Option<Row>> = None;
+        let mut access: Option<Access> = None;
+        for &i in &order[start..end] {
+            match std::mem::replace(&mut decoded[i].1, Record::Deleted) {
+                Record::Set(row) => {
+                    files.extend(row.file().cloned());
+                    // A set or delete starts the key afresh: earlier reads of it no longer
+                    // count.
+                    access = None;
+                    latest = Some(Some(row));
+                }
+                Record::Deleted => {
+                    access = None;
+                    latest = Some(None);
+                }
+                Record::Access(Access { time, count }) => match &mut latest {
                     // Read after this generation set it: fold into the logged row.
                     Some(Some(row)) => {
                         row.access_time = row.access_time.max(time);
@@ -96,30 +128,38 @@ pub(super) fn digest(records: Vec<(Vec<u8>, Logged)>) -> Result<Digest> {
                     }
                     Some(None) => {}
                     None => {
-                        let a = accesses.entry(key).or_insert(Access { time, count: 0 });
+                        let a = access.get_or_insert(Access { time, count: 0 });
                         a.time = a.time.max(time);
                         a.count = a.count.saturating_add(count);
                     }
-                }
-                continue;
+                },
             }
-        };
-        files.extend(row.as_ref().and_then(Row::file).cloned());
-        // A set or delete starts the key afresh: earlier reads of it no longer count.
-        accesses.remove(&key);
-        latest.insert(key, row);
+        }
+        let key = std::mem::take(&mut decoded[first].0);
+        match (latest, access) {
+            (Some(row), _) => changes.push((key, row)),
+            (None, Some(access)) => accesses.push((key, access)),
+            (None, None) => {}
+        }
+        start = end;
     }
-    let kept: HashSet<&BlobPath> = latest.values().flatten().filter_map(Row::file).collect();
+    let kept: HashSet<&BlobPath> = changes
+        .iter()
+        .filter_map(|(_, row)| row.as_ref().and_then(Row::file))
+        .collect();
     let stale = files
         .iter()
         .filter(|f| !kept.contains(f))
         .cloned()
         .collect();
-    let mut changes: Vec<_> = latest.into_iter().collect();
-    changes.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    let mut accesses: Vec<_> = accesses.into_iter().collect();
-    accesses.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     Ok((changes, accesses, stale))
+}
+
+/// One record of a generation, its row decoded.
+enum Record {
+    Set(Row),
+    Deleted,
+    Access(Access),
 }
 
 /// What [`digest`] returns.
