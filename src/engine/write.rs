@@ -296,13 +296,45 @@ impl<'t> WriteCtx<'t> {
     /// and keeps the order tables, the counters and the value files in step.
     pub(crate) fn put(&mut self, key: &[u8], row: &Row, old: Option<&Row>) -> Result<()> {
         self.entries.insert(key, row.encode()?.as_slice())?;
-        self.after_put(key, row, old)
+        self.after_put(key, row, old, None)
+    }
+
+    /// Applies `changes` (a key's new row, or `None` to remove it), each as
+    /// [`WriteCtx::put_unless_equal`] or [`WriteCtx::remove_stored`], with the entries of
+    /// new positions in the insertion and policy orders added at the end, together. The
+    /// largest row id of a row stored, if any.
+    pub(crate) fn apply_changes(
+        &mut self,
+        changes: &[(Vec<u8>, Option<Row>)],
+    ) -> Result<Option<u64>> {
+        let mut deferred = orders::Deferred::default();
+        let mut max_id = None;
+        for (key, row) in changes {
+            match row {
+                Some(row) => {
+                    if self.put_unless_equal(key, row, Some(&mut deferred))? {
+                        max_id = max_id.max(Some(row.row_id));
+                    }
+                }
+                None => {
+                    self.remove_stored(key)?;
+                }
+            }
+        }
+        self.orders.add_deferred(deferred)?;
+        Ok(max_id)
     }
 
     /// Stores `row` under `key` unless the row stored there is equal to it, with what
     /// [`WriteCtx::put`] keeps in step, in one lookup of `key`: the row is written first and
     /// the one it replaced read from what the write returns. Whether anything changed.
-    pub(crate) fn put_unless_equal(&mut self, key: &[u8], row: &Row) -> Result<bool> {
+    /// With `deferred`, the new entries of the insertion and policy orders are left there.
+    pub(crate) fn put_unless_equal<'k>(
+        &mut self,
+        key: &'k [u8],
+        row: &Row,
+        deferred: Option<&mut orders::Deferred<'k>>,
+    ) -> Result<bool> {
         let bytes = row.encode()?;
         let old = match self.entries.insert(key, bytes.as_slice())? {
             Some(stored) if stored.value() == bytes.as_slice() => return Ok(false),
@@ -325,34 +357,54 @@ impl<'t> WriteCtx<'t> {
                 return Ok(false);
             }
         };
-        self.after_put(key, row, old.as_ref())?;
+        self.after_put(key, row, old.as_ref(), deferred)?;
         Ok(true)
     }
 
     /// What [`WriteCtx::put`] does besides writing the row: the order tables, the counters
-    /// and the value files.
-    fn after_put(&mut self, key: &[u8], row: &Row, old: Option<&Row>) -> Result<()> {
+    /// and the value files; with `deferred`, the new entries of the insertion and policy
+    /// orders are left there.
+    fn after_put<'k>(
+        &mut self,
+        key: &'k [u8],
+        row: &Row,
+        old: Option<&Row>,
+        mut deferred: Option<&mut orders::Deferred<'k>>,
+    ) -> Result<()> {
         self.changed = true;
         self.long_keys |= crate::key::long::is_long(key);
-        match old {
+        let add_id = match old {
             Some(old) => {
-                self.orders.unlink(old)?;
+                self.orders.unlink_deferring(old, deferred.as_deref_mut())?;
                 self.volume_delta -= i128::from(old.volume(key.len()));
                 if old.file().is_some() && old.file() != row.file() {
                     self.files_to_delete.extend(old.file().cloned());
                 }
                 if old.row_id != row.row_id {
-                    self.orders.insert.remove(old.row_id)?;
-                    self.orders.insert.insert(row.row_id, key)?;
+                    match deferred.as_deref_mut() {
+                        Some(deferred) => deferred.insert_removed.push(old.row_id),
+                        None => {
+                            self.orders.insert.remove(old.row_id)?;
+                        }
+                    }
                 }
+                old.row_id != row.row_id
             }
             None => {
                 self.count_delta += 1;
-                self.orders.insert.insert(row.row_id, key)?;
+                true
+            }
+        };
+        if add_id {
+            match deferred.as_deref_mut() {
+                Some(deferred) => deferred.insert.push((row.row_id, key)),
+                None => {
+                    self.orders.insert.insert(row.row_id, key)?;
+                }
             }
         }
         self.volume_delta += i128::from(row.volume(key.len()));
-        self.orders.link(key, row)
+        self.orders.link_deferring(key, row, deferred)
     }
 
     /// Removes the row stored under `key` (which must be `row`) and everything that points

@@ -34,19 +34,10 @@ pub(super) fn commit(
         for record in skipped {
             w.keep_skipped_record(record.generation, record.seq, &record.bytes)?;
         }
-        let mut max_id = min_next_row_id;
-        for (key, row) in &changes {
-            match row {
-                Some(row) => {
-                    if w.put_unless_equal(key, row)? {
-                        max_id = max_id.max(row.row_id.saturating_add(1));
-                    }
-                }
-                None => {
-                    w.remove_stored(key)?;
-                }
-            }
-        }
+        let stored_id = w.apply_changes(&changes)?;
+        let max_id = stored_id.map_or(min_next_row_id, |id| {
+            min_next_row_id.max(id.saturating_add(1))
+        });
         for (key, access) in &accesses {
             access::apply(w, key, *access)?;
         }
