@@ -149,8 +149,9 @@ fn main() {
             "updates" => Scenario::Updates,
             other => panic!("CHECKPOINT_PROFILE is new_keys or updates, not {other}"),
         };
-        let rounds = std::env::var("CHECKPOINT_ROUNDS")
-            .map_or(ROUNDS, |r| r.parse().expect("CHECKPOINT_ROUNDS is a number"));
+        let rounds = std::env::var("CHECKPOINT_ROUNDS").map_or(ROUNDS, |r| {
+            r.parse().expect("CHECKPOINT_ROUNDS is a number")
+        });
         profile(scenario, rounds);
         return;
     }
