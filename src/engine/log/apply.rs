@@ -64,7 +64,10 @@ pub(super) type Change = (Vec<u8>, Option<Row>);
 /// later record of the same key superseded.
 pub(super) fn digest(records: Vec<(Vec<u8>, Logged)>) -> Result<Digest> {
     // Decoded in log order, so that a damaged record is found where a reader of the log would.
-    let mut decoded: Vec<(Vec<u8>, Record)> = Vec::with_capacity(records.len());
+    // The keys are sorted apart from the records, with their records' places, so that the sort
+    // moves no rows.
+    let mut keys: Vec<(Vec<u8>, usize)> = Vec::with_capacity(records.len());
+    let mut decoded: Vec<Option<Record>> = Vec::with_capacity(records.len());
     for (key, logged) in records {
         let record = match logged {
             Logged::Set(bytes) => Record::Set(Row::decode(&bytes)?),
@@ -79,60 +82,35 @@ pub(super) fn digest(records: Vec<(Vec<u8>, Logged)>) -> Result<Digest> {
             }
             Logged::Access { time, count } => Record::Access(Access { time, count }),
         };
-        decoded.push((key, record));
+        keys.push((key, decoded.len()));
+        decoded.push(Some(record));
     }
     // Each key's records side by side, in key order and within a key in log order (the sort
-    // is stable); indices, so that the sort moves no rows.
-    let mut order: Vec<usize> = (0..decoded.len()).collect();
-    order.sort_by(|&a, &b| decoded[a].0.cmp(&decoded[b].0));
+    // is stable).
+    keys.sort_by(|a, b| a.0.cmp(&b.0));
     let mut files: Vec<BlobPath> = Vec::new();
     let mut changes: Vec<Change> = Vec::new();
     let mut accesses: Vec<(Vec<u8>, Access)> = Vec::new();
-    let mut start = 0;
-    while start < order.len() {
-        let first = order[start];
-        let end = order[start..]
-            .iter()
-            .position(|&i| decoded[i].0 != decoded[first].0)
-            .map_or(order.len(), |n| start + n);
-        // `None` until the key's first set or delete.
-        let mut latest: Option<Option<Row>> = None;
-        let mut access: Option<Access> = None;
-        for &i in &order[start..end] {
-            match std::mem::replace(&mut decoded[i].1, Record::Deleted) {
-                Record::Set(row) => {
-                    files.extend(row.file().cloned());
-                    // A set or delete starts the key afresh: earlier reads of it no longer
-                    // count.
-                    access = None;
-                    latest = Some(Some(row));
-                }
-                Record::Deleted => {
-                    access = None;
-                    latest = Some(None);
-                }
-                Record::Access(Access { time, count }) => match &mut latest {
-                    // Read after this generation set it: fold into the logged row.
-                    Some(Some(row)) => {
-                        row.access_time = row.access_time.max(time);
-                        row.access_count = row.access_count.saturating_add(count);
-                    }
-                    Some(None) => {}
-                    None => {
-                        let a = access.get_or_insert(Access { time, count: 0 });
-                        a.time = a.time.max(time);
-                        a.count = a.count.saturating_add(count);
-                    }
-                },
+    let mut keys = keys.into_iter().peekable();
+    while let Some((key, first)) = keys.next() {
+        let mut state = KeyState::default();
+        let mut place = Some(first);
+        while let Some(at) = place {
+            if let Some(record) = decoded.get_mut(at).and_then(Option::take) {
+                state.fold(record, &mut files);
             }
+            place = keys.next_if(|(next, _)| *next == key).map(|(_, at)| at);
         }
-        let key = std::mem::take(&mut decoded[first].0);
-        match (latest, access) {
-            (Some(row), _) => changes.push((key, row)),
-            (None, Some(access)) => accesses.push((key, access)),
-            (None, None) => {}
+        match state {
+            KeyState {
+                latest: Some(row), ..
+            } => changes.push((key, row)),
+            KeyState {
+                latest: None,
+                access: Some(access),
+            } => accesses.push((key, access)),
+            KeyState { .. } => {}
         }
-        start = end;
     }
     let kept: HashSet<&BlobPath> = changes
         .iter()
@@ -151,6 +129,46 @@ enum Record {
     Set(Row),
     Deleted,
     Access(Access),
+}
+
+/// What one key's records of a generation come to, folded in log order.
+#[derive(Default)]
+struct KeyState {
+    /// The latest set's row or delete (`None` inside); `None` before the first of them.
+    latest: Option<Option<Row>>,
+    /// The reads since the last set or delete, while there has been none.
+    access: Option<Access>,
+}
+
+impl KeyState {
+    /// Folds in the key's next record; a set's value file goes to `files`.
+    fn fold(&mut self, record: Record, files: &mut Vec<BlobPath>) {
+        match record {
+            Record::Set(row) => {
+                files.extend(row.file().cloned());
+                // A set or delete starts the key afresh: earlier reads of it no longer count.
+                self.access = None;
+                self.latest = Some(Some(row));
+            }
+            Record::Deleted => {
+                self.access = None;
+                self.latest = Some(None);
+            }
+            Record::Access(Access { time, count }) => match &mut self.latest {
+                // Read after this generation set it: fold into the logged row.
+                Some(Some(row)) => {
+                    row.access_time = row.access_time.max(time);
+                    row.access_count = row.access_count.saturating_add(count);
+                }
+                Some(None) => {}
+                None => {
+                    let a = self.access.get_or_insert(Access { time, count: 0 });
+                    a.time = a.time.max(time);
+                    a.count = a.count.saturating_add(count);
+                }
+            },
+        }
+    }
 }
 
 /// What [`digest`] returns.

@@ -266,11 +266,12 @@ where
     entries.sort_by_key(|(position, _)| *position);
     let last = table.last()?.map(|(position, _)| position.value());
     let past = last.map_or(0, |last| entries.partition_point(|(p, _)| *p <= last));
-    for (position, key) in &entries[..past] {
+    // (`past` is at most the length.)
+    let (below, tail) = entries.split_at_checked(past).unwrap_or((&entries, &[]));
+    for (position, key) in below {
         table.insert(*position, *key)?;
     }
     let mut cursor = table.upper_bound_mut(std::ops::Bound::<P>::Unbounded)?;
-    let tail = &entries[past..];
     for (i, (position, key)) in tail.iter().enumerate() {
         if tail.get(i + 1).is_some_and(|(next, _)| next == position) {
             continue;
