@@ -181,3 +181,76 @@ pub(super) fn latest_per_key(changes: Vec<Change>) -> Vec<Change> {
     out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::row::ValuePlace;
+    use crate::format::value::ValueKind;
+
+    fn row(id: u64, file: Option<&str>) -> Row {
+        Row {
+            row_id: id,
+            store_time: 100,
+            expire_time: 0,
+            access_time: 100,
+            access_count: 0,
+            kind: ValueKind::Bytes,
+            packed: false,
+            size: 1,
+            crc32: 0,
+            tag: None,
+            full_key: None,
+            place: match file {
+                Some(path) => ValuePlace::File(BlobPath::parse(path).unwrap()),
+                None => ValuePlace::Inline(vec![0]),
+            },
+        }
+    }
+
+    fn set(key: &str, row: &Row) -> (Vec<u8>, Logged) {
+        (key.into(), Logged::Set(row.encode().unwrap()))
+    }
+
+    fn read(key: &str, time: u64, count: u64) -> (Vec<u8>, Logged) {
+        (key.into(), Logged::Access { time, count })
+    }
+
+    #[test]
+    fn digest_keeps_each_keys_latest_change_its_later_reads_and_the_files_it_left() {
+        let file = |n| format!("{n}{n}/23/{n}{n}23456789abcdef0123456789abcdef.val");
+        let (old_c, new_c) = (file(1), file(2));
+        let records = vec![
+            read("b", 50, 1),
+            set("c", &row(3, Some(&old_c))),
+            set("a", &row(1, None)),
+            read("b", 40, 2),
+            read("a", 300, 2),
+            read("d", 70, 1),
+            set("c", &row(4, Some(&new_c))),
+            ("d".into(), Logged::Deleted),
+            read("d", 80, 1),
+            read("e", 90, 1),
+            ("e".into(), Logged::Deleted),
+            set("e", &row(5, None)),
+        ];
+        let (changes, accesses, stale) = digest(records).unwrap();
+        let mut a = row(1, None);
+        a.access_time = 300;
+        a.access_count = 2;
+        assert_eq!(
+            changes,
+            vec![
+                (b"a".to_vec(), Some(a)),
+                (b"c".to_vec(), Some(row(4, Some(&new_c)))),
+                (b"d".to_vec(), None),
+                (b"e".to_vec(), Some(row(5, None))),
+            ]
+        );
+        assert_eq!(
+            accesses,
+            vec![(b"b".to_vec(), Access { time: 50, count: 3 })]
+        );
+        assert_eq!(stale, vec![BlobPath::parse(&old_c).unwrap()]);
+    }
+}
