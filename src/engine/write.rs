@@ -299,10 +299,10 @@ impl<'t> WriteCtx<'t> {
         self.after_put(key, row, old, None)
     }
 
-    /// Applies `changes` (a key's new row, or `None` to remove it), each as
-    /// [`WriteCtx::put_unless_equal`] or [`WriteCtx::remove_stored`], with the entries of
-    /// new positions in the insertion and policy orders added at the end, together. The
-    /// largest row id of a row stored, if any.
+    /// Applies `changes` (of distinct keys: a key's new row, or `None` to remove it), each as
+    /// [`WriteCtx::put_unless_equal`] or [`WriteCtx::remove_stored`], with the insertion and
+    /// policy orders' changes of the rows stored made at the end, together
+    /// ([`orders::Orders::add_deferred`]). The largest row id of a row stored, if any.
     pub(crate) fn apply_changes(
         &mut self,
         changes: &[(Vec<u8>, Option<Row>)],
@@ -328,7 +328,7 @@ impl<'t> WriteCtx<'t> {
     /// Stores `row` under `key` unless the row stored there is equal to it, with what
     /// [`WriteCtx::put`] keeps in step, in one lookup of `key`: the row is written first and
     /// the one it replaced read from what the write returns. Whether anything changed.
-    /// With `deferred`, the new entries of the insertion and policy orders are left there.
+    /// With `deferred`, the insertion and policy orders' changes are left there.
     pub(crate) fn put_unless_equal<'k>(
         &mut self,
         key: &'k [u8],
@@ -362,8 +362,8 @@ impl<'t> WriteCtx<'t> {
     }
 
     /// What [`WriteCtx::put`] does besides writing the row: the order tables, the counters
-    /// and the value files; with `deferred`, the new entries of the insertion and policy
-    /// orders are left there.
+    /// and the value files; with `deferred`, the insertion and policy orders' changes are
+    /// left there.
     fn after_put<'k>(
         &mut self,
         key: &'k [u8],

@@ -107,11 +107,17 @@ impl<'t> Orders<'t> {
         Ok(())
     }
 
-    /// Adds the entries `deferred` holds to their tables: in position order, those past a
-    /// table's last entry appended through one cursor (a run of them is written a leaf at a
-    /// time), the others one by one. An entry whose position is taken replaces what is
-    /// there, and of two with one position the later one stays, as inserting each at once
-    /// would have left them.
+    /// Makes the changes `deferred` holds, each table's removals first. Removals: by one walk
+    /// over the range from the first to the last of them when the table holds at most
+    /// [`WALK_ENTRIES_PER_REMOVAL`] entries per removal, else one by one. Additions, in
+    /// position order: those past a table's last entry appended through one cursor (a run
+    /// of them is written a leaf at a time), the others one by one; an entry whose position
+    /// is taken replaces what is there, and of two with one position the later one stays.
+    ///
+    /// The batch's changes are of distinct keys, and every position holds its row's id: no
+    /// position one change removes is one another adds (unless two rows share a row id,
+    /// damage that `check` reports), so the tables end as making each change at once would
+    /// have left them.
     pub(crate) fn add_deferred(&mut self, deferred: Deferred<'_>) -> Result<()> {
         remove_sorted(&mut self.insert, deferred.insert_removed)?;
         add_sorted(&mut self.insert, deferred.insert)?;
@@ -205,9 +211,9 @@ impl<'t> Orders<'t> {
     }
 }
 
-/// Order entries to add at the end of a batch of row changes ([`Orders::add_deferred`]):
-/// the insertion order's and the policy order's, which new rows put past the end of their
-/// tables.
+/// The insertion and policy orders' changes that a batch of row changes makes at its end
+/// ([`Orders::add_deferred`]): new rows' entries go past the end of those tables, and
+/// replaced rows' entries are spread over them.
 #[derive(Default)]
 pub(crate) struct Deferred<'k> {
     pub(crate) insert: Vec<(u64, &'k [u8])>,
@@ -404,8 +410,8 @@ mod tests {
         for position in &existing {
             by_insert.insert(*position, b"old".as_slice()).unwrap();
         }
-        // Out of order; below, at and past the last entry (4990, 499); one position of an
-        // existing entry and two positions given twice (the later one stays); four are new.
+        // Out of order; below, at and past the last entry (4990, 499); two positions of
+        // existing entries and two positions given twice (the later one stays); four are new.
         let added: Vec<((u64, u64), &[u8])> = vec![
             ((6000, 2), b"a"),
             ((5, 1), b"b"),
