@@ -306,35 +306,139 @@ impl<'t> WriteCtx<'t> {
     /// Stores `row` under `key`, replacing `old` (the row currently stored there, if any),
     /// and keeps the order tables, the counters and the value files in step.
     pub(crate) fn put(&mut self, key: &[u8], row: &Row, old: Option<&Row>) -> Result<()> {
+        self.entries.insert(key, row.encode()?.as_slice())?;
+        self.after_put(key, row, old, None)
+    }
+
+    /// Applies `changes` (of distinct keys: a key's new row, or `None` to remove it), each as
+    /// [`WriteCtx::put_unless_equal`] or [`WriteCtx::remove_stored`], with the insertion and
+    /// policy orders' changes of the rows stored made at the end, together
+    /// ([`orders::Orders::add_deferred`]). The largest row id of a row stored, if any.
+    pub(crate) fn apply_changes(
+        &mut self,
+        changes: &[(Vec<u8>, Option<Row>)],
+    ) -> Result<Option<u64>> {
+        let mut deferred = orders::Deferred::default();
+        let mut max_id = None;
+        for (key, row) in changes {
+            match row {
+                Some(row) => {
+                    if self.put_unless_equal(key, row, Some(&mut deferred))? {
+                        max_id = max_id.max(Some(row.row_id));
+                    }
+                }
+                None => {
+                    self.remove_stored(key)?;
+                }
+            }
+        }
+        self.orders.add_deferred(deferred)?;
+        Ok(max_id)
+    }
+
+    /// Stores `row` under `key` unless the row stored there is equal to it, with what
+    /// [`WriteCtx::put`] keeps in step, in one lookup of `key`: the row is written first and
+    /// the one it replaced read from what the write returns. Whether anything changed.
+    /// With `deferred`, the insertion and policy orders' changes are left there.
+    pub(crate) fn put_unless_equal<'k>(
+        &mut self,
+        key: &'k [u8],
+        row: &Row,
+        deferred: Option<&mut orders::Deferred<'k>>,
+    ) -> Result<bool> {
+        let bytes = row.encode()?;
+        let old = match self.entries.insert(key, bytes.as_slice())? {
+            Some(stored) if stored.value() == bytes.as_slice() => return Ok(false),
+            Some(stored) => {
+                let old = Row::decode(stored.value())?;
+                if old == *row {
+                    Err(stored.value().to_vec())
+                } else {
+                    Ok(Some(old))
+                }
+            }
+            None => Ok(None),
+        };
+        let old = match old {
+            Ok(old) => old,
+            Err(stored) => {
+                // The same row in other bytes (what `Row::decode` ignores): the bytes go back
+                // as they were, so that nothing changes.
+                self.entries.insert(key, stored.as_slice())?;
+                return Ok(false);
+            }
+        };
+        self.after_put(key, row, old.as_ref(), deferred)?;
+        Ok(true)
+    }
+
+    /// What [`WriteCtx::put`] does besides writing the row: the order tables, the counters
+    /// and the value files; with `deferred`, the insertion and policy orders' changes are
+    /// left there.
+    fn after_put<'k>(
+        &mut self,
+        key: &'k [u8],
+        row: &Row,
+        old: Option<&Row>,
+        mut deferred: Option<&mut orders::Deferred<'k>>,
+    ) -> Result<()> {
         self.changed = true;
         self.long_keys |= crate::key::long::is_long(key);
-        self.entries.insert(key, row.encode()?.as_slice())?;
-        match old {
+        let add_id = match old {
             Some(old) => {
-                self.orders.unlink(old)?;
+                self.orders.unlink_deferring(old, deferred.as_deref_mut())?;
                 self.volume_delta -= i128::from(old.volume(key.len()));
                 if old.file().is_some() && old.file() != row.file() {
                     self.files_to_delete.extend(old.file().cloned());
                 }
                 if old.row_id != row.row_id {
-                    self.orders.insert.remove(old.row_id)?;
-                    self.orders.insert.insert(row.row_id, key)?;
+                    match deferred.as_deref_mut() {
+                        Some(deferred) => deferred.insert_removed.push(old.row_id),
+                        None => {
+                            self.orders.insert.remove(old.row_id)?;
+                        }
+                    }
                 }
+                old.row_id != row.row_id
             }
             None => {
                 self.count_delta += 1;
-                self.orders.insert.insert(row.row_id, key)?;
+                true
+            }
+        };
+        if add_id {
+            match deferred.as_deref_mut() {
+                Some(deferred) => deferred.insert.push((row.row_id, key)),
+                None => {
+                    self.orders.insert.insert(row.row_id, key)?;
+                }
             }
         }
         self.volume_delta += i128::from(row.volume(key.len()));
-        self.orders.link(key, row)
+        self.orders.link_deferring(key, row, deferred)
     }
 
     /// Removes the row stored under `key` (which must be `row`) and everything that points
     /// at it; its value file is deleted after the commit.
     pub(crate) fn remove(&mut self, key: &[u8], row: &Row) -> Result<()> {
-        self.changed = true;
         self.entries.remove(key)?;
+        self.after_remove(key, row)
+    }
+
+    /// Removes the row stored under `key`, if any, as [`WriteCtx::remove`] does, in one lookup
+    /// of `key`. Whether there was one.
+    pub(crate) fn remove_stored(&mut self, key: &[u8]) -> Result<bool> {
+        let row = match self.entries.remove(key)? {
+            Some(stored) => Row::decode(stored.value())?,
+            None => return Ok(false),
+        };
+        self.after_remove(key, &row)?;
+        Ok(true)
+    }
+
+    /// What [`WriteCtx::remove`] does besides removing the row.
+    fn after_remove(&mut self, key: &[u8], row: &Row) -> Result<()> {
+        self.changed = true;
         self.orders.insert.remove(row.row_id)?;
         self.orders.unlink(row)?;
         self.count_delta -= 1;

@@ -228,21 +228,31 @@ struct Reader<'a> {
     pos: usize,
 }
 
+// Inlined, with the error built out of line: a checkpoint decodes every row it applies.
 impl<'a> Reader<'a> {
+    #[inline]
     fn take(&mut self, n: usize) -> Result<&'a [u8]> {
         let end = self.pos.checked_add(n).filter(|&e| e <= self.bytes.len());
-        let slice = end.and_then(|e| self.bytes.get(self.pos..e));
-        let slice = slice.ok_or_else(|| {
-            corrupt(format!(
-                "truncated: needs {n} bytes at offset {}, has {}",
-                self.pos,
-                self.bytes.len()
-            ))
-        })?;
-        self.pos += n;
-        Ok(slice)
+        match end.and_then(|e| self.bytes.get(self.pos..e)) {
+            Some(slice) => {
+                self.pos += n;
+                Ok(slice)
+            }
+            None => Err(self.truncated(n)),
+        }
     }
 
+    #[cold]
+    #[inline(never)]
+    fn truncated(&self, n: usize) -> Error {
+        corrupt(format!(
+            "truncated: needs {n} bytes at offset {}, has {}",
+            self.pos,
+            self.bytes.len()
+        ))
+    }
+
+    #[inline]
     fn array<const N: usize>(&mut self) -> Result<[u8; N]> {
         let slice = self.take(N)?;
         let mut out = [0u8; N];
@@ -250,6 +260,7 @@ impl<'a> Reader<'a> {
         Ok(out)
     }
 
+    #[inline]
     fn u64(&mut self) -> Result<u64> {
         Ok(u64::from_le_bytes(self.array()?))
     }
