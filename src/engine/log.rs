@@ -182,14 +182,13 @@ impl LoggedEngine {
     }
 
     /// The lanes that hold a generation: the sealed one first, then the active one.
-    fn live_lanes(&self) -> Vec<(Lane, u64)> {
+    fn live_lanes(&self) -> impl Iterator<Item = (Lane, u64)> + use<'_> {
         let shm = self.overlay().shm();
         let active = shm.active();
         [shm::other(active), active]
             .into_iter()
             .map(|lane| (lane, shm.lane(lane, LaneWord::Gen)))
             .filter(|&(_, generation)| generation != 0)
-            .collect()
     }
 
     /// Calls `f` with the keys whose latest record in a live lane stores a row, one set per
@@ -205,7 +204,7 @@ impl LoggedEngine {
             .log_keys
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let live = self.live_lanes();
+        let live: Vec<(Lane, u64)> = self.live_lanes().collect();
         for &(lane, generation) in &live {
             let index = shm::of_lane_mut(&mut indexes, lane);
             if index.generation != generation {
@@ -292,9 +291,11 @@ impl LoggedEngine {
                 }
             }
         }
-        out.sort_by(|a, b| (a.position, &a.key).cmp(&(b.position, &b.key)));
-        out.dedup();
-        out.truncate(limit);
+        if out.len() > 1 {
+            out.sort_by(|a, b| (a.position, &a.key).cmp(&(b.position, &b.key)));
+            out.dedup();
+            out.truncate(limit);
+        }
         Ok(out)
     }
 
@@ -655,15 +656,17 @@ impl LoggedEngine {
     /// with no lock (the counters' seqlock brackets every commit that changes them).
     pub(crate) fn counter(&self, env: &OpEnv<'_>, name: &str) -> Result<u64> {
         let recover = || self.locked(env, |_| Ok(()));
-        self.counter_with(env, name, &recover)
+        self.counter_with(env, name, &recover, None)
     }
 
-    /// As [`LoggedEngine::counter`], calling `recover` if the counters' seqlock stays odd.
+    /// As [`LoggedEngine::counter`], calling `recover` if the counters' seqlock stays odd;
+    /// `known` is a snapshot of a known epoch, read instead of the cached one in that epoch.
     fn counter_with(
         &self,
         env: &OpEnv<'_>,
         name: &str,
         recover: &dyn Fn() -> Result<()>,
+        known: Option<(u64, &Snapshot)>,
     ) -> Result<u64> {
         let shm = self.overlay().shm();
         let word = if name == META_COUNT {
@@ -673,7 +676,14 @@ impl LoggedEngine {
         };
         self.overlay().read_counters(recover, |epoch| {
             let delta = shm.lanes_sum(word) as i64;
-            let snap = self.shared.snapshots.get(env.db, epoch)?;
+            let cached;
+            let snap = match known {
+                Some((at, snap)) if at == epoch => snap,
+                _ => {
+                    cached = self.shared.snapshots.get(env.db, epoch)?;
+                    &*cached
+                }
+            };
             let base = if name == META_COUNT {
                 snap.meta(name)?
             } else {

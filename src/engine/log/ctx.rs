@@ -149,7 +149,10 @@ impl RowWriter for LogCtx<'_> {
         // The database's counter and the lanes' deltas as one pair: a checkpoint may commit
         // meanwhile, moving volume from a lane's delta to the database.
         let wait = || self.engine.wait_under_lock(self.env);
-        let stored = self.engine.counter_with(self.env, META_VOLUME, &wait)?;
+        let known = Some((self.epoch, &*self.snap));
+        let stored = self
+            .engine
+            .counter_with(self.env, META_VOLUME, &wait, known)?;
         let volume = (i128::from(stored) + i128::from(self.volume_delta)).max(0);
         Ok(u64::try_from(volume).unwrap_or(u64::MAX))
     }
