@@ -49,6 +49,9 @@ pub(crate) struct LogState {
     log_keys: std::sync::Mutex<LogKeys>,
     /// The log's rows with expire times, as far as this process has read the log.
     log_expiries: std::sync::Mutex<LogExpiries>,
+    /// How long the log has held records, as this process saw it (the janitor's bound on a
+    /// record's wait for its checkpoint, `engine::durable`).
+    age: crate::engine::durable::LogAge,
 }
 
 /// The keys one generation of the log stores rows under, up to a point of the log.
@@ -133,6 +136,7 @@ impl LoggedEngine {
             cursors: std::sync::Mutex::default(),
             log_keys: std::sync::Mutex::default(),
             log_expiries: std::sync::Mutex::default(),
+            age: crate::engine::durable::LogAge::default(),
         });
         let engine = LoggedEngine { shared };
         let overlay = engine.overlay();
@@ -313,7 +317,25 @@ impl LoggedEngine {
             // Logs the noted reads if the lock is free now; else they wait for the next round.
             let _ = self.write(&now, env.settings.checkpoint_records, |_| Ok(()));
         }
-        Ok(cached || !env.accesses.is_empty())
+        // At the Normal level, records older than a second get their checkpoint if the lock
+        // is free now; else (or while younger) the next round looks again.
+        use crate::engine::durable::Due;
+        let (generation, records) = (shm.get(Word::Gen), shm.get(Word::Records));
+        let aging = match self.shared.age.poll(
+            env.settings.durability,
+            generation,
+            records,
+            Instant::now(),
+        ) {
+            Due::Nothing => false,
+            Due::Later => true,
+            Due::Now => match self.locked(&now, |env| self.checkpoint(env)) {
+                Ok(()) => false,
+                Err(crate::error::Error::Timeout) => true,
+                Err(e) => return Err(e),
+            },
+        };
+        Ok(cached || !env.accesses.is_empty() || aging)
     }
 
     /// Runs `f` under the write lock, after recovering if the last holder died inside it.
@@ -449,9 +471,13 @@ impl LoggedEngine {
             shm.set(Word::NextRowId, next);
         }
         // Once logged, no reader can reach a replaced file through the log, and replay after
-        // a crash replaces its row too: the file can go now, as on the direct path.
-        for file in &ctx.files_to_delete {
-            let _ = blob::remove(env.dir, file);
+        // a crash replaces its row too: the file can go now, as on the direct path. Not at
+        // the Normal level, where a power loss drops the log and the database's synced row
+        // may name the file: the checkpoint that replaces that row deletes it.
+        if !env.settings.durability.syncs_value_files_at_checkpoint() {
+            for file in &ctx.files_to_delete {
+                let _ = blob::remove(env.dir, file);
+            }
         }
         Ok(())
     }

@@ -206,6 +206,15 @@ impl Marker {
         self.pending().unwrap_or(Verdict::Nothing)
     }
 
+    /// Turns a pending [`Verdict::Check`] into [`Verdict::Record`]: the opener has made the
+    /// cache safe another way (`engine::durable::after_power_loss`).
+    pub(crate) fn skip_check(&self) {
+        let mut pending = self.pending();
+        if *pending == Some(Verdict::Check) {
+            *pending = Some(Verdict::Record);
+        }
+    }
+
     /// Records the cache in use by this boot (synced), once the opener has done what
     /// [`Marker::verdict`] asked, and lets other openers decide.
     pub(crate) fn settle(&self) -> Result<()> {

@@ -80,6 +80,12 @@ pub(crate) enum Sabotage {
     /// Storing a long key leaves the format version at 1, so an older build would take its
     /// rows for damage instead of refusing the cache (`tests/api/keys_and_values.rs`).
     LongKeysKeepVersion,
+    /// Checkpoints at the `Normal` durability level commit rows naming value files they did
+    /// not sync (`tests/durability/power_loss_sim.rs`).
+    NoCheckpointFileSync,
+    /// redb's commits are never synced, whatever the durability level
+    /// (`tests/durability/power_loss_sim.rs`).
+    NoCommitSync,
 }
 
 impl Sabotage {
@@ -88,7 +94,7 @@ impl Sabotage {
         not(diskcache_broken),
         expect(dead_code, reason = "read in sabotage builds")
     )]
-    const ALL: [Sabotage; 24] = [
+    const ALL: [Sabotage; 26] = [
         Sabotage::AckBeforeCommit,
         Sabotage::CheckpointOrder,
         Sabotage::ForkInheritsStore,
@@ -113,6 +119,8 @@ impl Sabotage {
         Sabotage::WritesKeepExpired,
         Sabotage::NoFolderRetry,
         Sabotage::LongKeysKeepVersion,
+        Sabotage::NoCheckpointFileSync,
+        Sabotage::NoCommitSync,
     ];
 
     /// The variant's name in `DISKCACHE_BROKEN`.
@@ -146,6 +154,8 @@ impl Sabotage {
             Sabotage::WritesKeepExpired => "writes-keep-expired",
             Sabotage::NoFolderRetry => "no-folder-retry",
             Sabotage::LongKeysKeepVersion => "long-keys-keep-version",
+            Sabotage::NoCheckpointFileSync => "no-checkpoint-file-sync",
+            Sabotage::NoCommitSync => "no-commit-sync",
         }
     }
 }
