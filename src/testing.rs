@@ -11,10 +11,10 @@ pub mod fault;
 pub(crate) mod fault;
 #[cfg(any(feature = "testing", fuzzing))]
 #[doc(hidden)]
+pub mod fuzzing;
+#[cfg(any(feature = "testing", fuzzing))]
+#[doc(hidden)]
 pub mod recorder;
 #[cfg(not(any(feature = "testing", fuzzing)))]
 pub(crate) mod recorder;
-#[cfg(any(feature = "testing", fuzzing))]
-#[doc(hidden)]
-pub mod fuzzing;
 pub(crate) mod sabotage;

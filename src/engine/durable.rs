@@ -154,10 +154,7 @@ pub(crate) fn after_power_loss(
         && overrides
             .iter()
             .any(|o| matches!(o, Setting::Durability(_)));
-    if marker.verdict() != Verdict::Check
-        || stored.durability != Durability::Normal
-        || overridden
-    {
+    if marker.verdict() != Verdict::Check || stored.durability != Durability::Normal || overridden {
         return Ok(());
     }
     if stored.write_path == WritePath::Logged {

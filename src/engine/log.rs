@@ -321,20 +321,20 @@ impl LoggedEngine {
         // is free now; else (or while younger) the next round looks again.
         use crate::engine::durable::Due;
         let (generation, records) = (shm.get(Word::Gen), shm.get(Word::Records));
-        let aging = match self.shared.age.poll(
-            env.settings.durability,
-            generation,
-            records,
-            Instant::now(),
-        ) {
-            Due::Nothing => false,
-            Due::Later => true,
-            Due::Now => match self.locked(&now, |env| self.checkpoint(env)) {
-                Ok(()) => false,
-                Err(crate::error::Error::Timeout) => true,
-                Err(e) => return Err(e),
-            },
-        };
+        let aging =
+            match self
+                .shared
+                .age
+                .poll(env.settings.durability, generation, records, Instant::now())
+            {
+                Due::Nothing => false,
+                Due::Later => true,
+                Due::Now => match self.locked(&now, |env| self.checkpoint(env)) {
+                    Ok(()) => false,
+                    Err(crate::error::Error::Timeout) => true,
+                    Err(e) => return Err(e),
+                },
+            };
         Ok(cached || !env.accesses.is_empty() || aging)
     }
 

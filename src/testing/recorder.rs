@@ -110,17 +110,38 @@ mod imp {
 
     static ARMED: AtomicBool = AtomicBool::new(false);
     static STATE: Mutex<Option<(PathBuf, Vec<Event>)>> = Mutex::new(None);
+    /// Held by the one recording in progress in the process.
+    static TURN: Mutex<()> = Mutex::new(());
 
-    /// Starts recording the calls on files under `dir` (canonicalized); one directory at a
-    /// time in a process (a second arm replaces the first).
-    pub fn arm(dir: &Path) {
+    /// A recording in progress; [`Recording::finish`] ends it. Recordings take turns: a
+    /// second [`arm`] waits until the first has finished.
+    pub struct Recording {
+        _turn: std::sync::MutexGuard<'static, ()>,
+    }
+
+    /// Starts recording the calls on files under `dir` (canonicalized).
+    pub fn arm(dir: &Path) -> Recording {
+        let turn = TURN.lock().unwrap_or_else(PoisonError::into_inner);
         let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
         *STATE.lock().unwrap_or_else(PoisonError::into_inner) = Some((dir, Vec::new()));
         ARMED.store(true, Ordering::SeqCst);
+        Recording { _turn: turn }
     }
 
-    /// Stops recording; returns the events recorded since [`arm`].
-    pub fn disarm() -> Vec<Event> {
+    impl Recording {
+        /// Stops recording; returns the events recorded since [`arm`].
+        pub fn finish(self) -> Vec<Event> {
+            take()
+        }
+    }
+
+    impl Drop for Recording {
+        fn drop(&mut self) {
+            take();
+        }
+    }
+
+    fn take() -> Vec<Event> {
         ARMED.store(false, Ordering::SeqCst);
         STATE
             .lock()
@@ -212,7 +233,10 @@ mod imp {
     }
 
     pub(crate) fn set_len(file: &Path, len: u64) {
-        record(&[file], |p| Event::SetLen { file: first(p), len });
+        record(&[file], |p| Event::SetLen {
+            file: first(p),
+            len,
+        });
     }
 
     pub(crate) fn sync_file(file: &Path) {
