@@ -111,7 +111,7 @@ impl LogAge {
         records: u64,
         now: Instant,
     ) -> Due {
-        if durability != Durability::Normal {
+        if durability != Durability::Normal || sabotage::on(Sabotage::LogAgeIgnored) {
             return Due::Nothing;
         }
         let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);

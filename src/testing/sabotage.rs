@@ -86,6 +86,9 @@ pub(crate) enum Sabotage {
     /// redb's commits are never synced, whatever the durability level
     /// (`tests/durability/power_loss_sim.rs`).
     NoCommitSync,
+    /// The janitor never checkpoints a log for its age, so at the `Normal` level a logged
+    /// write waits for the next write's checkpoint (`tests/durability/power_loss.rs`).
+    LogAgeIgnored,
 }
 
 impl Sabotage {
@@ -94,7 +97,7 @@ impl Sabotage {
         not(diskcache_broken),
         expect(dead_code, reason = "read in sabotage builds")
     )]
-    const ALL: [Sabotage; 26] = [
+    const ALL: [Sabotage; 27] = [
         Sabotage::AckBeforeCommit,
         Sabotage::CheckpointOrder,
         Sabotage::ForkInheritsStore,
@@ -121,6 +124,7 @@ impl Sabotage {
         Sabotage::LongKeysKeepVersion,
         Sabotage::NoCheckpointFileSync,
         Sabotage::NoCommitSync,
+        Sabotage::LogAgeIgnored,
     ];
 
     /// The variant's name in `DISKCACHE_BROKEN`.
@@ -156,6 +160,7 @@ impl Sabotage {
             Sabotage::LongKeysKeepVersion => "long-keys-keep-version",
             Sabotage::NoCheckpointFileSync => "no-checkpoint-file-sync",
             Sabotage::NoCommitSync => "no-commit-sync",
+            Sabotage::LogAgeIgnored => "log-age-ignored",
         }
     }
 }

@@ -336,3 +336,27 @@ fn a_cache_made_at_an_earlier_default_keeps_its_stored_level() {
     assert_eq!(syncs_of(|| reopened.set("k", 1).unwrap()), [0, 0, 0]);
     assert_eq!(syncs_of(|| reopened.checkpoint().unwrap()), [0, 0, 0]);
 }
+
+#[test]
+fn at_the_normal_level_a_logged_write_gets_its_checkpoint_without_another_write() {
+    // The log's generation (`cache.shm` byte 192, format-spec/wal.md) changes at each
+    // checkpoint: the janitor must make one, the write alone does not (4096 records).
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Cache::open(dir.path()).unwrap();
+    let generation = || {
+        let shm = std::fs::read(dir.path().join("cache.shm")).unwrap();
+        u64::from_le_bytes(shm[192..200].try_into().unwrap())
+    };
+    let before = generation();
+    cache.set("k", 1).unwrap();
+    // Not a measure of time: a generous bound on the wait, so a failure ends the test.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while generation() == before {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no checkpoint within 30 s of a logged write"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(cache.get::<i64>("k").unwrap(), Some(1));
+}

@@ -175,7 +175,9 @@ impl Disk {
         match event {
             Event::Write { file, offset, data } => {
                 let id = self.inode(file);
-                self.inodes[id].ops.push(FileOp::Write(*offset, data.clone()));
+                self.inodes[id]
+                    .ops
+                    .push(FileOp::Write(*offset, data.clone()));
             }
             Event::SetLen { file, len } => {
                 let id = self.inode(file);
@@ -387,16 +389,25 @@ fn a_power_loss_at_any_point_leaves_a_clean_cache_holding_its_last_synced_checkp
     let (events, shm) = record(&live, &ops);
     assert!(events.iter().filter(|e| ends_commit(e)).count() >= 8);
 
-    // Cut points: evenly over the recording, and around every end of a commit.
-    let mut cuts: Vec<usize> = (0..=events.len()).step_by((events.len() / 40).max(1)).collect();
+    // Cut points: evenly over the recording, and just before and after every sync and every
+    // end of a commit.
+    let mut cuts: Vec<usize> = (0..=events.len())
+        .step_by((events.len() / 40).max(1))
+        .collect();
     for (i, e) in events.iter().enumerate() {
-        if ends_commit(e) {
+        if ends_commit(e) || matches!(e, Event::SyncFile { .. } | Event::SyncDir { .. }) {
             cuts.extend([i, i + 1]);
         }
     }
     cuts.sort_unstable();
     cuts.dedup();
 
+    eprintln!(
+        "power_loss_sim: {} events, {} commits, {} cut points",
+        events.len(),
+        events.iter().filter(|e| ends_commit(e)).count(),
+        cuts.len()
+    );
     let mut disk = start;
     let mut applied = 0;
     let (mut acked, mut acked_at_commit) = (0usize, 0usize);
@@ -423,7 +434,10 @@ fn a_power_loss_at_any_point_leaves_a_clean_cache_holding_its_last_synced_checkp
         if rng.next() % 2 == 0 {
             fs::write(out.join("cache.shm"), &shm).unwrap();
         }
-        let context = format!("cut {cut} of {} (acknowledged {lo}..={hi}, sector {sector})", events.len());
+        let context = format!(
+            "cut {cut} of {} (acknowledged {lo}..={hi}, sector {sector})",
+            events.len()
+        );
         reopen_and_check(&out, &states[lo..=hi], &context);
         fs::remove_dir_all(&out).unwrap();
     }
