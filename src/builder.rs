@@ -84,7 +84,7 @@ impl CacheBuilder {
         self.set(Setting::MinFileSize(bytes))
     }
 
-    /// Whether commits are fsynced.
+    /// What a returned write survives, and which commits are fsynced ([`Durability`]).
     pub fn durability(self, durability: Durability) -> Self {
         self.set(Setting::Durability(durability))
     }

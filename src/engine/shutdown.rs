@@ -8,7 +8,8 @@
 //! "in use, boot B'" (synced before the open returns). So a record of "in use" by another boot
 //! than the running one means the machine went down with the cache open, maybe losing writes
 //! the kernel had not flushed: the opener then runs `check(true)` (redb's integrity check,
-//! every crc, every value file) before serving. Openers decide under an exclusive lock on
+//! every crc, every value file) before serving; at the `Normal` durability level it drops the
+//! unsynced log instead (`engine::durable::after_power_loss`). Openers decide under an exclusive lock on
 //! byte [`DECIDER`], so one of them checks and the others wait for it.
 //!
 //! Linux only: the marker needs the boot id and `syncfs` (`platform::process::boot_id`,
