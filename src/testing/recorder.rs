@@ -151,15 +151,6 @@ mod imp {
             .unwrap_or_default()
     }
 
-    /// How many events have been recorded since [`arm`].
-    pub fn len() -> usize {
-        STATE
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .as_ref()
-            .map_or(0, |(_, events)| events.len())
-    }
-
     /// Appends a mark of the test's own (an operation acknowledged, say).
     pub fn mark(n: u64) {
         if let Some((_, events)) = STATE

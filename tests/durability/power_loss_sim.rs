@@ -265,12 +265,12 @@ impl Disk {
         }
         for (i, op) in inode.ops.iter().enumerate() {
             let durable = i < inode.synced;
-            if !durable && rng.next() % 2 == 0 {
+            if !durable && rng.next().is_multiple_of(2) {
                 continue;
             }
             match op {
                 FileOp::SetLen(len) => file.set_len(*len).unwrap(),
-                FileOp::Write(at, data) if durable || rng.next() % 3 != 0 => {
+                FileOp::Write(at, data) if durable || !rng.next().is_multiple_of(3) => {
                     file.write_all_at(data, *at).unwrap();
                 }
                 FileOp::Write(at, data) => {
@@ -280,7 +280,7 @@ impl Disk {
                     while pos < end {
                         let next = ((pos / sector as u64) + 1) * sector as u64;
                         let next = next.min(end);
-                        if rng.next() % 2 == 0 {
+                        if rng.next().is_multiple_of(2) {
                             let from = (pos - at) as usize;
                             let to = (next - at) as usize;
                             file.write_all_at(&data[from..to], pos).unwrap();
@@ -431,7 +431,7 @@ fn a_power_loss_at_any_point_leaves_a_clean_cache_holding_its_last_synced_checkp
         fs::create_dir(&out).unwrap();
         disk.leave(&out, &mut rng, sector);
         fs::write(out.join("cache.boot"), in_use_by_another_boot()).unwrap();
-        if rng.next() % 2 == 0 {
+        if rng.next().is_multiple_of(2) {
             fs::write(out.join("cache.shm"), &shm).unwrap();
         }
         let context = format!(
