@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use crate::engine::shutdown::{Marker, Verdict};
 use crate::engine::write::OpEnv;
 use crate::error::Result;
-use crate::format::blob;
+use crate::format::blob::{self, BlobPath};
 use crate::format::row::Row;
 use crate::settings::{Durability, Setting, Settings, WritePath};
 use crate::testing::fault::{self, Point};
@@ -83,6 +83,37 @@ pub(crate) fn sync_value_files<'a>(
     Ok(())
 }
 
+/// Of the value files `replaced` by a logged write of `keys`, those that may be deleted as
+/// soon as the write is logged. All of them but at [`Durability::Normal`], where a power loss
+/// drops the log: a file that the database's row of one of `keys` names (in the `snapshot`
+/// of the log's current generation) must stay until the checkpoint that replaces that row
+/// deletes it, or the synced row would name a missing file. A file only the log named goes
+/// now. If the database cannot be read, every file waits for the checkpoint.
+pub(crate) fn deletable_now<'a, 'k>(
+    env: &OpEnv<'_>,
+    replaced: &'a [BlobPath],
+    keys: impl Iterator<Item = &'k [u8]>,
+    snapshot: impl FnOnce() -> Result<std::sync::Arc<crate::engine::snapshot::Snapshot>>,
+) -> Vec<&'a BlobPath> {
+    if replaced.is_empty()
+        || !env.settings.durability.syncs_value_files_at_checkpoint()
+        || sabotage::on(Sabotage::ReplacedFilesGoEarly)
+    {
+        return replaced.iter().collect();
+    }
+    let Ok(snapshot) = snapshot() else {
+        return Vec::new();
+    };
+    let mut named = Vec::new();
+    for key in keys {
+        match snapshot.get(key) {
+            Ok(row) => named.extend(row.as_ref().and_then(Row::file).cloned()),
+            Err(_) => return Vec::new(),
+        }
+    }
+    replaced.iter().filter(|f| !named.contains(f)).collect()
+}
+
 /// Per process: the log generation this process last saw, and when it first saw that
 /// generation hold records (`None` while it held none).
 #[derive(Debug, Default)]
@@ -92,7 +123,7 @@ pub(crate) struct LogAge {
 
 /// What the janitor should do about the log's age.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Due {
+enum Due {
     /// Nothing: the level does not bound the wait, or the log holds no records.
     Nothing,
     /// Look again next round: the records are younger than [`MAX_LOG_AGE`].
@@ -102,15 +133,34 @@ pub(crate) enum Due {
 }
 
 impl LogAge {
-    /// Notes that generation `generation` holds `records` records at `now`, and says
-    /// whether they have waited long enough for a checkpoint.
-    pub(crate) fn poll(
+    /// The janitor's round at [`Durability::Normal`]: notes that the log's generation
+    /// `generation` holds `records` records, and runs `checkpoint` (which takes the write
+    /// lock without waiting) once they have waited [`MAX_LOG_AGE`]. Returns whether to look
+    /// again next round: records still wait (too young, or the lock was taken).
+    ///
+    /// # Errors
+    /// What `checkpoint` fails with, but [`crate::Error::Timeout`] (the lock was taken).
+    pub(crate) fn checkpoint_if_old(
         &self,
-        durability: Durability,
+        env: &OpEnv<'_>,
         generation: u64,
         records: u64,
-        now: Instant,
-    ) -> Due {
+        checkpoint: impl FnOnce() -> Result<()>,
+    ) -> Result<bool> {
+        match self.poll(env.settings.durability, generation, records, Instant::now()) {
+            Due::Nothing => Ok(false),
+            Due::Later => Ok(true),
+            Due::Now => match checkpoint() {
+                Ok(()) => Ok(false),
+                Err(crate::Error::Timeout) => Ok(true),
+                Err(e) => Err(e),
+            },
+        }
+    }
+
+    /// Notes that generation `generation` holds `records` records at `now`, and says
+    /// whether they have waited long enough for a checkpoint.
+    fn poll(&self, durability: Durability, generation: u64, records: u64, now: Instant) -> Due {
         if durability != Durability::Normal || sabotage::on(Sabotage::LogAgeIgnored) {
             return Due::Nothing;
         }
@@ -172,4 +222,29 @@ pub(crate) fn after_power_loss(
     }
     marker.skip_check();
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_are_due_a_second_after_this_process_first_saw_their_generation_hold_any() {
+        let age = LogAge::default();
+        let t0 = Instant::now();
+        let normal = Durability::Normal;
+        assert_eq!(age.poll(normal, 7, 0, t0), Due::Nothing);
+        assert_eq!(age.poll(normal, 7, 3, t0), Due::Later);
+        assert_eq!(age.poll(normal, 7, 9, t0 + MAX_LOG_AGE / 2), Due::Later);
+        assert_eq!(age.poll(normal, 7, 9, t0 + MAX_LOG_AGE), Due::Now);
+        // A new generation starts the count again.
+        assert_eq!(age.poll(normal, 8, 1, t0 + MAX_LOG_AGE * 2), Due::Later);
+        assert_eq!(age.poll(normal, 8, 1, t0 + MAX_LOG_AGE * 3), Due::Now);
+        // Emptied within the generation: nothing waits.
+        assert_eq!(age.poll(normal, 8, 0, t0 + MAX_LOG_AGE * 3), Due::Nothing);
+        // Other levels never bound the wait.
+        for level in [Durability::NoSync, Durability::Sync] {
+            assert_eq!(age.poll(level, 9, 5, t0 + MAX_LOG_AGE * 9), Due::Nothing);
+        }
+    }
 }

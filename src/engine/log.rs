@@ -317,24 +317,14 @@ impl LoggedEngine {
             // Logs the noted reads if the lock is free now; else they wait for the next round.
             let _ = self.write(&now, env.settings.checkpoint_records, |_| Ok(()));
         }
-        // At the Normal level, records older than a second get their checkpoint if the lock
-        // is free now; else (or while younger) the next round looks again.
-        use crate::engine::durable::Due;
+        // At the Normal level: a checkpoint of records older than a second, if the lock is free.
         let (generation, records) = (shm.get(Word::Gen), shm.get(Word::Records));
-        let aging =
-            match self
-                .shared
-                .age
-                .poll(env.settings.durability, generation, records, Instant::now())
-            {
-                Due::Nothing => false,
-                Due::Later => true,
-                Due::Now => match self.locked(&now, |env| self.checkpoint(env)) {
-                    Ok(()) => false,
-                    Err(crate::error::Error::Timeout) => true,
-                    Err(e) => return Err(e),
-                },
-            };
+        let aging = self
+            .shared
+            .age
+            .checkpoint_if_old(env, generation, records, || {
+                self.locked(&now, |env| self.checkpoint(env))
+            })?;
         Ok(cached || !env.accesses.is_empty() || aging)
     }
 
@@ -471,13 +461,13 @@ impl LoggedEngine {
             shm.set(Word::NextRowId, next);
         }
         // Once logged, no reader can reach a replaced file through the log, and replay after
-        // a crash replaces its row too: the file can go now, as on the direct path. Not at
-        // the Normal level, where a power loss drops the log and the database's synced row
-        // may name the file: the checkpoint that replaces that row deletes it.
-        if !env.settings.durability.syncs_value_files_at_checkpoint() {
-            for file in &ctx.files_to_delete {
-                let _ = blob::remove(env.dir, file);
-            }
+        // a crash replaces its row too: the file can go now, as on the direct path (at the
+        // Normal level, only if no row of the database names it: `engine::durable`).
+        let snapshot = || self.shared.snapshots.get(env.db, shm.get(Word::Gen));
+        let keys = ctx.changes.iter().map(|(key, _)| key.as_slice());
+        for file in crate::engine::durable::deletable_now(env, &ctx.files_to_delete, keys, snapshot)
+        {
+            let _ = blob::remove(env.dir, file);
         }
         Ok(())
     }

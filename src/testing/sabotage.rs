@@ -89,6 +89,9 @@ pub(crate) enum Sabotage {
     /// The janitor never checkpoints a log for its age, so at the `Normal` level a logged
     /// write waits for the next write's checkpoint (`tests/durability/power_loss.rs`).
     LogAgeIgnored,
+    /// At the `Normal` level a logged write deletes the value file of the database's row it
+    /// replaced at once, not at the checkpoint (`tests/durability/power_loss_sim.rs`).
+    ReplacedFilesGoEarly,
 }
 
 impl Sabotage {
@@ -97,7 +100,7 @@ impl Sabotage {
         not(diskcache_broken),
         expect(dead_code, reason = "read in sabotage builds")
     )]
-    const ALL: [Sabotage; 27] = [
+    const ALL: [Sabotage; 28] = [
         Sabotage::AckBeforeCommit,
         Sabotage::CheckpointOrder,
         Sabotage::ForkInheritsStore,
@@ -125,6 +128,7 @@ impl Sabotage {
         Sabotage::NoCheckpointFileSync,
         Sabotage::NoCommitSync,
         Sabotage::LogAgeIgnored,
+        Sabotage::ReplacedFilesGoEarly,
     ];
 
     /// The variant's name in `DISKCACHE_BROKEN`.
@@ -161,6 +165,7 @@ impl Sabotage {
             Sabotage::NoCheckpointFileSync => "no-checkpoint-file-sync",
             Sabotage::NoCommitSync => "no-commit-sync",
             Sabotage::LogAgeIgnored => "log-age-ignored",
+            Sabotage::ReplacedFilesGoEarly => "replaced-files-go-early",
         }
     }
 }

@@ -22,8 +22,10 @@
 //! after some operation between that checkpoint and the cut.
 //!
 //! That it can fail is shown by the negative controls `no-checkpoint-file-sync` (checkpoints
-//! commit rows naming value files they did not sync) and `no-commit-sync` (redb's commits are
-//! never synced), `scripts/negative_controls.sh`.
+//! commit rows naming value files they did not sync), `no-commit-sync` (redb's commits are
+//! never synced), `replaced-files-go-early` (a logged write deletes the value file a synced
+//! row names) and `skip-power-loss-check` (the unsynced log is replayed),
+//! `scripts/negative_controls.sh`.
 #![cfg(target_os = "linux")]
 
 use crate::common;
