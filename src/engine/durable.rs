@@ -35,8 +35,9 @@ pub(crate) const MAX_LOG_AGE: Duration = Duration::from_secs(1);
 /// Syncs the value files that `rows` name (rows a checkpoint is about to commit), then each
 /// folder they are in, that folder's parent and the cache directory, each once: after this,
 /// the files' data and names are durable. Does nothing below [`Durability::Normal`] (and at
-/// [`Durability::Sync`], whose files were synced when written). A file that is not there is
-/// skipped: its row is damage that `check` reports, and the commit must not be refused for it.
+/// [`Durability::Sync`], whose files were synced when written). A file that is not there, or
+/// is not a regular file (never opened: a FIFO would block), is skipped: its row is damage that
+/// `check` reports, and the commit must not be refused for it.
 ///
 /// # Errors
 /// [`crate::Error::Io`] from a sync: the checkpoint then fails before it commits.
@@ -52,6 +53,12 @@ pub(crate) fn sync_value_files<'a>(
     let mut folders = BTreeSet::new();
     for file in rows.filter_map(|row| row.as_ref().and_then(Row::file)) {
         let path = file.under(env.dir);
+        match std::fs::symlink_metadata(&path) {
+            Ok(meta) if meta.is_file() => {}
+            Ok(_) => continue,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e.into()),
+        }
         fault::check(Point::ValueSync)?;
         match std::fs::File::open(&path).and_then(|f| f.sync_all()) {
             Ok(()) => recorder::sync_file(&path),
