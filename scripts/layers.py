@@ -45,6 +45,7 @@ SECOND = {
     ("testing", "fuzzing"): 0,
     ("testing", "fault"): HOOKS,
     ("testing", "sabotage"): HOOKS,
+    ("testing", "recorder"): HOOKS,
 }
 
 

@@ -58,6 +58,7 @@ skip-power-loss-check durability
     power_loss::an_open_after_a_shutdown_with_the_cache_in_use_checks_and_repairs_before_serving
     power_loss::a_damaged_marker_counts_as_an_unclean_shutdown
     power_loss::a_clean_close_in_an_earlier_boot_needs_no_check
+    power_loss_sim::a_power_loss_at_any_point_leaves_a_clean_cache_holding_its_last_synced_checkpoint
 settings-epoch api
     eviction::reset_reaches_another_handle
 access-records api
@@ -119,6 +120,17 @@ no-folder-retry lib
 long-keys-keep-version api
     keys_and_values::mib_keys_survive_reopen_and_raise_the_format_version_only_when_written
     keys_and_values::the_spec_reader_reads_long_keys_from_the_database_and_the_log
+no-checkpoint-file-sync durability
+    power_loss::at_the_normal_level_writes_are_not_synced_and_checkpoints_are
+    power_loss_sim::a_power_loss_at_any_point_leaves_a_clean_cache_holding_its_last_synced_checkpoint
+no-commit-sync durability
+    power_loss::at_the_sync_level_every_acknowledged_write_is_synced_where_the_spec_says
+    power_loss::at_the_normal_level_writes_are_not_synced_and_checkpoints_are
+    power_loss_sim::a_power_loss_at_any_point_leaves_a_clean_cache_holding_its_last_synced_checkpoint
+log-age-ignored durability
+    power_loss::at_the_normal_level_a_logged_write_gets_its_checkpoint_without_another_write
+replaced-files-go-early durability
+    power_loss_sim::a_power_loss_at_any_point_leaves_a_clean_cache_holding_its_last_synced_checkpoint
 '
 
 # A variant's run that takes longer than this is stopped and counts as not caught.

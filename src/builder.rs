@@ -17,7 +17,7 @@ use crate::settings::{Durability, EvictionPolicy, Setting, Settings, WritePath};
 /// ## Defaults
 /// `size_limit` 1 GiB, `cull_limit` 10, `eviction_policy` least-recently-stored,
 /// `statistics` off, `tag_index` off, `min_file_size` 32 KiB, `durability`
-/// [`Durability::NoSync`], `write_path` [`WritePath::Logged`] on Linux and
+/// [`Durability::Normal`] for a new cache, `write_path` [`WritePath::Logged`] on Linux and
 /// [`WritePath::Direct`] on macOS and Windows (the only path they have), `timeout` 60 s,
 /// `checkpoint_records` 4096.
 ///
@@ -84,7 +84,7 @@ impl CacheBuilder {
         self.set(Setting::MinFileSize(bytes))
     }
 
-    /// Whether commits are fsynced.
+    /// What a returned write survives, and which commits are fsynced ([`Durability`]).
     pub fn durability(self, durability: Durability) -> Self {
         self.set(Setting::Durability(durability))
     }

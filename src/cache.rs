@@ -563,7 +563,10 @@ impl Cache {
     // ----- internals ----------------------------------------------------------------------
 
     pub(crate) fn sync_files(&self) -> bool {
-        self.settings().durability == crate::settings::Durability::Sync
+        let settings = self.settings();
+        settings
+            .durability
+            .syncs_value_files_when_written(settings.write_path)
     }
 
     /// Puts a value where it will live (a file if large) before the transaction starts, so

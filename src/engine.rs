@@ -309,6 +309,9 @@ impl Store {
             let (db, syncs, fd) = open_db(dir, &stored)?;
             (Handle::new(db), syncs, fd)
         };
+        if let Some(marker) = &marker {
+            durable::after_power_loss(dir, marker, &stored, overrides, rewrote)?;
+        }
         let db = first.database()?;
         stored.timeout = base.timeout;
         stored.checkpoint_records = base.checkpoint_records;
@@ -651,6 +654,7 @@ pub(crate) mod access;
 pub(crate) mod backend;
 pub(crate) mod boundary;
 pub(crate) mod direct;
+pub(crate) mod durable;
 pub(crate) mod gate;
 pub(crate) mod handoff;
 mod healing;

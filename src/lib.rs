@@ -97,7 +97,7 @@ pub use engine::janitor;
 // targets (`fuzz/`) reach them as `diskcache::fault` and `diskcache::fuzzing`.
 #[cfg(any(feature = "testing", fuzzing))]
 #[doc(hidden)]
-pub use testing::{fault, fuzzing};
+pub use testing::{fault, fuzzing, recorder};
 
 pub use builder::CacheBuilder;
 pub use cache::Cache;

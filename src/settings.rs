@@ -42,17 +42,30 @@ impl EvictionPolicy {
 }
 
 /// What a write survives once the call that made it has returned.
+///
+/// Stored in the cache when it is created: a cache keeps the level it was made with (one made
+/// before [`Durability::Normal`] existed keeps [`Durability::NoSync`]) unless a builder sets
+/// another. `format-spec/durability.md` says exactly what each level promises.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Durability {
     /// Survives the process being killed (`kill -9`): every write is in the operating system's
-    /// page cache before the call returns, but nothing is fsynced, so a power loss or kernel
-    /// crash may lose recent writes or, as with SQLite's `synchronous=OFF`, damage the
-    /// database. The default. `format-spec/durability.md` says exactly what is promised.
-    #[default]
+    /// page cache before the call returns, but nothing is fsynced while the cache is open, so
+    /// a power loss or kernel crash may lose recent writes or, as with SQLite's
+    /// `synchronous=OFF`, damage the database (the next open then runs `check(true)`). The
+    /// default before [`Durability::Normal`]; now an explicit choice.
     NoSync,
     /// Also survives power loss: every commit and every value file is fsynced before the call
     /// returns. Several times slower per write.
     Sync,
+    /// SQLite's `synchronous=NORMAL` in WAL mode, the level Python diskcache runs at: a power
+    /// loss never damages the cache, it only loses the last writes. On the logged path a
+    /// write is not synced, but every checkpoint is (the value files it makes reachable,
+    /// then redb's commit in its own sync order), and a logged write waits at most about a
+    /// second for its checkpoint; after a power loss the unsynced log is dropped, so what
+    /// reads back is exactly the last synced checkpoint. On the direct path every commit is
+    /// synced, as at [`Durability::Sync`]. The default for new caches.
+    #[default]
+    Normal,
 }
 
 impl Durability {
@@ -60,6 +73,7 @@ impl Durability {
         match self {
             Durability::NoSync => 0,
             Durability::Sync => 1,
+            Durability::Normal => 2,
         }
     }
 
@@ -67,12 +81,42 @@ impl Durability {
         Ok(match code {
             0 => Durability::NoSync,
             1 => Durability::Sync,
+            2 => Durability::Normal,
             other => {
                 return Err(Error::corrupted(format!(
                     "unknown durability level {other}"
                 )));
             }
         })
+    }
+
+    /// Whether redb's commits are synced where redb's protocol asks ([`Durability::Normal`]
+    /// and [`Durability::Sync`]).
+    pub(crate) fn syncs_commits(self) -> bool {
+        self != Durability::NoSync
+    }
+
+    /// Whether each write is synced before it is acknowledged, its log record too
+    /// ([`Durability::Sync`] only).
+    pub(crate) fn syncs_each_write(self) -> bool {
+        self == Durability::Sync
+    }
+
+    /// Whether a value file is synced (and its folder after the rename) when it is written,
+    /// before its row can commit: at [`Durability::Sync`], and at [`Durability::Normal`] on
+    /// the direct path (on the logged path the checkpoint that commits its row syncs it).
+    pub(crate) fn syncs_value_files_when_written(self, path: WritePath) -> bool {
+        match self {
+            Durability::NoSync => false,
+            Durability::Sync => true,
+            Durability::Normal => path == WritePath::Direct,
+        }
+    }
+
+    /// Whether the checkpoints of the logged path sync the value files they make reachable
+    /// ([`Durability::Normal`] only: at [`Durability::Sync`] they were synced when written).
+    pub(crate) fn syncs_value_files_at_checkpoint(self) -> bool {
+        self == Durability::Normal
     }
 }
 
@@ -143,7 +187,7 @@ pub struct Settings {
     pub tag_index: bool,
     /// Values of at least this many bytes go to their own file. Default 32 KiB.
     pub min_file_size: u64,
-    /// Whether commits are fsynced. Default [`Durability::NoSync`].
+    /// What a returned write survives. Default [`Durability::Normal`] for a new cache.
     pub durability: Durability,
     /// How writes reach the database. Default [`WritePath::Logged`] on Linux,
     /// [`WritePath::Direct`] elsewhere. Change it only while no other process has the cache
@@ -170,7 +214,7 @@ impl Default for Settings {
             statistics: false,
             tag_index: false,
             min_file_size: 32 * 1024,
-            durability: Durability::NoSync,
+            durability: Durability::Normal,
             write_path: WritePath::default(),
             checkpoint_records: DEFAULT_CHECKPOINT_RECORDS,
             timeout: Duration::from_secs(60),
@@ -339,6 +383,7 @@ mod tests {
             EvictionPolicy::LeastFrequentlyUsed,
             EvictionPolicy::None,
         ];
+        let levels = [Durability::NoSync, Durability::Sync, Durability::Normal];
         (
             any::<u64>(),
             any::<u64>(),
@@ -346,22 +391,18 @@ mod tests {
             any::<bool>(),
             any::<bool>(),
             any::<u64>(),
-            any::<bool>(),
+            0..3usize,
             any::<bool>(),
         )
             .prop_map(
-                move |(size, cull, p, stats, tags, min, sync, direct)| Settings {
+                move |(size, cull, p, stats, tags, min, level, direct)| Settings {
                     size_limit: size,
                     cull_limit: cull,
                     eviction_policy: policies[p],
                     statistics: stats,
                     tag_index: tags,
                     min_file_size: min,
-                    durability: if sync {
-                        Durability::Sync
-                    } else {
-                        Durability::NoSync
-                    },
+                    durability: levels[level],
                     write_path: if direct {
                         WritePath::Direct
                     } else {

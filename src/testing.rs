@@ -1,5 +1,6 @@
-//! Test hooks: injected I/O faults ([`fault`]), the fuzz targets' entry points (`fuzzing`,
-//! only in test and fuzz builds) and the negative controls ([`sabotage`], only in a
+//! Test hooks: injected I/O faults ([`fault`]), the recording of writes and syncs for the
+//! simulated power loss ([`recorder`]), the fuzz targets' entry points (`fuzzing`, only in
+//! test and fuzz builds) and the negative controls ([`sabotage`], only in a
 //! `--cfg diskcache_broken` build). Outside those builds every hook compiles to nothing.
 
 // Public (hidden) in this crate's own test builds (feature `testing`) and fuzz builds.
@@ -11,4 +12,9 @@ pub(crate) mod fault;
 #[cfg(any(feature = "testing", fuzzing))]
 #[doc(hidden)]
 pub mod fuzzing;
+#[cfg(any(feature = "testing", fuzzing))]
+#[doc(hidden)]
+pub mod recorder;
+#[cfg(not(any(feature = "testing", fuzzing)))]
+pub(crate) mod recorder;
 pub(crate) mod sabotage;

@@ -1,7 +1,10 @@
-//! The redb storage backend: redb's `FileBackend` with `sync_data` following [`Durability`].
+//! The redb storage backend: redb's `FileBackend` with `sync_data` following [`Durability`]:
+//! it syncs where redb's commit protocol asks at [`Durability::Sync`] and
+//! [`Durability::Normal`], never at [`Durability::NoSync`].
 
 use std::fs::File;
 use std::ops::Bound;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -14,6 +17,7 @@ type BackendIoError = std::io::Error;
 
 use crate::settings::Durability;
 use crate::testing::fault::{self, Point};
+use crate::testing::recorder;
 
 /// Delegates every method to redb's [`FileBackend`], the six lock methods and `close` too
 /// (MultiWriter mode refuses a backend without them), and calls `sync_data` only when the
@@ -21,6 +25,8 @@ use crate::testing::fault::{self, Point};
 #[derive(Debug)]
 pub(crate) struct DurabilityBackend {
     inner: FileBackend,
+    /// The file's path, as the test recorder names it (`testing::recorder`).
+    path: PathBuf,
     sync: bool,
     /// How many `sync_data` calls reached the disk; read by tests of the durability promise.
     syncs: Arc<AtomicU64>,
@@ -30,18 +36,21 @@ pub(crate) struct DurabilityBackend {
 }
 
 impl DurabilityBackend {
-    /// Wraps `file`; `syncs` counts the `sync_data` calls that reach the disk.
-    /// Blocking lock calls give up with an `io::ErrorKind::TimedOut` error at `open_deadline`
-    /// while it is set (the caller clears it once the database is open).
+    /// Wraps `file`, found at `path`; `syncs` counts the `sync_data` calls that reach the
+    /// disk. Blocking lock calls give up with an `io::ErrorKind::TimedOut` error at
+    /// `open_deadline` while it is set (the caller clears it once the database is open).
     pub(crate) fn new(
         file: File,
+        path: PathBuf,
         durability: Durability,
         syncs: Arc<AtomicU64>,
         open_deadline: Arc<Mutex<Option<Instant>>>,
     ) -> Result<Self, redb::DatabaseError> {
         Ok(DurabilityBackend {
             inner: FileBackend::new(file)?,
-            sync: durability == Durability::Sync,
+            path,
+            sync: durability.syncs_commits()
+                && !crate::testing::sabotage::on(crate::testing::sabotage::Sabotage::NoCommitSync),
             syncs,
             open_deadline,
         })
@@ -90,14 +99,18 @@ impl StorageBackend for DurabilityBackend {
 
     fn set_len(&self, len: u64) -> Result<(), BackendIoError> {
         fault::check(Point::DbSetLen)?;
-        self.inner.set_len(len)
+        self.inner.set_len(len)?;
+        recorder::set_len(&self.path, len);
+        Ok(())
     }
 
     fn sync_data(&self) -> Result<(), BackendIoError> {
         if self.sync {
             fault::check(Point::DbSync)?;
             self.syncs.fetch_add(1, Ordering::Relaxed);
-            self.inner.sync_data()
+            self.inner.sync_data()?;
+            recorder::sync_file(&self.path);
+            Ok(())
         } else {
             Ok(())
         }
@@ -105,7 +118,9 @@ impl StorageBackend for DurabilityBackend {
 
     fn write(&self, offset: u64, data: &[u8]) -> Result<(), BackendIoError> {
         fault::check(Point::DbWrite)?;
-        self.inner.write(offset, data)
+        self.inner.write(offset, data)?;
+        recorder::write(&self.path, offset, data);
+        Ok(())
     }
 
     fn close(&self) -> Result<(), BackendIoError> {

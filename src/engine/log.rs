@@ -59,6 +59,9 @@ pub(crate) struct LogState {
     log_keys: std::sync::Mutex<[LogKeys; 2]>,
     /// Per lane, its rows with expire times, as far as this process has read the lane.
     log_expiries: std::sync::Mutex<[LogExpiries; 2]>,
+    /// How long the active lane has held records, as this process saw it (the janitor's
+    /// bound on a record's wait for its checkpoint, `engine::durable`).
+    age: crate::engine::durable::LogAge,
 }
 
 /// The keys one generation of a lane stores rows under, up to a point of the lane.
@@ -147,6 +150,7 @@ impl LoggedEngine {
             cursors: std::sync::Mutex::default(),
             log_keys: std::sync::Mutex::default(),
             log_expiries: std::sync::Mutex::default(),
+            age: crate::engine::durable::LogAge::default(),
         });
         let engine = LoggedEngine { shared };
         let overlay = engine.overlay();
@@ -353,6 +357,28 @@ impl LoggedEngine {
             deadline_override: Some(Instant::now()),
             ..*env
         };
+        // At the Normal level the active lane is sealed once its records have waited a second
+        // (if the write lock is free and no lane is sealed: else the next round looks again),
+        // so that they reach the database, synced, by the checkpoint below.
+        let active = shm.active();
+        let (generation, records) = (
+            shm.lane(active, LaneWord::Gen),
+            shm.lane(active, LaneWord::Records),
+        );
+        let aging = self
+            .shared
+            .age
+            .checkpoint_if_old(env, generation, records, || {
+                self.locked(&now, |_| {
+                    if self.overlay().records() > 0 && !self.overlay().retire_applied()? {
+                        return Err(Error::Timeout);
+                    }
+                    if self.overlay().records() > 0 {
+                        self.seal()?;
+                    }
+                    Ok(())
+                })
+            })?;
         let mut sealed_left = false;
         if let Some((_, generation)) = self.overlay().sealed() {
             if shm.get(Word::Applied) != generation
@@ -378,7 +404,7 @@ impl LoggedEngine {
             // Logs the noted reads if the lock is free now; else they wait for the next round.
             let _ = self.write(&now, env.settings.checkpoint_records, |_| Ok(()));
         }
-        Ok(cached || sealed_left || !env.accesses.is_empty())
+        Ok(cached || sealed_left || !env.accesses.is_empty() || aging)
     }
 
     /// Runs `f` under the write lock, after recovering if the last holder died inside it.
@@ -506,9 +532,19 @@ impl LoggedEngine {
             overlay.raise_next_row_id(next);
         }
         // Once logged, no reader can reach a replaced file through the log, and replay after
-        // a crash replaces its row too: the file can go now, as on the direct path.
-        for file in &ctx.files_to_delete {
-            let _ = blob::remove(env.dir, file);
+        // a crash replaces its row too: the file can go now, as on the direct path (at the
+        // Normal level, only if no row of the database names it, `engine::durable`; and none
+        // while a lane is sealed, whose checkpoint may commit, synced, a row naming one: every
+        // file held back goes with the checkpoint that replaces the row naming it).
+        let held_back =
+            env.settings.durability.syncs_value_files_at_checkpoint() && overlay.sealed().is_some();
+        if !held_back {
+            let snapshot = || self.shared.snapshots.get(env.db, shm.get(Word::Epoch));
+            let keys = ctx.changes.iter().map(|(key, _)| key.as_slice());
+            let files = &ctx.files_to_delete;
+            for file in crate::engine::durable::deletable_now(env, files, keys, snapshot) {
+                let _ = blob::remove(env.dir, file);
+            }
         }
         // A full lane is sealed at once (if the other one is applied), so that its checkpoint
         // starts before the next write.

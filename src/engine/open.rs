@@ -35,8 +35,14 @@ pub(super) fn open_db(
         .transpose()?;
     let syncs = Arc::new(AtomicU64::new(0));
     let deadline = Arc::new(Mutex::new(Some(crate::time::deadline(settings.timeout))));
-    let backend =
-        DurabilityBackend::new(file, settings.durability, syncs.clone(), deadline.clone())?;
+    let path = dir.join(DB_FILE);
+    let backend = DurabilityBackend::new(
+        file,
+        path,
+        settings.durability,
+        syncs.clone(),
+        deadline.clone(),
+    )?;
     // Opening reads the pages a damaged file may hold: a panic there is `Error::Corrupted`
     // (`boundary`), and nothing of the half-opened database is kept.
     let opened = crate::engine::boundary::contain_at(&dir.join(DB_FILE), || {

@@ -8,7 +8,8 @@
 //! "in use, boot B'" (synced before the open returns). So a record of "in use" by another boot
 //! than the running one means the machine went down with the cache open, maybe losing writes
 //! the kernel had not flushed: the opener then runs `check(true)` (redb's integrity check,
-//! every crc, every value file) before serving. Openers decide under an exclusive lock on
+//! every crc, every value file) before serving; at the `Normal` durability level it drops the
+//! unsynced log instead (`engine::durable::after_power_loss`). Openers decide under an exclusive lock on
 //! byte [`DECIDER`], so one of them checks and the others wait for it.
 //!
 //! Linux only: the marker needs the boot id and `syncfs` (`platform::process::boot_id`,
@@ -204,6 +205,15 @@ impl Marker {
     /// What the opener must still do.
     pub(crate) fn verdict(&self) -> Verdict {
         self.pending().unwrap_or(Verdict::Nothing)
+    }
+
+    /// Turns a pending [`Verdict::Check`] into [`Verdict::Record`]: the opener has made the
+    /// cache safe another way (`engine::durable::after_power_loss`).
+    pub(crate) fn skip_check(&self) {
+        let mut pending = self.pending();
+        if *pending == Some(Verdict::Check) {
+            *pending = Some(Verdict::Record);
+        }
     }
 
     /// Records the cache in use by this boot (synced), once the opener has done what

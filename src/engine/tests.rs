@@ -59,7 +59,7 @@ fn sync_durability_fsyncs_every_commit_and_nosync_never_does() {
     let other = tempfile::tempdir().unwrap();
     let unsynced = Store::open(
         other.path(),
-        &[],
+        &[Setting::Durability(Durability::NoSync)],
         Settings::default(),
         DEFAULT_DISK,
         AFTER_WRITE,

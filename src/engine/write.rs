@@ -16,7 +16,7 @@ use crate::format::schema::{
     ENTRIES, LONG_KEYS_FORMAT_VERSION, META, META_COUNT, META_FORMAT_VERSION, META_HITS,
     META_MISSES, META_NEXT_ROW_ID, META_VOLUME, SETTINGS,
 };
-use crate::settings::{Durability, EvictionPolicy, Settings};
+use crate::settings::{EvictionPolicy, Settings};
 
 mod building;
 pub(crate) use building::Step;
@@ -77,9 +77,9 @@ impl OpEnv<'_> {
         }
     }
 
-    /// Whether commits are synced to the disk.
+    /// Whether each write is synced before it is acknowledged (its log record too).
     pub(crate) fn sync(&self) -> bool {
-        self.settings.durability == Durability::Sync
+        self.settings.durability.syncs_each_write()
     }
 }
 

@@ -8,6 +8,7 @@
 //! its row, so a crash leaves at most an orphan file, never a row without its file.
 
 use crate::testing::fault::{self, Point};
+use crate::testing::recorder;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
@@ -111,15 +112,18 @@ pub(crate) fn write_from(dir: &Path, reader: &mut dyn Read, sync: bool) -> Resul
             hasher.update(chunk);
             fault::check(Point::ValueWrite)?;
             file.write_all(chunk)?;
+            recorder::write(&temp_path, size, chunk);
             size += n as u64;
         }
         if sync {
             fault::check(Point::ValueSync)?;
             file.sync_all()?;
+            recorder::sync_file(&temp_path);
         }
         drop(file);
         fault::check(Point::ValueRename)?;
         fs::rename(&temp_path, &final_path)?;
+        recorder::rename(&temp_path, &final_path);
         if sync {
             fault::check(Point::ValueSync)?;
             sync_dir(final_path.parent().unwrap_or(dir))?;
@@ -129,7 +133,9 @@ pub(crate) fn write_from(dir: &Path, reader: &mut dyn Read, sync: bool) -> Resul
     match result {
         Ok((size, crc32)) => Ok(WrittenBlob { path, size, crc32 }),
         Err(e) => {
-            let _ = fs::remove_file(&temp_path);
+            if fs::remove_file(&temp_path).is_ok() {
+                recorder::remove(&temp_path);
+            }
             Err(e)
         }
     }
@@ -178,13 +184,17 @@ fn create_temp_named(
             }
             other => other?,
         }
+        recorder::make_dirs(parent);
         between(parent);
         match OpenOptions::new()
             .write(true)
             .create_new(true)
             .open(&temp_path)
         {
-            Ok(file) if !final_path.exists() => return Ok((path, final_path, temp_path, file)),
+            Ok(file) if !final_path.exists() => {
+                recorder::create(&temp_path);
+                return Ok((path, final_path, temp_path, file));
+            }
             Ok(_) => {
                 let _ = fs::remove_file(&temp_path);
                 collisions += 1;
@@ -214,9 +224,10 @@ fn create_temp_named(
 /// lost a race).
 const FOLDER_RETRIES: u32 = 1000;
 
-/// Makes a rename into `dir` durable (`platform::io::sync_dir`).
-fn sync_dir(dir: &Path) -> Result<()> {
+/// Makes the names in `dir` durable, a rename into it say (`platform::io::sync_dir`).
+pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
     crate::platform::io::sync_dir(dir)?;
+    recorder::sync_dir(dir);
     Ok(())
 }
 
@@ -248,7 +259,8 @@ pub(crate) fn remove(dir: &Path, path: &BlobPath) -> Result<()> {
     let full = path.under(dir);
     match fs::remove_file(&full) {
         Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e.into()),
-        _ => {}
+        Err(_) => {}
+        Ok(()) => recorder::remove(&full),
     }
     remove_empty_folders(dir, &full);
     Ok(())
@@ -266,6 +278,7 @@ pub(crate) fn remove_empty_folders(dir: &Path, file: &Path) {
         if fs::remove_dir(f).is_err() {
             break;
         }
+        recorder::remove_dir(f);
         folder = f.parent();
     }
 }

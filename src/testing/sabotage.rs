@@ -83,6 +83,18 @@ pub(crate) enum Sabotage {
     /// Storing a long key leaves the format version at 1, so an older build would take its
     /// rows for damage instead of refusing the cache (`tests/api/keys_and_values.rs`).
     LongKeysKeepVersion,
+    /// Checkpoints at the `Normal` durability level commit rows naming value files they did
+    /// not sync (`tests/durability/power_loss_sim.rs`).
+    NoCheckpointFileSync,
+    /// redb's commits are never synced, whatever the durability level
+    /// (`tests/durability/power_loss_sim.rs`).
+    NoCommitSync,
+    /// The janitor never checkpoints a log for its age, so at the `Normal` level a logged
+    /// write waits for the next write's checkpoint (`tests/durability/power_loss.rs`).
+    LogAgeIgnored,
+    /// At the `Normal` level a logged write deletes the value file of the database's row it
+    /// replaced at once, not at the checkpoint (`tests/durability/power_loss_sim.rs`).
+    ReplacedFilesGoEarly,
 }
 
 impl Sabotage {
@@ -91,7 +103,7 @@ impl Sabotage {
         not(diskcache_broken),
         expect(dead_code, reason = "read in sabotage builds")
     )]
-    const ALL: [Sabotage; 25] = [
+    const ALL: [Sabotage; 29] = [
         Sabotage::AckBeforeCommit,
         Sabotage::CheckpointOrder,
         Sabotage::LaneRetiredEarly,
@@ -117,6 +129,10 @@ impl Sabotage {
         Sabotage::WritesKeepExpired,
         Sabotage::NoFolderRetry,
         Sabotage::LongKeysKeepVersion,
+        Sabotage::NoCheckpointFileSync,
+        Sabotage::NoCommitSync,
+        Sabotage::LogAgeIgnored,
+        Sabotage::ReplacedFilesGoEarly,
     ];
 
     /// The variant's name in `DISKCACHE_BROKEN`.
@@ -151,6 +167,10 @@ impl Sabotage {
             Sabotage::WritesKeepExpired => "writes-keep-expired",
             Sabotage::NoFolderRetry => "no-folder-retry",
             Sabotage::LongKeysKeepVersion => "long-keys-keep-version",
+            Sabotage::NoCheckpointFileSync => "no-checkpoint-file-sync",
+            Sabotage::NoCommitSync => "no-commit-sync",
+            Sabotage::LogAgeIgnored => "log-age-ignored",
+            Sabotage::ReplacedFilesGoEarly => "replaced-files-go-early",
         }
     }
 }

@@ -44,7 +44,7 @@ fn a_new_cache_has_the_documented_default_settings() {
     assert!(!s.statistics);
     assert!(!s.tag_index);
     assert_eq!(s.min_file_size, 32 * 1024);
-    assert_eq!(s.durability, Durability::NoSync);
+    assert_eq!(s.durability, Durability::Normal);
     assert_eq!(s.timeout, Duration::from_secs(60));
     assert_eq!(s, diskcache::Settings::default());
 }

@@ -30,4 +30,5 @@ mod fault_injection;
 mod log_records;
 mod multiprocess;
 mod power_loss;
+mod power_loss_sim;
 mod wal_harness;

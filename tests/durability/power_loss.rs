@@ -1,15 +1,18 @@
 //! Guards what the durability levels promise about power loss (format-spec/durability.md).
 //!
-//! - At the default level nothing is fsynced while the cache is in use, so a power loss may
+//! - At the `NoSync` level nothing is fsynced while the cache is in use, so a power loss may
 //!   lose or damage recent writes. The clean-shutdown marker `cache.boot` narrows that: the
 //!   last handle to close flushes the file system and records a clean close; an open that
 //!   finds the cache recorded in use by another boot of the machine (it went down with the
 //!   cache open) runs `check(true)` before serving. A power loss cannot be staged in a test,
 //!   so these tests stage its aftermath: a record left "in use" by another boot, and value
 //!   files lost or torn as an unflushed disk can leave them.
-//! - At the `Sync` level every acknowledged write must survive power loss: the tests count
-//!   the syncs each kind of write makes (through the crate's hidden fault-injection counters)
-//!   and compare them with where the spec puts them.
+//! - At the `Sync` level every acknowledged write must survive power loss, and at the default
+//!   `Normal` level every checkpoint: the tests count the syncs each kind of write makes
+//!   (through the crate's hidden fault-injection counters) and compare them with where the
+//!   spec puts them; at `Normal` they also check, through the crate's hidden recorder of
+//!   writes and syncs, that a checkpoint syncs the value files it makes reachable before its
+//!   commit. `power_loss_sim.rs` then simulates the power loss itself.
 //!
 //! The marker tests need the kernel's boot id (`/proc/sys/kernel/random/boot_id`, which every
 //! Linux kernel has): without it they say why and pass without running, except under
@@ -26,6 +29,7 @@ use crate::common;
 use std::path::Path;
 
 use diskcache::fault::{self, Point};
+use diskcache::recorder::Event;
 use diskcache::{Cache, Durability, WritePath};
 use serde_bytes::{ByteBuf, Bytes};
 
@@ -99,6 +103,7 @@ fn the_last_handle_to_close_records_a_clean_close_and_the_next_open_records_use(
 fn staged_power_loss(write_path: WritePath, marker_bytes: Vec<u8>) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let cache = Cache::builder()
+        .durability(Durability::NoSync)
         .write_path(write_path)
         .open(dir.path())
         .unwrap();
@@ -230,11 +235,128 @@ fn at_the_sync_level_every_acknowledged_write_is_synced_where_the_spec_says() {
         assert_eq!((wal, synced_files), (0, files));
         assert!(db >= 2, "a direct write's commit synced {db} times");
     }
-    // The default level syncs nothing while in use.
-    let nosync = Cache::open(dir.path().join("nosync")).unwrap();
+    // The NoSync level syncs nothing while in use.
+    let nosync = Cache::builder()
+        .durability(Durability::NoSync)
+        .open(dir.path().join("nosync"))
+        .unwrap();
     assert_eq!(
         syncs_of(|| nosync.set("b", Bytes::new(&big)).unwrap()),
         [0, 0, 0]
     );
     assert_eq!(syncs_of(|| nosync.checkpoint().unwrap()), [0, 0, 0]);
+}
+
+#[test]
+fn at_the_normal_level_writes_are_not_synced_and_checkpoints_are() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = vec![7u8; 50_000];
+    // Logged path: no sync per write, large or small.
+    let path = dir.path().join("logged");
+    let cache = Cache::open(&path).unwrap();
+    assert_eq!(cache.settings().durability, Durability::Normal);
+    assert_eq!(syncs_of(|| cache.set("a", 1).unwrap()), [0, 0, 0]);
+    assert_eq!(
+        syncs_of(|| cache.set("b", Bytes::new(&big)).unwrap()),
+        [0, 0, 0]
+    );
+    // A checkpoint (this thread's, or the janitor's if a second passed: the recorder sees
+    // both) syncs the value file, its two folders and the cache directory, then commits with
+    // redb's syncs; the log is never synced.
+    let path = path.canonicalize().unwrap();
+    let recording = diskcache::recorder::arm(&path);
+    let [wal, _, _] = syncs_of(|| cache.checkpoint().unwrap());
+    let events = recording.finish();
+    assert_eq!(wal, 0);
+    let file = common::files_ending_with(&path, ".val").remove(0);
+    let file = file.strip_prefix(&path).unwrap_or(&file).to_path_buf();
+    let at = |wanted: &Event| events.iter().position(|e| e == wanted);
+    let file_synced = at(&Event::SyncFile { file: file.clone() });
+    let folders: Vec<Option<usize>> = [
+        file.parent().unwrap(),
+        file.parent().unwrap().parent().unwrap(),
+        Path::new(""),
+    ]
+    .iter()
+    .map(|dir| {
+        at(&Event::SyncDir {
+            dir: dir.to_path_buf(),
+        })
+    })
+    .collect();
+    let db = Path::new("cache.redb");
+    let commit = events
+        .iter()
+        .position(|e| matches!(e, Event::Write { file, .. } if file == db));
+    let db_syncs = events
+        .iter()
+        .filter(|e| matches!(e, Event::SyncFile { file } if file == db))
+        .count();
+    assert!(
+        file_synced.is_some(),
+        "the value file was not synced: {events:?}"
+    );
+    assert!(
+        folders.iter().all(Option::is_some),
+        "a folder was not synced: {folders:?}"
+    );
+    assert!(
+        db_syncs >= 2,
+        "the checkpoint's commit synced {db_syncs} times"
+    );
+    let last_value_sync = folders.iter().flatten().chain(&file_synced).max().copied();
+    assert!(
+        last_value_sync < commit,
+        "the commit began (event {commit:?}) before the value file and its folders were synced (by event {last_value_sync:?})"
+    );
+    // Direct path: every commit is synced, and a value file before it, as at Sync.
+    let direct = Cache::builder()
+        .write_path(WritePath::Direct)
+        .open(dir.path().join("direct"))
+        .unwrap();
+    assert_eq!(direct.settings().durability, Durability::Normal);
+    for (value, files) in [(&Bytes::new(b"1"), 0), (&Bytes::new(&big), 2)] {
+        let [wal, db, synced_files] = syncs_of(|| direct.set("k", value).unwrap());
+        assert_eq!((wal, synced_files), (0, files));
+        assert!(db >= 2, "a direct write's commit synced {db} times");
+    }
+}
+
+#[test]
+fn a_cache_made_at_an_earlier_default_keeps_its_stored_level() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(
+        Cache::builder()
+            .durability(Durability::NoSync)
+            .open(dir.path())
+            .unwrap(),
+    );
+    let reopened = Cache::open(dir.path()).unwrap();
+    assert_eq!(reopened.settings().durability, Durability::NoSync);
+    assert_eq!(syncs_of(|| reopened.set("k", 1).unwrap()), [0, 0, 0]);
+    assert_eq!(syncs_of(|| reopened.checkpoint().unwrap()), [0, 0, 0]);
+}
+
+#[test]
+fn at_the_normal_level_a_logged_write_gets_its_checkpoint_without_another_write() {
+    // The log's generation (`cache.shm` byte 192, format-spec/wal.md) changes at each
+    // checkpoint: the janitor must make one, the write alone does not (4096 records).
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Cache::open(dir.path()).unwrap();
+    let generation = || {
+        let shm = std::fs::read(dir.path().join("cache.shm")).unwrap();
+        u64::from_le_bytes(shm[192..200].try_into().unwrap())
+    };
+    let before = generation();
+    cache.set("k", 1).unwrap();
+    // Not a measure of time: a generous bound on the wait, so a failure ends the test.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while generation() == before {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no checkpoint within 30 s of a logged write"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(cache.get::<i64>("k").unwrap(), Some(1));
 }

@@ -632,7 +632,7 @@ SETTING_VALUES = {
     "statistics": {0: "off", 1: "on"},
     "tag_index": {0: "off", 1: "on"},
     "min_file_size": None,
-    "durability": {0: "no fsync", 1: "fsync every commit"},
+    "durability": {0: "no fsync", 1: "fsync every commit", 2: "fsync at checkpoints"},
     "write_path": {0: "logged", 1: "direct"},
 }
 

@@ -30,6 +30,7 @@ fn durability_name(d: Durability) -> &'static str {
     match d {
         Durability::NoSync => "no-sync",
         Durability::Sync => "sync",
+        Durability::Normal => "normal",
     }
 }
 
@@ -107,6 +108,7 @@ pub fn parse(name: &str, v: &Json) -> Outcome<Setting> {
         "durability" => Setting::Durability(match text? {
             "no-sync" => Durability::NoSync,
             "sync" => Durability::Sync,
+            "normal" => Durability::Normal,
             _ => return Err(bad()),
         }),
         _ => Setting::WritePath(match text? {

@@ -29,6 +29,7 @@ pub(super) fn commit(
     before_commit: impl FnOnce(),
 ) -> Result<()> {
     let (hits, misses) = (shm.get(Word::Hits), shm.get(Word::Misses));
+    crate::engine::durable::sync_value_files(env, changes.iter().map(|(_, row)| row))?;
     let (_, committed) = run_redb_txn(env, |w| {
         w.add_stats(hits, misses);
         for record in skipped {

@@ -527,9 +527,7 @@ impl WalFile {
             magic.copy_from_slice(&WAL_MAGIC);
             g.copy_from_slice(&generation.to_le_bytes());
         }
-        crate::testing::fault::check(crate::testing::fault::Point::WalWrite)?;
-        write_all_at(&self.file, &header, lane_start(lane))?;
-        Ok(())
+        self.write_at(lane_start(lane), &header)
     }
 
     /// Where the file's data ends from `from` on: the offset of the first hole at or after
@@ -548,6 +546,7 @@ impl WalFile {
     pub(crate) fn write_at(&self, offset: u64, bytes: &[u8]) -> Result<()> {
         crate::testing::fault::check(crate::testing::fault::Point::WalWrite)?;
         write_all_at(&self.file, bytes, offset)?;
+        crate::testing::recorder::write_file(&self.file, offset, bytes);
         Ok(())
     }
 
