@@ -630,6 +630,7 @@ impl LoggedEngine {
             crate::crash_point("after-checkpoint-commit");
             overlay.publish_applied(lane, generation);
         }
+        overlay.note_committed(generation);
         crate::crash_point("after-lane-published");
         if let Some(odd) = counters.get() {
             overlay.counters_end(odd);
@@ -663,6 +664,7 @@ impl LoggedEngine {
     /// applied): raises the row id counter to the database's and bumps the epoch, so that
     /// every process reads a new snapshot.
     fn committed_outside_lanes(&self, env: &OpEnv<'_>) -> Result<()> {
+        self.overlay().note_committed(u64::MAX);
         let next_row_id = Snapshot::open(env.db)?.meta(META_NEXT_ROW_ID)?.max(1);
         self.overlay().raise_next_row_id(next_row_id);
         self.overlay().bump_epoch();

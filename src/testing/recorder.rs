@@ -39,6 +39,10 @@ mod off {
     pub(crate) fn remove_dir(_dir: &Path) {}
     #[inline(always)]
     pub(crate) fn sync_dir(_dir: &Path) {}
+    #[inline(always)]
+    pub(crate) fn lane_sealed(_log: &std::fs::File, _generation: u64) {}
+    #[inline(always)]
+    pub(crate) fn committed(_log: &std::fs::File, _generation: u64) {}
 }
 
 #[cfg(any(feature = "testing", fuzzing))]
@@ -106,6 +110,12 @@ mod imp {
         },
         /// A mark the test put in the list ([`mark`]).
         Mark(u64),
+        /// The log's lane of this generation was sealed: the records it holds are those its
+        /// checkpoint will commit.
+        Sealed(u64),
+        /// A commit to the database returned: of the sealed lane of this generation, or, for
+        /// `u64::MAX`, of a change outside the lanes made once both were applied.
+        Committed(u64),
     }
 
     static ARMED: AtomicBool = AtomicBool::new(false);
@@ -221,6 +231,34 @@ mod imp {
         }
         #[cfg(not(target_os = "linux"))]
         let _ = (file, offset, data);
+    }
+
+    /// Records `event` if `log`, an open file (named by `/proc/self/fd`, Linux), lies under
+    /// the armed directory.
+    fn about_log(log: &std::fs::File, event: Event) {
+        if !ARMED.load(Ordering::Relaxed) {
+            return;
+        }
+        #[cfg(target_os = "linux")]
+        {
+            use std::os::fd::AsRawFd;
+            let link = format!("/proc/self/fd/{}", log.as_raw_fd());
+            if let Ok(path) = std::fs::read_link(link) {
+                record(&[&path], |_| event);
+            }
+        }
+        #[cfg(not(target_os = "linux"))]
+        let _ = (log, event);
+    }
+
+    /// The lane of `generation` of the log `log` was sealed.
+    pub(crate) fn lane_sealed(log: &std::fs::File, generation: u64) {
+        about_log(log, Event::Sealed(generation));
+    }
+
+    /// A commit ([`Event::Committed`]) of the cache whose log is `log` returned.
+    pub(crate) fn committed(log: &std::fs::File, generation: u64) {
+        about_log(log, Event::Committed(generation));
     }
 
     pub(crate) fn set_len(file: &Path, len: u64) {

@@ -17,9 +17,10 @@
 //!   in use when another boot ended.
 //!
 //! It reopens the cache there and checks that the open is clean, that `check(false)` reports
-//! nothing but orphan files, that every write acknowledged before the last checkpoint whose
-//! commit completed reads back, and that nothing reads wrong: every key holds what it held
-//! after some operation between that checkpoint and the cut.
+//! nothing but orphan files, that every write acknowledged before the sealing of the last
+//! lane whose checkpoint's commit completed reads back (the library tells the recorder of
+//! both), and that nothing reads wrong: every key holds what it held after some operation
+//! between that sealing and the cut.
 //!
 //! That it can fail is shown by the negative controls `no-checkpoint-file-sync` (checkpoints
 //! commit rows naming value files they did not sync), `no-commit-sync` (redb's commits are
@@ -227,7 +228,7 @@ impl Disk {
                 folder.durable = folder.current.clone();
                 folder.pending.clear();
             }
-            Event::Mark(_) => {}
+            Event::Mark(_) | Event::Sealed(_) | Event::Committed(_) => {}
         }
     }
 
@@ -366,10 +367,9 @@ fn record(dir: &Path, ops: &[Op]) -> (Vec<Event>, Vec<u8>) {
     (events, shm)
 }
 
-/// Whether `event` ends a commit to the database: the log's header is rewritten (a new
-/// generation) only after a commit returned, its syncs done.
+/// Whether `event` ends a commit to the database (its syncs done).
 fn ends_commit(event: &Event) -> bool {
-    matches!(event, Event::Write { file, offset: 0, .. } if file == Path::new("cache.wal"))
+    matches!(event, Event::Committed(_))
 }
 
 #[test]
@@ -413,20 +413,32 @@ fn a_power_loss_at_any_point_leaves_a_clean_cache_holding_its_last_synced_checkp
     let mut disk = start;
     let mut applied = 0;
     let (mut acked, mut acked_at_commit) = (0usize, 0usize);
+    // Per sealed lane, the operations acknowledged when it was sealed: all of them are in it
+    // or in an earlier lane (and the one in flight may be too).
+    let mut acked_at_seal: HashMap<u64, usize> = HashMap::new();
     for (n, &cut) in cuts.iter().enumerate() {
         while applied < cut {
             let event = &events[applied];
             disk.apply(event);
-            if let Event::Mark(i) = event {
-                acked = *i as usize;
-            }
-            if ends_commit(event) {
-                acked_at_commit = acked;
+            match event {
+                Event::Mark(i) => acked = *i as usize,
+                Event::Sealed(generation) => {
+                    acked_at_seal.insert(*generation, acked);
+                }
+                // A change outside the lanes is made once both are applied: everything
+                // acknowledged is in the database.
+                Event::Committed(u64::MAX) => acked_at_commit = acked,
+                Event::Committed(generation) => {
+                    let sealed = acked_at_seal.get(generation).copied().unwrap_or(0);
+                    acked_at_commit = acked_at_commit.max(sealed);
+                }
+                _ => {}
             }
             applied += 1;
         }
-        // Every key holds what it held after one of the operations from the last completed
-        // commit's (everything acknowledged before it is in it) to the one in flight.
+        // Every key holds what it held after one of the operations from the last committed
+        // lane's sealing (everything acknowledged before it is in the database) to the one in
+        // flight.
         let (lo, hi) = (acked_at_commit, (acked + 1).min(ops.len()));
         let sector = if n % 2 == 0 { 512 } else { 4096 };
         let out = root.join(format!("cut{n}"));

@@ -417,7 +417,14 @@ impl Overlay {
         self.set_lane_empty(next, generation);
         self.shm.set(Word::Active, next as u64);
         self.shm.set(Word::Seq, odd.wrapping_add(1));
+        crate::testing::recorder::lane_sealed(self.wal.file(), generation.wrapping_sub(1));
         Ok(())
+    }
+
+    /// Tells the recorder (`testing` builds) that a commit to the database returned: of the
+    /// sealed lane of `generation`, or (`u64::MAX`) of a change outside the lanes.
+    pub(crate) fn note_committed(&self, generation: u64) {
+        crate::testing::recorder::committed(self.wal.file(), generation);
     }
 
     /// After a checkpoint committed the sealed `lane`'s records of generation `generation`
