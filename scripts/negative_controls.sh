@@ -119,7 +119,6 @@ no-folder-retry lib
     format::blob::tests::a_writer_whose_folder_is_removed_under_it_makes_it_again
 long-keys-keep-version api
     keys_and_values::mib_keys_survive_reopen_and_raise_the_format_version_only_when_written
-    keys_and_values::the_spec_reader_reads_long_keys_from_the_database_and_the_log
 no-checkpoint-file-sync durability
     power_loss::at_the_normal_level_writes_are_not_synced_and_checkpoints_are
     power_loss_sim::a_power_loss_at_any_point_leaves_a_clean_cache_holding_its_last_synced_checkpoint

@@ -93,13 +93,15 @@ pub(crate) fn sync_value_files<'a>(
 /// Of the value files `replaced` by a logged write of `keys`, those that may be deleted as
 /// soon as the write is logged. All of them but at [`Durability::Normal`], where a power loss
 /// drops the log: a file that the database's row of one of `keys` names (in the `snapshot`
-/// of the log's current generation) must stay until the checkpoint that replaces that row
-/// deletes it, or the synced row would name a missing file. A file only the log named goes
-/// now. If the database cannot be read, every file waits for the checkpoint.
+/// of the current epoch) must stay until the checkpoint that replaces that row deletes it,
+/// or the synced row would name a missing file; and while a lane is `sealed`, none goes (its
+/// checkpoint may commit a row naming one). A file only the active lane named goes now. If
+/// the database cannot be read, every file waits for the checkpoint.
 pub(crate) fn deletable_now<'a, 'k>(
     env: &OpEnv<'_>,
     replaced: &'a [BlobPath],
     keys: impl Iterator<Item = &'k [u8]>,
+    sealed: bool,
     snapshot: impl FnOnce() -> Result<std::sync::Arc<crate::engine::snapshot::Snapshot>>,
 ) -> Vec<&'a BlobPath> {
     if replaced.is_empty()
@@ -107,6 +109,10 @@ pub(crate) fn deletable_now<'a, 'k>(
         || sabotage::on(Sabotage::ReplacedFilesGoEarly)
     {
         return replaced.iter().collect();
+    }
+    if sealed {
+        // The sealed lane's checkpoint may commit, synced, a row naming any of them.
+        return Vec::new();
     }
     let Ok(snapshot) = snapshot() else {
         return Vec::new();

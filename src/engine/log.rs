@@ -533,18 +533,14 @@ impl LoggedEngine {
         }
         // Once logged, no reader can reach a replaced file through the log, and replay after
         // a crash replaces its row too: the file can go now, as on the direct path (at the
-        // Normal level, only if no row of the database names it, `engine::durable`; and none
-        // while a lane is sealed, whose checkpoint may commit, synced, a row naming one: every
-        // file held back goes with the checkpoint that replaces the row naming it).
-        let held_back =
-            env.settings.durability.syncs_value_files_at_checkpoint() && overlay.sealed().is_some();
-        if !held_back {
-            let snapshot = || self.shared.snapshots.get(env.db, shm.get(Word::Epoch));
-            let keys = ctx.changes.iter().map(|(key, _)| key.as_slice());
-            let files = &ctx.files_to_delete;
-            for file in crate::engine::durable::deletable_now(env, files, keys, snapshot) {
-                let _ = blob::remove(env.dir, file);
-            }
+        // Normal level, only one no synced row may name, `engine::durable::deletable_now`;
+        // the others go with the checkpoint that replaces the row naming them).
+        let sealed = overlay.sealed().is_some();
+        let snapshot = || self.shared.snapshots.get(env.db, shm.get(Word::Epoch));
+        let keys = ctx.changes.iter().map(|(key, _)| key.as_slice());
+        let files = &ctx.files_to_delete;
+        for file in crate::engine::durable::deletable_now(env, files, keys, sealed, snapshot) {
+            let _ = blob::remove(env.dir, file);
         }
         // A full lane is sealed at once (if the other one is applied), so that its checkpoint
         // starts before the next write.
