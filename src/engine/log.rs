@@ -90,6 +90,19 @@ pub(crate) struct LogExpiries {
     expiry_of: HashMap<Vec<u8>, (u64, u64)>,
 }
 
+impl LogKeys {
+    /// The index of generation `generation`: this one, or a fresh one if it is of another.
+    fn at(&mut self, generation: u64) -> &mut LogKeys {
+        if self.generation != generation {
+            *self = LogKeys {
+                generation,
+                ..LogKeys::default()
+            };
+        }
+        self
+    }
+}
+
 impl LogExpiries {
     /// Takes in a record of the lane: `key`'s row is now `row` (encoded; `None`: removed).
     fn apply(&mut self, key: &[u8], row: Option<&[u8]>) {
@@ -210,13 +223,7 @@ impl LoggedEngine {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let live: Vec<(Lane, u64)> = self.live_lanes().collect();
         for &(lane, generation) in &live {
-            let index = shm::of_lane_mut(&mut indexes, lane);
-            if index.generation != generation {
-                *index = LogKeys {
-                    generation,
-                    ..LogKeys::default()
-                };
-            }
+            let index = shm::of_lane_mut(&mut indexes, lane).at(generation);
             let (start, first_seq) = (index.end, index.records);
             let keys = &mut index.keys;
             let (end, count) =
@@ -370,13 +377,14 @@ impl LoggedEngine {
             .age
             .checkpoint_if_old(env, generation, records, || {
                 self.locked(&now, |_| {
-                    if self.overlay().records() > 0 && !self.overlay().retire_applied()? {
+                    if self.overlay().records() == 0 {
+                        return Ok(());
+                    }
+                    // The other lane still sealed: the next round looks again.
+                    if !self.overlay().retire_applied()? {
                         return Err(Error::Timeout);
                     }
-                    if self.overlay().records() > 0 {
-                        self.seal()?;
-                    }
-                    Ok(())
+                    self.seal()
                 })
             })?;
         let mut sealed_left = false;

@@ -413,10 +413,10 @@ impl Overlay {
         self.shm.clear_table(next)?;
         self.wal.write_gen(next, Some(generation))?;
         crate::crash_point("after-lane-header");
-        let odd = self.begin_clear();
-        self.set_lane_empty(next, generation);
-        self.shm.set(Word::Active, next as u64);
-        self.shm.set(Word::Seq, odd.wrapping_add(1));
+        self.with_seqlock_odd(|| {
+            self.set_lane_empty(next, generation);
+            self.shm.set(Word::Active, next as u64);
+        });
         crate::testing::recorder::lane_sealed(self.wal.file(), generation.wrapping_sub(1));
         Ok(())
     }
@@ -456,17 +456,23 @@ impl Overlay {
         }
         self.wal.write_gen(lane, None)?;
         crate::crash_point("after-lane-retired");
-        let odd = self.begin_clear();
-        self.set_lane_empty(lane, 0);
-        self.shm.set(Word::Seq, odd.wrapping_add(1));
+        self.with_seqlock_odd(|| self.set_lane_empty(lane, 0));
         Ok(true)
     }
 
     /// Bumps the epoch after a commit to the database outside the lanes (under the write
     /// lock, with both lanes empty), so that every process reads a new snapshot.
     pub(crate) fn bump_epoch(&self) {
+        self.with_seqlock_odd(|| {
+            self.shm.word(Word::Epoch).fetch_add(1, Ordering::AcqRel);
+        });
+    }
+
+    /// Runs `f` (under the write lock) with the seqlock odd, so that no reader sees the
+    /// lanes' words half-changed.
+    fn with_seqlock_odd(&self, f: impl FnOnce()) {
         let odd = self.begin_clear();
-        self.shm.word(Word::Epoch).fetch_add(1, Ordering::AcqRel);
+        f();
         self.shm.set(Word::Seq, odd.wrapping_add(1));
     }
 
