@@ -130,6 +130,8 @@ log-age-ignored durability
     power_loss::at_the_normal_level_a_logged_write_gets_its_checkpoint_without_another_write
 replaced-files-go-early durability
     power_loss_sim::a_power_loss_at_any_point_leaves_a_clean_cache_holding_its_last_synced_checkpoint
+count-takes-own-lock lib
+    engine::tests::a_count_inside_a_transaction_waits_out_a_checkpoint_commit_without_taking_the_lock
 '
 
 # A variant's run that takes longer than this is stopped and counts as not caught.

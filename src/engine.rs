@@ -152,11 +152,12 @@ impl Engine {
         }
     }
 
-    /// `count` or `volume`.
-    fn counter(&self, env: &OpEnv<'_>, name: &str) -> Result<u64> {
+    /// `count` or `volume`; `under_lock`: this thread holds the write lock (inside one of
+    /// its transactions), which a logged read must then not wait for.
+    fn counter(&self, env: &OpEnv<'_>, name: &str, under_lock: bool) -> Result<u64> {
         match self {
             Engine::Direct(direct) => direct.counter(env, name),
-            Engine::Logged(logged) => logged.counter(env, name),
+            Engine::Logged(logged) => logged.counter(env, name, under_lock),
         }
     }
 
@@ -550,7 +551,12 @@ impl Store {
 
     fn counter(&self, name: &str) -> Result<u64> {
         let settings = self.settings();
-        self.read_healing(|db| self.engine.counter(&self.env(&settings, db), name))
+        let under_lock = self.inside_transact()
+            && !crate::testing::sabotage::on(crate::testing::sabotage::Sabotage::CountTakesOwnLock);
+        self.read_healing(|db| {
+            self.engine
+                .counter(&self.env(&settings, db), name, under_lock)
+        })
     }
 
     /// Runs `f` on a snapshot of the database that holds every earlier operation (the log is

@@ -343,7 +343,7 @@ impl LoggedEngine {
         index.records = shm.lane(lane, LaneWord::Records);
     }
 
-    fn overlay(&self) -> &Overlay {
+    pub(super) fn overlay(&self) -> &Overlay {
         &self.shared.overlay
     }
 
@@ -695,8 +695,14 @@ impl LoggedEngine {
     }
 
     /// `count` or `volume`: the database's counter plus the lanes' deltas, read as one pair
-    /// with no lock (the counters' seqlock brackets every commit that changes them).
-    pub(crate) fn counter(&self, env: &OpEnv<'_>, name: &str) -> Result<u64> {
+    /// with no lock (the counters' seqlock brackets every commit that changes them). If the
+    /// seqlock stays odd, the read recovers under the write lock, or, when this thread holds
+    /// that lock already (`under_lock`: a read inside a transaction), waits out or finishes
+    /// the checkpoint without it.
+    pub(crate) fn counter(&self, env: &OpEnv<'_>, name: &str, under_lock: bool) -> Result<u64> {
+        if under_lock {
+            return self.counter_with(env, name, &|| self.wait_under_lock(env), None);
+        }
         let recover = || self.locked(env, |_| Ok(()));
         self.counter_with(env, name, &recover, None)
     }

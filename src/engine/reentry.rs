@@ -38,11 +38,7 @@ impl Store {
     /// Refuses an operation that needs this store's write lock while this thread runs one
     /// of its transactions (and so holds that lock): it would wait for itself.
     pub(super) fn refuse_inside_transact(&self) -> Result<()> {
-        let id = self.id();
-        let inside = INSIDE
-            .try_with(|inside| inside.borrow().contains(&id))
-            .unwrap_or(false);
-        if inside {
+        if self.inside_transact() {
             return Err(Error::InvalidArgument(
                 "a write to the cache (or another operation that takes its write lock) inside \
                  transact: use the Transaction the closure was given, since this thread's \
@@ -51,6 +47,15 @@ impl Store {
             ));
         }
         Ok(())
+    }
+
+    /// Whether this thread runs one of this store's transactions, and so holds its write
+    /// lock.
+    pub(super) fn inside_transact(&self) -> bool {
+        let id = self.id();
+        INSIDE
+            .try_with(|inside| inside.borrow().contains(&id))
+            .unwrap_or(false)
     }
 
     /// This store's identity for [`INSIDE`]: its address.

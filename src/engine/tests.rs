@@ -164,3 +164,41 @@ fn a_panic_of_the_callers_code_inside_an_operation_goes_on_unwinding_and_poisons
     let result = store.read_healing(|_| -> Result<()> { panic!("inside redb") });
     assert!(matches!(result, Err(Error::Corrupted(_))), "{result:?}");
 }
+
+/// A count inside a transaction (whose thread holds the write lock) while another holder
+/// of the checkpoint lock is mid-commit (the counters' seqlock odd for longer than a reader
+/// waits before recovering) waits the commit out: it must not ask for the write lock its own
+/// thread holds, which would wait until the timeout.
+#[test]
+fn a_count_inside_a_transaction_waits_out_a_checkpoint_commit_without_taking_the_lock() {
+    if !crate::settings::WritePath::Logged.is_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let base = Settings {
+        timeout: std::time::Duration::from_secs(5),
+        write_path: crate::settings::WritePath::Logged,
+        ..Settings::default()
+    };
+    let store = Store::open(dir.path(), &[], base, DEFAULT_DISK, AFTER_WRITE).unwrap();
+    put_one(&store);
+    let Engine::Logged(logged) = &store.engine else {
+        panic!("the logged write path was asked for");
+    };
+    let overlay = logged.overlay();
+    let held = overlay.try_checkpoint_lock().unwrap().unwrap();
+    let odd = overlay.counters_begin();
+    std::thread::scope(|s| {
+        let counting = s.spawn(|| {
+            store.write(|_| {
+                let _inside = store.enter_transact();
+                store.count()
+            })
+        });
+        // Long past the 5 ms a reader waits before it recovers.
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        overlay.counters_end(odd);
+        drop(held);
+        assert_eq!(counting.join().unwrap().unwrap(), 1);
+    });
+}

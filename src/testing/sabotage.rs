@@ -95,6 +95,10 @@ pub(crate) enum Sabotage {
     /// At the `Normal` level a logged write deletes the value file of the database's row it
     /// replaced at once, not at the checkpoint (`tests/durability/power_loss_sim.rs`).
     ReplacedFilesGoEarly,
+    /// `len` and `volume` inside a transaction recover under the write lock, which their own
+    /// thread holds, when a checkpoint's commit keeps the counters' seqlock odd
+    /// (`src/engine/tests.rs`).
+    CountTakesOwnLock,
 }
 
 impl Sabotage {
@@ -103,7 +107,7 @@ impl Sabotage {
         not(diskcache_broken),
         expect(dead_code, reason = "read in sabotage builds")
     )]
-    const ALL: [Sabotage; 29] = [
+    const ALL: [Sabotage; 30] = [
         Sabotage::AckBeforeCommit,
         Sabotage::CheckpointOrder,
         Sabotage::LaneRetiredEarly,
@@ -133,6 +137,7 @@ impl Sabotage {
         Sabotage::NoCommitSync,
         Sabotage::LogAgeIgnored,
         Sabotage::ReplacedFilesGoEarly,
+        Sabotage::CountTakesOwnLock,
     ];
 
     /// The variant's name in `DISKCACHE_BROKEN`.
@@ -171,6 +176,7 @@ impl Sabotage {
             Sabotage::NoCommitSync => "no-commit-sync",
             Sabotage::LogAgeIgnored => "log-age-ignored",
             Sabotage::ReplacedFilesGoEarly => "replaced-files-go-early",
+            Sabotage::CountTakesOwnLock => "count-takes-own-lock",
         }
     }
 }
