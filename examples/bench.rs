@@ -5,7 +5,8 @@
 //! ```text
 //! cargo run --release --example bench -- [--json OUT.json] [--compare PY.json] [--ops N]
 //!     [--warm N] [--seconds S] [--procs P] [--dir BASE] [--write-path logged|direct]
-//!     [--checkpoint-records N] [--compare-deque PY2.json] [--latency]
+//!     [--checkpoint-records N] [--durability nosync|normal|sync] [--compare-deque PY2.json]
+//!     [--latency]
 //! ```
 //!
 //! Defaults as the Python script: `--ops 20000 --warm 2000 --seconds 5 --procs 4`, `--dir` the
@@ -17,9 +18,9 @@
 //! from an older script, shows `-` there).
 //! `--write-path` (default: the platform's, `logged` on Linux) is given to the builder of every
 //! handle the bench opens, the mixes' worker processes included, and so is
-//! `--checkpoint-records` (default: the builder's, 4096), to the `FanoutCache`'s shards too.
-//! The JSON's `env` records both (`checkpoint_records` `null` when not given) and
-//! `fanout_shards`.
+//! `--checkpoint-records` (default: the builder's, 16384), to the `FanoutCache`'s shards too,
+//! and `--durability` (default: the builder's, `normal` for a new cache; the bench's caches
+//! are new). The JSON's `env` records them (`null` when not given) and `fanout_shards`.
 //!
 //! # Workload (as Python's `single()` and `multi()`)
 //! - warm-up on keys the measured phase never uses: for `warm` keys set, get, get a missing
@@ -90,8 +91,8 @@ use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use diskcache::{
-    Cache, CacheBuilder, DEFAULT_SHARDS, Deque, EvictionPolicy, FanoutCache, Index, SetOptions,
-    Setting, Side, ValueReader, WritePath,
+    Cache, CacheBuilder, DEFAULT_SHARDS, Deque, Durability, EvictionPolicy, FanoutCache, Index,
+    SetOptions, Setting, Side, ValueReader, WritePath,
 };
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_bytes::{ByteBuf, Bytes};
@@ -115,7 +116,8 @@ type Res<T> = std::result::Result<T, BoxError>;
 
 const USAGE: &str = "usage: cargo run --release --example bench -- [--json OUT.json] \
 [--compare PY.json] [--ops N] [--warm N] [--seconds S] [--procs P] [--dir BASE]
-[--write-path logged|direct] [--checkpoint-records N] [--compare-deque PY2.json] [--latency]
+[--write-path logged|direct] [--checkpoint-records N] [--durability nosync|normal|sync]
+[--compare-deque PY2.json] [--latency]
 
   --json OUT.json    write the figures as JSON (same shape as scripts/bench_python.py's)
   --compare PY.json  print Python diskcache's Cache and FanoutCache figures from
@@ -130,9 +132,10 @@ const USAGE: &str = "usage: cargo run --release --example bench -- [--json OUT.j
   --dir BASE         where to make the benchmark's directory (default: the temp dir)
   --write-path P     logged (the shared log, default) or direct (a redb transaction per write)
   --checkpoint-records N
-                     records the log gathers before a checkpoint, 1 to 4096 (default: the
-                     builder's default, 4096); every Cache handle, workers too (the
-                     FanoutCache's shards keep the default)
+                     records the log gathers before a checkpoint, 1 to 16384 (default: the
+                     builder's default, 16384); every handle, workers and shards too
+  --durability D     nosync, normal or sync (default: the builder's, normal for a new
+                     cache); every handle, workers and shards too
   --compare-deque PY2.json
                      print Python's Deque/Index figures from scripts/bench_deque_index.py
                      beside ours";
@@ -160,6 +163,8 @@ struct OpenArgs {
     write_path: WritePath,
     /// `None`: the builder's default.
     checkpoint_records: Option<u64>,
+    /// `None`: the builder's default.
+    durability: Option<Durability>,
 }
 
 impl OpenArgs {
@@ -174,23 +179,35 @@ impl OpenArgs {
             Some(n) => b.checkpoint_records(n),
             None => b,
         };
+        let b = match self.durability {
+            Some(d) => b.durability(d),
+            None => b,
+        };
         Ok(b.open(dir)?)
     }
 
     /// A builder with these settings, for handles that choose more.
     fn builder(&self) -> CacheBuilder {
         let b = Cache::builder().write_path(self.write_path);
-        match self.checkpoint_records {
+        let b = match self.checkpoint_records {
             Some(n) => b.checkpoint_records(n),
+            None => b,
+        };
+        match self.durability {
+            Some(d) => b.durability(d),
             None => b,
         }
     }
 
-    /// The two worker arguments that carry these settings (`0` for the default N).
-    fn worker_args(&self) -> [String; 2] {
+    /// The three worker arguments that carry these settings (`0` for the default N,
+    /// `default` for the default durability).
+    fn worker_args(&self) -> [String; 3] {
         [
             write_path_name(self.write_path).to_owned(),
             self.checkpoint_records.unwrap_or(0).to_string(),
+            self.durability
+                .map_or("default", durability_name)
+                .to_owned(),
         ]
     }
 }
@@ -199,6 +216,25 @@ fn write_path_name(p: WritePath) -> &'static str {
     match p {
         WritePath::Logged => "logged",
         WritePath::Direct => "direct",
+    }
+}
+
+fn durability_name(d: Durability) -> &'static str {
+    match d {
+        Durability::NoSync => "nosync",
+        Durability::Normal => "normal",
+        Durability::Sync => "sync",
+    }
+}
+
+/// `default` (for workers: the builder's) is `None`.
+fn parse_durability(flag: &str, value: &str) -> Result<Option<Durability>, String> {
+    match value {
+        "nosync" => Ok(Some(Durability::NoSync)),
+        "normal" => Ok(Some(Durability::Normal)),
+        "sync" => Ok(Some(Durability::Sync)),
+        "default" => Ok(None),
+        _ => Err(format!("{flag}: {value:?} is not nosync, normal or sync")),
     }
 }
 
@@ -253,9 +289,21 @@ enum Mode {
 
 fn parse_args(argv: &[String]) -> Result<Mode, String> {
     if argv.first().map(String::as_str) == Some("--worker") {
-        let [_, dir, seconds, seed, start, every, path, records, kind] = argv else {
+        let [
+            _,
+            dir,
+            seconds,
+            seed,
+            start,
+            every,
+            path,
+            records,
+            durability,
+            kind,
+        ] = argv
+        else {
             return Err("--worker DIR SECONDS SEED START_AT_UNIX_NANOS SET_EVERY \
-                        WRITE_PATH CHECKPOINT_RECORDS KIND"
+                        WRITE_PATH CHECKPOINT_RECORDS DURABILITY KIND"
                 .into());
         };
         let records: u64 = number("--worker CHECKPOINT_RECORDS", records)?;
@@ -268,6 +316,7 @@ fn parse_args(argv: &[String]) -> Result<Mode, String> {
             open: OpenArgs {
                 write_path: parse_write_path("--worker WRITE_PATH", path)?,
                 checkpoint_records: (records != 0).then_some(records),
+                durability: parse_durability("--worker DURABILITY", durability)?,
             },
             kind: Kind::parse("--worker KIND", kind)?,
         }));
@@ -285,6 +334,7 @@ fn parse_args(argv: &[String]) -> Result<Mode, String> {
         open: OpenArgs {
             write_path: WritePath::default(),
             checkpoint_records: None,
+            durability: None,
         },
     };
     let mut it = argv.iter();
@@ -312,6 +362,12 @@ fn parse_args(argv: &[String]) -> Result<Mode, String> {
             "--write-path" => args.open.write_path = parse_write_path(flag, value)?,
             // The builder checks the range when the first handle opens, before anything is timed.
             "--checkpoint-records" => args.open.checkpoint_records = Some(positive(flag, value)?),
+            "--durability" => {
+                args.open.durability =
+                    Some(parse_durability(flag, value)?.ok_or_else(|| {
+                        format!("{flag}: {value:?} is not nosync, normal or sync")
+                    })?);
+            }
             _ => return Err(format!("unknown argument {flag:?}")),
         }
     }
@@ -1086,6 +1142,7 @@ fn env_json(base: &Path, open: OpenArgs) -> Ordered {
     o.val("tmp_fs", mount_of(base));
     o.val("write_path", json!(write_path_name(open.write_path)));
     o.val("checkpoint_records", json!(open.checkpoint_records));
+    o.val("durability", json!(open.durability.map(durability_name)));
     o.val("fanout_shards", json!(DEFAULT_SHARDS));
     o
 }
@@ -1388,11 +1445,14 @@ fn table(result: &Value, py: Option<&Value>, args: &Args) -> String {
     );
     let _ = writeln!(
         s,
-        "write path {}, checkpoint_records {}; FanoutCache {} shards",
+        "write path {}, checkpoint_records {}, durability {}; FanoutCache {} shards",
         text(result, &["env", "write_path"]),
         at(result, &["env", "checkpoint_records"])
             .filter(|v| !v.is_null())
-            .map_or_else(|| "default (4096)".to_owned(), value_text),
+            .map_or_else(|| "default (16384)".to_owned(), value_text),
+        at(result, &["env", "durability"])
+            .filter(|v| !v.is_null())
+            .map_or_else(|| "default (normal)".to_owned(), value_text),
         text(result, &["env", "fanout_shards"]),
     );
     if let Some(py) = py {
