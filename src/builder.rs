@@ -19,7 +19,7 @@ use crate::settings::{Durability, EvictionPolicy, Setting, Settings, WritePath};
 /// `statistics` off, `tag_index` off, `min_file_size` 32 KiB, `durability`
 /// [`Durability::Normal`] for a new cache, `write_path` [`WritePath::Logged`] on Linux and
 /// [`WritePath::Direct`] on macOS and Windows (the only path they have), `timeout` 60 s,
-/// `checkpoint_records` 4096.
+/// `checkpoint_records` 16384.
 ///
 /// ```
 /// # fn main() -> diskcache::Result<()> {
@@ -104,9 +104,11 @@ impl CacheBuilder {
     }
 
     /// On the logged path, how many records a lane of the log gathers before it is sealed
-    /// and a checkpoint applies it to the database, off the writers' path: 1 to 4096 (the
-    /// default). A writer waits only if it fills a lane before the other one is applied;
-    /// smaller means shorter such waits and more checkpoints. Per handle, not stored.
+    /// and a checkpoint applies it to the database, off the writers' path: 1 to 16384 (the
+    /// default). While a lane's checkpoint runs, writers fill the other one no faster than
+    /// the checkpoint is expected to end (a few µs more per write), and a writer waits
+    /// whole for it only if the other lane fills first anyway; smaller means more, shorter
+    /// checkpoints, each with its commit's fixed cost. Per handle, not stored.
     pub fn checkpoint_records(mut self, records: u64) -> Self {
         self.checkpoint_records = Some(records);
         self

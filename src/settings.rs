@@ -194,7 +194,7 @@ pub struct Settings {
     /// open.
     pub write_path: WritePath,
     /// On the logged path, how many records the log gathers before they are checkpointed
-    /// into the database (1 to 4096). Default 4096. Not stored: a per-handle tuning knob.
+    /// into the database (1 to 16384). Default 16384. Not stored: a per-handle tuning knob.
     pub checkpoint_records: u64,
     /// How long a write waits for the write lock before [`crate::Error::Timeout`]. Default
     /// 60 s. Not stored: each handle chooses its own, as diskcache's `timeout` does.
@@ -203,7 +203,7 @@ pub struct Settings {
 
 /// Default records per log generation before a checkpoint. Measured with the `bench`
 /// example: see `format-spec/wal.md`.
-const DEFAULT_CHECKPOINT_RECORDS: u64 = 4096;
+const DEFAULT_CHECKPOINT_RECORDS: u64 = 16384;
 
 impl Default for Settings {
     fn default() -> Self {

@@ -3,9 +3,10 @@
 //! Each open store registers a [`Chore`]: a round of upkeep (drop a cached snapshot that a
 //! newer generation or a pause has left behind, recover from a lock holder that died, write
 //! the reads noted for the eviction policy). While any chore says it has more to do, the
-//! janitor runs a round every [`PERIOD`]; once none has, it sleeps until a store has work
-//! again and calls [`wake`] (a snapshot cached, a read noted). A process whose caches are idle
-//! therefore has one sleeping thread, whatever the number of caches and shards.
+//! janitor runs a round every [`PERIOD`] (at once after a [`wake_now`], as for a sealed lane
+//! of the log); once none has, it sleeps until a store has work again and calls [`wake`] (a
+//! snapshot cached, a read noted). A process whose caches are idle therefore has one sleeping
+//! thread, whatever the number of caches and shards.
 //!
 //! Sleeping without missing work: the janitor clears [`AWAKE`] *before* a round's look at
 //! the chores, and a store calls [`wake`] *after* making its work visible, each with a
@@ -37,6 +38,10 @@ pub(crate) trait Chore: Send + Sync {
 /// Whether this process's janitor is running rounds (or about to): while it is, [`wake`] is
 /// one atomic load.
 static AWAKE: AtomicBool = AtomicBool::new(false);
+
+/// Set by [`wake_now`]: work that must not wait for the end of the janitor's pause between
+/// rounds (a sealed lane, whose checkpoint writers may soon wait for).
+static URGENT: AtomicBool = AtomicBool::new(false);
 
 /// Rounds run by this process's janitors, for tests of its sleep.
 static ROUNDS: AtomicU64 = AtomicU64::new(0);
@@ -105,6 +110,13 @@ pub(crate) fn wake() {
     }
 }
 
+/// Tells the janitor that a store has work that must start now (a lane sealed): ends its
+/// pause between rounds as well as its sleep.
+pub(crate) fn wake_now() {
+    URGENT.store(true, Ordering::SeqCst);
+    ring(&current());
+}
+
 /// Rounds run so far by this process's janitor.
 #[cfg(any(test, feature = "testing"))]
 pub fn rounds() -> u64 {
@@ -165,6 +177,7 @@ impl Janitor {
     fn run(&self) {
         loop {
             AWAKE.store(false, Ordering::SeqCst);
+            URGENT.store(false, Ordering::SeqCst);
             fence(Ordering::SeqCst);
             let chores: Vec<Weak<dyn Chore>> = {
                 let mut chores = self.lock();
@@ -184,7 +197,12 @@ impl Janitor {
             ROUNDS.fetch_add(1, Ordering::SeqCst);
             if busy || sabotage::on(Sabotage::JanitorPolls) {
                 AWAKE.store(true, Ordering::SeqCst);
-                std::thread::sleep(PERIOD);
+                let chores = self.lock();
+                // A pause of PERIOD, cut short by `wake_now`.
+                let _pause = self
+                    .bell
+                    .wait_timeout_while(chores, PERIOD, |_| !URGENT.swap(false, Ordering::SeqCst))
+                    .unwrap_or_else(PoisonError::into_inner);
                 continue;
             }
             let mut chores = self.lock();

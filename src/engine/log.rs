@@ -34,6 +34,7 @@ mod apply;
 mod ctx;
 pub(crate) mod lock;
 pub(crate) mod overlay;
+mod pace;
 pub(crate) mod shm;
 pub(crate) mod wal;
 
@@ -410,7 +411,7 @@ impl LoggedEngine {
         }
         if !env.accesses.is_empty() {
             // Logs the noted reads if the lock is free now; else they wait for the next round.
-            let _ = self.write(&now, env.settings.checkpoint_records, |_| Ok(()));
+            let _ = self.write_unpaced(&now, env.settings.checkpoint_records, |_| Ok(()));
         }
         Ok(cached || sealed_left || !env.accesses.is_empty() || aging)
     }
@@ -437,6 +438,18 @@ impl LoggedEngine {
     /// An error from `f` changes nothing. An error while logging leaves the critical section
     /// marked, so the next holder recovers.
     pub(crate) fn write<T>(
+        &self,
+        env: &OpEnv<'_>,
+        checkpoint_records: u64,
+        f: impl FnOnce(&mut dyn RowWriter) -> Result<T>,
+    ) -> Result<T> {
+        pace::pace(self.overlay().shm(), checkpoint_records);
+        self.write_unpaced(env, checkpoint_records, f)
+    }
+
+    /// [`LoggedEngine::write`] without waiting for its turn first (the janitor's writes of
+    /// the reads it noted, which must not slow down the checkpoint they share a thread with).
+    fn write_unpaced<T>(
         &self,
         env: &OpEnv<'_>,
         checkpoint_records: u64,
@@ -569,7 +582,7 @@ impl LoggedEngine {
     /// janitor to apply it.
     fn seal(&self) -> Result<()> {
         self.overlay().switch_lanes()?;
-        crate::engine::janitor::wake();
+        crate::engine::janitor::wake_now();
         Ok(())
     }
 
@@ -616,7 +629,9 @@ impl LoggedEngine {
         if shm.get(Word::Applied) == generation && shm.get(Word::CounterSeq).is_multiple_of(2) {
             return Ok(());
         }
+        let started = Instant::now();
         let log = overlay.scan(lane, generation)?;
+        let records = log.records.len() as u64;
         let mut digest = apply::digest(log.records)?;
         digest.1.extend(reads);
         let floor = shm.get(Word::NextRowId);
@@ -635,6 +650,7 @@ impl LoggedEngine {
             overlay.publish_applied(lane, generation);
         }
         overlay.note_committed(generation);
+        pace::note_applied(shm, records, started.elapsed());
         crate::crash_point("after-lane-published");
         if let Some(odd) = counters.get() {
             overlay.counters_end(odd);

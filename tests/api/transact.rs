@@ -229,7 +229,8 @@ fn a_write_to_the_cache_inside_its_own_transaction_is_refused_instead_of_waiting
 
 #[test]
 fn a_transaction_of_more_keys_than_the_shared_index_holds_commits_whole() {
-    // 16384 slots in `cache.shm`: a block this large goes to redb instead of the log.
+    // More records than a lane gathers (`checkpoint_records`, at most 16384): a block this
+    // large goes to redb instead of the log.
     const KEYS: i64 = 17_000;
     let dir = tempfile::tempdir().unwrap();
     let cache = Cache::open(dir.path()).unwrap();

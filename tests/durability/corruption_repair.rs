@@ -723,6 +723,8 @@ fn an_index_flipped_truncated_or_deleted_keeps_every_checkpointed_entry() {
         "epoch",
         "checkpoint owner",
         "applied",
+        "sealed at",
+        "apply cost",
     ];
     let mut flips: Vec<(String, u64)> = Vec::new();
     for (i, word) in words.iter().enumerate().filter(|(_, w)| !w.is_empty()) {
@@ -731,8 +733,8 @@ fn an_index_flipped_truncated_or_deleted_keeps_every_checkpointed_entry() {
     }
     // Slots: flip bytes across both lanes' tables; some land in used slots.
     for lane in 0..2u64 {
-        for slot in (0..16384u64).step_by(997) {
-            let at = 4096 + lane * 16384 * 16 + 16 * slot;
+        for slot in (0..65536u64).step_by(3989) {
+            let at = 4096 + lane * 65536 * 16 + 16 * slot;
             flips.push((format!("lane {lane}'s slot {slot}'s hash"), at));
             flips.push((format!("lane {lane}'s slot {slot}'s offset"), at + 8));
         }

@@ -413,6 +413,7 @@ impl Overlay {
         self.shm.clear_table(next)?;
         self.wal.write_gen(next, Some(generation))?;
         crate::crash_point("after-lane-header");
+        crate::engine::log::pace::note_sealed(&self.shm);
         self.with_seqlock_odd(|| {
             self.set_lane_empty(next, generation);
             self.shm.set(Word::Active, next as u64);

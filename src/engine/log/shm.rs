@@ -26,7 +26,7 @@ pub(crate) const LEGACY_SHM_MAGIC: u64 = u64::from_le_bytes(*b"DCSHM\0\0\x01");
 const TABLE_OFFSET: usize = 4096;
 /// Slots in each lane's table: four times the most records a generation may hold, so a
 /// table is at most a quarter full.
-pub(crate) const SLOTS: usize = 16384;
+pub(crate) const SLOTS: usize = 65536;
 /// Size of the file.
 pub(crate) const SHM_SIZE: usize = TABLE_OFFSET + 2 * SLOTS * 16;
 
@@ -138,6 +138,12 @@ pub(crate) enum Word {
     /// The generation of the sealed lane once a checkpoint has committed it to the database
     /// (the lane is then retired under the write lock).
     Applied = 232,
+    /// When the sealed lane was sealed (µs since the Unix epoch): writers pace themselves
+    /// by how far its checkpoint should have come (`pace.rs`).
+    SealedAt = 240,
+    /// What the last checkpoint of at least 1024 records cost per record, scan to commit
+    /// (ns; 0: none measured yet).
+    ApplyCost = 248,
 }
 
 /// Byte offset of the lock's wake word, a 32-bit futex bumped by each release that has
