@@ -43,7 +43,7 @@
 //! format-spec/wal.md describes (active lane, generations, checkpoint lock, applied
 //! generation), as file bytes, untimed; before each set both background benches read one.
 //!
-//! Short by design (10 samples each): `cargo bench --bench checkpoint` takes about 20 s.
+//! Short by design (10 samples each): `cargo bench --bench checkpoint` takes about 25 s.
 //! Criterion plans its iterations by the wall time of its calls, so the untimed fills and
 //! checkpoints count in the background benches' warm-up and measurement times.
 //!
