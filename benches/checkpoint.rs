@@ -283,6 +283,8 @@ fn print_times(name: &str, times: &mut [Duration]) {
 struct Windows {
     /// The timed sets' times.
     times: Vec<Duration>,
+    /// Windows opened.
+    opened: usize,
     /// Per window: how long after the seal the janitor took the checkpoint lock.
     starts: Vec<Duration>,
     /// Windows that ended as the checkpoint committed, that found it committed before the
@@ -297,7 +299,7 @@ impl Windows {
     fn print(&mut self, name: &str) {
         print_times(name, &mut self.times);
         if self.starts.is_empty() {
-            println!("{name}: {} windows", self.by_room);
+            println!("{name}: {} windows", self.opened);
             return;
         }
         self.starts.sort_unstable();
@@ -305,7 +307,7 @@ impl Windows {
             "{name}: {} windows; the janitor took the checkpoint lock {} (median, max {}) after \
              the seal; a window ended at the commit in {}, with the active lane one short of \
              full in {}, found the lane committed already in {}",
-            self.starts.len(),
+            self.opened,
             percentile(&self.starts, 0.5),
             percentile(&self.starts, 1.0),
             self.by_commit,
@@ -351,6 +353,7 @@ impl Background {
             self.cache.checkpoint().unwrap();
         }
         self.window = Some((generation, 0));
+        self.seen.opened += 1;
     }
 
     /// Times `iters` sets, in as many windows as it takes.
