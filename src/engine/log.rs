@@ -462,8 +462,9 @@ impl LoggedEngine {
         }
         overlay.retire_applied()?;
         let epoch = overlay.shm().get(Word::Epoch);
-        let snap = self.shared.snapshots.get(env.db, epoch)?;
+        let (snap, opened_at_seq) = self.snapshot(env, epoch)?;
         let mut ctx = LogCtx::new(self, env, snap, epoch);
+        ctx.opened_at_seq = opened_at_seq;
         let value = match f(&mut ctx) {
             Ok(value) => value,
             Err(e) => {
@@ -557,7 +558,7 @@ impl LoggedEngine {
         // Normal level, only one no synced row may name, `engine::durable::deletable_now`;
         // the others go with the checkpoint that replaces the row naming them).
         let sealed = overlay.sealed().is_some();
-        let snapshot = || self.shared.snapshots.get(env.db, shm.get(Word::Epoch));
+        let snapshot = || Ok(self.snapshot(env, shm.get(Word::Epoch))?.0);
         let keys = ctx.changes.iter().map(|(key, _)| key.as_slice());
         let files = &ctx.files_to_delete;
         for file in crate::engine::durable::deletable_now(env, files, keys, sealed, snapshot) {
@@ -704,10 +705,60 @@ impl LoggedEngine {
             Some(Logged::Set(row)) => Row::decode(&row).map(Some),
             Some(Logged::Deleted) => Ok(None),
             // An index slot never names an access record.
-            Some(Logged::Access { .. }) | None => {
-                self.shared.snapshots.get(env.db, epoch)?.get(key)
-            }
+            Some(Logged::Access { .. }) | None => self.snapshot(env, epoch)?.0.get(key),
         }
+    }
+
+    /// The snapshot of epoch `epoch` (cached), with the counters' seqlock when it was opened
+    /// if no checkpoint's commit was under way then ([`SnapshotCache::get`]).
+    pub(super) fn snapshot(
+        &self,
+        env: &OpEnv<'_>,
+        epoch: u64,
+    ) -> Result<(Arc<Snapshot>, Option<u64>)> {
+        let shm = self.overlay().shm();
+        self.shared
+            .snapshots
+            .get(env.db, epoch, || shm.get(Word::CounterSeq))
+    }
+
+    /// Under the write lock, while a checkpoint's commit keeps the counters' seqlock odd:
+    /// `count` or `volume` without waiting for that commit, if `snap` (of epoch `epoch`) was
+    /// opened before it began (the seqlock then `opened_at_seq`, this commit's `+ 1`): that
+    /// snapshot's counter plus both lanes' deltas, which the checkpoint folds in only after
+    /// it bumps the epoch ([`Overlay::publish_applied`]). `None` if that cannot be told (no
+    /// commit under way, another one, or the epoch moved): read as [`LoggedEngine::counter`].
+    pub(super) fn counter_before_commit(
+        &self,
+        name: &str,
+        snap: &Snapshot,
+        epoch: u64,
+        opened_at_seq: Option<u64>,
+    ) -> Result<Option<u64>> {
+        let shm = self.overlay().shm();
+        let Some(odd) = opened_at_seq.map(|even| even.wrapping_add(1)) else {
+            return Ok(None);
+        };
+        if shm.get(Word::CounterSeq) != odd || shm.get(Word::Epoch) != epoch {
+            return Ok(None);
+        }
+        let word = if name == META_COUNT {
+            LaneWord::CountDelta
+        } else {
+            LaneWord::VolumeDelta
+        };
+        let delta = shm.lanes_sum(word) as i64;
+        // The deltas must be read before the second look at the epoch.
+        std::sync::atomic::fence(Ordering::Acquire);
+        if shm.get(Word::Epoch) != epoch || shm.get(Word::CounterSeq) != odd {
+            return Ok(None);
+        }
+        let base = if name == META_COUNT {
+            snap.meta(name)?
+        } else {
+            snap.volume()?
+        };
+        Ok(Some(base.saturating_add_signed(delta)))
     }
 
     /// `count` or `volume`: the database's counter plus the lanes' deltas, read as one pair
@@ -744,7 +795,7 @@ impl LoggedEngine {
             let snap = match known {
                 Some((at, snap)) if at == epoch => snap,
                 _ => {
-                    cached = self.shared.snapshots.get(env.db, epoch)?;
+                    cached = self.snapshot(env, epoch)?.0;
                     &*cached
                 }
             };

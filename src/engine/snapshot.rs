@@ -267,29 +267,42 @@ struct Cached {
     snapshot: Arc<Snapshot>,
     /// Whether it was handed out since the janitor's last look.
     used: bool,
+    /// The counters' seqlock when it was opened, if that was even and unchanged across the
+    /// open: no checkpoint's commit was under way, so the snapshot holds none that began
+    /// after.
+    opened_at_seq: Option<u64>,
 }
 
 impl SnapshotCache {
     /// A snapshot holding every commit up to epoch `generation`: the cached one if it is
     /// tagged `generation`, else a fresh one, which is cached. `generation` must have been
-    /// read before this call.
-    pub(crate) fn get(&self, db: &Database, generation: u64) -> Result<Arc<Snapshot>> {
+    /// read before this call; `seq` reads the counters' seqlock. Returned with the seqlock's
+    /// value when it was opened, if it was even and unchanged across the open.
+    pub(crate) fn get(
+        &self,
+        db: &Database,
+        generation: u64,
+        seq: impl Fn() -> u64,
+    ) -> Result<(Arc<Snapshot>, Option<u64>)> {
         if let Some(cached) = &mut *self.lock()
             && cached.generation == generation
         {
             cached.used = true;
-            return Ok(cached.snapshot.clone());
+            return Ok((cached.snapshot.clone(), cached.opened_at_seq));
         }
+        let before = seq();
         let snapshot = Arc::new(Snapshot::open(db)?);
+        let opened_at_seq = (before.is_multiple_of(2) && seq() == before).then_some(before);
         let stale = self.lock().replace(Cached {
             generation,
             snapshot: snapshot.clone(),
             used: true,
+            opened_at_seq,
         });
         // The janitor drops it once it is stale or unused.
         crate::engine::janitor::wake();
         crate::engine::boundary::drop_contained(stale);
-        Ok(snapshot)
+        Ok((snapshot, opened_at_seq))
     }
 
     /// Drops the cached snapshot unless it is tagged `current`.

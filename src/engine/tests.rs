@@ -202,3 +202,74 @@ fn a_count_inside_a_transaction_waits_out_a_checkpoint_commit_without_taking_the
         assert_eq!(counting.join().unwrap().unwrap(), 1);
     });
 }
+
+/// A write that culls (and so reads the volume) while another holder of the checkpoint lock
+/// is mid-commit (the counters' seqlock odd) does not wait for that commit when its snapshot
+/// was opened before the commit began: that snapshot's volume plus the lanes' deltas is the
+/// volume, which the write reads without waiting. Ended after, the commit must find the
+/// write already done.
+#[test]
+fn a_write_reads_the_volume_from_its_snapshot_instead_of_waiting_for_a_checkpoint_commit() {
+    if !crate::settings::WritePath::Logged.is_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let base = Settings {
+        write_path: crate::settings::WritePath::Logged,
+        ..Settings::default()
+    };
+    let store = Store::open(dir.path(), &[], base, DEFAULT_DISK, AFTER_WRITE).unwrap();
+    put_one(&store);
+    // A snapshot of the current epoch, cached while no commit is under way.
+    assert_eq!(store.count().unwrap(), 1);
+    let Engine::Logged(logged) = &store.engine else {
+        panic!("the logged write path was asked for");
+    };
+    let overlay = logged.overlay();
+    let held = overlay.try_checkpoint_lock().unwrap().unwrap();
+    let odd = overlay.counters_begin();
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            put_one_unsettled(&store);
+            done.send(()).unwrap();
+        });
+        // Generous: the write takes microseconds unless it waits for the commit.
+        let waited = finished.recv_timeout(std::time::Duration::from_secs(20));
+        overlay.counters_end(odd);
+        drop(held);
+        assert!(
+            waited.is_ok(),
+            "the write waited for the checkpoint's commit to end"
+        );
+    });
+    assert_eq!(store.count().unwrap(), 1);
+}
+
+/// As [`put_one`], as a store that culls, without the checkpoint after it.
+fn put_one_unsettled(store: &Store) {
+    store
+        .write(|w| {
+            let id = w.next_row_id()?;
+            let now = w.now();
+            let row = Row {
+                row_id: id,
+                store_time: now,
+                expire_time: 0,
+                access_time: now,
+                access_count: 0,
+                kind: crate::format::value::ValueKind::Int,
+                packed: false,
+                size: 8,
+                crc32: crc32fast::hash(&[1; 8]),
+                tag: None,
+                full_key: None,
+                place: crate::format::row::ValuePlace::Inline(vec![1; 8]),
+            };
+            let old = w.get(&key_k())?;
+            // A store where Python culls: the write reads the volume.
+            w.note_insert();
+            w.put(&key_k(), &row, old.as_ref())
+        })
+        .unwrap();
+}

@@ -27,6 +27,9 @@ pub(crate) struct LogCtx<'a> {
     pub(super) snap: Arc<Snapshot>,
     /// The epoch `snap` holds.
     pub(super) epoch: u64,
+    /// The counters' seqlock when `snap` was opened, if no checkpoint's commit was under way
+    /// then ([`LoggedEngine::counter_before_commit`]).
+    pub(super) opened_at_seq: Option<u64>,
     /// Whether this operation has checkpointed the log (to cull from a fresh order).
     pub(super) checkpointed: bool,
     pub(super) now: u64,
@@ -57,6 +60,7 @@ impl<'a> LogCtx<'a> {
             overlay: engine.overlay(),
             snap,
             epoch,
+            opened_at_seq: None,
             checkpointed: false,
             now: crate::time::now_us(),
             changes: Vec::new(),
@@ -148,11 +152,21 @@ impl RowWriter for LogCtx<'_> {
     fn volume(&self) -> Result<u64> {
         // The database's counter and the lanes' deltas as one pair: a checkpoint may commit
         // meanwhile, moving volume from a lane's delta to the database.
-        let wait = || self.engine.wait_under_lock(self.env);
-        let known = Some((self.epoch, &*self.snap));
-        let stored = self
-            .engine
-            .counter_with(self.env, META_VOLUME, &wait, known)?;
+        let early = self.engine.counter_before_commit(
+            META_VOLUME,
+            &self.snap,
+            self.epoch,
+            self.opened_at_seq,
+        )?;
+        let stored = match early {
+            Some(stored) => stored,
+            None => {
+                let wait = || self.engine.wait_under_lock(self.env);
+                let known = Some((self.epoch, &*self.snap));
+                self.engine
+                    .counter_with(self.env, META_VOLUME, &wait, known)?
+            }
+        };
         let volume = (i128::from(stored) + i128::from(self.volume_delta)).max(0);
         Ok(u64::try_from(volume).unwrap_or(u64::MAX))
     }
@@ -304,7 +318,7 @@ impl LogCtx<'_> {
         self.engine.checkpoint(self.env)?;
         self.checkpointed = true;
         self.epoch = self.overlay.shm().get(Word::Epoch);
-        self.snap = self.engine.shared.snapshots.get(self.env.db, self.epoch)?;
+        (self.snap, self.opened_at_seq) = self.engine.snapshot(self.env, self.epoch)?;
         Ok(())
     }
 

@@ -430,14 +430,17 @@ impl Overlay {
 
     /// After a checkpoint committed the sealed `lane`'s records of generation `generation`
     /// to the database (by the checkpoint lock's holder, with the counters' seqlock odd):
-    /// zeroes the lane's deltas, bumps the epoch (a read that misses in the lanes now reads
-    /// a snapshot holding the commit) and notes the generation as applied. The lane stays
+    /// bumps the epoch (a read that misses in the lanes now reads a snapshot holding the
+    /// commit), zeroes the lane's deltas and notes the generation as applied. The lane stays
     /// readable, as it was, until a holder of the write lock retires it
     /// ([`Overlay::retire_applied`]), so that no operation sees it go mid-way.
     pub(crate) fn publish_applied(&self, lane: Lane, generation: u64) {
+        // The epoch first: a writer reading the counters from a snapshot older than the
+        // commit adds the deltas only if the epoch has not moved after it read them
+        // (`LoggedEngine::counter_before_commit`).
+        self.shm.word(Word::Epoch).fetch_add(1, Ordering::AcqRel);
         self.shm.set_lane(lane, LaneWord::CountDelta, 0);
         self.shm.set_lane(lane, LaneWord::VolumeDelta, 0);
-        self.shm.word(Word::Epoch).fetch_add(1, Ordering::AcqRel);
         self.shm.set(Word::Applied, generation);
     }
 
