@@ -95,6 +95,9 @@ pub(crate) enum Sabotage {
     /// At the `Normal` level a logged write deletes the value file of the database's row it
     /// replaced at once, not at the checkpoint (`tests/durability/power_loss_sim.rs`).
     ReplacedFilesGoEarly,
+    /// redb's page cache keeps its default size, 1 GiB, whatever the memory budget
+    /// (`tests/process_wide/memory.rs`).
+    IgnoreMemoryBudget,
 }
 
 impl Sabotage {
@@ -103,7 +106,7 @@ impl Sabotage {
         not(diskcache_broken),
         expect(dead_code, reason = "read in sabotage builds")
     )]
-    const ALL: [Sabotage; 29] = [
+    const ALL: [Sabotage; 30] = [
         Sabotage::AckBeforeCommit,
         Sabotage::CheckpointOrder,
         Sabotage::LaneRetiredEarly,
@@ -133,6 +136,7 @@ impl Sabotage {
         Sabotage::NoCommitSync,
         Sabotage::LogAgeIgnored,
         Sabotage::ReplacedFilesGoEarly,
+        Sabotage::IgnoreMemoryBudget,
     ];
 
     /// The variant's name in `DISKCACHE_BROKEN`.
@@ -171,6 +175,7 @@ impl Sabotage {
             Sabotage::NoCommitSync => "no-commit-sync",
             Sabotage::LogAgeIgnored => "log-age-ignored",
             Sabotage::ReplacedFilesGoEarly => "replaced-files-go-early",
+            Sabotage::IgnoreMemoryBudget => "ignore-memory-budget",
         }
     }
 }
