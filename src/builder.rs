@@ -117,15 +117,15 @@ impl CacheBuilder {
     /// [`crate::DEFAULT_MEMORY_BUDGET`], 64 MiB): the size of redb's page cache, the part of a
     /// handle's memory that grows with the cache. Per handle, not stored.
     ///
-    /// Everything else a handle keeps is bounded whatever the cache's size: the logged
-    /// path's maps of `cache.shm` (528 KiB) and of `cache.wal` (64 MiB of address space, of
-    /// which the pages the two lanes' records touch are resident: about 2 MB for 8,192
-    /// records of 100-byte values), and the accesses noted for the eviction policy (at most
-    /// 65,536 keys). Each handle of a process has its own budget, and `check` and `compact`
-    /// open a second handle of the same budget for their run. Reads of pages outside the
-    /// budget come from the operating system's page cache (a `pread` each), so a smaller budget
-    /// costs read speed on caches larger than it, not correctness: `examples/scale.rs`
-    /// measures the trade (README, "Memory").
+    /// A page outside the budget is read from the operating system's page cache (one `pread`
+    /// each), so a smaller budget costs read speed on a database larger than it, never
+    /// correctness; `examples/scale.rs` measures the trade (README, "Memory"). Everything
+    /// else a handle keeps is bounded whatever the cache's size: the logged path's maps of
+    /// `cache.shm` (528 KiB) and `cache.wal` (64 MiB of address space, of which the pages the
+    /// two lanes' records touch are resident), the records of the lane a checkpoint applies
+    /// (at most one lane, 32 MiB), and the accesses noted for the eviction policy (at most
+    /// 65,536 keys). `check` and `compact` open a second handle with the same budget for
+    /// their run.
     pub fn memory_budget(mut self, bytes: u64) -> Self {
         self.memory_budget = Some(bytes);
         self

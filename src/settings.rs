@@ -205,9 +205,11 @@ pub struct Settings {
     pub memory_budget: u64,
 }
 
-/// The default [`Settings::memory_budget`]: 64 MiB, which keeps the branch pages of a
-/// million-entry cache and a working set of its leaves in memory (what a budget buys is
-/// measured with `examples/scale.rs`: see [`crate::CacheBuilder::memory_budget`]).
+/// The default [`Settings::memory_budget`]: 64 MiB, Python diskcache's order of ceiling (its
+/// SQLite has a 32 MiB page cache and a 64 MiB map). It holds every page a get needs up to
+/// about 200,000 entries of 100-byte values, and beyond that the branch pages, so that a get
+/// reads at most its leaf from the operating system (measured with `examples/scale.rs`:
+/// README, "Memory").
 pub const DEFAULT_MEMORY_BUDGET: u64 = 64 << 20;
 
 /// Default records per log generation before a checkpoint. Measured with the `bench`
