@@ -19,7 +19,7 @@ use crate::settings::{Durability, EvictionPolicy, Setting, Settings, WritePath};
 /// `statistics` off, `tag_index` off, `min_file_size` 32 KiB, `durability`
 /// [`Durability::Normal`] for a new cache, `write_path` [`WritePath::Logged`] on Linux and
 /// [`WritePath::Direct`] on macOS and Windows (the only path they have), `timeout` 60 s,
-/// `checkpoint_records` 4096, `memory_budget` 64 MiB.
+/// `checkpoint_records` 4096, `memory_budget` 32 MiB.
 ///
 /// ```
 /// # fn main() -> diskcache::Result<()> {
@@ -114,7 +114,7 @@ impl CacheBuilder {
     }
 
     /// The bytes of memory the handle may keep to speed up reads (default
-    /// [`crate::DEFAULT_MEMORY_BUDGET`], 64 MiB): the size of redb's page cache, the part of a
+    /// [`crate::DEFAULT_MEMORY_BUDGET`], 32 MiB): the size of redb's page cache, the part of a
     /// handle's memory that grows with the cache. Per handle, not stored.
     ///
     /// A page outside the budget is read from the operating system's page cache (one `pread`
