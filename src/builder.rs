@@ -19,7 +19,7 @@ use crate::settings::{Durability, EvictionPolicy, Setting, Settings, WritePath};
 /// `statistics` off, `tag_index` off, `min_file_size` 32 KiB, `durability`
 /// [`Durability::Normal`] for a new cache, `write_path` [`WritePath::Logged`] on Linux and
 /// [`WritePath::Direct`] on macOS and Windows (the only path they have), `timeout` 60 s,
-/// `checkpoint_records` 16384.
+/// `checkpoint_records` 16384, `memory_budget` 32 MiB.
 ///
 /// ```
 /// # fn main() -> diskcache::Result<()> {
@@ -38,6 +38,7 @@ pub struct CacheBuilder {
     disk: Option<std::sync::Arc<dyn crate::format::disk::Disk>>,
     timeout: Option<Duration>,
     checkpoint_records: Option<u64>,
+    memory_budget: Option<u64>,
     /// The temporary directory the caches opened here live in, removed with the last of them.
     temp_dir: Option<std::sync::Arc<tempfile::TempDir>>,
 }
@@ -114,6 +115,24 @@ impl CacheBuilder {
         self
     }
 
+    /// The bytes of memory the handle may keep to speed up reads (default
+    /// [`crate::DEFAULT_MEMORY_BUDGET`], 32 MiB): the size of redb's page cache, the part of a
+    /// handle's memory that grows with the cache. Per handle, not stored.
+    ///
+    /// A page outside the budget is read from the operating system's page cache (one `pread`
+    /// each), so a smaller budget costs read speed on a database larger than it, never
+    /// correctness; `examples/scale.rs` measures the trade (README, "Memory"). Everything
+    /// else a handle keeps is bounded whatever the cache's size: the logged path's maps of
+    /// `cache.shm` (2 MiB) and `cache.wal` (64 MiB of address space, of which the pages the
+    /// two lanes' records touch are resident), the records of the lane a checkpoint applies
+    /// (at most one lane, 32 MiB), and the accesses noted for the eviction policy (at most
+    /// 65,536 keys). `check` and `compact` open a second handle with the same budget for
+    /// their run.
+    pub fn memory_budget(mut self, bytes: u64) -> Self {
+        self.memory_budget = Some(bytes);
+        self
+    }
+
     /// How values become bytes (see [`crate::Disk`]); the built-in encoding if not given.
     /// A cache records its disk's name when created and refuses to open with another.
     pub fn disk(mut self, disk: impl crate::format::disk::Disk) -> Self {
@@ -145,6 +164,9 @@ impl CacheBuilder {
                 )));
             }
             base.checkpoint_records = n;
+        }
+        if let Some(bytes) = self.memory_budget {
+            base.memory_budget = bytes;
         }
         let codec = crate::format::disk::Codec::new(self.disk);
         let dir = dir.as_ref().to_path_buf();

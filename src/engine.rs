@@ -296,12 +296,14 @@ impl Store {
         let db_file = dir.join(DB_FILE);
         let (db, syncs, db_fd) = open_db(dir, &settings)?;
         let first = Handle::new(db);
-        let (mut stored, rewrote) = contain_at(&db_file, || {
+        let (stored, rewrote) = contain_at(&db_file, || {
             let db = first.database()?;
             let init = init(db, overrides, &settings, disk)?;
             check_disk(db, disk)?;
             Ok(init)
         })?;
+        // This handle's own settings (the database file is opened again with them below).
+        let stored = base.own_with(stored);
         let (first, syncs, db_fd) = if stored.durability == settings.durability {
             (first, syncs, db_fd)
         } else {
@@ -314,8 +316,6 @@ impl Store {
             durable::after_power_loss(dir, marker, &stored, overrides, rewrote)?;
         }
         let db = first.database()?;
-        stored.timeout = base.timeout;
-        stored.checkpoint_records = base.checkpoint_records;
         let accesses = Accesses::default();
         let env = OpEnv {
             db,
@@ -420,12 +420,7 @@ impl Store {
             .settings
             .write()
             .unwrap_or_else(PoisonError::into_inner);
-        let own = (settings.timeout, settings.checkpoint_records);
-        *settings = Settings {
-            timeout: own.0,
-            checkpoint_records: own.1,
-            ..stored
-        };
+        *settings = settings.own_with(stored);
     }
 
     /// After a commit that changed stored settings: adopt them, and tell other processes.

@@ -128,11 +128,12 @@ impl FanoutCache {
             .ok_or_else(|| Error::storage(format!("shard {i} is missing")))
     }
 
-    /// The settings of the shards, with `size_limit` the whole cache's.
+    /// The settings of the shards, with `size_limit` and `memory_budget` the whole cache's.
     pub fn settings(&self) -> Settings {
         let mut settings = self.shards.first().map(Cache::settings).unwrap_or_default();
         let n = self.shards.len() as u64;
         settings.size_limit = settings.size_limit.saturating_mul(n);
+        settings.memory_budget = settings.memory_budget.saturating_mul(n);
         settings
     }
 

@@ -118,7 +118,9 @@ pub use recipes::{
     Averager, BoundedSemaphore, Lock, LockGuard, RLock, RLockGuard, SemaphoreGuard, Throttle,
     barrier,
 };
-pub use settings::{Durability, EvictionPolicy, Setting, Settings, WritePath};
+pub use settings::{
+    DEFAULT_MEMORY_BUDGET, Durability, EvictionPolicy, Setting, Settings, WritePath,
+};
 pub use transaction::Transaction;
 
 /// Crash hook for the kill -9 harness (`tests/durability/wal_harness.rs`): aborts the process, as a

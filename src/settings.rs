@@ -199,7 +199,18 @@ pub struct Settings {
     /// How long a write waits for the write lock before [`crate::Error::Timeout`]. Default
     /// 60 s. Not stored: each handle chooses its own, as diskcache's `timeout` does.
     pub timeout: Duration,
+    /// The bytes of memory this handle may keep to speed up reads: the size of redb's page
+    /// cache, the one part of a handle's memory that grows with the cache. Default
+    /// [`DEFAULT_MEMORY_BUDGET`]. Not stored: each handle (each process) chooses its own.
+    pub memory_budget: u64,
 }
+
+/// The default [`Settings::memory_budget`]: 32 MiB, the page cache Python diskcache gives
+/// SQLite (8,192 pages of 4 KiB; it maps 64 MiB of the file besides). It holds every page a
+/// get needs up to about 100,000 entries of 100-byte values, and beyond that the branch pages,
+/// so that a get reads at most its leaf from the operating system; 64 MiB measured no faster
+/// at 10^5 or 10^6 entries (`examples/scale.rs`: README, "Memory").
+pub const DEFAULT_MEMORY_BUDGET: u64 = 32 << 20;
 
 /// Default records per log generation before a checkpoint. Measured with the `bench`
 /// example: see `format-spec/wal.md`.
@@ -218,6 +229,7 @@ impl Default for Settings {
             write_path: WritePath::default(),
             checkpoint_records: DEFAULT_CHECKPOINT_RECORDS,
             timeout: Duration::from_secs(60),
+            memory_budget: DEFAULT_MEMORY_BUDGET,
         }
     }
 }
@@ -310,6 +322,17 @@ impl Setting {
 }
 
 impl Settings {
+    /// `stored` (settings read from a cache) with this handle's own, unstored ones (`timeout`,
+    /// `checkpoint_records`, `memory_budget`) taken from `self`.
+    pub(crate) fn own_with(&self, stored: Settings) -> Settings {
+        Settings {
+            timeout: self.timeout,
+            checkpoint_records: self.checkpoint_records,
+            memory_budget: self.memory_budget,
+            ..stored
+        }
+    }
+
     /// The settings stored in a `settings` table (defaults for rows it lacks).
     pub(crate) fn read_from(table: &impl redb::ReadableTable<&'static str, u64>) -> Result<Self> {
         let mut settings = Settings::default();

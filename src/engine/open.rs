@@ -48,6 +48,7 @@ pub(super) fn open_db(
     let opened = crate::engine::boundary::contain_at(&dir.join(DB_FILE), || {
         Database::builder()
             .set_concurrency_mode(ConcurrencyMode::MultiWriter)
+            .set_cache_size(cache_size(settings))
             .create_with_backend(backend)
             .map_err(|e| match Error::from(e) {
                 Error::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => Error::Timeout,
@@ -67,6 +68,17 @@ pub(super) fn open_db(
     let db = opened?;
     *deadline.lock().unwrap_or_else(PoisonError::into_inner) = None;
     Ok((db, syncs, fd))
+}
+
+/// The size of redb's page cache for a handle opened with `settings`: its memory budget
+/// (saturated at the address space's size on a 32-bit target).
+fn cache_size(settings: &Settings) -> usize {
+    let bytes = settings.memory_budget;
+    if crate::testing::sabotage::on(crate::testing::sabotage::Sabotage::IgnoreMemoryBudget) {
+        // Negative control (`sabotage`): redb's default page cache, 1 GiB.
+        return 1 << 30;
+    }
+    usize::try_from(bytes).unwrap_or(usize::MAX)
 }
 
 /// On a platform without the logged write path (`platform`), a cache that has a log

@@ -18,13 +18,16 @@ const MAX_SHARDS: usize = 1000;
 /// Chooses the shard count and settings, then opens a [`FanoutCache`].
 ///
 /// Settings apply to every shard; `size_limit` is the whole cache's, so each shard gets
-/// `size_limit / shards` (a new fanout cache: its part of the default 1 GiB).
+/// `size_limit / shards` (a new fanout cache: its part of the default 1 GiB), and so is
+/// `memory_budget`: each shard gets `memory_budget / shards` (by default, its part of
+/// [`crate::DEFAULT_MEMORY_BUDGET`]).
 #[derive(Clone, Debug, Default)]
 #[must_use]
 pub struct FanoutBuilder {
     cache: CacheBuilder,
     shards: Option<usize>,
     size_limit: Option<u64>,
+    memory_budget: Option<u64>,
 }
 
 impl FanoutBuilder {
@@ -38,6 +41,15 @@ impl FanoutBuilder {
     /// Target upper bound of the whole cache's volume; each shard gets an equal part.
     pub fn size_limit(mut self, bytes: u64) -> Self {
         self.size_limit = Some(bytes);
+        self
+    }
+
+    /// The bytes of memory the whole fanout cache's handles may keep to speed up reads
+    /// (default [`crate::DEFAULT_MEMORY_BUDGET`]); each shard gets an equal part as its
+    /// [`CacheBuilder::memory_budget`], and so does each deque, index or cache opened by name
+    /// in it. Per handle, not stored.
+    pub fn memory_budget(mut self, bytes: u64) -> Self {
+        self.memory_budget = Some(bytes);
         self
     }
 
@@ -119,7 +131,10 @@ impl FanoutBuilder {
             )));
         }
         let n = shard_count(dir, self.shards)?;
-        let template = self.cache;
+        let budget = self
+            .memory_budget
+            .unwrap_or(crate::settings::DEFAULT_MEMORY_BUDGET);
+        let template = self.cache.memory_budget(budget / n as u64);
         // A shard keeps the limit stored in it unless one is given; a new shard gets its part
         // of the default whole-cache limit (as Python's FanoutCache divides 2**30).
         let given = self.size_limit;

@@ -99,6 +99,9 @@ pub(crate) enum Sabotage {
     /// thread holds, when a checkpoint's commit keeps the counters' seqlock odd
     /// (`src/engine/tests.rs`).
     CountTakesOwnLock,
+    /// redb's page cache keeps its default size, 1 GiB, whatever the memory budget
+    /// (`tests/process_wide/memory.rs`).
+    IgnoreMemoryBudget,
 }
 
 impl Sabotage {
@@ -107,7 +110,7 @@ impl Sabotage {
         not(diskcache_broken),
         expect(dead_code, reason = "read in sabotage builds")
     )]
-    const ALL: [Sabotage; 30] = [
+    const ALL: [Sabotage; 31] = [
         Sabotage::AckBeforeCommit,
         Sabotage::CheckpointOrder,
         Sabotage::LaneRetiredEarly,
@@ -138,6 +141,7 @@ impl Sabotage {
         Sabotage::LogAgeIgnored,
         Sabotage::ReplacedFilesGoEarly,
         Sabotage::CountTakesOwnLock,
+        Sabotage::IgnoreMemoryBudget,
     ];
 
     /// The variant's name in `DISKCACHE_BROKEN`.
@@ -177,6 +181,7 @@ impl Sabotage {
             Sabotage::LogAgeIgnored => "log-age-ignored",
             Sabotage::ReplacedFilesGoEarly => "replaced-files-go-early",
             Sabotage::CountTakesOwnLock => "count-takes-own-lock",
+            Sabotage::IgnoreMemoryBudget => "ignore-memory-budget",
         }
     }
 }

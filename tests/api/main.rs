@@ -33,6 +33,7 @@ mod keys_and_values;
 mod large_values;
 mod maintenance;
 mod memoize;
+mod memory;
 mod ordering;
 mod permissions;
 mod queue;

@@ -12,6 +12,7 @@
 //!   it does only while every cache of the process is idle.
 //! - `long_key_collisions` turns on the process-wide hook that makes long keys' hashes collide
 //!   (and off again when it ends, failed or not).
+//! - `memory` measures this process's resident memory as a cache is read.
 //! - `fairness` pins its writers to one CPU: another test's threads on it would let an unfair
 //!   lock's waiter in and hide the failure.
 //!
@@ -25,4 +26,5 @@ mod fork;
 mod full_disk;
 mod janitor;
 mod long_key_collisions;
+mod memory;
 mod open_files;
