@@ -17,9 +17,9 @@ use crate::engine::log::shm::{LaneWord, Shm, Word};
 /// a checkpointer that died) costs each write at most this, and the writer that fills the
 /// lane waits for the rest.
 const MAX_WAIT: Duration = Duration::from_millis(1);
-/// Waits up to this long are spent yielding the processor; longer ones sleep, which the
-/// system rounds up by tens of µs.
-const SPIN: Duration = Duration::from_micros(100);
+/// Waits up to this long are spun (a yield could give the processor away for a whole time
+/// slice on a busy machine); longer ones sleep, which the system rounds up by tens of µs.
+const SPIN: Duration = Duration::from_micros(50);
 /// A checkpoint's cost per record (ns) until one has been measured in this `cache.shm`.
 const FIRST_COST_NS: u64 = 2_500;
 /// The fewest records a checkpoint must apply for its cost per record to be kept: smaller
@@ -69,12 +69,13 @@ pub(crate) fn pace(shm: &Shm, capacity: u64) {
     if wait.is_zero() {
         return;
     }
-    let until = Instant::now() + wait;
     if wait > SPIN {
-        std::thread::sleep(wait - SPIN);
+        std::thread::sleep(wait);
+        return;
     }
+    let until = Instant::now() + wait;
     while Instant::now() < until && shm.get(Word::Applied) != generation {
-        std::thread::yield_now();
+        std::hint::spin_loop();
     }
 }
 
