@@ -725,6 +725,7 @@ fn an_index_flipped_truncated_or_deleted_keeps_every_checkpointed_entry() {
         "applied",
         "sealed at",
         "apply cost",
+        "apply end",
     ];
     let mut flips: Vec<(String, u64)> = Vec::new();
     for (i, word) in words.iter().enumerate().filter(|(_, w)| !w.is_empty()) {

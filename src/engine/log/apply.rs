@@ -20,6 +20,9 @@ use crate::format::row::Row;
 /// superseded within the generation). `min_next_row_id` is a floor for the row id counter
 /// (the log's own counter). `before_commit` runs once everything is applied, right before
 /// the commit.
+/// Changes applied between two notes of a checkpoint's progress.
+const PROGRESS_SLICE: usize = 1024;
+
 pub(super) fn commit(
     env: &OpEnv<'_>,
     shm: &Shm,
@@ -35,7 +38,14 @@ pub(super) fn commit(
         for record in skipped {
             w.keep_skipped_record(record.generation, record.seq, &record.bytes)?;
         }
-        let stored_id = w.apply_changes(&changes)?;
+        // In slices, noting the progress for the writers' pacing (`pace.rs`).
+        let mut stored_id = None;
+        let (started, mut done) = (std::time::Instant::now(), 0);
+        for slice in changes.chunks(PROGRESS_SLICE) {
+            stored_id = stored_id.max(w.apply_changes(slice)?);
+            done += slice.len();
+            crate::engine::log::pace::note_progress(shm, started, done, changes.len());
+        }
         let max_id = stored_id.map_or(min_next_row_id, |id| {
             min_next_row_id.max(id.saturating_add(1))
         });

@@ -144,6 +144,10 @@ pub(crate) enum Word {
     /// What the last checkpoint of at least 1024 records cost per record, scan to commit
     /// (ns; 0: none measured yet).
     ApplyCost = 248,
+    /// When the sealed lane's checkpoint is expected to have applied all its changes (µs
+    /// since the Unix epoch; 0 from the seal until it has applied some): writers pace
+    /// themselves by it once it says later than the last cost does.
+    ApplyEnd = 256,
 }
 
 /// Byte offset of the lock's wake word, a 32-bit futex bumped by each release that has
