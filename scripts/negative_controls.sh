@@ -326,12 +326,13 @@ judge() {
 # verdict printed as its run ends.
 caught=0
 missed=()
-declare -A VARIANT_OF_PID
+declare -A VARIANT_OF_PID=()
+running=0
 report() { # waits for one run to end and prints its verdict
     local pid v
     wait -n -p pid || true
     v=${VARIANT_OF_PID[$pid]}
-    unset "VARIANT_OF_PID[$pid]"
+    running=$((running - 1))
     if [ "$(head -n 1 "$LOGS/$v.verdict")" = caught ]; then
         caught=$((caught + 1))
     else
@@ -341,11 +342,12 @@ report() { # waits for one run to end and prints its verdict
 }
 for v in "${selected[@]}"; do
     rm -f "$LOGS/$v.verdict"
-    [ "${#VARIANT_OF_PID[@]}" -lt "$JOBS" ] || report
+    [ "$running" -lt "$JOBS" ] || report
     judge "$v" &
     VARIANT_OF_PID[$!]=$v
+    running=$((running + 1))
 done
-while [ "${#VARIANT_OF_PID[@]}" -gt 0 ]; do
+while [ "$running" -gt 0 ]; do
     report
 done
 
