@@ -3,17 +3,21 @@
 # (src/testing/sabotage.rs) must make the tests that guard its property fail. A test that
 # still passes with its property undone proves nothing.
 #
-# Builds the test binaries named below once, with RUSTFLAGS="--cfg diskcache_broken" (the only
-# build in which the sabotage code exists) into target/negative-controls, debug profile. Then,
-# for each variant, runs only the tests listed under it with DISKCACHE_BROKEN=<variant> and
-# requires every one of them to run and fail: a build error, a test that is not found (renamed)
-# or a listed test that passes is NOT CAUGHT. Prints one line per variant and exits 1 if any
-# variant was not caught (2 on a usage or build error). Each run's output is kept in
-# target/negative-controls/logs/<variant>.log.
+# Builds the test binaries named below once, with `--cfg diskcache_broken` (the only build in
+# which the sabotage code exists), debug profile, in the usual target directory
+# (${CARGO_TARGET_DIR:-target}): the flag reaches this package's crates only, through this
+# script as cargo's RUSTC_WORKSPACE_WRAPPER, so the dependencies are those `cargo test` built
+# and only this package's crates are compiled again (cargo keeps them apart from the usual
+# ones: the wrapper is part of their hash). Then, for each variant, runs only the tests listed
+# under it with DISKCACHE_BROKEN=<variant> and requires every one of them to run and fail: a
+# build error, a test that is not found (renamed) or a listed test that passes is NOT CAUGHT.
+# Prints one line per variant and exits 1 if any variant was not caught (2 on a usage or build
+# error). Each run's output is kept in <target>/negative-controls/logs/<variant>.log.
 #
 #   scripts/negative_controls.sh                     # every variant
 #   scripts/negative_controls.sh checkpoint-order    # just these variants
 #   scripts/negative_controls.sh --list              # the table
+#   scripts/negative_controls.sh --jobs=2            # two variants at a time
 #
 # The table lists, for each variant, exactly the tests that failed under it in every one of
 # five runs of the variant's whole test module; tests that fail only some of the time are left
@@ -23,6 +27,11 @@
 # eviction::switching_the_policy_rebuilds_its_order (1 of 4). Every variant of src/testing/sabotage.rs
 # must have an entry: a variant added without one fails the script.
 set -euo pipefail
+# As cargo's RUSTC_WORKSPACE_WRAPPER (the build below): rustc, for this package's crates, with
+# the sabotage code compiled in.
+if [ -n "${DISKCACHE_NEGATIVE_CONTROLS_WRAPPER:-}" ]; then
+    exec "$@" --cfg diskcache_broken
+fi
 cd "$(dirname "$0")/.."
 
 # <variant> <test binary> (tests/<binary>/; `lib`: the library's unit tests), then the tests
@@ -138,8 +147,9 @@ count-takes-own-lock lib
 
 # A variant's run that takes longer than this is stopped and counts as not caught.
 LIMIT_SECONDS=600
-export CARGO_TARGET_DIR=target/negative-controls
-LOGS="$CARGO_TARGET_DIR/logs"
+# How many variants run at once (--jobs=N).
+JOBS=1
+LOGS="${CARGO_TARGET_DIR:-target}/negative-controls/logs"
 
 declare -A BINARY_OF TESTS_OF
 VARIANTS=()
@@ -182,6 +192,9 @@ done
 selected=()
 for arg in "$@"; do
     case "$arg" in
+        --jobs=*)
+            JOBS=${arg#--jobs=}
+            ;;
         --list)
             for v in "${VARIANTS[@]}"; do
                 echo "$v (${BINARY_OF[$v]}):"
@@ -190,7 +203,7 @@ for arg in "$@"; do
             exit 0
             ;;
         -*)
-            echo "usage: $0 [--list] [variant...]" >&2
+            echo "usage: $0 [--list] [--jobs=N] [variant...]" >&2
             exit 2
             ;;
         *)
@@ -203,6 +216,10 @@ for arg in "$@"; do
     esac
 done
 [ "${#selected[@]}" -gt 0 ] || selected=("${VARIANTS[@]}")
+if ! [[ "$JOBS" =~ ^[1-9][0-9]*$ ]]; then
+    echo "error: --jobs=$JOBS: not a positive number" >&2
+    exit 2
+fi
 
 # The build, once, for the test binaries of the selected variants. Cargo's JSON messages name
 # each test binary built.
@@ -221,11 +238,10 @@ for v in "${selected[@]}"; do
         *) build_args+=("${arg[@]}") ;;
     esac
 done
-echo "building the test binaries of ${#selected[@]} variant(s), --cfg diskcache_broken, into" \
-    "$CARGO_TARGET_DIR"
+echo "building the test binaries of ${#selected[@]} variant(s) with --cfg diskcache_broken"
 mkdir -p "$LOGS"
-if ! RUSTFLAGS="--cfg diskcache_broken" cargo test --no-run \
-    --message-format=json-render-diagnostics "${build_args[@]}" \
+if ! DISKCACHE_NEGATIVE_CONTROLS_WRAPPER=1 RUSTC_WORKSPACE_WRAPPER="$PWD/scripts/negative_controls.sh" \
+    cargo test --no-run --message-format=json-render-diagnostics "${build_args[@]}" \
     >"$LOGS/build.json" 2>"$LOGS/build.log"; then
     tail -n 30 "$LOGS/build.log" >&2
     echo "error: the build failed (all of it: $LOGS/build.log)" >&2
@@ -295,20 +311,48 @@ run() {
     echo "$binary: ${#tests[@]} of ${#tests[@]} failed"
 }
 
-caught=0
-missed=()
-for v in "${selected[@]}"; do
-    t0=$EPOCHREALTIME
+# One variant's run and its verdict line, into $LOGS/<variant>.verdict (first line `caught` or
+# `NOT CAUGHT`, then the line to print).
+judge() {
+    local v=$1 t0=$EPOCHREALTIME what verdict took
     if what=$(run "$v"); then
         verdict=caught
-        caught=$((caught + 1))
     else
         verdict="NOT CAUGHT"
-        missed+=("$v")
         what="$what; log: $LOGS/$v.log"
     fi
     took=$(awk -v s="$t0" -v e="$EPOCHREALTIME" 'BEGIN { printf "%.1f", e - s }')
-    printf '%-11s %-27s %6s s  %s\n' "$verdict" "$v" "$took" "$what"
+    printf '%s\n%-11s %-27s %6s s  %s\n' "$verdict" "$verdict" "$v" "$took" "$what" \
+        >"$LOGS/$v.verdict"
+}
+
+# $JOBS variants at a time (each runs its own tests, in its own cache directories), each
+# verdict printed as its run ends.
+caught=0
+missed=()
+declare -A VARIANT_OF_PID=()
+running=0
+report() { # waits for one run to end and prints its verdict
+    local pid v
+    wait -n -p pid || true
+    v=${VARIANT_OF_PID[$pid]}
+    running=$((running - 1))
+    if [ "$(head -n 1 "$LOGS/$v.verdict")" = caught ]; then
+        caught=$((caught + 1))
+    else
+        missed+=("$v")
+    fi
+    tail -n +2 "$LOGS/$v.verdict"
+}
+for v in "${selected[@]}"; do
+    rm -f "$LOGS/$v.verdict"
+    [ "$running" -lt "$JOBS" ] || report
+    judge "$v" &
+    VARIANT_OF_PID[$!]=$v
+    running=$((running + 1))
+done
+while [ "$running" -gt 0 ]; do
+    report
 done
 
 total=$(awk -v s="$started" -v e="$EPOCHREALTIME" 'BEGIN { printf "%.1f", e - s }')

@@ -109,6 +109,16 @@ done
 
 started=$EPOCHREALTIME
 status=0
+# Every test binary to run, built in one cargo invocation first (the crates compile side by
+# side), then run one by one below.
+build=("${whole[@]}")
+for g in "${GROUPED[@]}"; do
+    [ -z "${filters_of[$g]:-}" ] || build+=(--test "$g")
+done
+if [ "$#" -eq 0 ] || [ "$1" = --quick ]; then
+    build+=(--lib)
+fi
+cargo test "${profile[@]}" --target "$TARGET" --no-run "${build[@]}" || status=1
 if [ "${#whole[@]}" -gt 0 ]; then
     cargo test "${profile[@]}" --target "$TARGET" --no-fail-fast "${whole[@]}" || status=1
 fi
