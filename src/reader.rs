@@ -1,17 +1,21 @@
 //! `ValueReader`: `Read + Seek` over a stored value: the inline bytes, or its value file,
-//! memory-mapped on Unix and read through an open handle on Windows.
+//! read through an open handle, or for small reads on Unix through a memory map.
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
+use std::sync::OnceLock;
 
 use memmap2::Mmap;
 
 use crate::error::{Error, Result};
 
-/// Reads one stored value without copying it first: a memory map of its value file (Unix), an
-/// open handle on it (Windows), or the inline bytes.
+/// Reads one stored value without copying it first: its value file, or the inline bytes.
+/// Large reads and [`Read::read_to_end`] read the file straight into the caller's buffer;
+/// small reads on Unix copy from a memory map of it, made at the first of them (no system
+/// call per read).
 ///
-/// The value's crc32 is checked the first time the reader reaches the end; a mismatch makes
+/// The value's crc32 is checked the first time the reader reaches the end, from the bytes
+/// read on the way when they were read in order (else in one more pass); a mismatch makes
 /// that `read` fail with an [`io::Error`] of kind `InvalidData` wrapping
 /// [`Error::Corrupted`], so damaged bytes are never taken for a complete value.
 /// [`ValueReader::verify`] checks it up front.
@@ -26,21 +30,33 @@ pub struct ValueReader {
     expected_crc: u32,
     /// Some(ok) once the crc has been checked.
     verified: Option<bool>,
+    /// The crc32 of the first `hashed` bytes, which reads in order from the start have
+    /// passed through: a reader read through once needs no second pass over its bytes.
+    running: crc32fast::Hasher,
+    hashed: u64,
     origin: String,
 }
 
 #[derive(Debug)]
 enum Bytes {
     Inline(Vec<u8>),
-    Mapped(Mmap),
-    /// An open value file of this many bytes, read with positioned reads: Windows cannot
-    /// delete a file while it is mapped, and a writer deletes the file it replaced while
-    /// readers may still hold it.
-    Open(File, u64),
+    /// An open value file of `len` bytes, read with positioned reads, and for small reads
+    /// through `map` where `mappable` (Unix): Windows cannot delete a file while it is
+    /// mapped, and a writer deletes the file it replaced while readers may still hold it.
+    File {
+        file: File,
+        len: u64,
+        mappable: bool,
+        map: OnceLock<Mmap>,
+    },
 }
 
-/// How much of an open value file [`ValueReader::verify`] reads at a time.
+/// How much of a value file a crc pass ([`ValueReader::verify`]) reads at a time.
 const VERIFY_CHUNK: usize = 256 * 1024;
+
+/// Reads into a buffer at least this large go through the file handle, one system call
+/// straight into the buffer; smaller ones copy from the memory map where there is one.
+const HANDLE_READ: usize = 64 * 1024;
 
 impl ValueReader {
     /// A reader over bytes already in memory.
@@ -50,12 +66,14 @@ impl ValueReader {
             pos: 0,
             expected_crc,
             verified: None,
+            running: crc32fast::Hasher::new(),
+            hashed: 0,
             origin,
         }
     }
 
-    /// A reader over the value file `file`, which must hold `size` bytes: mapped where
-    /// `platform::io::MAP_VALUE_FILES` says so (Unix), else read through the handle.
+    /// A reader over the value file `file`, which must hold `size` bytes: small reads go
+    /// through a memory map where `platform::io::MAP_VALUE_FILES` says so (Unix).
     pub(crate) fn from_file(
         file: File,
         size: u64,
@@ -71,13 +89,14 @@ impl ValueReader {
         )
     }
 
-    /// [`ValueReader::from_file`], mapping the file or not as `map` says.
+    /// [`ValueReader::from_file`], mapping the file for small reads or not as `mappable`
+    /// says.
     fn with_file(
         file: File,
         size: u64,
         expected_crc: u32,
         origin: String,
-        map: bool,
+        mappable: bool,
     ) -> Result<ValueReader> {
         let actual = file.metadata()?.len();
         if actual != size {
@@ -88,22 +107,18 @@ impl ValueReader {
         if size == 0 {
             return Ok(ValueReader::inline(Vec::new(), expected_crc, origin));
         }
-        let bytes = if map {
-            // SAFETY: value files are written once, renamed into place, and never written
-            // again: the cache only creates and unlinks them, and an unlinked file stays
-            // mapped intact. The length was checked just above; a file truncated afterwards
-            // by something outside the cache could still fault, which is listed in UNSAFE.md.
-            #[allow(unsafe_code)]
-            let map = unsafe { Mmap::map(&file)? };
-            Bytes::Mapped(map)
-        } else {
-            Bytes::Open(file, size)
-        };
         Ok(ValueReader {
-            bytes,
+            bytes: Bytes::File {
+                file,
+                len: size,
+                mappable,
+                map: OnceLock::new(),
+            },
             pos: 0,
             expected_crc,
             verified: None,
+            running: crc32fast::Hasher::new(),
+            hashed: 0,
             origin,
         })
     }
@@ -112,8 +127,7 @@ impl ValueReader {
     pub fn len(&self) -> u64 {
         match &self.bytes {
             Bytes::Inline(v) => v.len() as u64,
-            Bytes::Mapped(m) => m.len() as u64,
-            Bytes::Open(_, len) => *len,
+            Bytes::File { len, .. } => *len,
         }
     }
 
@@ -122,12 +136,18 @@ impl ValueReader {
         self.len() == 0
     }
 
-    /// The crc32 of the whole value.
+    /// The crc32 of the whole value: the running one if reads have passed through every
+    /// byte in order, else computed now.
     fn crc(&self) -> io::Result<u32> {
+        if self.hashed == self.len() {
+            return Ok(self.running.clone().finalize());
+        }
         match &self.bytes {
             Bytes::Inline(v) => Ok(crc32fast::hash(v)),
-            Bytes::Mapped(m) => Ok(crc32fast::hash(m)),
-            Bytes::Open(file, len) => {
+            Bytes::File { file, len, map, .. } => {
+                if let Some(m) = map.get() {
+                    return Ok(crc32fast::hash(m));
+                }
                 let mut hasher = crc32fast::Hasher::new();
                 let mut buf = vec![0u8; VERIFY_CHUNK];
                 let mut at = 0u64;
@@ -181,27 +201,120 @@ impl ValueReader {
     }
 }
 
+impl ValueReader {
+    /// Notes that `got`, the bytes at `start`, have just been read: they extend the running
+    /// crc32 if they follow the bytes it covers. If they reach the end, the value must be
+    /// whole: a mismatch is an `InvalidData` error (and the read must not count them).
+    fn passed(&mut self, start: u64, got: &[u8]) -> io::Result<()> {
+        if self.verified.is_none() && start == self.hashed {
+            self.running.update(got);
+            self.hashed += got.len() as u64;
+        }
+        if start + got.len() as u64 >= self.len() {
+            self.verify()
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        }
+        Ok(())
+    }
+}
+
+/// The memory map of a value `file` of `len` bytes, made by the first caller.
+fn mapping<'m>(map: &'m OnceLock<Mmap>, file: &File, len: u64) -> io::Result<&'m Mmap> {
+    if let Some(m) = map.get() {
+        return Ok(m);
+    }
+    // SAFETY: value files are written once, renamed into place, and never written again:
+    // the cache only creates and unlinks them, and an unlinked file stays mapped intact. The
+    // length was checked against the row when the reader was made; a file truncated
+    // afterwards by something outside the cache could still fault, which is listed in
+    // UNSAFE.md.
+    #[allow(unsafe_code)]
+    let made = unsafe { Mmap::map(file)? };
+    if made.len() as u64 != len {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "the value file has {} bytes, the row says {len}",
+                made.len()
+            ),
+        ));
+    }
+    Ok(map.get_or_init(|| made))
+}
+
 impl Read for ValueReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let len = self.len();
         let start = self.pos.min(len);
         let n = usize::try_from(len - start).map_or(buf.len(), |left| left.min(buf.len()));
-        if start + n as u64 == len {
-            // The reader is about to reach (or is at) the end: the value must be whole.
-            self.verify()
-                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-        }
         let Some(dst) = buf.get_mut(..n) else {
             return Ok(0);
         };
         let from = usize::try_from(start).unwrap_or(usize::MAX);
         match &self.bytes {
             Bytes::Inline(v) => dst.copy_from_slice(v.get(from..from + n).unwrap_or_default()),
-            Bytes::Mapped(m) => dst.copy_from_slice(m.get(from..from + n).unwrap_or_default()),
-            Bytes::Open(file, _) => crate::platform::io::read_exact_at(file, dst, start)?,
+            Bytes::File {
+                file,
+                len,
+                mappable,
+                map,
+            } => {
+                if *mappable && n > 0 && n < HANDLE_READ {
+                    let m = mapping(map, file, *len)?;
+                    dst.copy_from_slice(m.get(from..from + n).unwrap_or_default());
+                } else {
+                    crate::platform::io::read_exact_at(file, dst, start)?;
+                }
+            }
+        }
+        // Reaching (or being at) the end checks the crc before the bytes are handed out.
+        self.passed(start, dst)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+
+    /// Appends the rest of the value to `buf` at once, checking the crc32 on the way; on a
+    /// mismatch `buf` is left as it was.
+    fn read_to_end(&mut self, buf: &mut Vec<u8>) -> io::Result<usize> {
+        let len = self.len();
+        let start = self.pos.min(len);
+        let n = usize::try_from(len - start)
+            .map_err(|_| io::Error::new(io::ErrorKind::OutOfMemory, "value too large"))?;
+        buf.try_reserve(n)?;
+        let at = buf.len();
+        let result = match &self.bytes {
+            Bytes::Inline(v) => {
+                let from = usize::try_from(start).unwrap_or(usize::MAX);
+                buf.extend_from_slice(v.get(from..).unwrap_or_default());
+                Ok(())
+            }
+            Bytes::File { file, .. } => read_file_to_end(file, start, n, buf),
+        };
+        if let Err(e) = result.and_then(|()| self.passed(start, buf.get(at..).unwrap_or_default()))
+        {
+            buf.truncate(at);
+            return Err(e);
         }
         self.pos += n as u64;
         Ok(n)
+    }
+}
+
+/// Appends the `n` bytes from `start` to the end of the value `file` to `buf`, read straight
+/// into its spare room: std's read of a whole `File` into a `Vec` does not zero the room
+/// first, and asks for all of it in one call. (A value file is never written again once in
+/// place, so it still ends where the row says.)
+fn read_file_to_end(file: &File, start: u64, n: usize, buf: &mut Vec<u8>) -> io::Result<()> {
+    let mut handle = file;
+    handle.seek(SeekFrom::Start(start))?;
+    let got = handle.read_to_end(buf)?;
+    if got == n {
+        Ok(())
+    } else {
+        Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            format!("the value file holds {got} bytes from {start}, the row says {n}"),
+        ))
     }
 }
 
@@ -250,6 +363,18 @@ mod tests {
         assert!(matches!(r.verify(), Err(Error::Corrupted(_))));
     }
 
+    /// Reads `r` to its end with reads of `chunk` bytes (the last one short).
+    fn read_in(r: &mut ValueReader, chunk: usize) -> io::Result<Vec<u8>> {
+        let mut out = Vec::new();
+        let mut buf = vec![0u8; chunk];
+        loop {
+            match r.read(&mut buf)? {
+                0 => return Ok(out),
+                n => out.extend_from_slice(&buf[..n]),
+            }
+        }
+    }
+
     #[test]
     fn reads_a_file_mapped_or_through_its_handle() {
         let dir = tempfile::tempdir().unwrap();
@@ -268,15 +393,73 @@ mod tests {
             let mut tail = Vec::new();
             r.read_to_end(&mut tail).unwrap();
             assert_eq!(tail, data[data.len() - 3..]);
+            // Small reads (through the map where there is one), large ones (the handle), and
+            // a mix of both.
+            for chunk in [1000, HANDLE_READ, 3 * HANDLE_READ + 5] {
+                let mut r = ValueReader::with_file(open(), len, crc, "k".into(), map).unwrap();
+                assert!(read_in(&mut r, chunk).unwrap() == data, "map {map} {chunk}");
+            }
+            let mut r = ValueReader::with_file(open(), len, crc, "k".into(), map).unwrap();
+            let mut head = vec![0u8; 100];
+            r.read_exact(&mut head).unwrap();
+            let mut rest = Vec::new();
+            r.read_to_end(&mut rest).unwrap();
+            head.extend_from_slice(&rest);
+            assert!(head == data, "map {map}");
             let mut damaged =
                 ValueReader::with_file(open(), len, crc ^ 1, "k".into(), map).unwrap();
-            let err = damaged.read_to_end(&mut Vec::new()).unwrap_err();
+            let mut kept = b"before".to_vec();
+            let err = damaged.read_to_end(&mut kept).unwrap_err();
             assert_eq!(err.kind(), io::ErrorKind::InvalidData, "map {map}");
+            assert_eq!(kept, b"before", "a failed read_to_end leaves the buffer");
+            for chunk in [1000, 3 * HANDLE_READ + 5] {
+                let mut damaged =
+                    ValueReader::with_file(open(), len, crc ^ 1, "k".into(), map).unwrap();
+                let err = read_in(&mut damaged, chunk).unwrap_err();
+                assert_eq!(err.kind(), io::ErrorKind::InvalidData, "map {map} {chunk}");
+            }
             assert!(matches!(
                 ValueReader::with_file(open(), len + 1, 0, "k".into(), map),
                 Err(Error::Corrupted(_))
             ));
         }
+    }
+
+    #[test]
+    fn reads_out_of_order_still_check_every_byte_at_the_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v");
+        let data: Vec<u8> = (0..VERIFY_CHUNK + 999).map(|i| (i * 13) as u8).collect();
+        std::fs::write(&path, &data).unwrap();
+        let len = data.len() as u64;
+        let good = crc32fast::hash(&data);
+        let mut damaged = data.clone();
+        damaged[50] ^= 1;
+        let bad = crc32fast::hash(&damaged);
+        for map in [true, false] {
+            for (crc, ok) in [(good, true), (bad, false)] {
+                let open = || File::open(&path).unwrap();
+                let mut r = ValueReader::with_file(open(), len, crc, "k".into(), map).unwrap();
+                // Bytes 0..10 in order, then a jump past byte 50 to the end: the running
+                // crc32 skips what was never read, so the end needs a whole pass.
+                let mut head = [0u8; 10];
+                r.read_exact(&mut head).unwrap();
+                r.seek(SeekFrom::Start(100)).unwrap();
+                let got = r.read_to_end(&mut Vec::new());
+                assert_eq!(got.is_ok(), ok, "map {map} crc ok {ok}");
+                // Read again from the start, twice over the first bytes.
+                let mut r = ValueReader::with_file(open(), len, crc, "k".into(), map).unwrap();
+                r.read_exact(&mut [0u8; 300]).unwrap();
+                r.seek(SeekFrom::Start(0)).unwrap();
+                let got = read_in(&mut r, 4096);
+                assert_eq!(got.is_ok(), ok, "map {map} crc ok {ok}");
+                assert_eq!(r.verify().is_ok(), ok, "map {map} crc ok {ok}");
+            }
+        }
+        let mut inline = ValueReader::inline(data.clone(), bad, "k".into());
+        assert!(inline.read_to_end(&mut Vec::new()).is_err());
+        let mut inline = ValueReader::inline(data.clone(), good, "k".into());
+        assert_eq!(inline.read_to_end(&mut Vec::new()).unwrap(), data.len());
     }
 
     #[test]
