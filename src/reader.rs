@@ -1,18 +1,16 @@
 //! `ValueReader`: `Read + Seek` over a stored value: the inline bytes, or its value file,
-//! read through an open handle, or for small reads on Unix through a memory map.
+//! memory-mapped on Unix and read through an open handle on Windows.
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
-use std::sync::OnceLock;
 
 use memmap2::Mmap;
 
 use crate::error::{Error, Result};
 
-/// Reads one stored value without copying it first: its value file, or the inline bytes.
-/// Large reads and [`Read::read_to_end`] read the file straight into the caller's buffer;
-/// small reads on Unix copy from a memory map of it, made at the first of them (no system
-/// call per read).
+/// Reads one stored value without copying it first: a memory map of its value file (Unix:
+/// a reader kept alive holds no descriptor), an open handle on it (Windows), or the inline
+/// bytes. [`Read::read_to_end`] appends the rest of the value in one go.
 ///
 /// The value's crc32 is checked the first time the reader reaches the end, from the bytes
 /// read on the way when they were read in order (else in one more pass); a mismatch makes
@@ -40,23 +38,17 @@ pub struct ValueReader {
 #[derive(Debug)]
 enum Bytes {
     Inline(Vec<u8>),
-    /// An open value file of `len` bytes, read with positioned reads, and for small reads
-    /// through `map` where `mappable` (Unix): Windows cannot delete a file while it is
-    /// mapped, and a writer deletes the file it replaced while readers may still hold it.
-    File {
-        file: File,
-        len: u64,
-        mappable: bool,
-        map: OnceLock<Mmap>,
-    },
+    Mapped(Mmap),
+    /// An open value file of this many bytes, read with positioned reads: Windows cannot
+    /// delete a file while it is mapped, and a writer deletes the file it replaced while
+    /// readers may still hold it.
+    Open(File, u64),
 }
 
-/// How much of a value file a crc pass ([`ValueReader::verify`]) reads at a time.
+/// How much of an open value file [`ValueReader::verify`] reads at a time, and how much of
+/// the bytes in memory [`Read::read_to_end`] copies before it hashes them (while they are
+/// still in the processor's cache).
 const VERIFY_CHUNK: usize = 256 * 1024;
-
-/// Reads into a buffer at least this large go through the file handle, one system call
-/// straight into the buffer; smaller ones copy from the memory map where there is one.
-const HANDLE_READ: usize = 64 * 1024;
 
 impl ValueReader {
     /// A reader over bytes already in memory.
@@ -72,8 +64,8 @@ impl ValueReader {
         }
     }
 
-    /// A reader over the value file `file`, which must hold `size` bytes: small reads go
-    /// through a memory map where `platform::io::MAP_VALUE_FILES` says so (Unix).
+    /// A reader over the value file `file`, which must hold `size` bytes: mapped where
+    /// `platform::io::MAP_VALUE_FILES` says so (Unix), else read through the handle.
     pub(crate) fn from_file(
         file: File,
         size: u64,
@@ -89,14 +81,13 @@ impl ValueReader {
         )
     }
 
-    /// [`ValueReader::from_file`], mapping the file for small reads or not as `mappable`
-    /// says.
+    /// [`ValueReader::from_file`], mapping the file or not as `map` says.
     fn with_file(
         file: File,
         size: u64,
         expected_crc: u32,
         origin: String,
-        mappable: bool,
+        map: bool,
     ) -> Result<ValueReader> {
         let actual = file.metadata()?.len();
         if actual != size {
@@ -107,13 +98,19 @@ impl ValueReader {
         if size == 0 {
             return Ok(ValueReader::inline(Vec::new(), expected_crc, origin));
         }
+        let bytes = if map {
+            // SAFETY: value files are written once, renamed into place, and never written
+            // again: the cache only creates and unlinks them, and an unlinked file stays
+            // mapped intact. The length was checked just above; a file truncated afterwards
+            // by something outside the cache could still fault, which is listed in UNSAFE.md.
+            #[allow(unsafe_code)]
+            let map = unsafe { Mmap::map(&file)? };
+            Bytes::Mapped(map)
+        } else {
+            Bytes::Open(file, size)
+        };
         Ok(ValueReader {
-            bytes: Bytes::File {
-                file,
-                len: size,
-                mappable,
-                map: OnceLock::new(),
-            },
+            bytes,
             pos: 0,
             expected_crc,
             verified: None,
@@ -127,7 +124,8 @@ impl ValueReader {
     pub fn len(&self) -> u64 {
         match &self.bytes {
             Bytes::Inline(v) => v.len() as u64,
-            Bytes::File { len, .. } => *len,
+            Bytes::Mapped(m) => m.len() as u64,
+            Bytes::Open(_, len) => *len,
         }
     }
 
@@ -144,10 +142,8 @@ impl ValueReader {
         }
         match &self.bytes {
             Bytes::Inline(v) => Ok(crc32fast::hash(v)),
-            Bytes::File { file, len, map, .. } => {
-                if let Some(m) = map.get() {
-                    return Ok(crc32fast::hash(m));
-                }
+            Bytes::Mapped(m) => Ok(crc32fast::hash(m)),
+            Bytes::Open(file, len) => {
                 let mut hasher = crc32fast::Hasher::new();
                 let mut buf = vec![0u8; VERIFY_CHUNK];
                 let mut at = 0u64;
@@ -218,30 +214,6 @@ impl ValueReader {
     }
 }
 
-/// The memory map of a value `file` of `len` bytes, made by the first caller.
-fn mapping<'m>(map: &'m OnceLock<Mmap>, file: &File, len: u64) -> io::Result<&'m Mmap> {
-    if let Some(m) = map.get() {
-        return Ok(m);
-    }
-    // SAFETY: value files are written once, renamed into place, and never written again:
-    // the cache only creates and unlinks them, and an unlinked file stays mapped intact. The
-    // length was checked against the row when the reader was made; a file truncated
-    // afterwards by something outside the cache could still fault, which is listed in
-    // UNSAFE.md.
-    #[allow(unsafe_code)]
-    let made = unsafe { Mmap::map(file)? };
-    if made.len() as u64 != len {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!(
-                "the value file has {} bytes, the row says {len}",
-                made.len()
-            ),
-        ));
-    }
-    Ok(map.get_or_init(|| made))
-}
-
 impl Read for ValueReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let len = self.len();
@@ -253,19 +225,8 @@ impl Read for ValueReader {
         let from = usize::try_from(start).unwrap_or(usize::MAX);
         match &self.bytes {
             Bytes::Inline(v) => dst.copy_from_slice(v.get(from..from + n).unwrap_or_default()),
-            Bytes::File {
-                file,
-                len,
-                mappable,
-                map,
-            } => {
-                if *mappable && n > 0 && n < HANDLE_READ {
-                    let m = mapping(map, file, *len)?;
-                    dst.copy_from_slice(m.get(from..from + n).unwrap_or_default());
-                } else {
-                    crate::platform::io::read_exact_at(file, dst, start)?;
-                }
-            }
+            Bytes::Mapped(m) => dst.copy_from_slice(m.get(from..from + n).unwrap_or_default()),
+            Bytes::Open(file, _) => crate::platform::io::read_exact_at(file, dst, start)?,
         }
         // Reaching (or being at) the end checks the crc before the bytes are handed out.
         self.passed(start, dst)?;
@@ -282,16 +243,31 @@ impl Read for ValueReader {
             .map_err(|_| io::Error::new(io::ErrorKind::OutOfMemory, "value too large"))?;
         buf.try_reserve(n)?;
         let at = buf.len();
-        let result = match &self.bytes {
-            Bytes::Inline(v) => {
-                let from = usize::try_from(start).unwrap_or(usize::MAX);
-                buf.extend_from_slice(v.get(from..).unwrap_or_default());
-                Ok(())
-            }
-            Bytes::File { file, .. } => read_file_to_end(file, start, n, buf),
+        let from = usize::try_from(start).unwrap_or(usize::MAX);
+        let in_memory = match &self.bytes {
+            Bytes::Inline(v) => Some(v.get(from..).unwrap_or_default()),
+            Bytes::Mapped(m) => Some(m.get(from..).unwrap_or_default()),
+            Bytes::Open(..) => None,
         };
-        if let Err(e) = result.and_then(|()| self.passed(start, buf.get(at..).unwrap_or_default()))
-        {
+        let result = match (in_memory, &self.bytes) {
+            (Some(rest), _) => {
+                // In pieces, each hashed while it is still in the processor's cache.
+                let hashing = self.verified.is_none() && start == self.hashed;
+                for piece in rest.chunks(VERIFY_CHUNK) {
+                    buf.extend_from_slice(piece);
+                    if hashing {
+                        self.running.update(piece);
+                        self.hashed += piece.len() as u64;
+                    }
+                }
+                // Only the end's check is left.
+                self.passed(len, &[])
+            }
+            (None, Bytes::Open(file, _)) => read_file_to_end(file, start, n, buf)
+                .and_then(|()| self.passed(start, buf.get(at..).unwrap_or_default())),
+            (None, _) => Ok(()),
+        };
+        if let Err(e) = result {
             buf.truncate(at);
             return Err(e);
         }
@@ -363,6 +339,9 @@ mod tests {
         assert!(matches!(r.verify(), Err(Error::Corrupted(_))));
     }
 
+    /// A read larger than the crc pass's pieces.
+    const BIG_READ: usize = 64 * 1024;
+
     /// Reads `r` to its end with reads of `chunk` bytes (the last one short).
     fn read_in(r: &mut ValueReader, chunk: usize) -> io::Result<Vec<u8>> {
         let mut out = Vec::new();
@@ -393,9 +372,8 @@ mod tests {
             let mut tail = Vec::new();
             r.read_to_end(&mut tail).unwrap();
             assert_eq!(tail, data[data.len() - 3..]);
-            // Small reads (through the map where there is one), large ones (the handle), and
-            // a mix of both.
-            for chunk in [1000, HANDLE_READ, 3 * HANDLE_READ + 5] {
+            // Small reads, large ones, and a read_to_end after a read.
+            for chunk in [1000, BIG_READ, 3 * BIG_READ + 5] {
                 let mut r = ValueReader::with_file(open(), len, crc, "k".into(), map).unwrap();
                 assert!(read_in(&mut r, chunk).unwrap() == data, "map {map} {chunk}");
             }
@@ -412,7 +390,7 @@ mod tests {
             let err = damaged.read_to_end(&mut kept).unwrap_err();
             assert_eq!(err.kind(), io::ErrorKind::InvalidData, "map {map}");
             assert_eq!(kept, b"before", "a failed read_to_end leaves the buffer");
-            for chunk in [1000, 3 * HANDLE_READ + 5] {
+            for chunk in [1000, 3 * BIG_READ + 5] {
                 let mut damaged =
                     ValueReader::with_file(open(), len, crc ^ 1, "k".into(), map).unwrap();
                 let err = read_in(&mut damaged, chunk).unwrap_err();
