@@ -8,10 +8,12 @@ use memmap2::Mmap;
 
 use crate::error::{Error, Result};
 
-/// Reads one stored value without copying it first: a memory map of its value file (Unix), an
-/// open handle on it (Windows), or the inline bytes.
+/// Reads one stored value without copying it first: a memory map of its value file (Unix:
+/// a reader kept alive holds no descriptor), an open handle on it (Windows), or the inline
+/// bytes. [`Read::read_to_end`] appends the rest of the value in one go.
 ///
-/// The value's crc32 is checked the first time the reader reaches the end; a mismatch makes
+/// The value's crc32 is checked the first time the reader reaches the end, from the bytes
+/// read on the way when they were read in order (else in one more pass); a mismatch makes
 /// that `read` fail with an [`io::Error`] of kind `InvalidData` wrapping
 /// [`Error::Corrupted`], so damaged bytes are never taken for a complete value.
 /// [`ValueReader::verify`] checks it up front.
@@ -26,6 +28,10 @@ pub struct ValueReader {
     expected_crc: u32,
     /// Some(ok) once the crc has been checked.
     verified: Option<bool>,
+    /// The crc32 of the first `hashed` bytes, which reads in order from the start have
+    /// passed through: a reader read through once needs no second pass over its bytes.
+    running: crc32fast::Hasher,
+    hashed: u64,
     origin: String,
 }
 
@@ -39,7 +45,9 @@ enum Bytes {
     Open(File, u64),
 }
 
-/// How much of an open value file [`ValueReader::verify`] reads at a time.
+/// How much of an open value file [`ValueReader::verify`] reads at a time, and how much of
+/// the bytes in memory [`Read::read_to_end`] copies before it hashes them (while they are
+/// still in the processor's cache).
 const VERIFY_CHUNK: usize = 256 * 1024;
 
 impl ValueReader {
@@ -50,6 +58,8 @@ impl ValueReader {
             pos: 0,
             expected_crc,
             verified: None,
+            running: crc32fast::Hasher::new(),
+            hashed: 0,
             origin,
         }
     }
@@ -104,6 +114,8 @@ impl ValueReader {
             pos: 0,
             expected_crc,
             verified: None,
+            running: crc32fast::Hasher::new(),
+            hashed: 0,
             origin,
         })
     }
@@ -122,8 +134,12 @@ impl ValueReader {
         self.len() == 0
     }
 
-    /// The crc32 of the whole value.
+    /// The crc32 of the whole value: the running one if reads have passed through every
+    /// byte in order, else computed now.
     fn crc(&self) -> io::Result<u32> {
+        if self.hashed == self.len() {
+            return Ok(self.running.clone().finalize());
+        }
         match &self.bytes {
             Bytes::Inline(v) => Ok(crc32fast::hash(v)),
             Bytes::Mapped(m) => Ok(crc32fast::hash(m)),
@@ -181,16 +197,28 @@ impl ValueReader {
     }
 }
 
+impl ValueReader {
+    /// Notes that `got`, the bytes at `start`, have just been read: they extend the running
+    /// crc32 if they follow the bytes it covers. If they reach the end, the value must be
+    /// whole: a mismatch is an `InvalidData` error (and the read must not count them).
+    fn passed(&mut self, start: u64, got: &[u8]) -> io::Result<()> {
+        if self.verified.is_none() && start == self.hashed {
+            self.running.update(got);
+            self.hashed += got.len() as u64;
+        }
+        if start + got.len() as u64 >= self.len() {
+            self.verify()
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        }
+        Ok(())
+    }
+}
+
 impl Read for ValueReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let len = self.len();
         let start = self.pos.min(len);
         let n = usize::try_from(len - start).map_or(buf.len(), |left| left.min(buf.len()));
-        if start + n as u64 == len {
-            // The reader is about to reach (or is at) the end: the value must be whole.
-            self.verify()
-                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-        }
         let Some(dst) = buf.get_mut(..n) else {
             return Ok(0);
         };
@@ -200,8 +228,69 @@ impl Read for ValueReader {
             Bytes::Mapped(m) => dst.copy_from_slice(m.get(from..from + n).unwrap_or_default()),
             Bytes::Open(file, _) => crate::platform::io::read_exact_at(file, dst, start)?,
         }
+        // Reaching (or being at) the end checks the crc before the bytes are handed out.
+        self.passed(start, dst)?;
         self.pos += n as u64;
         Ok(n)
+    }
+
+    /// Appends the rest of the value to `buf` at once, checking the crc32 on the way; on a
+    /// mismatch `buf` is left as it was.
+    fn read_to_end(&mut self, buf: &mut Vec<u8>) -> io::Result<usize> {
+        let len = self.len();
+        let start = self.pos.min(len);
+        let n = usize::try_from(len - start)
+            .map_err(|_| io::Error::new(io::ErrorKind::OutOfMemory, "value too large"))?;
+        buf.try_reserve(n)?;
+        let at = buf.len();
+        let from = usize::try_from(start).unwrap_or(usize::MAX);
+        let in_memory = match &self.bytes {
+            Bytes::Inline(v) => Some(v.get(from..).unwrap_or_default()),
+            Bytes::Mapped(m) => Some(m.get(from..).unwrap_or_default()),
+            Bytes::Open(..) => None,
+        };
+        let result = match (in_memory, &self.bytes) {
+            (Some(rest), _) => {
+                // In pieces, each hashed while it is still in the processor's cache.
+                let hashing = self.verified.is_none() && start == self.hashed;
+                for piece in rest.chunks(VERIFY_CHUNK) {
+                    buf.extend_from_slice(piece);
+                    if hashing {
+                        self.running.update(piece);
+                        self.hashed += piece.len() as u64;
+                    }
+                }
+                // Only the end's check is left.
+                self.passed(len, &[])
+            }
+            (None, Bytes::Open(file, _)) => read_file_to_end(file, start, n, buf)
+                .and_then(|()| self.passed(start, buf.get(at..).unwrap_or_default())),
+            (None, _) => Ok(()),
+        };
+        if let Err(e) = result {
+            buf.truncate(at);
+            return Err(e);
+        }
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+/// Appends the `n` bytes from `start` to the end of the value `file` to `buf`, read straight
+/// into its spare room: std's read of a whole `File` into a `Vec` does not zero the room
+/// first, and asks for all of it in one call. (A value file is never written again once in
+/// place, so it still ends where the row says.)
+fn read_file_to_end(file: &File, start: u64, n: usize, buf: &mut Vec<u8>) -> io::Result<()> {
+    let mut handle = file;
+    handle.seek(SeekFrom::Start(start))?;
+    let got = handle.read_to_end(buf)?;
+    if got == n {
+        Ok(())
+    } else {
+        Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            format!("the value file holds {got} bytes from {start}, the row says {n}"),
+        ))
     }
 }
 
@@ -250,6 +339,21 @@ mod tests {
         assert!(matches!(r.verify(), Err(Error::Corrupted(_))));
     }
 
+    /// A read larger than the crc pass's pieces.
+    const BIG_READ: usize = 64 * 1024;
+
+    /// Reads `r` to its end with reads of `chunk` bytes (the last one short).
+    fn read_in(r: &mut ValueReader, chunk: usize) -> io::Result<Vec<u8>> {
+        let mut out = Vec::new();
+        let mut buf = vec![0u8; chunk];
+        loop {
+            match r.read(&mut buf)? {
+                0 => return Ok(out),
+                n => out.extend_from_slice(&buf[..n]),
+            }
+        }
+    }
+
     #[test]
     fn reads_a_file_mapped_or_through_its_handle() {
         let dir = tempfile::tempdir().unwrap();
@@ -268,15 +372,72 @@ mod tests {
             let mut tail = Vec::new();
             r.read_to_end(&mut tail).unwrap();
             assert_eq!(tail, data[data.len() - 3..]);
+            // Small reads, large ones, and a read_to_end after a read.
+            for chunk in [1000, BIG_READ, 3 * BIG_READ + 5] {
+                let mut r = ValueReader::with_file(open(), len, crc, "k".into(), map).unwrap();
+                assert!(read_in(&mut r, chunk).unwrap() == data, "map {map} {chunk}");
+            }
+            let mut r = ValueReader::with_file(open(), len, crc, "k".into(), map).unwrap();
+            let mut head = vec![0u8; 100];
+            r.read_exact(&mut head).unwrap();
+            let mut rest = Vec::new();
+            r.read_to_end(&mut rest).unwrap();
+            head.extend_from_slice(&rest);
+            assert!(head == data, "map {map}");
             let mut damaged =
                 ValueReader::with_file(open(), len, crc ^ 1, "k".into(), map).unwrap();
-            let err = damaged.read_to_end(&mut Vec::new()).unwrap_err();
+            let mut kept = b"before".to_vec();
+            let err = damaged.read_to_end(&mut kept).unwrap_err();
             assert_eq!(err.kind(), io::ErrorKind::InvalidData, "map {map}");
+            assert_eq!(kept, b"before", "a failed read_to_end leaves the buffer");
+            for chunk in [1000, 3 * BIG_READ + 5] {
+                let mut damaged =
+                    ValueReader::with_file(open(), len, crc ^ 1, "k".into(), map).unwrap();
+                let err = read_in(&mut damaged, chunk).unwrap_err();
+                assert_eq!(err.kind(), io::ErrorKind::InvalidData, "map {map} {chunk}");
+            }
             assert!(matches!(
                 ValueReader::with_file(open(), len + 1, 0, "k".into(), map),
                 Err(Error::Corrupted(_))
             ));
         }
+    }
+
+    #[test]
+    fn reads_out_of_order_still_check_every_byte_at_the_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v");
+        let data: Vec<u8> = (0..VERIFY_CHUNK + 999).map(|i| (i * 13) as u8).collect();
+        std::fs::write(&path, &data).unwrap();
+        let len = data.len() as u64;
+        let good = crc32fast::hash(&data);
+        let mut damaged = data.clone();
+        damaged[50] ^= 1;
+        let bad = crc32fast::hash(&damaged);
+        for map in [true, false] {
+            for (crc, ok) in [(good, true), (bad, false)] {
+                let open = || File::open(&path).unwrap();
+                let mut r = ValueReader::with_file(open(), len, crc, "k".into(), map).unwrap();
+                // Bytes 0..10 in order, then a jump past byte 50 to the end: the running
+                // crc32 skips what was never read, so the end needs a whole pass.
+                let mut head = [0u8; 10];
+                r.read_exact(&mut head).unwrap();
+                r.seek(SeekFrom::Start(100)).unwrap();
+                let got = r.read_to_end(&mut Vec::new());
+                assert_eq!(got.is_ok(), ok, "map {map} crc ok {ok}");
+                // Read again from the start, twice over the first bytes.
+                let mut r = ValueReader::with_file(open(), len, crc, "k".into(), map).unwrap();
+                r.read_exact(&mut [0u8; 300]).unwrap();
+                r.seek(SeekFrom::Start(0)).unwrap();
+                let got = read_in(&mut r, 4096);
+                assert_eq!(got.is_ok(), ok, "map {map} crc ok {ok}");
+                assert_eq!(r.verify().is_ok(), ok, "map {map} crc ok {ok}");
+            }
+        }
+        let mut inline = ValueReader::inline(data.clone(), bad, "k".into());
+        assert!(inline.read_to_end(&mut Vec::new()).is_err());
+        let mut inline = ValueReader::inline(data.clone(), good, "k".into());
+        assert_eq!(inline.read_to_end(&mut Vec::new()).unwrap(), data.len());
     }
 
     #[test]

@@ -89,21 +89,32 @@ pub(crate) struct WrittenBlob {
     pub(crate) crc32: u32,
 }
 
-/// Writes `data` to a new value file (write, sync if `sync`, rename).
+/// Writes `data` to a new value file (write, sync if `sync`, rename): one `write_all` of
+/// the whole buffer, its crc32 taken from `data` itself (no copy through a staging buffer).
 pub(crate) fn write(dir: &Path, data: &[u8], sync: bool) -> Result<WrittenBlob> {
-    write_from(dir, &mut io::Cursor::new(data), sync)
+    let crc32 = crc32fast::hash(data);
+    let path = write_with(dir, sync, |file, temp_path| {
+        fault::check(Point::ValueWrite)?;
+        file.write_all(data)?;
+        recorder::write(temp_path, 0, data);
+        Ok(())
+    })?;
+    Ok(WrittenBlob {
+        path,
+        size: data.len() as u64,
+        crc32,
+    })
 }
 
 /// Streams `reader` into a new value file, computing size and crc32 as the bytes pass.
 pub(crate) fn write_from(dir: &Path, reader: &mut dyn Read, sync: bool) -> Result<WrittenBlob> {
-    let (path, final_path, temp_path, mut file) = create_temp(dir)?;
-    let result = (|| -> Result<(u64, u32)> {
-        let mut hasher = crc32fast::Hasher::new();
-        let mut size = 0u64;
+    let mut hasher = crc32fast::Hasher::new();
+    let mut size = 0u64;
+    let path = write_with(dir, sync, |file, temp_path| {
         let mut buf = vec![0u8; 256 * 1024];
         loop {
             let n = match reader.read(&mut buf) {
-                Ok(0) => break,
+                Ok(0) => return Ok(()),
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e.into()),
@@ -112,9 +123,28 @@ pub(crate) fn write_from(dir: &Path, reader: &mut dyn Read, sync: bool) -> Resul
             hasher.update(chunk);
             fault::check(Point::ValueWrite)?;
             file.write_all(chunk)?;
-            recorder::write(&temp_path, size, chunk);
+            recorder::write(temp_path, size, chunk);
             size += n as u64;
         }
+    })?;
+    Ok(WrittenBlob {
+        path,
+        size,
+        crc32: hasher.finalize(),
+    })
+}
+
+/// Makes a new value file: a temp file that `fill` writes (given it and its path), synced if
+/// `sync`, renamed into place (and its folder synced if `sync`); the temp file is removed if
+/// any step fails. Returns the file's path.
+fn write_with(
+    dir: &Path,
+    sync: bool,
+    fill: impl FnOnce(&mut File, &Path) -> Result<()>,
+) -> Result<BlobPath> {
+    let (path, final_path, temp_path, mut file) = create_temp(dir)?;
+    let result = (|| -> Result<()> {
+        fill(&mut file, &temp_path)?;
         if sync {
             fault::check(Point::ValueSync)?;
             file.sync_all()?;
@@ -128,10 +158,10 @@ pub(crate) fn write_from(dir: &Path, reader: &mut dyn Read, sync: bool) -> Resul
             fault::check(Point::ValueSync)?;
             sync_dir(final_path.parent().unwrap_or(dir))?;
         }
-        Ok((size, hasher.finalize()))
+        Ok(())
     })();
     match result {
-        Ok((size, crc32)) => Ok(WrittenBlob { path, size, crc32 }),
+        Ok(()) => Ok(path),
         Err(e) => {
             if fs::remove_file(&temp_path).is_ok() {
                 recorder::remove(&temp_path);
@@ -340,6 +370,38 @@ mod tests {
         assert!(read(dir.path(), &blob.path).unwrap().is_none());
         // The emptied folders went with the file.
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn a_buffer_and_a_stream_make_the_same_file() {
+        let dir = tempfile::tempdir().unwrap();
+        // Several of the stream's 256 KiB pieces, the last one short.
+        let data: Vec<u8> = (0..1_000_003u32).map(|i| (i % 251) as u8).collect();
+        for sync in [false, true] {
+            let whole = write(dir.path(), &data, sync).unwrap();
+            let streamed = write_from(dir.path(), &mut io::Cursor::new(&data), sync).unwrap();
+            assert_ne!(whole.path, streamed.path);
+            for blob in [&whole, &streamed] {
+                assert_eq!(blob.size, data.len() as u64);
+                assert_eq!(blob.crc32, crc32fast::hash(&data));
+                assert!(read(dir.path(), &blob.path).unwrap().unwrap() == data);
+            }
+        }
+        // Nothing but the value files and their folders: no temp file left behind.
+        let mut files = 0;
+        let mut stack = vec![dir.path().to_path_buf()];
+        while let Some(d) = stack.pop() {
+            for entry in fs::read_dir(d).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else {
+                    assert!(path.to_string_lossy().ends_with(BLOB_SUFFIX), "{path:?}");
+                    files += 1;
+                }
+            }
+        }
+        assert_eq!(files, 4);
     }
 
     #[test]
