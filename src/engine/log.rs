@@ -65,6 +65,25 @@ pub(crate) struct LogState {
     age: crate::engine::durable::LogAge,
 }
 
+/// What both lanes add to counter `name` (`count` or `volume`).
+fn lanes_delta(shm: &shm::Shm, name: &str) -> i64 {
+    let word = if name == META_COUNT {
+        LaneWord::CountDelta
+    } else {
+        LaneWord::VolumeDelta
+    };
+    shm.lanes_sum(word) as i64
+}
+
+/// Counter `name` (`count` or `volume`) as the database holds it in `snap`.
+fn stored_counter(snap: &Snapshot, name: &str) -> Result<u64> {
+    if name == META_COUNT {
+        snap.meta(name)
+    } else {
+        snap.volume()
+    }
+}
+
 /// The keys one generation of a lane stores rows under, up to a point of the lane.
 #[derive(Default)]
 pub(crate) struct LogKeys {
@@ -742,23 +761,15 @@ impl LoggedEngine {
         if shm.get(Word::CounterSeq) != odd || shm.get(Word::Epoch) != epoch {
             return Ok(None);
         }
-        let word = if name == META_COUNT {
-            LaneWord::CountDelta
-        } else {
-            LaneWord::VolumeDelta
-        };
-        let delta = shm.lanes_sum(word) as i64;
+        let delta = lanes_delta(shm, name);
         // The deltas must be read before the second look at the epoch.
         std::sync::atomic::fence(Ordering::Acquire);
         if shm.get(Word::Epoch) != epoch || shm.get(Word::CounterSeq) != odd {
             return Ok(None);
         }
-        let base = if name == META_COUNT {
-            snap.meta(name)?
-        } else {
-            snap.volume()?
-        };
-        Ok(Some(base.saturating_add_signed(delta)))
+        Ok(Some(
+            stored_counter(snap, name)?.saturating_add_signed(delta),
+        ))
     }
 
     /// `count` or `volume`: the database's counter plus the lanes' deltas, read as one pair
@@ -784,13 +795,8 @@ impl LoggedEngine {
         known: Option<(u64, &Snapshot)>,
     ) -> Result<u64> {
         let shm = self.overlay().shm();
-        let word = if name == META_COUNT {
-            LaneWord::CountDelta
-        } else {
-            LaneWord::VolumeDelta
-        };
         self.overlay().read_counters(recover, |epoch| {
-            let delta = shm.lanes_sum(word) as i64;
+            let delta = lanes_delta(shm, name);
             let cached;
             let snap = match known {
                 Some((at, snap)) if at == epoch => snap,
@@ -799,12 +805,7 @@ impl LoggedEngine {
                     &*cached
                 }
             };
-            let base = if name == META_COUNT {
-                snap.meta(name)?
-            } else {
-                snap.volume()?
-            };
-            Ok(base.saturating_add_signed(delta))
+            Ok(stored_counter(snap, name)?.saturating_add_signed(delta))
         })
     }
 

@@ -397,9 +397,7 @@ impl Overlay {
 
     /// The sealed lane: the one writers do not append to, if it holds a generation.
     pub(crate) fn sealed(&self) -> Option<(Lane, u64)> {
-        let lane = other(self.shm.active());
-        let generation = self.shm.lane(lane, LaneWord::Gen);
-        (generation != 0).then_some((lane, generation))
+        self.shm.sealed()
     }
 
     /// Seals the active lane and makes the other, empty one active with the next

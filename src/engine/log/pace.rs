@@ -62,10 +62,10 @@ pub(crate) fn wait_for(
 /// Before a write (outside the lock): waits while writers are ahead of the sealed lane's
 /// checkpoint ([`wait_for`]); returns at once if no lane is sealed or it has been applied.
 pub(crate) fn pace(shm: &Shm, capacity: u64) {
-    let active = shm.active();
-    let sealed = crate::engine::log::shm::other(active);
-    let generation = shm.lane(sealed, LaneWord::Gen);
-    if generation == 0 || shm.get(Word::Applied) == generation {
+    let Some((sealed, generation)) = shm.sealed() else {
+        return;
+    };
+    if shm.get(Word::Applied) == generation {
         return;
     }
     let lane = Sealed {
@@ -77,7 +77,7 @@ pub(crate) fn pace(shm: &Shm, capacity: u64) {
         crate::time::now_us(),
         lane,
         shm.get(Word::ApplyCost),
-        shm.lane(active, LaneWord::Records),
+        shm.lane(shm.active(), LaneWord::Records),
         capacity,
     );
     if wait.is_zero() {

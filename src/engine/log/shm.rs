@@ -230,6 +230,13 @@ impl Shm {
         (self.get(Word::Active) & 1) as Lane
     }
 
+    /// The sealed lane and its generation, if the lane that is not active holds one.
+    pub(crate) fn sealed(&self) -> Option<(Lane, u64)> {
+        let lane = other(self.active());
+        let generation = self.lane(lane, LaneWord::Gen);
+        (generation != 0).then_some((lane, generation))
+    }
+
     /// Writes a header word.
     pub(crate) fn set(&self, w: Word, v: u64) {
         self.word(w).store(v, Ordering::Release);
