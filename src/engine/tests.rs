@@ -11,25 +11,29 @@ fn key_k() -> Vec<u8> {
     crate::key::Key::from("k").encode().unwrap()
 }
 
+/// A new row of an 8-byte integer value, every byte `byte`.
+fn int_row(w: &mut dyn RowWriter, byte: u8) -> Result<Row> {
+    let now = w.now();
+    Ok(Row {
+        row_id: w.next_row_id()?,
+        store_time: now,
+        expire_time: 0,
+        access_time: now,
+        access_count: 0,
+        kind: crate::format::value::ValueKind::Int,
+        packed: false,
+        size: 8,
+        crc32: crc32fast::hash(&[byte; 8]),
+        tag: None,
+        full_key: None,
+        place: crate::format::row::ValuePlace::Inline(vec![byte; 8]),
+    })
+}
+
 fn put_one(store: &Store) {
     store
         .write(|w| {
-            let id = w.next_row_id()?;
-            let now = w.now();
-            let row = Row {
-                row_id: id,
-                store_time: now,
-                expire_time: 0,
-                access_time: now,
-                access_count: 0,
-                kind: crate::format::value::ValueKind::Int,
-                packed: false,
-                size: 8,
-                crc32: crc32fast::hash(&[0; 8]),
-                tag: None,
-                full_key: None,
-                place: crate::format::row::ValuePlace::Inline(vec![0; 8]),
-            };
+            let row = int_row(w, 0)?;
             w.put(&key_k(), &row, None)
         })
         .unwrap();
@@ -165,14 +169,11 @@ fn a_panic_of_the_callers_code_inside_an_operation_goes_on_unwinding_and_poisons
     assert!(matches!(result, Err(Error::Corrupted(_))), "{result:?}");
 }
 
-/// A count inside a transaction (whose thread holds the write lock) while another holder
-/// of the checkpoint lock is mid-commit (the counters' seqlock odd for longer than a reader
-/// waits before recovering) waits the commit out: it must not ask for the write lock its own
-/// thread holds, which would wait until the timeout.
-#[test]
-fn a_count_inside_a_transaction_waits_out_a_checkpoint_commit_without_taking_the_lock() {
+/// A store on the logged path (with a 5 s lock timeout) in a fresh directory, if this
+/// platform has that path.
+fn logged_store() -> Option<(tempfile::TempDir, Store)> {
     if !crate::settings::WritePath::Logged.is_available() {
-        return;
+        return None;
     }
     let dir = tempfile::tempdir().unwrap();
     let base = Settings {
@@ -181,6 +182,18 @@ fn a_count_inside_a_transaction_waits_out_a_checkpoint_commit_without_taking_the
         ..Settings::default()
     };
     let store = Store::open(dir.path(), &[], base, DEFAULT_DISK, AFTER_WRITE).unwrap();
+    Some((dir, store))
+}
+
+/// A count inside a transaction (whose thread holds the write lock) while another holder
+/// of the checkpoint lock is mid-commit (the counters' seqlock odd for longer than a reader
+/// waits before recovering) waits the commit out: it must not ask for the write lock its own
+/// thread holds, which would wait until the timeout.
+#[test]
+fn a_count_inside_a_transaction_waits_out_a_checkpoint_commit_without_taking_the_lock() {
+    let Some((_dir, store)) = logged_store() else {
+        return;
+    };
     put_one(&store);
     let Engine::Logged(logged) = &store.engine else {
         panic!("the logged write path was asked for");
@@ -210,15 +223,9 @@ fn a_count_inside_a_transaction_waits_out_a_checkpoint_commit_without_taking_the
 /// write already done.
 #[test]
 fn a_write_reads_the_volume_from_its_snapshot_instead_of_waiting_for_a_checkpoint_commit() {
-    if !crate::settings::WritePath::Logged.is_available() {
+    let Some((_dir, store)) = logged_store() else {
         return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let base = Settings {
-        write_path: crate::settings::WritePath::Logged,
-        ..Settings::default()
     };
-    let store = Store::open(dir.path(), &[], base, DEFAULT_DISK, AFTER_WRITE).unwrap();
     put_one(&store);
     // A snapshot of the current epoch, cached while no commit is under way.
     assert_eq!(store.count().unwrap(), 1);
@@ -250,22 +257,7 @@ fn a_write_reads_the_volume_from_its_snapshot_instead_of_waiting_for_a_checkpoin
 fn put_one_unsettled(store: &Store) {
     store
         .write(|w| {
-            let id = w.next_row_id()?;
-            let now = w.now();
-            let row = Row {
-                row_id: id,
-                store_time: now,
-                expire_time: 0,
-                access_time: now,
-                access_count: 0,
-                kind: crate::format::value::ValueKind::Int,
-                packed: false,
-                size: 8,
-                crc32: crc32fast::hash(&[1; 8]),
-                tag: None,
-                full_key: None,
-                place: crate::format::row::ValuePlace::Inline(vec![1; 8]),
-            };
+            let row = int_row(w, 1)?;
             let old = w.get(&key_k())?;
             // A store where Python culls: the write reads the volume.
             w.note_insert();
