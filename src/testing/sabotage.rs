@@ -102,6 +102,10 @@ pub(crate) enum Sabotage {
     /// redb's page cache keeps its default size, 1 GiB, whatever the memory budget
     /// (`tests/process_wide/memory.rs`).
     IgnoreMemoryBudget,
+    /// A checkpoint zeroes the lanes' deltas before it bumps the epoch, so a writer reading
+    /// the counters from a snapshot older than the commit can add no deltas to it
+    /// (`src/engine/tests.rs`).
+    DeltasBeforeEpoch,
 }
 
 impl Sabotage {
@@ -110,7 +114,7 @@ impl Sabotage {
         not(diskcache_broken),
         expect(dead_code, reason = "read in sabotage builds")
     )]
-    const ALL: [Sabotage; 31] = [
+    const ALL: [Sabotage; 32] = [
         Sabotage::AckBeforeCommit,
         Sabotage::CheckpointOrder,
         Sabotage::LaneRetiredEarly,
@@ -142,6 +146,7 @@ impl Sabotage {
         Sabotage::ReplacedFilesGoEarly,
         Sabotage::CountTakesOwnLock,
         Sabotage::IgnoreMemoryBudget,
+        Sabotage::DeltasBeforeEpoch,
     ];
 
     /// The variant's name in `DISKCACHE_BROKEN`.
@@ -182,6 +187,7 @@ impl Sabotage {
             Sabotage::ReplacedFilesGoEarly => "replaced-files-go-early",
             Sabotage::CountTakesOwnLock => "count-takes-own-lock",
             Sabotage::IgnoreMemoryBudget => "ignore-memory-budget",
+            Sabotage::DeltasBeforeEpoch => "deltas-before-epoch",
         }
     }
 }
