@@ -26,7 +26,7 @@ MODULES = {
     **dict.fromkeys(["ops"], OPS),
     **dict.fromkeys(["engine"], ENGINE),
     **dict.fromkeys(["format", "key"], FORMAT),
-    **dict.fromkeys("error settings time files platform caller".split(), BASE),
+    **dict.fromkeys("error settings time files platform caller observe".split(), BASE),
     # Hooks every layer may call (they use only the base); the fuzz entry points drive the
     # whole crate, like a test.
     "fault": HOOKS,

@@ -76,6 +76,7 @@ mod index;
 mod iter;
 mod maintenance;
 mod memo;
+mod observe;
 mod ops;
 mod options;
 #[doc(hidden)]

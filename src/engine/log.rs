@@ -697,6 +697,7 @@ impl LoggedEngine {
         }
         overlay.note_committed(generation);
         pace::note_applied(shm, records, started.elapsed());
+        crate::observe::checkpoint(generation, records, started.elapsed());
         crate::crash_point("after-lane-published");
         if let Some(odd) = counters.get() {
             overlay.counters_end(odd);
@@ -923,6 +924,7 @@ impl LoggedEngine {
     fn recover(&self, env: &OpEnv<'_>) -> Result<()> {
         let overlay = self.overlay();
         let _held = overlay.checkpoint_lock(env.deadline())?;
+        let started = Instant::now();
         // Read first: a lane with no header has no records.
         let headers = overlay.headers()?;
         let mut scans = Vec::new();
@@ -952,6 +954,7 @@ impl LoggedEngine {
             records.extend(scan.records);
             skipped.extend(scan.skipped);
         }
+        let replayed = (records.len(), skipped.len());
         if !records.is_empty() || !skipped.is_empty() {
             let digest = apply::digest(records)?;
             let committed = apply::commit(env, overlay.shm(), digest, 1, &skipped, || {});
@@ -992,6 +995,7 @@ impl LoggedEngine {
         overlay.reset(clearing, generation, next_row_id)?;
         overlay.counters_end(counters);
         self.shared.snapshots.drop_unless(u64::MAX);
+        crate::observe::recovered(replayed.0, replayed.1, started.elapsed());
         Ok(())
     }
 
