@@ -1,10 +1,12 @@
-//! What the cache tells an operator, as [`tracing`] events: every event the library emits is
-//! a function here, so this file is the list. With no subscriber installed, each costs a load
+//! What the cache tells an operator, as [`tracing`] events and spans: every one the library
+//! emits is a function here, so this file is the list. With no subscriber installed, each costs a load
 //! of `tracing`'s global level filter. Targets are `diskcache::<what>`, so a filter such as
 //! `diskcache=debug` (or `diskcache::lock=info`) picks them out.
 //!
 //! | target | level | when |
 //! |---|---|---|
+//! | `diskcache::checkpoint` | debug | span: a checkpoint, around what it does |
+//! | `diskcache::recovery` | info | span: a replay of the log, around what it does |
 //! | `diskcache::lock` | info | a write waited [`SLOW_LOCK_WAIT`] or more for a write lock (`path`: `in-process`, `logged`, `direct`, `redb`), then got it or gave up |
 //! | `diskcache::lock` | warn | a write took over the lock of a process that died holding it |
 //! | `diskcache::pace` | trace | a logged write waited for the checkpoint to keep up |
@@ -66,6 +68,17 @@ pub(crate) fn paced(waited: Duration) {
         waited_us = micros(waited),
         "waited for the checkpoint to keep up"
     );
+}
+
+/// The span of a checkpoint applying generation `generation` of the log, entered until the
+/// value returned is dropped: what happens meanwhile (a cull, a healed handle) is told inside it.
+pub(crate) fn checkpoint_span(generation: u64) -> tracing::span::EnteredSpan {
+    tracing::debug_span!(target: "diskcache::checkpoint", "checkpoint", generation).entered()
+}
+
+/// The span of a recovery (a replay of the log), entered until the value returned is dropped.
+pub(crate) fn recovery_span() -> tracing::span::EnteredSpan {
+    tracing::info_span!(target: "diskcache::recovery", "recovery").entered()
 }
 
 /// A checkpoint applied generation `generation` of the log (`records` records) in `took`.

@@ -675,6 +675,7 @@ impl LoggedEngine {
         if shm.get(Word::Applied) == generation && shm.get(Word::CounterSeq).is_multiple_of(2) {
             return Ok(());
         }
+        let _span = crate::observe::checkpoint_span(generation);
         let started = Instant::now();
         let log = overlay.scan(lane, generation)?;
         let records = log.records.len() as u64;
@@ -924,6 +925,7 @@ impl LoggedEngine {
     fn recover(&self, env: &OpEnv<'_>) -> Result<()> {
         let overlay = self.overlay();
         let _held = overlay.checkpoint_lock(env.deadline())?;
+        let _span = crate::observe::recovery_span();
         let started = Instant::now();
         // Read first: a lane with no header has no records.
         let headers = overlay.headers()?;
