@@ -108,6 +108,7 @@ pub use error::{Detail, Error, ErrorKind, Result};
 pub use fanout::{DEFAULT_SHARDS, FanoutBuilder, FanoutCache, FanoutTransaction, ShardFinding};
 pub use format::disk::{CompressedDisk, DEFAULT_DISK, Disk, JsonDisk};
 pub use format::schema::FORMAT_VERSION;
+pub use format::schema::OLDEST_FORMAT_VERSION;
 pub use format::value::ValueKind;
 pub use index::{Index, IndexIter, IndexKeys, IndexValues};
 pub use iter::Keys;
