@@ -143,6 +143,9 @@ replaced-files-go-early durability
     power_loss_sim::a_power_loss_at_any_point_leaves_a_clean_cache_holding_its_last_synced_checkpoint
 count-takes-own-lock lib
     engine::tests::a_count_inside_a_transaction_waits_out_a_checkpoint_commit_without_taking_the_lock
+async-runs-inline api
+    asynchronous::a_write_waiting_for_the_lock_leaves_the_runtime_thread_free_on_the_logged_path
+    asynchronous::a_write_waiting_for_the_lock_leaves_the_runtime_thread_free_on_the_direct_path
 '
 
 # A variant's run that takes longer than this is stopped and counts as not caught.

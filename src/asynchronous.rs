@@ -33,29 +33,33 @@
 //!
 //! # What the hop costs, and which calls may skip it
 //!
-//! A hop to the blocking pool and back costs a few microseconds, more than a `get` itself
-//! (`cargo run --release --example async_service -- --measure` prints both; on a shared
-//! 2-core Linux machine, a `get` of a 100-byte value called directly took about 1.5 µs, and
-//! through the hop about 15 µs on a multi-threaded runtime). [`AsyncCache::cache`] gives the
-//! blocking handle for calls that are fine to make on a worker thread, because they wait for
-//! no lock and read no file:
+//! A hop to the blocking pool and back costs tens of microseconds (a blocking-pool thread is
+//! woken and the task is woken back), many times a `get` of an inline value:
+//! `cargo run --release --example async_service -- --measure` prints both. On a 2-core Linux
+//! machine shared with other builds (load average about 12), a `get` of a 100-byte value took
+//! 0.7 to 2.8 µs called directly and 17 to 37 µs through the hop, 12 to 28 times as long, on
+//! a multi-threaded runtime and on a one-thread one alike. [`AsyncCache::cache`] gives the
+//! blocking handle for the calls that are fine to make on a worker thread, because they wait
+//! for no lock of this crate and read no file:
 //!
 //! - `get`, `get_entry` and `contains` of a value stored inline (smaller than `min_file_size`,
 //!   32 KiB unless chosen otherwise), on Linux's logged write path. They take no lock of this
 //!   crate: the key is looked up by a lock-free probe of the log's index in shared memory,
-//!   then in a cached database snapshot. Their rare waits: a fresh snapshot (after each
-//!   checkpoint) takes redb's shared header lock for the moment it reads the header, which
-//!   another process's [`crate::Cache::compact`] holds for its whole run; a process that died
-//!   in the middle of publishing a transaction's keys is recovered by the first reader that
-//!   sees it (after 5 ms), under the write lock; and in a child process after a `fork`, the
-//!   first call opens the cache again.
-//! - [`crate::Cache::directory`] and [`crate::Cache::settings`], which read memory.
+//!   then in a cached database snapshot. Their rare waits: a fresh snapshot (after a
+//!   checkpoint, or after ~10 ms unused) takes redb's shared header lock for the moment it
+//!   reads the header, which another process's [`crate::Cache::compact`] holds for its whole
+//!   run; a process that died while publishing a transaction's keys is recovered by the first
+//!   reader that sees it (after 5 ms), under the write lock, which it may wait for up to the
+//!   timeout; and in a child process after a `fork`, the first call opens the cache again.
+//! - [`crate::Cache::directory`], and [`crate::Cache::settings`], which reads memory (once
+//!   after another process's `reset`, the database).
 //!
 //! Everything else may wait and goes through the hop: every write (the write lock), a read of
-//! a value that lives in its own file (the file), `len` and `volume` (they wait out a
-//! checkpoint's commit on the logged path), iteration and `peekitem` (a checkpoint first), every whole-cache
-//! operation, opening and closing, and the recipes' waits. On the direct write path (macOS,
-//! Windows, or chosen) every read opens a fresh redb read transaction, so use the hop for reads
+//! a value that lives in its own file (the file), `len` and `volume` (on the logged path they
+//! wait out a checkpoint's commit), iteration and `peekitem` (a checkpoint first), every
+//! whole-cache operation, opening and closing, and the recipes' waits. On the direct write
+//! path (macOS, Windows, or chosen) every read opens a fresh redb read transaction, which
+//! waits while another process's commit writes the database header, so use the hop for reads
 //! there too.
 //!
 //! # Cancellation
