@@ -5,8 +5,9 @@
 //! it cannot be handed from the blocking pool to a task. Instead the blocking thread that
 //! acquired it keeps it, parked (not spinning) until the async guard is released or dropped:
 //! each held [`AsyncLockGuard`] and [`AsyncSemaphoreGuard`] occupies one thread of tokio's
-//! blocking pool (512 by default) for as long as it is held. An [`crate::RLock`] has no async
-//! twin: its owner is a thread, and a task moves between threads.
+//! blocking pool (512 by default) for as long as it is held, and a runtime shutting down waits
+//! for the guards still held outside it. An [`crate::RLock`] has no async twin: its owner is
+//! a thread, and a task moves between threads.
 
 use std::fmt;
 use std::future::Future;

@@ -161,6 +161,11 @@ async fn many_tasks_on_a_multi_threaded_runtime_lose_no_update() {
     for task in tasks {
         task.await.unwrap();
     }
+    // A future owns what it needs: one made from a borrowed key can be spawned.
+    let key = String::from("hits");
+    let hits = tokio::spawn(cache.get::<i64>(key.as_str()));
+    drop(key);
+    assert_eq!(hits.await.unwrap().unwrap(), Some(16 * 25));
     assert_eq!(cache.get::<i64>("hits").await.unwrap(), Some(16 * 25));
     assert_eq!(fanout.get::<i64>("hits").await.unwrap(), Some(16 * 25));
     assert_eq!(fanout.len().await.unwrap(), 16 * 25 + 1);
