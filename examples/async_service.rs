@@ -5,7 +5,7 @@
 //! shared total under an `AsyncLock` (a read, then a write). Both processes' counts must come
 //! out exact.
 //!
-//! `cargo run --example async_service` (a second or two). With `-- --measure`, it prints what
+//! `cargo run --release --example async_service` (about a second; several in a debug build). With `-- --measure`, it prints what
 //! a `get` costs called directly on the runtime's thread and through the async handle's hop
 //! to tokio's blocking pool (use `--release` for numbers worth comparing).
 

@@ -70,7 +70,7 @@ impl AsyncCache {
     /// [`Cache::get_reader`], a [`crate::Memo`]).
     ///
     /// # Errors
-    /// What `f` returns; as [`super`]'s docs say.
+    /// What `f` returns; outside a tokio runtime, [`crate::Error::InvalidArgument`].
     pub fn run<T, F>(&self, f: F) -> impl Future<Output = Result<T>> + Send + 'static
     where
         F: FnOnce(&Cache) -> Result<T> + Send + 'static,

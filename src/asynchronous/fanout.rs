@@ -49,7 +49,7 @@ impl AsyncFanoutCache {
     }
 
     /// The blocking handle, for the calls that are fine to make on a runtime thread (see
-    /// [`super`]) and for everything this type does not wrap.
+    /// the module's docs) and for everything this type does not wrap.
     pub fn cache(&self) -> &FanoutCache {
         &self.cache
     }
