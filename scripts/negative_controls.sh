@@ -145,6 +145,9 @@ count-takes-own-lock lib
     engine::tests::a_count_inside_a_transaction_waits_out_a_checkpoint_commit_without_taking_the_lock
 deltas-before-epoch lib
     engine::tests::a_writer_reading_the_counters_mid_publish_sees_them_whole
+async-runs-inline api
+    asynchronous::a_write_waiting_for_the_lock_leaves_the_runtime_thread_free_on_the_logged_path
+    asynchronous::a_write_waiting_for_the_lock_leaves_the_runtime_thread_free_on_the_direct_path
 '
 
 # A variant's run that takes longer than this is stopped and counts as not caught.

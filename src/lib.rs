@@ -60,6 +60,8 @@
 )]
 #![doc(test(attr(deny(warnings))))]
 
+#[cfg(feature = "tokio")]
+pub mod asynchronous;
 mod builder;
 mod cache;
 mod caller;

@@ -106,6 +106,9 @@ pub(crate) enum Sabotage {
     /// the counters from a snapshot older than the commit can add no deltas to it
     /// (`src/engine/tests.rs`).
     DeltasBeforeEpoch,
+    /// The async handles run each operation on the runtime's thread instead of tokio's
+    /// blocking pool (`tests/api/asynchronous.rs`).
+    AsyncRunsInline,
 }
 
 impl Sabotage {
@@ -114,7 +117,7 @@ impl Sabotage {
         not(diskcache_broken),
         expect(dead_code, reason = "read in sabotage builds")
     )]
-    const ALL: [Sabotage; 32] = [
+    const ALL: [Sabotage; 33] = [
         Sabotage::AckBeforeCommit,
         Sabotage::CheckpointOrder,
         Sabotage::LaneRetiredEarly,
@@ -147,6 +150,7 @@ impl Sabotage {
         Sabotage::CountTakesOwnLock,
         Sabotage::IgnoreMemoryBudget,
         Sabotage::DeltasBeforeEpoch,
+        Sabotage::AsyncRunsInline,
     ];
 
     /// The variant's name in `DISKCACHE_BROKEN`.
@@ -188,6 +192,7 @@ impl Sabotage {
             Sabotage::CountTakesOwnLock => "count-takes-own-lock",
             Sabotage::IgnoreMemoryBudget => "ignore-memory-budget",
             Sabotage::DeltasBeforeEpoch => "deltas-before-epoch",
+            Sabotage::AsyncRunsInline => "async-runs-inline",
         }
     }
 }

@@ -20,6 +20,8 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+#[cfg(feature = "tokio")]
+mod asynchronous;
 mod backward_compatibility;
 mod basic;
 mod counters;
