@@ -107,7 +107,7 @@ pub use error::{Detail, Error, ErrorKind, Result};
 pub use fanout::{DEFAULT_SHARDS, FanoutBuilder, FanoutCache, FanoutTransaction, ShardFinding};
 pub use format::disk::{CompressedDisk, DEFAULT_DISK, Disk, JsonDisk};
 pub use format::schema::FORMAT_VERSION;
-pub use format::value::ValueKind;
+pub use format::value::{PICKLED, ValueKind};
 pub use index::{Index, IndexIter, IndexKeys, IndexValues};
 pub use iter::Keys;
 pub use key::{IntoKey, Key, MAX_KEY_BYTES};
