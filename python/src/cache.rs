@@ -4,23 +4,30 @@
 //! what is Python only (`transact`, `memoize`, pickling, settings as attributes).
 
 use std::io::Read;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use diskcache::{
     Cache, Entry, EvictionPolicy, Key, Number, Result, SetOptions, Setting, Settings, Side,
+    Transaction,
 };
-use pyo3::exceptions::{PyKeyError, PyValueError};
+use pyo3::exceptions::{PyKeyError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
 
 use crate::convert::{ValueIn, ValueOut, from_key, to_key};
 use crate::error::to_py;
+use crate::tx::OpenTx;
 
 /// One cache directory, opened (python-diskcache's `Cache`).
 #[pyclass(subclass, frozen, module = "diskcache_redb._native", name = "_Cache")]
 pub struct NativeCache {
     cache: Arc<Cache>,
+    /// The transaction a `with cache.transact()` block holds open, if any (`tx.rs`).
+    tx: Mutex<Option<Arc<OpenTx>>>,
+    /// Whether `tx` holds one: the operations' fast path reads only this.
+    tx_open: AtomicBool,
 }
 
 /// The policy of a python-diskcache policy name.
@@ -30,7 +37,11 @@ fn policy(name: &str) -> PyResult<EvictionPolicy> {
         "least-recently-used" => EvictionPolicy::LeastRecentlyUsed,
         "least-frequently-used" => EvictionPolicy::LeastFrequentlyUsed,
         "none" => EvictionPolicy::None,
-        other => return Err(PyValueError::new_err(format!("unknown eviction policy {other:?}"))),
+        other => {
+            return Err(PyValueError::new_err(format!(
+                "unknown eviction policy {other:?}"
+            )));
+        }
     })
 }
 
@@ -79,7 +90,9 @@ fn value_in<'a>(value: &'a Bound<'_, PyAny>, read: bool) -> PyResult<ValueIn<'a>
 fn epoch(py: Python<'_>, t: Option<SystemTime>) -> PyResult<Bound<'_, PyAny>> {
     match t {
         Some(t) => {
-            let s = t.duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
+            let s = t
+                .duration_since(UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64());
             Ok(s.into_pyobject(py)?.into_any())
         }
         None => Ok(py.None().into_bound(py)),
@@ -99,7 +112,9 @@ fn side(name: &str) -> PyResult<Side> {
     match name {
         "back" => Ok(Side::Back),
         "front" => Ok(Side::Front),
-        other => Err(PyValueError::new_err(format!("side must be 'back' or 'front', not {other:?}"))),
+        other => Err(PyValueError::new_err(format!(
+            "side must be 'back' or 'front', not {other:?}"
+        ))),
     }
 }
 
@@ -136,6 +151,12 @@ impl NativeCache {
         retry: bool,
         f: impl Fn(&Cache) -> Result<T> + Send + Sync,
     ) -> PyResult<T> {
+        if self.owned_tx().is_some() {
+            return Err(PyRuntimeError::new_err(
+                "only get, set, add, delete, pop, incr, decr, touch and `in` can run inside \
+                 transact() (the library's transactions have no other operations)",
+            ));
+        }
         let cache = &self.cache;
         py.detach(|| {
             loop {
@@ -148,8 +169,31 @@ impl NativeCache {
         .map_err(to_py)
     }
 
-    fn entry(&self, key: &Key) -> PyResult<Option<Entry<ValueOut>>> {
+    fn entry(&self, py: Python<'_>, key: &Key) -> PyResult<Option<Entry<ValueOut>>> {
+        let k = key.clone();
+        if let Some(r) = self.in_tx(py, move |t| t.get_entry::<ValueOut>(&k)) {
+            return r;
+        }
         self.cache.get_entry::<ValueOut>(key).map_err(to_py)
+    }
+
+    /// The transaction the calling thread holds open on this handle, if any.
+    fn owned_tx(&self) -> Option<Arc<OpenTx>> {
+        if !self.tx_open.load(Ordering::Acquire) {
+            return None;
+        }
+        let guard = self.tx.lock().unwrap_or_else(|e| e.into_inner());
+        guard.as_ref().filter(|t| t.is_owner()).cloned()
+    }
+
+    /// Runs `f` in the calling thread's open transaction (`None` if it has none).
+    fn in_tx<T: Send + 'static>(
+        &self,
+        py: Python<'_>,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T> + Send + 'static,
+    ) -> Option<PyResult<T>> {
+        let open = self.owned_tx()?;
+        Some(py.detach(|| open.run(f)).map_err(to_py))
     }
 }
 
@@ -182,7 +226,55 @@ impl NativeCache {
         let cache = py.detach(|| b.open(&directory)).map_err(to_py)?;
         Ok(NativeCache {
             cache: Arc::new(cache),
+            tx: Mutex::new(None),
+            tx_open: AtomicBool::new(false),
         })
+    }
+
+    /// Begins a transaction held until `_tx_end` (`Cache.transact`); `False` if the calling
+    /// thread already holds one on this handle.
+    #[pyo3(signature = (retry=false))]
+    fn _tx_begin(&self, py: Python<'_>, retry: bool) -> PyResult<bool> {
+        if self.owned_tx().is_some() {
+            return Ok(false);
+        }
+        let cache = Arc::clone(&self.cache);
+        let open = py
+            .detach(|| {
+                loop {
+                    match OpenTx::begin(Arc::clone(&cache)) {
+                        Err(diskcache::Error::Timeout) if retry => continue,
+                        other => return other,
+                    }
+                }
+            })
+            .map_err(to_py)?;
+        let mut guard = self.tx.lock().unwrap_or_else(|e| e.into_inner());
+        if guard.is_some() {
+            return Err(PyRuntimeError::new_err(
+                "another thread holds a transaction on this handle",
+            ));
+        }
+        *guard = Some(Arc::new(open));
+        self.tx_open.store(true, Ordering::Release);
+        Ok(true)
+    }
+
+    /// Ends the calling thread's transaction: commits it (`commit`) or rolls it back.
+    fn _tx_end(&self, py: Python<'_>, commit: bool) -> PyResult<()> {
+        let open = {
+            let mut guard = self.tx.lock().unwrap_or_else(|e| e.into_inner());
+            match guard.as_ref() {
+                Some(t) if t.is_owner() => {}
+                _ => return Ok(()),
+            }
+            self.tx_open.store(false, Ordering::Release);
+            guard.take()
+        };
+        let Some(open) = open.and_then(|a| Arc::try_unwrap(a).ok()) else {
+            return Ok(());
+        };
+        py.detach(|| open.finish(commit)).map_err(to_py)
     }
 
     /// The cache directory.
@@ -226,12 +318,16 @@ impl NativeCache {
             "disk_min_file_size" => Setting::MinFileSize(value.extract()?),
             _ => return Ok(value.clone()),
         };
-        self.write(py, true, |c| c.reset(setting.clone()))?;
-        Ok(self._settings(py)?.get_item(name)?.unwrap_or_else(|| value.clone()))
+        self.write(py, true, |c| c.reset(setting))?;
+        Ok(self
+            ._settings(py)?
+            .get_item(name)?
+            .unwrap_or_else(|| value.clone()))
     }
 
     /// Stores `value` under `key`; always `True`.
     #[pyo3(signature = (key, value, expire=None, read=false, tag=None, retry=false))]
+    #[allow(clippy::too_many_arguments)]
     fn set(
         &self,
         py: Python<'_>,
@@ -245,6 +341,13 @@ impl NativeCache {
         let key = to_key(key)?;
         let value = value_in(value, read)?;
         let opts = options(expire, tag)?;
+        if self.tx_open.load(Ordering::Acquire) && self.owned_tx().is_some() {
+            let (k, v, o) = (key, value.into_owned(), opts);
+            return self
+                .in_tx(py, move |t| t.set_with(&k, &v, o))
+                .unwrap_or_else(|| Err(PyRuntimeError::new_err("the transaction has ended")))
+                .map(|()| true);
+        }
         self.write(py, retry, |c| c.set_with(&key, &value, opts.clone()))?;
         Ok(true)
     }
@@ -257,11 +360,18 @@ impl NativeCache {
     ) -> PyResult<()> {
         let key = to_key(key)?;
         let value = ValueIn::of(value)?;
+        if self.tx_open.load(Ordering::Acquire) && self.owned_tx().is_some() {
+            let (k, v) = (key, value.into_owned());
+            return self
+                .in_tx(py, move |t| t.set(&k, &v))
+                .unwrap_or_else(|| Err(PyRuntimeError::new_err("the transaction has ended")));
+        }
         self.write(py, true, |c| c.set(&key, &value))
     }
 
     /// Stores `value` only if `key` is absent; whether it did.
     #[pyo3(signature = (key, value, expire=None, read=false, tag=None, retry=false))]
+    #[allow(clippy::too_many_arguments)]
     fn add(
         &self,
         py: Python<'_>,
@@ -273,8 +383,12 @@ impl NativeCache {
         retry: bool,
     ) -> PyResult<bool> {
         let key = to_key(key)?;
-        let value = value_in(value, read)?;
+        let value = value_in(value, read)?.into_owned();
         let opts = options(expire, tag)?;
+        let (k, v, o) = (key.clone(), value.clone(), opts.clone());
+        if let Some(r) = self.in_tx(py, move |t| t.add(&k, &v, o)) {
+            return r;
+        }
         self.write(py, retry, |c| c.add(&key, &value, opts.clone()))
     }
 
@@ -294,6 +408,27 @@ impl NativeCache {
         let _ = retry; // reads take no lock: they never time out
         let key = to_key(key)?;
         let default = default.unwrap_or_else(|| py.None().into_bound(py));
+        if self.tx_open.load(Ordering::Acquire) && self.owned_tx().is_some() {
+            let value = match self.entry(py, &key)? {
+                None => return with_extras(py, default, None, None, expire_time, tag),
+                Some(e) => e,
+            };
+            let v = match (read, value.value) {
+                (true, ValueOut::Bytes(b)) => py
+                    .import("io")?
+                    .getattr("BytesIO")?
+                    .call1((pyo3::types::PyBytes::new(py, &b),))?,
+                (_, v) => v.into_py(py)?,
+            };
+            return with_extras(
+                py,
+                v,
+                value.expire_time,
+                value.tag.as_ref(),
+                expire_time,
+                tag,
+            );
+        }
         if read {
             let Some(mut reader) = self.cache.get_reader(&key).map_err(to_py)? else {
                 return with_extras(py, default, None, None, expire_time, tag);
@@ -302,9 +437,12 @@ impl NativeCache {
             reader
                 .read_to_end(&mut bytes)
                 .map_err(|e| pyo3::exceptions::PyOSError::new_err(e.to_string()))?;
-            let io = py.import("io")?.getattr("BytesIO")?.call1((pyo3::types::PyBytes::new(py, &bytes),))?;
+            let io = py
+                .import("io")?
+                .getattr("BytesIO")?
+                .call1((pyo3::types::PyBytes::new(py, &bytes),))?;
             if expire_time || tag {
-                let entry = self.entry(&key)?;
+                let entry = self.entry(py, &key)?;
                 let (e, t) = entry.map_or((None, None), |en| (en.expire_time, en.tag));
                 return with_extras(py, io, e, t.as_ref(), expire_time, tag);
             }
@@ -316,7 +454,7 @@ impl NativeCache {
                 None => Ok(default),
             };
         }
-        match self.entry(&key)? {
+        match self.entry(py, &key)? {
             Some(e) => {
                 let value = e.value.into_py(py)?;
                 with_extras(py, value, e.expire_time, e.tag.as_ref(), expire_time, tag)
@@ -330,26 +468,46 @@ impl NativeCache {
         py: Python<'py>,
         key: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        match self.cache.get::<ValueOut>(&to_key(key)?).map_err(to_py)? {
+        let k = to_key(key)?;
+        let found = if self.tx_open.load(Ordering::Acquire) && self.owned_tx().is_some() {
+            self.entry(py, &k)?.map(|e| e.value)
+        } else {
+            self.cache.get::<ValueOut>(&k).map_err(to_py)?
+        };
+        match found {
             Some(v) => v.into_py(py),
             None => Err(PyKeyError::new_err(key.clone().unbind())),
         }
     }
 
-    fn __contains__(&self, key: &Bound<'_, PyAny>) -> PyResult<bool> {
-        self.cache.contains(&to_key(key)?).map_err(to_py)
+    fn __contains__(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<bool> {
+        let key = to_key(key)?;
+        let k = key.clone();
+        if let Some(r) = self.in_tx(py, move |t| t.contains(&k)) {
+            return r;
+        }
+        self.cache.contains(&key).map_err(to_py)
     }
 
     /// Removes `key`; whether it was there.
     #[pyo3(signature = (key, retry=false))]
     fn delete(&self, py: Python<'_>, key: &Bound<'_, PyAny>, retry: bool) -> PyResult<bool> {
         let key = to_key(key)?;
+        let k = key.clone();
+        if let Some(r) = self.in_tx(py, move |t| t.delete(&k)) {
+            return r;
+        }
         self.write(py, retry, |c| c.delete(&key))
     }
 
     fn __delitem__(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<()> {
         let k = to_key(key)?;
-        if self.write(py, true, |c| c.delete(&k))? {
+        let k2 = k.clone();
+        let found = match self.in_tx(py, move |t| t.delete(&k2)) {
+            Some(r) => r?,
+            None => self.write(py, true, |c| c.delete(&k))?,
+        };
+        if found {
             Ok(())
         } else {
             Err(PyKeyError::new_err(key.clone().unbind()))
@@ -369,7 +527,12 @@ impl NativeCache {
     ) -> PyResult<Bound<'py, PyAny>> {
         let key = to_key(key)?;
         let default = default.unwrap_or_else(|| py.None().into_bound(py));
-        match self.write(py, retry, |c| c.pop_entry::<ValueOut>(&key))? {
+        let k = key.clone();
+        let popped = match self.in_tx(py, move |t| t.pop_entry::<ValueOut>(&k)) {
+            Some(r) => r?,
+            None => self.write(py, retry, |c| c.pop_entry::<ValueOut>(&key))?,
+        };
+        match popped {
             Some(e) => {
                 let value = e.value.into_py(py)?;
                 with_extras(py, value, e.expire_time, e.tag.as_ref(), expire_time, tag)
@@ -389,6 +552,10 @@ impl NativeCache {
     ) -> PyResult<bool> {
         let key = to_key(key)?;
         let expire = expire.map(seconds).transpose()?;
+        let k = key.clone();
+        if let Some(r) = self.in_tx(py, move |t| t.touch(&k, expire)) {
+            return r;
+        }
         self.write(py, retry, |c| c.touch(&key, expire))
     }
 
@@ -403,7 +570,12 @@ impl NativeCache {
         retry: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
         let k = to_key(key)?;
-        match self.write(py, retry, |c| c.incr(&k, delta, default)) {
+        let k2 = k.clone();
+        let result = match self.in_tx(py, move |t| t.incr(&k2, delta, default)) {
+            Some(r) => r,
+            None => self.write(py, retry, |c| c.incr(&k, delta, default)),
+        };
+        match result {
             Ok(n) => number(py, n),
             Err(e) if e.is_instance_of::<PyKeyError>(py) => {
                 Err(PyKeyError::new_err(key.clone().unbind()))
@@ -583,7 +755,9 @@ impl NativeCache {
 
     /// The keys in sorted order (`reverse`: descending).
     fn _sorted_keys<'py>(&self, py: Python<'py>, reverse: bool) -> PyResult<Bound<'py, PyList>> {
-        let keys = self.write(py, true, |c| c.keys_sorted(reverse)?.collect::<Result<Vec<_>>>())?;
+        let keys = self.write(py, true, |c| {
+            c.keys_sorted(reverse)?.collect::<Result<Vec<_>>>()
+        })?;
         let list = PyList::empty(py);
         for k in &keys {
             list.append(from_key(py, k)?)?;

@@ -92,7 +92,7 @@ pub fn to_key(obj: &Bound<'_, PyAny>) -> PyResult<Key> {
 
 /// A float key: an integral float in i64's range is the integer key.
 fn float_key(x: f64) -> Key {
-    if x.fract() == 0.0 && x >= -9.223_372_036_854_776e18 && x < 9.223_372_036_854_776e18 {
+    if x.fract() == 0.0 && (-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&x) {
         Key::Int(x as i64)
     } else {
         Key::Float(x)
@@ -107,7 +107,11 @@ fn write_element(obj: &Bound<'_, PyAny>, out: &mut Vec<u8>, depth: usize) -> PyR
     if obj.is_none() {
         out.push(tag::UNIT);
     } else if obj.is_exact_instance_of::<PyBool>() {
-        out.push(if obj.is_truthy()? { tag::TRUE } else { tag::FALSE });
+        out.push(if obj.is_truthy()? {
+            tag::TRUE
+        } else {
+            tag::FALSE
+        });
     } else if obj.is_exact_instance_of::<PyTuple>() {
         out.push(tag::SEQ);
         for item in obj.cast::<PyTuple>()?.iter() {
@@ -295,6 +299,7 @@ fn malformed() -> PyErr {
 // ----- values ---------------------------------------------------------------------------
 
 /// A value on its way into the cache, borrowed from its Python object where it can be.
+#[derive(Clone)]
 pub enum ValueIn<'a> {
     /// An `int` within i64.
     Int(i64),
@@ -304,8 +309,10 @@ pub enum ValueIn<'a> {
     Text(&'a str),
     /// A `bytes`.
     Bytes(&'a [u8]),
-    /// Bytes read from a file (`read=True`).
+    /// Bytes read from a file (`read=True`), or a `bytes` copied.
     OwnedBytes(Vec<u8>),
+    /// A `str` copied.
+    OwnedText(String),
     /// Anything else, pickled.
     Pickled(Vec<u8>),
 }
@@ -330,12 +337,27 @@ impl<'a> ValueIn<'a> {
         Ok(ValueIn::Pickled(pickle(obj)?))
     }
 
+    /// The same value, owning its data (to send it to a transaction's thread).
+    pub fn into_owned(self) -> ValueIn<'static> {
+        match self {
+            ValueIn::Int(i) => ValueIn::Int(i),
+            ValueIn::Float(x) => ValueIn::Float(x),
+            ValueIn::Text(t) => ValueIn::OwnedText(t.to_owned()),
+            ValueIn::Bytes(b) => ValueIn::OwnedBytes(b.to_vec()),
+            ValueIn::OwnedBytes(b) => ValueIn::OwnedBytes(b),
+            ValueIn::OwnedText(t) => ValueIn::OwnedText(t),
+            ValueIn::Pickled(b) => ValueIn::Pickled(b),
+        }
+    }
+
     /// The bytes a file-like object reads (`read=True`).
     pub fn read(obj: &Bound<'_, PyAny>) -> PyResult<ValueIn<'static>> {
         let data = obj.call_method0("read")?;
         match data.cast::<PyBytes>() {
             Ok(b) => Ok(ValueIn::OwnedBytes(b.as_bytes().to_vec())),
-            Err(_) => Err(PyTypeError::new_err("read=True needs a file opened in binary mode")),
+            Err(_) => Err(PyTypeError::new_err(
+                "read=True needs a file opened in binary mode",
+            )),
         }
     }
 }
@@ -357,6 +379,7 @@ impl Serialize for ValueIn<'_> {
             ValueIn::Text(t) => s.serialize_str(t),
             ValueIn::Bytes(b) => s.serialize_bytes(b),
             ValueIn::OwnedBytes(b) => s.serialize_bytes(b),
+            ValueIn::OwnedText(t) => s.serialize_str(t),
             ValueIn::Pickled(b) => s.serialize_newtype_struct(PICKLED, &RawBytes(b)),
         }
     }
@@ -443,7 +466,10 @@ impl<'de> Deserialize<'de> for ValueOut {
             fn visit_byte_buf<E: de::Error>(self, v: Vec<u8>) -> Result<ValueOut, E> {
                 Ok(ValueOut::Bytes(v))
             }
-            fn visit_newtype_struct<D: Deserializer<'de>>(self, d: D) -> Result<ValueOut, D::Error> {
+            fn visit_newtype_struct<D: Deserializer<'de>>(
+                self,
+                d: D,
+            ) -> Result<ValueOut, D::Error> {
                 PickleBytes::deserialize(d).map(|p| ValueOut::Pickled(p.0))
             }
         }

@@ -6,6 +6,7 @@
 mod cache;
 mod convert;
 mod error;
+mod tx;
 
 use pyo3::prelude::*;
 

@@ -158,16 +158,74 @@ class Cache(_Cache):
 
     @contextlib.contextmanager
     def transact(self, retry=False):
-        """Context manager grouping operations.
+        """Context manager to perform a transaction by locking the cache.
 
-        Other threads of this process that use ``transact`` on the same directory wait; other
-        processes' writes are not held off (see python/README.md).
+        The block's get, set, add, delete, pop, incr, decr, touch and ``in`` are one atomic
+        write, for every thread and process: the library's transaction is held open while
+        the block runs (and rolled back if it raises). Other operations inside it raise
+        ``RuntimeError``. Transactions may be nested; reads of other threads and processes
+        see the state before the block until it ends.
         """
+        with self._transact_lock:
+            began = self._tx_begin(retry)
+            if not began:  # nested: the outer block commits
+                yield
+                return
+            try:
+                yield
+            except BaseException:
+                self._tx_end(False)
+                raise
+            else:
+                self._tx_end(True)
+
+    @contextlib.contextmanager
+    def _local_transact(self):
+        """Groups operations against the other threads of this process that use it (or
+        ``transact``) on this directory; used by ``Deque`` and ``Index``, whose operations
+        the library's transactions do not have (push, pull, peekitem)."""
         with self._transact_lock:
             yield
 
+    if os.environ.get('DISKCACHE_REDB_SABOTAGE') == 'local-transact':
+        # The negative control of tests/test_transact.py (ci.sh): a transact() that holds
+        # off only this process's threads. Never set this variable otherwise.
+        def transact(self, retry=False):  # noqa: F811
+            return self._local_transact()
+
     def _transact(self, retry=False, filename=None):
         return self.transact(retry)
+
+    # Whole-cache removals: a timeout carries the count removed so far as its first
+    # argument, as python-diskcache's does (FanoutCache adds it up). The engine removes in
+    # slices and does not report a partial count, so it is 0.
+    def clear(self, retry=False):
+        """Remove all items from cache; the count removed."""
+        try:
+            return _Cache.clear(self, retry=retry)
+        except Timeout as e:
+            raise Timeout(0) from e
+
+    def cull(self, retry=False):
+        """Cull items from cache until volume is less than size limit; the count removed."""
+        try:
+            return _Cache.cull(self, retry=retry)
+        except Timeout as e:
+            raise Timeout(0) from e
+
+    def expire(self, now=None, retry=False):
+        """Remove expired items from cache; the count removed."""
+        try:
+            return _Cache.expire(self, now, retry=retry)
+        except Timeout as e:
+            raise Timeout(0) from e
+
+    def evict(self, tag, retry=False):
+        """Remove items with matching `tag` from cache; the count removed."""
+        try:
+            return _Cache.evict(self, tag, retry=retry)
+        except Timeout as e:
+            raise Timeout(0) from e
 
     def read(self, key, retry=False):
         """Return file handle value corresponding to `key` from cache."""

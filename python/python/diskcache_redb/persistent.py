@@ -149,7 +149,7 @@ class Deque(Sequence):
 
         """
         self._maxlen = value
-        with self._cache.transact(retry=True):
+        with self._cache._local_transact():  # diskcache_redb: see python/README.md
             while len(self._cache) > self._maxlen:
                 self._popleft()
 
@@ -340,7 +340,7 @@ class Deque(Sequence):
         :param value: value to add to back of deque
 
         """
-        with self._cache.transact(retry=True):
+        with self._cache._local_transact():  # diskcache_redb: see python/README.md
             self._cache.push(value, retry=True)
             if len(self._cache) > self._maxlen:
                 self._popleft()
@@ -360,7 +360,7 @@ class Deque(Sequence):
         :param value: value to add to front of deque
 
         """
-        with self._cache.transact(retry=True):
+        with self._cache._local_transact():  # diskcache_redb: see python/README.md
             self._cache.push(value, side='front', retry=True)
             if len(self._cache) > self._maxlen:
                 self._pop()
@@ -670,7 +670,7 @@ class Deque(Sequence):
         :return: context manager for use in `with` statement
 
         """
-        with self._cache.transact(retry=True):
+        with self._cache._local_transact():  # diskcache_redb: see python/README.md
             yield
 
 
@@ -925,7 +925,7 @@ class Index(MutableMapping):
         # pylint: disable=arguments-differ,unbalanced-tuple-unpacking
         _cache = self._cache
 
-        with _cache.transact(retry=True):
+        with _cache._local_transact():  # diskcache_redb: see python/README.md
             key, value = _cache.peekitem(last=last)
             del _cache[key]
 
@@ -1234,7 +1234,7 @@ class Index(MutableMapping):
         :return: context manager for use in `with` statement
 
         """
-        with self._cache.transact(retry=True):
+        with self._cache._local_transact():  # diskcache_redb: see python/README.md
             yield
 
     def __repr__(self):
