@@ -88,3 +88,17 @@ def test_one_counter_incremented_by_both_at_once(tmp_path):
     batch(tmp_path, [{'op': 'incr', 'key': 'n'}] * n)
     thread.join()
     assert cache['n'] == 2 * n
+
+
+def test_a_python_fanout_cache_is_the_rust_one(tmp_path):
+    cache = dc.FanoutCache(tmp_path, shards=4)
+    for i in range(40):
+        cache[('k', i)] = i
+    for shard in cache._shards:
+        shard.close()
+    # The command opens the directory as a FanoutCache of 4 shards (the record Python wrote)
+    # and finds every key in the shard Python put it in.
+    got = batch(tmp_path, [{'op': 'get', 'key': ['k', i]} for i in range(40)])
+    assert got == list(range(40))
+    got = batch(tmp_path, [{'op': 'set', 'key': 'from-rust', 'value': 'r'}])
+    assert cache['from-rust'] == 'r'

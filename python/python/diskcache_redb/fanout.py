@@ -15,6 +15,28 @@ from .core import DEFAULT_SETTINGS, ENOVAL, Cache, Disk, Timeout
 from .persistent import Deque, Index
 
 
+def _record_shards(directory, shards):
+    """diskcache_redb: writes the fanout record the Rust ``FanoutCache`` reads
+    (``format-spec/directory.md``) if the directory has none, as it does: written whole under
+    a private name, then linked, so that a record another opener made first is kept."""
+    import os
+    import threading
+
+    os.makedirs(directory, exist_ok=True)
+    path = op.join(directory, 'fanout')
+    if op.exists(path):
+        return
+    tmp = '%s.tmp%d-%d' % (path, os.getpid(), (1 << 62) + threading.get_ident() % (1 << 30))
+    with open(tmp, 'w') as f:
+        f.write('diskcache fanout v1\nshards %d\n' % shards)
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        pass
+    finally:
+        os.remove(tmp)
+
+
 class FanoutCache:
     """Cache that shards keys and values."""
 
@@ -41,6 +63,7 @@ class FanoutCache:
 
         self._count = shards
         self._directory = directory
+        _record_shards(directory, shards)  # diskcache_redb: shared with Rust's FanoutCache
         self._disk = disk
         self._shards = tuple(
             Cache(
