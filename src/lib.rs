@@ -111,7 +111,7 @@ pub use fanout::{DEFAULT_SHARDS, FanoutBuilder, FanoutCache, FanoutTransaction, 
 pub use format::disk::{CompressedDisk, DEFAULT_DISK, Disk, JsonDisk};
 pub use format::schema::FORMAT_VERSION;
 pub use format::schema::OLDEST_FORMAT_VERSION;
-pub use format::value::ValueKind;
+pub use format::value::{PICKLED, ValueKind};
 pub use index::{Index, IndexIter, IndexKeys, IndexValues};
 pub use iter::Keys;
 pub use key::{IntoKey, Key, MAX_KEY_BYTES};

@@ -113,7 +113,7 @@ impl Codec {
         let Some(disk) = &self.0 else {
             return Ok((value::encode_value(value)?, false));
         };
-        let mut encoded = match value::encode_native(value) {
+        let mut encoded = match value::encode_native(value)? {
             Some(native) => native,
             None => EncodedValue {
                 kind: ValueKind::Serialized,

@@ -15,6 +15,7 @@
 //! | `Text`       | 3    | the string's UTF-8, no length or terminator; checked on read   |
 //! | `Bytes`      | 4    | the bytes as they are, possibly none                           |
 //! | `Serialized` | 5    | `postcard::to_allocvec(&value)`                                |
+//! | `Pickled`    | 6    | a Python pickle, written by the Python module (`python/`)      |
 //!
 //! Which kind a value gets depends on the shape of its `Serialize` output, looked at only at the
 //! top level (see [`encode_value`]); reading it back ([`decode_value`]) accepts any type that
@@ -50,7 +51,18 @@ pub enum ValueKind {
     Bytes = 4,
     /// Any other value: its postcard encoding, or what the cache's [`crate::Disk`] wrote.
     Serialized = 5,
+    /// A Python object pickled by the Python module `diskcache_redb` (`python/`): its pickle
+    /// bytes. Rust reads it as bytes; a value stored as [`PICKLED`] writes it.
+    Pickled = 6,
 }
+
+/// The newtype-struct name that marks a value's bytes as a Python pickle
+/// ([`ValueKind::Pickled`]): `serializer.serialize_newtype_struct(PICKLED, bytes)` with the
+/// inner value serialized as bytes stores them with that kind, and a `Deserialize` that asks
+/// `deserialize_newtype_struct(PICKLED, ..)` is handed `visit_newtype_struct` for a pickled
+/// value and the plain value (`visit_i64`, `visit_byte_buf`, ...) for the other native kinds.
+/// Any other reader sees a pickled value as bytes.
+pub const PICKLED: &str = "$diskcache::Pickled";
 
 impl ValueKind {
     /// Reads a stored kind byte; an unknown byte is [`Error::Corrupted`].
@@ -61,6 +73,7 @@ impl ValueKind {
             3 => Ok(ValueKind::Text),
             4 => Ok(ValueKind::Bytes),
             5 => Ok(ValueKind::Serialized),
+            6 => Ok(ValueKind::Pickled),
             _ => Err(Error::corrupted(format!("unknown value kind byte {b}"))),
         }
     }
@@ -98,14 +111,22 @@ pub(crate) struct EncodedValue {
 /// (there, `[u8; 4]`, stored as `Bytes`).
 ///
 /// An error from the value's `Serialize` implementation is [`Error::Codec`].
-/// The value's native encoding, if it is a number, text or bytes.
-pub(crate) fn encode_native<V: serde::Serialize + ?Sized>(value: &V) -> Option<EncodedValue> {
-    value.serialize(Probe).ok()
+/// The value's native encoding, if it is a number, text, bytes or a pickle; a value marked
+/// [`PICKLED`] that does not hold bytes is [`Error::Codec`].
+pub(crate) fn encode_native<V: serde::Serialize + ?Sized>(
+    value: &V,
+) -> Result<Option<EncodedValue>> {
+    match value.serialize(Probe) {
+        Ok(native) => Ok(Some(native)),
+        Err(e @ ProbeError::BadPickle) => Err(Error::codec(e.to_string())),
+        Err(_) => Ok(None),
+    }
 }
 
 pub(crate) fn encode_value<V: serde::Serialize + ?Sized>(value: &V) -> Result<EncodedValue> {
     let not_native = match value.serialize(Probe) {
         Ok(native) => return Ok(native),
+        Err(e @ ProbeError::BadPickle) => return Err(Error::codec(e.to_string())),
         Err(e) => e,
     };
     match postcard::to_allocvec(value) {
@@ -116,7 +137,9 @@ pub(crate) fn encode_value<V: serde::Serialize + ?Sized>(value: &V) -> Result<En
         // postcard drops the message of a custom error; the probe kept it.
         Err(e) => Err(Error::codec(match not_native {
             ProbeError::Custom(msg) => format!("the value could not be serialized: {msg}"),
-            ProbeError::NotNative => format!("the value could not be serialized: {e}"),
+            ProbeError::NotNative | ProbeError::BadPickle => {
+                format!("the value could not be serialized: {e}")
+            }
         })),
     }
 }
@@ -134,6 +157,7 @@ pub(crate) fn decode_value<V: DeserializeOwned>(kind: ValueKind, bytes: Vec<u8>)
             Error::corrupted(format!("a stored text value is not valid UTF-8: {e}"))
         })?),
         ValueKind::Bytes => Native::Bytes(bytes),
+        ValueKind::Pickled => Native::Pickled(bytes),
         ValueKind::Serialized => return decode_serialized(&bytes),
     };
     let stored = native.describe();

@@ -8,6 +8,8 @@ use serde::de::value::{Error as DeError, SeqDeserializer};
 use serde::de::{Deserializer, Error as _, Unexpected, Visitor};
 use serde::forward_to_deserialize_any;
 
+use super::PICKLED;
+
 /// A stored value of a native kind, ready to be deserialized.
 pub(super) enum Native {
     /// A stored `Int`.
@@ -18,6 +20,8 @@ pub(super) enum Native {
     Text(String),
     /// A stored `Bytes`.
     Bytes(Vec<u8>),
+    /// A stored `Pickled`: bytes to every reader but the one that asks for [`PICKLED`].
+    Pickled(Vec<u8>),
 }
 
 impl Native {
@@ -28,6 +32,7 @@ impl Native {
             Native::Float(_) => "a float",
             Native::Text(_) => "a text",
             Native::Bytes(_) => "bytes",
+            Native::Pickled(_) => "a Python pickle",
         }
     }
 }
@@ -40,7 +45,7 @@ impl<'de> Deserializer<'de> for Native {
             Native::Int(v) => visitor.visit_i64(v),
             Native::Float(v) => visitor.visit_f64(v),
             Native::Text(v) => visitor.visit_string(v),
-            Native::Bytes(v) => visitor.visit_byte_buf(v),
+            Native::Bytes(v) | Native::Pickled(v) => visitor.visit_byte_buf(v),
         }
     }
 
@@ -49,18 +54,26 @@ impl<'de> Deserializer<'de> for Native {
         visitor.visit_some(self)
     }
 
+    /// A reader asking for [`PICKLED`] is handed a pickled value as a newtype of its bytes and
+    /// any other kind as itself; other newtypes are transparent.
     fn deserialize_newtype_struct<V: Visitor<'de>>(
         self,
-        _name: &'static str,
+        name: &'static str,
         visitor: V,
     ) -> Result<V::Value, DeError> {
-        visitor.visit_newtype_struct(self)
+        match self {
+            Native::Pickled(v) if name == PICKLED => visitor.visit_newtype_struct(Native::Bytes(v)),
+            other if name == PICKLED => other.deserialize_any(visitor),
+            other => visitor.visit_newtype_struct(other),
+        }
     }
 
     /// `Bytes` reads as a sequence of `u8`; the visitor and `SeqDeserializer` check its length.
     fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
         match self {
-            Native::Bytes(v) => SeqDeserializer::new(v.into_iter()).deserialize_any(visitor),
+            Native::Bytes(v) | Native::Pickled(v) => {
+                SeqDeserializer::new(v.into_iter()).deserialize_any(visitor)
+            }
             other => other.deserialize_any(visitor),
         }
     }
@@ -76,7 +89,9 @@ impl<'de> Deserializer<'de> for Native {
     /// `Bytes` is not read as text, even when it happens to be UTF-8.
     fn deserialize_string<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
         match self {
-            Native::Bytes(v) => Err(DeError::invalid_type(Unexpected::Bytes(&v), &visitor)),
+            Native::Bytes(v) | Native::Pickled(v) => {
+                Err(DeError::invalid_type(Unexpected::Bytes(&v), &visitor))
+            }
             other => other.deserialize_any(visitor),
         }
     }

@@ -8,7 +8,7 @@ use std::fmt;
 use serde::Serialize;
 use serde::ser::{self, Impossible, SerializeSeq, SerializeTuple};
 
-use super::{EncodedValue, ValueKind, float_to_bytes, int_to_bytes};
+use super::{EncodedValue, PICKLED, ValueKind, float_to_bytes, int_to_bytes};
 
 /// Why the probe produced no native value.
 #[derive(Debug)]
@@ -17,6 +17,8 @@ pub(super) enum ProbeError {
     NotNative,
     /// The value's `Serialize` implementation failed with this message.
     Custom(String),
+    /// A value marked [`PICKLED`] does not hold bytes.
+    BadPickle,
 }
 
 impl fmt::Display for ProbeError {
@@ -24,6 +26,7 @@ impl fmt::Display for ProbeError {
         match self {
             ProbeError::NotNative => f.write_str("the value is not of a natively stored kind"),
             ProbeError::Custom(msg) => f.write_str(msg),
+            ProbeError::BadPickle => write!(f, "a value marked `{PICKLED}` must hold bytes"),
         }
     }
 }
@@ -138,10 +141,20 @@ impl ser::Serializer for Probe {
     }
     fn serialize_newtype_struct<T: ?Sized + Serialize>(
         self,
-        _name: &'static str,
+        name: &'static str,
         value: &T,
     ) -> ProbeResult<EncodedValue> {
-        value.serialize(self)
+        let native = value.serialize(self)?;
+        if name != PICKLED {
+            return Ok(native);
+        }
+        match native.kind {
+            ValueKind::Bytes => Ok(EncodedValue {
+                kind: ValueKind::Pickled,
+                bytes: native.bytes,
+            }),
+            _ => Err(ProbeError::BadPickle),
+        }
     }
     fn serialize_seq(self, len: Option<usize>) -> ProbeResult<ByteCollector> {
         Ok(ByteCollector::new(len.unwrap_or(0)))

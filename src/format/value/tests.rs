@@ -95,12 +95,13 @@ fn kind_bytes_are_fixed() {
         (ValueKind::Text, 3),
         (ValueKind::Bytes, 4),
         (ValueKind::Serialized, 5),
+        (ValueKind::Pickled, 6),
     ] {
         assert_eq!(kind.as_byte(), byte);
         assert_eq!(ValueKind::from_byte(byte).unwrap(), kind);
     }
     assert_corrupted(ValueKind::from_byte(0));
-    assert_corrupted(ValueKind::from_byte(6));
+    assert_corrupted(ValueKind::from_byte(7));
 }
 
 #[test]
@@ -412,4 +413,81 @@ proptest! {
         decode_anything::<Record>(kind, &bytes);
         decode_anything::<Shape>(kind, &bytes);
     }
+}
+
+/// A value marked as a Python pickle, as the Python module stores one.
+#[derive(Debug, PartialEq)]
+struct Pickle(Vec<u8>);
+
+impl Serialize for Pickle {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_newtype_struct(PICKLED, Bytes::new(&self.0))
+    }
+}
+
+/// What the Python module reads back: a pickle, or the native value it was handed instead.
+#[derive(Debug, PartialEq)]
+enum PickleOrNative {
+    Pickle(Vec<u8>),
+    Int(i64),
+    Bytes(Vec<u8>),
+}
+
+impl<'de> Deserialize<'de> for PickleOrNative {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = PickleOrNative;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a pickle, an integer or bytes")
+            }
+            fn visit_newtype_struct<D: serde::Deserializer<'de>>(
+                self,
+                d: D,
+            ) -> std::result::Result<PickleOrNative, D::Error> {
+                ByteBuf::deserialize(d).map(|b| PickleOrNative::Pickle(b.into_vec()))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> std::result::Result<Self::Value, E> {
+                Ok(PickleOrNative::Int(v))
+            }
+            fn visit_byte_buf<E: serde::de::Error>(
+                self,
+                v: Vec<u8>,
+            ) -> std::result::Result<Self::Value, E> {
+                Ok(PickleOrNative::Bytes(v))
+            }
+        }
+        d.deserialize_newtype_struct(PICKLED, V)
+    }
+}
+
+#[test]
+fn a_pickle_is_its_own_kind_and_reads_as_bytes_elsewhere() {
+    let encoded = encode_value(&Pickle(vec![0x80, 4, b'N', b'.'])).unwrap();
+    assert_eq!(encoded.kind, ValueKind::Pickled);
+    assert_eq!(encoded.bytes, [0x80, 4, b'N', b'.']);
+    let back: PickleOrNative = decode_value(encoded.kind, encoded.bytes.clone()).unwrap();
+    assert_eq!(back, PickleOrNative::Pickle(vec![0x80, 4, b'N', b'.']));
+    // Rust readers see bytes.
+    let bytes: ByteBuf = decode_value(encoded.kind, encoded.bytes.clone()).unwrap();
+    assert_eq!(bytes.into_vec(), [0x80, 4, b'N', b'.']);
+    let vec: Vec<u8> = decode_value(encoded.kind, encoded.bytes.clone()).unwrap();
+    assert_eq!(vec, [0x80, 4, b'N', b'.']);
+    assert!(decode_value::<String>(encoded.kind, encoded.bytes).is_err());
+    // The reader of pickles is handed other kinds as themselves.
+    let int: PickleOrNative = decode_value(ValueKind::Int, 7i64.to_le_bytes().to_vec()).unwrap();
+    assert_eq!(int, PickleOrNative::Int(7));
+    let plain: PickleOrNative = decode_value(ValueKind::Bytes, vec![1, 2]).unwrap();
+    assert_eq!(plain, PickleOrNative::Bytes(vec![1, 2]));
+}
+
+#[test]
+fn a_pickle_marker_around_anything_but_bytes_is_refused() {
+    struct Bad;
+    impl Serialize for Bad {
+        fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+            s.serialize_newtype_struct(PICKLED, &5i64)
+        }
+    }
+    assert!(matches!(encode_value(&Bad), Err(Error::Codec(_))));
 }
