@@ -398,10 +398,16 @@ impl<'t> WriteCtx<'t> {
                 })
             };
             let mut next = read()?;
+            let mut previous: Option<&Vec<u8>> = None;
             for (key, row) in changes {
-                if row.is_none() || taken + moved.len() >= RUN_ROWS {
+                // A key not after the one before it (`changes` out of order) ends the run too.
+                if row.is_none()
+                    || taken + moved.len() >= RUN_ROWS
+                    || previous.is_some_and(|p| p >= key)
+                {
                     break;
                 }
+                previous = Some(key);
                 let mut between = Vec::new();
                 while let Some(entry) = next.take_if(|(k, _)| &*k < key) {
                     between.push(entry);

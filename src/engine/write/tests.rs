@@ -121,3 +121,24 @@ fn keys_arriving_between_the_stored_ones_fill_the_leaves() {
     let fill = stats.stored_bytes() as f64 / (stats.leaf_pages() * 4096) as f64;
     assert!(fill > 0.85, "leaves {fill:.2} full");
 }
+
+#[test]
+fn new_keys_out_of_order_are_each_inserted_all_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::create(dir.path().join("db")).unwrap();
+    apply(&db, vec![(b"b".to_vec(), Some(row(1, 1)))]);
+    let changes: Vec<_> = [b"d", b"a", b"c", b"e"]
+        .iter()
+        .zip(2..)
+        .map(|(k, id)| (k.to_vec(), Some(row(id, 2))))
+        .collect();
+    let txn = db.begin_write().unwrap();
+    {
+        let mut w = WriteCtx::open(&txn).unwrap();
+        assert_eq!(w.apply_changes(&changes).unwrap(), Some(5));
+        w.finish().unwrap();
+    }
+    txn.commit().unwrap();
+    let keys: Vec<Vec<u8>> = stored(&db).into_keys().collect();
+    assert_eq!(keys, [b"a", b"b", b"c", b"d", b"e"].map(|k| k.to_vec()));
+}
