@@ -247,6 +247,12 @@ pub(crate) struct WriteCtx<'t> {
 /// against `key-1`, `key-10`, …) are written full.
 const ABSORBED_GAP: usize = 2;
 
+/// A run takes stored keys in only while it holds at least this many new keys per stored
+/// key it takes: keys that arrive in clusters between the stored ones, not scattered among
+/// them. Leaves packed full where later keys arrive scattered would soon split in two
+/// half-full ones again.
+const NEW_PER_ABSORBED: usize = 4;
+
 /// At most this many rows, new and written back, go into one run.
 const RUN_ROWS: usize = 4096;
 
@@ -378,10 +384,11 @@ impl<'t> WriteCtx<'t> {
 
     /// Inserts the rows at the start of `changes` (in key order) whose keys are not stored, as
     /// one run: the first of them, and each next one while at most [`ABSORBED_GAP`] stored
-    /// keys lie between it and the one before (up to [`RUN_ROWS`] rows in all). The stored
+    /// keys lie between it and the one before and the run holds [`NEW_PER_ABSORBED`] new keys
+    /// per stored one (up to [`RUN_ROWS`] rows in all). The stored
     /// rows between them are taken out and written back with the new ones, all through one
     /// cursor, which packs the leaves it writes full. How many of `changes` it inserted: 0
-    /// when the first key is stored (or is a removal). Only the `entries` rows: the caller
+    /// when the first key is stored (or is a removal), or is the only one of its run. Only the `entries` rows: the caller
     /// keeps the rest in step; the rows written back are unchanged.
     fn insert_new_run(&mut self, changes: &[(Vec<u8>, Option<Row>)]) -> Result<usize> {
         let Some((first, Some(_))) = changes.first() else {
@@ -416,14 +423,20 @@ impl<'t> WriteCtx<'t> {
                     }
                     next = read()?;
                 }
-                if between.len() > ABSORBED_GAP || next.as_ref().is_some_and(|(k, _)| k == key) {
+                let sparse = (moved.len() + between.len()) * NEW_PER_ABSORBED > taken;
+                if between.len() > ABSORBED_GAP
+                    || (!between.is_empty() && sparse)
+                    || next.as_ref().is_some_and(|(k, _)| k == key)
+                {
                     break;
                 }
                 moved.append(&mut between);
                 taken += 1;
             }
         }
-        if taken == 0 {
+        // A lone new key goes in as any insert does: a run of one packs no better, and
+        // splicing it costs more branch pages than an insert's split.
+        if taken < 2 {
             return Ok(0);
         }
         if let (Some((low, _)), Some((high, _))) = (moved.first(), moved.last()) {
