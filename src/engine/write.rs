@@ -399,10 +399,10 @@ impl<'t> WriteCtx<'t> {
         {
             let mut stored = self.entries.range::<&[u8]>(first.as_slice()..)?;
             let mut read = || -> Result<Option<(Vec<u8>, Vec<u8>)>> {
-                Ok(match stored.next().transpose()? {
-                    Some((k, v)) => Some((k.value().to_vec(), v.value().to_vec())),
-                    None => None,
-                })
+                Ok(stored
+                    .next()
+                    .transpose()?
+                    .map(|(k, v)| (k.value().to_vec(), v.value().to_vec())))
             };
             let mut next = read()?;
             let mut previous: Option<&Vec<u8>> = None;
