@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo run --release --example row_overhead -- [--entries N] [--key-len K] [--value-len V]
-//!     [--shuffle] [--python]
+//!     [--shuffle] [--scale-keys] [--only POLICY/VARIANT] [--detail] [--python]
 //! ```
 //!
 //! For each eviction policy and each variant (no expire time or tag; an expire time; a tag
@@ -23,6 +23,14 @@
 //!   closed again);
 //! - the per-table columns are each table's B-tree pages (leaf + branch) × page size / N,
 //!   after compaction (read with redb from the closed file).
+//!
+//! `--scale-keys` uses the keys of `examples/scale.rs` instead, `key-0`, `key-1`, … (not
+//! padded, so key order is not insertion order), with `--value-len 100` its workload.
+//! `--only LRS/plain` measures one policy and variant. `--detail` prints, for each cache as
+//! closed (before compaction), where the file's bytes go: per table, its entries, the key and
+//! value bytes redb stores, its leaf and branch pages, their fill (stored bytes / leaf pages'
+//! bytes) and the bytes per entry of its pages; then the pages no table holds (redb's own
+//! tables and free pages) and the file's length beyond redb's allocated pages.
 //!
 //! With `--python`, `python3` builds the same caches with Python diskcache (which must be
 //! importable), inserting in the same order, and prints, per row, (SQLite file − empty file −
@@ -46,6 +54,9 @@ struct Args {
     key_len: usize,
     value_len: usize,
     shuffle: bool,
+    scale_keys: bool,
+    only: Option<String>,
+    detail: bool,
     python: bool,
 }
 
@@ -127,8 +138,11 @@ const TABLES: [&str; 7] = [
     "order_tag",
 ];
 
-fn key_of(i: u64, len: usize) -> String {
-    format!("k{i:0>width$}", width = len.saturating_sub(1))
+fn key_of(i: u64, args: &Args) -> String {
+    if args.scale_keys {
+        return format!("key-{i}");
+    }
+    format!("k{i:0>width$}", width = args.key_len.saturating_sub(1))
 }
 
 fn tag_of(i: u64) -> String {
@@ -158,7 +172,7 @@ fn measure(dir: &Path, policy: EvictionPolicy, v: Variant, args: &Args) -> Res<M
     let mut payload = 0u64;
     for j in 0..args.entries {
         let i = args.nth(j);
-        let key = key_of(i, args.key_len);
+        let key = key_of(i, args);
         let mut opts = SetOptions::default();
         if v.expire {
             opts = opts.expire(Duration::from_secs(86_400));
@@ -180,6 +194,9 @@ fn measure(dir: &Path, policy: EvictionPolicy, v: Variant, args: &Args) -> Res<M
         .into());
     }
     cache.close()?;
+    if args.detail {
+        detail(&dir.join("cache.redb"), args.entries)?;
+    }
     let (closed, allocated, compacted, tables) = sizes(dir)?;
     Ok(Measured {
         payload,
@@ -227,6 +244,54 @@ fn inspect(file: &Path) -> Res<(u64, Vec<u64>)> {
     Ok((allocated, tables))
 }
 
+/// Prints where the bytes of the closed database `file`, holding `n` entries, go (see the
+/// module documentation, `--detail`).
+fn detail(file: &Path, n: u64) -> Res<()> {
+    let length = std::fs::metadata(file)?.len();
+    let db = Database::builder()
+        .set_concurrency_mode(ConcurrencyMode::MultiWriter)
+        .open(file)?;
+    let w = db.begin_write()?;
+    let stats = w.stats()?;
+    w.abort()?;
+    let page = stats.page_size() as u64;
+    let per = |bytes: u64| bytes as f64 / n as f64;
+    println!(
+        "\n| table | entries | stored B/entry | leaf pages | branch pages | leaf fill | pages B/entry |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    let r = db.begin_read()?;
+    let mut in_tables = 0;
+    for handle in r.list_tables()? {
+        let table = r.open_untyped_table(handle.clone())?;
+        let s = table.stats()?;
+        let pages = s.leaf_pages() + s.branch_pages();
+        in_tables += pages;
+        let fill = s.stored_bytes() as f64 / (s.leaf_pages().max(1) * page) as f64;
+        println!(
+            "| {} | {} | {:.1} | {} | {} | {:.0}% | {:.1} |",
+            handle.name(),
+            table.len()?,
+            per(s.stored_bytes()),
+            s.leaf_pages(),
+            s.branch_pages(),
+            fill * 100.0,
+            per(pages * page),
+        );
+    }
+    let allocated = stats.allocated_pages();
+    println!(
+        "| (other allocated pages: redb's own tables) | | | | | | {:.1} |",
+        per((allocated.saturating_sub(in_tables)) * page)
+    );
+    println!(
+        "| (file beyond allocated pages: free pages, headers) | | | | | | {:.1} |",
+        per(length.saturating_sub(allocated * page))
+    );
+    println!("| file | | | | | | {:.1} |\n", per(length));
+    Ok(())
+}
+
 /// An empty cache's `cache.redb`: its size (closed), allocated pages × page size, and size
 /// after compaction.
 fn empty_size(dir: &Path) -> Res<(u64, u64, u64)> {
@@ -265,6 +330,13 @@ fn run(args: &Args) -> Res<()> {
     let n = args.entries;
     for (pname, policy) in POLICIES {
         for v in VARIANTS {
+            if args
+                .only
+                .as_ref()
+                .is_some_and(|only| *only != format!("{pname}/{}", v.name))
+            {
+                continue;
+            }
             let dir = base.path().join(format!("{pname}-{}", v.name));
             let m = measure(&dir, policy, v, args)?;
             print!(
@@ -297,6 +369,8 @@ import diskcache
 
 base, n, key_len, value_len = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 stride = int(sys.argv[5])  # 1: key order
+scale_keys = sys.argv[6] == "1"
+only = sys.argv[7]
 value = b"v" * value_len
 variants = [
     ("plain", False, False, False),
@@ -329,6 +403,8 @@ print("| policy | variant | payload/row | file MiB | file/row | vacuum/row |")
 print("|---|---|---|---|---|---|")
 for pname, policy in policies:
     for vname, expire, tag, index in variants:
+        if only and only != f"{pname}/{vname}":
+            continue
         d = os.path.join(base, f"py-{pname}-{vname}")
         c = diskcache.Cache(d, eviction_policy=policy, tag_index=index, size_limit=2**62,
                             cull_limit=0)
@@ -337,7 +413,7 @@ for pname, policy in policies:
             with c.transact():
                 for j in range(start, min(n, start + 1000)):
                     i = (j * stride) % n
-                    key = "k" + str(i).rjust(key_len - 1, "0")
+                    key = f"key-{i}" if scale_keys else "k" + str(i).rjust(key_len - 1, "0")
                     t = f"t{i % 10}" if tag else None
                     c.set(key, value, expire=86400 if expire else None, tag=t)
                     payload += len(key) + len(value) + (len(t) if t else 0)
@@ -364,6 +440,8 @@ fn python(base: &Path, args: &Args) -> Res<()> {
             }
             .to_string(),
         )
+        .arg(if args.scale_keys { "1" } else { "0" })
+        .arg(args.only.as_deref().unwrap_or(""))
         .status()?;
     if !status.success() {
         return Err(format!("python3: {status}").into());
@@ -377,13 +455,21 @@ fn parse(argv: &[String]) -> Result<Args, String> {
         key_len: 10,
         value_len: 16,
         shuffle: false,
+        scale_keys: false,
+        only: None,
+        detail: false,
         python: false,
     };
     let mut it = argv.iter();
     while let Some(flag) = it.next() {
-        if flag == "--python" || flag == "--shuffle" {
-            args.python |= flag == "--python";
-            args.shuffle |= flag == "--shuffle";
+        match flag.as_str() {
+            "--python" => args.python = true,
+            "--shuffle" => args.shuffle = true,
+            "--scale-keys" => args.scale_keys = true,
+            "--detail" => args.detail = true,
+            _ => {}
+        }
+        if ["--python", "--shuffle", "--scale-keys", "--detail"].contains(&flag.as_str()) {
             continue;
         }
         let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
@@ -395,6 +481,7 @@ fn parse(argv: &[String]) -> Result<Args, String> {
         };
         match flag.as_str() {
             "--entries" => args.entries = number(value)?,
+            "--only" => args.only = Some(value.clone()),
             "--key-len" => args.key_len = usize::try_from(number(value)?).unwrap_or(usize::MAX),
             "--value-len" => {
                 args.value_len = usize::try_from(number(value)?).unwrap_or(usize::MAX);
@@ -407,7 +494,7 @@ fn parse(argv: &[String]) -> Result<Args, String> {
         return Err("--value-len must be below 32768 (min_file_size)".into());
     }
     let digits = args.entries.saturating_sub(1).to_string().len();
-    if args.key_len < digits + 1 {
+    if !args.scale_keys && args.key_len < digits + 1 {
         return Err(format!(
             "--key-len {} is too short for {} distinct keys",
             args.key_len, args.entries
@@ -423,7 +510,8 @@ fn main() -> ExitCode {
         Err(msg) => {
             eprintln!(
                 "row_overhead: {msg}\nusage: cargo run --release --example row_overhead -- \
-                 [--entries N] [--key-len K] [--value-len V] [--shuffle] [--python]"
+                 [--entries N] [--key-len K] [--value-len V] [--shuffle] [--scale-keys] \
+                 [--only POLICY/VARIANT] [--detail] [--python]"
             );
             return ExitCode::from(2);
         }

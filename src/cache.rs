@@ -454,6 +454,15 @@ impl Cache {
     /// and a fixed 128 bytes, the database's measured cost of a row and its index entries
     /// (`format-spec/volume.md`). Kept in step with every commit.
     ///
+    /// It is not the size of the directory, as Python diskcache's `volume()` (the SQLite
+    /// file's length) is: it is a sum over the entries, which `size_limit` bounds. Beside it,
+    /// `cache.redb` also holds the pages redb has freed and keeps for reuse (its length only
+    /// shrinks with [`Cache::compact`]), writes since the last checkpoint live in `cache.wal`
+    /// (64 MiB, sparse), and value files occupy whole file-system blocks. For small entries
+    /// the database's pages come to about the volume (one million 100-byte values under
+    /// `key-0`, `key-1`, …: volume 239 bytes an entry, `cache.redb` 247 bytes of pages and
+    /// 285 of file length an entry); for values in files the volume is the files' length.
+    ///
     /// # Errors
     /// [`Error::Storage`].
     pub fn volume(&self) -> Result<u64> {

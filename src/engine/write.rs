@@ -251,6 +251,34 @@ pub(crate) struct WriteCtx<'t> {
     pub(crate) now: u64,
 }
 
+/// At most this many stored keys between two new keys of a checkpoint's batch are taken
+/// out and written back with them ([`WriteCtx::insert_new_run`]), so that the leaves of a
+/// batch whose keys fall between the stored ones one or two apart (`key-1`, `key-2`, …,
+/// against `key-1`, `key-10`, …) are written full.
+const ABSORBED_GAP: usize = 2;
+
+/// A run takes stored keys in only while it holds at least this many new keys per stored
+/// key it takes: keys that arrive in clusters between the stored ones, not scattered among
+/// them. Leaves packed full where later keys arrive scattered would soon split in two
+/// half-full ones again.
+const NEW_PER_ABSORBED: usize = 4;
+
+/// At most this many rows, new and written back, go into one run.
+const RUN_ROWS: usize = 4096;
+
+/// Inserts `key` and `value` into the gap of `cursor`, which the caller keeps in key order.
+fn insert_before(
+    cursor: &mut redb::CursorMut<'_, &'static [u8], &'static [u8]>,
+    key: &[u8],
+    value: &[u8],
+) -> Result<()> {
+    cursor.insert_before(key, value).map_err(|e| match e {
+        redb::CursorError::Storage(e) => Error::from(e),
+        // Keys in ascending order, each strictly between the gap's neighbours.
+        _ => Error::corrupted("the entries table refused a row out of order"),
+    })
+}
+
 impl<'t> WriteCtx<'t> {
     /// Opens the tables of `txn`: the fixed ones, the order tables the stored settings call
     /// for, and those being built.
@@ -324,26 +352,122 @@ impl<'t> WriteCtx<'t> {
     /// [`WriteCtx::put_unless_equal`] or [`WriteCtx::remove_stored`], with the insertion and
     /// policy orders' changes of the rows stored made at the end, together
     /// ([`orders::Orders::add_deferred`]). The largest row id of a row stored, if any.
+    ///
+    /// `changes` are in key order. The rows of new keys that fall between the same two stored
+    /// keys are inserted together through one cursor ([`WriteCtx::insert_new_run`]), which
+    /// packs the leaves it writes full, where inserting each alone would split a full leaf
+    /// in two half-full ones and leave the first half-full for good once later keys have
+    /// passed it (keys such as `key-1`, `key-2`, … arrive in key order within a batch
+    /// but between the stored ones).
     pub(crate) fn apply_changes(
         &mut self,
         changes: &[(Vec<u8>, Option<Row>)],
     ) -> Result<Option<u64>> {
         let mut deferred = orders::Deferred::default();
         let mut max_id = None;
-        for (key, row) in changes {
-            match row {
-                Some(row) => {
-                    if self.put_unless_equal(key, row, Some(&mut deferred))? {
-                        max_id = max_id.max(Some(row.row_id));
-                    }
+        let mut at = 0;
+        while let Some((key, change)) = changes.get(at) {
+            let Some(row) = change else {
+                self.remove_stored(key)?;
+                at += 1;
+                continue;
+            };
+            let run = self.insert_new_run(changes.get(at..).unwrap_or_default())?;
+            if run == 0 {
+                if self.put_unless_equal(key, row, Some(&mut deferred))? {
+                    max_id = max_id.max(Some(row.row_id));
                 }
-                None => {
-                    self.remove_stored(key)?;
+                at += 1;
+                continue;
+            }
+            for (key, row) in changes.get(at..at + run).unwrap_or_default() {
+                if let Some(row) = row {
+                    self.after_put(key, row, None, Some(&mut deferred))?;
+                    max_id = max_id.max(Some(row.row_id));
                 }
             }
+            at += run;
         }
         self.orders.add_deferred(deferred)?;
         Ok(max_id)
+    }
+
+    /// Inserts the rows at the start of `changes` (in key order) whose keys are not stored, as
+    /// one run: the first of them, and each next one while at most [`ABSORBED_GAP`] stored
+    /// keys lie between it and the one before and the run holds [`NEW_PER_ABSORBED`] new keys
+    /// per stored one (up to [`RUN_ROWS`] rows in all). The stored
+    /// rows between them are taken out and written back with the new ones, all through one
+    /// cursor, which packs the leaves it writes full. How many of `changes` it inserted: 0
+    /// when the first key is stored (or is a removal), or is the only one of its run. Only the `entries` rows: the caller
+    /// keeps the rest in step; the rows written back are unchanged.
+    fn insert_new_run(&mut self, changes: &[(Vec<u8>, Option<Row>)]) -> Result<usize> {
+        let Some((first, Some(_))) = changes.first() else {
+            return Ok(0);
+        };
+        let mut taken = 0;
+        let mut moved: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+        {
+            let mut stored = self.entries.range::<&[u8]>(first.as_slice()..)?;
+            let mut read = || -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+                Ok(stored
+                    .next()
+                    .transpose()?
+                    .map(|(k, v)| (k.value().to_vec(), v.value().to_vec())))
+            };
+            let mut next = read()?;
+            let mut previous: Option<&Vec<u8>> = None;
+            for (key, row) in changes {
+                // A key not after the one before it (`changes` out of order) ends the run too.
+                if row.is_none()
+                    || taken + moved.len() >= RUN_ROWS
+                    || previous.is_some_and(|p| p >= key)
+                {
+                    break;
+                }
+                previous = Some(key);
+                let mut between = Vec::new();
+                while let Some(entry) = next.take_if(|(k, _)| &*k < key) {
+                    between.push(entry);
+                    if between.len() > ABSORBED_GAP {
+                        break;
+                    }
+                    next = read()?;
+                }
+                let sparse = (moved.len() + between.len()) * NEW_PER_ABSORBED > taken;
+                if between.len() > ABSORBED_GAP
+                    || (!between.is_empty() && sparse)
+                    || next.as_ref().is_some_and(|(k, _)| k == key)
+                {
+                    break;
+                }
+                moved.append(&mut between);
+                taken += 1;
+            }
+        }
+        // A lone new key goes in as any insert does: a run of one packs no better, and
+        // splicing it costs more branch pages than an insert's split.
+        if taken < 2 {
+            return Ok(0);
+        }
+        if let (Some((low, _)), Some((high, _))) = (moved.first(), moved.last()) {
+            // Every stored key from `low` to `high` is in `moved`.
+            self.entries
+                .retain_in::<&[u8], _>(low.as_slice()..=high.as_slice(), |_, _| false)?;
+        }
+        let mut cursor = self
+            .entries
+            .lower_bound_mut(std::ops::Bound::Included(first.as_slice()))?;
+        let mut moved = moved.into_iter().peekable();
+        for (key, row) in changes.get(..taken).unwrap_or_default() {
+            while let Some((k, v)) = moved.next_if(|(k, _)| k < key) {
+                insert_before(&mut cursor, &k, &v)?;
+            }
+            if let Some(row) = row {
+                insert_before(&mut cursor, key, &row.encode()?)?;
+            }
+        }
+        cursor.close()?;
+        Ok(taken)
     }
 
     /// Stores `row` under `key` unless the row stored there is equal to it, with what
@@ -602,3 +726,6 @@ impl<'t> WriteCtx<'t> {
         Ok(Some(self.files_to_delete))
     }
 }
+
+#[cfg(test)]
+mod tests;
