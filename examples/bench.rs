@@ -522,10 +522,11 @@ fn read_figures(flag: &str, path: &Path, key: &str, what: &str) -> Result<Value,
     Ok(v)
 }
 
-/// The report's inputs, read and checked before anything is measured: the peers' figures
-/// (`--peer`) and an earlier run's (`--from`); makes the `--report` directory.
+/// The peers' figures (`--peer`, with their names) and an earlier run's (`--from`).
 type ReportInputs = (Vec<(String, Value)>, Option<Value>);
 
+/// The report's inputs, read and checked before anything is measured; makes the `--report`
+/// directory.
 fn read_report_inputs(args: &Args) -> Result<ReportInputs, String> {
     if let Some(dir) = &args.report {
         std::fs::create_dir_all(dir).map_err(|e| format!("--report {}: {e}", dir.display()))?;

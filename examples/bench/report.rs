@@ -58,6 +58,8 @@ pub struct System<'a> {
     pub name: String,
     /// Its JSON: `"Cache"` → op → `{median_us, p99_us, ...}`, and `"mixed_4proc_90get"`.
     pub figures: &'a Value,
+    /// Whether it is Python diskcache, whose medians the ratios over the groups divide.
+    pub is_python: bool,
 }
 
 /// Writes `dir/bench.svg` from our figures, Python's (if given) and the peers'; returns its path.
@@ -70,16 +72,19 @@ pub fn write(
     let mut systems = vec![System {
         name: "disk-cache (Rust)".to_owned(),
         figures: ours,
+        is_python: false,
     }];
     if let Some(py) = python {
         systems.push(System {
             name: "Python diskcache".to_owned(),
             figures: py,
+            is_python: true,
         });
     }
     systems.extend(peers.iter().map(|(name, figures)| System {
         name: name.clone(),
         figures,
+        is_python: false,
     }));
     let svg = render(&systems)?;
     let path = dir.join(FILE_NAME);
@@ -117,7 +122,7 @@ fn provenance(systems: &[System]) -> String {
         get(ours, &["env", "write_path"]),
         text_of(ours, &["env", "durability"]).unwrap_or_else(|| "normal".to_owned()),
     );
-    if let Some(py) = systems.iter().find(|s| s.name == "Python diskcache") {
+    if let Some(py) = systems.iter().find(|s| s.is_python) {
         s.push_str(&format!(
             " · Python diskcache {} (SQLite {})",
             get(py.figures, &["diskcache_version"]),
@@ -258,7 +263,7 @@ pub fn render(systems: &[System]) -> Result<String, String> {
         chart.draw_series(bars).map_err(draw_error)?;
 
         // Python's median / ours over each group.
-        let python = systems.iter().find(|s| s.name == "Python diskcache");
+        let python = systems.iter().find(|s| s.is_python);
         let mut ratios = Vec::new();
         for (i, (_, path)) in GROUPS.iter().enumerate() {
             let (Some(py), Some(ours)) = (
@@ -313,7 +318,7 @@ fn draw_header<DB: DrawingBackend>(
     systems: &[System],
 ) -> Result<(), String> {
     let mut notes = "Latency per call: median (solid), p99 (pale)".to_owned();
-    if systems.iter().any(|s| s.name == "Python diskcache") {
+    if systems.iter().any(|s| s.is_python) {
         notes.push_str("; over each group: Python's median ÷ ours (>1: disk-cache is faster)");
     }
     let others: Vec<&str> = systems[1..].iter().map(|s| s.name.as_str()).collect();
@@ -420,6 +425,7 @@ mod tests {
         let systems = [System {
             name: "ours".to_owned(),
             figures: &empty,
+            is_python: false,
         }];
         let e = render(&systems).unwrap_err();
         assert!(e.contains("no figures"), "{e}");
