@@ -6,7 +6,7 @@
 //! cargo run --release --example bench -- [--json OUT.json] [--compare PY.json] [--ops N]
 //!     [--warm N] [--seconds S] [--procs P] [--dir BASE] [--write-path logged|direct]
 //!     [--checkpoint-records N] [--durability nosync|normal|sync] [--compare-deque PY2.json]
-//!     [--latency]
+//!     [--latency] [--report DIR] [--peer NAME=FILE.json]... [--from OURS.json]
 //! ```
 //!
 //! Defaults as the Python script: `--ops 20000 --warm 2000 --seconds 5 --procs 4`, `--dir` the
@@ -16,6 +16,10 @@
 //! are faster). `--latency` adds a table of the tails: p99, p99.9, p99.99 and max of every op
 //! and of both sides of every mix, ours beside Python's (a JSON without `p999_us`/`p9999_us`,
 //! from an older script, shows `-` there).
+//! `--report DIR` also draws the medians and p99s of the `Cache`'s ops and of the 90/10 mix,
+//! ours beside Python's (`--compare`) and each `--peer NAME=FILE.json`'s (another system's
+//! figures in this bench's JSON shape), to `DIR/bench.svg` (`examples/bench/report.rs`).
+//! `--from OURS.json` measures nothing: it draws the report of an earlier run's `--json`.
 //! `--write-path` (default: the platform's, `logged` on Linux) is given to the builder of every
 //! handle the bench opens, the mixes' worker processes included, and so is
 //! `--checkpoint-records` (default: the builder's, 16384), to the `FanoutCache`'s shards too,
@@ -98,6 +102,9 @@ use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_bytes::{ByteBuf, Bytes};
 use serde_json::{Value, json};
 
+#[path = "bench/report.rs"]
+mod report;
+
 /// The small value: 100 bytes, stored inline.
 const SMALL: [u8; 100] = [b'x'; 100];
 /// The size of the big value, which goes to a value file.
@@ -117,7 +124,7 @@ type Res<T> = std::result::Result<T, BoxError>;
 const USAGE: &str = "usage: cargo run --release --example bench -- [--json OUT.json] \
 [--compare PY.json] [--ops N] [--warm N] [--seconds S] [--procs P] [--dir BASE]
 [--write-path logged|direct] [--checkpoint-records N] [--durability nosync|normal|sync]
-[--compare-deque PY2.json] [--latency]
+[--compare-deque PY2.json] [--latency] [--report DIR] [--peer NAME=FILE.json]... [--from OURS.json]
 
   --json OUT.json    write the figures as JSON (same shape as scripts/bench_python.py's)
   --compare PY.json  print Python diskcache's Cache and FanoutCache figures from
@@ -138,7 +145,13 @@ const USAGE: &str = "usage: cargo run --release --example bench -- [--json OUT.j
                      cache); every handle, workers and shards too
   --compare-deque PY2.json
                      print Python's Deque/Index figures from scripts/bench_deque_index.py
-                     beside ours";
+                     beside ours
+  --report DIR       also draw the Cache's medians and p99s, ours beside Python's (--compare)
+                     and the peers', to DIR/bench.svg (DIR is made if missing)
+  --peer NAME=FILE.json
+                     another system's figures, in this bench's --json shape, for the report
+                     (repeatable)
+  --from OURS.json   measure nothing: draw the report (--report) from an earlier --json";
 
 // ----- command line ---------------------------------------------------------------------------
 
@@ -154,6 +167,12 @@ struct Args {
     dir: PathBuf,
     /// `--latency`: print the tail-latency table too.
     latency: bool,
+    /// `--report DIR`: where to draw the SVG.
+    report: Option<PathBuf>,
+    /// `--peer NAME=FILE.json`, in the order given.
+    peers: Vec<(String, PathBuf)>,
+    /// `--from OURS.json`: draw the report of an earlier run instead of measuring.
+    from: Option<PathBuf>,
     open: OpenArgs,
 }
 
@@ -331,6 +350,9 @@ fn parse_args(argv: &[String]) -> Result<Mode, String> {
         procs: 4,
         dir: std::env::temp_dir(),
         latency: false,
+        report: None,
+        peers: Vec::new(),
+        from: None,
         open: OpenArgs {
             write_path: WritePath::default(),
             checkpoint_records: None,
@@ -354,6 +376,18 @@ fn parse_args(argv: &[String]) -> Result<Mode, String> {
             "--json" => args.json = Some(PathBuf::from(value)),
             "--compare" => args.compare = Some(PathBuf::from(value)),
             "--compare-deque" => args.compare_deque = Some(PathBuf::from(value)),
+            "--report" => args.report = Some(PathBuf::from(value)),
+            "--from" => args.from = Some(PathBuf::from(value)),
+            "--peer" => {
+                let (name, file) = value
+                    .split_once('=')
+                    .filter(|(name, file)| !name.is_empty() && !file.is_empty())
+                    .ok_or_else(|| format!("{flag}: {value:?} is not NAME=FILE.json"))?;
+                if args.peers.iter().any(|(n, _)| n == name) {
+                    return Err(format!("{flag}: {name:?} is given twice"));
+                }
+                args.peers.push((name.to_owned(), PathBuf::from(file)));
+            }
             "--ops" => args.ops = positive(flag, value)?,
             "--warm" => args.warm = number(flag, value)?,
             "--seconds" => args.seconds = positive_f64(flag, value)?,
@@ -370,6 +404,17 @@ fn parse_args(argv: &[String]) -> Result<Mode, String> {
             }
             _ => return Err(format!("unknown argument {flag:?}")),
         }
+    }
+    if args.report.is_none() {
+        if args.from.is_some() {
+            return Err("--from draws a report: it needs --report DIR".into());
+        }
+        if !args.peers.is_empty() {
+            return Err("--peer is drawn in the report: it needs --report DIR".into());
+        }
+    }
+    if args.from.is_some() && args.json.is_some() {
+        return Err("--from measures nothing, so --json has nothing to write".into());
     }
     Ok(Mode::Bench(args))
 }
@@ -406,9 +451,13 @@ fn main() -> ExitCode {
         Ok(Mode::Worker(w)) => worker(&w),
         Ok(Mode::Bench(args)) => match check_args(&args).and_then(|python| {
             let python_deque = read_compare_deque(&args)?;
-            Ok((python, python_deque))
+            Ok((python, python_deque, read_report_inputs(&args)?))
         }) {
-            Ok((python, python_deque)) => run(&args, python.as_ref(), python_deque.as_ref()),
+            Ok((python, python_deque, (peers, from))) => match from {
+                Some(ours) => draw_report(&args, &ours, python.as_ref(), &peers),
+                None => run(&args, python.as_ref(), python_deque.as_ref())
+                    .and_then(|ours| draw_report(&args, &ours, python.as_ref(), &peers)),
+            },
             Err(msg) => return usage_error(&msg),
         },
         Err(msg) if msg.is_empty() => {
@@ -456,6 +505,58 @@ fn check_args(args: &Args) -> Result<Option<Value>, String> {
         ));
     }
     Ok(Some(v))
+}
+
+/// Reads a JSON file of figures given to `flag`, which must have the object `key`.
+fn read_figures(flag: &str, path: &Path, key: &str, what: &str) -> Result<Value, String> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| format!("{flag} {}: {e}", path.display()))?;
+    let v: Value =
+        serde_json::from_str(&text).map_err(|e| format!("{flag} {}: {e}", path.display()))?;
+    if !v.get(key).is_some_and(Value::is_object) {
+        return Err(format!(
+            "{flag} {}: no {key:?} figures; expected {what}",
+            path.display()
+        ));
+    }
+    Ok(v)
+}
+
+/// The peers' figures (`--peer`, with their names) and an earlier run's (`--from`).
+type ReportInputs = (Vec<(String, Value)>, Option<Value>);
+
+/// The report's inputs, read and checked before anything is measured; makes the `--report`
+/// directory.
+fn read_report_inputs(args: &Args) -> Result<ReportInputs, String> {
+    if let Some(dir) = &args.report {
+        std::fs::create_dir_all(dir).map_err(|e| format!("--report {}: {e}", dir.display()))?;
+    }
+    let shape = "the JSON of this bench's --json";
+    let peers = args
+        .peers
+        .iter()
+        .map(|(name, path)| Ok((name.clone(), read_figures("--peer", path, "Cache", shape)?)))
+        .collect::<Result<_, String>>()?;
+    let from = args
+        .from
+        .as_deref()
+        .map(|path| read_figures("--from", path, "Cache", shape))
+        .transpose()?;
+    Ok((peers, from))
+}
+
+/// `--report DIR`: draws `DIR/bench.svg` and says where it is.
+fn draw_report(
+    args: &Args,
+    ours: &Value,
+    python: Option<&Value>,
+    peers: &[(String, Value)],
+) -> Res<()> {
+    if let Some(dir) = &args.report {
+        let path = report::write(dir, ours, python, peers)?;
+        println!("report: {}", path.display());
+    }
+    Ok(())
 }
 
 /// Reads `--compare-deque`: `scripts/bench_deque_index.py`'s JSON.
@@ -1207,7 +1308,8 @@ fn deque_index(dir: &Path, n: usize, warm: usize, open: OpenArgs) -> Res<Ordered
 
 // ----- the run and its table ------------------------------------------------------------------
 
-fn run(args: &Args, python: Option<&Value>, python_deque: Option<&Value>) -> Res<()> {
+/// Measures everything, prints the tables, writes `--json`; returns our figures.
+fn run(args: &Args, python: Option<&Value>, python_deque: Option<&Value>) -> Res<Value> {
     if cfg!(debug_assertions) {
         eprintln!(
             "bench: warning: a debug build; run with --release for figures that mean anything"
@@ -1312,7 +1414,7 @@ fn run(args: &Args, python: Option<&Value>, python_deque: Option<&Value>) -> Res
         text.push('\n');
         std::fs::write(path, text).map_err(|e| format!("--json {}: {e}", path.display()))?;
     }
-    Ok(())
+    Ok(result_value)
 }
 
 /// Looks a path of keys up in a JSON value.
