@@ -7,8 +7,14 @@ threads of its own process, and this test must fail.
 """
 
 import multiprocessing as mp
+import os
 
 import diskcache_redb as dc
+
+if os.environ.get('DISKCACHE_REDB_SABOTAGE') == 'local-transact':
+    # The negative control (ci.sh): a transact() that holds off only the threads of its own
+    # process. The forked workers inherit the patch.
+    dc.Cache.transact = lambda self, retry=False: self._local_transact()
 
 PROCS = 4
 ROUNDS = 200

@@ -187,12 +187,6 @@ class Cache(_Cache):
         with self._transact_lock:
             yield
 
-    if os.environ.get('DISKCACHE_REDB_SABOTAGE') == 'local-transact':
-        # The negative control of tests/test_transact.py (ci.sh): a transact() that holds
-        # off only this process's threads. Never set this variable otherwise.
-        def transact(self, retry=False):  # noqa: F811
-            return self._local_transact()
-
     def _transact(self, retry=False, filename=None):
         return self.transact(retry)
 
