@@ -7,7 +7,6 @@ iteration, pickling of the handle, and the constants python-diskcache exports.
 
 import contextlib
 import functools as ft
-import os
 import os.path as op
 import tempfile
 import threading
