@@ -344,6 +344,11 @@ impl FanoutCache {
         let shards = self.shards.len();
         for (at, shard) in self.shards.iter().enumerate() {
             report.shard(at, shards);
+            // Each shard after the first is announced before it starts (the first was, as
+            // the removal started), so a caller can stop between shards.
+            if at > 0 && report.report().is_break() {
+                return Ok(ControlFlow::Break(()));
+            }
             if until_done(|| f(shard, total, report))?.is_break() {
                 return Ok(ControlFlow::Break(()));
             }

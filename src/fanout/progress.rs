@@ -13,6 +13,16 @@ use crate::progress::{Outcome, Progress, Reporter};
 use crate::progress::Phase;
 
 impl FanoutCache {
+    /// A reporter to `progress` that starts at the first of the shards.
+    fn reporter<'a>(
+        &self,
+        progress: &'a mut impl FnMut(&Progress) -> ControlFlow<()>,
+    ) -> Reporter<'a> {
+        let mut report = Reporter::new(progress);
+        report.shard(0, self.shards.len());
+        report
+    }
+
     /// As [`FanoutCache::clear`], calling `progress` after each slice of each shard with the
     /// entries removed so far over all shards (the total: the entries there were when it
     /// started) and the shard at work; stopped by a [`ControlFlow::Break`] between two slices,
@@ -43,7 +53,7 @@ impl FanoutCache {
         mut progress: impl FnMut(&Progress) -> ControlFlow<()>,
     ) -> Result<Outcome<u64>> {
         let expected = self.len()?;
-        let mut report = Reporter::new(&mut progress);
+        let mut report = self.reporter(&mut progress);
         removal(&mut report, Some(expected), |total, report| {
             self.remove_counting(total, report, &Cache::clear_counting)
         })
@@ -58,7 +68,7 @@ impl FanoutCache {
         &self,
         mut progress: impl FnMut(&Progress) -> ControlFlow<()>,
     ) -> Result<Outcome<u64>> {
-        let mut report = Reporter::new(&mut progress);
+        let mut report = self.reporter(&mut progress);
         removal(&mut report, None, |total, report| {
             self.remove_counting(total, report, &Cache::expire_counting)
         })
@@ -73,7 +83,7 @@ impl FanoutCache {
         &self,
         mut progress: impl FnMut(&Progress) -> ControlFlow<()>,
     ) -> Result<Outcome<u64>> {
-        let mut report = Reporter::new(&mut progress);
+        let mut report = self.reporter(&mut progress);
         removal(&mut report, None, |total, report| {
             self.remove_counting(total, report, &Cache::cull_counting)
         })
@@ -90,7 +100,7 @@ impl FanoutCache {
         mut progress: impl FnMut(&Progress) -> ControlFlow<()>,
     ) -> Result<Outcome<u64>> {
         let tag = tag.into();
-        let mut report = Reporter::new(&mut progress);
+        let mut report = self.reporter(&mut progress);
         removal(&mut report, None, |total, report| {
             self.remove_counting(total, report, &|shard, total, report| {
                 shard.evict_counting(tag.clone(), total, report)
@@ -110,7 +120,7 @@ impl FanoutCache {
         fix: bool,
         mut progress: impl FnMut(&Progress) -> ControlFlow<()>,
     ) -> Result<Outcome<Vec<ShardFinding>>> {
-        self.check_reporting(fix, &mut Reporter::new(&mut progress))
+        self.check_reporting(fix, &mut self.reporter(&mut progress))
     }
 
     /// [`FanoutCache::check`], reporting to `report`, which may stop it.
@@ -149,7 +159,7 @@ impl FanoutCache {
         &self,
         mut progress: impl FnMut(&Progress) -> ControlFlow<()>,
     ) -> Result<Outcome<()>> {
-        self.compact_reporting(&mut Reporter::new(&mut progress))
+        self.compact_reporting(&mut self.reporter(&mut progress))
     }
 
     /// [`FanoutCache::compact`], reporting to `report`, which may stop it.

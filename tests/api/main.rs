@@ -36,6 +36,7 @@ mod memoize;
 mod memory;
 mod ordering;
 mod permissions;
+mod progress;
 mod queue;
 mod recipes;
 mod reopen;
