@@ -70,8 +70,7 @@ fn done(result: Result<()>) -> Result<bool> {
 }
 
 /// One shard's part of a removal: `Cache::clear_counting` and its kin.
-type Removal<'f> =
-    &'f dyn Fn(&Cache, &mut u64, &mut Reporter<'_>) -> Result<ControlFlow<()>>;
+type Removal<'f> = &'f dyn Fn(&Cache, &mut u64, &mut Reporter<'_>) -> Result<ControlFlow<()>>;
 
 /// `f`'s result, calling it again for as long as it times out (Python diskcache's
 /// `retry=True`).

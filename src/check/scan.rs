@@ -25,11 +25,11 @@ use crate::engine::write::orders::{OrderKind, Position};
 use crate::error::Result;
 use crate::format::order::Target;
 use crate::format::row::Row;
-use crate::progress::{Phase, Reporter};
 use crate::format::schema::{
     ENTRIES, META, META_COUNT, META_NEXT_ROW_ID, META_VOLUME, ORDER_EXPIRE, ORDER_INSERT,
     ORDER_TAG, SETTINGS, policy_order,
 };
+use crate::progress::{Phase, Reporter};
 use crate::settings::{EvictionPolicy, Settings};
 
 type Entries = ReadOnlyTable<&'static [u8], &'static [u8]>;

@@ -8,9 +8,9 @@ use crate::cache::Cache;
 use crate::error::Result;
 use crate::maintenance::removal;
 use crate::options::Tag;
-use crate::progress::{Outcome, Progress, Reporter};
 #[cfg(doc)]
 use crate::progress::Phase;
+use crate::progress::{Outcome, Progress, Reporter};
 
 impl FanoutCache {
     /// A reporter to `progress` that starts at the first of the shards.

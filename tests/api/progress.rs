@@ -68,7 +68,7 @@ fn a_break_at_the_start_removes_nothing() {
 #[test]
 fn a_break_after_a_slice_leaves_a_consistent_cache_and_says_what_went() {
     let dir = tempfile::tempdir().unwrap();
-    let cache = filled(dir.path(), 6000);
+    let cache = filled(dir.path(), 3000);
     // Stops after the first slice that removed anything (if the whole clear fit in one slice,
     // it finished instead: either way what it says it removed must be what went).
     let outcome = cache
@@ -82,14 +82,14 @@ fn a_break_after_a_slice_leaves_a_consistent_cache_and_says_what_went() {
         .unwrap();
     let removed = *outcome.value();
     assert!(removed > 0);
-    assert_eq!(cache.len().unwrap(), 6000 - removed);
+    assert_eq!(cache.len().unwrap(), 3000 - removed);
     // No row without its value file, no file without its row, counters and tables right.
     assert_eq!(cache.check(false).unwrap(), Vec::new());
-    let left: u64 = (0..6000u64)
+    let left: u64 = (0..3000u64)
         .map(|i| u64::from(cache.contains(i).unwrap()))
         .sum();
-    assert_eq!(left, 6000 - removed);
-    assert_eq!(cache.clear().unwrap(), 6000 - removed);
+    assert_eq!(left, 3000 - removed);
+    assert_eq!(cache.clear().unwrap(), 3000 - removed);
 }
 
 #[test]
@@ -102,7 +102,9 @@ fn expire_evict_and_cull_count_as_their_plain_methods() {
         .unwrap();
     let soon = SetOptions::default().expire(std::time::Duration::from_nanos(1));
     for i in 0..300 {
-        cache.set_with(format!("expiring-{i}"), i, soon.clone()).unwrap();
+        cache
+            .set_with(format!("expiring-{i}"), i, soon.clone())
+            .unwrap();
         cache
             .set_with(format!("tagged-{i}"), i, SetOptions::default().tag("t"))
             .unwrap();
@@ -281,7 +283,10 @@ fn a_panic_in_the_callback_is_the_callers_and_leaves_the_cache_usable() {
         });
     }));
     let payload = caught.expect_err("the panic goes on unwinding");
-    assert_eq!(payload.downcast_ref::<&str>(), Some(&"the caller's own panic"));
+    assert_eq!(
+        payload.downcast_ref::<&str>(),
+        Some(&"the caller's own panic")
+    );
     assert!(cache.check(false).unwrap().is_empty());
     assert_eq!(cache.len().unwrap(), 2000);
 }

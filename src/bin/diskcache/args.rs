@@ -28,6 +28,10 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "SECS")]
     pub timeout: Option<f64>,
 
+    /// Draw no progress bar on stderr (drawn only when stderr is a terminal)
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+
     #[command(subcommand)]
     pub command: Command,
 }

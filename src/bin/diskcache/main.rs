@@ -16,6 +16,7 @@ mod failure;
 mod handle;
 mod json;
 mod ops;
+mod progress;
 mod raw;
 mod setting;
 mod value;
@@ -61,7 +62,7 @@ fn run(cli: Cli) -> Outcome<u8> {
     if let Command::Batch { dir } = &cli.command {
         return serve(dir, timeout);
     }
-    let Some(done) = commands::run(cli.command, timeout)? else {
+    let Some(done) = commands::run(cli.command, timeout, cli.quiet)? else {
         return Ok(0);
     };
     let text = if cli.json {
