@@ -143,6 +143,11 @@ replaced-files-go-early durability
     power_loss_sim::a_power_loss_at_any_point_leaves_a_clean_cache_holding_its_last_synced_checkpoint
 count-takes-own-lock lib
     engine::tests::a_count_inside_a_transaction_waits_out_a_checkpoint_commit_without_taking_the_lock
+break-ignored api
+    progress::a_break_at_the_start_removes_nothing
+    progress::a_check_stopped_before_its_confirmation_repairs_nothing
+    progress::compact_reports_and_can_give_up_before_it_starts
+    progress::a_fanout_stopped_between_shards_cleared_exactly_the_shards_before
 '
 
 # A variant's run that takes longer than this is stopped and counts as not caught.

@@ -10,6 +10,8 @@
 
 use std::ops::ControlFlow;
 
+use crate::testing::sabotage::{Sabotage, on};
+
 /// What a long operation is doing when it reports.
 #[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -154,9 +156,14 @@ impl<'a> Reporter<'a> {
     /// The callback is the caller's code: a panic in it goes on unwinding as the caller's.
     pub(crate) fn report(&mut self) -> ControlFlow<()> {
         let now = self.now;
-        match self.callback.as_mut() {
+        let flow = match self.callback.as_mut() {
             Some(f) => crate::caller::run(|| f(&now)),
             None => ControlFlow::Continue(()),
+        };
+        if on(Sabotage::BreakIgnored) {
+            // Negative control (`sabotage`): the caller cannot stop the operation.
+            return ControlFlow::Continue(());
         }
+        flow
     }
 }

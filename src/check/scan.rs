@@ -133,7 +133,7 @@ fn check_rows(
         let (key, bytes) = item?;
         let key = key.value();
         c.rows += 1;
-        if c.rows % ROWS_PER_REPORT == 0 && report.at(c.rows).is_break() {
+        if c.rows.is_multiple_of(ROWS_PER_REPORT) && report.at(c.rows).is_break() {
             return Ok(None);
         }
         let decoded = Row::decode(bytes.value()).and_then(|row| {

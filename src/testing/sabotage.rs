@@ -102,6 +102,9 @@ pub(crate) enum Sabotage {
     /// redb's page cache keeps its default size, 1 GiB, whatever the memory budget
     /// (`tests/process_wide/memory.rs`).
     IgnoreMemoryBudget,
+    /// A long operation's progress callback cannot stop it: its `Break` is taken for
+    /// `Continue` (`tests/api/progress.rs`).
+    BreakIgnored,
 }
 
 impl Sabotage {
@@ -110,7 +113,7 @@ impl Sabotage {
         not(diskcache_broken),
         expect(dead_code, reason = "read in sabotage builds")
     )]
-    const ALL: [Sabotage; 31] = [
+    const ALL: [Sabotage; 32] = [
         Sabotage::AckBeforeCommit,
         Sabotage::CheckpointOrder,
         Sabotage::LaneRetiredEarly,
@@ -142,6 +145,7 @@ impl Sabotage {
         Sabotage::ReplacedFilesGoEarly,
         Sabotage::CountTakesOwnLock,
         Sabotage::IgnoreMemoryBudget,
+        Sabotage::BreakIgnored,
     ];
 
     /// The variant's name in `DISKCACHE_BROKEN`.
@@ -182,6 +186,7 @@ impl Sabotage {
             Sabotage::ReplacedFilesGoEarly => "replaced-files-go-early",
             Sabotage::CountTakesOwnLock => "count-takes-own-lock",
             Sabotage::IgnoreMemoryBudget => "ignore-memory-budget",
+            Sabotage::BreakIgnored => "break-ignored",
         }
     }
 }

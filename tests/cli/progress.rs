@@ -4,13 +4,10 @@
 //! between two slices, with exit status 130, the count of what went, and a consistent cache.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
-
-use serde_json::json;
 
 use diskcache::{Cache, SetOptions};
 
-use crate::{common, run, run_json, s, stdout};
+use crate::{run, s, stdout};
 
 /// A cache of `n` entries in `dir` (culling off), half of them tagged "t", every tenth
 /// expired, every fourth one's value in a file; returned open.
@@ -62,15 +59,16 @@ fn the_long_commands_write_nothing_on_stderr_when_it_is_not_a_terminal() {
 /// Runs `diskcache ARGS` on a terminal: a pty that util-linux's `script` makes, whose output
 /// (stdout and stderr together, as a terminal shows them) is returned with the exit status.
 /// `None` if `script` cannot be run here.
+#[cfg(unix)]
 fn on_a_terminal(args: &[&str]) -> Option<(Option<i32>, String)> {
     let command = std::iter::once(env!("CARGO_BIN_EXE_diskcache"))
         .chain(args.iter().copied())
         .map(|a| format!("'{a}'"))
         .collect::<Vec<_>>()
         .join(" ");
-    let out = Command::new("script")
+    let out = std::process::Command::new("script")
         .args(["-q", "-f", "-e", "-c", &command, "/dev/null"])
-        .stdin(Stdio::null())
+        .stdin(std::process::Stdio::null())
         .output()
         .ok()?;
     Some((
@@ -79,10 +77,15 @@ fn on_a_terminal(args: &[&str]) -> Option<(Option<i32>, String)> {
     ))
 }
 
+#[cfg(unix)]
 #[test]
 fn on_a_terminal_clear_and_check_draw_a_bar_and_quiet_draws_none() {
-    if Command::new("script").arg("--version").output().is_err() {
-        common::skip::missing("util-linux's `script` is not installed (it makes the pty)");
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        crate::common::skip::missing("util-linux's `script` is not installed (it makes the pty)");
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -113,7 +116,7 @@ fn on_a_terminal_clear_and_check_draw_a_bar_and_quiet_draws_none() {
 }
 
 /// Sends SIGINT, as Ctrl-C on a terminal does, to process `pid`.
-#[cfg(unix)]
+#[cfg(target_os = "linux")]
 fn interrupt(pid: u32) {
     let pid = libc::pid_t::try_from(pid).unwrap();
     // SAFETY: kill(2) with a process id and a signal number touches no memory.
@@ -135,17 +138,17 @@ fn ctrl_c_stops_clear_between_two_slices_and_leaves_the_cache_consistent() {
     for _attempt in 0..5 {
         let dir = tempfile::tempdir().unwrap();
         let cache = filled(dir.path(), N);
-        let mut child = Command::new(env!("CARGO_BIN_EXE_diskcache"))
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_diskcache"))
             .args(["--json", "clear", "--yes", s(dir.path())])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
         while cache.len().unwrap() == N {
             assert!(child.try_wait().unwrap().is_none(), "clear ended first");
             std::thread::sleep(std::time::Duration::from_millis(1));
         }
-        let held = common::hold_log_lock(dir.path());
+        let held = crate::common::hold_log_lock(dir.path());
         if cache.len().unwrap() == 0 {
             drop(held);
             assert!(child.wait().unwrap().success());
@@ -163,7 +166,10 @@ fn ctrl_c_stops_clear_between_two_slices_and_leaves_the_cache_consistent() {
         assert!(out.stderr.is_empty(), "{:?}", out.stderr);
         let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         let cleared = answer["cleared"].as_u64().unwrap();
-        assert_eq!(answer, json!({"cleared": cleared, "interrupted": true}));
+        assert_eq!(
+            answer,
+            serde_json::json!({"cleared": cleared, "interrupted": true})
+        );
         assert!(cleared > 0 && cleared < N, "{answer}");
         // What it says it removed went, the rest stayed, and the cache is in order.
         assert_eq!(cache.len().unwrap(), N - cleared);
@@ -171,8 +177,8 @@ fn ctrl_c_stops_clear_between_two_slices_and_leaves_the_cache_consistent() {
         drop(cache);
         // Running it again goes on.
         assert_eq!(
-            run_json(&["clear", "--yes", s(dir.path())], 0),
-            json!({"cleared": N - cleared})
+            crate::run_json(&["clear", "--yes", s(dir.path())], 0),
+            serde_json::json!({"cleared": N - cleared})
         );
         return;
     }

@@ -43,8 +43,11 @@ pub struct Bar {
     /// What `Phase::Removing` is called ("clearing").
     removing: &'static str,
     /// The bar of the phase (and shard) in progress, and what it was drawn for.
-    shown: Option<(ProgressBar, (Phase, Option<u64>, usize))>,
+    shown: Option<(ProgressBar, Shown)>,
 }
+
+/// What a bar is drawn for: a phase, its total and the shard.
+type Shown = (Phase, Option<u64>, usize);
 
 impl Bar {
     /// The progress of a command that removes entries under the name `removing`
