@@ -143,6 +143,8 @@ replaced-files-go-early durability
     power_loss_sim::a_power_loss_at_any_point_leaves_a_clean_cache_holding_its_last_synced_checkpoint
 count-takes-own-lock lib
     engine::tests::a_count_inside_a_transaction_waits_out_a_checkpoint_commit_without_taking_the_lock
+deltas-before-epoch lib
+    engine::tests::a_writer_reading_the_counters_mid_publish_sees_them_whole
 break-ignored api
     progress::a_break_at_the_start_removes_nothing
     progress::a_check_stopped_before_its_confirmation_repairs_nothing

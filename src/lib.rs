@@ -76,6 +76,7 @@ mod index;
 mod iter;
 mod maintenance;
 mod memo;
+mod observe;
 mod ops;
 mod options;
 #[doc(hidden)]
@@ -108,6 +109,7 @@ pub use error::{Detail, Error, ErrorKind, Result};
 pub use fanout::{DEFAULT_SHARDS, FanoutBuilder, FanoutCache, FanoutTransaction, ShardFinding};
 pub use format::disk::{CompressedDisk, DEFAULT_DISK, Disk, JsonDisk};
 pub use format::schema::FORMAT_VERSION;
+pub use format::schema::OLDEST_FORMAT_VERSION;
 pub use format::value::ValueKind;
 pub use index::{Index, IndexIter, IndexKeys, IndexValues};
 pub use iter::Keys;

@@ -173,7 +173,12 @@ fn run_ours(dir: &Path, lines: &[String]) -> Vec<String> {
             .map(|_| read_line(&mut output, "diskcache batch"))
             .collect()
     });
-    assert!(child.wait().unwrap().success(), "diskcache batch failed");
+    // Exit status 1 says a request failed, which random sequences do.
+    let code = child.wait().unwrap().code();
+    assert!(
+        matches!(code, Some(0 | 1)),
+        "diskcache batch failed: {code:?}"
+    );
     replies
 }
 

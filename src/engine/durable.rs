@@ -217,7 +217,11 @@ pub(crate) fn after_power_loss(
         && overrides
             .iter()
             .any(|o| matches!(o, Setting::Durability(_)));
-    if marker.verdict() != Verdict::Check || stored.durability != Durability::Normal || overridden {
+    if marker.verdict() != Verdict::Check {
+        return Ok(());
+    }
+    if stored.durability != Durability::Normal || overridden {
+        crate::observe::power_loss(false);
         return Ok(());
     }
     if stored.write_path == WritePath::Logged {
@@ -237,6 +241,7 @@ pub(crate) fn after_power_loss(
         }
     }
     marker.skip_check();
+    crate::observe::power_loss(true);
     Ok(())
 }
 

@@ -66,7 +66,13 @@ impl WriteGate {
         });
         state.queue.push_back(Arc::clone(&me));
         drop(state);
-        self.wait(&me, deadline)
+        let since = Instant::now();
+        let entered = self.wait(&me, deadline);
+        match &entered {
+            Ok(_) => crate::observe::lock_waited("in-process", since.elapsed()),
+            Err(_) => crate::observe::lock_timed_out("in-process", since.elapsed()),
+        }
+        entered
     }
 
     /// Waits, queued as `me`, until the gate is handed over or `deadline` passes.

@@ -75,6 +75,8 @@ impl DirectHandoff {
         let mut claim: Option<Claimed<'_>> = None;
         let mut failed = 0u32;
         let mut pause = FIRST_PAUSE;
+        // When the first attempt found redb's writer lock taken.
+        let mut waiting_since: Option<Instant> = None;
         loop {
             if fair && claim.is_none() && self.claimed_elsewhere()? {
                 // Another writer's claim: its turn comes first. Polls held back so are not
@@ -84,7 +86,12 @@ impl DirectHandoff {
             } else {
                 match db.try_begin_write() {
                     // A claim is freed here, once the transaction has begun.
-                    Ok(txn) => return Ok(txn),
+                    Ok(txn) => {
+                        if let Some(since) = waiting_since {
+                            crate::observe::lock_waited("direct", since.elapsed());
+                        }
+                        return Ok(txn);
+                    }
                     Err(redb::TransactionError::WouldBlock) => {}
                     Err(e) => return Err(e.into()),
                 }
@@ -97,8 +104,11 @@ impl DirectHandoff {
                     }
                 }
             }
-            let left = deadline.saturating_duration_since(Instant::now());
+            let now = Instant::now();
+            let since = *waiting_since.get_or_insert(now);
+            let left = deadline.saturating_duration_since(now);
             if left.is_zero() {
+                crate::observe::lock_timed_out("direct", now.duration_since(since));
                 return Err(Error::Timeout);
             }
             std::thread::sleep(pause.min(left));

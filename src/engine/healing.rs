@@ -94,10 +94,12 @@ impl Store {
             Ok(result) => result,
             Err(panic) => {
                 handle.poison();
+                let error = panic.into_error(&self.dir.join(DB_FILE));
+                crate::observe::handle_reopened(&error);
                 // Closed now rather than at the next operation; if the file cannot be opened
                 // again, the next operation says so.
                 let _ = self.replace(&handle);
-                return (false, Err(panic.into_error(&self.dir.join(DB_FILE))));
+                return (false, Err(error));
             }
         };
         let replaced = match &result {
@@ -118,6 +120,7 @@ impl Store {
             return false;
         }
         handle.poison();
+        crate::observe::handle_reopened(error);
         self.replace(handle).is_ok()
     }
 

@@ -75,6 +75,32 @@ fn lanes_delta(shm: &shm::Shm, name: &str) -> i64 {
     shm.lanes_sum(word) as i64
 }
 
+/// For a reader of counter `name` from a snapshot of epoch `epoch` opened when the counters'
+/// seqlock was `opened_at_seq` (even; `None`: opened while a commit was under way): the
+/// lanes' deltas to add to that snapshot's counter, while a checkpoint's commit (this
+/// commit's seqlock, `opened_at_seq + 1`) is under way. A checkpoint folds the deltas into the
+/// database only after it bumps the epoch ([`Overlay::publish_applied`]), so deltas read
+/// between two looks at an unmoved epoch belong with the snapshot. `None` if that cannot be
+/// told (no commit under way, another one, or the epoch moved).
+pub(super) fn deltas_before_commit(
+    shm: &shm::Shm,
+    name: &str,
+    epoch: u64,
+    opened_at_seq: Option<u64>,
+) -> Option<i64> {
+    let odd = opened_at_seq?.wrapping_add(1);
+    if shm.get(Word::CounterSeq) != odd || shm.get(Word::Epoch) != epoch {
+        return None;
+    }
+    let delta = lanes_delta(shm, name);
+    // The deltas must be read before the second look at the epoch.
+    std::sync::atomic::fence(Ordering::Acquire);
+    if shm.get(Word::Epoch) != epoch || shm.get(Word::CounterSeq) != odd {
+        return None;
+    }
+    Some(delta)
+}
+
 /// Counter `name` (`count` or `volume`) as the database holds it in `snap`.
 fn stored_counter(snap: &Snapshot, name: &str) -> Result<u64> {
     if name == META_COUNT {
@@ -649,6 +675,7 @@ impl LoggedEngine {
         if shm.get(Word::Applied) == generation && shm.get(Word::CounterSeq).is_multiple_of(2) {
             return Ok(());
         }
+        let _span = crate::observe::checkpoint_span(generation);
         let started = Instant::now();
         let log = overlay.scan(lane, generation)?;
         let records = log.records.len() as u64;
@@ -671,6 +698,7 @@ impl LoggedEngine {
         }
         overlay.note_committed(generation);
         pace::note_applied(shm, records, started.elapsed());
+        crate::observe::checkpoint(generation, records, started.elapsed());
         crate::crash_point("after-lane-published");
         if let Some(odd) = counters.get() {
             overlay.counters_end(odd);
@@ -743,10 +771,9 @@ impl LoggedEngine {
 
     /// Under the write lock, while a checkpoint's commit keeps the counters' seqlock odd:
     /// `count` or `volume` without waiting for that commit, if `snap` (of epoch `epoch`) was
-    /// opened before it began (the seqlock then `opened_at_seq`, this commit's `+ 1`): that
-    /// snapshot's counter plus both lanes' deltas, which the checkpoint folds in only after
-    /// it bumps the epoch ([`Overlay::publish_applied`]). `None` if that cannot be told (no
-    /// commit under way, another one, or the epoch moved): read as [`LoggedEngine::counter`].
+    /// opened before it began: that snapshot's counter plus the lanes' deltas
+    /// ([`deltas_before_commit`]). `None` if that cannot be told: read as
+    /// [`LoggedEngine::counter`].
     pub(super) fn counter_before_commit(
         &self,
         name: &str,
@@ -755,18 +782,9 @@ impl LoggedEngine {
         opened_at_seq: Option<u64>,
     ) -> Result<Option<u64>> {
         let shm = self.overlay().shm();
-        let Some(odd) = opened_at_seq.map(|even| even.wrapping_add(1)) else {
+        let Some(delta) = deltas_before_commit(shm, name, epoch, opened_at_seq) else {
             return Ok(None);
         };
-        if shm.get(Word::CounterSeq) != odd || shm.get(Word::Epoch) != epoch {
-            return Ok(None);
-        }
-        let delta = lanes_delta(shm, name);
-        // The deltas must be read before the second look at the epoch.
-        std::sync::atomic::fence(Ordering::Acquire);
-        if shm.get(Word::Epoch) != epoch || shm.get(Word::CounterSeq) != odd {
-            return Ok(None);
-        }
         Ok(Some(
             stored_counter(snap, name)?.saturating_add_signed(delta),
         ))
@@ -907,6 +925,8 @@ impl LoggedEngine {
     fn recover(&self, env: &OpEnv<'_>) -> Result<()> {
         let overlay = self.overlay();
         let _held = overlay.checkpoint_lock(env.deadline())?;
+        let _span = crate::observe::recovery_span();
+        let started = Instant::now();
         // Read first: a lane with no header has no records.
         let headers = overlay.headers()?;
         let mut scans = Vec::new();
@@ -936,6 +956,7 @@ impl LoggedEngine {
             records.extend(scan.records);
             skipped.extend(scan.skipped);
         }
+        let replayed = (records.len(), skipped.len());
         if !records.is_empty() || !skipped.is_empty() {
             let digest = apply::digest(records)?;
             let committed = apply::commit(env, overlay.shm(), digest, 1, &skipped, || {});
@@ -976,6 +997,7 @@ impl LoggedEngine {
         overlay.reset(clearing, generation, next_row_id)?;
         overlay.counters_end(counters);
         self.shared.snapshots.drop_unless(u64::MAX);
+        crate::observe::recovered(replayed.0, replayed.1, started.elapsed());
         Ok(())
     }
 

@@ -30,14 +30,24 @@ use orders::Orders;
 /// until `deadline`.
 pub(crate) fn begin_write(db: &redb::Database, deadline: Instant) -> Result<WriteTransaction> {
     let mut pause = Duration::from_micros(20);
+    // When the first attempt found redb's writer lock taken.
+    let mut waiting_since: Option<Instant> = None;
     loop {
         match db.try_begin_write() {
-            Ok(txn) => return Ok(txn),
+            Ok(txn) => {
+                if let Some(since) = waiting_since {
+                    crate::observe::lock_waited("redb", since.elapsed());
+                }
+                return Ok(txn);
+            }
             Err(redb::TransactionError::WouldBlock) => {}
             Err(e) => return Err(e.into()),
         }
-        let left = deadline.saturating_duration_since(Instant::now());
+        let now = Instant::now();
+        let since = *waiting_since.get_or_insert(now);
+        let left = deadline.saturating_duration_since(now);
         if left.is_zero() {
+            crate::observe::lock_timed_out("redb", now.duration_since(since));
             return Err(Error::Timeout);
         }
         std::thread::sleep(pause.min(left));

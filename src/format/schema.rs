@@ -14,6 +14,11 @@ pub const DEFAULT_DISK: &str = "default";
 /// this is refused with [`crate::Error::UnsupportedVersion`].
 pub const FORMAT_VERSION: u64 = 3;
 
+/// The oldest on-disk format version this build reads: it opens caches of the versions
+/// `OLDEST_FORMAT_VERSION..=FORMAT_VERSION` and refuses any other with
+/// [`crate::Error::UnsupportedVersion`].
+pub const OLDEST_FORMAT_VERSION: u64 = 1;
+
 /// The format version a new cache is created with.
 pub(crate) const FIRST_FORMAT_VERSION: u64 = 1;
 

@@ -34,7 +34,7 @@ pub(crate) fn cull_after_write(w: &mut dyn RowWriter, settings: &Settings) -> Re
     }
     let limit = usize::try_from(settings.cull_limit.saturating_mul(inserts)).unwrap_or(usize::MAX);
     let now = w.now();
-    let removed =
+    let mut removed =
         if crate::testing::sabotage::on(crate::testing::sabotage::Sabotage::WritesKeepExpired) {
             // Negative control (`sabotage`): writes leave expired entries in place.
             0
@@ -49,8 +49,9 @@ pub(crate) fn cull_after_write(w: &mut dyn RowWriter, settings: &Settings) -> Re
     {
         w.settle(settings.eviction_policy)?;
         let order = Order::Policy(settings.eviction_policy);
-        remove_head(w, order, u64::MAX, limit - removed, None)?;
+        removed += remove_head(w, order, u64::MAX, limit - removed, None)?;
     }
+    crate::observe::culled(removed as u64);
     Ok(())
 }
 

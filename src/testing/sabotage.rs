@@ -102,6 +102,10 @@ pub(crate) enum Sabotage {
     /// redb's page cache keeps its default size, 1 GiB, whatever the memory budget
     /// (`tests/process_wide/memory.rs`).
     IgnoreMemoryBudget,
+    /// A checkpoint zeroes the lanes' deltas before it bumps the epoch, so a writer reading
+    /// the counters from a snapshot older than the commit can add no deltas to it
+    /// (`src/engine/tests.rs`).
+    DeltasBeforeEpoch,
     /// A long operation's progress callback cannot stop it: its `Break` is taken for
     /// `Continue` (`tests/api/progress.rs`).
     BreakIgnored,
@@ -113,7 +117,7 @@ impl Sabotage {
         not(diskcache_broken),
         expect(dead_code, reason = "read in sabotage builds")
     )]
-    const ALL: [Sabotage; 32] = [
+    const ALL: [Sabotage; 33] = [
         Sabotage::AckBeforeCommit,
         Sabotage::CheckpointOrder,
         Sabotage::LaneRetiredEarly,
@@ -145,6 +149,7 @@ impl Sabotage {
         Sabotage::ReplacedFilesGoEarly,
         Sabotage::CountTakesOwnLock,
         Sabotage::IgnoreMemoryBudget,
+        Sabotage::DeltasBeforeEpoch,
         Sabotage::BreakIgnored,
     ];
 
@@ -186,6 +191,7 @@ impl Sabotage {
             Sabotage::ReplacedFilesGoEarly => "replaced-files-go-early",
             Sabotage::CountTakesOwnLock => "count-takes-own-lock",
             Sabotage::IgnoreMemoryBudget => "ignore-memory-budget",
+            Sabotage::DeltasBeforeEpoch => "deltas-before-epoch",
             Sabotage::BreakIgnored => "break-ignored",
         }
     }

@@ -34,6 +34,7 @@ mod large_values;
 mod maintenance;
 mod memoize;
 mod memory;
+mod observability;
 mod ordering;
 mod permissions;
 mod progress;

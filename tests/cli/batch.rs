@@ -48,9 +48,13 @@ fn a_malformed_line_gets_an_error_reply_and_the_stream_goes_on() {
             assert_eq!(reply["error"], json!(error), "{line}: {reply}");
         }
     }
-    // Blank lines get no reply; ids are echoed.
+    // Every line gets one reply, an empty one included; ids are echoed.
+    for blank in ["", "  ", "\r"] {
+        let reply = session.line(blank);
+        assert_eq!(reply["error"], json!("BadRequest"), "{blank:?}: {reply}");
+    }
     assert_eq!(
-        session.line("\n{\"op\": \"get\", \"key\": \"k\", \"id\": [7]}"),
+        session.line("{\"op\": \"get\", \"key\": \"k\", \"id\": [7]}"),
         json!({"ok": true, "result": 1, "id": [7]})
     );
     assert_eq!(
@@ -58,7 +62,8 @@ fn a_malformed_line_gets_an_error_reply_and_the_stream_goes_on() {
         json!("x")
     );
     session.expect(json!({"op": "len"}), json!(2));
-    session.finish();
+    // A request failed: exit status 1.
+    assert_eq!(session.finish(), 1);
 }
 
 #[test]
@@ -100,7 +105,7 @@ fn keys_and_values_of_every_kind_round_trip_through_the_protocol() {
         json!({"op": "get_entry", "key": "text"}),
         json!(["", null, null]),
     );
-    session.finish();
+    assert_eq!(session.finish(), 0);
     let cache = Cache::open(tmp.path()).unwrap();
     assert_eq!(cache.get::<f64>(2.5).unwrap(), Some(1.0));
     assert!(cache.contains(Key::from("x")).unwrap());
@@ -138,7 +143,7 @@ fn floats_round_trip_exactly() {
         let x = got["x"][0].as_f64();
         assert_eq!(x.map(f64::to_bits), Some(exact.to_bits()), "{text}: {got}");
     }
-    session.finish();
+    assert_eq!(session.finish(), 0);
 }
 
 /// Seconds since the epoch, now.
@@ -318,7 +323,7 @@ fn a_batch_session_replays_the_tutorial() {
         json!([100, 50]),
     );
     c.expect(json!({"op": "check"}), json!([]));
-    c.finish();
+    assert_eq!(c.finish(), 1, "the incr of a missing key failed");
 }
 
 /// The rows of `cache.redb`'s `entries` table, read with the redb crate: (key, row).
@@ -386,7 +391,8 @@ fn the_worked_examples_of_the_spec_are_the_bytes_the_command_stores() {
         let mut session = Session::diskcache(tmp.path());
         let as_key = session.ask(json!({"op": "set", "key": json, "value": 0}));
         let as_value = session.ask(json!({"op": "set", "key": "the value", "value": json}));
-        session.finish();
+        let refused = as_key["ok"] != json!(true) || as_value["ok"] != json!(true);
+        assert_eq!(session.finish(), i32::from(refused), "{form}");
         let stored = entries(tmp.path());
         let value_key = b"\x20the value".to_vec();
         let got_key = match stored.iter().find(|(k, _)| *k != value_key) {

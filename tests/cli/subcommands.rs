@@ -263,7 +263,7 @@ fn a_fanout_cache_directory_works_with_every_command() {
         assert_eq!(session.error(request), "Unsupported", "{op}");
     }
     session.expect(json!({"op": "clear"}), json!(20));
-    session.finish();
+    assert_eq!(session.finish(), 1, "the Unsupported requests failed");
     // Still a fanout cache: the command created nothing else there.
     assert!(!tmp.path().join("cache.redb").exists());
     assert_eq!(FanoutCache::open(tmp.path()).unwrap().len().unwrap(), 0);
@@ -328,7 +328,7 @@ fn composites_of_other_programs_show_as_their_serialized_bytes() {
         session.error(json!({"op": "set", "key": "k", "value": {"serialized": "00"}})),
         "BadRequest"
     );
-    session.finish();
+    assert_eq!(session.finish(), 1, "the BadRequest failed");
     let cache = Cache::open(tmp.path()).unwrap();
     assert_eq!(
         cache.get::<(u8, String)>("foreign2").unwrap(),

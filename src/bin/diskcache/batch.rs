@@ -1,5 +1,6 @@
 //! `diskcache batch`: one JSON request per line on stdin, one JSON reply per line on stdout
-//! (`format-spec/batch-protocol.md`). A bad line gets an error reply and the stream goes on.
+//! (`format-spec/batch-protocol.md`). A bad line, an empty one included, gets an error reply
+//! and the stream goes on.
 
 use std::io::{BufRead, Write};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -10,21 +11,45 @@ use serde_json::{Map, Value as Json};
 
 use crate::failure::{Failure, Outcome};
 use crate::handle::Handle;
-use crate::json::{key_from_json, value_from_json};
+use crate::json::{integers_fit, key_from_json, value_from_json};
 use crate::ops;
 use crate::value::Value;
 
-/// Answers every request line of `input` on `output`, flushing after each reply so that a
-/// script can wait for it. Returns at the end of the input, or with an error writing the
-/// output (or reading the input).
-pub fn serve(handle: &Handle, input: impl BufRead, mut output: impl Write) -> std::io::Result<()> {
+/// The protocol's specification, which `diskcache batch --spec` prints.
+pub const SPEC: &str = include_str!("../../../format-spec/batch-protocol.md");
+
+/// How a stream of requests went.
+#[derive(Debug, Default)]
+pub struct Tally {
+    /// The requests answered with an error.
+    pub failed: u64,
+}
+
+/// Answers every line of `input` on `output`, one reply per line, flushing after each so that
+/// a script can wait for it. Returns how the requests went, and how the stream ended: at the
+/// end of the input, or with an error writing the output (or reading the input).
+pub fn serve(
+    handle: &Handle,
+    input: impl BufRead,
+    output: impl Write,
+) -> (Tally, std::io::Result<()>) {
+    let mut tally = Tally::default();
+    let ended = answer_lines(handle, input, output, &mut tally);
+    (tally, ended)
+}
+
+/// [`serve`]'s loop, counting the failed requests in `tally`.
+fn answer_lines(
+    handle: &Handle,
+    input: impl BufRead,
+    mut output: impl Write,
+    tally: &mut Tally,
+) -> std::io::Result<()> {
     for line in input.split(b'\n') {
         let line = line?;
         let line = line.strip_suffix(b"\r").unwrap_or(&line);
-        if line.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
         let reply = answer(handle, line);
+        tally.failed += u64::from(!reply.ok());
         serde_json::to_writer(&mut output, &reply)?;
         output.write_all(b"\n")?;
         output.flush()?;
@@ -34,6 +59,10 @@ pub fn serve(handle: &Handle, input: impl BufRead, mut output: impl Write) -> st
 
 /// The reply to one request line.
 fn answer(handle: &Handle, line: &[u8]) -> Reply {
+    if line.iter().all(u8::is_ascii_whitespace) {
+        let f = Failure::BadRequest("an empty line is not a request".into());
+        return Reply::failure(None, &f);
+    }
     let request = match serde_json::from_slice::<Json>(line) {
         Ok(Json::Object(map)) => Request(map),
         Ok(other) => {
@@ -46,6 +75,9 @@ fn answer(handle: &Handle, line: &[u8]) -> Reply {
         }
     };
     let id = request.0.get("id").cloned();
+    if let Err(e) = integers_fit(line) {
+        return Reply::failure(id, &Failure::BadRequest(e));
+    }
     match request.op().and_then(|op| ops::run(handle, op, &request)) {
         Ok(result) => Reply(vec![("ok", Json::Bool(true)), ("result", result)]).with_id(id),
         Err(f) => Reply::failure(id, &f),
@@ -64,6 +96,11 @@ impl Reply {
             ("message", Json::from(f.to_string())),
         ])
         .with_id(id)
+    }
+
+    /// Whether the request succeeded.
+    fn ok(&self) -> bool {
+        self.0.first() == Some(&("ok", Json::Bool(true)))
     }
 
     fn with_id(mut self, id: Option<Json>) -> Reply {
@@ -215,9 +252,9 @@ impl Request {
 }
 
 /// A time to live of `secs` seconds: a negative one is zero (expired at once), as in Python.
-pub fn seconds(secs: f64) -> Result<Duration, String> {
+fn seconds(secs: f64) -> Result<Duration, String> {
     if secs.is_nan() {
-        return Err("an expire time of NaN seconds".into());
+        return Err("\"expire\" is a number of seconds or null, not NaN".into());
     }
     Ok(Duration::try_from_secs_f64(secs.max(0.0)).unwrap_or(Duration::MAX))
 }

@@ -2,22 +2,18 @@
 //! what it did for people and as JSON. The long ones (`check`, `clear`, `expire`, `evict`,
 //! `cull`) show their progress and stop on Ctrl-C (`progress.rs`).
 
-use std::io::Write;
 use std::ops::ControlFlow;
 use std::path::Path;
 use std::time::Duration;
 
-use diskcache::{Cache, FanoutCache, Key, Progress, SetOptions};
+use diskcache::{Cache, FanoutCache, Key, Progress};
 use serde_json::{Value as Json, json};
 
 use crate::args::Command;
-use crate::batch::{epoch_seconds, seconds};
+use crate::batch::epoch_seconds;
 use crate::failure::{Failure, Outcome};
 use crate::handle::{Create, Handle, Inner};
-use crate::json::{
-    key_display, key_from_json, key_to_json, parse_arg, value_display, value_from_json,
-    value_to_json,
-};
+use crate::json::{key_display, key_to_json, value_display, value_to_json};
 use crate::progress::{Bar, INTERRUPTED};
 use crate::setting;
 
@@ -43,7 +39,7 @@ impl Done {
 
 /// A command-line KEY or TAG.
 fn key_arg(text: &str) -> Outcome<Key> {
-    key_from_json(&parse_arg(text)).map_err(Failure::BadRequest)
+    crate::json::key_arg(text).map_err(Failure::BadRequest)
 }
 
 /// Runs `command` (not `batch`); `None` when it wrote its output itself (`get --raw`). With
@@ -59,45 +55,19 @@ pub fn run(command: Command, timeout: Option<Duration>, quiet: bool) -> Outcome<
             reverse,
             limit,
         } => keys(&open(&dir, Create::No)?, sorted, reverse, limit)?,
-        Command::Get { dir, key, raw } => {
+        Command::Get {
+            dir,
+            key,
+            raw,
+            output,
+        } => {
             let h = open(&dir, Create::No)?;
-            if raw {
-                return get_raw(&h, key_arg(&key)?).map(|()| None);
+            if raw || output.is_some() {
+                return crate::transfer::get_bytes(&h, key_arg(&key)?, output.as_deref());
             }
             get(&h, key_arg(&key)?)?
         }
-        Command::Set {
-            dir,
-            key,
-            value,
-            expire,
-            tag,
-        } => {
-            let key = key_arg(&key)?;
-            let value = value_from_json(&parse_arg(&value)).map_err(Failure::BadRequest)?;
-            let mut opts = SetOptions::default();
-            if let Some(expire) = expire
-                .map(seconds)
-                .transpose()
-                .map_err(Failure::BadRequest)?
-            {
-                opts = opts.expire(expire);
-            }
-            if let Some(tag) = tag.as_deref().map(key_arg).transpose()? {
-                opts = opts.tag(tag);
-            }
-            let h = open(&dir, Create::Yes)?;
-            if !h.set(key.clone(), &value, opts)? {
-                return Err(diskcache::Error::Timeout.into());
-            }
-            finish(
-                h,
-                Done::ok(
-                    format!("stored {}", key_display(&key)),
-                    json!({"stored": true}),
-                ),
-            )?
-        }
+        Command::Set(args) => crate::transfer::set(args, timeout)?,
         Command::Delete { dir, key } => {
             let key = key_arg(&key)?;
             let h = open(&dir, Create::No)?;
@@ -409,16 +379,4 @@ fn get(h: &Handle, key: Key) -> Outcome<Done> {
             "tag": e.tag.as_ref().map(key_to_json),
         }),
     ))
-}
-
-/// `get --raw`: streams the stored bytes to stdout (a value file is read through a memory
-/// map, not loaded whole); exit status 1 if there is no such key.
-fn get_raw(h: &Handle, key: Key) -> Outcome<()> {
-    let Some(mut reader) = h.get_reader(key.clone())? else {
-        return Err(Failure::NotFound(format!("no key {}", key_display(&key))));
-    };
-    let mut out = std::io::stdout().lock();
-    std::io::copy(&mut reader, &mut out)?;
-    out.flush()?;
-    Ok(())
 }

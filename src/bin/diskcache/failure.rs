@@ -63,8 +63,18 @@ impl From<Error> for Failure {
 }
 
 impl From<std::io::Error> for Failure {
+    /// An I/O error, or the library's error it carries (a `ValueReader` reports a damaged
+    /// value's checksum as `InvalidData` wrapping `Error::Corrupted`).
     fn from(e: std::io::Error) -> Self {
-        Failure::Cache(Error::Io(e))
+        if !e.get_ref().is_some_and(|inner| inner.is::<Error>()) {
+            return Failure::Cache(Error::Io(e));
+        }
+        let kind = e.kind();
+        match e.into_inner().map(|inner| inner.downcast::<Error>()) {
+            Some(Ok(inner)) => Failure::Cache(*inner),
+            // Not reached: the error was checked to carry an `Error` above.
+            _ => Failure::Cache(Error::Io(kind.into())),
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 //! An open cache directory: a plain `Cache` or a `FanoutCache`, detected from the directory,
 //! opened with the [`RawDisk`] of the disk it records, behind one set of operations.
 
+use std::io::Read;
 use std::path::Path;
 use std::time::Duration;
 
@@ -170,6 +171,15 @@ impl Handle {
         Ok(match &self.inner {
             Inner::Plain(c) => c.set_with(key, &w, opts).map(|()| true)?,
             Inner::Fanout(f) => f.set_with(key, &w, opts)?,
+        })
+    }
+
+    /// Stores the bytes of `reader`, streamed, as a byte string; `false` if a fanout shard's
+    /// lock was not had in time.
+    pub fn set_reader(&self, key: Key, reader: impl Read, opts: SetOptions) -> Outcome<bool> {
+        Ok(match &self.inner {
+            Inner::Plain(c) => c.set_reader(key, reader, opts).map(|()| true)?,
+            Inner::Fanout(f) => f.set_reader(key, reader, opts)?,
         })
     }
 

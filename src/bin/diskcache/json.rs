@@ -26,9 +26,102 @@ fn special(v: &Json) -> Option<(&str, &Json)> {
         .then_some((field.as_str(), inner))
 }
 
-/// A command-line argument as JSON: the JSON it parses as, or else a string of its text.
-pub fn parse_arg(text: &str) -> Json {
-    serde_json::from_str(text).unwrap_or_else(|_| Json::String(text.to_owned()))
+/// A command-line argument as JSON: the JSON it parses as, or else a string of its text. An
+/// argument that looks like JSON ([`looks_like_json`]) but does not parse is an error, as is
+/// one with an integer beyond 64 bits ([`integers_fit`]).
+pub fn parse_arg(text: &str) -> Result<Json, String> {
+    match serde_json::from_str(text) {
+        Ok(v) => integers_fit(text.as_bytes()).map(|()| v),
+        Err(e) if looks_like_json(text) => {
+            Err(format!("'{text}' looks like JSON but does not parse ({e})"))
+        }
+        Err(_) => Ok(Json::String(text.to_owned())),
+    }
+}
+
+/// A command-line KEY or TAG: [`parse_arg`], then [`key_from_json`]; an argument that is not
+/// JSON says how to give it as a text.
+pub fn key_arg(text: &str) -> Result<Key, String> {
+    let hint = |e: String| {
+        let quoted = serde_json::to_string(text).unwrap_or_default();
+        format!("{e}; to mean the text, write it as a JSON string: '{quoted}'")
+    };
+    let v = parse_arg(text).map_err(hint)?;
+    key_from_json(&v).map_err(|e| if v.is_number() { hint(e) } else { e })
+}
+
+/// Whether an argument that is not JSON was meant as JSON: it starts with `{`, `[` or `"`, or
+/// has the shape of a JSON number that JSON refuses (`007`, `1.`, `.5`, `1e999`). Anything
+/// else (`hello`, `2024-01-01`, `1.2.3`, `-`) is a text.
+fn looks_like_json(text: &str) -> bool {
+    let t = text.trim();
+    if t.starts_with(['{', '[', '"']) {
+        return true;
+    }
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let unsigned = t.strip_prefix('-').unwrap_or(t);
+    let (mantissa, exponent) = match unsigned.split_once(['e', 'E']) {
+        Some((m, e)) => (m, Some(e)),
+        None => (unsigned, None),
+    };
+    let mantissa_ok = match mantissa.split_once('.') {
+        Some((int, frac)) => {
+            (int.is_empty() || digits(int))
+                && (frac.is_empty() || digits(frac))
+                && !(int.is_empty() && frac.is_empty())
+        }
+        None => digits(mantissa),
+    };
+    mantissa_ok && exponent.is_none_or(|e| digits(e.strip_prefix(['+', '-']).unwrap_or(e)))
+}
+
+/// Refuses a JSON text (already known to parse) with an integer literal, one with no fraction
+/// and no exponent, that fits neither an `i64` nor a `u64`: serde_json would read it as a
+/// float, so `99999999999999999999` would silently be `1e20`.
+pub fn integers_fit(text: &[u8]) -> Result<(), String> {
+    let mut at = 0;
+    let mut in_string = false;
+    while let Some(&b) = text.get(at) {
+        at += 1;
+        match b {
+            b'\\' if in_string => at += 1,
+            b'"' => in_string = !in_string,
+            b'-' | b'0'..=b'9' if !in_string => {
+                let start = at - 1;
+                while text
+                    .get(at)
+                    .is_some_and(|c| c.is_ascii_digit() || b"+-.eE".contains(c))
+                {
+                    at += 1;
+                }
+                let literal = text.get(start..at).unwrap_or_default();
+                let literal = std::str::from_utf8(literal).unwrap_or_default();
+                let integral = !literal.contains(['.', 'e', 'E']);
+                if integral && literal.parse::<i64>().is_err() && literal.parse::<u64>().is_err() {
+                    return Err(beyond_i64(literal));
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// The error for an integer that does not fit where it stands.
+fn beyond_i64(literal: &str) -> String {
+    format!(
+        "the integer {literal} is outside i64 (-2^63 to 2^63-1); to mean a float, write a \
+         fraction or an exponent ({literal}.0)"
+    )
+}
+
+/// A top-level JSON number that is not an `i64` must have been written as a float: an
+/// integer between 2^63 and 2^64 (which serde_json keeps as a `u64`) is refused.
+fn refuse_beyond_i64(n: &Number) -> Result<(), String> {
+    match n.as_u64() {
+        Some(_) => Err(beyond_i64(&n.to_string())),
+        None => Ok(()),
+    }
 }
 
 /// The bytes of `{"bytes": hex}`.
@@ -84,7 +177,7 @@ pub fn key_from_json(v: &Json) -> Result<Key, String> {
     let key = match (v, special(v)) {
         (Json::Number(n), _) => match n.as_i64() {
             Some(i) => Key::Int(i),
-            None => Key::from(number_f64(n)),
+            None => refuse_beyond_i64(n).map(|()| Key::from(number_f64(n)))?,
         },
         (Json::String(s), _) => Key::Str(s.clone()),
         (_, Some(("bytes", inner))) => Key::Bytes(bytes_of(inner)?),
@@ -129,7 +222,7 @@ pub fn value_from_json(v: &Json) -> Result<Value, String> {
     Ok(match (v, special(v)) {
         (Json::Number(n), _) => match n.as_i64() {
             Some(i) => Value::Int(i),
-            None => Value::Float(number_f64(n)),
+            None => refuse_beyond_i64(n).map(|()| Value::Float(number_f64(n)))?,
         },
         (Json::String(s), _) => Value::Text(s.clone()),
         (_, Some(("bytes", inner))) => Value::Bytes(bytes_of(inner)?),
@@ -237,9 +330,66 @@ mod tests {
 
     #[test]
     fn arguments_are_json_when_they_parse() {
-        assert_eq!(parse_arg("42"), json!(42));
-        assert_eq!(parse_arg("\"42\""), json!("42"));
-        assert_eq!(parse_arg("hello world"), json!("hello world"));
-        assert_eq!(parse_arg("{\"bytes\":\"00ff\"}"), json!({"bytes": "00ff"}));
+        assert_eq!(parse_arg("42"), Ok(json!(42)));
+        assert_eq!(parse_arg("\"42\""), Ok(json!("42")));
+        assert_eq!(parse_arg("hello world"), Ok(json!("hello world")));
+        assert_eq!(
+            parse_arg("{\"bytes\":\"00ff\"}"),
+            Ok(json!({"bytes": "00ff"}))
+        );
+        for text in ["-", "2024-01-01", "1.2.3", "1e", "-x", "nan", "{", "a{"] {
+            let expected = if text == "{" { None } else { Some(json!(text)) };
+            assert_eq!(parse_arg(text).ok(), expected, "{text}");
+        }
+    }
+
+    #[test]
+    fn arguments_that_look_like_json_but_do_not_parse_are_refused() {
+        for text in [
+            "{\"bad json",
+            "[1,",
+            "\"open",
+            " {x}",
+            "007",
+            "1.",
+            ".5",
+            "-1e999",
+        ] {
+            let e = parse_arg(text).unwrap_err();
+            assert!(e.contains("looks like JSON"), "{text}: {e}");
+        }
+        let e = key_arg("{bad").unwrap_err();
+        assert!(e.ends_with("'\"{bad\"'"), "{e}");
+        let e = key_arg("18446744073709551615").unwrap_err();
+        assert!(
+            e.contains("outside i64") && e.ends_with("JSON string: '\"18446744073709551615\"'")
+        );
+    }
+
+    #[test]
+    fn integers_beyond_i64_are_refused_not_made_floats() {
+        for text in [
+            "99999999999999999999",
+            "-9223372036854775809",
+            "[1, 99999999999999999999]",
+            "{\"a\": {\"b\": -99999999999999999999}}",
+        ] {
+            let e = parse_arg(text).unwrap_err();
+            assert!(e.contains("outside i64"), "{text}: {e}");
+        }
+        // Between 2^63 and 2^64: a composite may hold it, a bare key or value may not.
+        let big = parse_arg("18446744073709551615").unwrap();
+        assert!(value_from_json(&big).unwrap_err().contains("outside i64"));
+        assert!(key_from_json(&big).unwrap_err().contains("outside i64"));
+        let inner = parse_arg("[18446744073709551615]").unwrap();
+        assert_eq!(value_from_json(&inner), Ok(Value::Json(inner.clone())));
+        // Floats, and digits inside strings, are what they were.
+        assert_eq!(parse_arg("1e20"), Ok(json!(1e20)));
+        assert_eq!(parse_arg("-9223372036854775808"), Ok(json!(i64::MIN)));
+        assert_eq!(
+            parse_arg("[\"99999999999999999999\", \"\\\"\", 99999999999999999999.0]"),
+            Ok(json!(["99999999999999999999", "\"", 1e20]))
+        );
+        assert!(integers_fit(b"{\"99999999999999999999\": 1}").is_ok());
     }
 }

@@ -227,7 +227,10 @@ impl WriteLock {
                 owner.load(Ordering::Acquire)
             } else {
                 match owner.compare_exchange(0, self.token, Ordering::Acquire, Ordering::Acquire) {
-                    Ok(_) => return Ok(self.took(mine, shm, gate)),
+                    Ok(_) => {
+                        crate::observe::lock_waited("logged", since.elapsed());
+                        return Ok(self.took(mine, shm, gate));
+                    }
                     Err(current) => current,
                 }
             };
@@ -265,11 +268,13 @@ impl WriteLock {
                         .is_ok()
                 {
                     // Taken over from a dead owner; its `dirty` mark makes the caller recover.
+                    crate::observe::lock_taken_over(current);
                     return Ok(self.took(mine, shm, gate));
                 }
             }
             if left.is_zero() {
                 // `mine` is dropped: a claim made is cleared.
+                crate::observe::lock_timed_out("logged", since.elapsed());
                 return Err(Error::Timeout);
             }
             if spins < 100 {

@@ -433,12 +433,25 @@ impl Overlay {
     /// readable, as it was, until a holder of the write lock retires it
     /// ([`Overlay::retire_applied`]), so that no operation sees it go mid-way.
     pub(crate) fn publish_applied(&self, lane: Lane, generation: u64) {
-        // The epoch first: a writer reading the counters from a snapshot older than the
-        // commit adds the deltas only if the epoch has not moved after it read them
-        // (`LoggedEngine::counter_before_commit`).
-        self.shm.word(Word::Epoch).fetch_add(1, Ordering::AcqRel);
-        self.shm.set_lane(lane, LaneWord::CountDelta, 0);
-        self.shm.set_lane(lane, LaneWord::VolumeDelta, 0);
+        let bump_epoch = || self.shm.word(Word::Epoch).fetch_add(1, Ordering::AcqRel);
+        let zero_deltas = || {
+            self.shm.set_lane(lane, LaneWord::CountDelta, 0);
+            self.shm.set_lane(lane, LaneWord::VolumeDelta, 0);
+        };
+        if crate::testing::sabotage::on(crate::testing::sabotage::Sabotage::DeltasBeforeEpoch) {
+            // Negative control (`sabotage`): the deltas go while the epoch still says the
+            // commit is not in the snapshots.
+            zero_deltas();
+            crate::testing::midpoint::reached("publish-applied");
+            bump_epoch();
+        } else {
+            // The epoch first: a writer reading the counters from a snapshot older than the
+            // commit adds the deltas only if the epoch has not moved after it read them
+            // (`deltas_before_commit` in engine/log.rs).
+            bump_epoch();
+            crate::testing::midpoint::reached("publish-applied");
+            zero_deltas();
+        }
         self.shm.set(Word::Applied, generation);
     }
 

@@ -83,6 +83,7 @@ pub(crate) fn pace(shm: &Shm, capacity: u64) {
     if wait.is_zero() {
         return;
     }
+    crate::observe::paced(wait);
     if wait > SPIN {
         std::thread::sleep(wait);
         return;
