@@ -19,7 +19,7 @@ NAMES = {API: "api", OPS: "ops", ENGINE: "engine", FORMAT: "format", BASE: "base
 MODULES = {
     **dict.fromkeys(
         "lib cache builder fanout deque index queue memo recipes iter transaction"
-        " compute reader maintenance check fork asynchronous".split(), API),
+        " compute reader maintenance check fork asynchronous progress".split(), API),
     # Plain public data types (SetOptions, Number, Side, Stats, Tag) over keys: as low as
     # the format, so that operations may return them.
     "options": FORMAT,

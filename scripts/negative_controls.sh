@@ -148,6 +148,11 @@ deltas-before-epoch lib
 async-runs-inline api
     asynchronous::a_write_waiting_for_the_lock_leaves_the_runtime_thread_free_on_the_logged_path
     asynchronous::a_write_waiting_for_the_lock_leaves_the_runtime_thread_free_on_the_direct_path
+break-ignored api
+    progress::a_break_at_the_start_removes_nothing
+    progress::a_check_stopped_before_its_confirmation_repairs_nothing
+    progress::compact_reports_and_can_give_up_before_it_starts
+    progress::a_fanout_stopped_between_shards_cleared_exactly_the_shards_before
 '
 
 # A variant's run that takes longer than this is stopped and counts as not caught.

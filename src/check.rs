@@ -8,6 +8,10 @@
 //! ([`scan`]), then looks at each finding again under the lock, in slices of a few
 //! milliseconds, and repairs it there with `fix` ([`confirm`]). `format-spec/check.md` lists
 //! every check, its repair and the races it has to leave room for.
+//!
+//! `check_with_progress` and `compact_with_progress` report as they go (`crate::progress`):
+//! `check` while it reads the rows, between the order tables and after each slice of its
+//! confirmation; `compact` after each attempt that found a snapshot still held.
 
 mod confirm;
 mod files;
@@ -16,6 +20,7 @@ mod findings;
 mod log_damage;
 mod scan;
 
+use std::ops::ControlFlow;
 use std::time::{Duration, Instant, SystemTime};
 
 pub use finding::{Counter, Finding};
@@ -23,6 +28,7 @@ pub use finding::{Counter, Finding};
 use crate::cache::Cache;
 use crate::engine::Store;
 use crate::error::{Error, Result};
+use crate::progress::{Outcome, Phase, Progress, Reporter};
 use crate::settings::Settings;
 
 /// The least time a value file no row names is left alone, in case its writer (in another
@@ -109,9 +115,39 @@ impl Cache {
     /// [`Error::Storage`] if the database cannot be read at all. Damage that `check` can
     /// describe is a finding, not an error.
     pub fn check(&self, fix: bool) -> Result<Vec<Finding>> {
+        self.check_reporting(fix, &mut Reporter::silent())
+            .map(Outcome::into_value)
+    }
+
+    /// As [`Cache::check`], calling `progress` as it goes: [`Phase::Integrity`], then
+    /// [`Phase::Rows`] every 1024 rows read (out of the snapshot's rows), [`Phase::Files`],
+    /// [`Phase::Tables`] after each order table, and [`Phase::Confirm`] after each slice of
+    /// the confirmation (with `fix`, the repair). A [`ControlFlow::Break`] from `progress`
+    /// stops it there and returns [`Outcome::Stopped`] with the findings confirmed until then:
+    /// stopped before the confirmation, only redb's; with `fix`, the repairs of the slices
+    /// that ran are committed and the rest is left for the next `check`.
+    ///
+    /// # Errors
+    /// As [`Cache::check`].
+    pub fn check_with_progress(
+        &self,
+        fix: bool,
+        mut progress: impl FnMut(&Progress) -> ControlFlow<()>,
+    ) -> Result<Outcome<Vec<Finding>>> {
+        self.check_reporting(fix, &mut Reporter::new(&mut progress))
+    }
+
+    /// [`Cache::check`], reporting to `report`, which may stop it.
+    pub(crate) fn check_reporting(
+        &self,
+        fix: bool,
+        report: &mut Reporter<'_>,
+    ) -> Result<Outcome<Vec<Finding>>> {
         let store = self.store()?;
-        let seen = look(store, fix)?;
-        conclude(store, seen, fix)
+        match look(store, fix, report)? {
+            Outcome::Finished(seen) => conclude(store, seen, fix, report),
+            Outcome::Stopped(seen) => Ok(Outcome::Stopped(seen.warnings)),
+        }
     }
 
     /// Gives the database file's free pages back to the file system: redb reuses the pages
@@ -148,7 +184,30 @@ impl Cache {
     /// [`Error::Timeout`] if the write lock was not had within the timeout, or some process
     /// kept a read snapshot open until it passed; [`Error::Io`]; [`Error::Storage`].
     pub fn compact(&self) -> Result<()> {
+        self.compact_reporting(&mut Reporter::silent())
+            .map(Outcome::into_value)
+    }
+
+    /// As [`Cache::compact`], calling `progress` ([`Phase::Compact`]) before the first
+    /// attempt and after each attempt that found a read snapshot still held. A
+    /// [`ControlFlow::Break`] from `progress` gives up there ([`Outcome::Stopped`]): nothing
+    /// was compacted, and the database is as it was.
+    ///
+    /// # Errors
+    /// As [`Cache::compact`].
+    pub fn compact_with_progress(
+        &self,
+        mut progress: impl FnMut(&Progress) -> ControlFlow<()>,
+    ) -> Result<Outcome<()>> {
+        self.compact_reporting(&mut Reporter::new(&mut progress))
+    }
+
+    /// [`Cache::compact`], reporting to `report`, which may stop it between attempts.
+    pub(crate) fn compact_reporting(&self, report: &mut Reporter<'_>) -> Result<Outcome<()>> {
         let store = self.store()?;
+        if report.start(Phase::Compact, None).is_break() {
+            return Ok(Outcome::Stopped(()));
+        }
         store.exclusive(|env, refresh| {
             let deadline = crate::time::deadline(env.settings.timeout);
             let mut db = store.second_handle(env.settings)?;
@@ -157,13 +216,16 @@ impl Cache {
             refresh()?;
             loop {
                 match db.database_mut()?.compact() {
-                    Ok(_) => return Ok(()),
+                    Ok(_) => return Ok(Outcome::Finished(())),
                     Err(redb::CompactionError::TransactionInProgress) => {}
                     Err(redb::CompactionError::Storage(e)) => return Err(e.into()),
                     Err(e) => return Err(Error::storage(e.to_string())),
                 }
                 if left(deadline).is_zero() {
                     return Err(Error::Timeout);
+                }
+                if report.advance(1).is_break() {
+                    return Ok(Outcome::Stopped(()));
                 }
                 // A process that read since the last generation cached a new snapshot.
                 refresh()?;
@@ -183,10 +245,21 @@ struct Seen {
 }
 
 /// The first part of `check`: redb's integrity check, then the pass over a snapshot, both
-/// without the write lock.
-fn look(store: &Store, fix: bool) -> Result<Seen> {
+/// without the write lock. Stopped by `report`, what it saw until then (no findings of the
+/// snapshot).
+fn look(store: &Store, fix: bool, report: &mut Reporter<'_>) -> Result<Outcome<Seen>> {
     let settings = store.settings();
     let mut warnings = Vec::new();
+    let stopped = |warnings| {
+        Ok(Outcome::Stopped(Seen {
+            warnings,
+            token: None,
+            findings: findings::Findings::default(),
+        }))
+    };
+    if report.start(Phase::Integrity, None).is_break() {
+        return stopped(warnings);
+    }
     // With the log empty, a writer needs no checkpoint (which would wait for redb's writer
     // lock) while redb's check holds that lock.
     store.checkpoint()?;
@@ -213,25 +286,34 @@ fn look(store: &Store, fix: bool) -> Result<Seen> {
     let grace = MIN_ORPHAN_GRACE.max(settings.timeout);
     let cutoff = taken.checked_sub(grace).unwrap_or(SystemTime::UNIX_EPOCH);
     // Dropped inside the boundary too: redb may panic closing a snapshot it panicked in.
-    let findings = store.with_database(move |_| {
-        let findings = scan::scan(&snapshot, store.dir(), cutoff);
+    let scanned = store.with_database(move |_| {
+        let findings = scan::scan(&snapshot, store.dir(), cutoff, report);
         drop(snapshot);
         findings
     })?;
-    Ok(Seen {
-        warnings,
-        token,
-        findings,
-    })
+    match scanned {
+        ControlFlow::Continue(findings) => Ok(Outcome::Finished(Seen {
+            warnings,
+            token,
+            findings,
+        })),
+        ControlFlow::Break(()) => stopped(warnings),
+    }
 }
 
 /// The second part of `check`: each finding looked at again under the write lock (and with
-/// `fix` repaired); returns the warnings.
-fn conclude(store: &Store, seen: Seen, fix: bool) -> Result<Vec<Finding>> {
-    let confirmed = confirm::run(store, &seen.findings, fix, seen.token)?;
+/// `fix` repaired); returns the warnings, those confirmed before `report` stopped it if it
+/// did.
+fn conclude(
+    store: &Store,
+    seen: Seen,
+    fix: bool,
+    report: &mut Reporter<'_>,
+) -> Result<Outcome<Vec<Finding>>> {
+    let (confirmed, flow) = confirm::run(store, &seen.findings, fix, seen.token, report)?;
     let mut findings = seen.warnings;
     findings.extend(seen.findings.confirmed(&confirmed));
-    Ok(findings)
+    Ok(Outcome::of(flow, findings))
 }
 
 fn left(deadline: Instant) -> Duration {

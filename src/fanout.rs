@@ -2,6 +2,7 @@
 //! database and write lock, so that writers to different shards never wait for each other.
 
 use std::io::Read;
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,10 +18,12 @@ use crate::error::{Error, Result};
 use crate::format::key::{IntoKey, Key};
 use crate::index::Index;
 use crate::options::{Entry, Number, SetOptions, Stats, Tag};
+use crate::progress::Reporter;
 use crate::reader::ValueReader;
 use crate::settings::{EvictionPolicy, Setting, Settings};
 
 mod builder;
+mod progress;
 mod transaction;
 
 pub use builder::FanoutBuilder;
@@ -65,6 +68,9 @@ pub struct FanoutCache {
 fn done(result: Result<()>) -> Result<bool> {
     timed_out_as(result.map(|()| true), false)
 }
+
+/// One shard's part of a removal: `Cache::clear_counting` and its kin.
+type Removal<'f> = &'f dyn Fn(&Cache, &mut u64, &mut Reporter<'_>) -> Result<ControlFlow<()>>;
 
 /// `f`'s result, calling it again for as long as it times out (Python diskcache's
 /// `retry=True`).
@@ -319,12 +325,34 @@ impl FanoutCache {
 
     /// Sums over the shards what `f` removes, trying a shard again after a timeout and
     /// counting what each try removed before it timed out (Python's `_remove`).
-    fn sum_removed(&self, f: impl Fn(&Cache, &mut u64) -> Result<()>) -> Result<u64> {
+    fn sum_removed(&self, f: Removal<'_>) -> Result<u64> {
         let mut total = 0;
-        for shard in self.shards.iter() {
-            until_done(|| f(shard, &mut total))?;
-        }
+        // A silent reporter never stops it.
+        let _ = self.remove_counting(&mut total, &mut Reporter::silent(), f)?;
         Ok(total)
+    }
+
+    /// As [`FanoutCache::sum_removed`], adding to `total` and passing each slice to `report`
+    /// (its count running over all shards), which may stop it between slices.
+    fn remove_counting(
+        &self,
+        total: &mut u64,
+        report: &mut Reporter<'_>,
+        f: Removal<'_>,
+    ) -> Result<ControlFlow<()>> {
+        let shards = self.shards.len();
+        for (at, shard) in self.shards.iter().enumerate() {
+            report.shard(at, shards);
+            // Each shard after the first is announced before it starts (the first was, as
+            // the removal started), so a caller can stop between shards.
+            if at > 0 && report.report().is_break() {
+                return Ok(ControlFlow::Break(()));
+            }
+            if until_done(|| f(shard, total, report))?.is_break() {
+                return Ok(ControlFlow::Break(()));
+            }
+        }
+        Ok(ControlFlow::Continue(()))
     }
 
     /// The number of entries in all shards (expired ones count until removed).
@@ -357,7 +385,7 @@ impl FanoutCache {
     /// # Errors
     /// As [`Cache::clear`], except [`Error::Timeout`] (tried again).
     pub fn clear(&self) -> Result<u64> {
-        self.sum_removed(Cache::clear_counting)
+        self.sum_removed(&Cache::clear_counting)
     }
 
     /// Removes every expired entry; returns how many. Waits for every shard, as
@@ -366,7 +394,7 @@ impl FanoutCache {
     /// # Errors
     /// As [`Cache::expire`], except [`Error::Timeout`] (tried again).
     pub fn expire(&self) -> Result<u64> {
-        self.sum_removed(Cache::expire_counting)
+        self.sum_removed(&Cache::expire_counting)
     }
 
     /// Culls every shard to its part of the size limit; returns how many entries went. Waits
@@ -375,7 +403,7 @@ impl FanoutCache {
     /// # Errors
     /// As [`Cache::cull`], except [`Error::Timeout`] (tried again).
     pub fn cull(&self) -> Result<u64> {
-        self.sum_removed(Cache::cull_counting)
+        self.sum_removed(&Cache::cull_counting)
     }
 
     /// Removes every entry tagged `tag`; returns how many. Waits for every shard, as
@@ -385,7 +413,7 @@ impl FanoutCache {
     /// As [`Cache::evict`], except [`Error::Timeout`] (tried again).
     pub fn evict(&self, tag: impl Into<Tag>) -> Result<u64> {
         let tag = tag.into();
-        self.sum_removed(|shard, total| shard.evict_counting(tag.clone(), total))
+        self.sum_removed(&|shard, total, report| shard.evict_counting(tag.clone(), total, report))
     }
 
     /// The stored keys, expired ones included until they are removed (as [`Cache::keys`]),
@@ -456,16 +484,8 @@ impl FanoutCache {
     /// # Errors
     /// As [`Cache::check`], including [`Error::Timeout`] (the findings would be incomplete).
     pub fn check(&self, fix: bool) -> Result<Vec<ShardFinding>> {
-        let mut findings = Vec::new();
-        for (shard, cache) in self.shards.iter().enumerate() {
-            findings.extend(
-                cache
-                    .check(fix)?
-                    .into_iter()
-                    .map(|finding| ShardFinding { shard, finding }),
-            );
-        }
-        Ok(findings)
+        self.check_reporting(fix, &mut Reporter::silent())
+            .map(crate::progress::Outcome::into_value)
     }
 
     /// Builds the tag index in every shard.
@@ -490,7 +510,8 @@ impl FanoutCache {
     /// # Errors
     /// As [`Cache::compact`].
     pub fn compact(&self) -> Result<()> {
-        self.shards.iter().try_for_each(Cache::compact)
+        self.compact_reporting(&mut Reporter::silent())
+            .map(crate::progress::Outcome::into_value)
     }
 
     /// Applies every shard's log to its database (see [`Cache::checkpoint`]).

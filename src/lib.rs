@@ -83,6 +83,7 @@ mod ops;
 mod options;
 #[doc(hidden)]
 pub mod platform;
+mod progress;
 mod queue;
 mod reader;
 pub mod recipes;
@@ -117,6 +118,7 @@ pub use iter::Keys;
 pub use key::{IntoKey, Key, MAX_KEY_BYTES};
 pub use memo::{Memo, MemoOptions, Memoized, TryMemoized};
 pub use options::{Entry, Number, SetOptions, Side, Stats, Tag};
+pub use progress::{Outcome, Phase, Progress};
 pub use reader::ValueReader;
 pub use recipes::{
     Averager, BoundedSemaphore, Lock, LockGuard, RLock, RLockGuard, SemaphoreGuard, Throttle,

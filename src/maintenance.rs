@@ -1,6 +1,9 @@
 //! Whole-cache maintenance: `clear`, `expire`, `evict` and `cull` in slices of a few
 //! milliseconds each (`crate::engine::slice`), and the settings every process shares (`reset`,
-//! `stats`, the tag index).
+//! `stats`, the tag index). Each removal has a `*_with_progress` twin that reports after
+//! every slice and can be stopped between two (`crate::progress`).
+
+use std::ops::ControlFlow;
 
 use crate::cache::Cache;
 use crate::engine::slice::Budget;
@@ -11,6 +14,7 @@ use crate::error::Result;
 use crate::format::order::Order;
 use crate::ops::cull;
 use crate::options::{Stats, Tag};
+use crate::progress::{Outcome, Phase, Progress, Reporter};
 use crate::settings::{EvictionPolicy, Setting};
 use crate::time;
 
@@ -26,15 +30,55 @@ impl Cache {
     /// # Errors
     /// [`Error::Timeout`]; [`Error::Io`].
     pub fn clear(&self) -> Result<u64> {
-        let mut total = 0;
-        self.clear_counting(&mut total)?;
-        Ok(total)
+        removal(&mut Reporter::silent(), None, |total, report| {
+            self.clear_counting(total, report)
+        })
+        .map(Outcome::into_value)
+    }
+
+    /// As [`Cache::clear`], calling `progress` after each slice with the entries removed so
+    /// far ([`Phase::Removing`]; the total is the number of entries when it started). A
+    /// [`ControlFlow::Break`] from `progress` stops it there: the entries removed until then
+    /// stay removed, the others stay, and it returns [`Outcome::Stopped`] with how many went.
+    ///
+    /// ```
+    /// # fn main() -> diskcache::Result<()> {
+    /// # let cache = diskcache::Cache::open(tempfile::tempdir()?.path())?;
+    /// use std::ops::ControlFlow;
+    /// for i in 0..100 {
+    ///     cache.set(i, &i)?;
+    /// }
+    /// let mut reports = 0;
+    /// let outcome = cache.clear_with_progress(|p| {
+    ///     reports += 1;
+    ///     assert_eq!(p.total, Some(100));
+    ///     ControlFlow::Continue(())
+    /// })?;
+    /// assert_eq!(outcome, diskcache::Outcome::Finished(100));
+    /// assert!(reports >= 2); // at the start, then after each slice
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Cache::clear`].
+    pub fn clear_with_progress(
+        &self,
+        mut progress: impl FnMut(&Progress) -> ControlFlow<()>,
+    ) -> Result<Outcome<u64>> {
+        let mut report = Reporter::new(&mut progress);
+        removal(&mut report, Some(self.len()?), |total, report| {
+            self.clear_counting(total, report)
+        })
     }
 
     /// As [`Cache::clear`], adding what each committed slice removed to `total` as it goes,
     /// so that a caller who tries again after [`Error::Timeout`] (a `FanoutCache`) counts
-    /// every entry removed.
-    pub(crate) fn clear_counting(&self, total: &mut u64) -> Result<()> {
+    /// every entry removed, and passing it to `report`, which may stop it between slices.
+    pub(crate) fn clear_counting(
+        &self,
+        total: &mut u64,
+        report: &mut Reporter<'_>,
+    ) -> Result<ControlFlow<()>> {
         let store = self.store()?;
         let mut below = None;
         loop {
@@ -47,8 +91,8 @@ impl Cache {
                 in_chunks(budget, |limit| w.remove_first(below, limit))
             })?;
             *total += removed;
-            if !more {
-                return Ok(());
+            if let Some(flow) = ended(report, removed, more) {
+                return Ok(flow);
             }
         }
     }
@@ -77,23 +121,43 @@ impl Cache {
     /// [`Error::Timeout`]; [`Error::Io`]; [`Error::Corrupted`] if the expire order names a key
     /// with no row.
     pub fn expire(&self) -> Result<u64> {
-        let mut total = 0;
-        self.expire_counting(&mut total)?;
-        Ok(total)
+        removal(&mut Reporter::silent(), None, |total, report| {
+            self.expire_counting(total, report)
+        })
+        .map(Outcome::into_value)
+    }
+
+    /// As [`Cache::expire`], reporting and stoppable as [`Cache::clear_with_progress`] (with
+    /// no total: how many have expired is known only once they are removed).
+    ///
+    /// # Errors
+    /// As [`Cache::expire`].
+    pub fn expire_with_progress(
+        &self,
+        mut progress: impl FnMut(&Progress) -> ControlFlow<()>,
+    ) -> Result<Outcome<u64>> {
+        let mut report = Reporter::new(&mut progress);
+        removal(&mut report, None, |total, report| {
+            self.expire_counting(total, report)
+        })
     }
 
     /// As [`Cache::expire`], adding what each committed slice removed to `total` as it goes,
     /// so that a caller who tries again after [`Error::Timeout`] (a `FanoutCache`) counts
-    /// every entry removed.
-    pub(crate) fn expire_counting(&self, total: &mut u64) -> Result<()> {
+    /// every entry removed, and passing it to `report`, which may stop it between slices.
+    pub(crate) fn expire_counting(
+        &self,
+        total: &mut u64,
+        report: &mut Reporter<'_>,
+    ) -> Result<ControlFlow<()>> {
         let store = self.store()?;
         let now = time::now_us();
         loop {
             let (removed, more) =
                 store.slice(|w, budget| in_chunks(budget, |limit| w.remove_expired(now, limit)))?;
             *total += removed;
-            if !more {
-                return Ok(());
+            if let Some(flow) = ended(report, removed, more) {
+                return Ok(flow);
             }
         }
     }
@@ -118,15 +182,39 @@ impl Cache {
     /// [`Error::InvalidArgument`] for a tag that is not a valid key; [`Error::Timeout`];
     /// [`Error::Corrupted`] for a row that fails to decode.
     pub fn evict(&self, tag: impl Into<Tag>) -> Result<u64> {
-        let mut total = 0;
-        self.evict_counting(tag, &mut total)?;
-        Ok(total)
+        let tag = tag.into();
+        removal(&mut Reporter::silent(), None, |total, report| {
+            self.evict_counting(tag, total, report)
+        })
+        .map(Outcome::into_value)
+    }
+
+    /// As [`Cache::evict`], reporting and stoppable as [`Cache::clear_with_progress`] (with
+    /// no total).
+    ///
+    /// # Errors
+    /// As [`Cache::evict`].
+    pub fn evict_with_progress(
+        &self,
+        tag: impl Into<Tag>,
+        mut progress: impl FnMut(&Progress) -> ControlFlow<()>,
+    ) -> Result<Outcome<u64>> {
+        let tag = tag.into();
+        let mut report = Reporter::new(&mut progress);
+        removal(&mut report, None, |total, report| {
+            self.evict_counting(tag.clone(), total, report)
+        })
     }
 
     /// As [`Cache::evict`], adding what each committed slice removed to `total` as it goes,
     /// so that a caller who tries again after [`Error::Timeout`] (a `FanoutCache`) counts
-    /// every entry removed.
-    pub(crate) fn evict_counting(&self, tag: impl Into<Tag>, total: &mut u64) -> Result<()> {
+    /// every entry removed, and passing it to `report`, which may stop it between slices.
+    pub(crate) fn evict_counting(
+        &self,
+        tag: impl Into<Tag>,
+        total: &mut u64,
+        report: &mut Reporter<'_>,
+    ) -> Result<ControlFlow<()>> {
         let store = self.store()?;
         let tag = tag.into().encode()?;
         let mut after: Option<Vec<u8>> = None;
@@ -144,10 +232,10 @@ impl Cache {
                 }
             })?;
             *total += removed;
-            match next {
-                Some(key) => after = Some(key),
-                None => return Ok(()),
+            if let Some(flow) = ended(report, removed, next.is_some()) {
+                return Ok(flow);
             }
+            after = next;
         }
     }
 
@@ -174,22 +262,42 @@ impl Cache {
     /// [`Error::Timeout`]; [`Error::Io`]; [`Error::Corrupted`] if an order table names a key
     /// with no row.
     pub fn cull(&self) -> Result<u64> {
-        let mut total = 0;
-        self.cull_counting(&mut total)?;
-        Ok(total)
+        removal(&mut Reporter::silent(), None, |total, report| {
+            self.cull_counting(total, report)
+        })
+        .map(Outcome::into_value)
+    }
+
+    /// As [`Cache::cull`], reporting and stoppable as [`Cache::clear_with_progress`] (with no
+    /// total).
+    ///
+    /// # Errors
+    /// As [`Cache::cull`].
+    pub fn cull_with_progress(
+        &self,
+        mut progress: impl FnMut(&Progress) -> ControlFlow<()>,
+    ) -> Result<Outcome<u64>> {
+        let mut report = Reporter::new(&mut progress);
+        removal(&mut report, None, |total, report| {
+            self.cull_counting(total, report)
+        })
     }
 
     /// As [`Cache::cull`], adding what each committed slice removed to `total` as it goes,
     /// so that a caller who tries again after [`Error::Timeout`] (a `FanoutCache`) counts
-    /// every entry removed.
-    pub(crate) fn cull_counting(&self, total: &mut u64) -> Result<()> {
+    /// every entry removed, and passing it to `report`, which may stop it between slices.
+    pub(crate) fn cull_counting(
+        &self,
+        total: &mut u64,
+        report: &mut Reporter<'_>,
+    ) -> Result<ControlFlow<()>> {
         let store = self.store()?;
         let now = time::now_us();
         loop {
             let (removed, more) = store.slice(|w, budget| cull_slice(w, now, budget))?;
             *total += removed;
-            if !more {
-                return Ok(());
+            if let Some(flow) = ended(report, removed, more) {
+                return Ok(flow);
             }
         }
     }
@@ -287,6 +395,35 @@ impl Cache {
     pub fn stats(&self, enable: bool, reset: bool) -> Result<Stats> {
         let (hits, misses) = self.store()?.stats(enable, reset)?;
         Ok(Stats { hits, misses })
+    }
+}
+
+/// A removal with progress: starts [`Phase::Removing`] with `expected` as its total, then
+/// runs `run` (which adds what it removes to the count it is given) unless the callback
+/// stops it at once; returns how many it removed and whether it was stopped.
+pub(crate) fn removal(
+    report: &mut Reporter<'_>,
+    expected: Option<u64>,
+    run: impl FnOnce(&mut u64, &mut Reporter<'_>) -> Result<ControlFlow<()>>,
+) -> Result<Outcome<u64>> {
+    let mut total = 0;
+    if report.start(Phase::Removing, expected).is_break() {
+        return Ok(Outcome::Stopped(0));
+    }
+    let flow = run(&mut total, report)?;
+    Ok(Outcome::of(flow, total))
+}
+
+/// Reports a committed slice that removed `removed`. `Some` when the operation ends there:
+/// `Continue` when there is no more to do (`more` false), `Break` when the callback stops it.
+fn ended(report: &mut Reporter<'_>, removed: u64, more: bool) -> Option<ControlFlow<()>> {
+    let flow = report.advance(removed);
+    if !more {
+        Some(ControlFlow::Continue(()))
+    } else if flow.is_break() {
+        Some(flow)
+    } else {
+        None
     }
 }
 

@@ -13,6 +13,7 @@
 //! `damage_of_several_kinds_at_once_is_all_repaired`).
 
 use std::collections::HashSet;
+use std::ops::ControlFlow;
 
 use super::files;
 use super::findings::{Confirmed, Findings, RowProblem};
@@ -21,6 +22,7 @@ use crate::engine::slice::Budget;
 use crate::engine::write::WriteCtx;
 use crate::error::Result;
 use crate::format::row::Row;
+use crate::progress::{Phase, Reporter};
 use crate::testing::sabotage::{Sabotage, on};
 
 /// One piece of work: a finding to look at again.
@@ -49,16 +51,20 @@ struct Confirm<'a> {
     /// held when their row's finding did, and need nothing more.
     ours: HashSet<Vec<u8>>,
     next: Task,
+    /// Tasks done so far, for the progress reports.
+    steps: u64,
 }
 
 /// Looks at every finding again (and with `fix` repairs it), in slices; then the value files
-/// no row names, which need no lock. Returns what held.
+/// no row names, which need no lock. Returns what held, and `Break` if `report` stopped it
+/// after a slice (what held until then).
 pub(super) fn run(
     store: &Store,
     findings: &Findings,
     fix: bool,
     token: Option<u64>,
-) -> Result<Confirmed> {
+    report: &mut Reporter<'_>,
+) -> Result<(Confirmed, ControlFlow<()>)> {
     let mut c = Confirm {
         findings,
         fix,
@@ -81,10 +87,18 @@ pub(super) fn run(
         },
         ours: HashSet::new(),
         next: Task::NextRowId,
+        steps: 0,
     };
+    let tasks = tasks(findings);
+    if report.start(Phase::Confirm, Some(tasks)).is_break() {
+        return Ok((c.confirmed, ControlFlow::Break(())));
+    }
     c.next = c.due(Task::NextRowId);
     while c.next != Task::Done {
         store.slice(|w, budget| c.slice(w, budget))?;
+        if report.at(c.steps.min(tasks)).is_break() && c.next != Task::Done {
+            return Ok((c.confirmed, ControlFlow::Break(())));
+        }
     }
     for orphan in &findings.orphans {
         // Gone since the snapshot: its writer gave up and deleted it.
@@ -97,7 +111,27 @@ pub(super) fn run(
             crate::format::blob::remove_empty_folders(store.dir(), &path);
         }
     }
-    Ok(c.confirmed)
+    // The tasks not due (a counter found right) are done too.
+    let _ = report.at(tasks);
+    Ok((c.confirmed, ControlFlow::Continue(())))
+}
+
+/// How many tasks the confirmation of `findings` has at most (those not due are skipped):
+/// the two counters, each finding of a row, an order table, a left-over table or the log, and
+/// each value file no row names.
+fn tasks(findings: &Findings) -> u64 {
+    let tables: usize = findings
+        .tables
+        .iter()
+        .map(|t| t.strays.len() + t.missing.len())
+        .sum();
+    let n = 2
+        + findings.rows.len()
+        + tables
+        + findings.stale.len()
+        + findings.left_out.len()
+        + findings.orphans.len();
+    n as u64
 }
 
 impl Confirm<'_> {
@@ -105,6 +139,7 @@ impl Confirm<'_> {
     fn slice(&mut self, w: &mut WriteCtx<'_>, budget: Budget) -> Result<()> {
         while self.next != Task::Done {
             self.step(w, self.next)?;
+            self.steps += 1;
             self.next = self.due(self.after(self.next));
             if budget.spent() {
                 break;

@@ -10,10 +10,14 @@
 //! holds its row id, so a valid entry belongs to exactly one row.
 
 use std::collections::{HashMap, HashSet};
+use std::ops::ControlFlow;
 use std::path::Path;
 use std::time::SystemTime;
 
-use redb::{ReadOnlyTable, ReadTransaction, ReadableTable, TableDefinition, TableHandle};
+use redb::{
+    ReadOnlyTable, ReadTransaction, ReadableTable, ReadableTableMetadata, TableDefinition,
+    TableHandle,
+};
 
 use super::files;
 use super::findings::{Findings, Orphan, RowFinding, RowProblem, TableFinding};
@@ -25,15 +29,24 @@ use crate::format::schema::{
     ENTRIES, META, META_COUNT, META_NEXT_ROW_ID, META_VOLUME, ORDER_EXPIRE, ORDER_INSERT,
     ORDER_TAG, SETTINGS, policy_order,
 };
+use crate::progress::{Phase, Reporter};
 use crate::settings::{EvictionPolicy, Settings};
 
 type Entries = ReadOnlyTable<&'static [u8], &'static [u8]>;
 /// The tag order of a snapshot.
 type TagOrder = ReadOnlyTable<(&'static [u8], u64), &'static [u8]>;
 
+/// Rows read between two reports of [`Phase::Rows`].
+const ROWS_PER_REPORT: u64 = 1024;
+
 /// Everything `check` finds in the snapshot `txn` and in the value files of `dir`; a value
-/// file no row names counts only if it is older than `cutoff`.
-pub(super) fn scan(txn: &ReadTransaction, dir: &Path, cutoff: SystemTime) -> Result<Findings> {
+/// file no row names counts only if it is older than `cutoff`. `Break` if `report` stopped it.
+pub(super) fn scan(
+    txn: &ReadTransaction,
+    dir: &Path,
+    cutoff: SystemTime,
+    report: &mut Reporter<'_>,
+) -> Result<ControlFlow<(), Findings>> {
     let (live, builds) = {
         let table = txn.open_table(SETTINGS)?;
         let builds = crate::format::order::markers(&table)?;
@@ -45,7 +58,15 @@ pub(super) fn scan(txn: &ReadTransaction, dir: &Path, cutoff: SystemTime) -> Res
         tag_index: live.tag_index,
         ..Findings::default()
     };
-    let (named, belong) = check_rows(&entries, dir, &mut findings)?;
+    if report.start(Phase::Rows, Some(entries.len()?)).is_break() {
+        return Ok(ControlFlow::Break(()));
+    }
+    let Some((named, belong)) = check_rows(&entries, dir, &mut findings, report)? else {
+        return Ok(ControlFlow::Break(()));
+    };
+    if report.start(Phase::Files, None).is_break() {
+        return Ok(ControlFlow::Break(()));
+    }
     findings.orphans = files::orphans(dir, &named, cutoff)?
         .into_iter()
         .map(|path| Orphan { path })
@@ -58,9 +79,18 @@ pub(super) fn scan(txn: &ReadTransaction, dir: &Path, cutoff: SystemTime) -> Res
     if live.tag_index {
         tables.push((OrderKind::Tag, belong.tagged));
     }
+    if report
+        .start(Phase::Tables, Some(tables.len() as u64))
+        .is_break()
+    {
+        return Ok(ControlFlow::Break(()));
+    }
     for (table, rows) in tables {
         if let Some(finding) = check_table(txn, &entries, table, rows)? {
             findings.tables.push(finding);
+        }
+        if report.advance(1).is_break() {
+            return Ok(ControlFlow::Break(()));
         }
     }
     findings.stale = stale_tables(txn, &live, &builds)?;
@@ -70,7 +100,7 @@ pub(super) fn scan(txn: &ReadTransaction, dir: &Path, cutoff: SystemTime) -> Res
     findings.counters.count = stored(META_COUNT)?;
     findings.counters.volume = stored(META_VOLUME)?;
     findings.counters.next_row_id = stored(META_NEXT_ROW_ID)?;
-    Ok(findings)
+    Ok(ControlFlow::Continue(findings))
 }
 
 /// How many rows that decode belong in each kind of order table.
@@ -85,12 +115,14 @@ struct Belong {
 }
 
 /// The pass over the rows: decodes each, checks its value, and adds up what the counters and
-/// order tables should say. Returns the value files the rows that decode name.
+/// order tables should say. Returns the value files the rows that decode name (`None` if
+/// `report` stopped it).
 fn check_rows(
     entries: &Entries,
     dir: &Path,
     findings: &mut Findings,
-) -> Result<(HashSet<String>, Belong)> {
+    report: &mut Reporter<'_>,
+) -> Result<Option<(HashSet<String>, Belong)>> {
     let mut named = HashSet::new();
     let mut belong = Belong::default();
     let mut ids: HashSet<u64> = HashSet::new();
@@ -101,6 +133,9 @@ fn check_rows(
         let (key, bytes) = item?;
         let key = key.value();
         c.rows += 1;
+        if c.rows.is_multiple_of(ROWS_PER_REPORT) && report.at(c.rows).is_break() {
+            return Ok(None);
+        }
         let decoded = Row::decode(bytes.value()).and_then(|row| {
             // A long key's row must hold the key its index key was made from.
             crate::format::key::long::check_index(key, row.full_key.as_deref()).map(|()| row)
@@ -145,7 +180,10 @@ fn check_rows(
     if !duplicates.is_empty() {
         name_first_holders(entries, findings, &duplicates)?;
     }
-    Ok((named, belong))
+    if report.at(findings.counters.rows).is_break() {
+        return Ok(None);
+    }
+    Ok(Some((named, belong)))
 }
 
 /// Names, in each duplicate row id finding, the row that had the id first: the first row in

@@ -109,6 +109,9 @@ pub(crate) enum Sabotage {
     /// The async handles run each operation on the runtime's thread instead of tokio's
     /// blocking pool (`tests/api/asynchronous.rs`).
     AsyncRunsInline,
+    /// A long operation's progress callback cannot stop it: its `Break` is taken for
+    /// `Continue` (`tests/api/progress.rs`).
+    BreakIgnored,
 }
 
 impl Sabotage {
@@ -117,7 +120,7 @@ impl Sabotage {
         not(diskcache_broken),
         expect(dead_code, reason = "read in sabotage builds")
     )]
-    const ALL: [Sabotage; 33] = [
+    const ALL: [Sabotage; 34] = [
         Sabotage::AckBeforeCommit,
         Sabotage::CheckpointOrder,
         Sabotage::LaneRetiredEarly,
@@ -151,6 +154,7 @@ impl Sabotage {
         Sabotage::IgnoreMemoryBudget,
         Sabotage::DeltasBeforeEpoch,
         Sabotage::AsyncRunsInline,
+        Sabotage::BreakIgnored,
     ];
 
     /// The variant's name in `DISKCACHE_BROKEN`.
@@ -193,6 +197,7 @@ impl Sabotage {
             Sabotage::IgnoreMemoryBudget => "ignore-memory-budget",
             Sabotage::DeltasBeforeEpoch => "deltas-before-epoch",
             Sabotage::AsyncRunsInline => "async-runs-inline",
+            Sabotage::BreakIgnored => "break-ignored",
         }
     }
 }

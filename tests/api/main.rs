@@ -39,6 +39,7 @@ mod memory;
 mod observability;
 mod ordering;
 mod permissions;
+mod progress;
 mod queue;
 mod recipes;
 mod reopen;

@@ -12,6 +12,7 @@
 mod common;
 
 mod batch;
+mod progress;
 mod python;
 mod spec_reader;
 mod subcommands;

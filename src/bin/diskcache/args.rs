@@ -89,6 +89,10 @@ pub struct Cli {
     )]
     pub timeout: Option<Duration>,
 
+    /// Draw no progress bar on stderr (drawn only when stderr is a terminal)
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+
     #[command(subcommand)]
     pub command: Command,
 }

@@ -1,17 +1,20 @@
 //! The subcommands other than `batch`: each opens the directory, does one thing, and says
-//! what it did for people and as JSON.
+//! what it did for people and as JSON. The long ones (`check`, `clear`, `expire`, `evict`,
+//! `cull`) show their progress and stop on Ctrl-C (`progress.rs`).
 
+use std::ops::ControlFlow;
 use std::path::Path;
 use std::time::Duration;
 
-use diskcache::Key;
+use diskcache::{Cache, FanoutCache, Key, Progress};
 use serde_json::{Value as Json, json};
 
 use crate::args::Command;
 use crate::batch::epoch_seconds;
 use crate::failure::{Failure, Outcome};
-use crate::handle::{Create, Handle};
+use crate::handle::{Create, Handle, Inner};
 use crate::json::{key_display, key_to_json, value_display, value_to_json};
+use crate::progress::{Bar, INTERRUPTED};
 use crate::setting;
 
 /// What a command has to say: for people, as JSON, and its exit status.
@@ -20,7 +23,7 @@ pub struct Done {
     pub human: String,
     /// The same as one JSON document.
     pub json: Json,
-    /// 0 done, 1 a negative answer.
+    /// 0 done, 1 a negative answer, 130 stopped by Ctrl-C.
     pub code: u8,
 }
 
@@ -39,12 +42,13 @@ fn key_arg(text: &str) -> Outcome<Key> {
     crate::json::key_arg(text).map_err(Failure::BadRequest)
 }
 
-/// Runs `command` (not `batch`); `None` when it wrote its output itself (`get --raw`).
-pub fn run(command: Command, timeout: Option<Duration>) -> Outcome<Option<Done>> {
+/// Runs `command` (not `batch`); `None` when it wrote its output itself (`get --raw`). With
+/// `quiet`, the long commands draw no progress bar.
+pub fn run(command: Command, timeout: Option<Duration>, quiet: bool) -> Outcome<Option<Done>> {
     let open = |dir: &Path, create| Handle::open(dir, create, timeout);
     let done = match command {
         Command::Stats { dir } => stats(&open(&dir, Create::No)?, &dir)?,
-        Command::Check { dir, fix } => check(&open(&dir, Create::No)?, fix)?,
+        Command::Check { dir, fix } => check(&open(&dir, Create::No)?, fix, quiet)?,
         Command::Keys {
             dir,
             sorted,
@@ -83,25 +87,39 @@ pub fn run(command: Command, timeout: Option<Duration>) -> Outcome<Option<Done>>
         Command::Evict { dir, tag } => {
             let tag = key_arg(&tag)?;
             let h = open(&dir, Create::No)?;
-            let n = h.evict(tag.clone())?;
-            let human = format!("evicted {} tagged {}", entries(n), key_display(&tag));
-            finish(h, Done::ok(human, json!({"evicted": n})))?
+            let (plain, fanout) = (tag.clone(), tag.clone());
+            let done = remove(
+                &h,
+                Removal {
+                    quiet,
+                    doing: "evicting",
+                    did: "evicted",
+                    what: format!(" tagged {}", key_display(&tag)),
+                },
+                |c, f| c.evict_with_progress(plain, f),
+                |c, f| c.evict_with_progress(fanout, f),
+            )?;
+            finish(h, done)?
         }
         Command::Expire { dir } => {
             let h = open(&dir, Create::No)?;
-            let n = h.expire()?;
-            finish(
-                h,
-                Done::ok(format!("expired {}", entries(n)), json!({"expired": n})),
-            )?
+            let done = remove(
+                &h,
+                Removal::of(quiet, "expiring", "expired"),
+                |c, f| c.expire_with_progress(f),
+                |c, f| c.expire_with_progress(f),
+            )?;
+            finish(h, done)?
         }
         Command::Cull { dir } => {
             let h = open(&dir, Create::No)?;
-            let n = h.cull()?;
-            finish(
-                h,
-                Done::ok(format!("culled {}", entries(n)), json!({"culled": n})),
-            )?
+            let done = remove(
+                &h,
+                Removal::of(quiet, "culling", "culled"),
+                |c, f| c.cull_with_progress(f),
+                |c, f| c.cull_with_progress(f),
+            )?;
+            finish(h, done)?
         }
         Command::Clear { dir, yes } => {
             if !yes {
@@ -111,11 +129,13 @@ pub fn run(command: Command, timeout: Option<Duration>) -> Outcome<Option<Done>>
                 )));
             }
             let h = open(&dir, Create::No)?;
-            let n = h.clear()?;
-            finish(
-                h,
-                Done::ok(format!("cleared {}", entries(n)), json!({"cleared": n})),
-            )?
+            let done = remove(
+                &h,
+                Removal::of(quiet, "clearing", "cleared"),
+                |c, f| c.clear_with_progress(f),
+                |c, f| c.clear_with_progress(f),
+            )?;
+            finish(h, done)?
         }
         Command::Batch { .. } => {
             return Err(Failure::BadRequest("batch is run by main".into()));
@@ -128,6 +148,71 @@ pub fn run(command: Command, timeout: Option<Duration>) -> Outcome<Option<Done>>
 fn finish(h: Handle, done: Done) -> Outcome<Done> {
     h.close()?;
     Ok(done)
+}
+
+/// The callback a long operation reports to.
+type Report<'a> = &'a mut dyn FnMut(&Progress) -> ControlFlow<()>;
+
+/// What a library method with progress returns.
+type Ran<T> = diskcache::Result<diskcache::Outcome<T>>;
+
+/// How a removal command shows itself.
+struct Removal {
+    quiet: bool,
+    /// Its progress bar's name: "clearing".
+    doing: &'static str,
+    /// Its answer's verb and JSON field: "cleared".
+    did: &'static str,
+    /// What its answer adds after the count (" tagged t"), or nothing.
+    what: String,
+}
+
+impl Removal {
+    fn of(quiet: bool, doing: &'static str, did: &'static str) -> Removal {
+        Removal {
+            quiet,
+            doing,
+            did,
+            what: String::new(),
+        }
+    }
+}
+
+/// Runs a removal (`plain` on a `Cache`, `fanout` on a `FanoutCache`) with its progress bar,
+/// stopped by Ctrl-C between slices; says how many entries went, and whether it was stopped.
+fn remove(
+    h: &Handle,
+    how: Removal,
+    plain: impl FnOnce(&Cache, Report<'_>) -> Ran<u64>,
+    fanout: impl FnOnce(&FanoutCache, Report<'_>) -> Ran<u64>,
+) -> Outcome<Done> {
+    let mut bar = Bar::new(how.quiet, how.doing);
+    let mut report = |p: &Progress| bar.report(p);
+    let ran = match h.inner() {
+        Inner::Plain(c) => plain(c, &mut report),
+        Inner::Fanout(f) => fanout(f, &mut report),
+    };
+    bar.finish();
+    let ran = ran?;
+    let n = *ran.value();
+    let did = how.did;
+    let mut human = format!("{did} {}{}", entries(n), how.what);
+    let mut json = json!({ did: n });
+    if !ran.is_stopped() {
+        return Ok(Done::ok(human, json));
+    }
+    human = format!(
+        "interrupted: {human} before Ctrl-C stopped it; the cache is consistent, and running \
+         the command again goes on"
+    );
+    if let Some(map) = json.as_object_mut() {
+        map.insert("interrupted".into(), json!(true));
+    }
+    Ok(Done {
+        human,
+        json,
+        code: INTERRUPTED,
+    })
 }
 
 /// "1 entry", "3 entries".
@@ -184,9 +269,37 @@ fn stats(h: &Handle, dir: &Path) -> Outcome<Done> {
     Ok(Done::ok(human, json))
 }
 
-fn check(h: &Handle, fix: bool) -> Outcome<Done> {
-    let found = h.check(fix)?;
-    let remaining = if fix { h.check(false)? } else { found.clone() };
+/// `check` (with `fix`, the repair) with its progress bar; the findings as sentences, and
+/// whether Ctrl-C stopped it.
+fn checked(h: &Handle, fix: bool, bar: &mut Bar) -> Outcome<(Vec<String>, bool)> {
+    let mut report = |p: &Progress| bar.report(p);
+    Ok(match h.inner() {
+        Inner::Plain(c) => {
+            let ran = c.check_with_progress(fix, &mut report)?;
+            let found = ran.value().iter().map(ToString::to_string).collect();
+            (found, ran.is_stopped())
+        }
+        Inner::Fanout(f) => {
+            let ran = f.check_with_progress(fix, &mut report)?;
+            let found = ran.value().iter().map(ToString::to_string).collect();
+            (found, ran.is_stopped())
+        }
+    })
+}
+
+fn check(h: &Handle, fix: bool, quiet: bool) -> Outcome<Done> {
+    let mut bar = Bar::new(quiet, "checking");
+    let ran = checked(h, fix, &mut bar);
+    let ran = match ran {
+        Ok((found, false)) if fix => checked(h, false, &mut bar).map(|again| (found, again)),
+        Ok((found, stopped)) => Ok((found.clone(), (found, stopped))),
+        Err(e) => Err(e),
+    };
+    bar.finish();
+    let (found, (remaining, stopped)) = ran?;
+    if stopped {
+        return Ok(interrupted_check(&found, fix));
+    }
     let mut lines: Vec<String> = found.iter().map(|w| format!("warning: {w}")).collect();
     lines.push(match (found.len(), fix) {
         (0, _) => "no problems found".into(),
@@ -206,6 +319,20 @@ fn check(h: &Handle, fix: bool) -> Outcome<Done> {
         json,
         code: u8::from(!remaining.is_empty()),
     })
+}
+
+/// What a `check` that Ctrl-C stopped says: the findings confirmed until then.
+fn interrupted_check(found: &[String], fix: bool) -> Done {
+    let mut lines: Vec<String> = found.iter().map(|w| format!("warning: {w}")).collect();
+    lines.push(format!(
+        "interrupted: Ctrl-C stopped the check{} before its end; the cache is consistent",
+        if fix { " and its repair" } else { "" }
+    ));
+    Done {
+        human: lines.join("\n"),
+        json: json!({"warnings": found, "clean": null, "interrupted": true}),
+        code: INTERRUPTED,
+    }
 }
 
 fn keys(h: &Handle, sorted: bool, reverse: bool, limit: Option<usize>) -> Outcome<Done> {

@@ -19,8 +19,10 @@ const FANOUT_FILE: &str = "fanout";
 const DB_FILE: &str = "cache.redb";
 
 /// A plain cache or a fanout cache.
-enum Inner {
+pub enum Inner {
+    /// A `Cache` directory.
     Plain(Cache),
+    /// A `FanoutCache` directory.
     Fanout(FanoutCache),
 }
 
@@ -101,6 +103,12 @@ impl Handle {
             Inner::Fanout(f) => f.close()?,
         }
         Ok(())
+    }
+
+    /// The cache itself, for the commands that call the library's methods directly (the
+    /// long operations with progress).
+    pub fn inner(&self) -> &Inner {
+        &self.inner
     }
 
     /// The number of shards of a fanout cache.

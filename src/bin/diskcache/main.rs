@@ -16,6 +16,7 @@ mod failure;
 mod handle;
 mod json;
 mod ops;
+mod progress;
 mod raw;
 mod setting;
 mod transfer;
@@ -85,7 +86,7 @@ fn run(cli: Cli) -> Outcome<u8> {
         }
         _ => {}
     }
-    let Some(done) = commands::run(cli.command, timeout)? else {
+    let Some(done) = commands::run(cli.command, timeout, cli.quiet)? else {
         return Ok(0);
     };
     let text = if cli.json {
