@@ -15,14 +15,17 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 target="${CARGO_TARGET_DIR:-$here/../target}"
 cd "$here"
-python3 -m maturin --version >/dev/null 2>&1 || python3 -m pip install -q 'maturin>=1.5,<2'
+# Exit status 77: a tool this needs could not be had (no maturin, venv or pytest to install).
+python3 -m maturin --version >/dev/null 2>&1 || python3 -m pip install -q 'maturin>=1.5,<2' ||
+    python3 -m pip install -q --break-system-packages 'maturin>=1.5,<2' || exit 77
 wheels="$(mktemp -d)"
 venv="$(mktemp -d)"
 trap 'rm -rf "$wheels" "$venv"' EXIT
 python3 -m maturin build -q -j2 -o "$wheels"
 [ -x "$target/debug/diskcache" ] || cargo build -q -j2 --features cli --bin diskcache
-python3 -m venv "$venv"
-"$venv/bin/pip" install -q "$wheels"/*.whl pytest
+python3 -m venv "$venv" || exit 77
+"$venv/bin/pip" install -q pytest || exit 77
+"$venv/bin/pip" install -q "$wheels"/*.whl
 cd "$here/tests"
 DISKCACHE_CLI="$target/debug/diskcache" "$venv/bin/python" -m pytest -q -p no:cacheprovider \
     upstream test_interop.py test_transact.py

@@ -120,7 +120,7 @@ janitor-per-store process_wide
 janitor-polls process_wide
     janitor::the_janitor_sleeps_while_the_caches_are_idle_and_a_read_wakes_it_to_write_what_was_read
 ignore-memory-budget process_wide
-    memory::reading_a_whole_cache_keeps_redbs_page_cache_within_the_memory_budget
+    resident_memory::reading_a_whole_cache_keeps_redbs_page_cache_within_the_memory_budget
 writes-keep-expired api
     expire::a_write_removes_up_to_cull_limit_expired_entries_soonest_first
     expire::only_writes_that_store_as_python_culls_remove_expired_entries

@@ -100,7 +100,7 @@ pub(crate) enum Sabotage {
     /// (`src/engine/tests.rs`).
     CountTakesOwnLock,
     /// redb's page cache keeps its default size, 1 GiB, whatever the memory budget
-    /// (`tests/process_wide/memory.rs`).
+    /// (`tests/process_wide/resident_memory.rs`).
     IgnoreMemoryBudget,
     /// A checkpoint zeroes the lanes' deltas before it bumps the epoch, so a writer reading
     /// the counters from a snapshot older than the commit can add no deltas to it

@@ -1,6 +1,6 @@
 //! The memory budget: a per-handle setting, not stored, that a `FanoutCache` splits across
 //! its shards. That it bounds redb's page cache is measured in
-//! `tests/process_wide/memory.rs` (resident memory belongs to the whole process).
+//! `tests/process_wide/resident_memory.rs` (resident memory belongs to the whole process).
 
 use diskcache::{Cache, DEFAULT_MEMORY_BUDGET, DEFAULT_SHARDS, FanoutCache};
 

@@ -12,11 +12,12 @@
 //!   it does only while every cache of the process is idle.
 //! - `long_key_collisions` turns on the process-wide hook that makes long keys' hashes collide
 //!   (and off again when it ends, failed or not).
-//! - `memory` measures this process's resident memory as a cache is read.
+//! - `resident_memory` measures this process's resident memory as a cache is read.
 //! - `fairness` pins its writers to one CPU: another test's threads on it would let an unfair
 //!   lock's waiter in and hide the failure.
 //!
-//! CI's release step runs `fork`, `open_files` and `full_disk` here with `durability`.
+//! CI runs `fork`, `open_files`, `full_disk` and `resident_memory` in its release step only,
+//! with `durability`; the others in debug mode only.
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -26,5 +27,5 @@ mod fork;
 mod full_disk;
 mod janitor;
 mod long_key_collisions;
-mod memory;
 mod open_files;
+mod resident_memory;
