@@ -35,8 +35,9 @@ DIR is a Cache directory (it has cache.redb) or a FanoutCache directory (it has 
 Only `set` and `batch` create a cache, and only in a missing or empty directory.
 
 Exit status: 0 done; 1 a negative answer (check found problems, get or delete found no such
-key, a batch request failed); 2 an error. With --json, the answer (or the error) is one JSON
-document on stdout.
+key, a batch request failed); 2 an error; 130 stopped by Ctrl-C (check, clear, cull, evict and
+expire stop between two slices, the cache consistent, and say what they did). With --json, the
+answer (or the error) is one JSON document on stdout.
 
 `diskcache batch --help` summarizes the batch protocol; `diskcache batch --spec` prints its
 specification, which is also at ",
