@@ -43,6 +43,7 @@ fn the_long_commands_write_nothing_on_stderr_when_it_is_not_a_terminal() {
         (vec!["expire", d], "expired 30 entries\n"),
         (vec!["evict", d, "t"], "evicted 120 entries tagged "),
         (vec!["cull", d], "culled 0 entries\n"),
+        (vec!["compact", d], "compacted\n"),
         (
             vec!["--quiet", "clear", "--yes", d],
             "cleared 150 entries\n",

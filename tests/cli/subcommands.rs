@@ -11,8 +11,8 @@ use crate::{Session, common, run, run_json, run_ok, s};
 fn every_subcommand_has_help() {
     let top = run_ok(&["--help"], 0);
     let subcommands = [
-        "stats", "check", "keys", "get", "set", "delete", "evict", "expire", "cull", "clear",
-        "batch",
+        "stats", "check", "keys", "get", "set", "delete", "evict", "expire", "cull", "compact",
+        "clear", "batch",
     ];
     for sub in subcommands {
         assert!(top.contains(sub), "{sub} in {top}");
@@ -178,6 +178,20 @@ fn directories_without_a_cache_are_created_only_by_writing_commands_and_others_r
     let refused = run_json(&["set", s(&other), "k", "v"], 2);
     assert_eq!(refused["error"], json!("BadRequest"));
     assert!(!other.join("cache.redb").exists());
+}
+
+#[test]
+fn compact_keeps_every_entry() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = s(tmp.path());
+    for i in 0..50 {
+        run_ok(&["set", d, &i.to_string(), "\"v\""], 0);
+    }
+    run_ok(&["delete", d, "7"], 0);
+    assert_eq!(run_json(&["compact", d], 0), json!({"compacted": true}));
+    assert_eq!(run_json(&["stats", d], 0)["count"], json!(49));
+    assert_eq!(run_ok(&["get", d, "8"], 0), "'v'\n");
+    assert_eq!(run_ok(&["check", d], 0), "no problems found\n");
 }
 
 #[test]

@@ -35,8 +35,8 @@ DIR is a Cache directory (it has cache.redb) or a FanoutCache directory (it has 
 Only `set` and `batch` create a cache, and only in a missing or empty directory.
 
 Exit status: 0 done; 1 a negative answer (check found problems, get or delete found no such
-key, a batch request failed); 2 an error; 130 stopped by Ctrl-C (check, clear, cull, evict and
-expire stop between two slices, the cache consistent, and say what they did). With --json, the
+key, a batch request failed); 2 an error; 130 stopped by Ctrl-C (check, clear, compact, cull, evict
+and expire stop between two slices, the cache consistent, and say what they did). With --json, the
 answer (or the error) is one JSON document on stdout.
 
 `diskcache batch --help` summarizes the batch protocol; `diskcache batch --spec` prints its
@@ -175,6 +175,11 @@ pub enum Command {
     },
     /// Remove expired entries, then entries in eviction-policy order down to the size limit
     Cull {
+        /// The cache directory
+        dir: PathBuf,
+    },
+    /// Rewrite the database without its free pages (needs the cache to itself meanwhile)
+    Compact {
         /// The cache directory
         dir: PathBuf,
     },

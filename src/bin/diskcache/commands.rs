@@ -121,6 +121,29 @@ pub fn run(command: Command, timeout: Option<Duration>, quiet: bool) -> Outcome<
             )?;
             finish(h, done)?
         }
+        Command::Compact { dir } => {
+            let h = open(&dir, Create::No)?;
+            let mut bar = Bar::new(quiet, "compacting");
+            let ran = {
+                let mut report = |p: &Progress| bar.report(p);
+                match h.inner() {
+                    Inner::Plain(c) => c.compact_with_progress(&mut report),
+                    Inner::Fanout(f) => f.compact_with_progress(&mut report),
+                }
+            };
+            bar.finish();
+            let done = if ran?.is_stopped() {
+                Done {
+                    human: "interrupted: Ctrl-C stopped compact between two shards or attempts;                             the cache is consistent"
+                        .into(),
+                    json: json!({"compacted": false, "interrupted": true}),
+                    code: INTERRUPTED,
+                }
+            } else {
+                Done::ok("compacted".into(), json!({"compacted": true}))
+            };
+            finish(h, done)?
+        }
         Command::Clear { dir, yes } => {
             if !yes {
                 return Err(Failure::BadRequest(format!(
