@@ -24,7 +24,9 @@
 # out (a negative control must not be flaky):
 # fork::forks_during_writes_from_another_thread_neither_deadlock_nor_lose_writes (deadlocks in
 # 4 of 5 runs, and then only its 60 s watchdog ends it) and
-# eviction::switching_the_policy_rebuilds_its_order (1 of 4). Every variant of src/testing/sabotage.rs
+# eviction::switching_the_policy_rebuilds_its_order (1 of 4), and under ack-before-commit
+# crash_consistency::a_writer_killed_inside_clear_leaves_only_its_newest_entries (it passed
+# under it in one of three CI runs; why is not known). Every variant of src/testing/sabotage.rs
 # must have an entry: a variant added without one fails the script.
 set -euo pipefail
 # As cargo's RUSTC_WORKSPACE_WRAPPER (the build below): rustc, for this package's crates, with
@@ -44,7 +46,6 @@ ack-before-commit durability
     crash_consistency::when_one_of_two_writers_is_killed_the_other_keeps_writing_and_no_acknowledged_write_is_lost
     crash_consistency::a_writer_killed_while_writing_large_value_files_loses_no_acknowledged_write
     crash_consistency::a_writer_killed_while_culling_a_size_limited_cache_leaves_it_consistent
-    crash_consistency::a_writer_killed_inside_clear_leaves_only_its_newest_entries
     crash_consistency::a_writer_killed_inside_evict_leaves_all_or_none_of_the_tag
     crash_consistency::a_writer_killed_while_checkpointing_loses_no_acknowledged_write
     crash_consistency::a_writer_killed_inside_a_transaction_leaves_all_or_none_of_its_keys
